@@ -1,0 +1,278 @@
+"""Configuration dataclasses: a run is a list of stages plus shared settings.
+
+Every value is validated when the object is built, so a bad option fails before any model is loaded.
+Configs round-trip through plain dicts (and so JSON/YAML) with ``to_dict``/``from_dict``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tailtune.errors import TailTuneError
+
+_TOP_K = re.compile(r"^top([1-9][0-9]*)$")
+MIXED_PRECISION = ("no", "auto", "bf16", "fp16")
+HEADS = ("linear", "mlp")
+SAMPLERS = ("random", "class-balanced", "sqrt")
+
+
+def validate_scope(scope: str) -> None:
+    """Raise unless ``scope`` is ``head``, ``all`` or ``top<k>`` with k >= 1."""
+    if scope in ("head", "all") or _TOP_K.match(scope):
+        return
+    raise TailTuneError(f"unknown trainable scope {scope!r}; valid: head, top1, top2, ... (top<k>), all")
+
+
+def scope_top_k(scope: str) -> int | None:
+    """Number of top encoder layers a ``top<k>`` scope trains; 0 for ``head``; None for ``all``."""
+    if scope == "all":
+        return None
+    if scope == "head":
+        return 0
+    match = _TOP_K.match(scope)
+    assert match, scope
+    return int(match.group(1))
+
+
+@dataclass
+class StageConfig:
+    """One training stage: what is trainable, with which loss, for how long.
+
+    Attributes:
+        name: A short label used in logs and ``history.jsonl``.
+        trainable: ``head`` (classifier head only), ``top<k>`` (head + pooler + top k encoder layers) or ``all``.
+        loss: A name from :data:`tailtune.losses.LOSSES`.
+        loss_params: Keyword parameters of the loss (e.g. ``{"max_margin": 0.5, "scale": 1.0}``).
+        weights: Class weighting scheme from :data:`tailtune.weights.WEIGHTINGS` passed to the loss.
+        beta: Beta of the effective-number weighting, in [0, 1).
+        lr: Peak learning rate of a fresh AdamW.
+        epochs: Passes over the training data (0 skips the stage).
+        batch_size: Per-device batch size of this stage; None uses the run's.
+        warmup_ratio: Fraction of the stage's steps with linear warm-up (then linear decay to 0).
+        weight_decay: AdamW weight decay.
+        adam_epsilon: AdamW epsilon.
+        max_grad_norm: Gradient-norm clipping threshold; None disables clipping.
+        sampler: ``random`` (each example once per epoch), ``class-balanced`` or ``sqrt`` (re-sampling with
+            class probabilities proportional to 1 or to sqrt(n_c); epochs keep the data set's length).
+    """
+
+    name: str = "finetune"
+    trainable: str = "all"
+    loss: str = "ce"
+    loss_params: dict[str, Any] = field(default_factory=dict)
+    weights: str = "none"
+    beta: float = 0.9999
+    lr: float = 1e-5
+    epochs: int = 1
+    batch_size: int | None = None
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    adam_epsilon: float = 1e-8
+    max_grad_norm: float | None = 1.0
+    sampler: str = "random"
+
+    def __post_init__(self) -> None:
+        # Imported here: losses/weights import torch, and config must stay cheap to import for the CLI.
+        from tailtune.losses import LOSSES, loss_params
+        from tailtune.weights import WEIGHTINGS
+
+        where = f"stage {self.name!r}"
+        _coerce_numbers(self, where)
+        validate_scope(self.trainable)
+        if self.loss not in LOSSES:
+            raise TailTuneError(f"{where}: unknown loss {self.loss!r}; valid: {', '.join(sorted(LOSSES))}")
+        unknown = set(self.loss_params) - set(loss_params(self.loss))
+        if unknown:
+            valid = ", ".join(sorted(loss_params(self.loss))) or "none"
+            raise TailTuneError(
+                f"{where}: unknown parameter(s) {', '.join(sorted(unknown))} for loss {self.loss!r}; valid: {valid}"
+            )
+        if self.weights not in WEIGHTINGS:
+            raise TailTuneError(
+                f"{where}: unknown weights {self.weights!r}; valid: {', '.join(sorted(WEIGHTINGS))}"
+            )
+        if self.sampler not in SAMPLERS:
+            raise TailTuneError(f"{where}: unknown sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
+        _check(0 <= self.beta < 1, f"{where}: beta must be in [0, 1), got {self.beta}")
+        _check(self.lr > 0, f"{where}: learning rate must be > 0, got {self.lr}")
+        _check(
+            isinstance(self.epochs, int) and self.epochs >= 0, f"{where}: epochs must be >= 0, got {self.epochs}"
+        )
+        _check(
+            self.batch_size is None or self.batch_size >= 1,
+            f"{where}: batch size must be >= 1, got {self.batch_size}",
+        )
+        _check(0 <= self.warmup_ratio < 1, f"{where}: warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        _check(self.weight_decay >= 0, f"{where}: weight_decay must be >= 0, got {self.weight_decay}")
+        _check(
+            self.max_grad_norm is None or self.max_grad_norm > 0,
+            f"{where}: max_grad_norm must be > 0 (or null to disable), got {self.max_grad_norm}",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form, suitable for JSON and YAML."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str = "stage") -> StageConfig:
+        """Build from a dict, rejecting unknown keys with a clear error."""
+        return cls(**_known_keys(cls, data, where))
+
+    def replace(self, **changes: Any) -> StageConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class RunConfig:
+    """Everything one training run needs besides the data.
+
+    Attributes:
+        model: A local model folder or a Hugging Face hub id.
+        strategy: The strategy name the stages came from (``custom`` for hand-written stages).
+        stages: The resolved stages, in order.
+        head: ``linear`` (the model's stock head) or ``mlp`` (hidden -> 50 -> ReLU -> K, as the
+            two-stage authors use).
+        max_length: Token budget per text (longer texts are truncated).
+        batch_size: Default per-device training batch size.
+        eval_batch_size: Per-device batch size for evaluation and prediction.
+        seed: Seeds model initialisation, shuffling and dropout, once per run.
+        gradient_accumulation_steps: Batches per optimiser step.
+        mixed_precision: ``no``, ``bf16``, ``fp16`` or ``auto`` (bf16 where the GPU supports it, else fp32).
+        group_by_length: Batch texts of similar length together (less padding); the batch order stays random.
+        feature_cache: Train frozen-bottom stages on cached hidden states (the frozen part runs once).
+        cache_dir: Folder for feature caches shared between runs; None keeps caches in memory.
+        trust_remote_code: Allow model code shipped with a checkpoint (off by default).
+        logging_steps: Optimiser steps between ``history.jsonl`` entries.
+    """
+
+    model: str
+    strategy: str = "two-stage"
+    stages: list[StageConfig] = field(default_factory=list)
+    head: str = "linear"
+    max_length: int = 128
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    seed: int = 42
+    gradient_accumulation_steps: int = 1
+    mixed_precision: str = "no"
+    group_by_length: bool = True
+    feature_cache: bool = True
+    cache_dir: str | None = None
+    trust_remote_code: bool = False
+    logging_steps: int = 10
+
+    def __post_init__(self) -> None:
+        _coerce_numbers(self, "run config")
+        self.stages = [s if isinstance(s, StageConfig) else StageConfig.from_dict(s) for s in self.stages]
+        if not self.stages:
+            from tailtune.strategies import get_strategy
+
+            self.stages = get_strategy(self.strategy)
+        _check(self.head in HEADS, f"unknown head {self.head!r}; valid: {', '.join(HEADS)}")
+        _check(self.max_length >= 2, f"max_length must be >= 2, got {self.max_length}")
+        _check(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
+        _check(self.eval_batch_size >= 1, f"eval batch size must be >= 1, got {self.eval_batch_size}")
+        _check(
+            self.gradient_accumulation_steps >= 1,
+            f"gradient accumulation steps must be >= 1, got {self.gradient_accumulation_steps}",
+        )
+        _check(
+            self.mixed_precision in MIXED_PRECISION,
+            f"unknown mixed precision {self.mixed_precision!r}; valid: {', '.join(MIXED_PRECISION)}",
+        )
+        _check(self.logging_steps >= 1, f"logging_steps must be >= 1, got {self.logging_steps}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form, suitable for JSON and YAML."""
+        data = dataclasses.asdict(self)
+        data["stages"] = [s.to_dict() for s in self.stages]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Build from a dict, rejecting unknown keys with a clear error."""
+        data = _known_keys(cls, data, "run config")
+        stages = data.pop("stages", [])
+        return cls(**data, stages=[StageConfig.from_dict(s, where=f"stage {i + 1}") for i, s in enumerate(stages)])
+
+
+def apply_stage_overrides(stages: list[StageConfig], overrides: list[dict[str, Any]]) -> list[StageConfig]:
+    """Merge per-stage override dicts onto stages by position.
+
+    Args:
+        stages: The strategy's stages.
+        overrides: One dict per stage (may be shorter than ``stages``; an empty dict changes nothing).
+
+    Raises:
+        TailTuneError: More overrides than stages, or an unknown stage field.
+    """
+    if len(overrides) > len(stages):
+        raise TailTuneError(
+            f"{len(overrides)} stage override(s) given but the strategy has {len(stages)} stage(s)"
+        )
+    merged = []
+    for i, stage in enumerate(stages):
+        change = overrides[i] if i < len(overrides) else {}
+        change = _known_keys(StageConfig, change, f"stage {i + 1} override")
+        if "loss_params" in change and "loss" not in change:
+            change["loss_params"] = {**stage.loss_params, **change["loss_params"]}
+        elif "loss" in change and change["loss"] != stage.loss and "loss_params" not in change:
+            change["loss_params"] = {}  # the old loss's parameters mean nothing to the new loss
+        merged.append(stage.replace(**change))
+    return merged
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping with a one-line error for a missing or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise TailTuneError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TailTuneError(f"{path}: not valid YAML ({first})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise TailTuneError(f"{path}: expected a mapping of option names to values at the top level")
+    return data
+
+
+def _known_keys(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise TailTuneError(f"{where}: expected a mapping, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise TailTuneError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
+    return dict(data)
+
+
+def _coerce_numbers(obj: Any, where: str) -> None:
+    """Turn numeric strings (YAML reads ``1e-4`` as a string) into the field's number type."""
+    for f in dataclasses.fields(obj):
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        target = float if kind.startswith("float") else int if kind.startswith("int") else None
+        value = getattr(obj, f.name)
+        if target is None or value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, str) or (target is float and isinstance(value, int)):
+            try:
+                setattr(obj, f.name, target(value))
+            except ValueError:
+                raise TailTuneError(f"{where}: {f.name} must be a number, got {value!r}") from None
+        elif target is int and isinstance(value, float) and value.is_integer():
+            setattr(obj, f.name, int(value))
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise TailTuneError(message)

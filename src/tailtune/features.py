@@ -1,0 +1,232 @@
+"""Stage training on cached frozen features.
+
+When a stage trains only the top of the model, the frozen bottom computes the same hidden states for an
+example in every epoch (and every seed and strategy that starts from the same pretrained weights). The
+cache runs the frozen bottom once under ``inference_mode`` and keeps what enters the first trainable module:
+
+- ``top<k>``: the hidden states entering encoder layer L-k (all tokens of each text);
+- ``head``: the final hidden state of the first token, which is all a pooler or head reads.
+
+While a stage trains on the cache, :func:`replay` swaps the embeddings for a module that returns the cached
+batch and the frozen layers for pass-throughs, so the model's own forward (masks, remaining layers, pooler,
+head) runs unchanged for every supported architecture.
+
+Frozen layers run in eval mode here (no dropout), whereas the uncached path runs them in train mode as
+plain fine-tuning does; with dropout off both give the same parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from tailtune.batching import BatchPlan, Encoded
+from tailtune.config import scope_top_k
+from tailtune.modeling import encoder_layers, get_layout, get_module, set_module
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FeatureCache:
+    """Hidden states of every example, concatenated over tokens.
+
+    Attributes:
+        values: ``[total_tokens, hidden]`` float32 (a NumPy memmap when stored on disk).
+        offsets: ``[n + 1]`` start of each example's rows.
+        first_trainable_layer: Index of the first layer that runs on the cache (== number of layers for ``head``).
+    """
+
+    values: np.ndarray
+    offsets: np.ndarray
+    first_trainable_layer: int
+
+    def batch(self, indices: list[int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """Zero-padded ``[B, T, hidden]`` tensor of the given examples (T = longest among them)."""
+        spans = [(int(self.offsets[i]), int(self.offsets[i + 1])) for i in indices]
+        width = max(end - start for start, end in spans)
+        out = np.zeros((len(indices), width, self.values.shape[1]), dtype=np.float32)
+        for row, (start, end) in enumerate(spans):
+            out[row, : end - start] = self.values[start:end]
+        return torch.from_numpy(out).to(device=device, dtype=dtype)
+
+
+def cacheable(model: nn.Module, scope: str) -> bool:
+    """Whether a stage with this scope can train on cached features."""
+    k = scope_top_k(scope)
+    if k is None:
+        return False
+    layout = get_layout(model)
+    # DeBERTa's optional convolution mixes the embeddings into layer 0's output; replaying past it is unsafe.
+    encoder = get_module(model, layout.layers.rpartition(".")[0])
+    return getattr(encoder, "conv", None) is None
+
+
+def cache_key(model_id: str, data: Encoded, scope: str, max_length: int) -> str:
+    """Key of a cache shared between runs: model, token ids, max length and scope."""
+    raw = f"{model_id}|{data.fingerprint()}|{max_length}|{scope}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def build_cache(
+    model: nn.Module,
+    data: Encoded,
+    scope: str,
+    *,
+    batch_size: int,
+    device: torch.device,
+    autocast: contextlib.AbstractContextManager | None = None,
+    cache_dir: str | Path | None = None,
+    key: str | None = None,
+    show_progress: bool = True,
+) -> FeatureCache:
+    """Run the frozen bottom once and collect what enters the first trainable module.
+
+    With ``cache_dir`` and ``key``, a cache already on disk is memory-mapped instead of recomputed, and a
+    new one is written there (atomically) for later runs.
+    """
+    layers = encoder_layers(model)
+    k = scope_top_k(scope)
+    first = len(layers) - k
+    if cache_dir is not None and key is not None:
+        stored = _load(Path(cache_dir), key, first)
+        if stored is not None:
+            logger.info("feature cache %s reused from %s", key, cache_dir)
+            return stored
+
+    captured: list[torch.Tensor] = []
+    lengths = data.lengths
+
+    def grab_layer_input(module, args, kwargs):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        captured.append(hidden.detach().float().cpu())
+
+    hook = layers[first].register_forward_pre_hook(grab_layer_input, with_kwargs=True) if k > 0 else None
+    was_training = model.training
+    model.eval()
+    rows = []
+    plan = BatchPlan(lengths, batch_size, shuffle=False, group_by_length=True)
+    order = []
+    try:
+        with torch.inference_mode(), autocast or contextlib.nullcontext():
+            for indices in tqdm(plan, desc="caching frozen features", disable=not show_progress, leave=False):
+                batch = data.collate(indices)
+                out = model(
+                    input_ids=batch["input_ids"].to(device),
+                    attention_mask=batch["attention_mask"].to(device),
+                    output_hidden_states=k == 0,
+                )
+                if k == 0:
+                    captured.append(out.hidden_states[-1][:, :1].detach().float().cpu())
+                block = captured.pop()
+                for row, i in enumerate(indices):
+                    n = 1 if k == 0 else int(lengths[i])
+                    rows.append(block[row, :n].numpy())
+                order.extend(indices)
+    finally:
+        if hook is not None:
+            hook.remove()
+        model.train(was_training)
+    # Put the examples back in data order.
+    rows = [rows[j] for j in np.argsort(order)]
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    values = np.concatenate(rows).astype(np.float32)
+    cache = FeatureCache(values, offsets, first)
+    if cache_dir is not None and key is not None:
+        cache = _store(Path(cache_dir), key, cache)
+    return cache
+
+
+class _Replay(nn.Module):
+    """Stands in for the embeddings: returns the cached hidden states of the current batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current: torch.Tensor | None = None
+
+    def forward(self, *args, **kwargs) -> torch.Tensor:
+        return self.current
+
+
+class _PassThrough(nn.Module):
+    """Stands in for a frozen encoder layer: hands its input on unchanged, in the layer's output format."""
+
+    def __init__(self, tuple_output: int) -> None:
+        super().__init__()
+        self.tuple_output = tuple_output
+
+    def forward(self, hidden_states, *args, **kwargs):
+        if self.tuple_output:
+            return (hidden_states,) + (None,) * (self.tuple_output - 1)
+        return hidden_states
+
+
+def _layer_output_arity(layer: nn.Module, hidden: int) -> int:
+    """0 if a layer returns a tensor, else the length of the tuple it returns (checked on a dummy input)."""
+    with torch.inference_mode():
+        sample = torch.zeros(1, 2, hidden, device=next(layer.parameters()).device)
+        try:
+            out = layer(sample, None)
+        except TypeError:
+            out = layer(sample, torch.ones(1, 2, device=sample.device))
+    return len(out) if isinstance(out, tuple) else 0
+
+
+@contextlib.contextmanager
+def replay(model: nn.Module, cache: FeatureCache) -> Iterator[_Replay]:
+    """Swap the frozen bottom for the cache for the duration of the block.
+
+    Yields the replay module; set ``.current`` to the batch's cached hidden states before each forward.
+    The model is fed token ids of the right shape only so that masks are built as usual.
+    """
+    layout = get_layout(model)
+    layers = encoder_layers(model)
+    hidden = cache.values.shape[1]
+    arity = _layer_output_arity(layers[0], hidden)
+    originals = {layout.embeddings: get_module(model, layout.embeddings)}
+    stand_in = _Replay()
+    set_module(model, layout.embeddings, stand_in)
+    frozen = list(range(cache.first_trainable_layer))
+    for i in frozen:
+        originals[i] = layers[i]
+        layers[i] = _PassThrough(arity)
+    try:
+        yield stand_in
+    finally:
+        set_module(model, layout.embeddings, originals[layout.embeddings])
+        for i in frozen:
+            layers[i] = originals[i]
+
+
+def _paths(cache_dir: Path, key: str) -> tuple[Path, Path]:
+    return cache_dir / f"{key}.values.npy", cache_dir / f"{key}.offsets.npy"
+
+
+def _load(cache_dir: Path, key: str, first: int) -> FeatureCache | None:
+    values_path, offsets_path = _paths(cache_dir, key)
+    if not (values_path.is_file() and offsets_path.is_file()):
+        return None
+    return FeatureCache(np.load(values_path, mmap_mode="r"), np.load(offsets_path), first)
+
+
+def _store(cache_dir: Path, key: str, cache: FeatureCache) -> FeatureCache:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    values_path, offsets_path = _paths(cache_dir, key)
+    # offsets first: _load needs both, and a values file only appears once complete.
+    for path, array in ((offsets_path, cache.offsets), (values_path, cache.values)):
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp.npy")
+        os.close(fd)
+        np.save(tmp, array)
+        os.replace(tmp, path)
+    return FeatureCache(np.load(values_path, mmap_mode="r"), cache.offsets, cache.first_trainable_layer)

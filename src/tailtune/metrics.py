@@ -1,0 +1,129 @@
+"""Evaluation metrics for long-tailed classification, overall and per head/medium/tail group."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+from tailtune.errors import TailTuneError
+
+GROUPS = ("head", "medium", "tail")
+
+
+def frequency_groups(train_counts: Sequence[int]) -> dict[str, list[int]]:
+    """Split classes into head, medium and tail groups by training frequency.
+
+    Rule: sort the K classes by training count, most frequent first (ties broken by lower class id first),
+    and cut the sorted list into three contiguous groups: head gets the first ``ceil(K / 3)`` classes, tail
+    the last ``floor((K + 1) / 3)``, medium the rest. The groups are as equal in size as possible; when K is
+    not a multiple of 3 the first extra class goes to head and the second to tail. So K = 4 gives 2/1/1,
+    K = 5 gives 2/1/2, K = 2 gives head 1, medium 0, tail 1, and K = 1 puts the single class in head.
+    Classes with equal counts can fall on either side of a cut.
+
+    Args:
+        train_counts: Training examples per class, indexed by class id.
+
+    Returns:
+        ``{"head": [...], "medium": [...], "tail": [...]}``, each a list of class ids in ascending order.
+
+    Raises:
+        TailTuneError: If there are no classes.
+    """
+    k = len(train_counts)
+    if k == 0:
+        raise TailTuneError("class counts are empty: the training data must contain at least one class")
+    order = sorted(range(k), key=lambda c: (-train_counts[c], c))
+    n_head = math.ceil(k / 3)
+    n_tail = (k + 1) // 3
+    parts = (order[:n_head], order[n_head : k - n_tail], order[k - n_tail :])
+    return {name: sorted(part) for name, part in zip(GROUPS, parts, strict=True)}
+
+
+def compute_metrics(
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    *,
+    label_names: Sequence[str],
+    train_counts: Sequence[int],
+) -> dict[str, Any]:
+    """Classification metrics over all training classes, overall, per class and per frequency group.
+
+    Macro averages (``macro_f1`` and the group F1s) run over all K training classes, including classes absent
+    from ``y_true`` and ``y_pred``: precision, recall and F1 that would divide by zero count as 0.
+    ``weighted_f1`` weights each class's F1 by its support in ``y_true``. ``balanced_accuracy`` is the mean
+    recall over the classes present in ``y_true`` (recall is undefined for the others), as in scikit-learn.
+    ``micro_f1`` equals ``accuracy`` for single-label data. Groups come from :func:`frequency_groups`.
+
+    Args:
+        y_true: True class ids, each in ``[0, K)``.
+        y_pred: Predicted class ids, each in ``[0, K)``.
+        label_names: Name of each class, indexed by class id; unique.
+        train_counts: Training examples per class, indexed by class id.
+
+    Returns:
+        A JSON-serialisable dict with keys ``accuracy``, ``micro_f1``, ``macro_f1``, ``weighted_f1``,
+        ``balanced_accuracy``, ``n_examples``, ``head_f1``, ``medium_f1``, ``tail_f1`` (macro F1 over the
+        group's classes, None for an empty group), ``groups`` (group name -> class names),
+        ``per_class`` (class name -> ``precision``, ``recall``, ``f1``, ``support``, ``train_count``, in
+        class-id order) and ``confusion_matrix`` (``labels``: class names; ``matrix``: counts with true
+        classes as rows and predicted classes as columns).
+
+    Raises:
+        TailTuneError: If there are no examples.
+        ValueError: If the inputs disagree in length or a class id is out of range.
+    """
+    k = len(label_names)
+    if len(train_counts) != k:
+        raise ValueError(f"{len(train_counts)} train counts for {k} label names")
+    if len(set(label_names)) != k:
+        raise ValueError("label names must be unique")
+    true = np.asarray(y_true, dtype=np.int64)
+    pred = np.asarray(y_pred, dtype=np.int64)
+    if true.shape != pred.shape or true.ndim != 1:
+        raise ValueError(
+            f"y_true and y_pred must be 1-D and of equal length, got {true.shape} and {pred.shape}"
+        )
+    if true.size == 0:
+        raise TailTuneError("no examples to evaluate: the evaluation data is empty")
+    for name, ids in (("y_true", true), ("y_pred", pred)):
+        if ids.min() < 0 or ids.max() >= k:
+            raise ValueError(f"{name} holds class ids outside [0, {k})")
+
+    labels = list(range(k))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        true, pred, labels=labels, average=None, zero_division=0
+    )
+    present = support > 0
+    groups = frequency_groups(train_counts)
+
+    def group_f1(ids: list[int]) -> float | None:
+        return float(np.mean(f1[ids])) if ids else None
+
+    return {
+        "accuracy": float(np.mean(true == pred)),
+        "micro_f1": float(f1_score(true, pred, labels=labels, average="micro", zero_division=0)),
+        "macro_f1": float(np.mean(f1)),
+        "weighted_f1": float(f1_score(true, pred, labels=labels, average="weighted", zero_division=0)),
+        "balanced_accuracy": float(np.mean(recall[present])),
+        "n_examples": int(true.size),
+        **{f"{group}_f1": group_f1(ids) for group, ids in groups.items()},
+        "groups": {group: [label_names[c] for c in ids] for group, ids in groups.items()},
+        "per_class": {
+            label_names[c]: {
+                "precision": float(precision[c]),
+                "recall": float(recall[c]),
+                "f1": float(f1[c]),
+                "support": int(support[c]),
+                "train_count": int(train_counts[c]),
+            }
+            for c in labels
+        },
+        "confusion_matrix": {
+            "labels": list(label_names),
+            "matrix": confusion_matrix(true, pred, labels=labels).tolist(),
+        },
+    }

@@ -1,0 +1,264 @@
+"""Loading and saving classifiers, head types, and trainable scopes.
+
+tailtune works with the stock Hugging Face ``*ForSequenceClassification`` classes so that a saved model is
+an ordinary checkpoint. A *layout* says where an architecture keeps its encoder layers, pooler and head;
+it is what the ``head`` / ``top<k>`` scopes and the feature cache need.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tailtune.config import scope_top_k
+from tailtune.errors import TailTuneError
+
+logger = logging.getLogger(__name__)
+
+MLP_HIDDEN = 50  # width of the two-stage authors' head: hidden -> 50 -> ReLU -> K
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where one architecture keeps its parts (dotted attribute paths from the classification model)."""
+
+    embeddings: str
+    layers: str
+    pooler: str | None
+    head: tuple[str, ...]
+    final: str  # the last Linear(hidden -> K), which the ``mlp`` head replaces
+
+
+
+
+def _layout(base: str, pooler: str | None, head: tuple[str, ...], final: str) -> Layout:
+    return Layout(f"{base}.embeddings", f"{base}.encoder.layer", pooler, head, final)
+
+
+LAYOUTS: dict[str, Layout] = {
+    "bert": _layout("bert", "bert.pooler", ("classifier",), "classifier"),
+    "roberta": _layout("roberta", None, ("classifier",), "classifier.out_proj"),
+    "xlm-roberta": _layout("roberta", None, ("classifier",), "classifier.out_proj"),
+    "electra": _layout("electra", None, ("classifier",), "classifier.out_proj"),
+    "deberta-v2": _layout("deberta", "pooler", ("classifier",), "classifier"),
+    "distilbert": Layout(
+        "distilbert.embeddings", "distilbert.transformer.layer", None, ("pre_classifier", "classifier"), "classifier"
+    ),
+}
+
+
+def get_layout(model: nn.Module) -> Layout:
+    """The layout of a classification model.
+
+    Raises:
+        TailTuneError: The architecture has no known layout (the message lists the supported ones).
+    """
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type not in LAYOUTS:
+        raise TailTuneError(
+            f"model type {model_type!r} has no known layout for head/top-k scopes or the mlp head; "
+            f"supported: {', '.join(sorted(LAYOUTS))} (scope 'all' with the linear head works with any model)"
+        )
+    return LAYOUTS[model_type]
+
+
+def get_module(model: nn.Module, path: str) -> nn.Module:
+    """Resolve a dotted attribute path (``bert.encoder.layer``)."""
+    module = model
+    for part in path.split("."):
+        module = getattr(module, part)
+    return module
+
+
+def set_module(model: nn.Module, path: str, new: nn.Module) -> None:
+    """Replace the module at a dotted attribute path."""
+    parent, _, name = path.rpartition(".")
+    setattr(get_module(model, parent) if parent else model, name, new)
+
+
+def encoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The model's encoder layers, bottom first."""
+    return get_module(model, get_layout(model).layers)
+
+
+def trainable_modules(model: nn.Module, scope: str) -> list[nn.Module] | None:
+    """The modules a scope trains; None means every parameter.
+
+    ``head`` is the classification head; ``top<k>`` adds the pooler (where the architecture has one) and the
+    top k encoder layers.
+    """
+    k = scope_top_k(scope)
+    if k is None:
+        return None
+    layout = get_layout(model)
+    modules = [get_module(model, path) for path in layout.head]
+    if k > 0:
+        layers = get_module(model, layout.layers)
+        if k > len(layers):
+            raise TailTuneError(f"scope {scope!r} asks for {k} layers but the model has {len(layers)}")
+        if layout.pooler is not None:
+            modules.append(get_module(model, layout.pooler))
+        modules.extend(layers[len(layers) - k :])
+    return modules
+
+
+def set_trainable(model: nn.Module, scope: str) -> list[nn.Parameter]:
+    """Set ``requires_grad`` for a scope and return the trainable parameters."""
+    modules = trainable_modules(model, scope)
+    for param in model.parameters():
+        param.requires_grad_(modules is None)
+    for module in modules or []:
+        for param in module.parameters():
+            param.requires_grad_(True)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def use_mlp_head(model: nn.Module, num_labels: int) -> None:
+    """Replace the final Linear(hidden -> K) by Linear(hidden -> 50) -> ReLU -> Linear(50 -> K)."""
+    layout = get_layout(model)
+    final = get_module(model, layout.final)
+    mlp = nn.Sequential(nn.Linear(final.in_features, MLP_HIDDEN), nn.ReLU(), nn.Linear(MLP_HIDDEN, num_labels))
+    set_module(model, layout.final, mlp.to(device=final.weight.device, dtype=final.weight.dtype))
+    model.config.tailtune_head = "mlp"
+
+
+def check_model_folder(path: Path) -> None:
+    """Raise a clear error unless a local folder holds a safetensors model."""
+    if not (path / "config.json").is_file():
+        raise TailTuneError(f"{path}: no model here (expected config.json and model.safetensors)")
+    if not any(path.glob("*.safetensors")) and not (path / "model.safetensors.index.json").is_file():
+        hint = " (found a pickle checkpoint: re-save it with safetensors)" if any(path.glob("*.bin")) else ""
+        raise TailTuneError(f"{path}: no *.safetensors weights{hint}; tailtune loads safetensors only")
+
+
+def load_classifier(
+    name_or_path: str,
+    labels: list[str],
+    *,
+    head: str = "linear",
+    trust_remote_code: bool = False,
+):
+    """Load a pretrained encoder with a classification head for ``labels``, and its tokenizer.
+
+    A checkpoint whose head has another number of labels (or none) gets a fresh head; the log says so.
+    A model saved by tailtune with the mlp head is restored with it.
+
+    Args:
+        name_or_path: Local folder or hub id.
+        labels: Label names in id order.
+        head: ``linear`` or ``mlp``.
+        trust_remote_code: Allow code shipped with the checkpoint.
+
+    Returns:
+        ``(model, tokenizer)``.
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    local = Path(name_or_path).expanduser()
+    if local.exists() or name_or_path.startswith((".", "/", "~")):
+        if not local.is_dir():
+            raise TailTuneError(f"{name_or_path}: model folder not found")
+        check_model_folder(local)
+        name_or_path = str(local)
+    try:
+        source_config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise TailTuneError(f"{name_or_path}: cannot load a model config ({_first_line(exc)})") from None
+    saved_head = getattr(source_config, "tailtune_head", "linear")
+    id2label = dict(enumerate(labels))
+    same_head = (
+        source_config.num_labels == len(labels) and saved_head == head and _is_classifier(source_config)
+    )
+    if not same_head:
+        logger.info("initialising a fresh %s classification head with %d labels", head, len(labels))
+    kwargs = {
+        "num_labels": len(labels),
+        "id2label": id2label,
+        "label2id": {name: i for i, name in id2label.items()},
+        "trust_remote_code": trust_remote_code,
+        "use_safetensors": True,
+    }
+    try:
+        if saved_head == "mlp" and head == "mlp" and same_head:
+            model = _load_mlp_classifier(name_or_path, **kwargs)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                name_or_path, ignore_mismatched_sizes=True, **kwargs
+            )
+            if saved_head == "mlp":
+                # Drop the saved mlp head: a new label set or head type starts from a fresh head.
+                model.config.tailtune_head = "linear"
+            if head == "mlp":
+                use_mlp_head(model, len(labels))
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise TailTuneError(f"{name_or_path}: cannot load the model ({_first_line(exc)})") from None
+    return model, tokenizer
+
+
+def load_saved_classifier(path: str | Path, *, trust_remote_code: bool = False):
+    """Load a classifier saved by tailtune (or any fine-tuned sequence classifier) with its own labels.
+
+    Returns:
+        ``(model, tokenizer, labels)``.
+    """
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise TailTuneError(f"{path}: model folder not found")
+    check_model_folder(path)
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    id2label = config.get("id2label") or {}
+    labels = [id2label[k] for k in sorted(id2label, key=int)]
+    if not labels:
+        raise TailTuneError(f"{path}: config.json has no id2label; is this a fine-tuned classifier?")
+    model, tokenizer = load_classifier(
+        str(path), labels, head=config.get("tailtune_head", "linear"), trust_remote_code=trust_remote_code
+    )
+    return model, tokenizer, labels
+
+
+def _load_mlp_classifier(path: str, **kwargs) -> nn.Module:
+    """Build the stock class, swap in the mlp head, then load every saved weight into it."""
+    from safetensors.torch import load_file
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(path, ignore_mismatched_sizes=True, **kwargs)
+    use_mlp_head(model, kwargs["num_labels"])
+    state = {}
+    for file in sorted(Path(path).glob("*.safetensors")):
+        state.update(load_file(str(file)))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    head_missing = [k for k in missing if k.startswith(get_layout(model).final)]
+    if head_missing or unexpected:
+        raise TailTuneError(f"{path}: saved mlp head does not match the model ({(head_missing + unexpected)[:3]})")
+    return model
+
+
+def save_classifier(model: nn.Module, tokenizer, path: str | Path) -> None:
+    """``save_pretrained`` model (safetensors) and tokenizer into ``path``."""
+    model.save_pretrained(str(path), safe_serialization=True)
+    tokenizer.save_pretrained(str(path))
+
+
+def _is_classifier(config) -> bool:
+    return any(a.endswith("ForSequenceClassification") for a in (getattr(config, "architectures", None) or []))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
+    """Number of (trainable) parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Device of the model's first parameter."""
+    return next(model.parameters()).device

@@ -1,0 +1,222 @@
+"""One training run: data -> stages -> evaluation -> a run directory.
+
+The run directory is the contract between training and reporting:
+
+- ``config.json``: the resolved run config, data sources, labels, training counts and library versions;
+- ``history.jsonl``: loss and learning rate per logging step, and evaluation scores after each stage;
+- ``model/``: ``save_pretrained`` output (safetensors, tokenizer, ``id2label``), loadable by ``pipeline``;
+- ``predictions.csv``: text, label, predicted label and its probability, for the test (or eval) split;
+- ``metrics.json``: written last; a run is complete exactly when it exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from accelerate.utils import set_seed
+
+from tailtune import __version__
+from tailtune.batching import Encoded, encode
+from tailtune.config import RunConfig
+from tailtune.data import LabelMap, TextDataset
+from tailtune.errors import TailTuneError
+from tailtune.fileio import atomic_dir, atomic_path, write_json
+from tailtune.metrics import compute_metrics
+from tailtune.modeling import load_classifier, save_classifier
+from tailtune.training import make_accelerator, predict_logits, train_stages
+
+logger = logging.getLogger(__name__)
+
+METRICS = "metrics.json"
+_LIBRARIES = ("torch", "transformers", "accelerate", "scikit-learn", "numpy", "pandas", "tokenizers")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries that shape results."""
+    versions = {"python": platform.python_version(), "tailtune": __version__}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def is_complete(run_dir: str | Path) -> bool:
+    """A run is complete exactly when its ``metrics.json`` exists."""
+    return (Path(run_dir) / METRICS).is_file()
+
+
+@dataclass
+class Splits:
+    """The data of one run: training data and optional eval/test data."""
+
+    train: TextDataset
+    eval: TextDataset | None = None
+    test: TextDataset | None = None
+
+
+def check_labels(splits: Splits) -> LabelMap:
+    """The label map of the training data; eval/test labels must all occur in training."""
+    if splits.train.labels is None:
+        raise TailTuneError(f"{splits.train.source}: training data needs labels")
+    label_map = LabelMap.from_labels(splits.train.labels)
+    if len(label_map) < 2:
+        raise TailTuneError(
+            f"{splits.train.source}: only one class ({label_map.labels[0]!r}); a classifier needs at least two"
+        )
+    for part in (splits.eval, splits.test):
+        if part is not None and part.labels is not None:
+            label_map.encode(part.labels, source=part.source)
+    return label_map
+
+
+def evaluate_split(model, tokenizer, dataset, label_map, train_counts, config, accelerator, *, show_progress):
+    """Predict a labelled split; returns (metrics, predictions DataFrame)."""
+    encoded = encode(tokenizer, dataset.texts, label_map.encode(dataset.labels, source=dataset.source),
+                     max_length=config.max_length)  # fmt: skip
+    logits = predict_logits(model, encoded, accelerator, batch_size=config.eval_batch_size,
+                            show_progress=show_progress)  # fmt: skip
+    probs = _softmax(logits)
+    predicted = probs.argmax(axis=1)
+    metrics = compute_metrics(encoded.labels, predicted, label_names=label_map.labels, train_counts=train_counts)
+    frame = pd.DataFrame({
+        "text": dataset.texts,
+        "label": dataset.labels,
+        "predicted": [label_map.labels[i] for i in predicted],
+        "score": probs[np.arange(len(predicted)), predicted].round(6),
+    })  # fmt: skip
+    return metrics, frame
+
+
+def train_run(
+    config: RunConfig,
+    splits: Splits,
+    output_dir: str | Path,
+    *,
+    variant: str | None = None,
+    variant_info: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    on_stage_end: Callable[[int, dict], None] | None = None,
+) -> dict[str, Any]:
+    """Train one model and write a complete run directory.
+
+    Args:
+        config: Model, stages and shared settings.
+        splits: Training data, and optional eval and test data. The final metrics come from the test split
+            (else the eval split); eval scores are also logged to ``history.jsonl`` after every stage.
+        output_dir: The run directory.
+        variant: Name of the data variant (experiments); ``variant_info`` its parameters (e.g. the ratio).
+        overwrite: Replace a complete run already in ``output_dir``.
+        show_progress: Progress bars.
+        on_stage_end: Called with (stage index, eval metrics) after each stage that had eval data.
+
+    Returns:
+        The content of ``metrics.json``.
+    """
+    started = time.perf_counter()
+    out = Path(output_dir)
+    if is_complete(out) and not overwrite:
+        raise TailTuneError(f"{out}: already holds a complete run; choose another --output or pass --overwrite")
+    label_map = check_labels(splits)
+    train_ids = label_map.encode(splits.train.labels, source=splits.train.source)
+    train_counts = np.bincount(train_ids, minlength=len(label_map)).tolist()
+
+    set_seed(config.seed)  # before the head is initialised
+    accelerator = make_accelerator(config)
+    main = accelerator.is_main_process
+    model, tokenizer = load_classifier(
+        config.model, label_map.labels, head=config.head, trust_remote_code=config.trust_remote_code
+    )
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / METRICS).unlink(missing_ok=True)
+        write_json(out / "config.json", {
+            "tailtune_version": __version__,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "versions": library_versions(),
+            "run": config.to_dict(),
+            "stages": [s.to_dict() for s in config.stages],
+            "labels": label_map.labels,
+            "train_counts": dict(zip(label_map.labels, train_counts, strict=True)),
+            "data": {name: (part.source if part is not None else None)
+                     for name, part in (("train", splits.train), ("eval", splits.eval), ("test", splits.test))},
+            "variant": variant,
+            "variant_info": variant_info or {},
+            "accelerate": {"num_processes": accelerator.num_processes,
+                           "mixed_precision": accelerator.mixed_precision, "device": str(accelerator.device)},
+        })  # fmt: skip
+        (out / "history.jsonl").write_text("", encoding="utf-8")
+    accelerator.wait_for_everyone()
+
+    def log_history(entry: dict) -> None:
+        with open(out / "history.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+
+    def evaluate_after_stage(index: int, stage) -> None:
+        if splits.eval is None:
+            return
+        metrics, _ = evaluate_split(model, tokenizer, splits.eval, label_map, train_counts, config, accelerator,
+                                    show_progress=False)  # fmt: skip
+        entry = {"stage": index, "stage_name": stage.name, "eval_macro_f1": metrics["macro_f1"],
+                 "eval_accuracy": metrics["accuracy"], "eval_tail_f1": metrics["tail_f1"]}  # fmt: skip
+        logger.info("after stage %d: eval macro-F1 %.4f", index + 1, metrics["macro_f1"])
+        if main:
+            log_history(entry)
+        if on_stage_end is not None:
+            on_stage_end(index, metrics)
+
+    encoded: Encoded = encode(tokenizer, splits.train.texts, train_ids, max_length=config.max_length)
+    report = train_stages(
+        model, encoded, train_counts, config, accelerator, model_id=_model_id(config.model),
+        on_history=log_history, after_stage=evaluate_after_stage, show_progress=show_progress,
+    )  # fmt: skip
+    model = accelerator.unwrap_model(model)
+
+    metrics: dict[str, Any] = {"split": None}
+    target = splits.test if splits.test is not None else splits.eval
+    if target is not None:
+        metrics, predictions = evaluate_split(model, tokenizer, target, label_map, train_counts, config,
+                                              accelerator, show_progress=show_progress)  # fmt: skip
+        metrics["split"] = "test" if splits.test is not None else "eval"
+        if main:
+            with atomic_path(out / "predictions.csv") as tmp:
+                predictions.to_csv(tmp, index=False)
+    if splits.test is not None and splits.eval is not None:
+        metrics["eval"], _ = evaluate_split(model, tokenizer, splits.eval, label_map, train_counts, config,
+                                            accelerator, show_progress=False)  # fmt: skip
+    metrics["stages"] = [vars(s) for s in report.stages]
+    metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
+    if main:
+        with atomic_dir(out / "model") as tmp:
+            save_classifier(model, tokenizer, tmp)
+        write_json(out / METRICS, metrics)  # last: marks the run complete
+    accelerator.wait_for_everyone()
+    return metrics
+
+
+def _model_id(name_or_path: str) -> str:
+    """Identify pretrained weights for cache keys: a local folder by path and weight-file size and time."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        stamps = sorted((f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in path.glob("*.safetensors"))
+        return f"{path.resolve()}|{stamps}"
+    return name_or_path
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)

@@ -1,0 +1,248 @@
+"""The stage loop: one visible training loop for every strategy, on ``accelerate``.
+
+Per stage: set ``requires_grad`` for the stage's scope, build a *fresh* AdamW over the trainable parameters
+only and a fresh linear schedule, then forward -> loss -> backward -> clip -> step. A fresh optimiser per
+stage matters: stage 2 must not inherit stage 1's moment estimates for parameters that were frozen, nor its
+finished learning-rate schedule. ``accelerate`` handles devices, mixed precision, gradient accumulation and
+DDP/FSDP under ``accelerate launch`` / ``torchrun``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from tailtune.batching import BatchPlan, Encoded
+from tailtune.config import RunConfig, StageConfig
+from tailtune.features import build_cache, cache_key, cacheable, replay
+from tailtune.losses import build_loss
+from tailtune.modeling import set_trainable
+from tailtune.weights import class_weights
+
+logger = logging.getLogger(__name__)
+
+HistoryCallback = Callable[[dict], None]
+
+
+def make_accelerator(config: RunConfig) -> Accelerator:
+    """An ``Accelerator`` for the run's precision and accumulation settings.
+
+    ``auto`` picks bf16 on a GPU that supports it and full precision elsewhere.
+    """
+    precision = config.mixed_precision
+    if precision == "auto":
+        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    return Accelerator(
+        mixed_precision=precision,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        step_scheduler_with_optimizer=True,
+    )
+
+
+@dataclass
+class StageReport:
+    """What one stage did: its timing and whether it ran on cached features."""
+
+    name: str
+    seconds: float
+    steps: int
+    cached: bool
+    cache_seconds: float = 0.0
+    tokens: int = 0
+
+
+@dataclass
+class TrainReport:
+    stages: list[StageReport] = field(default_factory=list)
+
+
+def train_stages(
+    model: torch.nn.Module,
+    data: Encoded,
+    class_counts: list[int],
+    config: RunConfig,
+    accelerator: Accelerator,
+    *,
+    model_id: str = "",
+    on_history: HistoryCallback | None = None,
+    after_stage: Callable[[int, StageConfig], None] | None = None,
+    show_progress: bool = True,
+) -> TrainReport:
+    """Train ``model`` through ``config.stages`` in order.
+
+    Args:
+        model: A sequence-classification model (not yet prepared by ``accelerate``).
+        data: Encoded training data with labels.
+        class_counts: Training examples per class, in label-id order (for weights and losses).
+        config: Run settings, including the stages.
+        accelerator: From :func:`make_accelerator`.
+        model_id: Identifies the pretrained weights, to key feature caches shared on disk.
+        on_history: Receives one dict per logging step (stage, step, epoch, loss, lr).
+        after_stage: Called with (stage index, stage) after each stage, e.g. to evaluate.
+        show_progress: Show a tqdm bar per stage (main process only).
+
+    Returns:
+        Per-stage timings.
+    """
+    report = TrainReport()
+    trained: set[str] = set()  # names of parameters some earlier stage has changed
+    for index, stage in enumerate(config.stages):
+        if stage.epochs == 0:
+            logger.info("stage %d (%s): 0 epochs, skipped", index + 1, stage.name)
+            continue
+        params = set_trainable(model, stage.trainable)
+        names = {n for n, p in model.named_parameters() if p.requires_grad}
+        # The frozen bottom is still the pretrained one only if no earlier stage trained any of it; only
+        # then may a cache be shared with other runs.
+        pristine = trained <= names
+        trained |= names
+        stage_report = _run_stage(
+            model, params, data, class_counts, config, stage, index, accelerator,
+            shared_cache_key=cache_key(model_id, data, stage.trainable, config.max_length) if pristine else None,
+            on_history=on_history, show_progress=show_progress,
+        )  # fmt: skip
+        report.stages.append(stage_report)
+        if after_stage is not None:
+            after_stage(index, stage)
+    for param in model.parameters():
+        param.requires_grad_(True)
+    return report
+
+
+def _run_stage(
+    model, params, data, class_counts, config, stage, index, accelerator, *, shared_cache_key, on_history,
+    show_progress,
+) -> StageReport:  # fmt: skip
+    device = accelerator.device
+    weight = None if stage.weights == "none" else class_weights(class_counts, stage.weights, beta=stage.beta)
+    loss_fn = build_loss(stage.loss, class_counts=class_counts, weight=weight, **stage.loss_params).to(device)
+    batch_size = stage.batch_size or config.batch_size
+    plan = BatchPlan(
+        data.lengths, batch_size, seed=config.seed * 1000 + index * 100, shuffle=True,
+        group_by_length=config.group_by_length, labels=data.labels, sampler=stage.sampler,
+    )  # fmt: skip
+    loader = DataLoader(range(len(data)), batch_sampler=plan, collate_fn=data.collate)
+    optimizer = torch.optim.AdamW(
+        params, lr=stage.lr, eps=stage.adam_epsilon, weight_decay=stage.weight_decay
+    )
+    total_steps = math.ceil(len(plan) / config.gradient_accumulation_steps) * stage.epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, round(stage.warmup_ratio * total_steps), total_steps)
+
+    cache, cache_seconds = None, 0.0
+    if config.feature_cache and cacheable(model, stage.trainable):
+        start = time.perf_counter()
+        model.to(device)
+        # Under several processes the first builds a shared on-disk cache; the others then read it.
+        with accelerator.main_process_first() if shared_cache_key and config.cache_dir else contextlib.nullcontext():
+            cache = build_cache(
+                model, data, stage.trainable, batch_size=config.eval_batch_size, device=device,
+                autocast=accelerator.autocast(), cache_dir=config.cache_dir if shared_cache_key else None,
+                key=shared_cache_key, show_progress=show_progress and accelerator.is_local_main_process,
+            )  # fmt: skip
+        cache_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    tokens = 0
+    with replay(model, cache) if cache is not None else contextlib.nullcontext() as stand_in:
+        prepared, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+        prepared.train()
+        bar = tqdm(
+            total=total_steps, desc=f"stage {index + 1}/{len(config.stages)} {stage.name}", unit="step",
+            disable=not (show_progress and accelerator.is_local_main_process),
+        )  # fmt: skip
+        step, running, seen = 0, 0.0, 0
+        for _ in range(stage.epochs):
+            for batch in loader:
+                with accelerator.accumulate(prepared):
+                    input_ids, mask = batch["input_ids"], batch["attention_mask"]
+                    if stand_in is not None:
+                        if stage.trainable == "head":  # the cache holds the first token only
+                            input_ids, mask = input_ids[:, :1], mask[:, :1]
+                        stand_in.current = cache.batch(batch["index"].tolist(), torch.float32, device)
+                    logits = prepared(input_ids=input_ids, attention_mask=mask).logits
+                    loss = loss_fn(logits, batch["labels"])
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and stage.max_grad_norm is not None:
+                        accelerator.clip_grad_norm_(params, stage.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                tokens += int(mask.sum())
+                running += float(loss.detach())
+                seen += 1
+                if accelerator.sync_gradients:
+                    step += 1
+                    bar.update(1)
+                    if step % config.logging_steps == 0 or step == total_steps:
+                        entry = {
+                            "stage": index, "stage_name": stage.name, "step": step,
+                            "epoch": round(step * stage.epochs / total_steps, 4),
+                            "loss": running / max(seen, 1), "lr": scheduler.get_last_lr()[0],
+                        }  # fmt: skip
+                        bar.set_postfix(loss=f"{entry['loss']:.4f}")
+                        if on_history is not None and accelerator.is_main_process:
+                            on_history(entry)
+                        running, seen = 0.0, 0
+        bar.close()
+    accelerator.wait_for_everyone()
+    # Drop accelerate's wrappers and references so the next stage prepares a fresh optimiser and DDP wrapper
+    # around the parameters that are trainable then.
+    accelerator.free_memory()
+    seconds = time.perf_counter() - start
+    logger.info(
+        "stage %d (%s): %d steps in %.1fs%s", index + 1, stage.name, step, seconds,
+        f" on cached features (cache built in {cache_seconds:.1f}s)" if cache is not None else "",
+    )  # fmt: skip
+    return StageReport(stage.name, seconds, step, cache is not None, cache_seconds, tokens)
+
+
+@torch.inference_mode()
+def predict_logits(
+    model: torch.nn.Module,
+    data: Encoded,
+    accelerator: Accelerator,
+    *,
+    batch_size: int,
+    show_progress: bool = False,
+) -> np.ndarray:
+    """Logits ``[n, K]`` for every example, in data order, over all processes.
+
+    Batches are sorted by length (little padding); under several processes each example is computed once
+    by one process and the results are gathered, without duplicates, in data order.
+    """
+    plan = BatchPlan(data.lengths, batch_size, shuffle=False, group_by_length=True)
+    loader = accelerator.prepare_data_loader(
+        DataLoader(range(len(data)), batch_sampler=plan, collate_fn=data.collate)
+    )
+    model = model.to(accelerator.device)
+    was_training = model.training
+    model.eval()
+    indices, outputs = [], []
+    for batch in tqdm(loader, desc="predicting", disable=not (show_progress and accelerator.is_local_main_process)):
+        with accelerator.autocast():
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        index = accelerator.pad_across_processes(batch["index"], dim=0, pad_index=-1)
+        logits = accelerator.pad_across_processes(logits.float(), dim=0)
+        indices.append(accelerator.gather(index).cpu())
+        outputs.append(accelerator.gather(logits).cpu())
+    model.train(was_training)
+    index = torch.cat(indices).numpy()
+    logits = torch.cat(outputs).numpy()
+    keep = index >= 0
+    index, logits = index[keep], logits[keep]
+    # Uneven shards are padded by repeating examples; keep the first copy of each.
+    unique, first = np.unique(index, return_index=True)
+    if len(unique) != len(data):
+        raise RuntimeError(f"prediction covered {len(unique)} of {len(data)} examples")
+    return logits[first]

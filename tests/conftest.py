@@ -1,0 +1,111 @@
+"""Shared fixtures: a tiny BERT and tokenizer built in code (no download), and small labelled data."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+WORDS = {
+    "sport": "match goal team win player coach league score season cup",
+    "tech": "software chip phone internet computer data network code app device",
+    "money": "market bank shares profit price economy trade growth fund rate",
+}
+FILLER = "the a of and to in on for with said new year this that it is was".split()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: runs a real pretrained model; use --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def make_texts(counts: dict[str, int], seed: int = 0) -> tuple[list[str], list[str]]:
+    """Short synthetic texts whose topic words make the label learnable."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for label, n in counts.items():
+        topic = WORDS[label].split()
+        for _ in range(n):
+            words = rng.choices(topic, k=4) + rng.choices(FILLER, k=rng.randint(2, 8))
+            rng.shuffle(words)
+            texts.append(" ".join(words))
+            labels.append(label)
+    return texts, labels
+
+
+def build_tiny_model_dir(path: Path, model_type: str = "bert", dropout: float = 0.1) -> Path:
+    """Save a randomly initialised tiny encoder + word-level tokenizer to ``path`` (save_pretrained layout)."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import (
+        AutoModel,
+        BertConfig,
+        DebertaV2Config,
+        DistilBertConfig,
+        PreTrainedTokenizerFast,
+        RobertaConfig,
+    )
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab += sorted({w for ws in WORDS.values() for w in ws.split()} | set(FILLER) | {"<", ">", "&"})
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]", model_max_length=64,
+    )  # fmt: skip
+    size = {"vocab_size": len(vocab), "pad_token_id": 0}
+    common = dict(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout, max_position_embeddings=80, **size,
+    )  # fmt: skip
+    configs = {
+        "bert": lambda: BertConfig(**common),
+        "roberta": lambda: RobertaConfig(**common),
+        "deberta-v2": lambda: DebertaV2Config(**common, pooler_hidden_size=32, pooler_dropout=dropout),
+        "distilbert": lambda: DistilBertConfig(
+            dim=32, n_layers=2, n_heads=4, hidden_dim=64, dropout=dropout, attention_dropout=dropout,
+            seq_classif_dropout=dropout, max_position_embeddings=80, **size,
+        ),  # fmt: skip
+    }
+    torch.manual_seed(0)
+    model = AutoModel.from_config(configs[model_type]())
+    model.save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """Folder of a tiny BERT encoder with dropout."""
+    return str(build_tiny_model_dir(tmp_path_factory.mktemp("tiny-bert")))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_no_dropout(tmp_path_factory) -> str:
+    """Folder of a tiny BERT encoder without dropout (for exact comparisons)."""
+    return str(build_tiny_model_dir(tmp_path_factory.mktemp("tiny-bert-nodrop"), dropout=0.0))
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> dict[str, Path]:
+    """Long-tailed train CSV (40/12/4) and balanced test CSV (10 each)."""
+    root = tmp_path_factory.mktemp("data")
+    texts, labels = make_texts({"sport": 40, "tech": 12, "money": 4}, seed=1)
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(root / "train.csv", index=False)
+    texts, labels = make_texts({"sport": 10, "tech": 10, "money": 10}, seed=2)
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(root / "test.csv", index=False)
+    return {"train": root / "train.csv", "test": root / "test.csv"}

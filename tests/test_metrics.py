@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tailtune.errors import TailTuneError
+from tailtune.metrics import compute_metrics, frequency_groups
+
+NAMES = ["a", "b", "c", "d", "e"]
+TRAIN_COUNTS = [40, 30, 10, 5, 2]
+# Class "e" (4) is in training but absent from both y_true and y_pred.
+Y_TRUE = [0, 0, 0, 0, 1, 1, 2, 2, 3]
+Y_PRED = [0, 0, 0, 1, 1, 0, 2, 3, 3]
+
+
+def _metrics() -> dict:
+    return compute_metrics(Y_TRUE, Y_PRED, label_names=NAMES, train_counts=TRAIN_COUNTS)
+
+
+def test_per_class_by_hand() -> None:
+    # a: TP 3, FP 1 (example 5), FN 1 (example 3) -> P 3/4, R 3/4, F1 3/4.
+    # b: TP 1, FP 1 (example 3), FN 1 (example 5) -> P 1/2, R 1/2, F1 1/2.
+    # c: TP 1, FP 0, FN 1 (example 7)             -> P 1,   R 1/2, F1 2/3.
+    # d: TP 1, FP 1 (example 7), FN 0             -> P 1/2, R 1,   F1 2/3.
+    # e: nothing predicted, nothing true          -> 0 everywhere (zero_division=0).
+    expected = {
+        "a": (0.75, 0.75, 0.75, 4, 40),
+        "b": (0.5, 0.5, 0.5, 2, 30),
+        "c": (1.0, 0.5, 2 / 3, 2, 10),
+        "d": (0.5, 1.0, 2 / 3, 1, 5),
+        "e": (0.0, 0.0, 0.0, 0, 2),
+    }
+    per_class = _metrics()["per_class"]
+    assert list(per_class) == NAMES
+    for name, (p, r, f1, support, train_count) in expected.items():
+        row = per_class[name]
+        assert row["precision"] == pytest.approx(p)
+        assert row["recall"] == pytest.approx(r)
+        assert row["f1"] == pytest.approx(f1)
+        assert row["support"] == support
+        assert row["train_count"] == train_count
+
+
+def test_summary_by_hand() -> None:
+    m = _metrics()
+    assert m["n_examples"] == 9
+    assert m["accuracy"] == pytest.approx(6 / 9)  # examples 0, 1, 2, 4, 6, 8 are right
+    assert m["micro_f1"] == pytest.approx(6 / 9)
+    # Macro over all five training classes, the absent "e" counting as 0.
+    assert m["macro_f1"] == pytest.approx((0.75 + 0.5 + 2 / 3 + 2 / 3 + 0.0) / 5)
+    assert m["weighted_f1"] == pytest.approx((4 * 0.75 + 2 * 0.5 + 2 * 2 / 3 + 1 * 2 / 3) / 9)
+    # Mean recall over the four classes present in y_true.
+    assert m["balanced_accuracy"] == pytest.approx((0.75 + 0.5 + 0.5 + 1.0) / 4)
+
+
+def test_groups_and_group_f1() -> None:
+    m = _metrics()
+    # K = 5 -> head 2, medium 1, tail 2.
+    assert m["groups"] == {"head": ["a", "b"], "medium": ["c"], "tail": ["d", "e"]}
+    assert m["head_f1"] == pytest.approx((0.75 + 0.5) / 2)
+    assert m["medium_f1"] == pytest.approx(2 / 3)
+    assert m["tail_f1"] == pytest.approx((2 / 3 + 0.0) / 2)
+
+
+def test_confusion_matrix() -> None:
+    assert _metrics()["confusion_matrix"] == {
+        "labels": NAMES,
+        "matrix": [
+            [3, 1, 0, 0, 0],
+            [1, 1, 0, 0, 0],
+            [0, 0, 1, 1, 0],
+            [0, 0, 0, 1, 0],
+            [0, 0, 0, 0, 0],
+        ],
+    }
+
+
+def test_keys_and_plain_python_types() -> None:
+    m = _metrics()
+    assert set(m) == {
+        "accuracy",
+        "micro_f1",
+        "macro_f1",
+        "weighted_f1",
+        "balanced_accuracy",
+        "n_examples",
+        "head_f1",
+        "medium_f1",
+        "tail_f1",
+        "groups",
+        "per_class",
+        "confusion_matrix",
+    }
+    assert json.loads(json.dumps(m)) == m
+    for key in ("accuracy", "macro_f1", "head_f1", "balanced_accuracy"):
+        assert type(m[key]) is float
+    assert type(m["n_examples"]) is int
+    assert type(m["per_class"]["a"]["support"]) is int
+    assert type(m["confusion_matrix"]["matrix"][0][0]) is int
+
+
+def test_two_classes_leave_medium_empty() -> None:
+    m = compute_metrics([0, 1, 1], [0, 1, 0], label_names=["pos", "neg"], train_counts=[3, 9])
+    assert m["groups"] == {"head": ["neg"], "medium": [], "tail": ["pos"]}
+    assert m["medium_f1"] is None
+    assert m["head_f1"] == pytest.approx(2 / 3)  # neg: P 1, R 1/2
+    assert m["tail_f1"] == pytest.approx(2 / 3)  # pos: P 1/2, R 1
+
+
+@pytest.mark.parametrize(
+    ("k", "sizes"),
+    [
+        (1, (1, 0, 0)),
+        (2, (1, 0, 1)),
+        (3, (1, 1, 1)),
+        (4, (2, 1, 1)),
+        (5, (2, 1, 2)),
+        (6, (2, 2, 2)),
+        (7, (3, 2, 2)),
+        (8, (3, 2, 3)),
+    ],
+)
+def test_group_sizes(k: int, sizes: tuple[int, int, int]) -> None:
+    groups = frequency_groups(list(range(k, 0, -1)))
+    assert tuple(len(groups[g]) for g in ("head", "medium", "tail")) == sizes
+    assert sorted(groups["head"] + groups["medium"] + groups["tail"]) == list(range(k))
+
+
+def test_groups_sort_by_count_then_class_id() -> None:
+    # Order by count: 1 (100), 3 (50), 2 (10), 0 (1).
+    assert frequency_groups([1, 100, 10, 50]) == {"head": [1, 3], "medium": [2], "tail": [0]}
+    # Ties go to the lower class id first.
+    assert frequency_groups([5, 5, 5]) == {"head": [0], "medium": [1], "tail": [2]}
+    assert frequency_groups([7]) == {"head": [0], "medium": [], "tail": []}
+
+
+def test_bad_inputs() -> None:
+    with pytest.raises(TailTuneError, match="no examples"):
+        compute_metrics([], [], label_names=NAMES, train_counts=TRAIN_COUNTS)
+    with pytest.raises(ValueError, match="outside"):
+        compute_metrics([0, 5], [0, 1], label_names=NAMES, train_counts=TRAIN_COUNTS)
+    with pytest.raises(ValueError, match="equal length"):
+        compute_metrics([0, 1], [0], label_names=NAMES, train_counts=TRAIN_COUNTS)
+    with pytest.raises(TailTuneError):
+        frequency_groups([])
