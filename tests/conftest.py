@@ -13,7 +13,25 @@ WORDS = {
     "tech": "software chip phone internet computer data network code app device",
     "money": "market bank shares profit price economy trade growth fund rate",
 }
-FILLER = "the a of and to in on for with said new year this that it is was".split()
+FILLER = [
+    "the",
+    "a",
+    "of",
+    "and",
+    "to",
+    "in",
+    "on",
+    "for",
+    "with",
+    "said",
+    "new",
+    "year",
+    "this",
+    "that",
+    "it",
+    "is",
+    "was",
+]
 
 
 def pytest_addoption(parser):
@@ -77,8 +95,15 @@ def build_tiny_model_dir(path: Path, model_type: str = "bert", dropout: float = 
         "roberta": lambda: RobertaConfig(**common),
         "deberta-v2": lambda: DebertaV2Config(**common, pooler_hidden_size=32, pooler_dropout=dropout),
         "distilbert": lambda: DistilBertConfig(
-            dim=32, n_layers=2, n_heads=4, hidden_dim=64, dropout=dropout, attention_dropout=dropout,
-            seq_classif_dropout=dropout, max_position_embeddings=80, **size,
+            dim=32,
+            n_layers=2,
+            n_heads=4,
+            hidden_dim=64,
+            dropout=dropout,
+            attention_dropout=dropout,
+            seq_classif_dropout=dropout,
+            max_position_embeddings=80,
+            **size,
         ),  # fmt: skip
     }
     torch.manual_seed(0)

@@ -94,15 +94,14 @@ class StageConfig:
                 f"{where}: unknown parameter(s) {', '.join(sorted(unknown))} for loss {self.loss!r}; valid: {valid}"
             )
         if self.weights not in WEIGHTINGS:
-            raise TailTuneError(
-                f"{where}: unknown weights {self.weights!r}; valid: {', '.join(sorted(WEIGHTINGS))}"
-            )
+            raise TailTuneError(f"{where}: unknown weights {self.weights!r}; valid: {', '.join(sorted(WEIGHTINGS))}")
         if self.sampler not in SAMPLERS:
             raise TailTuneError(f"{where}: unknown sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
         _check(0 <= self.beta < 1, f"{where}: beta must be in [0, 1), got {self.beta}")
         _check(self.lr > 0, f"{where}: learning rate must be > 0, got {self.lr}")
         _check(
-            isinstance(self.epochs, int) and self.epochs >= 0, f"{where}: epochs must be >= 0, got {self.epochs}"
+            isinstance(self.epochs, int) and self.epochs >= 0,
+            f"{where}: epochs must be >= 0, got {self.epochs}",
         )
         _check(
             self.batch_size is None or self.batch_size >= 1,
@@ -214,9 +213,7 @@ def apply_stage_overrides(stages: list[StageConfig], overrides: list[dict[str, A
         TailTuneError: More overrides than stages, or an unknown stage field.
     """
     if len(overrides) > len(stages):
-        raise TailTuneError(
-            f"{len(overrides)} stage override(s) given but the strategy has {len(stages)} stage(s)"
-        )
+        raise TailTuneError(f"{len(overrides)} stage override(s) given but the strategy has {len(stages)} stage(s)")
     merged = []
     for i, stage in enumerate(stages):
         change = overrides[i] if i < len(overrides) else {}
@@ -276,3 +273,55 @@ def _coerce_numbers(obj: Any, where: str) -> None:
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise TailTuneError(message)
+
+
+# Stage fields that the CLI and the Python API accept as "one value for every stage, or one per stage".
+STAGE_SHORTCUTS = ("epochs", "lr", "loss", "weights", "trainable", "batch_size", "beta", "sampler")
+
+
+def shortcut_overrides(n_stages: int, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Turn ``{"lr": [1e-3, 5e-5], "epochs": 2}`` into one override dict per stage.
+
+    A scalar (or a one-item list) applies to every stage; a list must have one value per stage.
+    """
+    overrides: list[dict[str, Any]] = [{} for _ in range(n_stages)]
+    for key, value in values.items():
+        if value is None:
+            continue
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        if len(items) == 1:
+            items = items * n_stages
+        if len(items) != n_stages:
+            option = "--" + key.replace("_", "-")
+            raise TailTuneError(
+                f"{option}: give one value for every stage or one per stage ({n_stages}), got {len(items)}"
+            )
+        for override, item in zip(overrides, items, strict=True):
+            override[key] = item
+    return overrides
+
+
+def resolve_stages(
+    strategy: str,
+    *,
+    stages: list[dict[str, Any]] | None = None,
+    shortcuts: dict[str, Any] | None = None,
+) -> list[StageConfig]:
+    """A strategy's stages with per-stage overrides applied.
+
+    Args:
+        strategy: A strategy name, or ``custom`` when ``stages`` spells out every stage.
+        stages: Per-stage override dicts by position (for ``custom``: the full stage definitions).
+        shortcuts: Values of :data:`STAGE_SHORTCUTS` (see :func:`shortcut_overrides`), applied last.
+    """
+    from tailtune.strategies import get_strategy
+
+    if strategy == "custom":
+        if not stages:
+            raise TailTuneError("strategy 'custom' needs a 'stages' list in the config")
+        resolved = [StageConfig.from_dict(s, where=f"stage {i + 1}") for i, s in enumerate(stages)]
+    else:
+        resolved = apply_stage_overrides(get_strategy(strategy), stages or [])
+    if shortcuts:
+        resolved = apply_stage_overrides(resolved, shortcut_overrides(len(resolved), shortcuts))
+    return resolved

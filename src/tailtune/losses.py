@@ -92,9 +92,7 @@ class FocalLoss(_ClassLoss):
         gamma: Focusing parameter, ``>= 0``; 0 gives (unweighted-mean) cross-entropy.
     """
 
-    def __init__(
-        self, class_counts: Sequence[int], weight: torch.Tensor | None = None, *, gamma: float = 2.0
-    ) -> None:
+    def __init__(self, class_counts: Sequence[int], weight: torch.Tensor | None = None, *, gamma: float = 2.0) -> None:
         super().__init__(class_counts, weight)
         gamma = _number("focal loss parameter gamma", gamma)
         if gamma < 0:
@@ -177,9 +175,7 @@ class LogitAdjustedLoss(_ClassLoss):
 
     log_prior: torch.Tensor
 
-    def __init__(
-        self, class_counts: Sequence[int], weight: torch.Tensor | None = None, *, tau: float = 1.0
-    ) -> None:
+    def __init__(self, class_counts: Sequence[int], weight: torch.Tensor | None = None, *, tau: float = 1.0) -> None:
         super().__init__(class_counts, weight)
         tau = _number("logit-adjusted loss parameter tau", tau)
         if tau < 0:
@@ -250,9 +246,7 @@ def loss_params(name: str) -> dict[str, Any]:
     """
     signature = inspect.signature(_loss_class(name).__init__)
     # The keyword-only arguments are the loss's own parameters; class_counts and weight are shared.
-    return {
-        p.name: p.default for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY
-    }
+    return {p.name: p.default for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
 def build_loss(
@@ -279,9 +273,7 @@ def build_loss(
     unknown = sorted(set(params) - set(valid))
     if unknown:
         allowed = ", ".join(valid) if valid else "none"
-        raise TailTuneError(
-            f"unknown parameter {unknown[0]!r} for loss {name!r}; valid parameters: {allowed}"
-        )
+        raise TailTuneError(f"unknown parameter {unknown[0]!r} for loss {name!r}; valid parameters: {allowed}")
     return cls(class_counts, weight, **params)
 
 

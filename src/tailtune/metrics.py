@@ -84,9 +84,7 @@ def compute_metrics(
     true = np.asarray(y_true, dtype=np.int64)
     pred = np.asarray(y_pred, dtype=np.int64)
     if true.shape != pred.shape or true.ndim != 1:
-        raise ValueError(
-            f"y_true and y_pred must be 1-D and of equal length, got {true.shape} and {pred.shape}"
-        )
+        raise ValueError(f"y_true and y_pred must be 1-D and of equal length, got {true.shape} and {pred.shape}")
     if true.size == 0:
         raise TailTuneError("no examples to evaluate: the evaluation data is empty")
     for name, ids in (("y_true", true), ("y_pred", pred)):

@@ -34,8 +34,6 @@ class Layout:
     final: str  # the last Linear(hidden -> K), which the ``mlp`` head replaces
 
 
-
-
 def _layout(base: str, pooler: str | None, head: tuple[str, ...], final: str) -> Layout:
     return Layout(f"{base}.embeddings", f"{base}.encoder.layer", pooler, head, final)
 
@@ -47,7 +45,11 @@ LAYOUTS: dict[str, Layout] = {
     "electra": _layout("electra", None, ("classifier",), "classifier.out_proj"),
     "deberta-v2": _layout("deberta", "pooler", ("classifier",), "classifier"),
     "distilbert": Layout(
-        "distilbert.embeddings", "distilbert.transformer.layer", None, ("pre_classifier", "classifier"), "classifier"
+        "distilbert.embeddings",
+        "distilbert.transformer.layer",
+        None,
+        ("pre_classifier", "classifier"),
+        "classifier",
     ),
 }
 
@@ -171,9 +173,7 @@ def load_classifier(
         raise TailTuneError(f"{name_or_path}: cannot load a model config ({_first_line(exc)})") from None
     saved_head = getattr(source_config, "tailtune_head", "linear")
     id2label = dict(enumerate(labels))
-    same_head = (
-        source_config.num_labels == len(labels) and saved_head == head and _is_classifier(source_config)
-    )
+    same_head = source_config.num_labels == len(labels) and saved_head == head and _is_classifier(source_config)
     if not same_head:
         logger.info("initialising a fresh %s classification head with %d labels", head, len(labels))
     kwargs = {

@@ -100,6 +100,38 @@ def evaluate_split(model, tokenizer, dataset, label_map, train_counts, config, a
     return metrics, frame
 
 
+def fit(
+    config: RunConfig,
+    train: TextDataset,
+    label_map: LabelMap,
+    accelerator,
+    *,
+    on_history: Callable[[dict], None] | None = None,
+    after_stage: Callable[[int, Any, Any, Any], None] | None = None,
+    show_progress: bool = True,
+):
+    """Load the pretrained model, train it through the stages, and return ``(model, tokenizer, report)``.
+
+    The model's config records the training class counts (``tailtune_train_counts``) so that later
+    evaluations can group classes by training frequency.
+    """
+    train_ids = label_map.encode(train.labels, source=train.source)
+    train_counts = np.bincount(train_ids, minlength=len(label_map)).tolist()
+    set_seed(config.seed)  # before the head is initialised
+    model, tokenizer = load_classifier(
+        config.model, label_map.labels, head=config.head, trust_remote_code=config.trust_remote_code
+    )
+    encoded: Encoded = encode(tokenizer, train.texts, train_ids, max_length=config.max_length)
+    report = train_stages(
+        model, encoded, train_counts, config, accelerator, model_id=_model_id(config.model),
+        on_history=on_history, show_progress=show_progress,
+        after_stage=None if after_stage is None else (lambda i, stage: after_stage(i, stage, model, tokenizer)),
+    )  # fmt: skip
+    model = accelerator.unwrap_model(model)
+    model.config.tailtune_train_counts = dict(zip(label_map.labels, train_counts, strict=True))
+    return model, tokenizer, report
+
+
 def train_run(
     config: RunConfig,
     splits: Splits,
@@ -109,7 +141,6 @@ def train_run(
     variant_info: dict[str, Any] | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
-    on_stage_end: Callable[[int, dict], None] | None = None,
 ) -> dict[str, Any]:
     """Train one model and write a complete run directory.
 
@@ -121,7 +152,6 @@ def train_run(
         variant: Name of the data variant (experiments); ``variant_info`` its parameters (e.g. the ratio).
         overwrite: Replace a complete run already in ``output_dir``.
         show_progress: Progress bars.
-        on_stage_end: Called with (stage index, eval metrics) after each stage that had eval data.
 
     Returns:
         The content of ``metrics.json``.
@@ -131,15 +161,11 @@ def train_run(
     if is_complete(out) and not overwrite:
         raise TailTuneError(f"{out}: already holds a complete run; choose another --output or pass --overwrite")
     label_map = check_labels(splits)
-    train_ids = label_map.encode(splits.train.labels, source=splits.train.source)
-    train_counts = np.bincount(train_ids, minlength=len(label_map)).tolist()
-
-    set_seed(config.seed)  # before the head is initialised
+    train_counts = np.bincount(
+        label_map.encode(splits.train.labels, source=splits.train.source), minlength=len(label_map)
+    ).tolist()
     accelerator = make_accelerator(config)
     main = accelerator.is_main_process
-    model, tokenizer = load_classifier(
-        config.model, label_map.labels, head=config.head, trust_remote_code=config.trust_remote_code
-    )
     if main:
         out.mkdir(parents=True, exist_ok=True)
         (out / METRICS).unlink(missing_ok=True)
@@ -162,41 +188,36 @@ def train_run(
     accelerator.wait_for_everyone()
 
     def log_history(entry: dict) -> None:
-        with open(out / "history.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry) + "\n")
+        if main:
+            with open(out / "history.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
 
-    def evaluate_after_stage(index: int, stage) -> None:
+    def evaluate(model, tokenizer, dataset, *, show_progress=False):
+        return evaluate_split(model, tokenizer, dataset, label_map, train_counts, config, accelerator,
+                              show_progress=show_progress)  # fmt: skip
+
+    def evaluate_after_stage(index: int, stage, model, tokenizer) -> None:
         if splits.eval is None:
             return
-        metrics, _ = evaluate_split(model, tokenizer, splits.eval, label_map, train_counts, config, accelerator,
-                                    show_progress=False)  # fmt: skip
-        entry = {"stage": index, "stage_name": stage.name, "eval_macro_f1": metrics["macro_f1"],
-                 "eval_accuracy": metrics["accuracy"], "eval_tail_f1": metrics["tail_f1"]}  # fmt: skip
+        metrics, _ = evaluate(model, tokenizer, splits.eval)
         logger.info("after stage %d: eval macro-F1 %.4f", index + 1, metrics["macro_f1"])
-        if main:
-            log_history(entry)
-        if on_stage_end is not None:
-            on_stage_end(index, metrics)
+        log_history({"stage": index, "stage_name": stage.name, "eval_macro_f1": metrics["macro_f1"],
+                     "eval_accuracy": metrics["accuracy"], "eval_tail_f1": metrics["tail_f1"]})  # fmt: skip
 
-    encoded: Encoded = encode(tokenizer, splits.train.texts, train_ids, max_length=config.max_length)
-    report = train_stages(
-        model, encoded, train_counts, config, accelerator, model_id=_model_id(config.model),
-        on_history=log_history, after_stage=evaluate_after_stage, show_progress=show_progress,
+    model, tokenizer, report = fit(
+        config, splits.train, label_map, accelerator, on_history=log_history,
+        after_stage=evaluate_after_stage, show_progress=show_progress,
     )  # fmt: skip
-    model = accelerator.unwrap_model(model)
-
     metrics: dict[str, Any] = {"split": None}
     target = splits.test if splits.test is not None else splits.eval
     if target is not None:
-        metrics, predictions = evaluate_split(model, tokenizer, target, label_map, train_counts, config,
-                                              accelerator, show_progress=show_progress)  # fmt: skip
+        metrics, predictions = evaluate(model, tokenizer, target, show_progress=show_progress)
         metrics["split"] = "test" if splits.test is not None else "eval"
         if main:
             with atomic_path(out / "predictions.csv") as tmp:
                 predictions.to_csv(tmp, index=False)
     if splits.test is not None and splits.eval is not None:
-        metrics["eval"], _ = evaluate_split(model, tokenizer, splits.eval, label_map, train_counts, config,
-                                            accelerator, show_progress=False)  # fmt: skip
+        metrics["eval"], _ = evaluate(model, tokenizer, splits.eval)
     metrics["stages"] = [vars(s) for s in report.stages]
     metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
     if main:

@@ -12,7 +12,12 @@ from tailtune.config import StageConfig
 from tailtune.errors import TailTuneError
 
 # The two-stage authors' stage-1 loss: LDAM with a 0.5 maximum margin, scale 1, effective-number weights.
-_LDAM = {"loss": "ldam", "loss_params": {"max_margin": 0.5, "scale": 1.0}, "weights": "effective", "beta": 0.9999}
+_LDAM = {
+    "loss": "ldam",
+    "loss_params": {"max_margin": 0.5, "scale": 1.0},
+    "weights": "effective",
+    "beta": 0.9999,
+}
 
 
 def _finetune(**kw) -> StageConfig:

@@ -133,9 +133,7 @@ def _run_stage(
         group_by_length=config.group_by_length, labels=data.labels, sampler=stage.sampler,
     )  # fmt: skip
     loader = DataLoader(range(len(data)), batch_sampler=plan, collate_fn=data.collate)
-    optimizer = torch.optim.AdamW(
-        params, lr=stage.lr, eps=stage.adam_epsilon, weight_decay=stage.weight_decay
-    )
+    optimizer = torch.optim.AdamW(params, lr=stage.lr, eps=stage.adam_epsilon, weight_decay=stage.weight_decay)
     total_steps = math.ceil(len(plan) / config.gradient_accumulation_steps) * stage.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, round(stage.warmup_ratio * total_steps), total_steps)
 
@@ -222,9 +220,7 @@ def predict_logits(
     by one process and the results are gathered, without duplicates, in data order.
     """
     plan = BatchPlan(data.lengths, batch_size, shuffle=False, group_by_length=True)
-    loader = accelerator.prepare_data_loader(
-        DataLoader(range(len(data)), batch_sampler=plan, collate_fn=data.collate)
-    )
+    loader = accelerator.prepare_data_loader(DataLoader(range(len(data)), batch_sampler=plan, collate_fn=data.collate))
     model = model.to(accelerator.device)
     was_training = model.training
     model.eval()

@@ -1,0 +1,140 @@
+"""A scikit-learn style facade: ``TailTuner(...).fit(texts, labels).predict(texts)``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tailtune.batching import encode
+from tailtune.config import STAGE_SHORTCUTS, RunConfig, resolve_stages
+from tailtune.data import LabelMap, TextDataset
+from tailtune.errors import TailTuneError
+from tailtune.fileio import atomic_dir
+from tailtune.modeling import load_saved_classifier, save_classifier
+from tailtune.run import Splits, check_labels, fit
+from tailtune.training import make_accelerator, predict_logits
+
+logger = logging.getLogger(__name__)
+
+
+class TailTuner:
+    """Fine-tune a pretrained transformer classifier on long-tailed data.
+
+    Args:
+        model: Local model folder or Hugging Face hub id.
+        strategy: A strategy name (``tailtune strategies`` lists them) or ``custom`` with ``stages``.
+        stages: Per-stage override dicts by position, e.g. ``[{"lr": 1e-3}, {"epochs": 2}]``.
+        show_progress: Progress bars during training.
+        **overrides: Run settings (``max_length``, ``batch_size``, ``seed``, ``head``, ...; see
+            :class:`~tailtune.config.RunConfig`) and stage shortcuts (``epochs``, ``lr``, ``loss``, ``weights``,
+            ``trainable``, ``batch_size`` is the run's; ``beta``, ``sampler``) given as one value for every
+            stage or a list with one per stage.
+
+    Example:
+        >>> clf = TailTuner(model="path/to/model", strategy="two-stage", epochs=2, lr=[1e-3, 5e-5])
+        >>> clf.fit(texts, labels).predict(["a new text"])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: str,
+        strategy: str = "two-stage",
+        *,
+        stages: list[dict[str, Any]] | None = None,
+        show_progress: bool = True,
+        **overrides: Any,
+    ) -> None:
+        self.model = model
+        self.strategy = strategy
+        self.stages = stages
+        self.show_progress = show_progress
+        self.overrides = overrides
+
+    def _config(self) -> RunConfig:
+        shortcuts = {k: v for k, v in self.overrides.items() if k in STAGE_SHORTCUTS and k != "batch_size"}
+        run_fields = {k: v for k, v in self.overrides.items() if k not in shortcuts}
+        resolved = resolve_stages(self.strategy, stages=self.stages, shortcuts=shortcuts)
+        try:
+            return RunConfig(model=self.model, strategy=self.strategy, stages=resolved, **run_fields)
+        except TypeError as exc:
+            raise TailTuneError(f"TailTuner: {exc}") from None
+
+    def fit(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[Any],
+    ) -> TailTuner:
+        """Fine-tune on ``texts`` with ``labels`` (strings or integers); returns ``self``."""
+        train = TextDataset(texts=[str(t) for t in texts], labels=[str(y) for y in labels], source="fit()")
+        if len(train.texts) != len(train.labels):
+            raise TailTuneError(f"fit(): {len(train.texts)} texts but {len(train.labels)} labels")
+        self.config_ = self._config()
+        label_map = check_labels(Splits(train))
+        self.accelerator_ = make_accelerator(self.config_)
+        self.model_, self.tokenizer_, self.report_ = fit(
+            self.config_, train, label_map, self.accelerator_, show_progress=self.show_progress
+        )
+        self.classes_ = list(label_map.labels)
+        self._label_types = {str(y): y for y in labels}
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities ``[n, K]``, columns in the order of ``classes_``."""
+        self._check_fitted()
+        encoded = encode(self.tokenizer_, [str(t) for t in texts], None, max_length=self._max_length())
+        if len(encoded) == 0:
+            return np.zeros((0, len(self.classes_)), dtype=np.float32)
+        logits = predict_logits(self.model_, encoded, self.accelerator_, batch_size=self._eval_batch_size())
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+
+    def predict(self, texts: Sequence[str]) -> list[Any]:
+        """Predicted labels (of the same type as the training labels)."""
+        ids = self.predict_proba(texts).argmax(axis=1)
+        return [self._label_types.get(self.classes_[i], self.classes_[i]) for i in ids]
+
+    def save(self, path: str | Path) -> Path:
+        """Save model and tokenizer (``save_pretrained``; ``transformers.pipeline`` loads the folder)."""
+        self._check_fitted()
+        with atomic_dir(path) as tmp:
+            save_classifier(self.model_, self.tokenizer_, tmp)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path, *, trust_remote_code: bool = False, **settings: Any) -> TailTuner:
+        """Load a saved classifier, ready to predict.
+
+        Args:
+            path: A folder written by :meth:`save` or a run directory's ``model/``.
+            trust_remote_code: Allow code shipped with the checkpoint.
+            **settings: Prediction settings such as ``max_length`` and ``eval_batch_size``.
+        """
+        model, tokenizer, labels = load_saved_classifier(path, trust_remote_code=trust_remote_code)
+        tuner = cls(model=str(path), show_progress=False, **settings)
+        tuner.model_, tuner.tokenizer_, tuner.classes_ = model, tokenizer, labels
+        tuner._label_types = {}
+        tuner.config_ = None
+        tuner.accelerator_ = make_accelerator(RunConfig(model=str(path), strategy="vanilla"))
+        return tuner
+
+    @property
+    def label_map(self) -> LabelMap:
+        """Label names in class-id order."""
+        self._check_fitted()
+        return LabelMap(list(self.classes_))
+
+    def _max_length(self) -> int:
+        if self.config_ is not None:
+            return self.config_.max_length
+        return int(self.overrides.get("max_length", min(512, getattr(self.tokenizer_, "model_max_length", 512))))
+
+    def _eval_batch_size(self) -> int:
+        return self.config_.eval_batch_size if self.config_ is not None else self.overrides.get("eval_batch_size", 64)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise TailTuneError("this TailTuner is not fitted yet: call fit() or TailTuner.load() first")

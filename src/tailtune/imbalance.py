@@ -1,0 +1,388 @@
+"""Making class-imbalanced training sets from balanced ones, with exact, seeded counts.
+
+Everything here is a pure function of its inputs and ``seed`` (a fresh :func:`numpy.random.default_rng`
+each call), so a split can be rebuilt from the numbers recorded in ``counts.json``.
+
+Within a class, examples are kept in the order of a seeded shuffle that does not depend on how many are
+kept, so for a fixed seed a harsher imbalance keeps a subset of what a milder one kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tailtune.data import SUPPORTED_EXTENSIONS, TextDataset, save_dataset
+from tailtune.errors import TailTuneError
+from tailtune.fileio import write_json
+
+logger = logging.getLogger(__name__)
+
+# floor(100 * 0.29) must be 29, but 100 * 0.29 == 28.999999999999996 in floating point.
+_FLOOR_TOLERANCE = 1e-9
+
+
+def _floor(x: float) -> int:
+    return math.floor(x + _FLOOR_TOLERANCE)
+
+
+def _exp_profile(n_max: int, ratio: float, k: int) -> list[int]:
+    # rank i keeps n_max * ratio^(-i / (K - 1)): the head keeps n_max and the last class n_max / ratio.
+    return [_floor(n_max * ratio ** (-i / (k - 1))) for i in range(k)]
+
+
+def _step_profile(n_max: int, ratio: float, k: int) -> list[int]:
+    # The first ceil(K/2) ranks are head classes, so with an odd K the head is the larger half (K=5: 3 + 2).
+    n_head = math.ceil(k / 2)
+    return [n_max if i < n_head else _floor(n_max / ratio) for i in range(k)]
+
+
+#: Long-tail profiles by name: ``f(n_max, ratio, K) -> per-rank counts`` (head first).
+PROFILES: dict[str, Callable[[int, float, int], list[int]]] = {"exp": _exp_profile, "step": _step_profile}
+
+
+def class_counts(labels: Sequence[str]) -> dict[str, int]:
+    """Count examples per class, ordered by count (largest first), then by name."""
+    counts = Counter(labels)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _dedupe_key(text: str) -> str:
+    return " ".join(text.split())
+
+
+def dedupe_indices(texts: Sequence[str]) -> np.ndarray:
+    """Indices of the first occurrence of each distinct text, in increasing order.
+
+    Texts that differ only in whitespace (spaces, tabs, line breaks) count as the same: a tokenizer turns
+    them into the same input, so keeping both would put one example on both sides of a train/test split.
+    """
+    seen: set[str] = set()
+    keep: list[int] = []
+    for i, text in enumerate(texts):
+        key = _dedupe_key(text)
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _class_indices(labels: Sequence[str]) -> dict[str, np.ndarray]:
+    arr = np.asarray(labels, dtype=object)
+    return {name: np.flatnonzero(arr == name) for name in sorted(set(labels))}
+
+
+def _shuffled_by_class(labels: Sequence[str], seed: int) -> dict[str, np.ndarray]:
+    """Each class's indices in a seeded random order; classes are drawn in name order for reproducibility."""
+    rng = np.random.default_rng(seed)
+    return {name: rng.permutation(idx) for name, idx in _class_indices(labels).items()}
+
+
+def downsample_binary(labels: Sequence[str], *, minority: str, rate: float, seed: int) -> np.ndarray:
+    """Shrink one class to a fraction of the largest other class (the SST-2 imbalance recipe).
+
+    Keeps ``floor(n_major * rate)`` randomly chosen examples of ``minority``, where ``n_major`` is the size
+    of the largest other class, and every example of the other classes.
+
+    Args:
+        labels: Label name per example.
+        minority: The class to shrink.
+        rate: Minority size as a fraction of ``n_major``, in (0, 1].
+        seed: Seed for the random choice.
+
+    Returns:
+        Sorted indices of the kept examples.
+
+    Raises:
+        TailTuneError: For a bad rate, an unknown class, or a class too small for the requested size.
+    """
+    if not 0 < rate <= 1:
+        raise TailTuneError(f"--rate must be in (0, 1], got {rate}")
+    counts = class_counts(labels)
+    if minority not in counts:
+        raise TailTuneError(f"--minority '{minority}' is not a label; the labels are {_names(counts)}")
+    others = {name: n for name, n in counts.items() if name != minority}
+    if not others:
+        raise TailTuneError(f"--minority '{minority}' is the only label; downsampling needs at least two classes")
+    n_major = max(others.values())
+    n_keep = _floor(n_major * rate)
+    if n_keep < 1:
+        raise TailTuneError(f"--rate {rate} of {n_major} keeps no '{minority}' example; use a larger --rate")
+    if n_keep > counts[minority]:
+        raise TailTuneError(
+            f"--rate {rate} needs {n_keep} '{minority}' examples ({rate} x {n_major}) but only "
+            f"{counts[minority]} exist; use a smaller --rate"
+        )
+    by_class = _shuffled_by_class(labels, seed)
+    by_class[minority] = by_class[minority][:n_keep]
+    return np.sort(np.concatenate(list(by_class.values())))
+
+
+def long_tail_targets(
+    counts: dict[str, int],
+    *,
+    ratio: float,
+    profile: str = "exp",
+    order: Sequence[str] | None = None,
+    seed: int = 0,
+    max_per_class: int | None = None,
+) -> dict[str, int]:
+    """How many examples each class keeps in a long-tailed version of a dataset.
+
+    Classes are ranked 0..K-1 (head first) by ``order`` or, without it, by a seeded random permutation.
+    ``n_max`` is ``max_per_class`` if given, else the smallest class count, so that every target is
+    reachable whatever the ranking.
+
+    - ``exp``: rank ``i`` keeps ``floor(n_max * ratio ** (-i / (K - 1)))``.
+    - ``step``: the first ``ceil(K / 2)`` ranks keep ``n_max``, the rest ``floor(n_max / ratio)``.
+
+    Every class keeps at least one example.
+
+    Args:
+        counts: Available examples per class.
+        ratio: Imbalance ratio, head size over tail size; at least 1.
+        profile: A key of :data:`PROFILES`.
+        order: The classes head first; must name every class exactly once.
+        seed: Seed for the random ranking when ``order`` is not given.
+        max_per_class: Size of the head class(es).
+
+    Returns:
+        Target count per class, in rank order (head first).
+
+    Raises:
+        TailTuneError: For a bad ratio, profile or order, or a target above what a class has.
+    """
+    if profile not in PROFILES:
+        raise TailTuneError(f"unknown --profile '{profile}'; choose one of: {', '.join(PROFILES)}")
+    if not ratio >= 1:  # also catches NaN
+        raise TailTuneError(f"--ratio must be >= 1 (head size / tail size), got {ratio}")
+    if len(counts) < 2:
+        raise TailTuneError(f"a long-tailed split needs at least two classes; the data has {_names(counts)}")
+    if max_per_class is not None and max_per_class < 1:
+        raise TailTuneError(f"--max-per-class must be at least 1, got {max_per_class}")
+    ranked = _rank(counts, order, seed)
+    n_max = max_per_class if max_per_class is not None else min(counts.values())
+    sizes = PROFILES[profile](n_max, ratio, len(ranked))
+    targets = {name: max(1, n) for name, n in zip(ranked, sizes, strict=True)}
+    for name, n in targets.items():
+        if n > counts[name]:
+            raise TailTuneError(
+                f"class '{name}' needs {n} examples for --ratio {ratio} --profile {profile} but has only "
+                f"{counts[name]}; lower --max-per-class (at most {min(counts.values())} always works)"
+            )
+    return targets
+
+
+def _rank(counts: dict[str, int], order: Sequence[str] | None, seed: int) -> list[str]:
+    if order is None:
+        return [str(x) for x in np.random.default_rng(seed).permutation(sorted(counts))]
+    order = list(order)
+    missing = [name for name in sorted(counts) if name not in order]
+    extra = [name for name in order if name not in counts]
+    dupes = sorted({name for name in order if order.count(name) > 1})
+    if missing or extra or dupes:
+        problems = []
+        if missing:
+            problems.append(f"missing {_names(missing)}")
+        if extra:
+            problems.append(f"unknown {_names(extra)}")
+        if dupes:
+            problems.append(f"repeated {_names(dupes)}")
+        raise TailTuneError(
+            f"--order must list every label exactly once ({'; '.join(problems)}); the labels are {_names(counts)}"
+        )
+    return order
+
+
+def make_long_tailed(
+    labels: Sequence[str],
+    *,
+    ratio: float,
+    profile: str = "exp",
+    order: Sequence[str] | None = None,
+    seed: int = 0,
+    max_per_class: int | None = None,
+) -> np.ndarray:
+    """Pick a long-tailed subset whose class counts are exactly :func:`long_tail_targets`.
+
+    Returns:
+        Sorted indices of the kept examples.
+    """
+    targets = long_tail_targets(
+        class_counts(labels),
+        ratio=ratio,
+        profile=profile,
+        order=order,
+        seed=seed,
+        max_per_class=max_per_class,
+    )
+    by_class = _shuffled_by_class(labels, seed)
+    return np.sort(np.concatenate([idx[: targets[name]] for name, idx in by_class.items()]))
+
+
+def balanced_holdout(labels: Sequence[str], *, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out ``per_class`` random examples of every class, e.g. for a balanced test set.
+
+    Callers should de-duplicate texts first (see :func:`dedupe_indices`), or a text could land on both
+    sides. Every class must keep at least one example outside the holdout.
+
+    Returns:
+        ``(holdout_idx, rest_idx)``, both sorted.
+
+    Raises:
+        TailTuneError: If ``per_class`` is below 1 or a class has no more than ``per_class`` examples.
+    """
+    if per_class < 1:
+        raise TailTuneError(f"--test-per-class must be at least 1, got {per_class}")
+    counts = class_counts(labels)
+    short = {name: n for name, n in counts.items() if n <= per_class}
+    if short:
+        detail = ", ".join(f"'{name}' has {n}" for name, n in short.items())
+        raise TailTuneError(
+            f"--test-per-class {per_class} leaves nothing to train on ({detail}); "
+            f"use at most {min(counts.values()) - 1}"
+        )
+    by_class = _shuffled_by_class(labels, seed)
+    hold = np.concatenate([idx[:per_class] for idx in by_class.values()])
+    rest = np.concatenate([idx[per_class:] for idx in by_class.values()])
+    return np.sort(hold), np.sort(rest)
+
+
+@dataclass
+class ImbalancedSplit:
+    """An imbalanced training set, an optional balanced test set and the numbers that describe them.
+
+    Attributes:
+        train: The imbalanced training set.
+        test: The balanced test set, or ``None``.
+        counts: ``{"train": {class: n}, "test": {class: n} | None, "ratio", "profile", "seed", "rate",
+            "minority", "order", "max_per_class", "test_per_class", "duplicates_removed", "source"}``;
+            options that do not apply are ``None``. ``order`` lists the classes head first.
+    """
+
+    train: TextDataset
+    test: TextDataset | None
+    counts: dict[str, Any]
+
+
+def make_imbalanced(
+    dataset: TextDataset,
+    *,
+    ratio: float | None = None,
+    profile: str = "exp",
+    order: Sequence[str] | None = None,
+    max_per_class: int | None = None,
+    minority: str | None = None,
+    rate: float | None = None,
+    test_per_class: int | None = None,
+    seed: int = 0,
+) -> ImbalancedSplit:
+    """De-duplicate, optionally hold out a balanced test set, then make the rest imbalanced.
+
+    Give either ``ratio`` (a long tail over all classes, see :func:`make_long_tailed`) or ``minority`` and
+    ``rate`` (shrink one class, see :func:`downsample_binary`). The test set is drawn before downsampling,
+    so it stays balanced, and texts are de-duplicated first, so no text is in both sets.
+
+    Raises:
+        TailTuneError: For unlabelled data, a wrong combination of options, or any error of the helpers.
+    """
+    if dataset.labels is None:
+        raise TailTuneError(f"{dataset.source}: has no labels; an imbalanced split needs a label column")
+    binary = minority is not None or rate is not None
+    if ratio is not None and binary:
+        raise TailTuneError("give either --ratio or --minority with --rate, not both")
+    if ratio is None and not (minority is not None and rate is not None):
+        raise TailTuneError("give either --ratio (long tail) or both --minority and --rate (one small class)")
+
+    unique = dataset.subset(dedupe_indices(dataset.texts))
+    removed = len(dataset) - len(unique)
+    if removed:
+        logger.info("%s: dropped %d duplicate texts", dataset.source, removed)
+
+    test = None
+    pool = unique
+    if test_per_class is not None:
+        hold, rest = balanced_holdout(unique.labels, per_class=test_per_class, seed=seed)  # type: ignore[arg-type]
+        test, pool = unique.subset(hold), unique.subset(rest)
+
+    pool_labels: list[str] = pool.labels  # type: ignore[assignment]
+    if ratio is not None:
+        ranked = list(
+            long_tail_targets(
+                class_counts(pool_labels),
+                ratio=ratio,
+                profile=profile,
+                order=order,
+                seed=seed,
+                max_per_class=max_per_class,
+            )
+        )
+        keep = make_long_tailed(
+            pool_labels, ratio=ratio, profile=profile, order=ranked, seed=seed, max_per_class=max_per_class
+        )
+    else:
+        keep = downsample_binary(pool_labels, minority=minority, rate=rate, seed=seed)  # type: ignore[arg-type]
+    train = pool.subset(keep)
+    train_counts = class_counts(train.labels)  # type: ignore[arg-type]
+    if ratio is None:
+        ranked = [name for name in train_counts if name != minority] + [minority]  # type: ignore[list-item]
+
+    counts = {
+        "train": train_counts,
+        "test": class_counts(test.labels) if test is not None else None,  # type: ignore[arg-type]
+        "ratio": ratio,
+        "profile": profile if ratio is not None else None,
+        "seed": seed,
+        "rate": rate,
+        "minority": minority,
+        "order": ranked,
+        "max_per_class": max_per_class,
+        "test_per_class": test_per_class,
+        "duplicates_removed": removed,
+        "source": dataset.source,
+    }
+    return ImbalancedSplit(train=train, test=test, counts=counts)
+
+
+def write_imbalanced(
+    split: ImbalancedSplit,
+    out_dir: str | Path,
+    *,
+    fmt_suffix: str,
+    text_column: str = "text",
+    label_column: str = "label",
+) -> dict[str, Path]:
+    """Write ``train<suffix>``, ``test<suffix>`` (when there is a test set) and ``counts.json``.
+
+    Each file is written atomically; ``out_dir`` is created if needed.
+
+    Returns:
+        Paths by role: ``"train"``, ``"test"`` (if written) and ``"counts"``.
+    """
+    suffix = fmt_suffix if fmt_suffix.startswith(".") else f".{fmt_suffix}"
+    if suffix.lower() not in SUPPORTED_EXTENSIONS:
+        raise TailTuneError(f"unknown output format '{fmt_suffix}'; use one of {', '.join(SUPPORTED_EXTENSIONS)}")
+    out = Path(out_dir)
+    paths = {"train": out / f"train{suffix}"}
+    if split.test is not None:
+        paths["test"] = out / f"test{suffix}"
+    elif (out / f"test{suffix}").exists():
+        logger.warning("%s is left from an earlier run; this split has no test set", out / f"test{suffix}")
+    paths["counts"] = out / "counts.json"
+
+    save_dataset(split.train, paths["train"], text_column=text_column, label_column=label_column)
+    if split.test is not None:
+        save_dataset(split.test, paths["test"], text_column=text_column, label_column=label_column)
+    write_json(paths["counts"], split.counts)
+    return paths
+
+
+def _names(values: Any) -> str:
+    return ", ".join(f"'{v}'" for v in values)

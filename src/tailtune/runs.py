@@ -1,0 +1,238 @@
+"""Read finished run directories back from disk.
+
+A run directory holds ``config.json`` (written when the run starts) and ``metrics.json`` (written last, so a
+run is complete only once it exists), plus ``predictions.csv``, ``history.jsonl`` and a saved ``model/``.
+This module only reads them; it never imports training code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tailtune.errors import TailTuneError
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.csv"
+HISTORY_FILE = "history.jsonl"
+DEFAULT_VARIANT = "default"
+
+# Directories that never hold runs but can be large (a saved model) or hold a Hugging Face config.json
+# that must not be mistaken for a run's.
+_SKIP_DIRS = frozenset({"model", "checkpoints", "__pycache__", "report_files"})
+
+
+@dataclass
+class RunRecord:
+    """One complete run, as read from its directory.
+
+    Attributes:
+        path: The run directory.
+        config: The parsed ``config.json``.
+        metrics: The parsed ``metrics.json``.
+        variant: The data variant (``config["variant"]``, or ``"default"`` when null).
+        strategy: The fine-tuning strategy (``config["run"]["strategy"]``).
+        seed: The random seed (``config["run"]["seed"]``).
+    """
+
+    path: Path
+    config: dict
+    metrics: dict
+    variant: str
+    strategy: str
+    seed: int
+    _predictions: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def labels(self) -> list[str]:
+        """Label names in id order."""
+        return [str(name) for name in self.config.get("labels") or []]
+
+    @property
+    def ratio(self) -> int | float | None:
+        """The imbalance ratio of the run's variant, when the variant records one."""
+        value = (self.config.get("variant_info") or {}).get("ratio")
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    @property
+    def train_counts(self) -> dict[str, int]:
+        """Training examples per class, in label-id order."""
+        counts = self.config.get("train_counts") or {}
+        if counts:
+            return {name: int(counts.get(name, 0)) for name in self.labels} if self.labels else dict(counts)
+        # Older or hand-written configs may lack train_counts; metrics.json repeats them per class.
+        per_class = self.metrics.get("per_class") or {}
+        return {name: int(row.get("train_count") or 0) for name, row in per_class.items()}
+
+    def predictions(self) -> pd.DataFrame:
+        """Read ``predictions.csv`` (once; later calls reuse the frame).
+
+        Returns:
+            A frame with columns ``text``, ``label``, ``predicted`` (strings) and ``score`` (float).
+
+        Raises:
+            TailTuneError: If the file is missing or lacks one of those columns.
+        """
+        if self._predictions is None:
+            path = self.path / PREDICTIONS_FILE
+            if not path.is_file():
+                raise TailTuneError(f"{path}: missing (the run wrote no predictions)")
+            # Labels and texts stay strings: a label called "NA" or "1" must not turn into NaN or an int.
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            missing = [col for col in ("text", "label", "predicted", "score") if col not in frame.columns]
+            if missing:
+                raise TailTuneError(f"{path}: missing column(s) {', '.join(missing)}")
+            frame["score"] = pd.to_numeric(frame["score"], errors="coerce")
+            self._predictions = frame
+        return self._predictions
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise TailTuneError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    except OSError as exc:
+        raise TailTuneError(f"{path}: cannot read ({exc.strerror})") from exc
+    if not isinstance(data, dict):
+        raise TailTuneError(f"{path}: expected a JSON object")
+    return data
+
+
+def _is_run_config(path: Path) -> bool:
+    """Whether ``path`` is a tailtune config.json rather than, say, a Hugging Face model config."""
+    try:
+        data = _read_json(path)
+    except TailTuneError:
+        # A broken file in a run's place is reported by load_run; anything else is not ours to judge.
+        return path.parent.joinpath(METRICS_FILE).is_file()
+    return "tailtune_version" in data or isinstance(data.get("run"), dict)
+
+
+def load_run(path: str | Path) -> RunRecord:
+    """Load one complete run directory.
+
+    Args:
+        path: The run directory (the folder holding ``config.json`` and ``metrics.json``).
+
+    Returns:
+        The run's record.
+
+    Raises:
+        TailTuneError: If a file is missing or malformed, or the run is incomplete (no ``metrics.json``).
+    """
+    run_dir = Path(path)
+    config_path = run_dir / CONFIG_FILE
+    metrics_path = run_dir / METRICS_FILE
+    if not config_path.is_file():
+        raise TailTuneError(f"{run_dir}: not a run directory (no {CONFIG_FILE})")
+    if not metrics_path.is_file():
+        raise TailTuneError(f"{run_dir}: incomplete run (no {METRICS_FILE}; it is written when the run ends)")
+    config = _read_json(config_path)
+    metrics = _read_json(metrics_path)
+    run = config.get("run")
+    if not isinstance(run, dict) or "strategy" not in run or "seed" not in run:
+        raise TailTuneError(f"{config_path}: missing run.strategy or run.seed")
+    try:
+        seed = int(run["seed"])
+    except (TypeError, ValueError) as exc:
+        raise TailTuneError(f"{config_path}: run.seed must be an integer, got {run['seed']!r}") from exc
+    variant = config.get("variant")
+    return RunRecord(
+        path=run_dir,
+        config=config,
+        metrics=metrics,
+        variant=DEFAULT_VARIANT if variant in (None, "") else str(variant),
+        strategy=str(run["strategy"]),
+        seed=seed,
+    )
+
+
+def scan_runs(root: str | Path) -> tuple[list[RunRecord], list[Path]]:
+    """Walk ``root`` for run directories.
+
+    Args:
+        root: A run directory, or any folder above run directories.
+
+    Returns:
+        The complete runs sorted by (variant, strategy, seed), and the incomplete run directories (those
+        with a ``config.json`` but no ``metrics.json`` yet), sorted.
+
+    Raises:
+        TailTuneError: If ``root`` is not a directory, or a complete run's files are malformed.
+    """
+    root_path = Path(root)
+    if not root_path.is_dir():
+        raise TailTuneError(f"{root_path}: no such directory")
+    complete: list[RunRecord] = []
+    incomplete: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root_path):
+        current = Path(dirpath)
+        if CONFIG_FILE in filenames and _is_run_config(current / CONFIG_FILE):
+            # A run directory never contains other runs; not descending also skips the saved model.
+            dirnames[:] = []
+            if METRICS_FILE in filenames:
+                complete.append(load_run(current))
+            else:
+                incomplete.append(current)
+            continue
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+    complete.sort(key=lambda r: (r.variant, r.strategy, r.seed, str(r.path)))
+    return complete, sorted(incomplete)
+
+
+def find_runs(root: str | Path) -> list[RunRecord]:
+    """Find the complete runs under ``root``; incomplete ones are skipped with a logged warning.
+
+    Args:
+        root: A run directory, or any folder above run directories (an experiment, a demo folder).
+
+    Returns:
+        The complete runs, sorted by (variant, strategy, seed). Empty when there are none.
+
+    Raises:
+        TailTuneError: If ``root`` is not a directory, or a complete run's files are malformed.
+    """
+    runs, incomplete = scan_runs(root)
+    if incomplete:
+        logger.warning(
+            "Skipped %d incomplete run(s) under %s (no %s yet), e.g. %s",
+            len(incomplete),
+            root,
+            METRICS_FILE,
+            incomplete[0],
+        )
+    return runs
+
+
+def no_runs_error(root: str | Path) -> TailTuneError:
+    """The error for a root without complete runs (shared so every command words it the same)."""
+    return TailTuneError(f"{root}: no complete runs (a run is complete once its {METRICS_FILE} exists)")
+
+
+def require_runs(root: str | Path) -> list[RunRecord]:
+    """Like :func:`find_runs`, but an empty result is a user error.
+
+    Raises:
+        TailTuneError: If ``root`` holds no complete run.
+    """
+    runs = find_runs(root)
+    if not runs:
+        raise no_runs_error(root)
+    return runs
+
+
+def natural_key(text: str) -> list[Any]:
+    """Sort key that orders embedded numbers by value, so ``exp-10`` comes before ``exp-100``."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]

@@ -1,0 +1,397 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tailtune.data import LabelMap, TextDataset, load_dataset, parse_hub_spec, save_dataset
+from tailtune.errors import TailTuneError
+
+# Texts that trip up naive writers and readers: separators, quotes, newlines, non-ASCII, NA-like words.
+TEXTS = ["plain", 'has, a comma and "quotes"', "two\nlines", "tab\there", "café £5 ✓", "NA", "None"]
+LABELS = ["pos", "neg", "NA", "None", "pos", "neg", "null"]
+
+
+def _ds() -> TextDataset:
+    return TextDataset(list(TEXTS), list(LABELS), "mem")
+
+
+def _write(path: Path, content: str | bytes) -> Path:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------------------------ TextDataset/LabelMap
+
+
+def test_subset_keeps_order_and_source():
+    sub = _ds().subset(np.array([4, 0]))
+    assert sub.texts == ["café £5 ✓", "plain"]
+    assert sub.labels == ["pos", "pos"]
+    assert sub.source == "mem"
+    assert len(sub) == 2
+    assert TextDataset(["a", "b"], None, "x").subset([1]).labels is None
+
+
+def test_labelmap_orders_integers_numerically_and_strings_lexically():
+    assert LabelMap.from_labels(["10", "2", "1", "2"]).labels == ["1", "2", "10"]
+    assert LabelMap.from_labels(["b", "10", "a"]).labels == ["10", "a", "b"]
+    m = LabelMap.from_labels(["pos", "neg"])
+    assert m.id2label == {0: "neg", 1: "pos"}
+    assert m.label2id == {"neg": 0, "pos": 1}
+    assert len(m) == 2
+
+
+def test_labelmap_encode_and_roundtrip():
+    m = LabelMap(["neg", "pos"])
+    ids = m.encode(["pos", "neg", "pos"], source="x.csv")
+    assert ids.dtype == np.int64
+    assert ids.tolist() == [1, 0, 1]
+    assert LabelMap.from_dict(json.loads(json.dumps(m.to_dict()))) == m
+
+
+def test_labelmap_encode_unknown_names_them():
+    with pytest.raises(TailTuneError, match=r"^test\.csv: label\(s\) 'maybe', 'zzz' never seen in training"):
+        LabelMap(["neg", "pos"]).encode(["pos", "zzz", "maybe", "zzz"], source="test.csv")
+
+
+# --------------------------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".json", ".parquet"])
+def test_roundtrip_every_format(tmp_path, suffix):
+    path = tmp_path / "sub" / f"data{suffix}"
+    save_dataset(_ds(), path)
+    back = load_dataset(str(path))
+    assert back.texts == TEXTS
+    assert back.labels == LABELS
+    assert back.source == str(path)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left behind
+
+
+def test_roundtrip_custom_columns_and_unlabelled(tmp_path):
+    path = tmp_path / "d.csv"
+    save_dataset(_ds(), path, text_column="sentence", label_column="y")
+    assert list(pd.read_csv(path).columns) == ["sentence", "y"]
+    back = load_dataset(path, text_column="sentence", label_column="y")
+    assert back.labels == LABELS
+    unl = tmp_path / "u.jsonl"
+    save_dataset(TextDataset(["a", "b"], None, "m"), unl)
+    assert json.loads(unl.read_text().splitlines()[0]) == {"text": "a"}
+    back = load_dataset(unl, require_labels=False)
+    assert back.texts == ["a", "b"] and back.labels is None
+
+
+def test_save_replaces_existing_file(tmp_path):
+    path = tmp_path / "d.csv"
+    save_dataset(_ds(), path)
+    save_dataset(TextDataset(["x"], ["y"], "m"), path)
+    assert load_dataset(path).texts == ["x"]
+
+
+def test_save_unknown_extension(tmp_path):
+    with pytest.raises(TailTuneError, match=r"d\.xlsx: cannot write '\.xlsx'.*\.csv, \.tsv"):
+        save_dataset(_ds(), tmp_path / "d.xlsx")
+
+
+def test_integer_labels_become_strings(tmp_path):
+    pq = tmp_path / "d.parquet"
+    pd.DataFrame({"text": ["a", "b", "c"], "label": [1.0, 0.0, 2.0]}).to_parquet(pq)
+    assert load_dataset(pq).labels == ["1", "0", "2"]
+    pd.DataFrame({"text": ["a", "b"], "label": np.array([3, 0], dtype=np.int64)}).to_parquet(pq)
+    assert load_dataset(pq).labels == ["3", "0"]
+    js = _write(tmp_path / "d.jsonl", '{"text": "a", "label": 1}\n{"text": "b", "label": 2.0}\n')
+    assert load_dataset(js).labels == ["1", "2"]
+
+
+def test_csv_keeps_na_like_labels_and_bom(tmp_path):
+    path = _write(tmp_path / "d.csv", "\ufefftext,label\nhello,NA\nworld,None\nx, pos \n")
+    ds = load_dataset(path)
+    assert ds.labels == ["NA", "None", "pos"]
+
+
+def test_json_array_accepted(tmp_path):
+    path = _write(tmp_path / "d.json", json.dumps([{"text": "a", "label": "x"}, {"text": "b", "label": "y"}]))
+    assert load_dataset(path).labels == ["x", "y"]
+
+
+def test_require_labels_false_without_label_column(tmp_path):
+    path = _write(tmp_path / "d.csv", "text\na\nb\n")
+    assert load_dataset(path, require_labels=False).labels is None
+    with pytest.raises(TailTuneError, match="--label-column"):
+        load_dataset(path)
+
+
+# ------------------------------------------------------------------------------------------ datasets folders
+
+
+@pytest.fixture(scope="module")
+def hf():
+    datasets = pytest.importorskip("datasets")
+    datasets.disable_progress_bars()
+    return datasets
+
+
+def _classlabel_ds(hf, texts, ids):
+    features = hf.Features({"text": hf.Value("string"), "label": hf.ClassLabel(names=["neg", "pos"])})
+    return hf.Dataset.from_dict({"text": texts, "label": ids}, features=features)
+
+
+def test_save_to_disk_dataset(hf, tmp_path):
+    hf.Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]}).save_to_disk(str(tmp_path / "ds"))
+    ds = load_dataset(str(tmp_path / "ds"))
+    assert ds.texts == ["a", "b"]
+    assert ds.labels == ["0", "1"]
+    with pytest.raises(TailTuneError, match="without splits"):
+        load_dataset(f"{tmp_path / 'ds'}:train")
+
+
+def test_save_to_disk_datasetdict_classlabel_names(hf, tmp_path):
+    dd = hf.DatasetDict(
+        train=_classlabel_ds(hf, ["a", "b", "c"], [1, 0, 1]),
+        validation=_classlabel_ds(hf, ["d"], [0]),
+    )
+    dd.save_to_disk(str(tmp_path / "dd"))
+    train = load_dataset(str(tmp_path / "dd"))  # defaults to "train"
+    assert train.texts == ["a", "b", "c"]
+    assert train.labels == ["pos", "neg", "pos"]
+    val = load_dataset(f"{tmp_path / 'dd'}:validation")
+    assert val.labels == ["neg"]
+    with pytest.raises(TailTuneError, match=r"no split 'test'; available splits: 'train', 'validation'"):
+        load_dataset(f"{tmp_path / 'dd'}:test")
+
+
+def test_save_to_disk_datasetdict_split_choice(hf, tmp_path):
+    hf.DatasetDict(only=_classlabel_ds(hf, ["a"], [1])).save_to_disk(str(tmp_path / "one"))
+    assert load_dataset(str(tmp_path / "one")).labels == ["pos"]
+    hf.DatasetDict(a=_classlabel_ds(hf, ["a"], [1]), b=_classlabel_ds(hf, ["b"], [0])).save_to_disk(
+        str(tmp_path / "two")
+    )
+    with pytest.raises(TailTuneError, match=r"holds splits 'a', 'b'.*:SPLIT"):
+        load_dataset(str(tmp_path / "two"))
+
+
+def test_classlabel_minus_one_is_missing(hf, tmp_path):
+    _classlabel_ds(hf, ["a", "b"], [1, -1]).save_to_disk(str(tmp_path / "t"))
+    with pytest.raises(TailTuneError, match="data row 2 has an empty label"):
+        load_dataset(str(tmp_path / "t"))
+    assert load_dataset(str(tmp_path / "t"), require_labels=False).labels is None
+
+
+def test_plain_folder_is_not_a_dataset(tmp_path):
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(TailTuneError, match="not one written by datasets' save_to_disk"):
+        load_dataset(str(tmp_path / "folder"))
+
+
+# ----------------------------------------------------------------------------------------------------- hub
+
+
+def test_parse_hub_spec():
+    assert parse_hub_spec("glue/sst2:train") == ("glue", "sst2", "train")
+    assert parse_hub_spec("imdb") == ("imdb", None, None)
+    assert parse_hub_spec("imdb:test") == ("imdb", None, "test")
+    assert parse_hub_spec("nyu-mll/glue/sst2:validation") == ("nyu-mll/glue", "sst2", "validation")
+    for bad in ["", "a//b", "a:", "a/b/c/d"]:
+        with pytest.raises(TailTuneError):
+            parse_hub_spec(bad)
+
+
+def test_hub_load_calls_datasets_and_falls_back_to_repo(hf, monkeypatch):
+    calls = []
+
+    def fake_load(name, config=None, split=None):
+        calls.append((name, config, split))
+        if config is not None:
+            raise hf.exceptions.DatasetNotFoundError("Dataset 'stanfordnlp' doesn't exist on the Hub")
+        return _classlabel_ds(hf, ["x", "y"], [0, 1])
+
+    monkeypatch.setattr(hf, "load_dataset", fake_load)
+    ds = load_dataset("stanfordnlp/imdb:train")
+    assert calls == [("stanfordnlp", "imdb", "train"), ("stanfordnlp/imdb", None, "train")]
+    assert ds.labels == ["neg", "pos"]
+    assert ds.source == "stanfordnlp/imdb:train"
+
+
+def test_hub_failure_is_one_line_and_offline_tries_once(hf, monkeypatch):
+    calls = []
+
+    def fake_load(*args, **kwargs):
+        calls.append(args)
+        raise ConnectionError("Couldn't reach the Hub\nlong details")
+
+    monkeypatch.setattr(hf, "load_dataset", fake_load)
+    with pytest.raises(TailTuneError) as err:
+        load_dataset("glue/sst2:train")
+    assert str(err.value) == (
+        "glue/sst2:train: could not load from the Hugging Face hub (as 'glue' config 'sst2': Couldn't reach "
+        "the Hub); check the name, config and split, your network connection, or pass a local file"
+    )
+    assert calls == [("glue", "sst2")]
+
+
+def test_hub_not_found_either_way(hf, monkeypatch):
+    def fake_load(name, config=None, split=None):
+        raise hf.exceptions.DatasetNotFoundError(f"Dataset '{name}' doesn't exist on the Hub")
+
+    monkeypatch.setattr(hf, "load_dataset", fake_load)
+    pattern = r"\(as 'a' config 'b': Dataset 'a' doesn't .*; as 'a/b': Dataset 'a/b'"
+    with pytest.raises(TailTuneError, match=pattern):
+        load_dataset("a/b")
+
+
+def test_hub_without_datasets_package(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_datasets(name, *args, **kwargs):
+        if name == "datasets":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_datasets)
+    with pytest.raises(TailTuneError, match="pip install datasets"):
+        load_dataset("glue/sst2:train")
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize("spec", ["missing.csv", "./missing", "/nowhere/at/all", "data/x.txt", "./nope:train"])
+def test_missing_local_path(tmp_path, monkeypatch, spec):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TailTuneError, match=r"file not found"):
+        load_dataset(spec)
+
+
+def test_empty_file(tmp_path):
+    path = _write(tmp_path / "d.csv", b"")
+    with pytest.raises(TailTuneError, match=r"d\.csv: the file is empty \(0 bytes\)"):
+        load_dataset(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("h.csv", "text,label\n"), ("h.tsv", "text\tlabel\n"), ("h.jsonl", "\n\n")],
+)
+def test_header_only(tmp_path, name, content):
+    path = _write(tmp_path / name, content)
+    with pytest.raises(TailTuneError, match=rf"{name}: (has a header but no data rows|the file holds only whitespace)"):
+        load_dataset(path)
+
+
+def test_parquet_without_rows(tmp_path):
+    path = tmp_path / "e.parquet"
+    pd.DataFrame({"text": pd.Series([], dtype=str), "label": pd.Series([], dtype=str)}).to_parquet(path)
+    with pytest.raises(TailTuneError, match=r"e\.parquet: has a header but no data rows"):
+        load_dataset(path)
+
+
+def test_missing_columns_list_found(tmp_path):
+    path = _write(tmp_path / "d.csv", "sentence,y\na,b\n")
+    with pytest.raises(TailTuneError) as err:
+        load_dataset(path)
+    assert str(err.value) == (
+        f"{path}: no text column 'text' (columns found: 'sentence', 'y'); name it with --text-column"
+    )
+    with pytest.raises(
+        TailTuneError, match=r"no label column 'label' \(columns found: 'sentence', 'y'\).*--label-column"
+    ):
+        load_dataset(path, text_column="sentence")
+
+
+def test_csv_empty_labels_name_rows_and_lines(tmp_path):
+    # Row 2's text spans two lines, so data rows and file lines drift apart after it.
+    content = 'text,label\na,x\n"b\nc",\nd,y\ne,  \nf,z\n'
+    path = _write(tmp_path / "d.csv", content)
+    with pytest.raises(TailTuneError) as err:
+        load_dataset(path)
+    assert str(err.value) == (
+        f"{path}: data rows 2, 4 (lines 3, 6 of the file) have an empty label; fill it in or remove the row"
+    )
+
+
+def test_csv_short_row_is_empty_label(tmp_path):
+    path = _write(tmp_path / "d.csv", "text,label\na,x\nb\n")
+    with pytest.raises(TailTuneError, match=r"data row 2 \(line 3 of the file\) has an empty label"):
+        load_dataset(path)
+
+
+def test_csv_empty_texts_capped_at_ten(tmp_path):
+    rows = "".join(f"{'' if i % 2 else 't'},x\n" for i in range(30))
+    path = _write(tmp_path / "d.csv", "text,label\n" + rows)
+    with pytest.raises(TailTuneError) as err:
+        load_dataset(path)
+    msg = str(err.value)
+    assert "data rows 2, 4, 6, 8, 10, 12, 14, 16, 18, 20 and 5 more (lines 3, 5," in msg
+    assert "have an empty text" in msg
+
+
+def test_tsv_whitespace_text(tmp_path):
+    path = _write(tmp_path / "d.tsv", "text\tlabel\nok\tx\n   \ty\n")
+    with pytest.raises(TailTuneError, match=r"d\.tsv: data row 2 \(line 3 of the file\) has an empty text"):
+        load_dataset(path)
+
+
+def test_csv_too_many_fields(tmp_path):
+    path = _write(tmp_path / "d.csv", "text,label\na,b\nc,d,e\n")
+    with pytest.raises(TailTuneError, match=r"d\.csv: cannot parse as CSV \(.*line 3"):
+        load_dataset(path)
+
+
+def test_jsonl_malformed_line(tmp_path):
+    lines = ['{"text": "a", "label": "x"}'] * 6 + ['{"text": "b", "label": }']
+    path = _write(tmp_path / "d.jsonl", "\n".join(lines) + "\n")
+    with pytest.raises(TailTuneError, match=r"d\.jsonl line 7: not valid JSON \("):
+        load_dataset(path)
+
+
+def test_jsonl_not_an_object(tmp_path):
+    path = _write(tmp_path / "d.jsonl", '{"text": "a", "label": "x"}\n["b", "y"]\n')
+    with pytest.raises(TailTuneError, match=r"d\.jsonl line 2: expected a JSON object"):
+        load_dataset(path)
+
+
+def test_jsonl_null_and_missing_label_rows(tmp_path):
+    content = '{"text": "a", "label": "x"}\n\n{"text": "b", "label": null}\n{"text": "c"}\n'
+    path = _write(tmp_path / "d.jsonl", content)
+    with pytest.raises(TailTuneError, match=r"data rows 2, 3 \(lines 3, 4 of the file\) have an empty label"):
+        load_dataset(path)
+
+
+def test_jsonl_nested_value(tmp_path):
+    path = _write(tmp_path / "d.jsonl", '{"text": "a", "label": ["x", "y"]}\n')
+    with pytest.raises(TailTuneError, match=r"data row 1 \(line 1 of the file\) has a list in column 'label'"):
+        load_dataset(path)
+
+
+def test_parquet_nan_label(tmp_path):
+    path = tmp_path / "d.parquet"
+    pd.DataFrame({"text": ["a", "b", "c"], "label": [1.0, float("nan"), 0.0]}).to_parquet(path)
+    with pytest.raises(TailTuneError, match=r"d\.parquet: data row 2 has an empty label"):
+        load_dataset(path)
+
+
+def test_not_utf8(tmp_path):
+    path = _write(tmp_path / "d.csv", b"text,label\nok,x\n" + "caf\xe9,y\n".encode("latin-1"))
+    with pytest.raises(TailTuneError, match=r"d\.csv: not valid UTF-8 \(byte 0xe9 at offset 19, line 3\); re-save"):
+        load_dataset(path)
+
+
+def test_damaged_parquet(tmp_path):
+    path = _write(tmp_path / "d.parquet", b"not parquet at all")
+    with pytest.raises(TailTuneError, match=r"d\.parquet: cannot read as Parquet"):
+        load_dataset(path)
+
+
+def test_unknown_extension(tmp_path):
+    path = _write(tmp_path / "d.txt", "hello\n")
+    with pytest.raises(TailTuneError, match=r"d\.txt: unknown file type '\.txt'; use one of \.csv, \.tsv, \.jsonl"):
+        load_dataset(path)

@@ -1,0 +1,317 @@
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tailtune.data import TextDataset, load_dataset
+from tailtune.errors import TailTuneError
+from tailtune.imbalance import (
+    PROFILES,
+    balanced_holdout,
+    class_counts,
+    dedupe_indices,
+    downsample_binary,
+    long_tail_targets,
+    make_imbalanced,
+    make_long_tailed,
+    write_imbalanced,
+)
+
+FIVE = {c: 100 for c in "abcde"}
+
+
+def _labels(counts: dict[str, int]) -> list[str]:
+    # Interleave classes so that indices of one class are not contiguous.
+    out: list[str] = []
+    pools = {k: v for k, v in counts.items()}
+    while any(pools.values()):
+        for k in counts:
+            if pools[k]:
+                out.append(k)
+                pools[k] -= 1
+    return out
+
+
+def _kept_counts(labels, idx) -> dict[str, int]:
+    return class_counts([labels[i] for i in idx])
+
+
+def test_class_counts_order():
+    assert list(class_counts(["b", "a", "c", "c", "a"]).items()) == [("a", 2), ("c", 2), ("b", 1)]
+
+
+def test_dedupe_indices_first_occurrence_and_whitespace():
+    texts = ["x", "y", "x", "a  b", "a\nb", " y ", "z"]
+    assert dedupe_indices(texts).tolist() == [0, 1, 3, 6]
+    assert dedupe_indices([]).tolist() == []
+
+
+# -------------------------------------------------------------------------------------------- long tail
+
+
+def test_exp_targets_by_hand():
+    targets = long_tail_targets(FIVE, ratio=10, order=list("abcde"))
+    # 100 * 10 ** (-i / 4) = 100, 56.2, 31.6, 17.8, 10
+    assert list(targets.items()) == [("a", 100), ("b", 56), ("c", 31), ("d", 17), ("e", 10)]
+
+
+def test_step_targets_by_hand():
+    targets = long_tail_targets(FIVE, ratio=10, profile="step", order=list("edcba"))
+    assert list(targets.items()) == [("e", 100), ("d", 100), ("c", 100), ("b", 10), ("a", 10)]
+    four = long_tail_targets({c: 50 for c in "abcd"}, ratio=3, profile="step", order=list("abcd"))
+    assert list(four.values()) == [50, 50, 16, 16]
+
+
+def test_targets_use_smallest_class_and_max_per_class():
+    counts = {"a": 500, "b": 300, "c": 80}
+    assert list(long_tail_targets(counts, ratio=4, order=["a", "b", "c"]).values()) == [80, 40, 20]
+    assert list(long_tail_targets(counts, ratio=4, order=["a", "b", "c"], max_per_class=60).values()) == [
+        60,
+        30,
+        15,
+    ]
+
+
+def test_floor_is_exact_for_round_products():
+    # Products that are whole numbers on paper (100 * 0.29) must not lose one to floating-point rounding.
+    targets = long_tail_targets({"a": 29, "b": 29, "c": 29}, ratio=100 / 29, order=["a", "b", "c"], max_per_class=29)
+    assert targets["c"] == 8  # floor(29 / (100/29)) = floor(8.41)
+    assert list(long_tail_targets({"a": 100, "b": 100}, ratio=1 / 0.29, order=["a", "b"]).values()) == [
+        100,
+        29,
+    ]
+
+
+def test_targets_at_least_one():
+    targets = long_tail_targets({"a": 10, "b": 10, "c": 10}, ratio=1000, order=["a", "b", "c"])
+    assert list(targets.values()) == [10, 1, 1]
+
+
+def test_ratio_one_is_balanced():
+    assert set(long_tail_targets(FIVE, ratio=1).values()) == {100}
+
+
+def test_random_order_is_seeded():
+    a = long_tail_targets(FIVE, ratio=10, seed=3)
+    assert a == long_tail_targets(FIVE, ratio=10, seed=3)
+    assert list(a) == list(long_tail_targets(FIVE, ratio=10, seed=3))
+    orders = {tuple(long_tail_targets(FIVE, ratio=10, seed=s)) for s in range(10)}
+    assert len(orders) > 1
+    assert sorted(a.values(), reverse=True) == [100, 56, 31, 17, 10]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"ratio": 0.5}, r"--ratio must be >= 1"),
+        ({"ratio": float("nan")}, r"--ratio must be >= 1"),
+        ({"ratio": 10, "profile": "linear"}, r"unknown --profile 'linear'; choose one of: exp, step"),
+        (
+            {"ratio": 10, "order": ["a", "b"]},
+            r"--order must list every label exactly once \(missing 'c', 'd', 'e'\)",
+        ),
+        ({"ratio": 10, "order": list("abcdez")}, r"unknown 'z'"),
+        ({"ratio": 10, "order": list("abcdea")}, r"repeated 'a'"),
+        ({"ratio": 10, "max_per_class": 0}, r"--max-per-class must be at least 1"),
+        (
+            {"ratio": 10, "max_per_class": 101, "order": list("abcde")},
+            r"class 'a' needs 101 examples .* has only 100; lower --max-per-class",
+        ),
+    ],
+)
+def test_target_errors(kwargs, pattern):
+    with pytest.raises(TailTuneError, match=pattern):
+        long_tail_targets(FIVE, **kwargs)
+
+
+def test_single_class_rejected():
+    with pytest.raises(TailTuneError, match="at least two classes"):
+        long_tail_targets({"a": 5}, ratio=2)
+
+
+def test_profiles_registry():
+    assert set(PROFILES) == {"exp", "step"}
+    assert PROFILES["exp"](100, 10, 5) == [100, 56, 31, 17, 10]
+
+
+def test_make_long_tailed_exact_and_seeded():
+    labels = _labels({"a": 150, "b": 120, "c": 100, "d": 130, "e": 110})
+    idx = make_long_tailed(labels, ratio=10, order=list("abcde"), seed=1)
+    assert np.all(np.diff(idx) > 0)
+    assert _kept_counts(labels, idx) == {"a": 100, "b": 56, "c": 31, "d": 17, "e": 10}
+    assert np.array_equal(idx, make_long_tailed(labels, ratio=10, order=list("abcde"), seed=1))
+    assert not np.array_equal(idx, make_long_tailed(labels, ratio=10, order=list("abcde"), seed=2))
+
+
+def test_harsher_ratio_keeps_a_subset():
+    labels = _labels(FIVE)
+    mild = set(make_long_tailed(labels, ratio=5, order=list("abcde"), seed=0).tolist())
+    harsh = set(make_long_tailed(labels, ratio=50, order=list("abcde"), seed=0).tolist())
+    assert harsh < mild
+
+
+# ----------------------------------------------------------------------------------------------- binary
+
+
+def test_downsample_binary_floor_of_major_times_rate():
+    labels = _labels({"pos": 80, "neg": 70})
+    idx = downsample_binary(labels, minority="pos", rate=0.29, seed=0)
+    # n_major is the largest OTHER class (70), not the minority's own size.
+    assert _kept_counts(labels, idx) == {"neg": 70, "pos": math.floor(70 * 0.29)}
+    assert _kept_counts(labels, idx)["pos"] == 20
+    assert np.all(np.diff(idx) > 0)
+    labels = _labels({"pos": 100, "neg": 100})
+    assert _kept_counts(labels, downsample_binary(labels, minority="pos", rate=0.29, seed=0))["pos"] == 29
+    assert _kept_counts(labels, downsample_binary(labels, minority="pos", rate=1.0, seed=0))["pos"] == 100
+
+
+def test_downsample_binary_seeded():
+    labels = _labels({"pos": 100, "neg": 100})
+    a = downsample_binary(labels, minority="neg", rate=0.1, seed=4)
+    assert np.array_equal(a, downsample_binary(labels, minority="neg", rate=0.1, seed=4))
+    assert not np.array_equal(a, downsample_binary(labels, minority="neg", rate=0.1, seed=5))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"minority": "pos", "rate": 0}, r"--rate must be in \(0, 1\]"),
+        ({"minority": "pos", "rate": 1.5}, r"--rate must be in \(0, 1\]"),
+        (
+            {"minority": "maybe", "rate": 0.5},
+            r"--minority 'maybe' is not a label; the labels are 'neg', 'pos'",
+        ),
+        ({"minority": "pos", "rate": 0.001}, r"keeps no 'pos' example"),
+    ],
+)
+def test_downsample_binary_errors(kwargs, pattern):
+    with pytest.raises(TailTuneError, match=pattern):
+        downsample_binary(_labels({"neg": 100, "pos": 100}), seed=0, **kwargs)
+
+
+def test_downsample_binary_minority_too_small():
+    with pytest.raises(TailTuneError, match=r"needs 50 'pos' examples .* only 10 exist"):
+        downsample_binary(_labels({"neg": 100, "pos": 10}), minority="pos", rate=0.5, seed=0)
+
+
+# ---------------------------------------------------------------------------------------------- holdout
+
+
+def test_balanced_holdout():
+    labels = _labels({"a": 30, "b": 20, "c": 12})
+    hold, rest = balanced_holdout(labels, per_class=10, seed=0)
+    assert _kept_counts(labels, hold) == {"a": 10, "b": 10, "c": 10}
+    assert _kept_counts(labels, rest) == {"a": 20, "b": 10, "c": 2}
+    assert not set(hold.tolist()) & set(rest.tolist())
+    assert sorted(hold.tolist() + rest.tolist()) == list(range(len(labels)))
+    again, _ = balanced_holdout(labels, per_class=10, seed=0)
+    other, _ = balanced_holdout(labels, per_class=10, seed=1)
+    assert np.array_equal(hold, again) and not np.array_equal(hold, other)
+
+
+def test_balanced_holdout_too_few():
+    with pytest.raises(
+        TailTuneError, match=r"--test-per-class 12 leaves nothing to train on \('c' has 12\); use at most 11"
+    ):
+        balanced_holdout(_labels({"a": 30, "c": 12}), per_class=12, seed=0)
+    with pytest.raises(TailTuneError, match="at least 1"):
+        balanced_holdout(["a"], per_class=0, seed=0)
+
+
+# ------------------------------------------------------------------------------------ make_imbalanced
+
+
+def _dataset_with_duplicates() -> TextDataset:
+    labels = _labels({c: 60 for c in "abcd"})
+    texts = [f"{lab} text {i}" for i, lab in enumerate(labels)]
+    # Repeat some texts (one with different whitespace) so that de-duplication has work to do.
+    texts += texts[:20] + [texts[20].replace(" ", "  ")]
+    labels += labels[:21]
+    return TextDataset(texts, labels, "mem")
+
+
+def test_make_imbalanced_long_tail_with_test():
+    ds = _dataset_with_duplicates()
+    split = make_imbalanced(ds, ratio=4, order=list("abcd"), test_per_class=10, seed=7)
+    assert split.counts["duplicates_removed"] == 21
+    assert split.counts["test"] == {"a": 10, "b": 10, "c": 10, "d": 10}
+    # 50 per class remain after the holdout: 50 * 4 ** (-i / 3) = 50, 31.5, 19.8, 12.5
+    assert split.counts["train"] == {"a": 50, "b": 31, "c": 19, "d": 12}
+    assert class_counts(split.train.labels) == split.counts["train"]
+    assert split.counts["order"] == list("abcd")
+    assert (split.counts["ratio"], split.counts["profile"], split.counts["seed"]) == (4, "exp", 7)
+    assert split.counts["minority"] is None and split.counts["rate"] is None
+    assert not set(split.train.texts) & set(split.test.texts)
+    assert len(set(split.train.texts)) == len(split.train)
+    for text, label in zip(split.train.texts + split.test.texts, split.train.labels + split.test.labels, strict=True):
+        assert text.startswith(label)
+
+
+def test_make_imbalanced_random_order_recorded_and_seeded():
+    ds = _dataset_with_duplicates()
+    a = make_imbalanced(ds, ratio=4, seed=1)
+    b = make_imbalanced(ds, ratio=4, seed=1)
+    assert a.train.texts == b.train.texts and a.test is None
+    assert [a.counts["train"][c] for c in a.counts["order"]] == [60, 37, 23, 15]
+    others = [make_imbalanced(ds, ratio=4, seed=s).train.texts for s in range(2, 5)]
+    assert any(t != a.train.texts for t in others)
+
+
+def test_make_imbalanced_binary():
+    labels = _labels({"pos": 50, "neg": 50})
+    ds = TextDataset([f"t{i}" for i in range(100)], labels, "mem")
+    split = make_imbalanced(ds, minority="pos", rate=0.2, test_per_class=5, seed=0)
+    assert split.counts["test"] == {"neg": 5, "pos": 5}
+    assert split.counts["train"] == {"neg": 45, "pos": 9}
+    assert split.counts["order"] == ["neg", "pos"]
+    assert split.counts["profile"] is None
+    assert not set(split.train.texts) & set(split.test.texts)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({}, r"give either --ratio"),
+        ({"ratio": 2, "minority": "a", "rate": 0.5}, r"not both"),
+        ({"minority": "a"}, r"both --minority and --rate"),
+    ],
+)
+def test_make_imbalanced_option_errors(kwargs, pattern):
+    with pytest.raises(TailTuneError, match=pattern):
+        make_imbalanced(_dataset_with_duplicates(), **kwargs)
+
+
+def test_make_imbalanced_needs_labels():
+    with pytest.raises(TailTuneError, match=r"^u\.csv: has no labels"):
+        make_imbalanced(TextDataset(["a"], None, "u.csv"), ratio=2)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", "csv"])
+def test_write_imbalanced(tmp_path, suffix):
+    split = make_imbalanced(_dataset_with_duplicates(), ratio=4, order=list("abcd"), test_per_class=10, seed=0)
+    paths = write_imbalanced(split, tmp_path / "out", fmt_suffix=suffix, text_column="sentence", label_column="y")
+    ext = suffix if suffix.startswith(".") else f".{suffix}"
+    assert paths == {
+        "train": tmp_path / "out" / f"train{ext}",
+        "test": tmp_path / "out" / f"test{ext}",
+        "counts": tmp_path / "out" / "counts.json",
+    }
+    train = load_dataset(paths["train"], text_column="sentence", label_column="y")
+    assert train.texts == split.train.texts and train.labels == split.train.labels
+    assert load_dataset(paths["test"], text_column="sentence", label_column="y").labels == split.test.labels
+    counts = json.loads(paths["counts"].read_text())
+    assert counts["train"] == {"a": 50, "b": 31, "c": 19, "d": 12}
+    assert counts["order"] == list("abcd")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in paths.values())
+
+
+def test_write_imbalanced_without_test_and_bad_suffix(tmp_path):
+    split = make_imbalanced(_dataset_with_duplicates(), ratio=2, seed=0)
+    paths = write_imbalanced(split, tmp_path, fmt_suffix=".parquet")
+    assert set(paths) == {"train", "counts"}
+    assert json.loads(paths["counts"].read_text())["test"] is None
+    with pytest.raises(TailTuneError, match=r"unknown output format '\.xlsx'"):
+        write_imbalanced(split, tmp_path, fmt_suffix=".xlsx")
