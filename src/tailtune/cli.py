@@ -104,10 +104,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     metrics = train_run(config, splits, get("output"), overwrite=bool(get("overwrite", False)),
                         show_progress=not args.quiet)  # fmt: skip
-    if metrics.get("split"):
-        print(_metrics_table(metrics))
-    print(f"run directory: {get('output')}")
+    if _is_main_process():
+        if metrics.get("split"):
+            print(_metrics_table(metrics))
+        print(f"run directory: {get('output')}")
     return 0
+
+
+def _is_main_process() -> bool:
+    # Under torchrun / accelerate launch every process runs the command; one of them speaks.
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _metrics_table(metrics: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from tailtune import __version__, plots
 from tailtune.errors import TailTuneError
@@ -213,9 +214,16 @@ class _Context:
     def first(self, variant: str) -> RunRecord:
         return self.by_variant[variant][0]
 
+    def groups(self, variant: str) -> dict[str, list[str]]:
+        """Head/medium/tail class names of a variant (from the first run that was scored)."""
+        for run in self.by_variant[variant]:
+            if run.metrics.get("groups"):
+                return {group: [str(n) for n in names or []] for group, names in run.metrics["groups"].items()}
+        return {}
+
     def groups_of(self, variant: str) -> dict[str, str]:
-        groups = self.first(variant).metrics.get("groups") or {}
-        return {str(name): group for group, names in groups.items() for name in names or []}
+        """Class name to its group."""
+        return {name: group for group, names in self.groups(variant).items() for name in names}
 
     def per_class_panels(self) -> list[tuple[str, dict[str, int], dict[str, dict[str, float | None]]]]:
         return [
@@ -430,7 +438,7 @@ def _section_confusion(doc: _Doc, ctx: _Context) -> None:
         )
 
 
-def _pick_errors(frame, tail: list[str], limit: int):
+def _pick_errors(frame: pd.DataFrame, tail: list[str], limit: int) -> list[pd.Series]:
     """Most confident errors, taking the tail classes in turn (in the given order) so one class does not fill
     the table."""
     errors = frame[frame["label"].isin(tail) & (frame["label"] != frame["predicted"])]
@@ -464,13 +472,14 @@ def _section_examples(doc: _Doc, ctx: _Context) -> None:
     for variant in ctx.variants:
         doc.subsection(f"Tail examples: {variant}")
         counts = ctx.first(variant).train_counts
-        tail = [str(name) for name in (ctx.first(variant).metrics.get("groups") or {}).get("tail") or []]
+        tail = list(ctx.groups(variant).get("tail", []))
         tail.sort(key=lambda name: counts.get(name, 0))  # rarest class first
         if not tail:
             doc.paragraph("This variant has no tail group.", note=True)
             continue
         rows = []
-        notes = []
+        notes: list[str] = []
+        clean: list[str] = []
         for strategy in ctx.strategies_of(variant):
             run = ctx.by_group[(variant, strategy)][0]
             try:
@@ -478,7 +487,10 @@ def _section_examples(doc: _Doc, ctx: _Context) -> None:
             except TailTuneError as exc:
                 notes.append(str(exc))
                 continue
-            for example in _pick_errors(frame, tail, EXAMPLES_PER_STRATEGY):
+            picked = _pick_errors(frame, tail, EXAMPLES_PER_STRATEGY)
+            if not picked:
+                clean.append(f"{strategy} (seed {run.seed})")
+            for example in picked:
                 score = example["score"]
                 rows.append(
                     [
@@ -492,8 +504,8 @@ def _section_examples(doc: _Doc, ctx: _Context) -> None:
         doc.paragraph(f"Tail classes: {', '.join(tail)}.", note=True)
         if rows:
             doc.table(["Strategy", "True label", "Predicted", "Score", "Text"], rows)
-        else:
-            doc.paragraph("No misclassified tail examples.", note=True)
+        if clean:
+            doc.paragraph(f"No misclassified tail examples: {', '.join(clean)}.", note=True)
         for note in notes:
             doc.paragraph(note, note=True)
 
@@ -516,7 +528,10 @@ def _section_config(doc: _Doc, ctx: _Context) -> None:
         keys = list(dict.fromkeys(keys))
         doc.table(
             ["#", *keys],
-            [[Cell(str(i), numeric=True), *(Cell(_fmt_value(s.get(k))) for k in keys)] for i, s in enumerate(stages)],
+            [
+                [Cell(str(i), numeric=True), *(Cell(_fmt_value(s.get(k))) for k in keys)]
+                for i, s in enumerate(stages, start=1)
+            ],
         )
 
     doc.subsection("Run settings")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,7 +44,10 @@ def make_accelerator(config: RunConfig) -> Accelerator:
     precision = config.mixed_precision
     if precision == "auto":
         precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    # Under torchrun without GPUs, accelerate joins the processes (gloo) only when told to use the CPU.
+    several_cpu_processes = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
     return Accelerator(
+        cpu=several_cpu_processes,
         mixed_precision=precision,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         step_scheduler_with_optimizer=True,
@@ -155,8 +159,10 @@ def _run_stage(
     with replay(model, cache) if cache is not None else contextlib.nullcontext() as stand_in:
         prepared, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
         prepared.train()
+        # Under several processes each sees its shard of the batches; the scheduler counts global steps.
+        local_steps = math.ceil(len(loader) / config.gradient_accumulation_steps) * stage.epochs
         bar = tqdm(
-            total=total_steps, desc=f"stage {index + 1}/{len(config.stages)} {stage.name}", unit="step",
+            total=local_steps, desc=f"stage {index + 1}/{len(config.stages)} {stage.name}", unit="step",
             disable=not (show_progress and accelerator.is_local_main_process),
         )  # fmt: skip
         step, running, seen = 0, 0.0, 0
@@ -182,10 +188,10 @@ def _run_stage(
                 if accelerator.sync_gradients:
                     step += 1
                     bar.update(1)
-                    if step % config.logging_steps == 0 or step == total_steps:
+                    if step % config.logging_steps == 0 or step == local_steps:
                         entry = {
                             "stage": index, "stage_name": stage.name, "step": step,
-                            "epoch": round(step * stage.epochs / total_steps, 4),
+                            "epoch": round(step * stage.epochs / local_steps, 4),
                             "loss": running / max(seen, 1), "lr": scheduler.get_last_lr()[0],
                         }  # fmt: skip
                         bar.set_postfix(loss=f"{entry['loss']:.4f}")
