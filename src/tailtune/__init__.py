@@ -16,7 +16,7 @@ _EXPORTS = {
     "STRATEGIES": "tailtune.strategies",
     "get_strategy": "tailtune.strategies",
 }
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = ["STRATEGIES", "RunConfig", "StageConfig", "TailTuneError", "TailTuner", "__version__", "get_strategy"]
 
 if TYPE_CHECKING:
     from tailtune.classifier import TailTuner
