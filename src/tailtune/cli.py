@@ -42,7 +42,7 @@ def _add_run_options(parser: argparse.ArgumentParser, *, model_required: bool = 
     parser.add_argument("--batch-size", type=int, help="per-device training batch size (default 16)")
     parser.add_argument("--eval-batch-size", type=int, help="per-device evaluation batch size (default 64)")
     parser.add_argument("--gradient-accumulation-steps", type=int, help="batches per optimiser step")
-    parser.add_argument("--mixed-precision", choices=["no", "auto", "bf16", "fp16"], help="default no")
+    parser.add_argument("--mixed-precision", choices=["no", "auto", "bf16", "fp16"], help="default auto: bf16 on GPUs that support it, else full precision")
     parser.add_argument("--no-feature-cache", dest="feature_cache", action="store_false", default=None,
                         help="run frozen layers in every step instead of caching their output")  # fmt: skip
     parser.add_argument("--no-group-by-length", dest="group_by_length", action="store_false", default=None,

@@ -160,7 +160,7 @@ class RunConfig:
     eval_batch_size: int = 64
     seed: int = 42
     gradient_accumulation_steps: int = 1
-    mixed_precision: str = "no"
+    mixed_precision: str = "auto"
     group_by_length: bool = True
     feature_cache: bool = True
     cache_dir: str | None = None

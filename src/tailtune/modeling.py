@@ -239,8 +239,40 @@ def _load_mlp_classifier(path: str, **kwargs) -> nn.Module:
     return model
 
 
+_MLP_CODE = '''"""{base} with tailtune's MLP head (hidden -> {width} -> ReLU -> K in place of the last linear layer)."""
+
+from torch import nn
+from transformers import {base}
+
+
+class {name}({base}):
+    def __init__(self, config):
+        super().__init__(config)
+        parent = self{parent}
+        final = parent.{attr}
+        parent.{attr} = nn.Sequential(
+            nn.Linear(final.in_features, {width}), nn.ReLU(), nn.Linear({width}, config.num_labels)
+        )
+        self.post_init()
+'''
+
+
 def save_classifier(model: nn.Module, tokenizer, path: str | Path) -> None:
-    """``save_pretrained`` model (safetensors) and tokenizer into ``path``."""
+    """``save_pretrained`` model (safetensors) and tokenizer into ``path``.
+
+    A model with the mlp head has no stock class, so its folder also gets a small modeling file and an
+    ``auto_map``: ``pipeline(..., trust_remote_code=True)`` loads it; tailtune loads it either way.
+    """
+    path = Path(path)
+    if getattr(model.config, "tailtune_head", "linear") == "mlp":
+        base = type(model).__name__
+        name = f"TailTuneMLP{base}"
+        parent, _, attr = get_layout(model).final.rpartition(".")
+        code = _MLP_CODE.format(base=base, name=name, parent=f".{parent}" if parent else "", attr=attr,
+                                width=MLP_HIDDEN)  # fmt: skip
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "tailtune_mlp_head.py").write_text(code, encoding="utf-8")
+        model.config.auto_map = {"AutoModelForSequenceClassification": f"tailtune_mlp_head.{name}"}
     model.save_pretrained(str(path), safe_serialization=True)
     tokenizer.save_pretrained(str(path))
 
