@@ -13,7 +13,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from tailtune.data import TextDataset
+from tailtune.data import TextDataset, load_dataset
 from tailtune.errors import TailTuneError
 from tailtune.imbalance import dedupe_indices
 
@@ -112,3 +112,38 @@ def minilm_path() -> str:
     if not (path / "config.json").is_file():
         raise TailTuneError(f"{path}: the embedded MiniLM model files are missing; reinstall with {_DEMO_HINT}")
     return str(path)
+
+
+# ``builtin:`` names accepted wherever a model or data spec is (train, compare).
+BUILTIN_MODELS = ("builtin:minilm",)
+BUILTIN_DATA = ("builtin:bbc-news", "builtin:bbc-headlines")
+
+
+def resolve_model(spec: str) -> str:
+    """A model spec as ``from_pretrained`` takes it: ``builtin:minilm`` becomes the embedded model's folder.
+
+    Raises:
+        TailTuneError: For an unknown ``builtin:`` name, a missing embedded model or a missing local folder.
+    """
+    if spec.startswith("builtin:"):
+        if spec not in BUILTIN_MODELS:
+            raise TailTuneError(f"model: unknown built-in model {spec!r}; valid: {', '.join(BUILTIN_MODELS)}")
+        return minilm_path()
+    if spec.startswith(("./", "../", "/", "~")) and not Path(spec).expanduser().is_dir():
+        raise TailTuneError(f"model: folder not found: {spec}")
+    return spec
+
+
+def load_data(spec: str, *, text_column: str = "text", label_column: str = "label") -> TextDataset:
+    """Read labelled text; ``builtin:bbc-news`` and ``builtin:bbc-headlines`` name the embedded corpora.
+
+    Raises:
+        TailTuneError: For an unknown ``builtin:`` name, or anything :func:`tailtune.data.load_dataset` raises.
+    """
+    if spec == "builtin:bbc-news":
+        return bbc_news()
+    if spec == "builtin:bbc-headlines":
+        return bbc_headlines()
+    if spec.startswith("builtin:"):
+        raise TailTuneError(f"unknown built-in data {spec!r}; valid: {', '.join(BUILTIN_DATA)}")
+    return load_dataset(spec, text_column=text_column, label_column=label_column)

@@ -42,7 +42,11 @@ def _add_run_options(parser: argparse.ArgumentParser, *, model_required: bool = 
     parser.add_argument("--batch-size", type=int, help="per-device training batch size (default 16)")
     parser.add_argument("--eval-batch-size", type=int, help="per-device evaluation batch size (default 64)")
     parser.add_argument("--gradient-accumulation-steps", type=int, help="batches per optimiser step")
-    parser.add_argument("--mixed-precision", choices=["no", "auto", "bf16", "fp16"], help="default auto: bf16 on GPUs that support it, else full precision")
+    parser.add_argument(
+        "--mixed-precision",
+        choices=["no", "auto", "bf16", "fp16"],
+        help="default auto: bf16 on GPUs that support it, else full precision",
+    )
     parser.add_argument("--no-feature-cache", dest="feature_cache", action="store_false", default=None,
                         help="run frozen layers in every step instead of caching their output")  # fmt: skip
     parser.add_argument("--no-group-by-length", dest="group_by_length", action="store_false", default=None,
@@ -75,7 +79,10 @@ def build_run_config(args: argparse.Namespace, file_config: dict[str, Any]):
     run = {k: file_config[k] for k in _RUN_KEYS if k in file_config}
     run.update({k: getattr(args, k) for k in _RUN_KEYS if getattr(args, k, None) is not None})
     if not run.get("model"):
-        raise TailTuneError("--model is required (a local model folder or hub id)")
+        raise TailTuneError("--model is required (a local model folder, a hub id or builtin:minilm)")
+    from tailtune.builtin import resolve_model
+
+    run["model"] = resolve_model(str(run["model"]))
     shortcuts = {k: file_config[k] for k in STAGE_SHORTCUTS if k in file_config}
     shortcuts.update({dest: getattr(args, flag) for flag, dest in _SHORTCUT_FLAGS.items()
                       if getattr(args, flag, None) is not None})  # fmt: skip
@@ -85,8 +92,8 @@ def build_run_config(args: argparse.Namespace, file_config: dict[str, Any]):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from tailtune.builtin import load_data
     from tailtune.config import load_yaml
-    from tailtune.data import load_dataset
     from tailtune.run import Splits, train_run
 
     file_config = load_yaml(args.config) if args.config else {}
@@ -98,9 +105,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise TailTuneError("--output is required (the run directory to write)")
     columns = {"text_column": get("text_column", "text"), "label_column": get("label_column", "label")}
     splits = Splits(
-        train=load_dataset(get("train"), **columns),
-        eval=load_dataset(get("eval"), **columns) if get("eval") else None,
-        test=load_dataset(get("test"), **columns) if get("test") else None,
+        train=load_data(get("train"), **columns),
+        eval=load_data(get("eval"), **columns) if get("eval") else None,
+        test=load_data(get("test"), **columns) if get("test") else None,
     )
     metrics = train_run(config, splits, get("output"), overwrite=bool(get("overwrite", False)),
                         show_progress=not args.quiet)  # fmt: skip
@@ -224,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Fine-tune a pretrained model with a strategy and write a run directory "
                            "(config.json, history.jsonl, model/, predictions.csv, metrics.json).")  # fmt: skip
     train.add_argument("--train", help="training data: .csv/.tsv/.jsonl/.parquet, a save_to_disk folder, "
-                       "or a hub data set such as glue/sst2:train")  # fmt: skip
+                       "a hub data set such as glue/sst2:train, or builtin:bbc-news")  # fmt: skip
     train.add_argument("--eval", help="validation data (scored after every stage)")
     train.add_argument("--test", help="test data (the final metrics)")
     train.add_argument("--output", help="run directory to write")

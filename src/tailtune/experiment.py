@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tailtune import builtin
+from tailtune.builtin import BUILTIN_DATA, load_data, resolve_model
 from tailtune.config import (
     STAGE_SHORTCUTS,
     RunConfig,
@@ -86,8 +86,6 @@ from tailtune.summary import format_table, write_summary
 
 logger = logging.getLogger(__name__)
 
-BUILTIN_MODELS = ("builtin:minilm",)
-BUILTIN_DATA = ("builtin:bbc-news", "builtin:bbc-headlines")
 DATA_DIR = "data"
 DATA_INFO = "data.json"
 CACHE_DIR = ".cache"
@@ -481,36 +479,6 @@ def _context(where: str) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------------------------- data
-
-
-def resolve_model(spec: str) -> str:
-    """A model spec as ``from_pretrained`` takes it: ``builtin:minilm`` becomes the embedded model's folder.
-
-    Raises:
-        TailTuneError: For an unknown ``builtin:`` name, a missing embedded model or a missing local folder.
-    """
-    if spec.startswith("builtin:"):
-        if spec not in BUILTIN_MODELS:
-            raise TailTuneError(f"model: unknown built-in model {spec!r}; valid: {', '.join(BUILTIN_MODELS)}")
-        return builtin.minilm_path()
-    if spec.startswith(("./", "../", "/", "~")) and not Path(spec).expanduser().is_dir():
-        raise TailTuneError(f"model: folder not found: {spec}")
-    return spec
-
-
-def load_data(spec: str, *, text_column: str = "text", label_column: str = "label") -> TextDataset:
-    """Read labelled text; ``builtin:bbc-news`` and ``builtin:bbc-headlines`` name the embedded corpora.
-
-    Raises:
-        TailTuneError: For an unknown ``builtin:`` name, or anything :func:`tailtune.data.load_dataset` raises.
-    """
-    if spec == "builtin:bbc-news":
-        return builtin.bbc_news()
-    if spec == "builtin:bbc-headlines":
-        return builtin.bbc_headlines()
-    if spec.startswith("builtin:"):
-        raise TailTuneError(f"unknown built-in data {spec!r}; valid: {', '.join(BUILTIN_DATA)}")
-    return load_dataset(spec, text_column=text_column, label_column=label_column)
 
 
 def prepare_data(experiment: Experiment, *, write: bool = True) -> dict[str, Splits]:

@@ -182,6 +182,9 @@ def load_classifier(
         "label2id": {name: i for i, name in id2label.items()},
         "trust_remote_code": trust_remote_code,
         "use_safetensors": True,
+        # Master weights in float32 whatever the checkpoint's dtype: AdamW updates are lost in bf16/fp16
+        # weights; mixed precision autocasts the compute instead.
+        "dtype": torch.float32,
     }
     try:
         if saved_head == "mlp" and head == "mlp" and same_head:
