@@ -47,6 +47,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Tiny models train fastest on one thread; two OpenMP threads spin badly on a busy 2-core machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def make_texts(counts: dict[str, int], seed: int = 0) -> tuple[list[str], list[str]]:
     """Short synthetic texts whose topic words make the label learnable."""
     rng = random.Random(seed)

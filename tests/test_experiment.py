@@ -28,18 +28,6 @@ STRATEGIES = ("vanilla", "two-stage")
 SEEDS = (1, 2)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # The tiny model gains nothing from intra-op threads, and on a busy CPU they make each run several times
-    # slower.
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def source_csv(tmp_path_factory) -> Path:
     """A balanced three-class CSV to make long-tailed variants from."""

@@ -45,7 +45,7 @@ class Encoded:
         return int(self.lengths.sum())
 
     def fingerprint(self) -> str:
-        """A stable hash of the token ids (and labels), used to key feature caches."""
+        """A stable hash of the token ids, used to key feature caches (features do not depend on labels)."""
         digest = hashlib.sha256()
         for ids in self.input_ids:
             digest.update(np.asarray(ids, dtype=np.int64).tobytes())

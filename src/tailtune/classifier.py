@@ -69,9 +69,10 @@ class TailTuner:
         labels: Sequence[Any],
     ) -> TailTuner:
         """Fine-tune on ``texts`` with ``labels`` (strings or integers); returns ``self``."""
+        texts, labels = list(texts), list(labels)
+        if len(texts) != len(labels):
+            raise TailTuneError(f"fit(): {len(texts)} texts but {len(labels)} labels")
         train = TextDataset(texts=[str(t) for t in texts], labels=[str(y) for y in labels], source="fit()")
-        if len(train.texts) != len(train.labels):
-            raise TailTuneError(f"fit(): {len(train.texts)} texts but {len(train.labels)} labels")
         self.config_ = self._config()
         label_map = check_labels(Splits(train))
         self.accelerator_ = make_accelerator(self.config_)
@@ -79,15 +80,18 @@ class TailTuner:
             self.config_, train, label_map, self.accelerator_, show_progress=self.show_progress
         )
         self.classes_ = list(label_map.labels)
-        self._label_types = {str(y): y for y in labels}
+        self._integer_labels = all(isinstance(y, (int, np.integer)) for y in labels)
+        # Saved with the model, so that a loaded model predicts integers too.
+        self.model_.config.tailtune_integer_labels = self._integer_labels
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities ``[n, K]``, columns in the order of ``classes_``."""
         self._check_fitted()
-        encoded = encode(self.tokenizer_, [str(t) for t in texts], None, max_length=self._max_length())
-        if len(encoded) == 0:
+        texts = [str(t) for t in texts]
+        if not texts:
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
+        encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length())
         logits = predict_logits(self.model_, encoded, self.accelerator_, batch_size=self._eval_batch_size())
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)
@@ -95,7 +99,7 @@ class TailTuner:
     def predict(self, texts: Sequence[str]) -> list[Any]:
         """Predicted labels (of the same type as the training labels)."""
         ids = self.predict_proba(texts).argmax(axis=1)
-        return [self._label_types.get(self.classes_[i], self.classes_[i]) for i in ids]
+        return [int(self.classes_[i]) if self._integer_labels else self.classes_[i] for i in ids]
 
     def save(self, path: str | Path) -> Path:
         """Save model and tokenizer (``save_pretrained``; ``transformers.pipeline`` loads the folder)."""
@@ -116,7 +120,7 @@ class TailTuner:
         model, tokenizer, labels = load_saved_classifier(path, trust_remote_code=trust_remote_code)
         tuner = cls(model=str(path), show_progress=False, **settings)
         tuner.model_, tuner.tokenizer_, tuner.classes_ = model, tokenizer, labels
-        tuner._label_types = {}
+        tuner._integer_labels = bool(getattr(model.config, "tailtune_integer_labels", False))
         tuner.config_ = None
         tuner.accelerator_ = make_accelerator(RunConfig(model=str(path), strategy="vanilla"))
         return tuner

@@ -84,7 +84,11 @@ class StageConfig:
 
         where = f"stage {self.name!r}"
         _coerce_numbers(self, where)
-        validate_scope(self.trainable)
+        self.loss_params = dict(self.loss_params)  # never share a caller's (or a strategy's) dict
+        try:
+            validate_scope(self.trainable)
+        except TailTuneError as exc:
+            raise TailTuneError(f"{where}: {exc}") from None
         if self.loss not in LOSSES:
             raise TailTuneError(f"{where}: unknown loss {self.loss!r}; valid: {', '.join(sorted(LOSSES))}")
         unknown = set(self.loss_params) - set(loss_params(self.loss))

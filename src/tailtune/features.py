@@ -172,15 +172,28 @@ class _PassThrough(nn.Module):
         return hidden_states
 
 
-def _layer_output_arity(layer: nn.Module, hidden: int) -> int:
-    """0 if a layer returns a tensor, else the length of the tuple it returns (checked on a dummy input)."""
-    with torch.inference_mode():
-        sample = torch.zeros(1, 2, hidden, device=next(layer.parameters()).device)
-        try:
-            out = layer(sample, None)
-        except TypeError:
-            out = layer(sample, torch.ones(1, 2, device=sample.device))
-    return len(out) if isinstance(out, tuple) else 0
+def _layer_output_arity(model: nn.Module, layer: nn.Module) -> int:
+    """0 if a layer returns a tensor, else the length of the tuple it returns.
+
+    Observed on one tiny forward pass of the whole model, so the layer gets exactly the arguments its
+    architecture passes (masks, relative positions, ...).
+    """
+    seen: list[int] = []
+
+    def record(module, args, output):
+        seen.append(len(output) if isinstance(output, tuple) else 0)
+
+    hook = layer.register_forward_hook(record)
+    device = next(model.parameters()).device
+    try:
+        with torch.inference_mode():
+            model(
+                input_ids=torch.ones(1, 2, dtype=torch.long, device=device),
+                attention_mask=torch.ones(1, 2, device=device),
+            )
+    finally:
+        hook.remove()
+    return seen[0]
 
 
 @contextlib.contextmanager
@@ -193,7 +206,7 @@ def replay(model: nn.Module, cache: FeatureCache) -> Iterator[_Replay]:
     layout = get_layout(model)
     layers = encoder_layers(model)
     hidden = cache.values.shape[1]
-    arity = _layer_output_arity(layers[0], hidden)
+    arity = _layer_output_arity(model, layers[0])
     originals = {layout.embeddings: get_module(model, layout.embeddings)}
     stand_in = _Replay()
     set_module(model, layout.embeddings, stand_in)

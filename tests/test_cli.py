@@ -1,0 +1,259 @@
+"""Tests of the tailtune command line, in-process through cli.main and once as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import make_texts
+
+from tailtune.cli import main
+from tailtune.strategies import STRATEGIES, describe_strategies
+
+LABELS = ["money", "sport", "tech"]
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_train_evaluate_predict(tiny_model, tiny_data, tmp_path, capsys):
+    """train writes a complete run; evaluate scores RUN/model alike; predict writes text,predicted,score."""
+    run = tmp_path / "run"
+    code, out, err = _run(
+        capsys, "train", "--model", tiny_model, "--train", tiny_data["train"], "--test", tiny_data["test"],
+        "--output", run, "--strategy", "two-stage", "--epochs", "1", "--lr", "1e-3", "1e-4", "--batch-size", "8",
+        "--max-length", "32", "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "tailtune: error" not in err
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert out.splitlines()[0].startswith(f"test: macro-F1 {metrics['macro_f1']:.4f}  micro-F1 ")
+    assert out.rstrip().endswith(f"run directory: {run}")
+    assert [line.split()[0] for line in out.splitlines()[2:5]] == ["sport", "tech", "money"]  # by train count
+    config = json.loads((run / "config.json").read_text())
+    assert [(s["lr"], s["epochs"]) for s in config["stages"]] == [(1e-3, 1), (1e-4, 1)]
+    assert (config["run"]["batch_size"], config["run"]["max_length"]) == (8, 32)
+
+    scores = tmp_path / "scores.json"
+    code, out, err = _run(capsys, "evaluate", "--model", run / "model", "--data", tiny_data["test"], "--output", scores)
+    assert code == 0, err
+    evaluated = json.loads(scores.read_text())
+    assert evaluated["split"] == str(tiny_data["test"])
+    for key in ("accuracy", "macro_f1", "micro_f1", "balanced_accuracy", "tail_f1"):
+        assert evaluated[key] == pytest.approx(metrics[key]), key
+    assert {name: row["train_count"] for name, row in evaluated["per_class"].items()} == {
+        "money": 4, "sport": 40, "tech": 12,
+    }  # fmt: skip
+    assert out.splitlines()[0].startswith(f"{tiny_data['test']}: macro-F1 {metrics['macro_f1']:.4f}")
+    assert out.rstrip().endswith(f"metrics written to {scores}")
+
+    preds = tmp_path / "out" / "preds.csv"
+    code, out, err = _run(capsys, "predict", "--model", run / "model", "--input", tiny_data["test"], "--output", preds)
+    assert code == 0, err
+    assert out.strip() == f"30 predictions written to {preds}"
+    frame = pd.read_csv(preds)
+    assert list(frame.columns) == ["text", "predicted", "score"]
+    reference = pd.read_csv(run / "predictions.csv")
+    assert frame["text"].tolist() == reference["text"].tolist()
+    assert frame["predicted"].tolist() == reference["predicted"].tolist()
+    assert frame["score"].tolist() == pytest.approx(reference["score"].tolist(), abs=1e-5)
+
+
+def test_yaml_config_with_stage_overrides(tiny_model, tiny_data, tmp_path, capsys):
+    """--config supplies options and per-stage overrides; explicit CLI flags win over the file."""
+    out = tmp_path / "run"
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(
+        f"model: {tiny_model}\n"
+        f"train: {tiny_data['train']}\n"
+        f"output: {out}\n"
+        "strategy: two-stage\n"
+        "max_length: 16\n"
+        "batch_size: 16\n"
+        "weights: effective\n"
+        "stages:\n"
+        "  - {lr: 1e-3, loss: focal, trainable: head}\n"
+        "  - {epochs: 0}\n",
+        encoding="utf-8",
+    )
+    code, stdout, err = _run(capsys, "train", "--config", config_file, "--max-length", "24", "--weights", "none",
+                             "inverse", "-q")  # fmt: skip
+    assert code == 0, err
+    assert stdout.strip() == f"run directory: {out}"  # no eval/test data: no metrics table
+    written = json.loads((out / "config.json").read_text())
+    assert (written["run"]["max_length"], written["run"]["batch_size"]) == (24, 16)
+    first, second = written["stages"]
+    assert (first["lr"], first["loss"], first["loss_params"], first["trainable"]) == (1e-3, "focal", {}, "head")
+    assert (first["weights"], second["weights"]) == ("none", "inverse")
+    assert (second["epochs"], second["lr"]) == (0, 1e-5)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [s["name"] for s in metrics["stages"]] == ["stage1"]
+
+
+def test_yaml_unknown_key(tiny_model, tmp_path, capsys):
+    """An unknown key in --config is a one-line error naming it."""
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(f"model: {tiny_model}\nlearning_rate: 1e-3\n", encoding="utf-8")
+    code, _, err = _run(capsys, "train", "--config", config_file)
+    assert code == 2
+    assert err.splitlines() == ["tailtune: error: --config: unknown key(s) learning_rate"]
+
+
+def test_make_imbalanced(tmp_path, capsys):
+    """make-imbalanced writes a long-tailed train file, a balanced test file and counts.json."""
+    texts, labels = make_texts({"sport": 20, "tech": 20, "money": 20}, seed=4)
+    source = tmp_path / "all.csv"
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(source, index=False)
+    out = tmp_path / "lt"
+    code, stdout, err = _run(
+        capsys, "make-imbalanced", "--input", source, "--output", out, "--ratio", "4", "--max-per-class", "8",
+        "--test-per-class", "3", "--order", "sport", "tech", "money",
+    )  # fmt: skip
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["counts.json", "test.csv", "train.csv"]
+    counts = json.loads((out / "counts.json").read_text())
+    assert counts["train"] == {"sport": 8, "tech": 4, "money": 2}
+    assert counts["test"] == {"sport": 3, "tech": 3, "money": 3}
+    assert counts["order"] == ["sport", "tech", "money"] and counts["ratio"] == 4.0
+    train, test = pd.read_csv(out / "train.csv"), pd.read_csv(out / "test.csv")
+    assert train["label"].value_counts().to_dict() == {"sport": 8, "tech": 4, "money": 2}
+    assert test["label"].value_counts().to_dict() == {"sport": 3, "tech": 3, "money": 3}
+    assert not set(train["text"]) & set(test["text"])
+    assert set(train["text"]) | set(test["text"]) <= set(texts)
+    assert [line.split() for line in stdout.splitlines()[:3]] == [["sport", "8"], ["tech", "4"], ["money", "2"]]
+
+
+def _write(path: Path, content: str | bytes) -> Path:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+# name -> (files to write, extra argv, fragment the error line must hold)
+BAD_INPUTS = {
+    "missing file": ({}, ["--train", "{tmp}/nope.csv"], "nope.csv: file not found"),
+    "empty file": ({"e.csv": ""}, ["--train", "{tmp}/e.csv"], "e.csv: the file is empty (0 bytes)"),
+    "header only": ({"h.csv": "text,label\n"}, ["--train", "{tmp}/h.csv"], "h.csv: has a header but no data rows"),
+    "missing label column": (
+        {"c.csv": "text,category\nmatch goal,sport\n"},
+        ["--train", "{tmp}/c.csv"],
+        "c.csv: no label column 'label' (columns found: 'text', 'category'); name it with --label-column",
+    ),
+    "empty label rows": (
+        {"l.csv": "text,label\nmatch goal,sport\nbank shares,\nchip phone,tech\n"},
+        ["--train", "{tmp}/l.csv"],
+        "l.csv: data row 2 (line 3 of the file) has an empty label",
+    ),
+    "malformed jsonl": (
+        {"j.jsonl": '{"text": "match goal", "label": "sport"}\n{"text": "bank", "label": \n'},
+        ["--train", "{tmp}/j.jsonl"],
+        "j.jsonl line 2: not valid JSON",
+    ),
+    "undecodable bytes": (
+        {"u.csv": b"text,label\nmatch goal,sport\nbank \xff shares,money\n"},
+        ["--train", "{tmp}/u.csv"],
+        "u.csv: not valid UTF-8 (byte 0xff at offset 33, line 3)",
+    ),
+    "single class": (
+        {"s.csv": "text,label\nmatch goal,sport\nteam win,sport\n"},
+        ["--train", "{tmp}/s.csv"],
+        "s.csv: only one class ('sport'); a classifier needs at least two",
+    ),
+    "unseen test label": (
+        {"t.csv": "text,label\nmatch goal,sport\nrain cloud,weather\n"},
+        ["--train", "{train}", "--test", "{tmp}/t.csv"],
+        "t.csv: label(s) 'weather' never seen in training",
+    ),
+    "unknown strategy": ({}, ["--train", "{train}", "--strategy", "nope"], "unknown strategy 'nope'; valid: vanilla"),
+    "unknown loss": ({}, ["--train", "{train}", "--loss", "hinge"], "stage 'stage1': unknown loss 'hinge'; valid:"),
+    "unknown scope": ({}, ["--train", "{train}", "--trainable", "middle"], "unknown trainable scope 'middle'"),
+    "model folder without model": (
+        {"nomodel/readme.txt": "nothing here"},
+        ["--train", "{train}", "--model", "{tmp}/nomodel"],
+        "nomodel: no model here (expected config.json and model.safetensors)",
+    ),
+    "lr zero": ({}, ["--train", "{train}", "--lr", "0"], "learning rate must be > 0, got 0.0"),
+    "beta one": ({}, ["--train", "{train}", "--beta", "1"], "beta must be in [0, 1), got 1.0"),
+    "epochs negative": ({}, ["--train", "{train}", "--epochs", "-1"], "epochs must be >= 0, got -1"),
+    "lr list too long": ({}, ["--train", "{train}", "--lr", "1", "2", "3"], "--lr: give one value for every stage"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_line_exit_2(case, tiny_model, tiny_data, tmp_path, capsys):
+    """Bad input exits with 2 and one 'tailtune: error:' line naming the culprit, no traceback, no metrics."""
+    files, extra, fragment = BAD_INPUTS[case]
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        _write(tmp_path / name, content)
+    out = tmp_path / "run"
+    argv = ["train", "--model", tiny_model, "--output", out, "-q"]
+    argv += [a.format(tmp=tmp_path, train=tiny_data["train"]) for a in extra]
+    if "--model" in extra:
+        argv = argv[:1] + argv[3:]  # the case's own --model replaces the default one
+    code, stdout, err = _run(capsys, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("tailtune: error: ")
+    assert fragment in lines[0]
+    assert "Traceback" not in err and stdout == ""
+    assert not (out / "metrics.json").exists()
+
+
+def test_missing_required_options(tiny_model, tiny_data, tmp_path, capsys):
+    """train without --model, --train or --output names the missing option."""
+    code, _, err = _run(capsys, "train", "--train", tiny_data["train"], "--output", tmp_path / "r")
+    assert code == 2 and err.strip().startswith("tailtune: error: --model is required (a local model folder")
+    code, _, err = _run(capsys, "train", "--model", tiny_model, "--output", tmp_path / "r")
+    assert code == 2 and err.startswith("tailtune: error: --train is required")
+    code, _, err = _run(capsys, "train", "--model", tiny_model, "--train", tiny_data["train"])
+    assert code == 2 and err.startswith("tailtune: error: --output is required")
+
+
+def test_evaluate_and_predict_errors(tmp_path, tiny_data, capsys):
+    """evaluate and predict report a missing model folder or input file in one line."""
+    code, _, err = _run(capsys, "evaluate", "--model", tmp_path / "gone", "--data", tiny_data["test"])
+    assert (code, err.strip()) == (2, f"tailtune: error: {tmp_path / 'gone'}: model folder not found")
+    (tmp_path / "empty").mkdir()
+    code, _, err = _run(capsys, "predict", "--model", tmp_path / "empty", "--input", "x.csv", "--output", "p.csv")
+    assert code == 2 and err.strip().startswith(f"tailtune: error: {tmp_path / 'empty'}: no model here")
+    assert not Path("p.csv").exists()
+
+
+def test_strategies_command(capsys):
+    """tailtune strategies prints the strategy listing."""
+    code, out, _ = _run(capsys, "strategies")
+    assert code == 0
+    assert out == describe_strategies() + "\n"
+
+
+def test_python_m_tailtune_subprocess(tmp_path):
+    """python -m tailtune: --help lists the commands, strategies lists every strategy, errors are one line."""
+    env_run = {"capture_output": True, "text": True, "timeout": 120, "cwd": tmp_path}
+    help_run = subprocess.run([sys.executable, "-m", "tailtune", "--help"], **env_run)
+    assert help_run.returncode == 0, help_run.stderr
+    assert help_run.stdout.startswith("usage: tailtune")
+    for command in ("train", "evaluate", "predict", "strategies", "demo", "make-imbalanced", "compare", "report"):
+        assert command in help_run.stdout
+    listing = subprocess.run([sys.executable, "-m", "tailtune", "strategies"], **env_run)
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.strip() == describe_strategies()
+    headers = [line.split(":")[0] for line in listing.stdout.splitlines() if not line.startswith(" ")]
+    assert headers == list(STRATEGIES)
+    failing = subprocess.run(
+        [sys.executable, "-m", "tailtune", "train", "--model", "m", "--train", "missing.csv", "--output", "out"],
+        **env_run,
+    )
+    assert failing.returncode == 2
+    assert failing.stderr.splitlines() == ["tailtune: error: missing.csv: file not found; check the path"]
+    assert not (tmp_path / "out").exists()

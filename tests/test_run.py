@@ -1,0 +1,239 @@
+"""Tests of train_run: the run-directory contract, failure handling and label checks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import f1_score
+
+import tailtune.run as run_module
+import tailtune.training as training
+from tailtune.config import RunConfig, StageConfig
+from tailtune.data import TextDataset, load_dataset
+from tailtune.errors import TailTuneError
+from tailtune.run import Splits, check_labels, is_complete, train_run
+
+LABELS = ["money", "sport", "tech"]
+METRIC_KEYS = {
+    "accuracy", "micro_f1", "macro_f1", "weighted_f1", "balanced_accuracy", "n_examples", "head_f1", "medium_f1",
+    "tail_f1", "groups", "per_class", "confusion_matrix", "split", "eval", "stages", "wall_time_s",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def splits(tiny_data) -> Splits:
+    train = load_dataset(tiny_data["train"])
+    test = load_dataset(tiny_data["test"])
+    return Splits(train=train, eval=test.subset(range(0, 30, 2)), test=test)
+
+
+def _config(model: str, **changes) -> RunConfig:
+    return RunConfig(model=model, **{"batch_size": 8, "max_length": 32, "eval_batch_size": 16, "seed": 1, **changes})
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_model, splits, tmp_path_factory) -> tuple[Path, dict]:
+    """One complete two-stage run (1 epoch per stage) with eval and test splits."""
+    out = tmp_path_factory.mktemp("runs") / "two-stage"
+    metrics = train_run(_config(tiny_model, logging_steps=2), splits, out, show_progress=False)
+    return out, metrics
+
+
+def test_run_directory_files(run_dir):
+    """A complete run holds config.json, history.jsonl, predictions.csv, model/ and metrics.json, nothing else."""
+    out, _ = run_dir
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json", "history.jsonl", "metrics.json", "model", "predictions.csv",
+    ]  # fmt: skip
+    assert is_complete(out)
+    assert (out / "model" / "model.safetensors").is_file()
+    assert (out / "model" / "tokenizer.json").is_file()
+
+
+def test_config_json(run_dir, tiny_data):
+    """config.json records versions, labels, training counts, the resolved stages and data sources."""
+    config = json.loads((run_dir[0] / "config.json").read_text())
+    assert config["labels"] == LABELS
+    assert config["train_counts"] == {"money": 4, "sport": 40, "tech": 12}
+    versions = config["versions"]
+    for name in ("python", "tailtune", "torch", "transformers", "accelerate", "numpy"):
+        assert versions[name] and versions[name] != "not installed"
+    assert versions["torch"] == torch.__version__.split("+")[0] or versions["torch"] == torch.__version__
+    assert [s["name"] for s in config["stages"]] == ["stage1", "stage2"]
+    assert config["stages"][0]["trainable"] == "top1" and config["stages"][0]["loss"] == "ldam"
+    assert config["run"]["strategy"] == "two-stage" and config["run"]["batch_size"] == 8
+    assert config["data"]["train"] == str(tiny_data["train"])
+    assert config["data"]["test"] == str(tiny_data["test"])
+    assert RunConfig.from_dict(config["run"]).stages == [StageConfig.from_dict(s) for s in config["stages"]]
+
+
+def test_history_jsonl(run_dir):
+    """history.jsonl holds loss/lr entries per stage, ending at lr 0, and eval scores after each stage."""
+    lines = (run_dir[0] / "history.jsonl").read_text().splitlines()
+    entries = [json.loads(line) for line in lines]
+    steps = [e for e in entries if "loss" in e]
+    evals = [e for e in entries if "eval_macro_f1" in e]
+    assert [(e["stage"], e["stage_name"]) for e in evals] == [(0, "stage1"), (1, "stage2")]
+    assert all(0 <= e["eval_macro_f1"] <= 1 and 0 <= e["eval_accuracy"] <= 1 for e in evals)
+    for stage in (0, 1):
+        mine = [e for e in steps if e["stage"] == stage]
+        assert [e["step"] for e in mine] == [2, 4, 6, 7]  # ceil(56 / 8) = 7 steps, logged every 2 and at the end
+        assert mine[-1]["lr"] == 0.0 and mine[0]["lr"] > 0
+    # Eval entries follow their stage's training entries.
+    assert entries.index(evals[0]) < entries.index(next(e for e in steps if e["stage"] == 1))
+
+
+def test_metrics_json(run_dir, splits):
+    """metrics.json has the overall, per-class, group and confusion-matrix scores, consistent with predictions."""
+    out, returned = run_dir
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics == json.loads(json.dumps(returned))
+    assert set(metrics) == METRIC_KEYS
+    assert metrics["split"] == "test" and metrics["n_examples"] == 30
+    assert list(metrics["per_class"]) == LABELS
+    assert [metrics["per_class"][name]["train_count"] for name in LABELS] == [4, 40, 12]
+    assert [metrics["per_class"][name]["support"] for name in LABELS] == [10, 10, 10]
+    assert metrics["groups"] == {"head": ["sport"], "medium": ["tech"], "tail": ["money"]}
+    assert metrics["head_f1"] == metrics["per_class"]["sport"]["f1"]
+    assert metrics["tail_f1"] == metrics["per_class"]["money"]["f1"]
+    assert metrics["medium_f1"] == metrics["per_class"]["tech"]["f1"]
+    matrix = np.array(metrics["confusion_matrix"]["matrix"])
+    assert metrics["confusion_matrix"]["labels"] == LABELS
+    assert matrix.shape == (3, 3) and matrix.sum() == 30 and matrix.sum(axis=1).tolist() == [10, 10, 10]
+
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert list(predictions.columns) == ["text", "label", "predicted", "score"]
+    assert predictions["text"].tolist() == splits.test.texts
+    assert predictions["label"].tolist() == splits.test.labels
+    assert set(predictions["predicted"]) <= set(LABELS)
+    assert predictions["score"].between(1 / 3 - 1e-6, 1).all()
+    assert metrics["accuracy"] == pytest.approx((predictions["label"] == predictions["predicted"]).mean())
+    assert metrics["micro_f1"] == pytest.approx(metrics["accuracy"])
+    assert metrics["macro_f1"] == pytest.approx(
+        f1_score(predictions["label"], predictions["predicted"], labels=LABELS, average="macro", zero_division=0)
+    )
+    assert np.trace(matrix) == round(metrics["accuracy"] * 30)
+    assert metrics["eval"]["n_examples"] == 15
+    assert [(s["name"], s["steps"], s["cached"]) for s in metrics["stages"]] == [
+        ("stage1", 7, True), ("stage2", 7, False),
+    ]  # fmt: skip
+
+
+def test_saved_model_records_labels_and_counts(run_dir):
+    """model/config.json names the labels and keeps the training counts for later evaluations."""
+    config = json.loads((run_dir[0] / "model" / "config.json").read_text())
+    assert config["id2label"] == {"0": "money", "1": "sport", "2": "tech"}
+    assert config["tailtune_train_counts"] == {"money": 4, "sport": 40, "tech": 12}
+
+
+def test_pipeline_loads_the_run_model(run_dir, splits):
+    """transformers.pipeline loads RUN/model and predicts the label names that predictions.csv holds."""
+    from transformers import pipeline
+
+    out, _ = run_dir
+    classify = pipeline("text-classification", model=str(out / "model"), device="cpu")
+    results = classify(splits.test.texts)
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert {r["label"] for r in results} <= set(LABELS)
+    assert [r["label"] for r in results] == predictions["predicted"].tolist()
+    np.testing.assert_allclose([r["score"] for r in results], predictions["score"], atol=1e-4)
+
+
+def test_complete_run_is_not_overwritten(run_dir, tiny_model, splits):
+    """train_run refuses to replace a complete run unless overwrite is set."""
+    with pytest.raises(TailTuneError, match=r"already holds a complete run; choose another --output or pass"):
+        train_run(_config(tiny_model), splits, run_dir[0], show_progress=False)
+
+
+def test_failure_mid_training_leaves_incomplete_run(tiny_model, splits, tmp_path, monkeypatch):
+    """If stage 2 fails, there is no metrics.json and no model/ (nor a half-written one)."""
+    calls = []
+    real_build_loss = training.build_loss
+
+    def failing_build_loss(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom in stage 2")
+        return real_build_loss(*args, **kwargs)
+
+    monkeypatch.setattr(training, "build_loss", failing_build_loss)
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="boom in stage 2"):
+        train_run(_config(tiny_model), splits, out, show_progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "history.jsonl"]
+    assert not is_complete(out)
+    stage1 = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert {e["stage"] for e in stage1} == {0}  # stage 1 ran and was logged
+
+
+def test_failure_while_saving_leaves_no_model(tiny_model, splits, tmp_path, monkeypatch, run_dir):
+    """A save that fails half-way leaves neither model/ nor temp folders, and no metrics.json."""
+
+    def failing_save(model, tokenizer, path):
+        (Path(path) / "config.json").write_text("{}")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(run_module, "save_classifier", failing_save)
+    config = _config(tiny_model, strategy="custom", stages=[StageConfig(epochs=0)])
+    out = tmp_path / "fresh"
+    with pytest.raises(OSError, match="disk full"):
+        train_run(config, splits, out, show_progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "history.jsonl", "predictions.csv"]
+
+    # Overwriting a complete run that then fails leaves it marked incomplete.
+    again = tmp_path / "again"
+    shutil.copytree(run_dir[0], again)
+    with pytest.raises(OSError, match="disk full"):
+        train_run(config, splits, again, overwrite=True, show_progress=False)
+    assert not is_complete(again)
+    assert not [p for p in again.iterdir() if p.name.startswith(".")]
+
+
+def test_run_without_eval_or_test(tiny_model, splits, tmp_path):
+    """Without eval/test data a run still completes: metrics has no split and there is no predictions.csv."""
+    config = _config(tiny_model, strategy="custom", stages=[StageConfig(epochs=0)])
+    metrics = train_run(config, Splits(train=splits.train), tmp_path / "r", show_progress=False)
+    assert metrics["split"] is None and metrics["stages"] == []
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [
+        "config.json",
+        "history.jsonl",
+        "metrics.json",
+        "model",
+    ]
+
+
+def test_eval_only_run_scores_eval(tiny_model, splits, tmp_path):
+    """With eval data but no test data the final metrics come from the eval split."""
+    config = _config(tiny_model, strategy="custom", stages=[StageConfig(epochs=0)])
+    metrics = train_run(config, Splits(train=splits.train, eval=splits.eval), tmp_path / "r", show_progress=False)
+    assert metrics["split"] == "eval" and metrics["n_examples"] == 15 and "eval" not in metrics
+    assert len(pd.read_csv(tmp_path / "r" / "predictions.csv")) == 15
+
+
+def test_unseen_labels_are_named(tiny_model, splits, tmp_path):
+    """Eval or test labels never seen in training raise an error naming them, before anything is written."""
+    test = TextDataset(["goal team", "rain cloud", "snow"], ["sport", "weather", "climate"], "test.csv")
+    with pytest.raises(TailTuneError) as info:
+        train_run(_config(tiny_model), Splits(splits.train, test=test), tmp_path / "r", show_progress=False)
+    message = str(info.value)
+    assert message.startswith("test.csv: label(s) 'climate', 'weather' never seen in training")
+    assert "'money', 'sport', 'tech'" in message
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(TailTuneError, match=r"^eval.csv: label\(s\) 'weather'"):
+        check_labels(Splits(splits.train, eval=TextDataset(["x"], ["weather"], "eval.csv")))
+
+
+def test_single_class_and_unlabelled_training(tiny_model, tmp_path):
+    """Training data with one class, or without labels, is refused."""
+    one = TextDataset(["a", "b"], ["pos", "pos"], "one.csv")
+    with pytest.raises(TailTuneError, match=r"one.csv: only one class \('pos'\); a classifier needs at least two"):
+        train_run(_config(tiny_model), Splits(one), tmp_path / "r", show_progress=False)
+    with pytest.raises(TailTuneError, match=r"none.csv: training data needs labels"):
+        check_labels(Splits(TextDataset(["a"], None, "none.csv")))
+    assert not (tmp_path / "r").exists()

@@ -1,0 +1,97 @@
+"""Tests of the strategy registry: every strategy builds valid stages, and two-stage matches the paper."""
+
+from __future__ import annotations
+
+import pytest
+
+from tailtune.config import StageConfig
+from tailtune.errors import TailTuneError
+from tailtune.strategies import STRATEGIES, describe_strategies, get_strategy
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_every_strategy_builds_valid_stages(name):
+    """Each strategy gives a non-empty list of validated stages that survive a dict round trip."""
+    stages = get_strategy(name)
+    assert stages and all(isinstance(s, StageConfig) for s in stages)
+    for stage in stages:
+        assert StageConfig.from_dict(stage.to_dict()) == stage
+        assert stage.epochs >= 1 and stage.lr > 0
+
+
+def test_two_stage_matches_the_authors():
+    """two-stage: top1 + LDAM(0.5, 1) + effective(0.9999) at 1e-4, then all + CE at 1e-5."""
+    first, second = get_strategy("two-stage")
+    assert first.trainable == "top1"
+    assert first.loss == "ldam"
+    assert first.loss_params == {"max_margin": 0.5, "scale": 1.0}
+    assert first.weights == "effective"
+    assert first.beta == 0.9999
+    assert first.lr == 1e-4
+    assert (second.trainable, second.loss, second.weights, second.lr) == ("all", "ce", "none", 1e-5)
+    assert second.loss_params == {}
+
+
+def test_baselines_settings():
+    """The baselines use the settings their descriptions promise."""
+    (vanilla,) = get_strategy("vanilla")
+    assert (vanilla.trainable, vanilla.loss, vanilla.weights, vanilla.lr) == ("all", "ce", "none", 1e-5)
+    (reweight,) = get_strategy("reweight")
+    assert (reweight.trainable, reweight.loss, reweight.weights) == ("all", "ldam", "effective")
+    assert reweight.loss_params == {"max_margin": 0.5, "scale": 1.0}
+    probe, finetune = get_strategy("lp-ft")
+    assert (probe.trainable, probe.lr, finetune.trainable) == ("head", 1e-4, "all")
+    assert [s.loss for s in get_strategy("drw")] == ["ce", "ldam"]
+    assert get_strategy("focal")[0].loss_params == {"gamma": 2.0}
+    assert get_strategy("cb-ce")[0].weights == "effective"
+    assert get_strategy("logit-adjusted")[0].loss_params == {"tau": 1.0}
+    assert get_strategy("resample")[0].sampler == "class-balanced"
+    assert get_strategy("sqrt-resample")[0].sampler == "sqrt"
+    crt = get_strategy("crt")
+    assert [(s.trainable, s.sampler) for s in crt] == [("all", "random"), ("head", "class-balanced")]
+
+
+def test_get_strategy_returns_fresh_lists():
+    """Changing a returned stage list (not its stages' contents) does not change the registry."""
+    stages = get_strategy("two-stage")
+    stages.append(StageConfig())
+    stages[0].lr = 1.0
+    again = get_strategy("two-stage")
+    assert len(again) == 2 and again[0].lr == 1e-4
+    assert again[0] is not stages[0]
+
+
+def test_stage_loss_params_are_not_shared():
+    """Editing one built stage's loss_params in place must not change later get_strategy results."""
+    first = get_strategy("two-stage")[0]
+    original = dict(first.loss_params)
+    try:
+        first.loss_params["scale"] = 99.0
+        assert get_strategy("two-stage")[0].loss_params == {"max_margin": 0.5, "scale": 1.0}
+        assert get_strategy("reweight")[0].loss_params == {"max_margin": 0.5, "scale": 1.0}
+    finally:
+        first.loss_params.clear()
+        first.loss_params.update(original)  # undo the leak so later tests see the real registry
+
+
+def test_unknown_strategy_lists_valid_names():
+    """An unknown name raises TailTuneError listing every registered strategy."""
+    with pytest.raises(TailTuneError) as info:
+        get_strategy("two_stage")
+    message = str(info.value)
+    assert "unknown strategy 'two_stage'" in message
+    for name in STRATEGIES:
+        assert name in message
+
+
+def test_describe_strategies_lists_each():
+    """The listing has one header line per strategy and one line per stage with its settings."""
+    text = describe_strategies()
+    lines = text.splitlines()
+    headers = [line.split(":")[0] for line in lines if not line.startswith(" ")]
+    assert headers == list(STRATEGIES)
+    n_stage_lines = sum(1 for line in lines if line.startswith("  "))
+    assert n_stage_lines == sum(len(build()) for _, build in STRATEGIES.values())
+    assert "  1. stage1: trainable=top1, loss=ldam(max_margin=0.5, scale=1.0), weights=effective, lr=0.0001" in text
+    assert "  2. stage2: trainable=all, loss=ce, lr=1e-05, epochs=1" in text
+    assert "sampler=class-balanced" in text
