@@ -24,7 +24,7 @@ import torch
 
 
 def matmul_flops_per_second(
-    device: torch.device, dtype: torch.dtype, *, size: int, repeats: int = 5, warmup: int = 2
+    device: torch.device, dtype: torch.dtype, *, size: int, repeats: int = 4, warmup: int = 1
 ) -> float:
     """Best-of-``repeats`` throughput (FLOP/s) of a ``size x size`` by ``size x size`` matrix product.
 
@@ -53,7 +53,7 @@ def _sync(device: torch.device) -> None:
 
 
 def encoder_shape(model: torch.nn.Module) -> dict[str, int]:
-    """``n_layers``, ``hidden`` and ``layer_params`` (parameters of all encoder layers) of a tailtune-supported model."""
+    """``n_layers``, ``hidden`` and ``layer_params`` (parameters of all encoder layers) of a supported model."""
     from tailtune.modeling import encoder_layers
 
     layers = encoder_layers(model)

@@ -155,7 +155,8 @@ def _run_stage(
         cache_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
-    tokens = 0
+    # Running sums stay on the device: reading a GPU scalar every step would stall the pipeline.
+    tokens = torch.zeros((), dtype=torch.long, device=device)
     with replay(model, cache) if cache is not None else contextlib.nullcontext() as stand_in:
         prepared, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
         prepared.train()
@@ -165,7 +166,8 @@ def _run_stage(
             total=local_steps, desc=f"stage {index + 1}/{len(config.stages)} {stage.name}", unit="step",
             disable=not (show_progress and accelerator.is_local_main_process),
         )  # fmt: skip
-        step, running, seen = 0, 0.0, 0
+        step, seen = 0, 0
+        running = torch.zeros((), device=device)
         for _ in range(stage.epochs):
             for batch in loader:
                 with accelerator.accumulate(prepared):
@@ -182,8 +184,8 @@ def _run_stage(
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
-                tokens += int(mask.sum())
-                running += float(loss.detach())
+                tokens += mask.sum()
+                running += loss.detach().float()
                 seen += 1
                 if accelerator.sync_gradients:
                     step += 1
@@ -192,12 +194,13 @@ def _run_stage(
                         entry = {
                             "stage": index, "stage_name": stage.name, "step": step,
                             "epoch": round(step * stage.epochs / local_steps, 4),
-                            "loss": running / max(seen, 1), "lr": scheduler.get_last_lr()[0],
+                            "loss": float(running) / max(seen, 1), "lr": scheduler.get_last_lr()[0],
                         }  # fmt: skip
                         bar.set_postfix(loss=f"{entry['loss']:.4f}")
                         if on_history is not None and accelerator.is_main_process:
                             on_history(entry)
-                        running, seen = 0.0, 0
+                        running.zero_()
+                        seen = 0
         bar.close()
     accelerator.wait_for_everyone()
     # Drop accelerate's wrappers and references so the next stage prepares a fresh optimiser and DDP wrapper
@@ -208,7 +211,7 @@ def _run_stage(
         "stage %d (%s): %d steps in %.1fs%s", index + 1, stage.name, step, seconds,
         f" on cached features (cache built in {cache_seconds:.1f}s)" if cache is not None else "",
     )  # fmt: skip
-    return StageReport(stage.name, seconds, step, cache is not None, cache_seconds, tokens)
+    return StageReport(stage.name, seconds, step, cache is not None, cache_seconds, int(tokens))
 
 
 @torch.inference_mode()
