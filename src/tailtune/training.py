@@ -137,7 +137,7 @@ def _run_stage(
         group_by_length=config.group_by_length, labels=data.labels, sampler=stage.sampler,
     )  # fmt: skip
     loader = DataLoader(range(len(data)), batch_sampler=plan, collate_fn=data.collate)
-    optimizer = torch.optim.AdamW(params, lr=stage.lr, eps=stage.adam_epsilon, weight_decay=stage.weight_decay)
+    optimizer = _adamw(params, stage, device)
     total_steps = math.ceil(len(plan) / config.gradient_accumulation_steps) * stage.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, round(stage.warmup_ratio * total_steps), total_steps)
 
@@ -212,6 +212,21 @@ def _run_stage(
         f" on cached features (cache built in {cache_seconds:.1f}s)" if cache is not None else "",
     )  # fmt: skip
     return StageReport(stage.name, seconds, step, cache is not None, cache_seconds, int(tokens))
+
+
+def _adamw(params: list[torch.nn.Parameter], stage: StageConfig, device: torch.device) -> torch.optim.AdamW:
+    """A fresh AdamW over the stage's trainable parameters.
+
+    The fused kernel updates all parameters in one pass; PyTorch's default on CPU is a Python loop over
+    tensors, which costs more than the forward pass for a small model with a large embedding matrix.
+    """
+    kwargs = {"lr": stage.lr, "eps": stage.adam_epsilon, "weight_decay": stage.weight_decay}
+    if device.type in ("cpu", "cuda"):
+        try:
+            return torch.optim.AdamW(params, fused=True, **kwargs)
+        except (RuntimeError, ValueError):  # a device or dtype without the fused kernel
+            pass
+    return torch.optim.AdamW(params, foreach=True, **kwargs)
 
 
 @torch.inference_mode()
