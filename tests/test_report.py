@@ -125,6 +125,15 @@ def test_save_per_class_plot(experiment, tmp_path):
     assert pixels[..., :3].std() > 0.05
 
 
+def test_report_command_writes_the_per_class_png(experiment, tmp_path, capsys):
+    from tailtune.cli import main
+
+    png = tmp_path / "per-class.png"
+    assert main(["report", str(experiment), "--output", str(tmp_path / "r.html"), "--per-class-png", str(png)]) == 0
+    assert f"per-class plot: {png}" in capsys.readouterr().out
+    assert mpimg.imread(png).ndim == 3
+
+
 def _chromium() -> str | None:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None and Path("/usr/bin/chromium").exists():

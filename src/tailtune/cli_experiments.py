@@ -36,10 +36,12 @@ def _suffix_of(spec: str) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from tailtune.report import build_report
+    from tailtune.report import build_report, save_per_class_plot
 
     html, markdown = build_report(args.runs, output=args.output, baseline=args.baseline)
     print(f"report: {html}\nmarkdown: {markdown}")
+    if args.per_class_png:
+        print(f"per-class plot: {save_per_class_plot(args.runs, args.per_class_png, baseline=args.baseline)}")
     return 0
 
 
@@ -86,8 +88,14 @@ def add_experiment_commands(sub) -> None:
     compare.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     compare.set_defaults(func=cmd_compare)
 
-    report = sub.add_parser("report", help="write an HTML + Markdown report from run directories")
+    report = sub.add_parser(
+        "report",
+        help="write an HTML + Markdown report from run directories",
+        description="Read complete run directories (nothing is trained) and write one self-contained HTML file "
+        "(plots embedded) and a Markdown version with its images next to it.",
+    )
     report.add_argument("runs", help="folder holding run directories (an experiment, a demo, or one run)")
     report.add_argument("--output", help="HTML file to write (default RUNS/report.html)")
     report.add_argument("--baseline", default="vanilla", help="strategy to compare against (default vanilla)")
+    report.add_argument("--per-class-png", metavar="PNG", help="also write the per-class F1 vs frequency figure here")
     report.set_defaults(func=cmd_report)
