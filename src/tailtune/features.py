@@ -205,7 +205,6 @@ def replay(model: nn.Module, cache: FeatureCache) -> Iterator[_Replay]:
     """
     layout = get_layout(model)
     layers = encoder_layers(model)
-    hidden = cache.values.shape[1]
     arity = _layer_output_arity(model, layers[0])
     originals = {layout.embeddings: get_module(model, layout.embeddings)}
     stand_in = _Replay()
