@@ -36,12 +36,14 @@ def _suffix_of(spec: str) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from tailtune.report import build_report, save_per_class_plot
+    from tailtune.report import build_report
 
-    html, markdown = build_report(args.runs, output=args.output, baseline=args.baseline)
+    html, markdown = build_report(
+        args.runs, output=args.output, baseline=args.baseline, per_class_png=args.per_class_png
+    )
     print(f"report: {html}\nmarkdown: {markdown}")
     if args.per_class_png:
-        print(f"per-class plot: {save_per_class_plot(args.runs, args.per_class_png, baseline=args.baseline)}")
+        print(f"per-class plot: {args.per_class_png}")
     return 0
 
 

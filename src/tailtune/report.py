@@ -8,6 +8,7 @@ that comes from the runs (labels, texts, names, paths, configs) is escaped befor
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import logging
@@ -235,6 +236,11 @@ class _Context:
             for variant in self.variants
         ]
 
+    @functools.cached_property
+    def per_class_png(self) -> bytes:
+        """The per-class F1 against training frequency figure, rendered once for the report and its PNG copy."""
+        return plots.to_png(plots.per_class_vs_frequency(self.per_class_panels(), self.colors))
+
 
 def _fmt_value(value: Any) -> str:
     if value is None:
@@ -362,7 +368,7 @@ def _section_per_class(doc: _Doc, ctx: _Context) -> None:
     doc.section("Per-class F1 against training frequency")
     doc.figure(
         "per-class-f1",
-        plots.to_png(plots.per_class_vs_frequency(ctx.per_class_panels(), ctx.colors)),
+        ctx.per_class_png,
         "Per-class F1 against training examples of the class",
         "Each point is a class: its training examples (log scale) and its test F1, mean over seeds. The tail "
         "is on the left.",
@@ -620,7 +626,13 @@ def _page(doc: _Doc, root: Path, runs: list[RunRecord], n_incomplete: int, ctx: 
     return page, markdown
 
 
-def build_report(root: str | Path, *, output: str | Path | None = None, baseline: str = "vanilla") -> tuple[Path, Path]:
+def build_report(
+    root: str | Path,
+    *,
+    output: str | Path | None = None,
+    baseline: str = "vanilla",
+    per_class_png: str | Path | None = None,
+) -> tuple[Path, Path]:
     """Build the report for the runs under ``root``.
 
     Sections: summary table (mean ± std over seeds, baseline comparison), training class distribution,
@@ -634,6 +646,7 @@ def build_report(root: str | Path, *, output: str | Path | None = None, baseline
             is replaced by ``.html``). The Markdown goes next to it with suffix ``.md``, and its images in a
             ``<name>_files/`` folder. Default: ``root/report.html``.
         baseline: The strategy the others are compared with.
+        per_class_png: Also write the per-class F1 against training frequency figure to this PNG file.
 
     Returns:
         The paths of the HTML and Markdown files.
@@ -672,6 +685,8 @@ def build_report(root: str | Path, *, output: str | Path | None = None, baseline
         write_atomic(files_dir / name, png)
     write_atomic(md_path, markdown)
     write_atomic(html_path, page)
+    if per_class_png is not None:
+        write_atomic(per_class_png, ctx.per_class_png)
     logger.info("Wrote %s and %s", html_path, md_path)
     return html_path, md_path
 
@@ -690,7 +705,6 @@ def save_per_class_plot(root: str | Path, path: str | Path, *, baseline: str = "
     Raises:
         TailTuneError: If ``root`` is not a directory or holds no complete run.
     """
-    ctx = _Context(require_runs(root), baseline)
     out = Path(path)
-    write_atomic(out, plots.to_png(plots.per_class_vs_frequency(ctx.per_class_panels(), ctx.colors)))
+    write_atomic(out, _Context(require_runs(root), baseline).per_class_png)
     return out
