@@ -2,9 +2,9 @@
 
 Both train the same model (``tailtune.modeling.load_classifier``, seeded the same way, so the head starts
 from the same weights), through the same stages (``tailtune.strategies``' two-stage list with the
-benchmark's epochs), with the same losses and class weights (``tailtune.losses.build_loss``,
-``tailtune.weights.class_weights``), learning rates, AdamW settings, linear schedule without warm-up,
-gradient clipping and batch size. They differ from tailtune only in the data and training pipeline:
+benchmark's epochs), with the same losses and class weights (``tailtune.training.stage_loss``), learning
+rates, AdamW settings, linear schedule without warm-up, gradient clipping and batch size. They differ from
+tailtune only in the data and training pipeline:
 
 - **peer a**, the Hugging Face ``Trainer`` as people use it today: a ``datasets.Dataset`` tokenised with
   ``.map(batched=True)``, ``DataCollatorWithPadding`` (dynamic padding of randomly drawn batches), one
@@ -32,9 +32,8 @@ import numpy as np
 import torch
 
 from tailtune.config import StageConfig
-from tailtune.losses import build_loss
 from tailtune.modeling import load_classifier, set_trainable
-from tailtune.weights import class_weights
+from tailtune.training import stage_loss
 
 # Modules each peer imports on use; the benchmark imports them before the timed run, since library import
 # time is no part of a training run.
@@ -98,12 +97,6 @@ class SystemRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def stage_loss(stage: StageConfig, class_counts: Sequence[int], device: torch.device | str) -> torch.nn.Module:
-    """The stage's loss exactly as tailtune's stage loop builds it."""
-    weight = None if stage.weights == "none" else class_weights(class_counts, stage.weights, beta=stage.beta)
-    return build_loss(stage.loss, class_counts=class_counts, weight=weight, **stage.loss_params).to(device)
-
-
 def load_model(setup: BenchSetup):
     """Seeded model and tokenizer load, so that every system starts from the same head weights."""
     from accelerate.utils import set_seed
@@ -146,7 +139,7 @@ def run_trainer(setup: BenchSetup) -> SystemRun:
         for index, stage in enumerate(setup.stages, start=1):
             start = time.perf_counter()
             set_trainable(model, stage.trainable)
-            loss_fn = stage_loss(stage, setup.class_counts, "cuda" if setup.device == "cuda" else "cpu")
+            loss_fn = stage_loss(stage, setup.class_counts).to("cuda" if setup.device == "cuda" else "cpu")
 
             def compute_loss(outputs, labels, num_items_in_batch=None, loss_fn=loss_fn):
                 # Batches are per-step means (no accumulation), so num_items_in_batch is not needed.
@@ -250,7 +243,7 @@ def run_plain_loop(setup: BenchSetup) -> SystemRun:
     for index, stage in enumerate(setup.stages, start=1):
         start = time.perf_counter()
         params = set_trainable(model, stage.trainable)
-        loss_fn = stage_loss(stage, setup.class_counts, device)
+        loss_fn = stage_loss(stage, setup.class_counts).to(device)
         loader = torch.utils.data.DataLoader(
             train_set,
             batch_size=setup.batch_size,

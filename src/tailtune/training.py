@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -128,13 +128,18 @@ def train_stages(
     return report
 
 
+def stage_loss(stage: StageConfig, class_counts: Sequence[int]) -> torch.nn.Module:
+    """The loss of a stage: its loss function with its class weights (if any) from the training counts."""
+    weight = None if stage.weights == "none" else class_weights(class_counts, stage.weights, beta=stage.beta)
+    return build_loss(stage.loss, class_counts=class_counts, weight=weight, **stage.loss_params)
+
+
 def _run_stage(
     model, params, data, class_counts, config, stage, index, accelerator, *, shared_cache_key, on_history,
     show_progress,
 ) -> StageReport:  # fmt: skip
     device = accelerator.device
-    weight = None if stage.weights == "none" else class_weights(class_counts, stage.weights, beta=stage.beta)
-    loss_fn = build_loss(stage.loss, class_counts=class_counts, weight=weight, **stage.loss_params).to(device)
+    loss_fn = stage_loss(stage, class_counts).to(device)
     batch_size = stage.batch_size or config.batch_size
     plan = BatchPlan(
         data.lengths, batch_size, seed=config.seed * 1000 + index * 100, shuffle=True,
