@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 
 from tailtune.demo import demo_config, demo_splits
+from tailtune.fileio import write_json
 from tailtune.run import Splits, train_run
 
 # The best setting of the first grid sat at its upper edge for every strategy, so the grid was extended
@@ -48,8 +49,7 @@ def main() -> None:
                          "val_tail_f1": metrics["tail_f1"], "wall_time_s": metrics["wall_time_s"]})  # fmt: skip
             print(json.dumps(rows[-1]), flush=True)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import multiprocessing
 import os
 import platform
@@ -436,8 +435,8 @@ def summarise(workload: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str,
         s: {name: _median([r["phases"].get(name) for r in runs[s]]) for name in runs[s][0]["phases"]} for s in SYSTEMS
     }
 
-    ceiling_fractions, stage1_fractions, stage2_rates, ceilings, gflops, cache_s, stage1_epoch_s = (
-        [], [], [], [], [], [], []
+    ceiling_fractions, stage1_fractions, stage2_rates, ceilings, gflops, cache_s, stage1_epoch_s, stage2_epoch_s = (
+        [], [], [], [], [], [], [], []
     )  # fmt: skip
     for r in runs["tailtune"]:
         stage1, stage2 = r["extra"]["stages"]
@@ -448,9 +447,10 @@ def summarise(workload: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str,
         ceilings.append(ceiling)
         gflops.append(r["matmul_flops"] / 1e9)
         ceiling_fractions.append(rate / ceiling)
-        stage1_fractions.append((stage1["seconds"] / epochs1) / (stage2["seconds"] / epochs2))
         cache_s.append(stage1["cache_seconds"])
         stage1_epoch_s.append(stage1["seconds"] / epochs1)
+        stage2_epoch_s.append(stage2["seconds"] / epochs2)
+        stage1_fractions.append(stage1_epoch_s[-1] / stage2_epoch_s[-1])
     first = runs["tailtune"][0]
     out.update(
         ceiling_fraction=_median(ceiling_fractions),
@@ -458,9 +458,7 @@ def summarise(workload: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str,
         stage1_cached=all(r["extra"]["stages"][0]["cached"] for r in runs["tailtune"]),
         stage1_cache_build_s=_median(cache_s),
         stage1_epoch_s=_median(stage1_epoch_s),
-        stage2_epoch_s=_median(
-            [r["extra"]["stages"][1]["seconds"] / r["extra"]["epochs"][1] for r in runs["tailtune"]]
-        ),
+        stage2_epoch_s=_median(stage2_epoch_s),
         stage2_tokens_per_s=_median(stage2_rates),
         ceiling_tokens_per_s=_median(ceilings),
         matmul_gflops=_median(gflops),
@@ -511,25 +509,20 @@ def format_tables(results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> s
         )
     lines += ["", f"{'target':<76} {'value':>7} {'goal':>8}  result"]
     lines.append("-" * len(lines[-1]))
-    for workload, key, comparison, goal, text in TARGETS:
-        if workload not in results:
-            continue
-        value = results[workload][key]
-        ok = value <= goal if comparison == "<=" else value >= goal
-        lines.append(
-            f"{workload + ': ' + text + f' ({key})':<76} {value:>7.3f} {comparison + format(goal, 'g'):>8}  "
-            f"{'PASS' if ok else 'MISS'}"
-        )
+    for row in target_results(results):
+        what = f"{row['workload']}: {row['what']} ({row['key']})"
+        lines.append(f"{what:<76} {row['value']:>7.3f} {row['target'].replace(' ', ''):>8}  {row['result']}")
     return "\n".join(lines)
 
 
 def target_results(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target of the measured workloads with its value and PASS or MISS."""
     rows = []
     for workload, key, comparison, goal, text in TARGETS:
         if workload in results:
             value = results[workload][key]
             ok = value <= goal if comparison == "<=" else value >= goal
-            rows.append({"workload": workload, "key": key, "target": f"{comparison} {goal}", "value": value,
+            rows.append({"workload": workload, "key": key, "target": f"{comparison} {goal:g}", "value": value,
                          "result": "PASS" if ok else "MISS", "what": text})  # fmt: skip
     return rows
 
@@ -669,10 +662,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"\nbenchmark wall time {meta['benchmark_wall_s']:.0f} s")
     output = {**results, "targets": target_results(results), "meta": meta}
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(output, indent=2) + "\n", encoding="utf-8")
-        print(f"results written to {path}")
+        from tailtune.fileio import write_json
+
+        write_json(args.json, output)
+        print(f"results written to {args.json}")
     return output
 
 
