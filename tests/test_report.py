@@ -17,7 +17,7 @@ from matplotlib import image as mpimg
 from run_factory import make_experiment, write_run
 
 from tailtune.errors import TailTuneError
-from tailtune.report import TEXT_LIMIT, build_report, save_per_class_plot
+from tailtune.report import TEXT_LIMIT, build_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # The rarest class (a tail class) has a hostile name, so it shows up in the tables, the figures and the
@@ -116,13 +116,6 @@ def test_no_complete_runs_is_a_user_error(tmp_path):
     with pytest.raises(TailTuneError) as info:
         build_report(tmp_path)
     assert str(info.value) == f"{tmp_path}: no complete runs (a run is complete once its metrics.json exists)"
-
-
-def test_save_per_class_plot(experiment, tmp_path):
-    path = save_per_class_plot(experiment, tmp_path / "per-class.png")
-    pixels = mpimg.imread(path)
-    assert pixels.ndim == 3 and pixels.shape[0] > 200 and pixels.shape[1] > 400
-    assert pixels[..., :3].std() > 0.05
 
 
 def test_report_command_writes_the_per_class_png(experiment, tmp_path, capsys):

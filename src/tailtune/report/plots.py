@@ -10,6 +10,7 @@ import io
 import math
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator, ScalarFormatter
@@ -56,11 +57,12 @@ def to_png(fig: Figure) -> bytes:
 
 
 def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    return fig
+    """A blank figure of the given size in inches, laid out by matplotlib's constrained layout."""
+    return Figure(figsize=(width, height), layout="constrained")
 
 
-def _style(ax) -> None:
+def _style(ax: Axes) -> None:
+    """The house style of an axes: no top or right spine, muted ticks, horizontal grid lines behind the data."""
     ax.spines[["top", "right"]].set_visible(False)
     ax.spines[["left", "bottom"]].set_color("#8c959f")
     ax.tick_params(colors=_TEXT, labelsize=9)
@@ -70,8 +72,15 @@ def _style(ax) -> None:
 
 
 def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
+    """Rows and columns for ``n`` panels, at most ``max_cols`` to a row."""
     cols = max(1, min(n, max_cols))
     return math.ceil(n / cols), cols
+
+
+def _hide_unused(axes: np.ndarray, used: int) -> None:
+    """Hide the panels of a grid after the first ``used``."""
+    for ax in list(axes.flat)[used:]:
+        ax.set_visible(False)
 
 
 def class_distribution(panels: list[tuple[str, list[str], list[int], dict[str, str]]]) -> Figure:
@@ -107,8 +116,7 @@ def class_distribution(panels: list[tuple[str, list[str], list[int], dict[str, s
         else:
             ax.set_xticks([])
             ax.set_xlabel(f"{len(labels)} classes", fontsize=9, color=_MUTED)
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.set_visible(False)
+    _hide_unused(axes, len(panels))
     order = [g for g in ("head", "medium", "tail") if g in seen_groups]
     if order:
         fig.legend(
@@ -218,8 +226,7 @@ def per_class_vs_frequency(
         ax.grid(True, axis="x", color=_GRID, linewidth=0.8)
     for ax in axes[:, 0]:
         ax.set_ylabel("F1 (mean over seeds)", fontsize=9, color=_MUTED)
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.set_visible(False)
+    _hide_unused(axes, len(panels))
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside right upper", frameon=False, fontsize=9)
@@ -275,8 +282,7 @@ def confusion_matrices(labels: list[str], matrices: dict[str, np.ndarray], title
             ax.set_yticks([])
         ax.set_xlabel("predicted", fontsize=9, color=_MUTED)
         ax.set_ylabel("true", fontsize=9, color=_MUTED)
-    for ax in list(axes.flat)[len(matrices) :]:
-        ax.set_visible(False)
+    _hide_unused(axes, len(matrices))
     if image is not None:
         bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8)
         bar.set_label("share of the true class", fontsize=9, color=_MUTED)

@@ -1,31 +1,24 @@
-"""Build a report (one self-contained HTML file plus Markdown) from run directories.
+"""The report's sections: each reads the runs through a :class:`ReportContext` and writes to a :class:`Document`.
 
-The report reads run directories only. The HTML embeds its figures as base64 PNG and its CSS inline, and a
-Content-Security-Policy forbids anything else, so the file can be mailed or archived on its own. Every string
-that comes from the runs (labels, texts, names, paths, configs) is escaped before it reaches HTML or Markdown.
+:data:`SECTIONS` lists them in report order. Data strings go to the document as they are; it escapes them.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
-import html
 import json
 import logging
-import re
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tailtune import __version__, plots
 from tailtune.errors import TailTuneError
-from tailtune.fileio import write_atomic
-from tailtune.runs import RunRecord, no_runs_error, require_runs, scan_runs
+from tailtune.report import plots
+from tailtune.report.document import Cell, Document
+from tailtune.runs import RunRecord
 from tailtune.summary import (
     METRIC_TITLES,
     METRICS,
@@ -38,7 +31,8 @@ from tailtune.summary import (
     variant_order,
 )
 
-logger = logging.getLogger(__name__)
+# Records carry the package name, the one users configure and see in the log format.
+logger = logging.getLogger(__package__)
 
 #: Misclassified texts are cut to about this many characters.
 TEXT_LIMIT = 300
@@ -48,151 +42,13 @@ _STAGE_KEYS = ("name", "trainable", "loss", "weights", "lr", "epochs")
 # Shown elsewhere (stages have their own tables) or differing per run by design.
 _NOT_SETTINGS = ("seed", "strategy", "stages")
 
-_CSS = """
-:root { color-scheme: light; }
-* { box-sizing: border-box; }
-body { margin: 0; background: #f6f7f9; color: #1f2328; line-height: 1.5; font-size: 15px;
-  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans",
-  sans-serif; }
-main { max-width: 1140px; margin: 0 auto; padding: 2rem 2rem 3rem; background: #fff; min-height: 100vh;
-  box-shadow: 0 0 0 1px #eaecef; }
-h1 { font-size: 1.75rem; margin: 0 0 .25rem; letter-spacing: -.01em; }
-h2 { font-size: 1.3rem; margin: 2.6rem 0 .8rem; padding-bottom: .35rem; border-bottom: 1px solid #d8dee4; }
-h3 { font-size: 1.05rem; margin: 1.6rem 0 .5rem; }
-p { margin: .5rem 0; }
-ul { margin: .4rem 0; padding-left: 1.3rem; }
-code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .88em;
-  background: #f2f4f7; padding: .05rem .3rem; border-radius: 4px; }
-.meta, .note, figcaption { color: #59636e; font-size: .9rem; }
-nav { margin: 1.2rem 0 0; padding: .7rem 1rem; background: #f6f8fa; border: 1px solid #e4e7eb;
-  border-radius: 6px; font-size: .9rem; }
-nav { display: flex; flex-wrap: wrap; gap: .3rem 1.2rem; }
-nav a { color: #2f5d9e; text-decoration: none; white-space: nowrap; }
-nav a:hover { text-decoration: underline; }
-.table-wrap { overflow-x: auto; margin: .6rem 0 1rem; }
-table { border-collapse: collapse; font-size: .85rem; font-variant-numeric: tabular-nums; }
-th, td { border: 1px solid #dfe3e8; padding: .3rem .5rem; text-align: left; vertical-align: top; }
-th { background: #f6f8fa; font-weight: 600; white-space: nowrap; }
-tbody tr:nth-child(even) td { background: #fbfcfd; }
-td.num { text-align: right; white-space: nowrap; }
-td.nw { white-space: nowrap; }
-td.text { max-width: 34rem; overflow-wrap: anywhere; }
-td strong { color: #17457c; }
-details { margin: .5rem 0; }
-summary { cursor: pointer; font-weight: 600; padding: .25rem 0; }
-figure { margin: .8rem 0 1.4rem; }
-figure img { display: block; max-width: 100%; height: auto; border: 1px solid #eef0f3; border-radius: 4px; }
-figcaption { margin-top: .35rem; }
-footer { margin-top: 3rem; padding-top: .8rem; border-top: 1px solid #eaecef; color: #8c959f;
-  font-size: .82rem; }
-"""
 
-# Defence in depth: even if some string escaped escaping, the page may load no script and nothing remote.
-_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~!{}])")
+def _count(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless ``n`` is 1."""
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
-def _md(text: object) -> str:
-    """Escape a data string for Markdown: one line, ``<>&`` as entities, other markup backslash-escaped.
-
-    Entities (rather than backslashes) for ``<`` keep raw HTML out even of renderers that ignore escapes.
-    """
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(" ".join(str(text).split()), quote=False))
-
-
-def _h(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
-
-
-@dataclass
-class Cell:
-    """A table cell: plain text (escaped on output), optionally right-aligned as a number or in bold."""
-
-    text: str
-    numeric: bool = False
-    strong: bool = False
-    wide: bool = False
-
-
-@dataclass
-class _Doc:
-    """Accumulates the same content as HTML and as Markdown."""
-
-    files_dir: str
-    html_parts: list[str] = field(default_factory=list)
-    md_parts: list[str] = field(default_factory=list)
-    toc: list[tuple[str, str]] = field(default_factory=list)
-    images: dict[str, bytes] = field(default_factory=dict)
-
-    def section(self, title: str) -> None:
-        anchor = _slug(title)
-        self.toc.append((anchor, title))
-        self.html_parts.append(f'<h2 id="{_h(anchor)}">{_h(title)}</h2>')
-        self.md_parts.append(f"## {_md(title)}\n")
-
-    def subsection(self, title: str) -> None:
-        self.html_parts.append(f"<h3>{_h(title)}</h3>")
-        self.md_parts.append(f"### {_md(title)}\n")
-
-    def open_details(self, title: str) -> None:
-        """Start a block that HTML shows folded (a heading in Markdown); end it with close_details."""
-        self.html_parts.append(f"<details><summary>{_h(title)}</summary>")
-        self.md_parts.append(f"### {_md(title)}\n")
-
-    def close_details(self) -> None:
-        self.html_parts.append("</details>")
-
-    def paragraph(self, text: str, *, note: bool = False) -> None:
-        css = ' class="note"' if note else ""
-        self.html_parts.append(f"<p{css}>{_h(text)}</p>")
-        self.md_parts.append(f"{'*' if note else ''}{_md(text)}{'*' if note else ''}\n")
-
-    def bullets(self, items: list[str]) -> None:
-        self.html_parts.append("<ul>" + "".join(f"<li>{_h(item)}</li>" for item in items) + "</ul>")
-        self.md_parts.append("".join(f"- {_md(item)}\n" for item in items))
-
-    def table(self, header: list[str], rows: list[list[Cell | str]]) -> None:
-        cells = [[c if isinstance(c, Cell) else Cell(str(c)) for c in row] for row in rows]
-        numeric = [bool(cells) and all(row[i].numeric for row in cells) for i in range(len(header))]
-        head = "".join(
-            f'<th style="text-align:right">{_h(h)}</th>' if numeric[i] else f"<th>{_h(h)}</th>"
-            for i, h in enumerate(header)
-        )
-        body = []
-        for row in cells:
-            tds = []
-            for cell in row:
-                # Short names stay on one line; long texts and paths may wrap.
-                css = "num" if cell.numeric else "text" if cell.wide else "nw" if len(cell.text) <= 24 else ""
-                content = f"<strong>{_h(cell.text)}</strong>" if cell.strong else _h(cell.text)
-                tds.append(f'<td class="{css}">{content}</td>' if css else f"<td>{content}</td>")
-            body.append("<tr>" + "".join(tds) + "</tr>")
-        self.html_parts.append(
-            f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
-        )
-        md = ["| " + " | ".join(_md(h) for h in header) + " |"]
-        md.append("|" + "|".join("---:" if numeric[i] else "---" for i in range(len(header))) + "|")
-        for row in cells:
-            md.append("| " + " | ".join(f"**{_md(c.text)}**" if c.strong else _md(c.text) for c in row) + " |")
-        self.md_parts.append("\n".join(md) + "\n")
-
-    def figure(self, name: str, png: bytes, alt: str, caption: str) -> None:
-        filename = f"{len(self.images) + 1:02d}-{_slug(name)}.png"
-        self.images[filename] = png
-        data = base64.b64encode(png).decode("ascii")
-        self.html_parts.append(
-            f'<figure><img src="data:image/png;base64,{data}" alt="{_h(alt)}">'
-            f"<figcaption>{_h(caption)}</figcaption></figure>"
-        )
-        self.md_parts.append(f"![{_md(alt)}]({self.files_dir}/{filename})\n\n*{_md(caption)}*\n")
-
-
-class _Context:
+class ReportContext:
     """The runs of a report, grouped the ways the sections need them."""
 
     def __init__(self, runs: list[RunRecord], baseline: str) -> None:
@@ -209,10 +65,22 @@ class _Context:
             self.by_group[(run.variant, run.strategy)].append(run)
             self.by_variant[run.variant].append(run)
 
+    def facts(self, n_incomplete: int) -> str:
+        """One line about the runs: how many, variants, strategies, seeds and the baseline."""
+        seeds = sorted({r.seed for r in self.runs})
+        skipped = f" ({n_incomplete} incomplete skipped)" if n_incomplete else ""
+        return (
+            f"{_count(len(self.runs), 'complete run')}{skipped} · {_count(len(self.variants), 'variant')} · "
+            f"strategies: {', '.join(self.strategies)} · seeds: {', '.join(map(str, seeds))} · "
+            f"baseline: {self.baseline}"
+        )
+
     def strategies_of(self, variant: str) -> list[str]:
+        """The strategies run on a variant, in report order."""
         return [s for s in self.strategies if (variant, s) in self.by_group]
 
     def first(self, variant: str) -> RunRecord:
+        """The run of a variant with the lowest seed."""
         return self.by_variant[variant][0]
 
     def groups(self, variant: str) -> dict[str, list[str]]:
@@ -227,6 +95,7 @@ class _Context:
         return {name: group for group, names in self.groups(variant).items() for name in names}
 
     def per_class_panels(self) -> list[tuple[str, dict[str, int], dict[str, dict[str, float | None]]]]:
+        """Per variant: its training counts per class and each strategy's mean F1 per class."""
         return [
             (
                 variant,
@@ -243,6 +112,7 @@ class _Context:
 
 
 def _fmt_value(value: Any) -> str:
+    """A config value as table text: ``-`` for None, lower-case booleans, JSON for dicts and lists."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -254,7 +124,8 @@ def _fmt_value(value: Any) -> str:
     return str(value)
 
 
-def _section_summary(doc: _Doc, ctx: _Context) -> None:
+def summary_section(doc: Document, ctx: ReportContext) -> None:
+    """The summary table (mean ± std over seeds, comparison with the baseline) and a line per variant."""
     baseline = ctx.baseline
     doc.section("Summary")
     header = ["Variant", "Strategy", "Seeds", *(METRIC_TITLES[m] for m in METRICS)]
@@ -311,7 +182,8 @@ def _section_summary(doc: _Doc, ctx: _Context) -> None:
         doc.bullets(glance)
 
 
-def _section_distribution(doc: _Doc, ctx: _Context) -> None:
+def distribution_section(doc: Document, ctx: ReportContext) -> None:
+    """Training examples per class of each variant, coloured by group."""
     doc.section("Training class distribution")
     panels = []
     for variant in ctx.variants:
@@ -326,7 +198,8 @@ def _section_distribution(doc: _Doc, ctx: _Context) -> None:
     )
 
 
-def _section_macro_f1(doc: _Doc, ctx: _Context) -> None:
+def macro_f1_section(doc: Document, ctx: ReportContext) -> None:
+    """Macro-F1 per strategy and variant, with the seeds."""
     doc.section("Macro-F1 per strategy")
     scores = {
         key: [float(r.metrics["macro_f1"]) for r in runs if r.metrics.get("macro_f1") is not None]
@@ -340,7 +213,8 @@ def _section_macro_f1(doc: _Doc, ctx: _Context) -> None:
     )
 
 
-def _section_ratio(doc: _Doc, ctx: _Context) -> None:
+def ratio_section(doc: Document, ctx: ReportContext) -> None:
+    """Macro-F1 against imbalance ratio; left out unless the runs have several ratios."""
     ratios = {r.ratio for r in ctx.runs if r.ratio is not None}
     if len(ratios) < 2:
         return
@@ -364,7 +238,8 @@ def _section_ratio(doc: _Doc, ctx: _Context) -> None:
     )
 
 
-def _section_per_class(doc: _Doc, ctx: _Context) -> None:
+def per_class_section(doc: Document, ctx: ReportContext) -> None:
+    """Per-class F1 against training frequency, and a folded table per variant."""
     doc.section("Per-class F1 against training frequency")
     doc.figure(
         "per-class-f1",
@@ -391,6 +266,7 @@ def _section_per_class(doc: _Doc, ctx: _Context) -> None:
 
 
 def _summed_confusion(runs: list[RunRecord]) -> tuple[list[str], np.ndarray, int]:
+    """The confusion matrices of the runs summed: ``(labels, matrix, runs used)``; malformed ones are left out."""
     labels: list[str] = []
     total: np.ndarray | None = None
     used = 0
@@ -414,7 +290,8 @@ def _summed_confusion(runs: list[RunRecord]) -> tuple[list[str], np.ndarray, int
     return labels, (total if total is not None else np.zeros((0, 0))), used
 
 
-def _section_confusion(doc: _Doc, ctx: _Context) -> None:
+def confusion_section(doc: Document, ctx: ReportContext) -> None:
+    """Row-normalised confusion matrices per variant, summed over seeds."""
     doc.section("Confusion matrices")
     doc.paragraph(
         "Summed over all seeds of each strategy, then normalised by row: each row shows where the test "
@@ -431,7 +308,7 @@ def _section_confusion(doc: _Doc, ctx: _Context) -> None:
                 continue
             labels = run_labels
             matrices[strategy] = matrix
-            titles[strategy] = f"{strategy} ({used} seed{'s' if used != 1 else ''})"
+            titles[strategy] = f"{strategy} ({_count(used, 'seed')})"
         doc.subsection(f"Confusion matrices: {variant}")
         if not matrices:
             doc.paragraph("No confusion matrices in metrics.json.", note=True)
@@ -462,11 +339,13 @@ def _pick_errors(frame: pd.DataFrame, tail: list[str], limit: int) -> list[pd.Se
 
 
 def _truncate(text: str, limit: int = TEXT_LIMIT) -> str:
+    """The text on one line, cut to ``limit`` characters with an ellipsis."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _section_examples(doc: _Doc, ctx: _Context) -> None:
+def examples_section(doc: Document, ctx: ReportContext) -> None:
+    """The most confident errors on tail classes, from each strategy's first seed."""
     doc.section("Misclassified tail examples")
     doc.paragraph(
         f"Test examples of tail-group classes that were predicted wrongly, from predictions.csv of each "
@@ -516,7 +395,8 @@ def _section_examples(doc: _Doc, ctx: _Context) -> None:
             doc.paragraph(note, note=True)
 
 
-def _section_config(doc: _Doc, ctx: _Context) -> None:
+def config_section(doc: Document, ctx: ReportContext) -> None:
+    """Stages, run settings, data and library versions as recorded in config.json."""
     doc.section("Configuration")
     representative: dict[str, RunRecord] = {}
     for variant in ctx.variants:
@@ -582,129 +462,14 @@ def _section_config(doc: _Doc, ctx: _Context) -> None:
         doc.paragraph("No versions recorded.", note=True)
 
 
-def _output_paths(root: Path, output: str | Path | None) -> tuple[Path, Path, Path]:
-    if output is None:
-        html_path = root / "report.html"
-    else:
-        html_path = Path(output)
-        if html_path.is_dir():
-            html_path = html_path / "report.html"
-        elif html_path.suffix.lower() not in (".html", ".htm"):
-            html_path = html_path.with_suffix(".html")
-    md_path = html_path.with_suffix(".md")
-    return html_path, md_path, html_path.with_name(f"{html_path.stem}_files")
-
-
-def _page(doc: _Doc, root: Path, runs: list[RunRecord], n_incomplete: int, ctx: _Context) -> tuple[str, str]:
-    seeds = sorted({r.seed for r in runs})
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    skipped = f" ({n_incomplete} incomplete skipped)" if n_incomplete else ""
-    facts = (
-        f"{len(runs)} complete run{'s' if len(runs) != 1 else ''}{skipped} · "
-        f"{len(ctx.variants)} variant{'s' if len(ctx.variants) != 1 else ''} · "
-        f"strategies: {', '.join(ctx.strategies)} · seeds: {', '.join(map(str, seeds))} · "
-        f"baseline: {ctx.baseline}"
-    )
-    nav = "".join(f'<a href="#{_h(anchor)}">{_h(title)}</a>' for anchor, title in doc.toc)
-    page = (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>tailtune report: {_h(root.name or root)}</title>\n"
-        f"<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
-        "<header><h1>tailtune report</h1>\n"
-        f'<p class="meta"><code>{_h(root)}</code> · generated {generated}</p>\n'
-        f'<p class="meta">{_h(facts)}</p></header>\n<nav>{nav}</nav>\n'
-        + "\n".join(doc.html_parts)
-        + f"\n<footer>tailtune {_h(__version__)}. Everything above was read from the run directories under "
-        f"<code>{_h(root)}</code>.</footer>\n</main>\n</body>\n</html>\n"
-    )
-    markdown = (
-        f"# tailtune report\n\n`{str(root).replace('`', '')}` · generated {generated}\n\n{_md(facts)}\n\n"
-        + "\n".join(doc.md_parts)
-    )
-    return page, markdown
-
-
-def build_report(
-    root: str | Path,
-    *,
-    output: str | Path | None = None,
-    baseline: str = "vanilla",
-    per_class_png: str | Path | None = None,
-) -> tuple[Path, Path]:
-    """Build the report for the runs under ``root``.
-
-    Sections: summary table (mean ± std over seeds, baseline comparison), training class distribution,
-    macro-F1 per strategy, macro-F1 against imbalance ratio (when variants record several ratios), per-class
-    F1 against training frequency, confusion matrices (summed over seeds, row-normalised), misclassified
-    tail examples (first seed), configuration and library versions.
-
-    Args:
-        root: An experiment folder, a demo folder or a single run directory.
-        output: Path of the HTML file (an existing directory gets ``report.html`` inside it; another suffix
-            is replaced by ``.html``). The Markdown goes next to it with suffix ``.md``, and its images in a
-            ``<name>_files/`` folder. Default: ``root/report.html``.
-        baseline: The strategy the others are compared with.
-        per_class_png: Also write the per-class F1 against training frequency figure to this PNG file.
-
-    Returns:
-        The paths of the HTML and Markdown files.
-
-    Raises:
-        TailTuneError: If ``root`` is not a directory or holds no complete run.
-    """
-    root_path = Path(root)
-    runs, incomplete = scan_runs(root_path)
-    if incomplete:
-        logger.warning("Skipped %d incomplete run(s) under %s", len(incomplete), root_path)
-    if not runs:
-        raise no_runs_error(root_path)
-    html_path, md_path, files_dir = _output_paths(root_path, output)
-    ctx = _Context(runs, baseline)
-    doc = _Doc(files_dir=files_dir.name)
-    for section in (
-        _section_summary,
-        _section_distribution,
-        _section_macro_f1,
-        _section_ratio,
-        _section_per_class,
-        _section_confusion,
-        _section_examples,
-        _section_config,
-    ):
-        section(doc, ctx)
-    page, markdown = _page(doc, root_path, runs, len(incomplete), ctx)
-
-    files_dir.mkdir(parents=True, exist_ok=True)
-    # Figures from an earlier report of other variants would otherwise linger next to the new ones.
-    for stale in files_dir.glob("*.png"):
-        if stale.name not in doc.images:
-            stale.unlink()
-    for name, png in doc.images.items():
-        write_atomic(files_dir / name, png)
-    write_atomic(md_path, markdown)
-    write_atomic(html_path, page)
-    if per_class_png is not None:
-        write_atomic(per_class_png, ctx.per_class_png)
-    logger.info("Wrote %s and %s", html_path, md_path)
-    return html_path, md_path
-
-
-def save_per_class_plot(root: str | Path, path: str | Path, *, baseline: str = "vanilla") -> Path:
-    """Write only the per-class F1 against training frequency figure, as PNG.
-
-    Args:
-        root: An experiment folder, a demo folder or a single run directory.
-        path: The PNG file to write.
-        baseline: Listed first in the legend.
-
-    Returns:
-        The path written.
-
-    Raises:
-        TailTuneError: If ``root`` is not a directory or holds no complete run.
-    """
-    out = Path(path)
-    write_atomic(out, _Context(require_runs(root), baseline).per_class_png)
-    return out
+#: The sections, in report order.
+SECTIONS: tuple[Callable[[Document, ReportContext], None], ...] = (
+    summary_section,
+    distribution_section,
+    macro_f1_section,
+    ratio_section,
+    per_class_section,
+    confusion_section,
+    examples_section,
+    config_section,
+)
