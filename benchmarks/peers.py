@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from tailtune.config import StageConfig
-from tailtune.modeling import load_classifier, set_trainable
+from tailtune.modeling import load_classifier
+from tailtune.scopes import set_trainable
 from tailtune.training import stage_loss
 
 # Modules each peer imports on use; the benchmark imports them before the timed run, since library import

@@ -129,8 +129,8 @@ def build_setup(job: dict[str, Any]):
     from peers import BenchSetup
 
     from tailtune.builtin import minilm_path
-    from tailtune.config import resolve_stages
     from tailtune.data import LabelMap
+    from tailtune.strategies import build_run_config
 
     train, test = workload_splits(
         job["workload"], max_per_class=job["max_per_class"], test_per_class=job["test_per_class"]
@@ -143,7 +143,7 @@ def build_setup(job: dict[str, Any]):
         train_ids=label_map.encode(train.labels, source="train"),
         test_texts=test.texts,
         test_ids=label_map.encode(test.labels, source="test"),
-        stages=resolve_stages("two-stage", shortcuts={"epochs": job["epochs"]}),
+        stages=build_run_config(minilm_path(), "two-stage", settings={"epochs": job["epochs"]}).stages,
         max_length=WORKLOADS[job["workload"]][1],
         batch_size=BATCH_SIZE,
         eval_batch_size=EVAL_BATCH_SIZE,

@@ -126,11 +126,11 @@ def test_unfitted_errors(tiny_model):
 def test_bad_options_fail_at_fit(tiny_model):
     """Unknown run options, bad stage values and a single class are TailTuneErrors raised by fit()."""
     texts, labels = ["match goal", "bank shares"], ["sport", "money"]
-    with pytest.raises(TailTuneError, match=r"TailTuner: .*unexpected keyword argument 'foo'"):
+    with pytest.raises(TailTuneError, match=r"unknown setting\(s\) foo; valid: "):
         TailTuner(tiny_model, foo=1).fit(texts, labels)
     with pytest.raises(TailTuneError, match=r"stage 'stage1': learning rate must be > 0"):
         TailTuner(tiny_model, lr=0).fit(texts, labels)
-    with pytest.raises(TailTuneError, match=r"--lr: give one value for every stage or one per stage \(2\), got 3"):
+    with pytest.raises(TailTuneError, match=r"^lr: give one value for every stage or one per stage \(2\), got 3"):
         TailTuner(tiny_model, lr=[1, 2, 3]).fit(texts, labels)
     with pytest.raises(TailTuneError, match=r"fit\(\): only one class \('sport'\)"):
         TailTuner(tiny_model).fit(texts, ["sport", "sport"])

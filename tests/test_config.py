@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from tailtune.config import (
-    RunConfig,
-    StageConfig,
-    apply_stage_overrides,
-    load_yaml,
-    resolve_stages,
-    scope_top_k,
-    shortcut_overrides,
-    validate_scope,
-)
+from tailtune.config import RunConfig, StageConfig, load_yaml
 from tailtune.errors import TailTuneError
-from tailtune.strategies import get_strategy
+from tailtune.scopes import scope_top_k, validate_scope
+from tailtune.strategies import apply_stage_overrides, broadcast, build_run_config, get_strategy
+
+
+def resolve(strategy: str, stages: list[dict] | None = None, **settings) -> list[StageConfig]:
+    """The stages of a run config built the one way the library builds them."""
+    return build_run_config("m", strategy, settings=settings, stages=stages).stages
+
+
+def run_config(strategy: str = "two-stage", **settings) -> RunConfig:
+    return build_run_config("m", strategy, settings=settings)
+
 
 # ------------------------------------------------------------------------------------------ validation
 
@@ -88,7 +90,7 @@ def test_stage_accepts_edge_values():
 def test_run_validation_names_the_option(changes, fragment):
     """Each bad run value raises TailTuneError naming the option."""
     with pytest.raises(TailTuneError) as info:
-        RunConfig(model="m", **changes)
+        run_config(**changes)
     assert fragment in str(info.value)
 
 
@@ -113,7 +115,7 @@ def test_numeric_strings_are_coerced():
     assert stage.epochs == 3 and isinstance(stage.epochs, int)
     assert stage.batch_size == 8 and isinstance(stage.batch_size, int)
     assert stage.max_grad_norm == 2.0 and isinstance(stage.max_grad_norm, float)
-    run = RunConfig(model="m", max_length="64", seed="7", batch_size=8.0)
+    run = run_config(max_length="64", seed="7", batch_size=8.0)
     assert (run.max_length, run.seed, run.batch_size) == (64, 7, 8)
     assert all(isinstance(v, int) for v in (run.max_length, run.seed, run.batch_size))
 
@@ -122,16 +124,16 @@ def test_int_for_float_field_becomes_float():
     """An int given for a float field (lr: 1) is stored as a float; bools are left alone."""
     stage = StageConfig(lr=1, beta=0)
     assert isinstance(stage.lr, float) and isinstance(stage.beta, float)
-    assert RunConfig(model="m", feature_cache=False).feature_cache is False
+    assert run_config(feature_cache=False).feature_cache is False
 
 
 def test_yaml_file_values_are_coerced(tmp_path):
-    """A YAML config with 1e-4 (no dot) yields float learning rates through resolve_stages."""
+    """A YAML config with 1e-4 (no dot) yields float learning rates through build_run_config."""
     path = tmp_path / "run.yaml"
     path.write_text("strategy: two-stage\nlr: [1e-3, 5e-5]\nstages:\n  - {beta: 9e-1}\n", encoding="utf-8")
     data = load_yaml(path)
     assert data["lr"] == ["1e-3", "5e-5"]  # PyYAML's reading, which the configs must undo
-    stages = resolve_stages(data["strategy"], stages=data["stages"], shortcuts={"lr": data["lr"]})
+    stages = resolve(data["strategy"], data["stages"], lr=data["lr"])
     assert [s.lr for s in stages] == [1e-3, 5e-5]
     assert stages[0].beta == 0.9
 
@@ -163,10 +165,12 @@ def test_round_trip_through_dict():
 
 
 def test_default_run_uses_two_stage():
-    """A RunConfig without stages gets its strategy's stages."""
-    run = RunConfig(model="m")
+    """build_run_config without a strategy gives two-stage; a RunConfig without stages is an error."""
+    run = build_run_config("m")
     assert [s.name for s in run.stages] == ["stage1", "stage2"]
-    assert RunConfig(model="m", strategy="vanilla").stages == get_strategy("vanilla")
+    assert build_run_config("m", "vanilla").stages == get_strategy("vanilla")
+    with pytest.raises(TailTuneError, match="a run needs at least one stage"):
+        RunConfig(model="m")
 
 
 def test_unknown_keys_in_from_dict():
@@ -190,9 +194,9 @@ def test_replace_validates_again():
 # ------------------------------------------------------------------------------------- stage overrides
 
 
-def test_resolve_stages_per_stage_overrides():
+def test_per_stage_overrides():
     """Overrides by position change only the named fields of that stage."""
-    stages = resolve_stages("two-stage", stages=[{"lr": 2e-4}, {"epochs": 3, "sampler": "sqrt"}])
+    stages = resolve("two-stage", [{"lr": 2e-4}, {"epochs": 3, "sampler": "sqrt"}])
     assert (stages[0].lr, stages[0].epochs, stages[0].loss, stages[0].trainable) == (2e-4, 1, "ldam", "top1")
     assert stages[0].loss_params == {"max_margin": 0.5, "scale": 1.0}
     assert (stages[1].lr, stages[1].epochs, stages[1].sampler) == (1e-5, 3, "sqrt")
@@ -200,77 +204,87 @@ def test_resolve_stages_per_stage_overrides():
 
 def test_shorter_override_list_leaves_later_stages():
     """An override list shorter than the strategy changes only the first stages."""
-    stages = resolve_stages("two-stage", stages=[{"epochs": 4}])
+    stages = resolve("two-stage", [{"epochs": 4}])
     assert [s.epochs for s in stages] == [4, 1]
     assert stages[1] == get_strategy("two-stage")[1]
 
 
 def test_loss_override_drops_old_params_and_params_merge():
     """Changing the loss drops the old loss's params; a loss_params override merges into the stage's."""
-    changed = resolve_stages("two-stage", stages=[{"loss": "focal"}])[0]
+    changed = resolve("two-stage", [{"loss": "focal"}])[0]
     assert (changed.loss, changed.loss_params) == ("focal", {})
-    merged = resolve_stages("two-stage", stages=[{"loss_params": {"scale": 30.0}}])[0]
+    merged = resolve("two-stage", [{"loss_params": {"scale": 30.0}}])[0]
     assert merged.loss_params == {"max_margin": 0.5, "scale": 30.0}
-    explicit = resolve_stages("two-stage", stages=[{"loss": "focal", "loss_params": {"gamma": 1.0}}])[0]
+    explicit = resolve("two-stage", [{"loss": "focal", "loss_params": {"gamma": 1.0}}])[0]
     assert explicit.loss_params == {"gamma": 1.0}
 
 
 def test_too_many_overrides_and_unknown_field():
     """More overrides than stages, or an unknown field, raise clear errors."""
     with pytest.raises(TailTuneError, match=r"3 stage override\(s\) given but the strategy has 2 stage\(s\)"):
-        resolve_stages("two-stage", stages=[{}, {}, {}])
+        resolve("two-stage", [{}, {}, {}])
     with pytest.raises(TailTuneError, match=r"stage 2 override: unknown key\(s\) learning_rate"):
         apply_stage_overrides(get_strategy("two-stage"), [{}, {"learning_rate": 1.0}])
     with pytest.raises(TailTuneError, match="stage 'stage1': learning rate must be > 0"):
-        resolve_stages("two-stage", stages=[{"lr": -1}])
+        resolve("two-stage", [{"lr": -1}])
 
 
 def test_shortcut_one_value_or_one_per_stage():
     """A scalar or one-item list applies to every stage; a list gives one value per stage."""
-    assert shortcut_overrides(2, {"lr": 1e-3}) == [{"lr": 1e-3}, {"lr": 1e-3}]
-    assert shortcut_overrides(2, {"epochs": [3]}) == [{"epochs": 3}, {"epochs": 3}]
-    assert shortcut_overrides(2, {"lr": [1e-3, 5e-5], "beta": None}) == [{"lr": 1e-3}, {"lr": 5e-5}]
-    stages = resolve_stages("two-stage", shortcuts={"lr": [1e-3, 5e-5], "epochs": 2, "trainable": ["head"]})
+    assert broadcast("lr", 1e-3, 2) == [{"lr": 1e-3}, {"lr": 1e-3}]
+    assert broadcast("epochs", [3], 2) == [{"epochs": 3}, {"epochs": 3}]
+    assert broadcast("stage_batch_size", [4, 8], 2) == [{"batch_size": 4}, {"batch_size": 8}]
+    assert resolve("two-stage", lr=[1e-3, 5e-5], beta=None)[1].lr == 5e-5
+    stages = resolve("two-stage", lr=[1e-3, 5e-5], epochs=2, trainable=["head"])
     assert [s.lr for s in stages] == [1e-3, 5e-5]
     assert [s.epochs for s in stages] == [2, 2]
     assert [s.trainable for s in stages] == ["head", "head"]
 
 
 def test_shortcut_wrong_length():
-    """A list whose length is neither 1 nor the number of stages names the flag and both counts."""
-    with pytest.raises(TailTuneError, match=r"--lr: give one value for every stage or one per stage \(2\), got 3"):
-        resolve_stages("two-stage", shortcuts={"lr": [1e-3, 1e-4, 1e-5]})
-    with pytest.raises(TailTuneError, match=r"--batch-size: .* \(1\), got 2"):
-        shortcut_overrides(1, {"batch_size": [4, 8]})
+    """A list whose length is neither 1 nor the number of stages names the setting and both counts."""
+    with pytest.raises(
+        TailTuneError, match=r"^lr: give one value for every stage or one per stage \(2\), got 3"
+    ) as exc:
+        resolve("two-stage", lr=[1e-3, 1e-4, 1e-5])
+    assert exc.value.setting == "lr"
+    with pytest.raises(TailTuneError, match=r"^stage_batch_size: .* \(1\), got 2"):
+        broadcast("stage_batch_size", [4, 8], 1)
+
+
+def test_unknown_setting():
+    """An unknown setting is reported with the valid ones."""
+    with pytest.raises(TailTuneError, match=r"unknown setting\(s\) learning_rate; valid: .*lr"):
+        resolve("two-stage", learning_rate=1e-3)
 
 
 def test_shortcuts_win_over_stage_overrides():
     """Shortcuts are applied after per-stage overrides."""
-    stages = resolve_stages("two-stage", stages=[{"lr": 1e-2}], shortcuts={"lr": 3e-4})
+    stages = resolve("two-stage", [{"lr": 1e-2}], lr=3e-4)
     assert [s.lr for s in stages] == [3e-4, 3e-4]
 
 
 def test_custom_strategy():
     """custom builds exactly the given stages and needs a stages list."""
-    stages = resolve_stages(
+    stages = resolve(
         "custom",
-        stages=[{"name": "probe", "trainable": "head", "lr": "1e-3"}, {"name": "ft", "loss": "focal"}],
-        shortcuts={"epochs": [2, 1]},
+        [{"name": "probe", "trainable": "head", "lr": "1e-3"}, {"name": "ft", "loss": "focal"}],
+        epochs=[2, 1],
     )
     assert [(s.name, s.trainable, s.loss, s.lr, s.epochs) for s in stages] == [
         ("probe", "head", "ce", 1e-3, 2),
         ("ft", "all", "focal", 1e-5, 1),
     ]
     with pytest.raises(TailTuneError, match="strategy 'custom' needs a 'stages' list"):
-        resolve_stages("custom")
+        resolve("custom")
     with pytest.raises(TailTuneError, match=r"stage 1: unknown key\(s\) rate"):
-        resolve_stages("custom", stages=[{"rate": 1}])
+        resolve("custom", [{"rate": 1}])
 
 
 def test_resolve_unknown_strategy():
     """An unknown strategy name is reported with the valid names."""
     with pytest.raises(TailTuneError, match=r"unknown strategy 'three-stage'; valid: vanilla, .*two-stage"):
-        resolve_stages("three-stage")
+        resolve("three-stage")
 
 
 # ------------------------------------------------------------------------------------------ load_yaml

@@ -18,9 +18,9 @@ from conftest import make_texts
 from tailtune import data as data_module
 from tailtune import experiment
 from tailtune.cli import main
-from tailtune.config import resolve_stages
 from tailtune.errors import TailTuneError
 from tailtune.run import is_complete
+from tailtune.strategies import build_run_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 VARIANTS = ("ratio-2", "ratio-4")
@@ -120,7 +120,11 @@ def _set(config: dict, dotted: str, value) -> None:
         ("data.source", "builtin:imdb", "data.source: unknown built-in data 'builtin:imdb'"),
         ("strategies", ["vanilla", "nope"], "strategies[1]: unknown strategy 'nope'"),
         ("strategies", [{"vanilla": {"lrr": 1}}], "unknown key strategies[0].lrr"),
-        ("strategies", [{"two-stage": {"lr": [1, 2, 3]}}], "strategies[0].lr: give one value, or one per stage (2)"),
+        (
+            "strategies",
+            [{"two-stage": {"lr": [1, 2, 3]}}],
+            "strategies[0]: lr: give one value for every stage or one per stage (2)",
+        ),
         ("strategies", [{"name": "lp-ft", "stages": [{"lrr": 1}]}], "strategies[0]: stage 1 override: unknown key"),
         ("strategies", ["vanilla", "vanilla"], "strategy label 'vanilla' appears twice"),
         ("strategies", [{"name": "vanilla", "label": "a/b"}], "strategies[0].label 'a/b' must be usable as a folder"),
@@ -332,7 +336,9 @@ def test_sst2_example_validates_and_dry_runs(tmp_path, monkeypatch, no_training,
     assert exp.run == {"max_length": 128, "batch_size": 16, "head": "mlp"}
     assert [v.name for v in exp.variants] == [f"rate-0.{k}" for k in range(1, 8)]
     assert exp.variants[0].info == {"rate": 0.1, "minority": "negative", "ratio": 10}
-    assert [s.stages for s in exp.strategies] == [resolve_stages(s) for s in ("vanilla", "reweight", "two-stage")]
+    assert [s.stages for s in exp.strategies] == [
+        build_run_config("m", s).stages for s in ("vanilla", "reweight", "two-stage")
+    ]
 
     assert experiment.run_compare(path, output=tmp_path / "out", dry_run=True) == 0
     text = capsys.readouterr().out
@@ -352,7 +358,7 @@ def test_bbc_example_mirrors_demo_budgets(tmp_path, no_training, capsys):
     stages = {s.label: s.stages for s in exp.strategies}
     assert list(stages) == ["vanilla", "reweight", "two-stage", "lp-ft", "drw"]
     for name, shortcuts in DEMO_STAGES.items():
-        assert stages[name] == resolve_stages(name, shortcuts=shortcuts), name
+        assert stages[name] == build_run_config("m", name, settings=shortcuts).stages, name
     assert all(stage.epochs == 2 for name, s in stages.items() if name != "drw" for stage in s)
     # drw trains as long as vanilla in all: one epoch of cross-entropy, one of the reweighted loss
     assert [stage.epochs for stage in stages["drw"]] == [1, 1]

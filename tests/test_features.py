@@ -16,9 +16,10 @@ import tailtune.features as features
 from tailtune.batching import encode
 from tailtune.config import RunConfig, StageConfig
 from tailtune.data import LabelMap, TextDataset
-from tailtune.features import build_cache, cache_key, cacheable, replay
+from tailtune.features import build_cache, cache_key, replay
 from tailtune.modeling import load_classifier
 from tailtune.run import fit
+from tailtune.scopes import cacheable
 from tailtune.training import make_accelerator
 
 LDAM = {"loss": "ldam", "loss_params": {"max_margin": 0.5, "scale": 1.0}, "weights": "effective", "beta": 0.9999}

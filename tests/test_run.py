@@ -18,6 +18,7 @@ from tailtune.config import RunConfig, StageConfig
 from tailtune.data import TextDataset, load_dataset
 from tailtune.errors import TailTuneError
 from tailtune.run import Splits, check_labels, is_complete, train_run
+from tailtune.strategies import build_run_config
 
 LABELS = ["money", "sport", "tech"]
 METRIC_KEYS = {
@@ -33,8 +34,11 @@ def splits(tiny_data) -> Splits:
     return Splits(train=train, eval=test.subset(range(0, 30, 2)), test=test)
 
 
-def _config(model: str, **changes) -> RunConfig:
-    return RunConfig(model=model, **{"batch_size": 8, "max_length": 32, "eval_batch_size": 16, "seed": 1, **changes})
+def _config(model: str, *, strategy: str = "two-stage", stages=None, **changes) -> RunConfig:
+    settings = {"batch_size": 8, "max_length": 32, "eval_batch_size": 16, "seed": 1, **changes}
+    if stages is not None:
+        return RunConfig(model=model, strategy=strategy, stages=stages, **settings)
+    return build_run_config(model, strategy, settings=settings)
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from tailtune.builtin import bbc_news, minilm_path
-from tailtune.config import RunConfig, resolve_stages
 from tailtune.data import TextDataset
 from tailtune.imbalance import balanced_holdout
 from tailtune.run import Splits, is_complete, train_run
+from tailtune.strategies import build_run_config
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +43,8 @@ def bbc_splits() -> Splits:
 @pytest.fixture(scope="module")
 def minilm_run(bbc_splits, tmp_path_factory) -> tuple[Path, dict]:
     """A two-stage run of MiniLM on the BBC sample: 1 epoch per stage, max_length 64."""
-    stages = resolve_stages("two-stage", shortcuts={"epochs": 1, "lr": [1e-3, 1e-4]})
-    config = RunConfig(model=minilm_path(), strategy="two-stage", stages=stages, max_length=64, batch_size=16, seed=1)
+    settings = {"epochs": 1, "lr": [1e-3, 1e-4], "max_length": 64, "batch_size": 16, "seed": 1}
+    config = build_run_config(minilm_path(), "two-stage", settings=settings)
     out = tmp_path_factory.mktemp("slow") / "minilm-two-stage"
     return out, train_run(config, bbc_splits, out, show_progress=False)
 

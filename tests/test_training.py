@@ -13,6 +13,7 @@ import tailtune.training as training
 from tailtune.batching import encode
 from tailtune.config import RunConfig, StageConfig
 from tailtune.modeling import load_classifier
+from tailtune.strategies import build_run_config
 from tailtune.training import make_accelerator, predict_logits, train_stages
 
 TOP1 = ("classifier.", "bert.pooler.", "bert.encoder.layer.1.")
@@ -201,7 +202,9 @@ def test_predict_logits_in_data_order(tiny_model, texts_and_ids):
 
 def test_make_accelerator_settings():
     """make_accelerator passes precision and accumulation on; 'auto' is full precision without a GPU."""
-    accelerator = make_accelerator(RunConfig(model="m", gradient_accumulation_steps=3, mixed_precision="auto"))
+    accelerator = make_accelerator(
+        build_run_config("m", settings={"gradient_accumulation_steps": 3, "mixed_precision": "auto"})
+    )
     assert accelerator.gradient_accumulation_steps == 3
     if not torch.cuda.is_available():
         assert accelerator.mixed_precision == "no"

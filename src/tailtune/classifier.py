@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 
 from tailtune.batching import encode
-from tailtune.config import STAGE_SHORTCUTS, RunConfig, resolve_stages
+from tailtune.config import RunConfig
 from tailtune.data import LabelMap, TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir
 from tailtune.modeling import load_saved_classifier, save_classifier
 from tailtune.run import Splits, check_labels, fit
+from tailtune.strategies import build_run_config
 from tailtune.training import make_accelerator, predict_logits
 
 logger = logging.getLogger(__name__)
@@ -55,13 +56,7 @@ class TailTuner:
         self.overrides = overrides
 
     def _config(self) -> RunConfig:
-        shortcuts = {k: v for k, v in self.overrides.items() if k in STAGE_SHORTCUTS and k != "batch_size"}
-        run_fields = {k: v for k, v in self.overrides.items() if k not in shortcuts}
-        resolved = resolve_stages(self.strategy, stages=self.stages, shortcuts=shortcuts)
-        try:
-            return RunConfig(model=self.model, strategy=self.strategy, stages=resolved, **run_fields)
-        except TypeError as exc:
-            raise TailTuneError(f"TailTuner: {exc}") from None
+        return build_run_config(self.model, self.strategy, settings=self.overrides, stages=self.stages)
 
     def fit(
         self,
@@ -122,7 +117,7 @@ class TailTuner:
         tuner.model_, tuner.tokenizer_, tuner.classes_ = model, tokenizer, labels
         tuner._integer_labels = bool(getattr(model.config, "tailtune_integer_labels", False))
         tuner.config_ = None
-        tuner.accelerator_ = make_accelerator(RunConfig(model=str(path), strategy="vanilla"))
+        tuner.accelerator_ = make_accelerator(build_run_config(str(path), "vanilla"))
         return tuner
 
     @property

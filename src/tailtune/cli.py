@@ -61,34 +61,24 @@ def _add_data_columns(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-column", help="name of the label column (default label)")
 
 
-_RUN_KEYS = ("model", "strategy", "head", "seed", "max_length", "batch_size", "eval_batch_size",
-             "gradient_accumulation_steps", "mixed_precision", "feature_cache", "group_by_length", "cache_dir",
-             "trust_remote_code", "logging_steps")  # fmt: skip
-_SHORTCUT_FLAGS = {"epochs": "epochs", "lr": "lr", "loss": "loss", "weights": "weights", "trainable": "trainable",
-                   "stage_batch_size": "batch_size", "beta": "beta", "sampler": "sampler"}  # fmt: skip
-_TRAIN_FILE_KEYS = ("train", "eval", "test", "output", "text_column", "label_column", "stages", "overwrite")
+_TRAIN_FILE_KEYS = ("train", "eval", "test", "output", "text_column", "label_column", "overwrite")
 
 
 def build_run_config(args: argparse.Namespace, file_config: dict[str, Any]):
-    """Merge defaults < YAML config < explicit CLI flags into a validated RunConfig."""
-    from tailtune.config import STAGE_SHORTCUTS, RunConfig, resolve_stages
-
-    unknown = set(file_config) - set(_RUN_KEYS) - set(_TRAIN_FILE_KEYS) - set(STAGE_SHORTCUTS)
-    if unknown:
-        raise TailTuneError(f"--config: unknown key(s) {', '.join(sorted(unknown))}")
-    run = {k: file_config[k] for k in _RUN_KEYS if k in file_config}
-    run.update({k: getattr(args, k) for k in _RUN_KEYS if getattr(args, k, None) is not None})
-    if not run.get("model"):
-        raise TailTuneError("--model is required (a local model folder, a hub id or builtin:minilm)")
+    """Merge defaults < YAML config < explicit CLI flags, then build the run config the library's one way."""
     from tailtune.builtin import resolve_model
+    from tailtune.strategies import DEFAULT_STRATEGY, SETTINGS, build_run_config
 
-    run["model"] = resolve_model(str(run["model"]))
-    shortcuts = {k: file_config[k] for k in STAGE_SHORTCUTS if k in file_config}
-    shortcuts.update({dest: getattr(args, flag) for flag, dest in _SHORTCUT_FLAGS.items()
-                      if getattr(args, flag, None) is not None})  # fmt: skip
-    strategy = run.get("strategy", "two-stage")
-    stages = resolve_stages(strategy, stages=file_config.get("stages"), shortcuts=shortcuts)
-    return RunConfig(**{**run, "strategy": strategy}, stages=stages)
+    allowed = {"model", "strategy", "stages", *SETTINGS, *_TRAIN_FILE_KEYS}
+    unknown = sorted(set(file_config) - allowed)
+    if unknown:
+        raise TailTuneError(f"--config: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}")
+    merged = {k: v for k, v in file_config.items() if k not in _TRAIN_FILE_KEYS}
+    merged.update({k: getattr(args, k) for k in ("model", "strategy", *SETTINGS) if getattr(args, k, None) is not None})
+    if not merged.get("model"):
+        raise TailTuneError("--model is required (a local model folder, a hub id or builtin:minilm)")
+    model, strategy, stages = merged.pop("model"), merged.pop("strategy", DEFAULT_STRATEGY), merged.pop("stages", None)
+    return build_run_config(resolve_model(str(model)), strategy, settings=merged, stages=stages)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -309,11 +299,19 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_libraries()
         return args.func(args) or 0
     except TailTuneError as exc:
-        print(f"tailtune: error: {exc}", file=sys.stderr)
+        print(f"tailtune: error: {_in_flag_terms(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tailtune: interrupted", file=sys.stderr)
         return 130
+
+
+def _in_flag_terms(exc: TailTuneError) -> str:
+    """The error's message, naming the command-line flag where the library named a setting."""
+    message = str(exc)
+    if exc.setting and message.startswith(exc.setting):
+        return "--" + exc.setting.replace("_", "-") + message[len(exc.setting) :]
+    return message
 
 
 def run() -> None:

@@ -7,7 +7,6 @@ Configs round-trip through plain dicts (and so JSON/YAML) with ``to_dict``/``fro
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,28 +15,9 @@ import yaml
 
 from tailtune.errors import TailTuneError
 
-_TOP_K = re.compile(r"^top([1-9][0-9]*)$")
 MIXED_PRECISION = ("no", "auto", "bf16", "fp16")
 HEADS = ("linear", "mlp")
 SAMPLERS = ("random", "class-balanced", "sqrt")
-
-
-def validate_scope(scope: str) -> None:
-    """Raise unless ``scope`` is ``head``, ``all`` or ``top<k>`` with k >= 1."""
-    if scope in ("head", "all") or _TOP_K.match(scope):
-        return
-    raise TailTuneError(f"unknown trainable scope {scope!r}; valid: head, top1, top2, ... (top<k>), all")
-
-
-def scope_top_k(scope: str) -> int | None:
-    """Number of top encoder layers a ``top<k>`` scope trains; 0 for ``head``; None for ``all``."""
-    if scope == "all":
-        return None
-    if scope == "head":
-        return 0
-    match = _TOP_K.match(scope)
-    assert match, scope
-    return int(match.group(1))
 
 
 @dataclass
@@ -80,6 +60,7 @@ class StageConfig:
     def __post_init__(self) -> None:
         # Imported here: losses/weights import torch, and config must stay cheap to import for the CLI.
         from tailtune.losses import LOSSES, loss_params
+        from tailtune.scopes import validate_scope
         from tailtune.weights import WEIGHTINGS
 
         where = f"stage {self.name!r}"
@@ -125,7 +106,7 @@ class StageConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, where: str = "stage") -> StageConfig:
         """Build from a dict, rejecting unknown keys with a clear error."""
-        return cls(**_known_keys(cls, data, where))
+        return cls(**known_keys(cls, data, where))
 
     def replace(self, **changes: Any) -> StageConfig:
         """A copy with some fields changed (validated again)."""
@@ -174,10 +155,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         _coerce_numbers(self, "run config")
         self.stages = [s if isinstance(s, StageConfig) else StageConfig.from_dict(s) for s in self.stages]
-        if not self.stages:
-            from tailtune.strategies import get_strategy
-
-            self.stages = get_strategy(self.strategy)
+        _check(bool(self.stages), "a run needs at least one stage (tailtune.strategies.build_run_config fills them in)")
         _check(self.head in HEADS, f"unknown head {self.head!r}; valid: {', '.join(HEADS)}")
         _check(self.max_length >= 2, f"max_length must be >= 2, got {self.max_length}")
         _check(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
@@ -201,33 +179,9 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Build from a dict, rejecting unknown keys with a clear error."""
-        data = _known_keys(cls, data, "run config")
+        data = known_keys(cls, data, "run config")
         stages = data.pop("stages", [])
         return cls(**data, stages=[StageConfig.from_dict(s, where=f"stage {i + 1}") for i, s in enumerate(stages)])
-
-
-def apply_stage_overrides(stages: list[StageConfig], overrides: list[dict[str, Any]]) -> list[StageConfig]:
-    """Merge per-stage override dicts onto stages by position.
-
-    Args:
-        stages: The strategy's stages.
-        overrides: One dict per stage (may be shorter than ``stages``; an empty dict changes nothing).
-
-    Raises:
-        TailTuneError: More overrides than stages, or an unknown stage field.
-    """
-    if len(overrides) > len(stages):
-        raise TailTuneError(f"{len(overrides)} stage override(s) given but the strategy has {len(stages)} stage(s)")
-    merged = []
-    for i, stage in enumerate(stages):
-        change = overrides[i] if i < len(overrides) else {}
-        change = _known_keys(StageConfig, change, f"stage {i + 1} override")
-        if "loss_params" in change and "loss" not in change:
-            change["loss_params"] = {**stage.loss_params, **change["loss_params"]}
-        elif "loss" in change and change["loss"] != stage.loss and "loss_params" not in change:
-            change["loss_params"] = {}  # the old loss's parameters mean nothing to the new loss
-        merged.append(stage.replace(**change))
-    return merged
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -247,7 +201,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _known_keys(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
+def known_keys(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
+    """A copy of ``data`` after checking that every key is a field of the dataclass ``cls``."""
     if not isinstance(data, dict):
         raise TailTuneError(f"{where}: expected a mapping, got {type(data).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
@@ -277,55 +232,3 @@ def _coerce_numbers(obj: Any, where: str) -> None:
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise TailTuneError(message)
-
-
-# Stage fields that the CLI and the Python API accept as "one value for every stage, or one per stage".
-STAGE_SHORTCUTS = ("epochs", "lr", "loss", "weights", "trainable", "batch_size", "beta", "sampler")
-
-
-def shortcut_overrides(n_stages: int, values: dict[str, Any]) -> list[dict[str, Any]]:
-    """Turn ``{"lr": [1e-3, 5e-5], "epochs": 2}`` into one override dict per stage.
-
-    A scalar (or a one-item list) applies to every stage; a list must have one value per stage.
-    """
-    overrides: list[dict[str, Any]] = [{} for _ in range(n_stages)]
-    for key, value in values.items():
-        if value is None:
-            continue
-        items = list(value) if isinstance(value, (list, tuple)) else [value]
-        if len(items) == 1:
-            items = items * n_stages
-        if len(items) != n_stages:
-            option = "--" + key.replace("_", "-")
-            raise TailTuneError(
-                f"{option}: give one value for every stage or one per stage ({n_stages}), got {len(items)}"
-            )
-        for override, item in zip(overrides, items, strict=True):
-            override[key] = item
-    return overrides
-
-
-def resolve_stages(
-    strategy: str,
-    *,
-    stages: list[dict[str, Any]] | None = None,
-    shortcuts: dict[str, Any] | None = None,
-) -> list[StageConfig]:
-    """A strategy's stages with per-stage overrides applied.
-
-    Args:
-        strategy: A strategy name, or ``custom`` when ``stages`` spells out every stage.
-        stages: Per-stage override dicts by position (for ``custom``: the full stage definitions).
-        shortcuts: Values of :data:`STAGE_SHORTCUTS` (see :func:`shortcut_overrides`), applied last.
-    """
-    from tailtune.strategies import get_strategy
-
-    if strategy == "custom":
-        if not stages:
-            raise TailTuneError("strategy 'custom' needs a 'stages' list in the config")
-        resolved = [StageConfig.from_dict(s, where=f"stage {i + 1}") for i, s in enumerate(stages)]
-    else:
-        resolved = apply_stage_overrides(get_strategy(strategy), stages or [])
-    if shortcuts:
-        resolved = apply_stage_overrides(resolved, shortcut_overrides(len(resolved), shortcuts))
-    return resolved

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from tailtune.builtin import bbc_news, minilm_path
-from tailtune.config import RunConfig, resolve_stages
+from tailtune.config import RunConfig
 from tailtune.data import TextDataset
 from tailtune.imbalance import balanced_holdout, make_long_tailed
 from tailtune.run import Splits, train_run
+from tailtune.strategies import build_run_config
 
 logger = logging.getLogger(__name__)
 
@@ -61,13 +62,7 @@ def demo_splits() -> tuple[TextDataset, TextDataset, TextDataset]:
 
 def demo_config(strategy: str, **changes: Any) -> RunConfig:
     """The demo's run config for one strategy (``changes`` override run settings or stage shortcuts)."""
-    shortcuts = {
-        **DEMO_STAGES.get(strategy, {}),
-        **{k: v for k, v in changes.items() if k in ("epochs", "lr")},
-    }
-    run = {**DEMO_RUN, **{k: v for k, v in changes.items() if k not in ("epochs", "lr")}}
-    stages = resolve_stages(strategy, shortcuts=shortcuts)
-    return RunConfig(model=minilm_path(), strategy=strategy, stages=stages, **run)
+    return build_run_config(minilm_path(), strategy, settings={**DEMO_RUN, **DEMO_STAGES.get(strategy, {}), **changes})
 
 
 def run_demo(output: str | Path, *, strategies: list[str] | None = None, show_progress: bool = True) -> dict:

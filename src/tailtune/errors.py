@@ -8,4 +8,15 @@ class TailTuneError(Exception):
 
     The CLI prints its message as one line and exits with status 2, without a traceback, so the message
     must name the file, row or option at fault and say what to do.
+
+    Library code names a setting as the Python API and YAML files spell it (``lr``, ``beta``) and passes it as
+    ``setting``; the command line then speaks of its flag (``--lr``) instead.
+
+    Args:
+        message: One line saying what is wrong and what to do.
+        setting: The setting at fault, if the message begins with its name.
     """
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting

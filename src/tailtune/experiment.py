@@ -46,6 +46,7 @@ them. At the end ``OUT/summary.csv`` and ``OUT/summary.json`` are written and a 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -60,15 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from tailtune.builtin import BUILTIN_DATA, load_data, resolve_model
-from tailtune.config import (
-    STAGE_SHORTCUTS,
-    RunConfig,
-    StageConfig,
-    apply_stage_overrides,
-    load_yaml,
-    resolve_stages,
-    shortcut_overrides,
-)
+from tailtune.config import RunConfig, StageConfig, load_yaml
 from tailtune.data import TextDataset, _resolve_spec, load_dataset, save_dataset
 from tailtune.errors import TailTuneError
 from tailtune.fileio import write_json
@@ -82,6 +75,7 @@ from tailtune.imbalance import (
 )
 from tailtune.run import Splits, check_labels, is_complete, train_run
 from tailtune.runs import load_run
+from tailtune.strategies import RUN_SETTINGS, STAGE_SHORTCUTS, build_run_config
 from tailtune.summary import format_table, write_summary
 
 logger = logging.getLogger(__name__)
@@ -92,7 +86,7 @@ CACHE_DIR = ".cache"
 INTERRUPTED = 130
 
 _TOP_KEYS = ("output", "model", "seeds", "baseline", "run", "strategies", "data")
-_RUN_KEYS = tuple(f for f in RunConfig.__dataclass_fields__ if f not in ("model", "strategy", "stages", "seed"))
+_RUN_KEYS = tuple(f for f in RUN_SETTINGS if f != "seed")
 _STRATEGY_KEYS = ("name", "label", "stages", *STAGE_SHORTCUTS)
 _VARIANT_KEYS = ("name", "train", "eval", "test", "text_column", "label_column", "ratio")
 _SOURCE_KEYS = ("source", "text_column", "label_column", "test", "eval", "make")
@@ -111,11 +105,15 @@ class Strategy:
         label: Folder and summary name (the strategy name unless the config gives a ``label``).
         name: The strategy the stages start from.
         stages: The resolved stages.
+        overrides: The entry's per-stage override mappings, if any.
+        options: The entry's stage shortcuts (``lr``, ``epochs``, ...).
     """
 
     label: str
     name: str
     stages: list[StageConfig]
+    overrides: list[dict[str, Any]] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -176,9 +174,10 @@ class Experiment:
 
     def run_config(self, strategy: Strategy, seed: int) -> RunConfig:
         """The run config of one strategy and seed (feature caches shared under ``OUT/.cache``)."""
-        settings = {"cache_dir": str(self.output / CACHE_DIR), **self.run}
-        return RunConfig(model=self.model, strategy=strategy.label, stages=list(strategy.stages), seed=seed,
-                         **settings)  # fmt: skip
+        settings = {"cache_dir": str(self.output / CACHE_DIR), **self.run, **strategy.options, "seed": seed}
+        config = build_run_config(self.model, strategy.name, settings=settings, stages=strategy.overrides)
+        # Runs of an experiment are named by the entry's label, which may differ from the strategy's name.
+        return dataclasses.replace(config, strategy=strategy.label)
 
     def plan(self) -> list[PlannedRun]:
         """Every (variant, strategy, seed), variant by variant, in config order."""
@@ -224,7 +223,7 @@ def _parse(data: dict[str, Any], path: Path, output: str | Path | None) -> Exper
     run = _mapping(data.get("run"), "run")
     _check_keys(run, _RUN_KEYS, "run")
     with _context("run"):
-        RunConfig(model=model, stages=[StageConfig()], **run)  # validates the values once, up front
+        build_run_config(model, "vanilla", settings=run)  # validates the values once, up front
     items = data["strategies"]
     if not isinstance(items, list):
         raise TailTuneError("strategies must be a list")
@@ -270,13 +269,8 @@ def _parse_strategy(item: Any, where: str) -> Strategy:
     if stages is not None and not isinstance(stages, list):
         raise TailTuneError(f"{where}.stages must be a list with one mapping per stage")
     with _context(where):
-        resolved = resolve_stages(name, stages=stages)
-    for key, value in options.items():
-        if isinstance(value, list) and len(value) not in (1, len(resolved)):
-            raise TailTuneError(f"{where}.{key}: give one value, or one per stage ({len(resolved)}), got {len(value)}")
-    with _context(where):
-        resolved = apply_stage_overrides(resolved, shortcut_overrides(len(resolved), options))
-    return Strategy(label, name, resolved)
+        resolved = build_run_config("model", name, settings=options, stages=stages).stages
+    return Strategy(label, name, resolved, stages, options)
 
 
 def _parse_data(data: dict[str, Any]) -> list[Variant]:

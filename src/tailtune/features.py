@@ -32,8 +32,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from tailtune.batching import BatchPlan, Encoded
-from tailtune.config import scope_top_k
-from tailtune.modeling import encoder_layers, get_layout, get_module, set_module
+from tailtune.scopes import encoder_layers, get_layout, get_module, scope_top_k, set_module
 
 logger = logging.getLogger(__name__)
 
@@ -60,17 +59,6 @@ class FeatureCache:
         for row, (start, end) in enumerate(spans):
             out[row, : end - start] = self.values[start:end]
         return torch.from_numpy(out).to(device=device, dtype=dtype)
-
-
-def cacheable(model: nn.Module, scope: str) -> bool:
-    """Whether a stage with this scope can train on cached features."""
-    k = scope_top_k(scope)
-    if k is None:
-        return False
-    layout = get_layout(model)
-    # DeBERTa's optional convolution mixes the embeddings into layer 0's output; replaying past it is unsafe.
-    encoder = get_module(model, layout.layers.rpartition(".")[0])
-    return getattr(encoder, "conv", None) is None
 
 
 def cache_key(model_id: str, data: Encoded, scope: str, max_length: int) -> str:

@@ -9,115 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from tailtune.config import scope_top_k
 from tailtune.errors import TailTuneError
+from tailtune.scopes import get_layout, get_module, set_module
 
 logger = logging.getLogger(__name__)
 
 MLP_HIDDEN = 50  # width of the two-stage authors' head: hidden -> 50 -> ReLU -> K
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where one architecture keeps its parts (dotted attribute paths from the classification model)."""
-
-    embeddings: str
-    layers: str
-    pooler: str | None
-    head: tuple[str, ...]
-    final: str  # the last Linear(hidden -> K), which the ``mlp`` head replaces
-
-
-def _layout(base: str, pooler: str | None, head: tuple[str, ...], final: str) -> Layout:
-    return Layout(f"{base}.embeddings", f"{base}.encoder.layer", pooler, head, final)
-
-
-LAYOUTS: dict[str, Layout] = {
-    "bert": _layout("bert", "bert.pooler", ("classifier",), "classifier"),
-    "roberta": _layout("roberta", None, ("classifier",), "classifier.out_proj"),
-    "xlm-roberta": _layout("roberta", None, ("classifier",), "classifier.out_proj"),
-    "electra": _layout("electra", None, ("classifier",), "classifier.out_proj"),
-    "deberta-v2": _layout("deberta", "pooler", ("classifier",), "classifier"),
-    "distilbert": Layout(
-        "distilbert.embeddings",
-        "distilbert.transformer.layer",
-        None,
-        ("pre_classifier", "classifier"),
-        "classifier",
-    ),
-}
-
-
-def get_layout(model: nn.Module) -> Layout:
-    """The layout of a classification model.
-
-    Raises:
-        TailTuneError: The architecture has no known layout (the message lists the supported ones).
-    """
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    if model_type not in LAYOUTS:
-        raise TailTuneError(
-            f"model type {model_type!r} has no known layout for head/top-k scopes or the mlp head; "
-            f"supported: {', '.join(sorted(LAYOUTS))} (scope 'all' with the linear head works with any model)"
-        )
-    return LAYOUTS[model_type]
-
-
-def get_module(model: nn.Module, path: str) -> nn.Module:
-    """Resolve a dotted attribute path (``bert.encoder.layer``)."""
-    module = model
-    for part in path.split("."):
-        module = getattr(module, part)
-    return module
-
-
-def set_module(model: nn.Module, path: str, new: nn.Module) -> None:
-    """Replace the module at a dotted attribute path."""
-    parent, _, name = path.rpartition(".")
-    setattr(get_module(model, parent) if parent else model, name, new)
-
-
-def encoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The model's encoder layers, bottom first."""
-    return get_module(model, get_layout(model).layers)
-
-
-def trainable_modules(model: nn.Module, scope: str) -> list[nn.Module] | None:
-    """The modules a scope trains; None means every parameter.
-
-    ``head`` is the classification head; ``top<k>`` adds the pooler (where the architecture has one) and the
-    top k encoder layers.
-    """
-    k = scope_top_k(scope)
-    if k is None:
-        return None
-    layout = get_layout(model)
-    modules = [get_module(model, path) for path in layout.head]
-    if k > 0:
-        layers = get_module(model, layout.layers)
-        if k > len(layers):
-            raise TailTuneError(f"scope {scope!r} asks for {k} layers but the model has {len(layers)}")
-        if layout.pooler is not None:
-            modules.append(get_module(model, layout.pooler))
-        modules.extend(layers[len(layers) - k :])
-    return modules
-
-
-def set_trainable(model: nn.Module, scope: str) -> list[nn.Parameter]:
-    """Set ``requires_grad`` for a scope and return the trainable parameters."""
-    modules = trainable_modules(model, scope)
-    for param in model.parameters():
-        param.requires_grad_(modules is None)
-    for module in modules or []:
-        for param in module.parameters():
-            param.requires_grad_(True)
-    return [p for p in model.parameters() if p.requires_grad]
 
 
 def use_mlp_head(model: nn.Module, num_labels: int) -> None:
@@ -287,13 +189,3 @@ def _is_classifier(config) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
-    """Number of (trainable) parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """Device of the model's first parameter."""
-    return next(model.parameters()).device

@@ -1,15 +1,23 @@
-"""Strategies: a name for a list of stages.
+"""Strategies, and the one place where a run config is assembled.
 
 Every method tailtune offers, the baselines included, is data: an ordered list of
 :class:`~tailtune.config.StageConfig`. The trainer has one code path for all of them.
+
+:func:`build_run_config` turns a strategy name, per-stage overrides and flat settings into a validated
+:class:`~tailtune.config.RunConfig`. The command line, :class:`~tailtune.classifier.TailTuner`, experiment
+files and the demo all call it, so a setting is checked, coerced and broadcast over stages in one place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from tailtune.config import StageConfig
+from tailtune.config import RunConfig, StageConfig, known_keys
 from tailtune.errors import TailTuneError
+
+DEFAULT_STRATEGY = "two-stage"
 
 # The two-stage authors' stage-1 loss: LDAM with a 0.5 maximum margin, scale 1, effective-number weights.
 _LDAM = {
@@ -82,6 +90,118 @@ STRATEGIES: dict[str, tuple[str, Callable[[], list[StageConfig]]]] = {
         ],
     ),
 }
+
+
+# Settings that apply to stages: one value for every stage, or a list with one value per stage. The key is the
+# setting's name, the value the stage field it sets (``stage_batch_size`` because ``batch_size`` is the run's).
+STAGE_SHORTCUTS: dict[str, str] = {
+    "epochs": "epochs",
+    "lr": "lr",
+    "loss": "loss",
+    "weights": "weights",
+    "trainable": "trainable",
+    "stage_batch_size": "batch_size",
+    "beta": "beta",
+    "sampler": "sampler",
+}
+# Settings that belong to the run as a whole (every RunConfig field but those the function takes itself).
+RUN_SETTINGS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(RunConfig) if f.name not in ("model", "strategy", "stages")
+)
+SETTINGS: tuple[str, ...] = (*RUN_SETTINGS, *STAGE_SHORTCUTS)
+
+
+def build_run_config(
+    model: str,
+    strategy: str = DEFAULT_STRATEGY,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    stages: list[dict[str, Any]] | None = None,
+) -> RunConfig:
+    """The validated run config of a strategy with overrides: the one assembly path.
+
+    Args:
+        model: A local model folder or hub id (already resolved: see :func:`tailtune.builtin.resolve_model`).
+        strategy: A name from :data:`STRATEGIES`, or ``custom`` when ``stages`` spells out every stage.
+        settings: Flat settings by name: run settings (:data:`RUN_SETTINGS`, e.g. ``max_length``, ``seed``)
+            and stage shortcuts (:data:`STAGE_SHORTCUTS`, e.g. ``lr``, ``epochs``) given as one value for every
+            stage or a list with one value per stage. ``None`` values are ignored.
+        stages: Per-stage override mappings by position (for ``custom``: the full stage definitions), applied
+            before the shortcuts.
+
+    Raises:
+        TailTuneError: An unknown strategy or setting, a bad value, or a per-stage list of the wrong length.
+            The message names the setting as spelled here (``lr``, ``beta``), never a command-line flag.
+    """
+    settings = {k: v for k, v in (settings or {}).items() if v is not None}
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise TailTuneError(f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(SETTINGS))}")
+    run = {k: v for k, v in settings.items() if k in RUN_SETTINGS}
+    resolved = resolve_stages(strategy, stages=stages)
+    for name, value in settings.items():
+        if name in STAGE_SHORTCUTS:
+            resolved = apply_stage_overrides(resolved, broadcast(name, value, len(resolved)), setting=name)
+    return RunConfig(model=model, strategy=strategy, stages=resolved, **run)
+
+
+def resolve_stages(strategy: str, *, stages: list[dict[str, Any]] | None = None) -> list[StageConfig]:
+    """A strategy's stages with per-stage override mappings applied by position.
+
+    Args:
+        strategy: A strategy name, or ``custom`` when ``stages`` spells out every stage.
+        stages: Per-stage override mappings (for ``custom``: the full stage definitions).
+    """
+    if strategy == "custom":
+        if not stages:
+            raise TailTuneError("strategy 'custom' needs a 'stages' list with one mapping per stage")
+        return [StageConfig.from_dict(s, where=f"stage {i + 1}") for i, s in enumerate(stages)]
+    if stages is not None and not isinstance(stages, list):
+        raise TailTuneError("stages must be a list with one mapping per stage")
+    return apply_stage_overrides(get_strategy(strategy), stages or [])
+
+
+def broadcast(setting: str, value: Any, n_stages: int) -> list[dict[str, Any]]:
+    """One override mapping per stage from a shortcut's value: a scalar (or a one-item list) goes to every
+    stage, a list must have one value per stage."""
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    if len(items) == 1:
+        items = items * n_stages
+    if len(items) != n_stages:
+        raise TailTuneError(
+            f"{setting}: give one value for every stage or one per stage ({n_stages}), got {len(items)}",
+            setting=setting,
+        )
+    return [{STAGE_SHORTCUTS[setting]: item} for item in items]
+
+
+def apply_stage_overrides(
+    stages: list[StageConfig], overrides: list[dict[str, Any]], *, setting: str | None = None
+) -> list[StageConfig]:
+    """Merge per-stage override mappings onto stages by position.
+
+    Args:
+        stages: The strategy's stages.
+        overrides: One mapping per stage (may be shorter than ``stages``; an empty mapping changes nothing).
+        setting: The setting the overrides came from, named in errors.
+
+    Raises:
+        TailTuneError: More overrides than stages, an unknown stage field or a bad value.
+    """
+    if len(overrides) > len(stages):
+        raise TailTuneError(f"{len(overrides)} stage override(s) given but the strategy has {len(stages)} stage(s)")
+    merged = []
+    for i, stage in enumerate(stages):
+        change = known_keys(StageConfig, overrides[i] if i < len(overrides) else {}, f"stage {i + 1} override")
+        if "loss_params" in change and "loss" not in change:
+            change["loss_params"] = {**stage.loss_params, **change["loss_params"]}
+        elif "loss" in change and change["loss"] != stage.loss and "loss_params" not in change:
+            change["loss_params"] = {}  # the old loss's parameters mean nothing to the new loss
+        try:
+            merged.append(stage.replace(**change))
+        except TailTuneError as exc:
+            raise TailTuneError(str(exc), setting=setting) from None
+    return merged
 
 
 def get_strategy(name: str) -> list[StageConfig]:

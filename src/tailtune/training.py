@@ -26,9 +26,9 @@ from transformers import get_linear_schedule_with_warmup
 
 from tailtune.batching import BatchPlan, Encoded
 from tailtune.config import RunConfig, StageConfig
-from tailtune.features import build_cache, cache_key, cacheable, replay
+from tailtune.features import build_cache, cache_key, replay
 from tailtune.losses import build_loss
-from tailtune.modeling import set_trainable
+from tailtune.scopes import cacheable, set_trainable
 from tailtune.weights import class_weights
 
 logger = logging.getLogger(__name__)
