@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tailtune.errors import TailTuneError
+from tailtune.errors import TailTuneError, first_line
 
 MIXED_PRECISION = ("no", "auto", "bf16", "fp16")
 HEADS = ("linear", "mlp")
@@ -192,8 +192,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TailTuneError(f"{path}: not valid YAML ({first})") from None
+        raise TailTuneError(f"{path}: not valid YAML ({first_line(exc)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tailtune.errors import TailTuneError
+from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -268,7 +268,7 @@ def _read_delimited(path: Path, text: str, *, sep: str) -> _Table:
     except pd.errors.EmptyDataError:
         raise TailTuneError(f"{path}: the file holds no header and no rows") from None
     except pd.errors.ParserError as e:
-        raise TailTuneError(f"{path}: cannot parse as {'CSV' if sep == ',' else 'TSV'} ({_first_line(e)})") from None
+        raise TailTuneError(f"{path}: cannot parse as {'CSV' if sep == ',' else 'TSV'} ({first_line(e)})") from None
     columns = {str(c): df[c].tolist() for c in df.columns}
     return _Table(columns, str(path), row_lines=lambda: _record_start_lines(text, sep, len(df)))
 
@@ -328,7 +328,7 @@ def _read_parquet(path: Path) -> _Table:
     try:
         df = pd.read_parquet(path)
     except Exception as e:  # pyarrow raises several unrelated types for a damaged file
-        raise TailTuneError(f"{path}: cannot read as Parquet ({_first_line(e)})") from None
+        raise TailTuneError(f"{path}: cannot read as Parquet ({first_line(e)})") from None
     return _Table({str(c): df[c].tolist() for c in df.columns}, str(path))
 
 
@@ -352,7 +352,7 @@ def _read_disk(path: Path, split: str | None, spec: str) -> _Table:
     try:
         loaded = datasets.load_from_disk(str(path))
     except Exception as e:
-        raise TailTuneError(f"{path}: cannot load the saved dataset ({_first_line(e)})") from None
+        raise TailTuneError(f"{path}: cannot load the saved dataset ({first_line(e)})") from None
     if isinstance(loaded, datasets.DatasetDict):
         return _hf_to_table(_pick_split(loaded, split, spec), spec)
     if split is not None:
@@ -374,7 +374,7 @@ def _read_hub(spec: str) -> _Table:
             loaded = datasets.load_dataset(repo, cfg, split=split)
             break
         except Exception as e:  # network, auth, missing config or split: all become one line for the user
-            errors.append(f"as '{repo}'" + (f" config '{cfg}'" if cfg else "") + f": {_first_line(e)}")
+            errors.append(f"as '{repo}'" + (f" config '{cfg}'" if cfg else "") + f": {first_line(e)}")
             # Only "no such dataset" makes the other reading worth a try; offline, it would just wait again.
             if not isinstance(e, FileNotFoundError):
                 break
@@ -502,11 +502,6 @@ def _quoted(values: Iterable[Any], limit: int = 20) -> str:
     values = list(values)
     text = ", ".join(f"'{v}'" for v in values[:limit])
     return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
-
-
-def _first_line(error: BaseException | None) -> str:
-    text = str(error).strip() if error is not None else ""
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 # --------------------------------------------------------------------------------------------- writing

@@ -20,3 +20,13 @@ class TailTuneError(Exception):
     def __init__(self, message: str, *, setting: str | None = None) -> None:
         super().__init__(message)
         self.setting = setting
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when the message is empty.
+
+    Third-party errors (pandas, pyarrow, YAML, transformers) can run to many lines; a
+    :class:`TailTuneError` quotes only the first so that the CLI still prints one line.
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from tailtune.errors import TailTuneError
+from tailtune.errors import TailTuneError, first_line
+from tailtune.pooling import mean_pooling_class, resolve_pooling, write_pooling_code
 from tailtune.scopes import get_layout, get_module, set_module
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def load_classifier(
     labels: list[str],
     *,
     head: str = "linear",
+    pooling: str = "cls",
     trust_remote_code: bool = False,
 ):
     """Load a pretrained encoder with a classification head for ``labels``, and its tokenizer.
@@ -56,6 +58,8 @@ def load_classifier(
         name_or_path: Local folder or hub id.
         labels: Label names in id order.
         head: ``linear`` or ``mlp``.
+        pooling: ``cls`` (the stock head on the ``[CLS]`` pooler), ``mean`` (the head reads the token mean) or
+            ``auto`` (``mean`` for sentence-transformers checkpoints trained for it; see :mod:`tailtune.pooling`).
         trust_remote_code: Allow code shipped with the checkpoint.
 
     Returns:
@@ -72,8 +76,13 @@ def load_classifier(
     try:
         source_config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise TailTuneError(f"{name_or_path}: cannot load a model config ({_first_line(exc)})") from None
+        raise TailTuneError(f"{name_or_path}: cannot load a model config ({first_line(exc)})") from None
     saved_head = getattr(source_config, "tailtune_head", "linear")
+    if pooling == "auto" and hasattr(source_config, "tailtune_pooling"):
+        pooling = source_config.tailtune_pooling  # a tailtune checkpoint keeps the pooling it was trained with
+    pooling = resolve_pooling(pooling, name_or_path, getattr(source_config, "model_type", None))
+    if pooling == "mean" and head == "mlp":
+        raise TailTuneError("head 'mlp' reads the [CLS] pooler; use it with pooling 'cls'", setting="head")
     id2label = dict(enumerate(labels))
     same_head = source_config.num_labels == len(labels) and saved_head == head and _is_classifier(source_config)
     if not same_head:
@@ -89,7 +98,13 @@ def load_classifier(
         "dtype": torch.float32,
     }
     try:
-        if saved_head == "mlp" and head == "mlp" and same_head:
+        if pooling == "mean":
+            from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
+
+            base = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[type(source_config)]
+            model = mean_pooling_class(base).from_pretrained(name_or_path, ignore_mismatched_sizes=True, **kwargs)
+            model.config.tailtune_head = "linear"
+        elif saved_head == "mlp" and head == "mlp" and same_head:
             model = _load_mlp_classifier(name_or_path, **kwargs)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(
@@ -100,9 +115,10 @@ def load_classifier(
                 model.config.tailtune_head = "linear"
             if head == "mlp":
                 use_mlp_head(model, len(labels))
+        model.config.tailtune_pooling = pooling
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise TailTuneError(f"{name_or_path}: cannot load the model ({_first_line(exc)})") from None
+        raise TailTuneError(f"{name_or_path}: cannot load the model ({first_line(exc)})") from None
     return model, tokenizer
 
 
@@ -122,8 +138,9 @@ def load_saved_classifier(path: str | Path, *, trust_remote_code: bool = False):
     if not labels:
         raise TailTuneError(f"{path}: config.json has no id2label; is this a fine-tuned classifier?")
     model, tokenizer = load_classifier(
-        str(path), labels, head=config.get("tailtune_head", "linear"), trust_remote_code=trust_remote_code
-    )
+        str(path), labels, head=config.get("tailtune_head", "linear"), pooling=config.get("tailtune_pooling", "cls"),
+        trust_remote_code=trust_remote_code,
+    )  # fmt: skip
     return model, tokenizer, labels
 
 
@@ -169,6 +186,8 @@ def save_classifier(model: nn.Module, tokenizer, path: str | Path) -> None:
     ``auto_map``: ``pipeline(..., trust_remote_code=True)`` loads it; tailtune loads it either way.
     """
     path = Path(path)
+    if getattr(model.config, "tailtune_pooling", "cls") == "mean":
+        write_pooling_code(model, path)
     if getattr(model.config, "tailtune_head", "linear") == "mlp":
         base = type(model).__name__
         name = f"TailTuneMLP{base}"
@@ -184,8 +203,3 @@ def save_classifier(model: nn.Module, tokenizer, path: str | Path) -> None:
 
 def _is_classifier(config) -> bool:
     return any(a.endswith("ForSequenceClassification") for a in (getattr(config, "architectures", None) or []))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
