@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from tailtune.errors import TailTuneError
-from tailtune.metrics import compute_metrics, frequency_groups
+from tailtune.metrics import compute_metrics, frequency_groups, softmax
 
 NAMES = ["a", "b", "c", "d", "e"]
 TRAIN_COUNTS = [40, 30, 10, 5, 2]
@@ -144,3 +145,12 @@ def test_bad_inputs() -> None:
         compute_metrics([0, 1], [0], label_names=NAMES, train_counts=TRAIN_COUNTS)
     with pytest.raises(TailTuneError):
         frequency_groups([])
+
+
+def test_softmax_rows_sum_to_one_and_survive_large_logits() -> None:
+    logits = np.array([[0.0, 0.0], [1000.0, 0.0], [1.0, 2.0]])
+    probs = softmax(logits)
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    assert probs[0].tolist() == [0.5, 0.5]
+    assert probs[1] == pytest.approx([1.0, 0.0])
+    assert probs[2] == pytest.approx([1 / (1 + np.e), np.e / (1 + np.e)])

@@ -14,6 +14,7 @@ from tailtune.config import RunConfig
 from tailtune.data import LabelMap, TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir
+from tailtune.metrics import softmax
 from tailtune.modeling import load_saved_classifier, save_classifier
 from tailtune.run import Splits, check_labels, fit
 from tailtune.strategies import build_run_config
@@ -88,8 +89,7 @@ class TailTuner:
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
         encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length())
         logits = predict_logits(self.model_, encoded, self.accelerator_, batch_size=self._eval_batch_size())
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
+        return softmax(logits)
 
     def predict(self, texts: Sequence[str]) -> list[Any]:
         """Predicted labels (of the same type as the training labels)."""

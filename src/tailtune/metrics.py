@@ -14,6 +14,15 @@ from tailtune.errors import TailTuneError
 GROUPS = ("head", "medium", "tail")
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``[n, K]`` logits: class probabilities that sum to 1 in each row.
+
+    The row maximum is subtracted first so that large logits do not overflow ``exp``.
+    """
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
 def frequency_groups(train_counts: Sequence[int]) -> dict[str, list[int]]:
     """Split classes into head, medium and tail groups by training frequency.
 
