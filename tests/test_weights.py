@@ -63,8 +63,9 @@ def test_unknown_scheme_lists_valid_ones() -> None:
 
 @pytest.mark.parametrize("beta", [1.0, -0.1, 1.5, float("nan")])
 def test_bad_beta(beta: float) -> None:
-    with pytest.raises(TailTuneError, match="--beta"):
+    with pytest.raises(TailTuneError, match=r"^beta must be in \[0, 1\)") as info:
         class_weights(COUNTS, "effective", beta=beta)
+    assert info.value.setting == "beta"
 
 
 def test_zero_count_is_an_error() -> None:

@@ -95,7 +95,7 @@ def class_weights(counts: Sequence[int], scheme: str = "none", *, beta: float = 
     if scheme not in WEIGHTINGS:
         raise TailTuneError(f"unknown weighting {scheme!r}; valid weightings: {', '.join(WEIGHTINGS)}")
     if not 0.0 <= beta < 1.0:
-        raise TailTuneError(f"--beta must be in [0, 1), got {beta}")
+        raise TailTuneError(f"beta must be in [0, 1), got {beta}", setting="beta")
     n = counts_tensor(counts)
     w = WEIGHTINGS[scheme](n, beta=beta)
     return (w * (len(n) / w.sum())).to(torch.float32)
