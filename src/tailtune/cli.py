@@ -307,10 +307,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _in_flag_terms(exc: TailTuneError) -> str:
-    """The error's message, naming the command-line flag where the library named a setting."""
-    message = str(exc)
-    if exc.setting and message.startswith(exc.setting):
-        return "--" + exc.setting.replace("_", "-") + message[len(exc.setting) :]
+    """The error's message, naming the command-line flag where the library named a setting.
+
+    Library messages name their setting first (``beta must be ...``) or last (``...; name it with
+    text_column``); only those two places are rewritten, so a setting name used as a plain word elsewhere in
+    the message stays as it is.
+    """
+    message, setting = str(exc), exc.setting
+    if not setting:
+        return message
+    flag = "--" + setting.replace("_", "-")
+    if message.startswith(setting):
+        message = flag + message[len(setting) :]
+    if message.endswith(" " + setting):
+        message = message[: -len(setting)] + flag
     return message
 
 

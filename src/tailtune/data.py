@@ -96,11 +96,8 @@ class LabelMap:
         return cls(ordered)
 
     @property
-    def id2label(self) -> dict[int, str]:
-        return dict(enumerate(self.labels))
-
-    @property
     def label2id(self) -> dict[str, int]:
+        """Label name -> class id."""
         return {name: i for i, name in enumerate(self.labels)}
 
     def __len__(self) -> int:
@@ -124,13 +121,6 @@ class LabelMap:
                 f"{_quoted(self.labels)} - relabel those rows or retrain with them"
             )
         return np.fromiter((mapping[v] for v in values), dtype=np.int64, count=len(values))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"labels": list(self.labels)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LabelMap:
-        return cls(list(d["labels"]))
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -420,11 +410,13 @@ def _to_dataset(table: _Table, *, text_column: str, label_column: str, require_l
     found = _quoted(list(table.columns)) or "none"
     if text_column not in table.columns:
         raise TailTuneError(
-            f"{src}: no text column '{text_column}' (columns found: {found}); name it with --text-column"
+            f"{src}: no text column '{text_column}' (columns found: {found}); name it with text_column",
+            setting="text_column",
         )
     if require_labels and label_column not in table.columns:
         raise TailTuneError(
-            f"{src}: no label column '{label_column}' (columns found: {found}); name it with --label-column"
+            f"{src}: no label column '{label_column}' (columns found: {found}); name it with label_column",
+            setting="label_column",
         )
     if not table.columns[text_column]:
         raise TailTuneError(f"{src}: has a header but no data rows")
