@@ -15,7 +15,7 @@ from run_factory import make_experiment, write_run
 from scipy import stats
 
 from tailtune.errors import TailTuneError
-from tailtune.runs import find_runs, load_run
+from tailtune.rundir import find_runs, load_run
 from tailtune.summary import compare_paired, format_table, summarize, write_summary
 
 SEEDS = (0, 1, 2)
@@ -50,7 +50,7 @@ def exact_wilcoxon_p(diffs: list[float]) -> float:
 
 
 def test_find_runs_skips_incomplete_runs_and_saved_models(experiment, caplog):
-    with caplog.at_level(logging.WARNING, logger="tailtune.runs"):
+    with caplog.at_level(logging.WARNING, logger="tailtune.rundir"):
         runs = find_runs(experiment)
     assert len(runs) == 2 * 2 * len(SEEDS)
     assert all(run.path.name.startswith("seed-") for run in runs)  # model/config.json is not a run

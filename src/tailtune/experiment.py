@@ -74,7 +74,7 @@ from tailtune.imbalance import (
     write_imbalanced,
 )
 from tailtune.run import Splits, check_labels, is_complete, train_run
-from tailtune.runs import load_run
+from tailtune.rundir import load_run
 from tailtune.strategies import RUN_SETTINGS, STAGE_SHORTCUTS, build_run_config
 from tailtune.summary import format_table, write_summary
 

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import stats
 
 from tailtune.fileio import write_atomic, write_json
-from tailtune.runs import RunRecord, natural_key, require_runs
+from tailtune.rundir import RunRecord, natural_key, require_runs
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def summarize(runs: list[RunRecord], *, baseline: str = "vanilla") -> dict:
     """Aggregate runs per (variant, strategy) and compare each strategy with the baseline.
 
     Args:
-        runs: Complete runs, e.g. from :func:`tailtune.runs.find_runs`.
+        runs: Complete runs, e.g. from :func:`tailtune.rundir.find_runs`.
         baseline: The strategy every other strategy of the same variant is compared with.
 
     Returns:

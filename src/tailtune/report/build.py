@@ -8,7 +8,7 @@ from pathlib import Path
 from tailtune.fileio import write_atomic
 from tailtune.report.document import Document
 from tailtune.report.sections import SECTIONS, ReportContext
-from tailtune.runs import no_runs_error, scan_runs
+from tailtune.rundir import no_runs_error, scan_runs
 
 # Records carry the package name, the one users configure and see in the log format.
 logger = logging.getLogger(__package__)

@@ -18,7 +18,7 @@ import pandas as pd
 from tailtune.errors import TailTuneError
 from tailtune.report import plots
 from tailtune.report.document import Cell, Document
-from tailtune.runs import RunRecord
+from tailtune.rundir import RunRecord
 from tailtune.summary import (
     METRIC_TITLES,
     METRICS,

@@ -1,16 +1,19 @@
-"""Read finished run directories back from disk.
+"""The run directory: its file names, how each file is written, and how finished runs are read back.
 
-A run directory holds ``config.json`` (written when the run starts) and ``metrics.json`` (written last, so a
-run is complete only once it exists), plus ``predictions.csv``, ``history.jsonl`` and a saved ``model/``.
-This module only reads them; it never imports training code.
+A run directory holds ``config.json`` (written when the run starts), ``history.jsonl`` (one line per logging
+step or evaluation), ``predictions.csv``, a saved ``model/`` and ``metrics.json``, which is written last: a run
+is complete exactly when it exists. Every file is replaced atomically, so a reader never sees half a file.
+This module never imports training code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from tailtune.errors import TailTuneError
+from tailtune.fileio import atomic_dir, atomic_path, write_atomic, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +29,80 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"
 HISTORY_FILE = "history.jsonl"
+MODEL_DIR = "model"
 DEFAULT_VARIANT = "default"
 
 # Directories that never hold runs but can be large (a saved model) or hold a Hugging Face config.json
 # that must not be mistaken for a run's.
-_SKIP_DIRS = frozenset({"model", "checkpoints", "__pycache__", "report_files"})
+_SKIP_DIRS = frozenset({MODEL_DIR, "checkpoints", "__pycache__", "report_files"})
+
+
+def is_complete(run_dir: str | Path) -> bool:
+    """A run is complete exactly when its ``metrics.json`` exists."""
+    return (Path(run_dir) / METRICS_FILE).is_file()
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+
+def write_config(run_dir: str | Path, data: dict[str, Any]) -> Path:
+    """Start a run: mark it incomplete and write its ``config.json``.
+
+    A ``metrics.json`` left by an earlier run in the same folder is removed first, so the folder never
+    looks complete while the new run is in progress.
+
+    Args:
+        run_dir: The run directory (created if needed).
+        data: The run's record: resolved settings, stages, labels, training counts, data sources, versions.
+
+    Returns:
+        The path of ``config.json``.
+    """
+    out = Path(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / METRICS_FILE).unlink(missing_ok=True)
+    write_json(out / CONFIG_FILE, data)
+    return out / CONFIG_FILE
+
+
+def reset_history(run_dir: str | Path) -> None:
+    """Empty ``history.jsonl`` (or create it empty)."""
+    write_atomic(Path(run_dir) / HISTORY_FILE, "")
+
+
+def append_history(run_dir: str | Path, entry: dict[str, Any]) -> None:
+    """Append one JSON line to ``history.jsonl``.
+
+    The line goes out in a single write in append mode: readers see whole lines, and the file is not
+    rewritten at every logging step, which would cost time quadratic in the length of training.
+    """
+    with open(Path(run_dir) / HISTORY_FILE, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry) + "\n")
+
+
+def write_predictions(run_dir: str | Path, frame: pd.DataFrame) -> Path:
+    """Write ``predictions.csv`` (columns ``text``, ``label``, ``predicted``, ``score``) atomically."""
+    path = Path(run_dir) / PREDICTIONS_FILE
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return path
+
+
+@contextlib.contextmanager
+def writing_model(run_dir: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder to save the model in; on success it becomes ``model/`` in one step."""
+    with atomic_dir(Path(run_dir) / MODEL_DIR) as tmp:
+        yield tmp
+
+
+def write_metrics(run_dir: str | Path, metrics: dict[str, Any]) -> Path:
+    """Write ``metrics.json``: the last file of a run, whose existence marks the run complete."""
+    path = Path(run_dir) / METRICS_FILE
+    write_json(path, metrics)
+    return path
+
+
+# --------------------------------------------------------------------------------------------- reading
 
 
 @dataclass
