@@ -1,8 +1,9 @@
 """Write small, self-consistent run directories for tests of the readers, summary and report.
 
-The runs follow the run-directory contract that training writes: predictions are drawn at random (seeded,
-so every call gives the same files), and metrics.json is computed from them, so the per-class scores, the
-confusion matrix and predictions.csv agree with each other.
+The runs are written as training writes them: through the writers of :mod:`tailtune.rundir`, with a config
+built by :func:`tailtune.strategies.build_run_config` (so it holds only values training accepts), and with
+metrics.json computed by :func:`tailtune.metrics.compute_metrics` from predictions drawn at random (seeded,
+so every call gives the same files). The per-class scores, the confusion matrix and predictions.csv agree.
 """
 
 from __future__ import annotations
@@ -14,18 +15,26 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    confusion_matrix,
-    f1_score,
-    precision_recall_fscore_support,
+
+from tailtune.metrics import compute_metrics
+from tailtune.rundir import (
+    append_history,
+    reset_history,
+    write_config,
+    write_metrics,
+    write_predictions,
+    writing_model,
 )
+from tailtune.strategies import build_run_config
+from tailtune.training import StageReport
 
 LABELS = ["world", "sports", "business", "sci/tech"]
 #: How much each strategy loses on the rarest class compared with the most frequent one.
 TAIL_PENALTY = {"vanilla": 0.6, "two-stage": 0.25}
 VERSIONS = {"python": "3.11.9", "torch": "2.4.0", "transformers": "4.46.0", "tailtune": "0.1.0"}
+CREATED = "2024-05-01T12:00:00+00:00"
+MODEL = "tiny-bert"
+RUN_SETTINGS = {"max_length": 64, "batch_size": 16, "head": "linear"}
 
 
 def exp_counts(n_classes: int, ratio: float, n_max: int = 500) -> list[int]:
@@ -35,32 +44,24 @@ def exp_counts(n_classes: int, ratio: float, n_max: int = 500) -> list[int]:
     return [max(1, round(n_max * ratio ** (-i / (n_classes - 1)))) for i in range(n_classes)]
 
 
-def _groups(labels: list[str]) -> dict[str, list[str]]:
-    quarter = max(1, len(labels) // 4)
-    return {"head": labels[:quarter], "medium": labels[quarter:-quarter], "tail": labels[-quarter:]}
-
-
-def _stages(strategy: str) -> list[dict]:
-    if strategy == "two-stage":
-        return [
-            {
-                "name": "stage1",
-                "trainable": "all",
-                "loss": "ce",
-                "weights": "none",
-                "lr": 2e-5,
-                "epochs": 3.0,
-            },
-            {
-                "name": "stage2",
-                "trainable": "head",
-                "loss": "ce",
-                "weights": "balanced",
-                "lr": 1e-3,
-                "epochs": 1.0,
-            },
-        ]
-    return [{"name": "stage1", "trainable": "all", "loss": "ce", "weights": "none", "lr": 2e-5, "epochs": 3.0}]
+def _config(
+    strategy: str, seed: int, labels: list[str], counts: list[int], variant: str | None, ratio: float | None
+) -> dict:
+    """The ``config.json`` record, laid out as training lays it out, of a config the real assembly path builds."""
+    run = build_run_config(MODEL, strategy, settings={**RUN_SETTINGS, "seed": seed})
+    return {
+        "tailtune_version": VERSIONS["tailtune"],
+        "created": CREATED,
+        "versions": VERSIONS,
+        "run": run.to_dict(),
+        "stages": [stage.to_dict() for stage in run.stages],
+        "labels": labels,
+        "train_counts": dict(zip(labels, counts, strict=True)),
+        "data": {"train": "data/train.csv", "eval": None, "test": "data/test.csv"},
+        "variant": variant,
+        "variant_info": {"ratio": ratio, "profile": "exp"} if ratio is not None else {},
+        "accelerate": {"num_processes": 1, "mixed_precision": "no", "device": "cpu"},
+    }
 
 
 def write_run(
@@ -76,11 +77,11 @@ def write_run(
     texts: list[str] | None = None,
     complete: bool = True,
 ) -> Path:
-    """Write one run directory.
+    """Write one run directory with the writers training uses.
 
     Args:
         run_dir: Where to write it.
-        strategy: Strategy name; known ones (``TAIL_PENALTY``) differ in how badly they do on rare classes.
+        strategy: A strategy name; known ones (``TAIL_PENALTY``) differ in how badly they do on rare classes.
         seed: Seed; it changes the drawn predictions.
         variant: Variant name (None writes ``"variant": null``).
         ratio: Imbalance ratio recorded in ``variant_info`` (and used for train counts); None for none.
@@ -88,7 +89,7 @@ def write_run(
         train_counts: Training examples per class; defaults to an exponential tail with ``ratio`` (or 10).
         n_test_per_class: Test examples per class.
         texts: Optional texts used (cycled) for the test examples.
-        complete: False leaves out metrics.json, as for a run still in progress.
+        complete: False leaves out the saved model and metrics.json, as for a run still in progress.
 
     Returns:
         The run directory.
@@ -120,94 +121,32 @@ def write_run(
     else:
         text_col = [f"example {i} about {labels[c]}" for i, c in enumerate(y_true)]
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config = {
-        "tailtune_version": "0.1.0",
-        "versions": VERSIONS,
-        "created": "2024-05-01T12:00:00+00:00",
-        "run": {
-            "model": "tiny-bert",
-            "strategy": strategy,
-            "seed": seed,
-            "max_length": 64,
-            "batch_size": 16,
-            "head": "linear",
-            "stages": _stages(strategy),
-        },
-        "stages": _stages(strategy),
-        "labels": labels,
-        "train_counts": dict(zip(labels, counts, strict=True)),
-        "data": {"train": "data/train.csv", "eval": None, "test": "data/test.csv"},
-        "variant": variant,
-        "variant_info": {"ratio": ratio, "profile": "exp"} if ratio is not None else {},
-    }
-    (run_dir / "config.json").write_text(json.dumps(config, indent=2))
-    pd.DataFrame(
-        {
-            "text": text_col,
-            "label": [labels[c] for c in y_true],
-            "predicted": [labels[c] for c in y_pred],
-            "score": scores,
-        }
-    ).to_csv(run_dir / "predictions.csv", index=False)
-    history = [
-        {
-            "stage": 0,
-            "stage_name": "stage1",
-            "step": 10 * (i + 1),
-            "epoch": 0.5 * (i + 1),
-            "loss": 1.2 / (i + 1),
-            "lr": 2e-5,
-        }
-        for i in range(3)
-    ]
-    (run_dir / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
-    # A saved model has its own (Hugging Face) config.json, which must not be taken for a run.
-    (run_dir / "model").mkdir(exist_ok=True)
-    (run_dir / "model" / "config.json").write_text(json.dumps({"architectures": ["BertForSequenceClassification"]}))
+    config = _config(strategy, seed, labels, counts, variant, ratio)
+    write_config(run_dir, config)
+    reset_history(run_dir)
+    for index, stage in enumerate(config["stages"]):
+        for step in range(1, 4):
+            append_history(run_dir, {"stage": index, "stage_name": stage["name"], "step": step,
+                                     "epoch": round(step * stage["epochs"] / 3, 4), "loss": 1.2 / step,
+                                     "lr": stage["lr"] * (3 - step) / 3})  # fmt: skip
+    write_predictions(run_dir, pd.DataFrame({
+        "text": text_col,
+        "label": [labels[c] for c in y_true],
+        "predicted": [labels[c] for c in y_pred],
+        "score": scores,
+    }))  # fmt: skip
     if complete:
-        metrics = _metrics(labels, counts, y_true, y_pred)
-        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        # A saved model has its own (Hugging Face) config.json, which must not be taken for a run.
+        with writing_model(run_dir) as folder:
+            (folder / "config.json").write_text(json.dumps({"architectures": ["BertForSequenceClassification"]}))
+        metrics = compute_metrics(y_true, y_pred, label_names=labels, train_counts=counts)
+        metrics["split"] = "test"
+        metrics["stages"] = [
+            vars(StageReport(name=stage["name"], seconds=0.5, steps=3, cached=False)) for stage in config["stages"]
+        ]
+        metrics["wall_time_s"] = 1.5
+        write_metrics(run_dir, metrics)
     return run_dir
-
-
-def _metrics(labels: list[str], counts: list[int], y_true: list[int], y_pred: list[int]) -> dict:
-    ids = list(range(len(labels)))
-    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
-    groups = _groups(labels)
-    by_name = dict(zip(labels, f1, strict=True))
-
-    def group_f1(names: list[str]) -> float | None:
-        return float(np.mean([by_name[n] for n in names])) if names else None
-
-    return {
-        "accuracy": accuracy_score(y_true, y_pred),
-        "micro_f1": f1_score(y_true, y_pred, labels=ids, average="micro", zero_division=0),
-        "macro_f1": f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0),
-        "weighted_f1": f1_score(y_true, y_pred, labels=ids, average="weighted", zero_division=0),
-        "balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
-        "n_examples": len(y_true),
-        "head_f1": group_f1(groups["head"]),
-        "medium_f1": group_f1(groups["medium"]),
-        "tail_f1": group_f1(groups["tail"]),
-        "groups": groups,
-        "per_class": {
-            name: {
-                "precision": float(p),
-                "recall": float(r),
-                "f1": float(f),
-                "support": int(s),
-                "train_count": int(c),
-            }
-            for name, p, r, f, s, c in zip(labels, precision, recall, f1, support, counts, strict=True)
-        },
-        "confusion_matrix": {
-            "labels": labels,
-            "matrix": confusion_matrix(y_true, y_pred, labels=ids).tolist(),
-        },
-        "split": "test",
-        "wall_time_s": 1.5,
-    }
 
 
 def make_experiment(

@@ -98,7 +98,8 @@ def test_tail_examples_are_truncated(page):
 
 
 def test_config_and_versions_are_listed(page):
-    assert "Stages: two-stage" in page and "balanced" in page
+    # two-stage's first stage: the top layer with LDAM and effective-number weights
+    assert "Stages: two-stage" in page and "top1" in page and "ldam" in page and "effective" in page
     assert "transformers" in page and "4.46.0" in page
     assert "data/train.csv" in page
 
