@@ -33,6 +33,9 @@ class StageConfig:
         beta: Beta of the effective-number weighting, in [0, 1).
         lr: Peak learning rate of a fresh AdamW.
         epochs: Passes over the training data (0 skips the stage).
+        min_steps: Raise ``epochs`` until the stage makes at least this many optimiser steps (at most
+            ``max_epochs``); None keeps ``epochs`` as given. A budget in steps suits small and large data alike.
+        max_epochs: The most epochs ``min_steps`` may raise the stage to.
         batch_size: Per-device batch size of this stage; None uses the run's.
         warmup_ratio: Fraction of the stage's steps with linear warm-up (then linear decay to 0).
         weight_decay: AdamW weight decay.
@@ -50,6 +53,8 @@ class StageConfig:
     beta: float = 0.9999
     lr: float = 1e-5
     epochs: int = 1
+    min_steps: int | None = None
+    max_epochs: int = 20
     batch_size: int | None = None
     warmup_ratio: float = 0.0
     weight_decay: float = 0.0
@@ -88,6 +93,8 @@ class StageConfig:
             isinstance(self.epochs, int) and self.epochs >= 0,
             f"{where}: epochs must be >= 0, got {self.epochs}",
         )
+        _check(self.min_steps is None or self.min_steps >= 1, f"{where}: min_steps must be >= 1, got {self.min_steps}")
+        _check(self.max_epochs >= 1, f"{where}: max_epochs must be >= 1, got {self.max_epochs}")
         _check(
             self.batch_size is None or self.batch_size >= 1,
             f"{where}: batch size must be >= 1, got {self.batch_size}",
@@ -134,6 +141,15 @@ class RunConfig:
         cache_dir: Folder for feature caches shared between runs; None keeps caches in memory.
         trust_remote_code: Allow model code shipped with a checkpoint (off by default).
         logging_steps: Optimiser steps between ``history.jsonl`` entries.
+        pooling: ``auto`` (mean pooling for sentence-transformers checkpoints trained for it, else the
+            stock ``[CLS]`` head), ``cls`` or ``mean``; see :mod:`tailtune.pooling`.
+        eval_fraction: Without eval data, the share of each class held out for validation (0: none).
+        eval_min_class_count: A class with fewer training examples stays whole in training.
+        select_metric: Validation metric that picks the best epoch of each stage (``none``: last epoch).
+        patience: Epochs without validation improvement that end a stage early (None: never).
+        refit: After selection on a held-out split, retrain on all the training data with the chosen epochs.
+        calibrate: Decision rule chosen on validation and folded into the bias: ``none``, ``logit-adjust``
+            or ``class-bias``; see :mod:`tailtune.calibration`.
     """
 
     model: str
@@ -151,6 +167,13 @@ class RunConfig:
     cache_dir: str | None = None
     trust_remote_code: bool = False
     logging_steps: int = 10
+    pooling: str = "auto"
+    eval_fraction: float = 0.1
+    eval_min_class_count: int = 5
+    select_metric: str = "macro_f1"
+    patience: int | None = 2
+    refit: bool = True
+    calibrate: str = "logit-adjust"
 
     def __post_init__(self) -> None:
         _coerce_numbers(self, "run config")
@@ -169,6 +192,16 @@ class RunConfig:
             f"unknown mixed precision {self.mixed_precision!r}; valid: {', '.join(MIXED_PRECISION)}",
         )
         _check(self.logging_steps >= 1, f"logging_steps must be >= 1, got {self.logging_steps}")
+        _choice("pooling", self.pooling, ("auto", "cls", "mean"))
+        _choice("select_metric", self.select_metric, ("macro_f1", "micro_f1", "balanced_accuracy", "accuracy", "none"))
+        _choice("calibrate", self.calibrate, ("none", "logit-adjust", "class-bias"))
+        _check(0 <= self.eval_fraction < 1, f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
+        _check(self.eval_min_class_count >= 2, f"eval_min_class_count must be >= 2, got {self.eval_min_class_count}")
+        _check(self.patience is None or self.patience >= 1, f"patience must be >= 1 (or null), got {self.patience}")
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form, suitable for JSON and YAML."""
@@ -231,3 +264,8 @@ def _coerce_numbers(obj: Any, where: str) -> None:
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise TailTuneError(message)
+
+
+def _choice(setting: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise TailTuneError(f"{setting}: unknown value {value!r}; valid: {', '.join(valid)}", setting=setting)

@@ -5,7 +5,8 @@ example in every epoch (and every seed and strategy that starts from the same pr
 cache runs the frozen bottom once under ``inference_mode`` and keeps what enters the first trainable module:
 
 - ``top<k>``: the hidden states entering encoder layer L-k (all tokens of each text);
-- ``head``: the final hidden state of the first token, which is all a pooler or head reads.
+- ``head``: the final hidden state of the first token, which is all a ``[CLS]`` pooler or head reads (all
+  tokens' final hidden states where the head reads their mean: see :mod:`tailtune.pooling`).
 
 While a stage trains on the cache, :func:`replay` swaps the embeddings for a module that returns the cached
 batch and the frozen layers for pass-throughs, so the model's own forward (masks, remaining layers, pooler,
@@ -45,11 +46,13 @@ class FeatureCache:
         values: ``[total_tokens, hidden]`` float32 (a NumPy memmap when stored on disk).
         offsets: ``[n + 1]`` start of each example's rows.
         first_trainable_layer: Index of the first layer that runs on the cache (== number of layers for ``head``).
+        first_token_only: Each example keeps only its first token's row (a ``head`` cache for a ``[CLS]`` head).
     """
 
     values: np.ndarray
     offsets: np.ndarray
     first_trainable_layer: int
+    first_token_only: bool = False
 
     def batch(self, indices: list[int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """Zero-padded ``[B, T, hidden]`` tensor of the given examples (T = longest among them)."""
@@ -87,8 +90,9 @@ def build_cache(
     layers = encoder_layers(model)
     k = scope_top_k(scope)
     first = len(layers) - k
+    first_token_only = k == 0 and getattr(model.config, "tailtune_pooling", "cls") != "mean"
     if cache_dir is not None and key is not None:
-        stored = _load(Path(cache_dir), key, first)
+        stored = _load(Path(cache_dir), key, first, first_token_only)
         if stored is not None:
             logger.info("feature cache %s reused from %s", key, cache_dir)
             return stored
@@ -116,10 +120,11 @@ def build_cache(
                     output_hidden_states=k == 0,
                 )
                 if k == 0:
-                    captured.append(out.hidden_states[-1][:, :1].detach().float().cpu())
+                    last = out.hidden_states[-1]
+                    captured.append((last[:, :1] if first_token_only else last).detach().float().cpu())
                 block = captured.pop()
                 for row, i in enumerate(indices):
-                    n = 1 if k == 0 else int(lengths[i])
+                    n = 1 if first_token_only else int(lengths[i])
                     rows.append(block[row, :n].numpy())
                 order.extend(indices)
     finally:
@@ -130,7 +135,7 @@ def build_cache(
     rows = [rows[j] for j in np.argsort(order)]
     offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
     values = np.concatenate(rows).astype(np.float32)
-    cache = FeatureCache(values, offsets, first)
+    cache = FeatureCache(values, offsets, first, first_token_only)
     if cache_dir is not None and key is not None:
         cache = _store(Path(cache_dir), key, cache)
     return cache
@@ -213,11 +218,11 @@ def _paths(cache_dir: Path, key: str) -> tuple[Path, Path]:
     return cache_dir / f"{key}.values.npy", cache_dir / f"{key}.offsets.npy"
 
 
-def _load(cache_dir: Path, key: str, first: int) -> FeatureCache | None:
+def _load(cache_dir: Path, key: str, first: int, first_token_only: bool) -> FeatureCache | None:
     values_path, offsets_path = _paths(cache_dir, key)
     if not (values_path.is_file() and offsets_path.is_file()):
         return None
-    return FeatureCache(np.load(values_path, mmap_mode="r"), np.load(offsets_path), first)
+    return FeatureCache(np.load(values_path, mmap_mode="r"), np.load(offsets_path), first, first_token_only)
 
 
 def _store(cache_dir: Path, key: str, cache: FeatureCache) -> FeatureCache:
@@ -229,4 +234,6 @@ def _store(cache_dir: Path, key: str, cache: FeatureCache) -> FeatureCache:
         os.close(fd)
         np.save(tmp, array)
         os.replace(tmp, path)
-    return FeatureCache(np.load(values_path, mmap_mode="r"), cache.offsets, cache.first_trainable_layer)
+    return FeatureCache(
+        np.load(values_path, mmap_mode="r"), cache.offsets, cache.first_trainable_layer, cache.first_token_only
+    )

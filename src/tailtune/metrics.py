@@ -134,3 +134,22 @@ def compute_metrics(
             "matrix": confusion_matrix(true, pred, labels=labels).tolist(),
         },
     }
+
+
+def score_predictions(metric: str, y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """One score (higher is better) by name: ``macro_f1``, ``micro_f1``, ``balanced_accuracy`` or ``accuracy``.
+
+    Macro-F1 averages over the classes present in ``y_true`` or ``y_pred`` (a validation split may lack the
+    rarest classes; scikit-learn's default label set does the same).
+    """
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+    if metric == "macro_f1":
+        return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+    if metric == "micro_f1":
+        return float(f1_score(y_true, y_pred, average="micro", zero_division=0))
+    if metric == "balanced_accuracy":
+        return float(balanced_accuracy_score(y_true, y_pred))
+    if metric == "accuracy":
+        return float(accuracy_score(y_true, y_pred))
+    raise TailTuneError(f"select_metric: unknown metric {metric!r}", setting="select_metric")

@@ -28,12 +28,15 @@ from accelerate.utils import set_seed
 
 from tailtune import __version__
 from tailtune.batching import Encoded, encode
+from tailtune.calibration import Calibration, choose_calibration, fold_into_bias
 from tailtune.config import RunConfig
 from tailtune.data import LabelMap, TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir, atomic_path, write_json
-from tailtune.metrics import compute_metrics
+from tailtune.imbalance import class_counts
+from tailtune.metrics import compute_metrics, score_predictions
 from tailtune.modeling import load_classifier, save_classifier
+from tailtune.selection import EpochSelector, carve_validation, refit_config
 from tailtune.training import make_accelerator, predict_logits, train_stages
 
 logger = logging.getLogger(__name__)
@@ -106,30 +109,153 @@ def fit(
     label_map: LabelMap,
     accelerator,
     *,
+    validation: TextDataset | None = None,
     on_history: Callable[[dict], None] | None = None,
     after_stage: Callable[[int, Any, Any, Any], None] | None = None,
     show_progress: bool = True,
 ):
     """Load the pretrained model, train it through the stages, and return ``(model, tokenizer, report)``.
 
-    The model's config records the training class counts (``tailtune_train_counts``) so that later
-    evaluations can group classes by training frequency.
+    With ``validation`` (and a ``select_metric``), every epoch is scored on it, each stage ends with its best
+    epoch's weights, and a stage stops after ``patience`` epochs without improvement; ``report.choices``
+    records what was chosen. The model's config records the training class counts
+    (``tailtune_train_counts``) so that later evaluations can group classes by training frequency.
     """
     train_ids = label_map.encode(train.labels, source=train.source)
     train_counts = np.bincount(train_ids, minlength=len(label_map)).tolist()
     set_seed(config.seed)  # before the head is initialised
     model, tokenizer = load_classifier(
-        config.model, label_map.labels, head=config.head, trust_remote_code=config.trust_remote_code
-    )
+        config.model, label_map.labels, head=config.head, pooling=config.pooling,
+        trust_remote_code=config.trust_remote_code,
+    )  # fmt: skip
     encoded: Encoded = encode(tokenizer, train.texts, train_ids, max_length=config.max_length)
+    selector = None
+    if validation is not None and config.select_metric != "none":
+        selector = _epoch_selector(config, model, tokenizer, validation, label_map, accelerator, on_history)
+
+    def end_of_stage(index: int, stage) -> None:
+        if selector is not None:
+            selector.restore_best(index, stage)
+        if after_stage is not None:
+            after_stage(index, stage, model, tokenizer)
+
     report = train_stages(
         model, encoded, train_counts, config, accelerator, model_id=_model_id(config.model),
-        on_history=on_history, show_progress=show_progress,
-        after_stage=None if after_stage is None else (lambda i, stage: after_stage(i, stage, model, tokenizer)),
+        on_history=on_history, on_epoch_end=None if selector is None else selector.on_epoch_end,
+        after_stage=end_of_stage, show_progress=show_progress,
     )  # fmt: skip
+    report.choices = [] if selector is None else selector.choices
     model = accelerator.unwrap_model(model)
     model.config.tailtune_train_counts = dict(zip(label_map.labels, train_counts, strict=True))
     return model, tokenizer, report
+
+
+def _epoch_selector(config, model, tokenizer, validation, label_map, accelerator, on_history) -> EpochSelector:
+    encoded = encode(tokenizer, validation.texts, label_map.encode(validation.labels, source=validation.source),
+                     max_length=config.max_length)  # fmt: skip
+
+    def score() -> float:
+        logits = predict_logits(model, encoded, accelerator, batch_size=config.eval_batch_size)
+        return score_predictions(config.select_metric, encoded.labels, logits.argmax(axis=1))
+
+    def record(stage: int, epoch: int, value: float) -> None:
+        if on_history is not None and accelerator.is_main_process:
+            on_history({"stage": stage, "stage_name": config.stages[stage].name, "epoch": epoch,
+                        f"validation_{config.select_metric}": value})  # fmt: skip
+
+    return EpochSelector(model, score, patience=config.patience, on_score=record)
+
+
+@dataclass
+class Fitted:
+    """A trained model with what selection, refit and calibration decided."""
+
+    model: Any
+    tokenizer: Any
+    report: Any
+    validation_split: dict[str, Any]
+    calibration: Calibration | None = None
+    refit_epochs: list[int] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The decisions, for ``metrics.json``."""
+        return {
+            "validation_split": self.validation_split,
+            "selection": [vars(c) for c in self.report.choices],
+            "refit_epochs": self.refit_epochs,
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+        }
+
+
+def validation_split(config: RunConfig, splits: Splits) -> tuple[TextDataset, TextDataset | None, dict[str, Any]]:
+    """``(training part, validation, description)``: the given eval data, or a split carved from training.
+
+    Carved only when no eval data is given and ``eval_fraction`` > 0 (stratified and seeded by the run's seed:
+    see :func:`tailtune.selection.carve_validation`).
+    """
+    if splits.eval is not None:
+        return splits.train, splits.eval, {"source": "given", "size": len(splits.eval)}
+    if config.eval_fraction <= 0:
+        return splits.train, None, {"source": None}
+    train_idx, val_idx = carve_validation(splits.train.labels, fraction=config.eval_fraction,
+                                          min_class_count=config.eval_min_class_count, seed=config.seed)  # fmt: skip
+    if len(val_idx) == 0:
+        return splits.train, None, {"source": None}
+    validation = splits.train.subset(val_idx)
+    validation.source = f"{splits.train.source} (held out)"
+    info = {"source": "carved", "fraction": config.eval_fraction, "min_class_count": config.eval_min_class_count,
+            "seed": config.seed, "size": len(val_idx), "counts": class_counts(validation.labels)}  # fmt: skip
+    return splits.train.subset(train_idx), validation, info
+
+
+def fit_selected(
+    config: RunConfig,
+    splits: Splits,
+    label_map: LabelMap,
+    accelerator,
+    *,
+    on_history: Callable[[dict], None] | None = None,
+    after_stage: Callable[[int, Any, Any, Any], None] | None = None,
+    show_progress: bool = True,
+) -> Fitted:
+    """Train with model selection on validation data, refit on all the data, then calibrate.
+
+    1. Validation: the eval split, else one carved from the training data (``eval_fraction``).
+    2. Each stage keeps its best epoch on validation and may stop early (``select_metric``, ``patience``).
+    3. With a carved split and ``refit``, a fresh model trains on all the training data for the chosen epochs.
+    4. The decision rule (``calibrate``) is chosen on the selection model's validation logits and folded into
+       the final model's bias.
+    """
+    fit_train, validation, split_info = validation_split(config, splits)
+    model, tokenizer, report = fit(
+        config, fit_train, label_map, accelerator, validation=validation, on_history=on_history,
+        after_stage=after_stage, show_progress=show_progress,
+    )  # fmt: skip
+    fitted = Fitted(model, tokenizer, report, split_info)
+    counts = np.bincount(label_map.encode(fit_train.labels, source=fit_train.source), minlength=len(label_map))
+    if validation is not None and config.calibrate != "none":
+        encoded = encode(tokenizer, validation.texts, label_map.encode(validation.labels, source=validation.source),
+                         max_length=config.max_length)  # fmt: skip
+        logits = predict_logits(model, encoded, accelerator, batch_size=config.eval_batch_size)
+        fitted.calibration = choose_calibration(config.calibrate, logits, encoded.labels, counts.tolist())
+    if split_info["source"] == "carved" and config.refit and report.choices:
+        refit = refit_config(config, report.choices)
+        fitted.refit_epochs = [stage.epochs for stage in refit.stages]
+        logger.info("refit on all %d training examples, epochs per stage %s", len(splits.train), fitted.refit_epochs)
+
+        def tag(entry: dict) -> None:
+            if on_history is not None:
+                on_history({**entry, "phase": "refit"})
+
+        fitted.model, fitted.tokenizer, refit_report = fit(
+            refit, splits.train, label_map, accelerator, on_history=tag, show_progress=show_progress
+        )
+        report.stages.extend(refit_report.stages)
+        counts = np.bincount(label_map.encode(splits.train.labels, source="train"), minlength=len(label_map))
+    if fitted.calibration is not None:
+        fold_into_bias(fitted.model, fitted.calibration.offsets(counts.tolist()))
+        fitted.model.config.tailtune_calibration = fitted.calibration.to_dict()
+    return fitted
 
 
 def train_run(
@@ -204,10 +330,9 @@ def train_run(
         log_history({"stage": index, "stage_name": stage.name, "eval_macro_f1": metrics["macro_f1"],
                      "eval_accuracy": metrics["accuracy"], "eval_tail_f1": metrics["tail_f1"]})  # fmt: skip
 
-    model, tokenizer, report = fit(
-        config, splits.train, label_map, accelerator, on_history=log_history,
-        after_stage=evaluate_after_stage, show_progress=show_progress,
-    )  # fmt: skip
+    fitted = fit_selected(config, splits, label_map, accelerator, on_history=log_history,
+                          after_stage=evaluate_after_stage, show_progress=show_progress)  # fmt: skip
+    model, tokenizer, report = fitted.model, fitted.tokenizer, fitted.report
     metrics: dict[str, Any] = {"split": None}
     target = splits.test if splits.test is not None else splits.eval
     if target is not None:
@@ -219,6 +344,7 @@ def train_run(
     if splits.test is not None and splits.eval is not None:
         metrics["eval"], _ = evaluate(model, tokenizer, splits.eval)
     metrics["stages"] = [vars(s) for s in report.stages]
+    metrics.update(fitted.summary())
     metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
     if main:
         with atomic_dir(out / "model") as tmp:

@@ -143,3 +143,13 @@ def cacheable(model: nn.Module, scope: str) -> bool:
     # DeBERTa's optional convolution mixes the embeddings into layer 0's output; replaying past it is unsafe.
     encoder = get_module(model, layout.layers.rpartition(".")[0])
     return getattr(encoder, "conv", None) is None
+
+
+def final_linear(model: nn.Module) -> nn.Linear:
+    """The layer that produces the logits (the last Linear of an mlp head).
+
+    Raises:
+        TailTuneError: The architecture has no known layout.
+    """
+    final = get_module(model, get_layout(model).final)
+    return final[-1] if isinstance(final, nn.Sequential) else final

@@ -34,6 +34,10 @@ from tailtune.weights import class_weights
 logger = logging.getLogger(__name__)
 
 HistoryCallback = Callable[[dict], None]
+# Called after every epoch with (stage index, stage, epochs done); returns True to end the stage early.
+EpochCallback = Callable[[int, StageConfig, int], bool]
+# Called once a stage ends with (stage index, stage), e.g. to restore the stage's best weights.
+StageCallback = Callable[[int, StageConfig], None]
 
 
 def make_accelerator(config: RunConfig) -> Accelerator:
@@ -72,7 +76,10 @@ class StageReport:
 
 @dataclass
 class TrainReport:
+    """Per-stage timings, and the epochs model selection chose (``tailtune.selection.StageChoice``)."""
+
     stages: list[StageReport] = field(default_factory=list)
+    choices: list = field(default_factory=list)
 
 
 def train_stages(
@@ -84,7 +91,8 @@ def train_stages(
     *,
     model_id: str = "",
     on_history: HistoryCallback | None = None,
-    after_stage: Callable[[int, StageConfig], None] | None = None,
+    on_epoch_end: EpochCallback | None = None,
+    after_stage: StageCallback | None = None,
     show_progress: bool = True,
 ) -> TrainReport:
     """Train ``model`` through ``config.stages`` in order.
@@ -97,6 +105,8 @@ def train_stages(
         accelerator: From :func:`make_accelerator`.
         model_id: Identifies the pretrained weights, to key feature caches shared on disk.
         on_history: Receives one dict per logging step (stage, step, epoch, loss, lr).
+        on_epoch_end: Called after every epoch, outside any feature-cache replay (the model is whole), e.g. to
+            evaluate; returning True ends the stage (early stopping).
         after_stage: Called with (stage index, stage) after each stage, e.g. to evaluate.
         show_progress: Show a tqdm bar per stage (main process only).
 
@@ -117,8 +127,9 @@ def train_stages(
         trained |= names
         stage_report = _run_stage(
             model, params, data, class_counts, config, stage, index, accelerator,
-            shared_cache_key=cache_key(model_id, data, stage.trainable, config.max_length) if pristine else None,
-            on_history=on_history, show_progress=show_progress,
+            shared_cache_key=cache_key(model_id, data, _cache_scope(model, stage), config.max_length)
+            if pristine else None,
+            on_history=on_history, on_epoch_end=on_epoch_end, show_progress=show_progress,
         )  # fmt: skip
         report.stages.append(stage_report)
         if after_stage is not None:
@@ -126,6 +137,24 @@ def train_stages(
     for param in model.parameters():
         param.requires_grad_(True)
     return report
+
+
+def _cache_scope(model: torch.nn.Module, stage: StageConfig) -> str:
+    """The scope part of a shared cache key: a mean-pooling head caches every token, a [CLS] head one."""
+    pooling = getattr(getattr(model, "config", None), "tailtune_pooling", "cls")
+    return stage.trainable if pooling == "cls" else f"{stage.trainable}|{pooling}"
+
+
+def stage_epochs(stage: StageConfig, batches_per_epoch: int, accumulation: int) -> int:
+    """Epochs a stage runs: its ``epochs``, raised until it makes at least ``min_steps`` optimiser steps.
+
+    Budgets in steps suit small and large data alike: a few hundred examples need several passes to move the
+    weights at all, while one pass over a large set already makes thousands of steps.
+    """
+    if stage.min_steps is None or stage.epochs == 0:
+        return stage.epochs
+    steps_per_epoch = max(1, math.ceil(batches_per_epoch / accumulation))
+    return max(stage.epochs, min(math.ceil(stage.min_steps / steps_per_epoch), stage.max_epochs))
 
 
 def stage_loss(stage: StageConfig, class_counts: Sequence[int]) -> torch.nn.Module:
@@ -136,7 +165,7 @@ def stage_loss(stage: StageConfig, class_counts: Sequence[int]) -> torch.nn.Modu
 
 def _run_stage(
     model, params, data, class_counts, config, stage, index, accelerator, *, shared_cache_key, on_history,
-    show_progress,
+    on_epoch_end, show_progress,
 ) -> StageReport:  # fmt: skip
     device = accelerator.device
     loss_fn = stage_loss(stage, class_counts).to(device)
@@ -147,7 +176,8 @@ def _run_stage(
     )  # fmt: skip
     loader = DataLoader(range(len(data)), batch_sampler=plan, collate_fn=data.collate)
     optimizer = _adamw(params, stage, device)
-    total_steps = math.ceil(len(plan) / config.gradient_accumulation_steps) * stage.epochs
+    epochs = stage_epochs(stage, len(plan), config.gradient_accumulation_steps)
+    total_steps = math.ceil(len(plan) / config.gradient_accumulation_steps) * epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, round(stage.warmup_ratio * total_steps), total_steps)
 
     cache, cache_seconds = None, 0.0
@@ -166,23 +196,25 @@ def _run_stage(
     start = time.perf_counter()
     # Running sums stay on the device: reading a GPU scalar every step would stall the pipeline.
     tokens = torch.zeros((), dtype=torch.long, device=device)
-    with replay(model, cache) if cache is not None else contextlib.nullcontext() as stand_in:
-        prepared, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-        prepared.train()
-        # Under several processes each sees its shard of the batches; the scheduler counts global steps.
-        local_steps = math.ceil(len(loader) / config.gradient_accumulation_steps) * stage.epochs
-        bar = tqdm(
-            total=local_steps, desc=f"stage {index + 1}/{len(config.stages)} {stage.name}", unit="step",
-            disable=not (show_progress and accelerator.is_local_main_process),
-        )  # fmt: skip
-        step, seen = 0, 0
-        running = torch.zeros((), device=device)
-        for _ in range(stage.epochs):
+    prepared, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    # Under several processes each sees its shard of the batches; the scheduler counts global steps.
+    local_steps = math.ceil(len(loader) / config.gradient_accumulation_steps) * epochs
+    bar = tqdm(
+        total=local_steps, desc=f"stage {index + 1}/{len(config.stages)} {stage.name}", unit="step",
+        disable=not (show_progress and accelerator.is_local_main_process),
+    )  # fmt: skip
+    step, seen = 0, 0
+    running = torch.zeros((), device=device)
+    for epoch in range(epochs):
+        # The cache stands in for the frozen bottom during the epoch only, so that the epoch callback sees
+        # the whole model.
+        with replay(model, cache) if cache is not None else contextlib.nullcontext() as stand_in:
+            prepared.train()
             for batch in loader:
                 with accelerator.accumulate(prepared):
                     input_ids, mask = batch["input_ids"], batch["attention_mask"]
                     if stand_in is not None:
-                        if stage.trainable == "head":  # the cache holds the first token only
+                        if cache.first_token_only:
                             input_ids, mask = input_ids[:, :1], mask[:, :1]
                         stand_in.current = cache.batch(batch["index"].tolist(), torch.float32, device)
                     logits = prepared(input_ids=input_ids, attention_mask=mask).logits
@@ -202,7 +234,7 @@ def _run_stage(
                     if step % config.logging_steps == 0 or step == local_steps:
                         entry = {
                             "stage": index, "stage_name": stage.name, "step": step,
-                            "epoch": round(step * stage.epochs / local_steps, 4),
+                            "epoch": round(step * epochs / local_steps, 4),
                             "loss": float(running) / max(seen, 1), "lr": scheduler.get_last_lr()[0],
                         }  # fmt: skip
                         bar.set_postfix(loss=f"{entry['loss']:.4f}")
@@ -210,7 +242,10 @@ def _run_stage(
                             on_history(entry)
                         running.zero_()
                         seen = 0
-        bar.close()
+        if on_epoch_end is not None and on_epoch_end(index, stage, epoch + 1):
+            logger.info("stage %d (%s): stopped early after epoch %d of %d", index + 1, stage.name, epoch + 1, epochs)
+            break
+    bar.close()
     accelerator.wait_for_everyone()
     # The stage's own time; the clean-up below (a full gc.collect, ~0.2 s) is between stages.
     seconds = time.perf_counter() - start

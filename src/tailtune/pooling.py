@@ -1,0 +1,126 @@
+"""How the classifier reads the encoder: the stock ``[CLS]`` pooler, or the mean over tokens.
+
+Sentence-transformers checkpoints (such as the embedded all-MiniLM-L6-v2) were trained to be read by mean
+pooling; their ``[CLS]`` pooler is untrained for the task, so a stock head on it starts far behind. With
+``pooling="mean"`` the head reads the mask-weighted mean of the last hidden states instead.
+
+The mean-pooling classifier subclasses the checkpoint's own ``*ForSequenceClassification`` class and keeps
+its parameter names, so the saved weights are an ordinary checkpoint. Its folder also gets a small modeling
+file and an ``auto_map``, so ``transformers.pipeline(..., trust_remote_code=True)`` loads it as trained.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tailtune.errors import TailTuneError
+
+logger = logging.getLogger(__name__)
+
+POOLINGS = ("auto", "cls", "mean")
+# Architectures whose classification model has ``dropout`` and ``classifier`` on top of ``base_model``.
+MEAN_POOLING_TYPES = ("bert",)
+CODE_FILE = "tailtune_pooling.py"
+
+
+def detect_pooling(name_or_path: str) -> str:
+    """``mean`` for a local sentence-transformers folder that pools by the mean of tokens, else ``cls``.
+
+    The folder says so in ``modules.json`` and its pooling module's ``config.json``
+    (``pooling_mode_mean_tokens``). Hub ids are not downloaded to find out: they read ``cls``.
+    """
+    folder = Path(name_or_path).expanduser()
+    modules_file = folder / "modules.json"
+    if not modules_file.is_file():
+        return "cls"
+    try:
+        modules = json.loads(modules_file.read_text(encoding="utf-8"))
+        for module in modules:
+            if str(module.get("type", "")).endswith("Pooling"):
+                config = json.loads((folder / module["path"] / "config.json").read_text(encoding="utf-8"))
+                return "mean" if config.get("pooling_mode_mean_tokens") else "cls"
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        logger.warning("%s: could not read the sentence-transformers pooling settings; using [CLS]", folder)
+    return "cls"
+
+
+def resolve_pooling(pooling: str, name_or_path: str, model_type: str | None) -> str:
+    """The pooling a run uses: ``auto`` becomes ``mean`` where the checkpoint was trained for it.
+
+    Raises:
+        TailTuneError: ``mean`` asked for an architecture without mean-pooling support.
+    """
+    if pooling not in POOLINGS:
+        raise TailTuneError(f"pooling: unknown {pooling!r}; valid: {', '.join(POOLINGS)}", setting="pooling")
+    if pooling == "auto":
+        return "mean" if model_type in MEAN_POOLING_TYPES and detect_pooling(name_or_path) == "mean" else "cls"
+    if pooling == "mean" and model_type not in MEAN_POOLING_TYPES:
+        raise TailTuneError(
+            f"pooling: 'mean' supports model types {', '.join(MEAN_POOLING_TYPES)}, not {model_type!r}; "
+            "use pooling 'cls'",
+            setting="pooling",
+        )
+    return pooling
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of the hidden states over the tokens the mask keeps: ``[B, T, H] -> [B, H]``."""
+    if attention_mask is None:
+        return hidden.mean(dim=1)
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+def mean_pooling_class(base: type) -> type:
+    """A subclass of ``base`` (e.g. ``BertForSequenceClassification``) whose head reads the token mean."""
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
+        kwargs.pop("return_dict", None)
+        outputs = self.base_model(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, **kwargs
+        )
+        logits = self.classifier(self.dropout(mean_pool(outputs.last_hidden_state, attention_mask)))
+        loss = None if labels is None else nn.functional.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+    return type(f"TailTuneMeanPooling{base.__name__}", (base,), {"forward": forward, "__module__": __name__})
+
+
+_CODE = '''"""{base} whose head reads the mean of the last hidden states over the attention mask."""
+
+from torch import nn
+from transformers import {base}
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+
+class {name}({base}):
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
+        kwargs.pop("return_dict", None)
+        outputs = self.base_model(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, **kwargs
+        )
+        hidden = outputs.last_hidden_state
+        if attention_mask is None:
+            pooled = hidden.mean(dim=1)
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        logits = self.classifier(self.dropout(pooled))
+        loss = None if labels is None else nn.functional.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+'''
+
+
+def write_pooling_code(model: nn.Module, folder: Path) -> None:
+    """Write the modeling file and ``auto_map`` that let ``pipeline(trust_remote_code=True)`` mean-pool."""
+    base = type(model).__mro__[1].__name__
+    name = f"TailTuneMeanPooling{base}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CODE_FILE).write_text(_CODE.format(base=base, name=name), encoding="utf-8")
+    model.config.auto_map = {"AutoModelForSequenceClassification": f"{CODE_FILE[:-3]}.{name}"}

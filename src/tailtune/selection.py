@@ -1,0 +1,132 @@
+"""Model selection on validation data: carving a validation split, keeping the best epoch, stopping early.
+
+Practitioners keep asking for these around ``transformers.Trainer``: a held-out split when they have none,
+the best checkpoint by macro-F1 rather than the last, and early stopping. Here they need no checkpoints on
+disk: the best epoch's trainable weights are kept in memory and restored when the stage ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from tailtune.config import RunConfig, StageConfig
+
+logger = logging.getLogger(__name__)
+
+SELECT_METRICS = ("macro_f1", "micro_f1", "balanced_accuracy", "accuracy", "none")
+
+
+def carve_validation(
+    labels: Sequence[str], *, fraction: float, min_class_count: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split training examples into ``(train, validation)`` indices, stratified by class and seeded.
+
+    A class gives ``round(fraction * n)`` examples (at least one) to validation. A class with fewer than
+    ``min_class_count`` examples stays whole in training: a model cannot learn a class from nothing, and one
+    or two validation examples say little about it. Both index arrays are sorted (data order).
+
+    Args:
+        labels: Training labels.
+        fraction: Share of each class to hold out, in [0, 1).
+        min_class_count: Smallest class size that gives examples to validation.
+        seed: Seeds the choice of examples.
+    """
+    labels = np.asarray(labels, dtype=object)
+    rng = np.random.default_rng(seed)
+    held: list[np.ndarray] = []
+    for name in sorted(set(labels.tolist())):
+        members = np.flatnonzero(labels == name)
+        if len(members) < min_class_count or fraction <= 0:
+            continue
+        n_held = min(len(members) - 1, max(1, round(fraction * len(members))))
+        held.append(rng.choice(members, size=n_held, replace=False))
+    validation = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
+    train = np.setdiff1d(np.arange(len(labels)), validation)
+    return train, validation
+
+
+@dataclass
+class StageChoice:
+    """What selection chose in one stage: the best epoch, its score, and the epochs that ran."""
+
+    stage: int
+    best_epoch: int
+    best_score: float
+    epochs_run: int
+    scores: list[float] = field(default_factory=list)
+
+
+class EpochSelector:
+    """Evaluates after every epoch, keeps the best weights of each stage, and stops a stage early.
+
+    Args:
+        model: The model being trained (its trainable parameters are snapshotted in memory).
+        score: Returns the validation score of the model as it is now (higher is better).
+        patience: Epochs without improvement after which a stage stops; None never stops early.
+        on_score: Receives ``(stage, epoch, score)`` for the history file.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        score: Callable[[], float],
+        *,
+        patience: int | None,
+        on_score: Callable[[int, int, float], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.score = score
+        self.patience = patience
+        self.on_score = on_score
+        self.choices: list[StageChoice] = []
+        self._best_state: dict[str, torch.Tensor] | None = None
+
+    def on_epoch_end(self, index: int, stage: StageConfig, epoch: int) -> bool:
+        """Score the model; remember it if it is the stage's best. Returns True to stop the stage."""
+        if not self.choices or self.choices[-1].stage != index:
+            self.choices.append(StageChoice(index, 0, -np.inf, 0))
+            self._best_state = None
+        choice = self.choices[-1]
+        value = float(self.score())
+        choice.scores.append(value)
+        choice.epochs_run = epoch
+        if self.on_score is not None:
+            self.on_score(index, epoch, value)
+        if value > choice.best_score:
+            choice.best_epoch, choice.best_score = epoch, value
+            # Only what this stage trains can change, so only that is kept.
+            self._best_state = {
+                name: p.detach().clone() for name, p in self.model.named_parameters() if p.requires_grad
+            }
+        return self.patience is not None and epoch - choice.best_epoch >= self.patience
+
+    def restore_best(self, index: int, stage: StageConfig) -> None:
+        """Put the stage's best weights back (called once the stage ends)."""
+        if self._best_state is None or not self.choices or self.choices[-1].stage != index:
+            return
+        choice = self.choices[-1]
+        if choice.best_epoch < choice.epochs_run:
+            with torch.no_grad():
+                for name, param in self.model.named_parameters():
+                    if name in self._best_state:
+                        param.copy_(self._best_state[name])
+            logger.info(
+                "stage %d (%s): kept epoch %d of %d (validation %.4f)",
+                index + 1, stage.name, choice.best_epoch, choice.epochs_run, choice.best_score,
+            )  # fmt: skip
+        self._best_state = None
+
+
+def refit_config(config: RunConfig, choices: list[StageChoice]) -> RunConfig:
+    """The config to retrain on all the data: every stage runs for the epochs selection chose for it."""
+    chosen = {c.stage: c.best_epoch for c in choices}
+    stages = [
+        stage.replace(epochs=chosen.get(i, 0) if stage.epochs else 0, min_steps=None)
+        for i, stage in enumerate(config.stages)
+    ]
+    return config.replace(stages=stages)
