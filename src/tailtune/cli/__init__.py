@@ -1,0 +1,73 @@
+"""The ``tailtune`` command line: thin argparse subcommands that build configs and call the library.
+
+Each command lives in its own module with a ``register`` function that adds its subparser; the modules
+import the library inside their handlers, so that ``tailtune --help`` does not wait for torch. This package
+is the only code that prints to the terminal or picks an exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from tailtune import __version__
+from tailtune.cli import demo, evaluate, predict, strategies, train
+from tailtune.cli.common import EPILOG, print_error
+from tailtune.errors import TailTuneError
+
+__all__ = ["build_parser", "main", "run"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tailtune`` parser with every subcommand, in the order ``--help`` lists them."""
+    parser = argparse.ArgumentParser(
+        prog="tailtune",
+        description="Fine-tune transformer text classifiers on class-imbalanced (long-tailed) data.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"tailtune {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in (train, evaluate, predict, strategies, demo):
+        command.register(sub)
+    from tailtune.cli_experiments import add_experiment_commands
+
+    add_experiment_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tailtune`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    try:
+        _quiet_libraries()
+        return args.func(args) or 0
+    except TailTuneError as exc:
+        print_error(exc)
+        return 2
+    except KeyboardInterrupt:
+        print("tailtune: interrupted", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    """Console-script wrapper."""
+    sys.exit(main())
+
+
+def _quiet_libraries() -> None:
+    # transformers prints load reports and progress bars of its own; tailtune logs what matters.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()

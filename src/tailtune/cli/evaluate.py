@@ -1,0 +1,39 @@
+"""``tailtune evaluate``: score a saved model on labelled data."""
+
+from __future__ import annotations
+
+import argparse
+
+from tailtune.cli.common import add_predict_options, metrics_table, predict_settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``evaluate`` subcommand."""
+    evaluate = sub.add_parser("evaluate", help="score a saved model on labelled data")
+    evaluate.add_argument("--model", required=True, help="a saved model folder (e.g. RUN/model)")
+    evaluate.add_argument("--data", required=True, help="labelled data file or data set")
+    evaluate.add_argument("--output", help="also write the metrics as JSON here")
+    add_predict_options(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Print the metrics table and optionally write the metrics as JSON."""
+    from tailtune.classifier import TailTuner
+    from tailtune.data import load_dataset
+    from tailtune.fileio import write_json
+    from tailtune.metrics import compute_metrics
+
+    tuner = TailTuner.load(args.model, trust_remote_code=args.trust_remote_code, **predict_settings(args))
+    data = load_dataset(args.data, text_column=args.text_column, label_column=args.label_column)
+    y_true = tuner.label_map.encode(data.labels, source=data.source)
+    y_pred = tuner.predict_proba(data.texts).argmax(axis=1)
+    counts = getattr(tuner.model_.config, "tailtune_train_counts", None) or {}
+    train_counts = [int(counts.get(name, 0)) for name in tuner.classes_]
+    metrics = compute_metrics(y_true, y_pred, label_names=tuner.classes_, train_counts=train_counts)
+    metrics["split"] = data.source
+    print(metrics_table(metrics))
+    if args.output:
+        write_json(args.output, metrics)
+        print(f"metrics written to {args.output}")
+    return 0
