@@ -34,7 +34,7 @@ class StageConfig:
         lr: Peak learning rate of a fresh AdamW.
         epochs: Passes over the training data (0 skips the stage).
         min_steps: Raise ``epochs`` until the stage makes at least this many optimiser steps (at most
-            ``max_epochs``); None keeps ``epochs`` as given. A budget in steps suits small and large data alike.
+            ``max_epochs``); None or 0 keeps ``epochs`` as given. A budget in steps suits small and large data alike.
         max_epochs: The most epochs ``min_steps`` may raise the stage to.
         batch_size: Per-device batch size of this stage; None uses the run's.
         warmup_ratio: Fraction of the stage's steps with linear warm-up (then linear decay to 0).
@@ -93,7 +93,7 @@ class StageConfig:
             isinstance(self.epochs, int) and self.epochs >= 0,
             f"{where}: epochs must be >= 0, got {self.epochs}",
         )
-        _check(self.min_steps is None or self.min_steps >= 1, f"{where}: min_steps must be >= 1, got {self.min_steps}")
+        _check(self.min_steps is None or self.min_steps >= 0, f"{where}: min_steps must be >= 0, got {self.min_steps}")
         _check(self.max_epochs >= 1, f"{where}: max_epochs must be >= 1, got {self.max_epochs}")
         _check(
             self.batch_size is None or self.batch_size >= 1,

@@ -267,6 +267,7 @@ def train_run(
     variant_info: dict[str, Any] | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
+    observer: Callable[[dict], None] | None = None,
 ) -> dict[str, Any]:
     """Train one model and write a complete run directory.
 
@@ -278,6 +279,7 @@ def train_run(
         variant: Name of the data variant (experiments); ``variant_info`` its parameters (e.g. the ratio).
         overwrite: Replace a complete run already in ``output_dir``.
         show_progress: Progress bars.
+        observer: Receives every ``history.jsonl`` entry as it is written (e.g. to prune a tuning trial).
 
     Returns:
         The content of ``metrics.json``.
@@ -317,6 +319,8 @@ def train_run(
         if main:
             with open(out / "history.jsonl", "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(entry) + "\n")
+        if observer is not None:
+            observer(entry)
 
     def evaluate(model, tokenizer, dataset, *, show_progress=False):
         return evaluate_split(model, tokenizer, dataset, label_map, train_counts, config, accelerator,

@@ -28,8 +28,17 @@ _LDAM = {
 }
 
 
+# Budgets in optimiser steps: a stage runs at least this many steps (more epochs on small data), and model
+# selection keeps its best epoch. The learning rates were chosen on validation data: benchmarks/README.md.
+FULL = {"lr": 1e-4, "min_steps": 100, "max_epochs": 10}
+TOP = {"lr": 1e-3, "min_steps": 200, "max_epochs": 20}
+# The two-stage authors' budgets (BERT-base on tens of thousands of examples): one epoch per stage.
+PAPER_FULL = {"lr": 1e-5, "min_steps": 0}
+PAPER_TOP = {"lr": 1e-4, "min_steps": 0}
+
+
 def _finetune(**kw) -> StageConfig:
-    return StageConfig(**{"name": "finetune", "trainable": "all", "loss": "ce", "lr": 1e-5, **kw})
+    return StageConfig(**{"name": "finetune", "trainable": "all", "loss": "ce", **FULL, **kw})
 
 
 STRATEGIES: dict[str, tuple[str, Callable[[], list[StageConfig]]]] = {
@@ -42,16 +51,38 @@ STRATEGIES: dict[str, tuple[str, Callable[[], list[StageConfig]]]] = {
         lambda: [_finetune(name="reweight", **_LDAM)],
     ),
     "two-stage": (
-        "stage 1: head + pooler + top layer with LDAM + effective-number weights (lr 1e-4); "
-        "stage 2: everything with cross-entropy (lr 1e-5) -- ValizadehAslani et al. 2022",
+        "stage 1: head + pooler + top layer with LDAM + effective-number weights (lr 1e-3); "
+        "stage 2: everything with cross-entropy (lr 1e-4) -- ValizadehAslani et al. 2022, with budgets in steps",
         lambda: [
-            StageConfig(name="stage1", trainable="top1", lr=1e-4, **_LDAM),
+            StageConfig(name="stage1", trainable="top1", **_LDAM, **TOP),
             _finetune(name="stage2"),
         ],
     ),
+    "probe": (
+        "frozen body: only the head trains, with class-balanced cross-entropy (a balanced linear probe)",
+        lambda: [
+            StageConfig(name="probe", trainable="head", loss="ce", weights="inverse", lr=1e-2, epochs=1,
+                        min_steps=400, max_epochs=200),
+        ],  # fmt: skip
+    ),
+    "two-stage-paper": (
+        "two-stage with the authors' exact budgets: 1 epoch per stage, lr 1e-4 then 1e-5",
+        lambda: [
+            StageConfig(name="stage1", trainable="top1", **_LDAM, **PAPER_TOP),
+            _finetune(name="stage2", **PAPER_FULL),
+        ],
+    ),
+    "vanilla-paper": (
+        "vanilla with the authors' budget: 1 epoch, lr 1e-5",
+        lambda: [_finetune(**PAPER_FULL)],
+    ),
+    "reweight-paper": (
+        "reweight with the authors' budget: 1 epoch, lr 1e-5",
+        lambda: [_finetune(name="reweight", **_LDAM, **PAPER_FULL)],
+    ),
     "lp-ft": (
-        "linear probe (head only, cross-entropy, lr 1e-4), then full fine-tuning with cross-entropy",
-        lambda: [StageConfig(name="probe", trainable="head", loss="ce", lr=1e-4), _finetune()],
+        "linear probe (head only, cross-entropy, lr 1e-3), then full fine-tuning with cross-entropy",
+        lambda: [StageConfig(name="probe", trainable="head", loss="ce", **TOP), _finetune()],
     ),
     "drw": (
         "deferred re-weighting: cross-entropy first, then LDAM + effective-number weights for the last epoch",
@@ -83,10 +114,10 @@ STRATEGIES: dict[str, tuple[str, Callable[[], list[StageConfig]]]] = {
     ),
     "crt": (
         "classifier re-training: full fine-tuning with cross-entropy, then the head alone re-trained on "
-        "class-balanced samples (lr 1e-4)",
+        "class-balanced samples (lr 1e-3)",
         lambda: [
             _finetune(),
-            StageConfig(name="retrain-head", trainable="head", loss="ce", lr=1e-4, sampler="class-balanced"),
+            StageConfig(name="retrain-head", trainable="head", loss="ce", sampler="class-balanced", **TOP),
         ],
     ),
 }
@@ -103,6 +134,7 @@ STAGE_SHORTCUTS: dict[str, str] = {
     "stage_batch_size": "batch_size",
     "beta": "beta",
     "sampler": "sampler",
+    "min_steps": "min_steps",
 }
 # Settings that belong to the run as a whole (every RunConfig field but those the function takes itself).
 RUN_SETTINGS: tuple[str, ...] = tuple(
@@ -220,13 +252,20 @@ def describe_strategies() -> str:
     lines = []
     for name, (summary, build) in STRATEGIES.items():
         lines.append(f"{name}: {summary}")
-        for i, stage in enumerate(build(), start=1):
-            params = ", ".join(f"{k}={v}" for k, v in stage.loss_params.items())
-            loss = f"{stage.loss}({params})" if params else stage.loss
-            extra = f", weights={stage.weights}" if stage.weights != "none" else ""
-            extra += f", sampler={stage.sampler}" if stage.sampler != "random" else ""
-            lines.append(
-                f"  {i}. {stage.name}: trainable={stage.trainable}, loss={loss}{extra}, "
-                f"lr={stage.lr:g}, epochs={stage.epochs}"
-            )
+        lines.extend(f"  {i}. {describe_stage(stage)}" for i, stage in enumerate(build(), start=1))
     return "\n".join(lines)
+
+
+def describe_stage(stage: StageConfig) -> str:
+    """One line per stage: name, scope, loss, weights, sampler, learning rate, epochs and batch size.
+
+    Weights, sampler and batch size are left out at their defaults (none, random, the run's batch size).
+    """
+    params = ", ".join(f"{k}={v}" for k, v in stage.loss_params.items())
+    text = f"{stage.name}: trainable={stage.trainable}, loss={stage.loss}" + (f"({params})" if params else "")
+    if stage.weights != "none":
+        text += f", weights={stage.weights}"
+    if stage.sampler != "random":
+        text += f", sampler={stage.sampler}"
+    text += f", lr={stage.lr:g}, epochs={stage.epochs}"
+    return text + (f", batch_size={stage.batch_size}" if stage.batch_size else "")

@@ -151,7 +151,7 @@ def stage_epochs(stage: StageConfig, batches_per_epoch: int, accumulation: int) 
     Budgets in steps suit small and large data alike: a few hundred examples need several passes to move the
     weights at all, while one pass over a large set already makes thousands of steps.
     """
-    if stage.min_steps is None or stage.epochs == 0:
+    if not stage.min_steps or stage.epochs == 0:
         return stage.epochs
     steps_per_epoch = max(1, math.ceil(batches_per_epoch / accumulation))
     return max(stage.epochs, min(math.ceil(stage.min_steps / steps_per_epoch), stage.max_epochs))

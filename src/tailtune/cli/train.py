@@ -54,7 +54,55 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="random batches without grouping similar lengths")  # fmt: skip
     parser.add_argument("--cache-dir", help="folder for feature caches shared between runs")
     parser.add_argument("--trust-remote-code", action="store_true", default=None, help="allow checkpoint code")
+    parser.add_argument("--pooling", choices=["auto", "cls", "mean"],
+                        help="what the head reads: auto (default) mean-pools sentence-transformers checkpoints, "
+                        "cls reads the [CLS] pooler")  # fmt: skip
+    add_selection_options(parser)
     _add_stage_options(parser)
+
+
+def add_selection_options(parser: argparse.ArgumentParser) -> None:
+    """Validation split, model selection, refit and the decision rule (shared by train and tune)."""
+    group = parser.add_argument_group(
+        "validation and selection",
+        "without --eval, a stratified validation split is held out of the training data; each stage keeps its "
+        "best epoch on it, the final model is retrained on all the data, and the decision rule is tuned on it",
+    )
+    group.add_argument(
+        "--eval-fraction",
+        type=float,
+        metavar="F",
+        help="share of each class held out when no --eval is given (default 0.1; 0 turns it off)",
+    )
+    group.add_argument(
+        "--eval-min-class-count",
+        type=int,
+        metavar="N",
+        help="classes with fewer training examples stay whole in training (default 5)",
+    )
+    group.add_argument(
+        "--select-metric",
+        choices=["macro_f1", "micro_f1", "balanced_accuracy", "accuracy", "none"],
+        help="validation metric that picks each stage's best epoch (default macro_f1)",
+    )
+    group.add_argument(
+        "--patience",
+        type=int,
+        metavar="N",
+        help="epochs without validation improvement before a stage stops (default 2)",
+    )
+    group.add_argument(
+        "--no-refit",
+        dest="refit",
+        action="store_false",
+        default=None,
+        help="keep the model selected on the held-out split instead of retraining on all the data",
+    )
+    group.add_argument(
+        "--calibrate",
+        choices=["none", "logit-adjust", "class-bias"],
+        help="decision rule chosen on validation and folded into the bias (default logit-adjust)",
+    )
 
 
 def _add_stage_options(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +117,8 @@ def _add_stage_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--stage-batch-size", nargs="+", type=int, metavar="N", help="batch size per stage")
     group.add_argument("--beta", nargs="+", type=float, metavar="B", help="effective-number beta per stage")
     group.add_argument("--sampler", nargs="+", metavar="S", help="random, class-balanced or sqrt, per stage")
+    group.add_argument("--min-steps", nargs="+", type=int, metavar="N",
+                       help="raise epochs until a stage makes N optimiser steps (0: epochs as given)")  # fmt: skip
 
 
 def build_run_config(args: argparse.Namespace, file_config: dict[str, Any]) -> RunConfig:

@@ -1,0 +1,75 @@
+"""Choose and check the default budgets on the demo's data: validation decides, test is only reported.
+
+Each candidate trains on the demo's long-tailed training set (475 articles). With ``--given-eval`` the demo's
+balanced validation split (40 per topic) selects epochs and the decision rule; otherwise tailtune carves its
+own validation split from the training data, as a user without eval data gets. One JSON line per run goes to
+``--json``: validation and test macro-F1, per-class test F1, what selection and calibration chose, wall time.
+
+    python benchmarks/defaults.py --given-eval --json benchmarks/results/defaults_val.jsonl two-stage probe
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tailtune.builtin import minilm_path
+from tailtune.demo import demo_splits
+from tailtune.run import Splits, train_run
+from tailtune.strategies import build_run_config
+
+# name -> (strategy, settings)
+CANDIDATES: dict[str, tuple[str, dict]] = {
+    "two-stage": ("two-stage", {}),
+    "two-stage-lr3e-4": ("two-stage", {"lr": [1e-3, 3e-4]}),
+    "two-stage-cls": ("two-stage", {"pooling": "cls"}),
+    "two-stage-no-refit": ("two-stage", {"refit": False}),
+    "probe": ("probe", {}),
+    "reweight": ("reweight", {}),
+    "vanilla": ("vanilla", {}),
+    "lp-ft": ("lp-ft", {}),
+}
+
+
+def cpu_model() -> str:
+    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("candidates", nargs="+", choices=list(CANDIDATES))
+    parser.add_argument("--given-eval", action="store_true", help="select on the demo's balanced validation split")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", required=True, help="JSON lines file to append to")
+    args = parser.parse_args()
+    train, validation, test = demo_splits()
+    for name in args.candidates:
+        strategy, settings = CANDIDATES[name]
+        config = build_run_config(minilm_path(), strategy, settings={"seed": args.seed, **settings})
+        splits = Splits(train, validation if args.given_eval else None, test)
+        with tempfile.TemporaryDirectory() as out:
+            start = time.perf_counter()
+            metrics = train_run(config, splits, Path(out) / "run", show_progress=False)
+            seconds = time.perf_counter() - start
+        row = {
+            "candidate": name, "given_eval": args.given_eval, "seed": args.seed, "cpu": cpu_model(),
+            "python": platform.python_version(), "seconds": round(seconds, 1),
+            "test_macro_f1": metrics["macro_f1"], "test_micro_f1": metrics["micro_f1"],
+            "eval_macro_f1": (metrics.get("eval") or {}).get("macro_f1"),
+            "per_class_f1": {k: v["f1"] for k, v in metrics["per_class"].items()},
+            "selection": metrics["selection"], "calibration": metrics["calibration"],
+            "refit_epochs": metrics["refit_epochs"], "validation_split": metrics["validation_split"],
+        }  # fmt: skip
+        print(json.dumps({k: row[k] for k in ("candidate", "seconds", "test_macro_f1", "eval_macro_f1")}), flush=True)
+        with open(args.json, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""``tailtune tune``: search strategies and budgets on validation data, then train the best on all the data."""
+
+from __future__ import annotations
+
+import argparse
+
+from tailtune.cli.common import add_data_columns, metrics_table
+from tailtune.cli.train import add_selection_options
+from tailtune.errors import TailTuneError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``tune`` subcommand."""
+    tune = sub.add_parser(
+        "tune", help="search strategies and budgets on validation data (Optuna), then train the best",
+        description="Search strategies, learning rates per stage, step budgets and loss parameters with Optuna "
+        "(TPE sampler, pruning on per-epoch validation scores) on a validation split (--eval, else held out of "
+        "--train), then train the best settings on all the training data. Writes OUT/trials.csv, OUT/best.json, "
+        "OUT/best/ (a complete run directory) and OUT/study.db; running again resumes the study, and several "
+        "workers may share one study (same OUT, or --storage URL).",
+    )  # fmt: skip
+    tune.add_argument("--train", required=True, help="training data (file, save_to_disk folder, hub or builtin: name)")
+    tune.add_argument("--eval", help="validation data (default: held out of --train)")
+    tune.add_argument("--test", help="test data, scored only for the final model (never used to choose)")
+    tune.add_argument("--model", required=True, help="local model folder, hub id or builtin:minilm")
+    tune.add_argument("--output", required=True, help="tuning folder")
+    tune.add_argument("--strategies", nargs="+", metavar="NAME",
+                      help="strategies to search (default two-stage reweight vanilla probe)")  # fmt: skip
+    tune.add_argument("--trials", type=int, default=12, help="finished trials the study should reach (default 12)")
+    tune.add_argument("--timeout", type=float, metavar="SECONDS", help="stop searching after this long")
+    tune.add_argument("--storage", metavar="URL", help="Optuna storage shared by workers (default OUT/study.db)")
+    tune.add_argument("--seed", type=int, default=42, help="seeds the sampler, the split and every trial")
+    tune.add_argument("--max-length", type=int, help="max tokens per text (default 128)")
+    tune.add_argument("--batch-size", type=int, help="per-device training batch size (default 16)")
+    tune.add_argument("--pooling", choices=["auto", "cls", "mean"], help="what the head reads (default auto)")
+    tune.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_selection_options(tune)
+    add_data_columns(tune)
+    tune.set_defaults(func=cmd_tune, text_column="text", label_column="label")
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Run the search, print one line per trial and the final model's metrics."""
+    from tailtune.builtin import load_data, resolve_model
+    from tailtune.run import Splits
+    from tailtune.strategies import RUN_SETTINGS
+    from tailtune.tune import tune
+
+    if args.trials is not None and args.trials < 1:
+        raise TailTuneError("--trials must be at least 1")
+    columns = {"text_column": args.text_column, "label_column": args.label_column}
+    splits = Splits(
+        train=load_data(args.train, **columns),
+        eval=load_data(args.eval, **columns) if args.eval else None,
+        test=load_data(args.test, **columns) if args.test else None,
+    )
+    settings = {k: getattr(args, k) for k in RUN_SETTINGS if k != "seed" and getattr(args, k, None) is not None}
+
+    def report(trial: dict) -> None:
+        value = "-" if trial["value"] is None else f"{trial['value']:.4f}"
+        seconds = "" if trial["seconds"] is None else f" in {trial['seconds']:.0f}s"
+        print(f"trial {trial['number']}: {trial['state'].lower()} {trial['strategy']} validation {value}{seconds}",
+              flush=True)  # fmt: skip
+
+    result = tune(resolve_model(args.model), splits, args.output, strategies=args.strategies, trials=args.trials,
+                  timeout=args.timeout, storage=args.storage, settings=settings, seed=args.seed,
+                  show_progress=not args.quiet, on_trial=report)  # fmt: skip
+    print(f"best: {result.strategy} {result.settings['settings']} (validation {result.validation_score:.4f}, "
+          f"{result.n_trials} trials)")  # fmt: skip
+    if result.final_metrics.get("split"):
+        print(metrics_table(result.final_metrics))
+    print(f"tuning folder: {args.output} (final model in {args.output}/best)")
+    return 0

@@ -1,0 +1,199 @@
+"""``tailtune tune``: search strategies and their budgets on validation data with Optuna.
+
+Every trial trains one strategy with sampled learning rates (one per stage), step budget and loss
+parameters on the same validation split, and reports its per-epoch validation scores so that Optuna's
+pruner can end hopeless trials early. The study lives in ``OUT/study.db`` (SQLite) unless ``storage`` names
+another database, so re-running resumes it and several workers (on one machine or many) can share it.
+Stage-1 feature caches are shared by all trials (``OUT/.cache``). When the search ends, the best settings
+train the final model on all the training data (validation included, unless ``refit`` is off) into
+``OUT/best/``, a complete run directory; ``OUT/trials.csv`` and ``OUT/best.json`` describe the search.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tailtune.config import RunConfig
+from tailtune.errors import TailTuneError
+from tailtune.fileio import atomic_path, write_json
+from tailtune.run import Splits, train_run, validation_split
+from tailtune.strategies import STRATEGIES, build_run_config
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STRATEGIES = ("two-stage", "reweight", "vanilla", "probe")
+STUDY_NAME = "tailtune"
+STUDY_FILE = "study.db"
+# Learning-rate ranges by what a stage trains: the top of the model takes larger steps than the whole.
+LR_RANGES = {"all": (2e-5, 5e-4), "top": (1e-4, 1e-2), "head": (1e-3, 5e-2)}
+MIN_STEPS = (50, 100, 200, 400)
+
+
+@dataclass
+class TuneResult:
+    """The outcome of a search: the best trial's settings and score, and the final run's metrics."""
+
+    strategy: str
+    settings: dict[str, Any]
+    validation_score: float
+    n_trials: int
+    final_metrics: dict[str, Any]
+
+
+def _lr_range(trainable: str) -> tuple[float, float]:
+    return LR_RANGES["all" if trainable == "all" else "head" if trainable == "head" else "top"]
+
+
+def suggest_settings(trial, strategies: tuple[str, ...] | list[str], model: str) -> tuple[str, dict[str, Any]]:
+    """Sample a strategy and its budget: a learning rate per stage, the step budget, loss parameters."""
+    strategy = trial.suggest_categorical("strategy", list(strategies))
+    stages = build_run_config(model, strategy).stages
+    lrs = [
+        trial.suggest_float(f"{strategy}.lr{i + 1}", *_lr_range(s.trainable), log=True) for i, s in enumerate(stages)
+    ]
+    settings: dict[str, Any] = {"lr": lrs}
+    if any(s.trainable == "all" for s in stages):
+        full = trial.suggest_categorical(f"{strategy}.min_steps", list(MIN_STEPS))
+        settings["min_steps"] = [full if s.trainable == "all" else s.min_steps for s in stages]
+    overrides: list[dict[str, Any]] = []
+    for i, stage in enumerate(stages):
+        params = {}
+        if stage.loss == "ldam":
+            params["max_margin"] = trial.suggest_float(f"{strategy}.margin{i + 1}", 0.1, 1.0)
+        overrides.append({"loss_params": params} if params else {})
+    return strategy, {"settings": settings, "stages": overrides}
+
+
+def tune(
+    model: str,
+    splits: Splits,
+    output: str | Path,
+    *,
+    strategies: list[str] | None = None,
+    trials: int | None = 12,
+    timeout: float | None = None,
+    storage: str | None = None,
+    settings: dict[str, Any] | None = None,
+    seed: int = 42,
+    show_progress: bool = True,
+    on_trial: Callable[[dict[str, Any]], None] | None = None,
+) -> TuneResult:
+    """Search strategies and budgets on validation data, then train the best on all the data.
+
+    Args:
+        model: A resolved model folder or hub id.
+        splits: Training data, optional eval data (else a split is carved from training) and test data (only
+            reported for the final model, never used to choose).
+        output: The tuning folder.
+        strategies: Strategies to search over (default :data:`DEFAULT_STRATEGIES`).
+        trials: Total number of finished trials the study should reach (None: until ``timeout``).
+        timeout: Seconds this call may search (None: until ``trials``).
+        storage: An Optuna storage URL shared by several workers (default ``sqlite:///OUT/study.db``).
+        settings: Run settings shared by every trial (``max_length``, ``batch_size``, ...).
+        seed: Seeds the sampler, the validation split and every trial's run.
+        show_progress: Progress bars in each trial.
+        on_trial: Receives one dict per finished trial (number, state, value, strategy, seconds).
+    """
+    import optuna
+
+    strategies = list(strategies or DEFAULT_STRATEGIES)
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown:
+        raise TailTuneError(f"strategies: unknown {', '.join(unknown)}; valid: {', '.join(STRATEGIES)}")
+    if trials is None and timeout is None:
+        raise TailTuneError("give trials, timeout or both: the search needs a budget", setting="trials")
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    shared = {"seed": seed, "cache_dir": str(out / ".cache"), **(settings or {})}
+    base = build_run_config(model, strategies[0], settings=shared)
+    fit_train, validation, split_info = validation_split(base, splits)
+    if validation is None:
+        raise TailTuneError("tuning needs validation data: give eval data or a training set with classes of at "
+                            f"least {base.eval_min_class_count} examples")  # fmt: skip
+    search_splits = Splits(fit_train, validation, None)  # test data never reaches the search
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=STUDY_NAME, storage=storage or f"sqlite:///{out / STUDY_FILE}", load_if_exists=True,
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+    )  # fmt: skip
+
+    def objective(trial) -> float:
+        strategy, chosen = suggest_settings(trial, strategies, model)
+        config = build_run_config(model, strategy, settings={**shared, **chosen["settings"], "refit": False},
+                                  stages=chosen["stages"])  # fmt: skip
+        steps = iter(range(1, 10_000))
+
+        def report(entry: dict) -> None:
+            key = f"validation_{config.select_metric}"
+            if key in entry:
+                trial.report(entry[key], next(steps))
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+
+        metrics = train_run(config, search_splits, out / "trials" / f"trial-{trial.number}", overwrite=True,
+                            show_progress=show_progress, observer=report)  # fmt: skip
+        trial.set_user_attr("seconds", metrics["wall_time_s"])
+        return _validation_score(metrics, config)
+
+    def finished(study, trial) -> None:
+        if on_trial is not None:
+            on_trial({"number": trial.number, "state": trial.state.name, "value": trial.value,
+                      "strategy": trial.params.get("strategy"),
+                      "seconds": trial.user_attrs.get("seconds")})  # fmt: skip
+
+    done = sum(t.state.is_finished() for t in study.trials)
+    remaining = None if trials is None else max(0, trials - done)
+    if remaining != 0:
+        study.optimize(objective, n_trials=remaining, timeout=timeout, callbacks=[finished], catch=(RuntimeError,))
+    write_trials(study, out / "trials.csv")
+    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not completed:
+        raise TailTuneError(f"{out}: no trial completed; raise trials or timeout")
+    best = study.best_trial
+    strategy = best.params["strategy"]
+    chosen = _replay_choice(best.params, strategies, model)
+    final = build_run_config(model, strategy, settings={**shared, **chosen["settings"]}, stages=chosen["stages"])
+    metrics = train_run(final, splits, out / "best", overwrite=True, show_progress=show_progress)
+    result = TuneResult(strategy, _plain(chosen), float(best.value), len(study.trials), metrics)
+    write_json(out / "best.json", {
+        "strategy": strategy, "settings": result.settings, "validation_score": result.validation_score,
+        "select_metric": final.select_metric, "trial": best.number, "n_trials": len(study.trials),
+        "validation_split": split_info, "final": {k: metrics.get(k) for k in ("split", "macro_f1", "micro_f1")},
+    })  # fmt: skip
+    return result
+
+
+def _validation_score(metrics: dict[str, Any], config: RunConfig) -> float:
+    """The trial's validation score: the eval split's metric after selection (and calibration)."""
+    evaluated = metrics.get("eval") or metrics
+    return float(evaluated[config.select_metric if config.select_metric != "none" else "macro_f1"])
+
+
+def _replay_choice(params: dict[str, Any], strategies: list[str], model: str) -> dict[str, Any]:
+    """The settings a finished trial sampled, rebuilt from its stored parameters by the same code."""
+    import optuna
+
+    return suggest_settings(optuna.trial.FixedTrial(params), strategies, model)[1]
+
+
+def _plain(chosen: dict[str, Any]) -> dict[str, Any]:
+    return {"settings": chosen["settings"], "stages": chosen["stages"]}
+
+
+def write_trials(study, path: Path) -> None:
+    """``trials.csv``: one row per trial with its state, score, strategy, parameters and time."""
+    rows = [
+        {"number": t.number, "state": t.state.name, "value": t.value, "seconds": t.user_attrs.get("seconds"),
+         **{f"param.{k}": v for k, v in sorted(t.params.items())}}
+        for t in study.trials
+    ]  # fmt: skip
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
