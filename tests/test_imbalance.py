@@ -14,6 +14,7 @@ from tailtune.imbalance import (
     class_counts,
     dedupe_indices,
     downsample_binary,
+    holdout_then_long_tail,
     long_tail_targets,
     make_imbalanced,
     make_long_tailed,
@@ -106,25 +107,28 @@ def test_random_order_is_seeded():
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({"ratio": 0.5}, r"--ratio must be >= 1"),
-        ({"ratio": float("nan")}, r"--ratio must be >= 1"),
-        ({"ratio": 10, "profile": "linear"}, r"unknown --profile 'linear'; choose one of: exp, step"),
+        ({"ratio": 0.5}, r"^ratio must be >= 1"),
+        ({"ratio": float("nan")}, r"^ratio must be >= 1"),
+        ({"ratio": 10, "profile": "linear"}, r"^profile 'linear' is unknown; choose one of: exp, step"),
         (
             {"ratio": 10, "order": ["a", "b"]},
-            r"--order must list every label exactly once \(missing 'c', 'd', 'e'\)",
+            r"^order must list every label exactly once \(missing 'c', 'd', 'e'\)",
         ),
         ({"ratio": 10, "order": list("abcdez")}, r"unknown 'z'"),
         ({"ratio": 10, "order": list("abcdea")}, r"repeated 'a'"),
-        ({"ratio": 10, "max_per_class": 0}, r"--max-per-class must be at least 1"),
+        ({"ratio": 10, "max_per_class": 0}, r"^max_per_class must be at least 1"),
         (
             {"ratio": 10, "max_per_class": 101, "order": list("abcde")},
-            r"class 'a' needs 101 examples .* has only 100; lower --max-per-class",
+            r"class 'a' needs 101 examples for ratio 10 \(profile exp\) but has only 100; lower max_per_class",
         ),
     ],
 )
 def test_target_errors(kwargs, pattern):
-    with pytest.raises(TailTuneError, match=pattern):
+    with pytest.raises(TailTuneError, match=pattern) as info:
         long_tail_targets(FIVE, **kwargs)
+    # A message that starts with a setting names it, so that the command line can speak of its flag instead.
+    first = str(info.value).split()[0]
+    assert info.value.setting == (first if first in ("ratio", "profile", "order", "max_per_class") else None)
 
 
 def test_single_class_rejected():
@@ -178,18 +182,19 @@ def test_downsample_binary_seeded():
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({"minority": "pos", "rate": 0}, r"--rate must be in \(0, 1\]"),
-        ({"minority": "pos", "rate": 1.5}, r"--rate must be in \(0, 1\]"),
+        ({"minority": "pos", "rate": 0}, r"^rate must be in \(0, 1\]"),
+        ({"minority": "pos", "rate": 1.5}, r"^rate must be in \(0, 1\]"),
         (
             {"minority": "maybe", "rate": 0.5},
-            r"--minority 'maybe' is not a label; the labels are 'neg', 'pos'",
+            r"^minority 'maybe' is not a label; the labels are 'neg', 'pos'",
         ),
-        ({"minority": "pos", "rate": 0.001}, r"keeps no 'pos' example"),
+        ({"minority": "pos", "rate": 0.001}, r"^rate 0.001 of 100 keeps no 'pos' example; use a larger rate"),
     ],
 )
 def test_downsample_binary_errors(kwargs, pattern):
-    with pytest.raises(TailTuneError, match=pattern):
+    with pytest.raises(TailTuneError, match=pattern) as info:
         downsample_binary(_labels({"neg": 100, "pos": 100}), seed=0, **kwargs)
+    assert info.value.setting == str(info.value).split()[0]
 
 
 def test_downsample_binary_minority_too_small():
@@ -214,14 +219,15 @@ def test_balanced_holdout():
 
 def test_balanced_holdout_too_few():
     with pytest.raises(
-        TailTuneError, match=r"--test-per-class 12 leaves nothing to train on \('c' has 12\); use at most 11"
-    ):
+        TailTuneError, match=r"^test_per_class 12 leaves nothing to train on \('c' has 12\); use at most 11"
+    ) as info:
         balanced_holdout(_labels({"a": 30, "c": 12}), per_class=12, seed=0)
+    assert info.value.setting == "test_per_class"
     with pytest.raises(TailTuneError, match="at least 1"):
         balanced_holdout(["a"], per_class=0, seed=0)
 
 
-# ------------------------------------------------------------------------------------ make_imbalanced
+# ------------------------------------------------------------------------------ holdout_then_long_tail
 
 
 def _dataset_with_duplicates() -> TextDataset:
@@ -233,9 +239,9 @@ def _dataset_with_duplicates() -> TextDataset:
     return TextDataset(texts, labels, "mem")
 
 
-def test_make_imbalanced_long_tail_with_test():
+def test_holdout_then_long_tail_long_tail_with_test():
     ds = _dataset_with_duplicates()
-    split = make_imbalanced(ds, ratio=4, order=list("abcd"), test_per_class=10, seed=7)
+    split = holdout_then_long_tail(ds, ratio=4, order=list("abcd"), test_per_class=10, seed=7)
     assert split.counts["duplicates_removed"] == 21
     assert split.counts["test"] == {"a": 10, "b": 10, "c": 10, "d": 10}
     # 50 per class remain after the holdout: 50 * 4 ** (-i / 3) = 50, 31.5, 19.8, 12.5
@@ -250,20 +256,20 @@ def test_make_imbalanced_long_tail_with_test():
         assert text.startswith(label)
 
 
-def test_make_imbalanced_random_order_recorded_and_seeded():
+def test_holdout_then_long_tail_random_order_recorded_and_seeded():
     ds = _dataset_with_duplicates()
-    a = make_imbalanced(ds, ratio=4, seed=1)
-    b = make_imbalanced(ds, ratio=4, seed=1)
+    a = holdout_then_long_tail(ds, ratio=4, seed=1)
+    b = holdout_then_long_tail(ds, ratio=4, seed=1)
     assert a.train.texts == b.train.texts and a.test is None
     assert [a.counts["train"][c] for c in a.counts["order"]] == [60, 37, 23, 15]
-    others = [make_imbalanced(ds, ratio=4, seed=s).train.texts for s in range(2, 5)]
+    others = [holdout_then_long_tail(ds, ratio=4, seed=s).train.texts for s in range(2, 5)]
     assert any(t != a.train.texts for t in others)
 
 
-def test_make_imbalanced_binary():
+def test_holdout_then_long_tail_binary():
     labels = _labels({"pos": 50, "neg": 50})
     ds = TextDataset([f"t{i}" for i in range(100)], labels, "mem")
-    split = make_imbalanced(ds, minority="pos", rate=0.2, test_per_class=5, seed=0)
+    split = holdout_then_long_tail(ds, minority="pos", rate=0.2, test_per_class=5, seed=0)
     assert split.counts["test"] == {"neg": 5, "pos": 5}
     assert split.counts["train"] == {"neg": 45, "pos": 9}
     assert split.counts["order"] == ["neg", "pos"]
@@ -274,24 +280,25 @@ def test_make_imbalanced_binary():
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({}, r"give either --ratio"),
+        ({}, r"give either ratio"),
         ({"ratio": 2, "minority": "a", "rate": 0.5}, r"not both"),
-        ({"minority": "a"}, r"both --minority and --rate"),
+        ({"minority": "a"}, r"both minority and rate"),
+        ({"ratio": 2, "eval_from": "test"}, r"eval_from must be one of holdout, rest"),
     ],
 )
-def test_make_imbalanced_option_errors(kwargs, pattern):
+def test_holdout_then_long_tail_option_errors(kwargs, pattern):
     with pytest.raises(TailTuneError, match=pattern):
-        make_imbalanced(_dataset_with_duplicates(), **kwargs)
+        holdout_then_long_tail(_dataset_with_duplicates(), **kwargs)
 
 
-def test_make_imbalanced_needs_labels():
+def test_holdout_then_long_tail_needs_labels():
     with pytest.raises(TailTuneError, match=r"^u\.csv: has no labels"):
-        make_imbalanced(TextDataset(["a"], None, "u.csv"), ratio=2)
+        holdout_then_long_tail(TextDataset(["a"], None, "u.csv"), ratio=2)
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", "csv"])
 def test_write_imbalanced(tmp_path, suffix):
-    split = make_imbalanced(_dataset_with_duplicates(), ratio=4, order=list("abcd"), test_per_class=10, seed=0)
+    split = holdout_then_long_tail(_dataset_with_duplicates(), ratio=4, order=list("abcd"), test_per_class=10, seed=0)
     paths = write_imbalanced(split, tmp_path / "out", fmt_suffix=suffix, text_column="sentence", label_column="y")
     ext = suffix if suffix.startswith(".") else f".{suffix}"
     assert paths == {
@@ -309,9 +316,75 @@ def test_write_imbalanced(tmp_path, suffix):
 
 
 def test_write_imbalanced_without_test_and_bad_suffix(tmp_path):
-    split = make_imbalanced(_dataset_with_duplicates(), ratio=2, seed=0)
+    split = holdout_then_long_tail(_dataset_with_duplicates(), ratio=2, seed=0)
     paths = write_imbalanced(split, tmp_path, fmt_suffix=".parquet")
     assert set(paths) == {"train", "counts"}
     assert json.loads(paths["counts"].read_text())["test"] is None
     with pytest.raises(TailTuneError, match=r"unknown output format '\.xlsx'"):
         write_imbalanced(split, tmp_path, fmt_suffix=".xlsx")
+
+
+def test_make_imbalanced_is_the_same_recipe():
+    assert make_imbalanced is holdout_then_long_tail
+
+
+def test_validation_split_from_the_holdout():
+    """eval_from='holdout': test and validation examples are held out together, then split in two."""
+    ds = _dataset_with_duplicates()
+    split = holdout_then_long_tail(ds, ratio=4, order=list("abcd"), test_per_class=6, eval_per_class=4, seed=2)
+    unique = ds.subset(dedupe_indices(ds.texts))
+    hold, _ = balanced_holdout(unique.labels, per_class=10, seed=2)
+    assert sorted(split.test.texts + split.eval.texts) == sorted(unique.subset(hold).texts)
+    assert class_counts(split.test.labels) == {c: 6 for c in "abcd"} == split.counts["test"]
+    assert class_counts(split.eval.labels) == {c: 4 for c in "abcd"} == split.counts["eval"]
+    assert (split.counts["test_per_class"], split.counts["eval_per_class"]) == (6, 4)
+    assert not set(split.train.texts) & (set(split.test.texts) | set(split.eval.texts))
+    assert "tail_seed" not in split.counts
+
+
+def test_validation_split_after_the_test_set_and_own_tail_seed():
+    """eval_from='rest': the test set first, then validation from what is left, then the long tail."""
+    ds = _dataset_with_duplicates()
+    split = holdout_then_long_tail(
+        ds, ratio=4, test_per_class=6, eval_per_class=4, eval_from="rest", seed=2, tail_seed=9
+    )
+    unique = ds.subset(dedupe_indices(ds.texts))
+    test_idx, rest_idx = balanced_holdout(unique.labels, per_class=6, seed=2)
+    rest = unique.subset(rest_idx)
+    eval_idx, pool_idx = balanced_holdout(rest.labels, per_class=4, seed=3)
+    pool = rest.subset(pool_idx)
+    assert split.test.texts == unique.subset(test_idx).texts
+    assert split.eval.texts == rest.subset(eval_idx).texts
+    assert split.train.texts == pool.subset(make_long_tailed(pool.labels, ratio=4, seed=9)).texts
+    assert (split.counts["seed"], split.counts["tail_seed"]) == (2, 9)
+
+
+def test_holdout_errors_name_the_setting():
+    ds = _dataset_with_duplicates()
+    with pytest.raises(TailTuneError, match=r"^eval_per_class 50 leaves nothing to train on") as info:
+        holdout_then_long_tail(ds, ratio=2, test_per_class=10, eval_per_class=50, eval_from="rest")
+    assert info.value.setting == "eval_per_class"
+    with pytest.raises(TailTuneError, match=r"^test_per_class \+ eval_per_class 60 leaves nothing") as info:
+        holdout_then_long_tail(ds, ratio=2, test_per_class=10, eval_per_class=50)
+    assert info.value.setting is None
+
+
+def test_write_imbalanced_with_validation(tmp_path):
+    split = holdout_then_long_tail(_dataset_with_duplicates(), ratio=2, eval_per_class=5, seed=0)
+    paths = write_imbalanced(split, tmp_path, fmt_suffix=".csv")
+    assert set(paths) == {"train", "eval", "counts"}
+    assert load_dataset(paths["eval"]).texts == split.eval.texts
+    assert json.loads(paths["counts"].read_text())["eval"] == {c: 5 for c in "abcd"}
+
+
+def test_command_line_names_the_flag(tmp_path, capsys):
+    from tailtune.cli import main
+
+    source = tmp_path / "all.csv"
+    source.write_text("text,label\n" + "".join(f"t{i},{'pos' if i % 2 else 'neg'}\n" for i in range(40)))
+    argv = ["make-imbalanced", "--input", str(source), "--output", str(tmp_path / "out"), "--minority", "pos"]
+    assert main([*argv, "--rate", "1.5"]) == 2
+    assert capsys.readouterr().err.strip() == "tailtune: error: --rate must be in (0, 1], got 1.5"
+    assert main([*argv, "--rate", "0.5", "--test-per-class", "20"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tailtune: error: --test-per-class 20 leaves nothing to train on")

@@ -17,7 +17,7 @@ from typing import Any
 from tailtune.builtin import bbc_news, minilm_path
 from tailtune.config import RunConfig
 from tailtune.data import TextDataset
-from tailtune.imbalance import balanced_holdout, make_long_tailed
+from tailtune.imbalance import holdout_then_long_tail
 from tailtune.run import Splits, train_run
 from tailtune.strategies import build_run_config
 
@@ -43,20 +43,16 @@ DEMO_STAGES: dict[str, dict[str, Any]] = {
 
 def demo_splits() -> tuple[TextDataset, TextDataset, TextDataset]:
     """``(train, validation, test)`` of the demo: long-tailed train, balanced validation and test."""
-    data = bbc_news()
-    test_idx, rest_idx = balanced_holdout(data.labels, per_class=TEST_PER_CLASS, seed=SPLIT_SEED)
-    rest = data.subset(rest_idx)
-    val_idx, pool_idx = balanced_holdout(rest.labels, per_class=VAL_PER_CLASS, seed=SPLIT_SEED + 1)
-    pool = rest.subset(pool_idx)
-    train_idx = make_long_tailed(pool.labels, ratio=RATIO, profile="exp", seed=ORDER_SEED, max_per_class=MAX_PER_CLASS)
-    train = pool.subset(train_idx)
-    train.source, val_source, test_source = (
+    split = holdout_then_long_tail(
+        bbc_news(), ratio=RATIO, profile="exp", max_per_class=MAX_PER_CLASS, test_per_class=TEST_PER_CLASS,
+        eval_per_class=VAL_PER_CLASS, eval_from="rest", seed=SPLIT_SEED, tail_seed=ORDER_SEED,
+    )  # fmt: skip
+    train, validation, test = split.train, split.eval, split.test
+    train.source, validation.source, test.source = (
         "bbc-news long-tailed train",
         "bbc-news validation",
         "bbc-news test",
     )
-    validation, test = rest.subset(val_idx), data.subset(test_idx)
-    validation.source, test.source = val_source, test_source
     return train, validation, test
 
 

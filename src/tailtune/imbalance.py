@@ -104,21 +104,28 @@ def downsample_binary(labels: Sequence[str], *, minority: str, rate: float, seed
         TailTuneError: For a bad rate, an unknown class, or a class too small for the requested size.
     """
     if not 0 < rate <= 1:
-        raise TailTuneError(f"--rate must be in (0, 1], got {rate}")
+        raise TailTuneError(f"rate must be in (0, 1], got {rate}", setting="rate")
     counts = class_counts(labels)
     if minority not in counts:
-        raise TailTuneError(f"--minority '{minority}' is not a label; the labels are {_names(counts)}")
+        raise TailTuneError(
+            f"minority '{minority}' is not a label; the labels are {_names(counts)}", setting="minority"
+        )
     others = {name: n for name, n in counts.items() if name != minority}
     if not others:
-        raise TailTuneError(f"--minority '{minority}' is the only label; downsampling needs at least two classes")
+        raise TailTuneError(
+            f"minority '{minority}' is the only label; downsampling needs at least two classes", setting="minority"
+        )
     n_major = max(others.values())
     n_keep = _floor(n_major * rate)
     if n_keep < 1:
-        raise TailTuneError(f"--rate {rate} of {n_major} keeps no '{minority}' example; use a larger --rate")
+        raise TailTuneError(
+            f"rate {rate} of {n_major} keeps no '{minority}' example; use a larger rate", setting="rate"
+        )
     if n_keep > counts[minority]:
         raise TailTuneError(
-            f"--rate {rate} needs {n_keep} '{minority}' examples ({rate} x {n_major}) but only "
-            f"{counts[minority]} exist; use a smaller --rate"
+            f"rate {rate} needs {n_keep} '{minority}' examples ({rate} x {n_major}) but only "
+            f"{counts[minority]} exist; use a smaller rate",
+            setting="rate",
         )
     by_class = _shuffled_by_class(labels, seed)
     by_class[minority] = by_class[minority][:n_keep]
@@ -160,13 +167,13 @@ def long_tail_targets(
         TailTuneError: For a bad ratio, profile or order, or a target above what a class has.
     """
     if profile not in PROFILES:
-        raise TailTuneError(f"unknown --profile '{profile}'; choose one of: {', '.join(PROFILES)}")
+        raise TailTuneError(f"profile '{profile}' is unknown; choose one of: {', '.join(PROFILES)}", setting="profile")
     if not ratio >= 1:  # also catches NaN
-        raise TailTuneError(f"--ratio must be >= 1 (head size / tail size), got {ratio}")
+        raise TailTuneError(f"ratio must be >= 1 (head size / tail size), got {ratio}", setting="ratio")
     if len(counts) < 2:
         raise TailTuneError(f"a long-tailed split needs at least two classes; the data has {_names(counts)}")
     if max_per_class is not None and max_per_class < 1:
-        raise TailTuneError(f"--max-per-class must be at least 1, got {max_per_class}")
+        raise TailTuneError(f"max_per_class must be at least 1, got {max_per_class}", setting="max_per_class")
     ranked = _rank(counts, order, seed)
     n_max = max_per_class if max_per_class is not None else min(counts.values())
     sizes = PROFILES[profile](n_max, ratio, len(ranked))
@@ -174,8 +181,8 @@ def long_tail_targets(
     for name, n in targets.items():
         if n > counts[name]:
             raise TailTuneError(
-                f"class '{name}' needs {n} examples for --ratio {ratio} --profile {profile} but has only "
-                f"{counts[name]}; lower --max-per-class (at most {min(counts.values())} always works)"
+                f"class '{name}' needs {n} examples for ratio {ratio} (profile {profile}) but has only "
+                f"{counts[name]}; lower max_per_class (at most {min(counts.values())} always works)"
             )
     return targets
 
@@ -196,7 +203,8 @@ def _rank(counts: dict[str, int], order: Sequence[str] | None, seed: int) -> lis
         if dupes:
             problems.append(f"repeated {_names(dupes)}")
         raise TailTuneError(
-            f"--order must list every label exactly once ({'; '.join(problems)}); the labels are {_names(counts)}"
+            f"order must list every label exactly once ({'; '.join(problems)}); the labels are {_names(counts)}",
+            setting="order",
         )
     return order
 
@@ -227,11 +235,19 @@ def make_long_tailed(
     return np.sort(np.concatenate([idx[: targets[name]] for name, idx in by_class.items()]))
 
 
-def balanced_holdout(labels: Sequence[str], *, per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def balanced_holdout(
+    labels: Sequence[str], *, per_class: int, seed: int, setting: str = "test_per_class"
+) -> tuple[np.ndarray, np.ndarray]:
     """Hold out ``per_class`` random examples of every class, e.g. for a balanced test set.
 
     Callers should de-duplicate texts first (see :func:`dedupe_indices`), or a text could land on both
     sides. Every class must keep at least one example outside the holdout.
+
+    Args:
+        labels: Label name per example.
+        per_class: Examples to hold out per class.
+        seed: Seed for the random choice.
+        setting: The setting ``per_class`` comes from, named in errors.
 
     Returns:
         ``(holdout_idx, rest_idx)``, both sorted.
@@ -239,15 +255,17 @@ def balanced_holdout(labels: Sequence[str], *, per_class: int, seed: int) -> tup
     Raises:
         TailTuneError: If ``per_class`` is below 1 or a class has no more than ``per_class`` examples.
     """
+    # A sum of settings ("test_per_class + eval_per_class") is named in the message but is no single setting.
+    named = setting if setting.isidentifier() else None
     if per_class < 1:
-        raise TailTuneError(f"--test-per-class must be at least 1, got {per_class}")
+        raise TailTuneError(f"{setting} must be at least 1, got {per_class}", setting=named)
     counts = class_counts(labels)
     short = {name: n for name, n in counts.items() if n <= per_class}
     if short:
         detail = ", ".join(f"'{name}' has {n}" for name, n in short.items())
         raise TailTuneError(
-            f"--test-per-class {per_class} leaves nothing to train on ({detail}); "
-            f"use at most {min(counts.values()) - 1}"
+            f"{setting} {per_class} leaves nothing to train on ({detail}); use at most {min(counts.values()) - 1}",
+            setting=named,
         )
     by_class = _shuffled_by_class(labels, seed)
     hold = np.concatenate([idx[:per_class] for idx in by_class.values()])
@@ -257,22 +275,32 @@ def balanced_holdout(labels: Sequence[str], *, per_class: int, seed: int) -> tup
 
 @dataclass
 class ImbalancedSplit:
-    """An imbalanced training set, an optional balanced test set and the numbers that describe them.
+    """An imbalanced training set, optional balanced test and validation sets, and the numbers that describe them.
 
     Attributes:
         train: The imbalanced training set.
         test: The balanced test set, or ``None``.
         counts: ``{"train": {class: n}, "test": {class: n} | None, "ratio", "profile", "seed", "rate",
             "minority", "order", "max_per_class", "test_per_class", "duplicates_removed", "source"}``;
-            options that do not apply are ``None``. ``order`` lists the classes head first.
+            options that do not apply are ``None``. ``order`` lists the classes head first. A split with a
+            validation set adds ``"eval"`` and ``"eval_per_class"``, and one whose long tail was drawn with its
+            own seed adds ``"tail_seed"``.
+        eval: The balanced validation set, or ``None``.
     """
 
     train: TextDataset
     test: TextDataset | None
     counts: dict[str, Any]
+    eval: TextDataset | None = None
 
 
-def make_imbalanced(
+#: How :func:`holdout_then_long_tail` draws the validation set: ``holdout`` holds out test and validation
+#: examples together and splits them in two; ``rest`` draws the validation set after the test set, from what
+#: the test set left.
+EVAL_FROM = ("holdout", "rest")
+
+
+def holdout_then_long_tail(
     dataset: TextDataset,
     *,
     ratio: float | None = None,
@@ -282,13 +310,33 @@ def make_imbalanced(
     minority: str | None = None,
     rate: float | None = None,
     test_per_class: int | None = None,
+    eval_per_class: int | None = None,
+    eval_from: str = "holdout",
     seed: int = 0,
+    tail_seed: int | None = None,
 ) -> ImbalancedSplit:
-    """De-duplicate, optionally hold out a balanced test set, then make the rest imbalanced.
+    """De-duplicate, hold out balanced test and validation sets, then make the rest imbalanced.
 
     Give either ``ratio`` (a long tail over all classes, see :func:`make_long_tailed`) or ``minority`` and
-    ``rate`` (shrink one class, see :func:`downsample_binary`). The test set is drawn before downsampling,
-    so it stays balanced, and texts are de-duplicated first, so no text is in both sets.
+    ``rate`` (shrink one class, see :func:`downsample_binary`). The held-out sets are drawn before
+    downsampling, so they stay balanced, and texts are de-duplicated first, so no text is in two sets.
+
+    Args:
+        dataset: Labelled data.
+        ratio: Long tail: head size over tail size.
+        profile: Long tail: a key of :data:`PROFILES`.
+        order: Long tail: the classes head first (default: ranked by ``tail_seed``).
+        max_per_class: Long tail: size of the head class (default: the smallest class).
+        minority: Binary recipe: the class to shrink.
+        rate: Binary recipe: its size as a fraction of the largest other class.
+        test_per_class: Test examples held out per class; None for no test set.
+        eval_per_class: Validation examples held out per class; None or 0 for no validation set.
+        eval_from: How the validation set is drawn, one of :data:`EVAL_FROM`; both use ``seed + 1`` for it.
+        seed: Seed of the holdouts, and of the long tail unless ``tail_seed`` is given.
+        tail_seed: Seed of the long tail or of the binary downsampling.
+
+    Returns:
+        The split; ``counts`` records every number needed to make it again.
 
     Raises:
         TailTuneError: For unlabelled data, a wrong combination of options, or any error of the helpers.
@@ -297,21 +345,19 @@ def make_imbalanced(
         raise TailTuneError(f"{dataset.source}: has no labels; an imbalanced split needs a label column")
     binary = minority is not None or rate is not None
     if ratio is not None and binary:
-        raise TailTuneError("give either --ratio or --minority with --rate, not both")
+        raise TailTuneError("give either ratio or minority with rate, not both")
     if ratio is None and not (minority is not None and rate is not None):
-        raise TailTuneError("give either --ratio (long tail) or both --minority and --rate (one small class)")
+        raise TailTuneError("give either ratio (long tail) or both minority and rate (one small class)")
+    if eval_from not in EVAL_FROM:
+        raise TailTuneError(f"eval_from must be one of {', '.join(EVAL_FROM)}, got {eval_from!r}", setting="eval_from")
 
     unique = dataset.subset(dedupe_indices(dataset.texts))
     removed = len(dataset) - len(unique)
     if removed:
         logger.info("%s: dropped %d duplicate texts", dataset.source, removed)
+    test, evaluation, pool = _holdouts(unique, test_per_class or 0, eval_per_class or 0, eval_from, seed)
 
-    test = None
-    pool = unique
-    if test_per_class is not None:
-        hold, rest = balanced_holdout(unique.labels, per_class=test_per_class, seed=seed)  # type: ignore[arg-type]
-        test, pool = unique.subset(hold), unique.subset(rest)
-
+    tail_seed = seed if tail_seed is None else tail_seed
     pool_labels: list[str] = pool.labels  # type: ignore[assignment]
     if ratio is not None:
         ranked = list(
@@ -320,15 +366,15 @@ def make_imbalanced(
                 ratio=ratio,
                 profile=profile,
                 order=order,
-                seed=seed,
+                seed=tail_seed,
                 max_per_class=max_per_class,
             )
         )
         keep = make_long_tailed(
-            pool_labels, ratio=ratio, profile=profile, order=ranked, seed=seed, max_per_class=max_per_class
+            pool_labels, ratio=ratio, profile=profile, order=ranked, seed=tail_seed, max_per_class=max_per_class
         )
     else:
-        keep = downsample_binary(pool_labels, minority=minority, rate=rate, seed=seed)  # type: ignore[arg-type]
+        keep = downsample_binary(pool_labels, minority=minority, rate=rate, seed=tail_seed)  # type: ignore[arg-type]
     train = pool.subset(keep)
     train_counts = class_counts(train.labels)  # type: ignore[arg-type]
     if ratio is None:
@@ -340,6 +386,8 @@ def make_imbalanced(
         "ratio": ratio,
         "profile": profile if ratio is not None else None,
         "seed": seed,
+        # Recorded only when it differs, so that splits made with one seed keep their counts.json unchanged.
+        **({"tail_seed": tail_seed} if tail_seed != seed else {}),
         "rate": rate,
         "minority": minority,
         "order": ranked,
@@ -348,7 +396,54 @@ def make_imbalanced(
         "duplicates_removed": removed,
         "source": dataset.source,
     }
-    return ImbalancedSplit(train=train, test=test, counts=counts)
+    if evaluation is not None:
+        counts["eval"] = class_counts(evaluation.labels)  # type: ignore[arg-type]
+        counts["eval_per_class"] = eval_per_class
+    return ImbalancedSplit(train=train, test=test, counts=counts, eval=evaluation)
+
+
+#: The name the ``make-imbalanced`` command gives the recipe.
+make_imbalanced = holdout_then_long_tail
+
+
+def _holdouts(
+    data: TextDataset, per_test: int, per_eval: int, eval_from: str, seed: int
+) -> tuple[TextDataset | None, TextDataset | None, TextDataset]:
+    """``(test, validation, pool)``: the balanced held-out sets and what is left to downsample."""
+    test = evaluation = None
+    if eval_from == "rest":
+        pool = data
+        if per_test:
+            hold, rest = balanced_holdout(pool.labels, per_class=per_test, seed=seed)  # type: ignore[arg-type]
+            test, pool = pool.subset(hold), pool.subset(rest)
+        if per_eval:
+            hold, rest = balanced_holdout(
+                pool.labels,  # type: ignore[arg-type]
+                per_class=per_eval,
+                seed=seed + 1,
+                setting="eval_per_class",
+            )
+            evaluation, pool = pool.subset(hold), pool.subset(rest)
+        return test, evaluation, pool
+    if not per_test + per_eval:
+        return None, None, data
+    # One holdout of test + validation examples per class, split in two below: both stay out of the pool.
+    setting = " + ".join(name for name, n in (("test_per_class", per_test), ("eval_per_class", per_eval)) if n)
+    hold, rest = balanced_holdout(data.labels, per_class=per_test + per_eval, seed=seed, setting=setting)  # type: ignore[arg-type]
+    held, pool = data.subset(hold), data.subset(rest)
+    if per_test and per_eval:
+        eval_idx, test_idx = balanced_holdout(
+            held.labels,  # type: ignore[arg-type]
+            per_class=per_eval,
+            seed=seed + 1,
+            setting="eval_per_class",
+        )
+        evaluation, test = held.subset(eval_idx), held.subset(test_idx)
+    elif per_eval:
+        evaluation = held
+    else:
+        test = held
+    return test, evaluation, pool
 
 
 def write_imbalanced(
@@ -359,12 +454,12 @@ def write_imbalanced(
     text_column: str = "text",
     label_column: str = "label",
 ) -> dict[str, Path]:
-    """Write ``train<suffix>``, ``test<suffix>`` (when there is a test set) and ``counts.json``.
+    """Write ``train<suffix>``, ``test<suffix>`` and ``eval<suffix>`` (when the split has them) and ``counts.json``.
 
     Each file is written atomically; ``out_dir`` is created if needed.
 
     Returns:
-        Paths by role: ``"train"``, ``"test"`` (if written) and ``"counts"``.
+        Paths by role: ``"train"``, ``"test"`` and ``"eval"`` (if written) and ``"counts"``.
     """
     suffix = fmt_suffix if fmt_suffix.startswith(".") else f".{fmt_suffix}"
     if suffix.lower() not in SUPPORTED_EXTENSIONS:
@@ -375,11 +470,13 @@ def write_imbalanced(
         paths["test"] = out / f"test{suffix}"
     elif (out / f"test{suffix}").exists():
         logger.warning("%s is left from an earlier run; this split has no test set", out / f"test{suffix}")
+    if split.eval is not None:
+        paths["eval"] = out / f"eval{suffix}"
     paths["counts"] = out / "counts.json"
 
-    save_dataset(split.train, paths["train"], text_column=text_column, label_column=label_column)
-    if split.test is not None:
-        save_dataset(split.test, paths["test"], text_column=text_column, label_column=label_column)
+    for role in ("train", "test", "eval"):
+        if role in paths:
+            save_dataset(getattr(split, role), paths[role], text_column=text_column, label_column=label_column)
     write_json(paths["counts"], split.counts)
     return paths
 
