@@ -182,7 +182,8 @@ def long_tail_targets(
         if n > counts[name]:
             raise TailTuneError(
                 f"class '{name}' needs {n} examples for ratio {ratio} (profile {profile}) but has only "
-                f"{counts[name]}; lower max_per_class (at most {min(counts.values())} always works)"
+                f"{counts[name]}; {min(counts.values())} or less always works as max_per_class",
+                setting="max_per_class",
             )
     return targets
 
