@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 import json
 import logging
 import shutil
@@ -16,10 +14,12 @@ import yaml
 from conftest import make_texts
 
 from tailtune import data as data_module
-from tailtune import experiment
 from tailtune.cli import main
 from tailtune.errors import TailTuneError
-from tailtune.run import is_complete
+from tailtune.experiments import runner
+from tailtune.experiments.runner import CompareInterrupted, prepare_compare, run_compare
+from tailtune.experiments.spec import load_experiment
+from tailtune.rundir import is_complete
 from tailtune.strategies import build_run_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -63,20 +63,20 @@ def no_training(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("train_run must not be called")
 
-    monkeypatch.setattr(experiment, "train_run", fail)
+    monkeypatch.setattr(runner, "train_run", fail)
 
 
 @pytest.fixture
 def count_training(monkeypatch) -> list[Path]:
     """Wrap train_run and record the run directories it trains."""
     calls: list[Path] = []
-    real = experiment.train_run
+    real = runner.train_run
 
     def counted(config, splits, output_dir, **kwargs):
         calls.append(Path(output_dir))
         return real(config, splits, output_dir, **kwargs)
 
-    monkeypatch.setattr(experiment, "train_run", counted)
+    monkeypatch.setattr(runner, "train_run", counted)
     return calls
 
 
@@ -85,14 +85,17 @@ def compared(tiny_model, source_csv, tmp_path_factory) -> dict:
     """One complete compare: 2 ratios x 2 strategies x 2 seeds."""
     root = tmp_path_factory.mktemp("compare")
     config = write_config(root / "exp.yaml", config_dict(tiny_model, source_csv, root / "out"))
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        status = experiment.run_compare(config, show_progress=False)
-    return {"config": config, "output": root / "out", "status": status, "stdout": stdout.getvalue()}
+    result = run_compare(config, show_progress=False)
+    return {"config": config, "output": root / "out", "result": result}
 
 
 def run_dirs(output: Path) -> list[Path]:
     return [output / v / s / f"seed-{k}" for v in VARIANTS for s in STRATEGIES for k in SEEDS]
+
+
+def compare(*argv: str | Path) -> int:
+    """``tailtune compare ARGV -q``; the exit status."""
+    return main(["compare", *(str(a) for a in argv), "-q"])
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -139,7 +142,7 @@ def test_config_errors_name_the_key(tmp_path, tiny_model, source_csv, no_trainin
     _set(config, key, value)
     path = write_config(tmp_path / "exp.yaml", config)
     with pytest.raises(TailTuneError) as info:
-        experiment.run_compare(path)
+        run_compare(path)
     assert str(info.value).startswith(f"{path}: ")
     assert message in str(info.value)
     assert "\n" not in str(info.value)
@@ -154,14 +157,14 @@ def test_rate_outside_unit_interval(tmp_path, tiny_model, source_csv, no_trainin
     config = config_dict(tiny_model, source_csv, tmp_path / "out")
     config["data"]["make"] = {"minority": "money", "rates": rates, "test_per_class": 3}
     with pytest.raises(TailTuneError, match=message.replace("(", r"\(").replace("[", r"\[")):
-        experiment.run_compare(write_config(tmp_path / "exp.yaml", config))
+        run_compare(write_config(tmp_path / "exp.yaml", config))
 
 
 def test_unknown_minority_label(tmp_path, tiny_model, source_csv, no_training):
     config = config_dict(tiny_model, source_csv, tmp_path / "out")
     config["data"]["make"] = {"minority": "negative", "rates": [0.5], "test_per_class": 3}
     with pytest.raises(TailTuneError, match=r"data\.make\.minority 'negative' is not a label .*'money'"):
-        experiment.run_compare(write_config(tmp_path / "exp.yaml", config))
+        run_compare(write_config(tmp_path / "exp.yaml", config))
     assert not (tmp_path / "out").exists()
 
 
@@ -170,11 +173,11 @@ def test_explicit_variant_errors(tmp_path, tiny_model, tiny_data, no_training):
     variant = {"name": "mine", "train": str(tiny_data["train"]), "test": str(tmp_path / "nope.csv")}
     config["data"] = {"variants": [variant]}
     with pytest.raises(TailTuneError, match=r"data\.variants\[0\]\.test: file not found"):
-        experiment.run_compare(write_config(tmp_path / "exp.yaml", config))
+        run_compare(write_config(tmp_path / "exp.yaml", config))
     good = dict(variant, test=str(tiny_data["test"]))
     config["data"]["variants"] = [good, dict(good, name="b", ratio=0.5)]
     with pytest.raises(TailTuneError, match=r"data\.variants\[1\]\.ratio must be >= 1, got 0.5"):
-        experiment.run_compare(write_config(tmp_path / "exp.yaml", config))
+        run_compare(write_config(tmp_path / "exp.yaml", config))
 
 
 def test_cli_reports_config_error(tmp_path, tiny_model, source_csv, no_training, capsys):
@@ -191,7 +194,7 @@ def test_cli_reports_config_error(tmp_path, tiny_model, source_csv, no_training,
 def test_dry_run_prints_plan_and_writes_nothing(tmp_path, tiny_model, source_csv, no_training, capsys):
     out = tmp_path / "out"
     path = write_config(tmp_path / "exp.yaml", config_dict(tiny_model, source_csv, tmp_path / "elsewhere"))
-    assert experiment.run_compare(path, output=out, dry_run=True) == 0
+    assert compare("--config", path, "--output", out, "--dry-run") == 0
     text = capsys.readouterr().out
     assert f"= 8 runs (0 done, 8 to do) in {out}" in text
     assert "ratio-2: ratio 2, profile exp" in text
@@ -207,7 +210,7 @@ def test_dry_run_explicit_variants(tmp_path, tiny_model, tiny_data, no_training,
     config["data"] = {"variants": [{"name": "mine", "train": str(tiny_data["train"]), "test": str(tiny_data["test"]),
                                     "ratio": 10}]}  # fmt: skip
     config["strategies"] = ["vanilla"]
-    assert experiment.run_compare(write_config(tmp_path / "exp.yaml", config), dry_run=True) == 0
+    assert compare("--config", write_config(tmp_path / "exp.yaml", config), "--dry-run") == 0
     text = capsys.readouterr().out
     assert "mine: ratio 10" in text and "train 56 (sport 40, tech 12, money 4)" in text and "test 30" in text
     assert text.count("  todo  ") == 2
@@ -217,8 +220,9 @@ def test_dry_run_explicit_variants(tmp_path, tiny_model, tiny_data, no_training,
 
 
 def test_compare_end_to_end(compared):
-    out = compared["output"]
-    assert compared["status"] == 0
+    out, result = compared["output"], compared["result"]
+    assert result.trained == run_dirs(out) and result.skipped == []
+    assert (result.summary_csv, result.summary_json) == (out / "summary.csv", out / "summary.json")
     for run in run_dirs(out):
         assert is_complete(run), run
         config = json.loads((run / "config.json").read_text())
@@ -238,7 +242,16 @@ def test_compare_end_to_end(compared):
         (v, s, 2) for v in VARIANTS for s in STRATEGIES
     }
     assert (out / "summary.csv").is_file()
-    assert "Δ macro-F1 vs vanilla" in compared["stdout"]
+    assert result.summary == summary
+
+
+def test_cli_prints_the_summary(compared, tmp_path, no_training, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(compared["output"], out)
+    assert compare("--config", compared["config"], "--output", out) == 0
+    text = capsys.readouterr().out
+    assert "Δ macro-F1 vs vanilla" in text
+    assert f"summary: {out / 'summary.csv'}, {out / 'summary.json'} ('tailtune report {out}' makes" in text
 
 
 def test_resume_trains_only_missing_runs(compared, tmp_path, count_training, caplog):
@@ -253,9 +266,10 @@ def test_resume_trains_only_missing_runs(compared, tmp_path, count_training, cap
     data_stamp = (out / "ratio-2/data/train.parquet").stat().st_mtime_ns
     assert len(kept) == 6
 
-    with caplog.at_level(logging.INFO, logger="tailtune.experiment"):
-        assert experiment.run_compare(compared["config"], output=out, show_progress=False) == 0
-    assert sorted(count_training) == sorted([deleted, half])
+    with caplog.at_level(logging.INFO, logger="tailtune.experiments.runner"):
+        result = run_compare(compared["config"], output=out, show_progress=False)
+    assert sorted(count_training) == sorted([deleted, half]) == sorted(result.trained)
+    assert len(result.skipped) == 6
     assert all(is_complete(run) for run in run_dirs(out))
     assert not (half / "leftover.tmp").exists()
     assert {run: (run / "metrics.json").stat().st_mtime_ns for run in kept} == kept
@@ -270,17 +284,17 @@ def test_changed_settings_under_existing_output(compared, tmp_path, no_training)
     config["data"]["make"]["max_per_class"] = 7
     path = write_config(tmp_path / "exp.yaml", config)
     with pytest.raises(TailTuneError, match=r"ratio-2/data was made with other settings \(max_per_class 8 -> 7\)"):
-        experiment.run_compare(path, output=out, dry_run=True)
+        prepare_compare(path, output=out, write_data=False)
 
     config = yaml.safe_load(compared["config"].read_text())
     config["strategies"][1]["two-stage"]["lr"] = [1e-3, 5e-4]
     path = write_config(tmp_path / "exp.yaml", config)
     with pytest.raises(TailTuneError, match=r"two-stage/seed-1 is a complete run with other settings .*stages\[1\]"):
-        experiment.run_compare(path, output=out)
+        run_compare(path, output=out)
 
 
 def test_dry_run_after_compare_shows_done(compared, no_training, capsys):
-    assert experiment.run_compare(compared["config"], dry_run=True) == 0
+    assert compare("--config", compared["config"], "--dry-run") == 0
     text = capsys.readouterr().out
     assert "(8 done, 0 to do)" in text
     assert text.count("  done  ") == 8
@@ -291,7 +305,7 @@ def test_interrupt_keeps_complete_runs_and_resumes(tmp_path, tiny_model, source_
     config.update(seeds=[1, 2, 3], strategies=[{"vanilla": {"epochs": 1}}])
     config["data"]["make"]["ratios"] = [2]
     path = write_config(tmp_path / "exp.yaml", config)
-    real, calls, interrupt = experiment.train_run, [], {"at": 3}
+    real, calls, interrupt = runner.train_run, [], {"at": 3}
 
     def train(conf, splits, output_dir, **kwargs):
         calls.append(Path(output_dir))
@@ -301,8 +315,14 @@ def test_interrupt_keeps_complete_runs_and_resumes(tmp_path, tiny_model, source_
             raise KeyboardInterrupt
         return real(conf, splits, output_dir, **kwargs)
 
-    monkeypatch.setattr(experiment, "train_run", train)
-    assert experiment.run_compare(path, show_progress=False) == 130
+    monkeypatch.setattr(runner, "train_run", train)
+    with pytest.raises(CompareInterrupted) as info:
+        run_compare(path, show_progress=False)
+    assert (info.value.done, info.value.total, info.value.output) == (2, 3, tmp_path / "out")
+    # The command line says how far it got and exits with 130.
+    calls.clear()
+    interrupt["at"] = 1
+    assert compare("--config", path) == 130
     err = capsys.readouterr().err
     assert "interrupted: 2 of 3 runs complete" in err and "run the same command again to resume" in err
     runs = [tmp_path / "out/ratio-2/vanilla" / f"seed-{k}" for k in (1, 2, 3)]
@@ -311,7 +331,7 @@ def test_interrupt_keeps_complete_runs_and_resumes(tmp_path, tiny_model, source_
 
     calls.clear()
     interrupt["at"] = None
-    assert experiment.run_compare(path, show_progress=False) == 0
+    assert compare("--config", path) == 0
     assert calls == [runs[2]]
     assert all(is_complete(r) for r in runs)
     assert (tmp_path / "out/summary.csv").is_file()
@@ -331,7 +351,7 @@ def test_sst2_example_validates_and_dry_runs(tmp_path, monkeypatch, no_training,
 
     monkeypatch.setattr(data_module, "_read_hub", fake_hub)
     path = EXAMPLES / "sst2-paper.yaml"
-    exp = experiment.load_experiment(path)
+    exp = load_experiment(path)
     assert exp.model == "bert-base-uncased" and exp.seeds == [7, 42, 106, 190, 191]
     assert exp.run == {"max_length": 128, "batch_size": 16, "head": "mlp"}
     assert [v.name for v in exp.variants] == [f"rate-0.{k}" for k in range(1, 8)]
@@ -340,7 +360,7 @@ def test_sst2_example_validates_and_dry_runs(tmp_path, monkeypatch, no_training,
         build_run_config("m", s).stages for s in ("vanilla", "reweight", "two-stage")
     ]
 
-    assert experiment.run_compare(path, output=tmp_path / "out", dry_run=True) == 0
+    assert compare("--config", path, "--output", tmp_path / "out", "--dry-run") == 0
     text = capsys.readouterr().out
     assert "= 105 runs (0 done, 105 to do)" in text
     assert "train 44 (positive 40, negative 4)" in text and "test 20" in text
@@ -354,7 +374,7 @@ def test_sst2_example_validates_and_dry_runs(tmp_path, monkeypatch, no_training,
 def test_bbc_example_mirrors_demo_budgets(tmp_path, no_training, capsys):
     from tailtune.demo import DEMO_STAGES
 
-    exp = experiment.load_experiment(EXAMPLES / "bbc-lt.yaml")
+    exp = load_experiment(EXAMPLES / "bbc-lt.yaml")
     stages = {s.label: s.stages for s in exp.strategies}
     assert list(stages) == ["vanilla", "reweight", "two-stage", "lp-ft", "drw"]
     for name, shortcuts in DEMO_STAGES.items():
@@ -364,7 +384,7 @@ def test_bbc_example_mirrors_demo_budgets(tmp_path, no_training, capsys):
     assert [stage.epochs for stage in stages["drw"]] == [1, 1]
     assert exp.run == {"max_length": 128, "batch_size": 16} and exp.seeds == [1, 2, 3]
 
-    assert experiment.run_compare(EXAMPLES / "bbc-lt.yaml", output=tmp_path / "out", dry_run=True) == 0
+    assert compare("--config", EXAMPLES / "bbc-lt.yaml", "--output", tmp_path / "out", "--dry-run") == 0
     text = capsys.readouterr().out
     assert "= 45 runs" in text and "ratio-100: ratio 100, profile exp" in text
     assert "test 300" in text

@@ -15,8 +15,8 @@ from run_factory import make_experiment, write_run
 from scipy import stats
 
 from tailtune.errors import TailTuneError
+from tailtune.experiments.summary import compare_paired, format_table, summarize, write_summary
 from tailtune.rundir import find_runs, load_run
-from tailtune.summary import compare_paired, format_table, summarize, write_summary
 
 SEEDS = (0, 1, 2)
 

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from tailtune.errors import TailTuneError
 
+# The exit status of an interrupted command, as for SIGINT in a shell; re-running a compare resumes it.
+INTERRUPTED = 130
+
 
 def cmd_make_imbalanced(args: argparse.Namespace) -> int:
     from tailtune.data import load_dataset
-    from tailtune.imbalance import make_imbalanced, write_imbalanced
+    from tailtune.imbalance import holdout_then_long_tail, write_imbalanced
 
     if (args.ratio is None) == (args.minority is None):
         raise TailTuneError("give either --ratio (multi-class long tail) or --minority with --rate (binary)")
     if args.minority is not None and args.rate is None:
         raise TailTuneError("--minority needs --rate (the kept fraction of the majority class's size)")
     data = load_dataset(args.input, text_column=args.text_column, label_column=args.label_column)
-    split = make_imbalanced(
+    split = holdout_then_long_tail(
         data, ratio=args.ratio, profile=args.profile, order=args.order, max_per_class=args.max_per_class,
         minority=args.minority, rate=args.rate, test_per_class=args.test_per_class, seed=args.seed,
     )  # fmt: skip
@@ -48,9 +52,24 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from tailtune.experiment import run_compare
+    from tailtune.experiments.plan import describe_plan
+    from tailtune.experiments.runner import CompareInterrupted, prepare_compare, run_compare
+    from tailtune.experiments.summary import format_table
 
-    return run_compare(args.config, output=args.output, dry_run=args.dry_run, show_progress=not args.quiet)
+    if args.dry_run:
+        prepared = prepare_compare(args.config, output=args.output, write_data=False)
+        print(describe_plan(prepared.experiment, prepared.plan, prepared.splits))
+        return 0
+    try:
+        result = run_compare(args.config, output=args.output, show_progress=not args.quiet)
+    except CompareInterrupted as stop:
+        print(f"\ninterrupted: {stop.done} of {stop.total} runs complete in {stop.output}; run the same command "
+              "again to resume", file=sys.stderr)  # fmt: skip
+        return INTERRUPTED
+    print(format_table(result.summary))
+    output = result.experiment.output
+    print(f"summary: {result.summary_csv}, {result.summary_json} ('tailtune report {output}' makes an HTML report)")
+    return 0
 
 
 def add_experiment_commands(sub) -> None:

@@ -16,10 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tailtune.errors import TailTuneError
-from tailtune.report import plots
-from tailtune.report.document import Cell, Document
-from tailtune.rundir import RunRecord
-from tailtune.summary import (
+from tailtune.experiments.summary import (
     METRIC_TITLES,
     METRICS,
     fmt_diff,
@@ -30,6 +27,9 @@ from tailtune.summary import (
     summarize,
     variant_order,
 )
+from tailtune.report import plots
+from tailtune.report.document import Cell, Document
+from tailtune.rundir import RunRecord
 
 # Records carry the package name, the one users configure and see in the log format.
 logger = logging.getLogger(__package__)

@@ -1,0 +1,192 @@
+"""Running an experiment: every (variant, strategy, seed) not complete yet, then the summary.
+
+Complete runs are skipped (after checking that their recorded settings match the config), incomplete ones
+are redone from scratch, and stage-1 frozen features are cached in ``OUT/.cache`` for every seed and
+strategy that can share them. Nothing here prints: progress is logged, results are returned, and an
+interruption is raised as :class:`CompareInterrupted`, so the caller decides what to show.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tailtune.config import RunConfig
+from tailtune.errors import TailTuneError
+from tailtune.experiments.checks import in_context
+from tailtune.experiments.spec import Experiment, PlannedRun, load_experiment
+from tailtune.experiments.summary import write_summary
+from tailtune.experiments.variants import prepare_data
+from tailtune.run import Splits, train_run
+from tailtune.rundir import is_complete, load_run
+
+logger = logging.getLogger(__name__)
+
+# Run settings that do not change what a run learns; a complete run may differ in them and still count.
+_NOT_COMPARED = ("cache_dir", "eval_batch_size", "logging_steps")
+
+
+@dataclass
+class PreparedExperiment:
+    """An experiment ready to run: its validated config, every variant's data and the plan.
+
+    Attributes:
+        experiment: The validated experiment.
+        splits: The data by variant name.
+        plan: Every (variant, strategy, seed), in the order they run.
+    """
+
+    experiment: Experiment
+    splits: dict[str, Splits]
+    plan: list[PlannedRun]
+
+
+@dataclass
+class CompareResult:
+    """What :func:`run_compare` did.
+
+    Attributes:
+        experiment: The experiment.
+        trained: The run directories trained by this call.
+        skipped: The run directories that were complete already.
+        summary_csv: ``OUT/summary.csv``.
+        summary_json: ``OUT/summary.json``.
+        summary: The content of ``summary.json``.
+    """
+
+    experiment: Experiment
+    trained: list[Path]
+    skipped: list[Path]
+    summary_csv: Path
+    summary_json: Path
+    summary: dict[str, Any]
+
+
+class CompareInterrupted(KeyboardInterrupt):
+    """The experiment was interrupted; running it again resumes where it stopped.
+
+    Attributes:
+        done: Runs complete when it stopped.
+        total: Runs in the plan.
+        output: The experiment's output folder.
+    """
+
+    def __init__(self, done: int, total: int, output: Path) -> None:
+        super().__init__(f"{done} of {total} runs complete in {output}")
+        self.done = done
+        self.total = total
+        self.output = output
+
+
+def prepare_compare(
+    config_path: str | Path, *, output: str | Path | None = None, write_data: bool = True
+) -> PreparedExperiment:
+    """Validate an experiment, load or make its data, and check the complete runs already under OUT.
+
+    Args:
+        config_path: The experiment YAML file (schema in :mod:`tailtune.experiments.spec`).
+        output: Output folder; overrides the file's ``output``.
+        write_data: Write made data under OUT; without it (a dry run) nothing is written.
+
+    Raises:
+        TailTuneError: For a bad config or data, or a complete run whose settings differ from the config's.
+    """
+    experiment = load_experiment(config_path, output=output)
+    with in_context(str(config_path)):
+        splits = prepare_data(experiment, write=write_data)
+        plan = experiment.plan()
+        for item in plan:
+            if is_complete(item.directory):
+                _check_complete(item, experiment.run_config(item.strategy, item.seed))
+    return PreparedExperiment(experiment, splits, plan)
+
+
+def run_compare(
+    config_path: str | Path, *, output: str | Path | None = None, show_progress: bool = True
+) -> CompareResult:
+    """Run an experiment: every (variant, strategy, seed) not complete yet, then write the summary.
+
+    Args:
+        config_path: The experiment YAML file (schema in :mod:`tailtune.experiments.spec`).
+        output: Output folder; overrides the file's ``output``.
+        show_progress: Per-stage progress bars.
+
+    Returns:
+        The runs trained and skipped, and the summary.
+
+    Raises:
+        TailTuneError: For a bad config or data, before any training starts.
+        CompareInterrupted: When interrupted; complete runs stay, and running again resumes.
+    """
+    prepared = prepare_compare(config_path, output=output)
+    experiment, plan = prepared.experiment, prepared.plan
+    trained: list[Path] = []
+    skipped: list[Path] = []
+    total = len(plan)
+    try:
+        for number, item in enumerate(plan, start=1):
+            if is_complete(item.directory):
+                logger.info("run %d/%d: skipping complete run %s", number, total, item.directory)
+                skipped.append(item.directory)
+                continue
+            if item.directory.exists():
+                shutil.rmtree(item.directory)  # an interrupted run's leftovers; it has no metrics.json
+            logger.info("run %d/%d: %s / %s / seed %d", number, total, item.variant.name, item.strategy.label,
+                        item.seed)  # fmt: skip
+            started = time.perf_counter()
+            metrics = train_run(
+                experiment.run_config(item.strategy, item.seed), prepared.splits[item.variant.name], item.directory,
+                variant=item.variant.name, variant_info=item.variant.info, show_progress=show_progress,
+            )  # fmt: skip
+            trained.append(item.directory)
+            score = metrics.get("macro_f1")
+            logger.info("run %d/%d done in %.0fs%s", number, total, time.perf_counter() - started,
+                        "" if score is None else f": macro-F1 {score:.4f}")  # fmt: skip
+    except KeyboardInterrupt:
+        done = sum(is_complete(item.directory) for item in plan)
+        raise CompareInterrupted(done, total, experiment.output) from None
+
+    csv_path, json_path = write_summary(experiment.output, baseline=experiment.baseline)
+    # The summary as stored: what a later reader of summary.json sees.
+    summary = json.loads(json_path.read_text(encoding="utf-8"))
+    return CompareResult(experiment, trained, skipped, csv_path, json_path, summary)
+
+
+def _check_complete(item: PlannedRun, config: RunConfig) -> None:
+    """Refuse to count a complete run whose recorded settings differ from the config's."""
+    stored = load_run(item.directory).config.get("run") or {}
+    planned = {k: v for k, v in json.loads(json.dumps(config.to_dict())).items() if k not in _NOT_COMPARED}
+    differences = _differences(planned, stored, "")
+    if differences:
+        raise TailTuneError(
+            f"{item.directory} is a complete run with other settings ({'; '.join(differences[:3])}); "
+            "use another --output, give the strategy a new 'label', or delete that run"
+        )
+
+
+def _differences(planned: Any, stored: Any, where: str) -> list[str]:
+    # Keys missing on either side are not compared: runs written by another tailtune version stay valid.
+    if isinstance(planned, dict) and isinstance(stored, dict):
+        return [
+            line
+            for key in planned
+            if key in stored
+            for line in _differences(planned[key], stored[key], f"{where}.{key}" if where else key)
+        ]
+    if isinstance(planned, list) and isinstance(stored, list) and len(planned) == len(stored):
+        return [
+            line
+            for i, (a, b) in enumerate(zip(planned, stored, strict=True))
+            for line in _differences(a, b, f"{where}[{i}]")
+        ]
+    if where == "model" and isinstance(planned, str) and isinstance(stored, str):
+        # A model folder may move (a new virtualenv for builtin:minilm); its last two path parts identify it
+        # well enough.
+        same = Path(planned).parts[-2:] == Path(stored).parts[-2:]
+        return [] if same else [f"model {stored!r} -> {planned!r}"]
+    return [] if planned == stored else [f"{where} {stored!r} -> {planned!r}"]

@@ -1,0 +1,149 @@
+"""The data of an experiment's variants: explicit files, or made from one source and cached under OUT.
+
+A made variant is written once to ``OUT/<variant>/data/`` (Parquet files, ``counts.json``, and ``data.json``,
+which records the settings and their hash, written last) and read back on later calls; changed settings
+under an existing OUT are an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tailtune.builtin import load_data
+from tailtune.data import TextDataset, load_dataset
+from tailtune.errors import TailTuneError
+from tailtune.experiments.checks import in_context
+from tailtune.experiments.spec import DATA_DIR, Experiment
+from tailtune.fileio import write_json
+from tailtune.imbalance import ImbalancedSplit, class_counts, holdout_then_long_tail, write_imbalanced
+from tailtune.run import Splits, check_labels
+
+logger = logging.getLogger(__name__)
+
+DATA_INFO = "data.json"
+
+
+def prepare_data(experiment: Experiment, *, write: bool = True) -> dict[str, Splits]:
+    """Load or make every variant's data and check its labels.
+
+    Made variants are read from ``OUT/<variant>/data/`` when written before with the same settings; otherwise
+    they are made from the source and, with ``write``, written there.
+
+    Returns:
+        The splits by variant name.
+
+    Raises:
+        TailTuneError: For unreadable data, impossible make settings, an unknown minority label, or data
+            under OUT made with other settings.
+    """
+    loaded: dict[tuple[str, str, str], TextDataset] = {}
+
+    def load(spec: str, text_column: str, label_column: str) -> TextDataset:
+        # The source is shared by every made variant: read it once.
+        key = (spec, text_column, label_column)
+        if key not in loaded:
+            loaded[key] = load_data(spec, text_column=text_column, label_column=label_column)
+        return loaded[key]
+
+    result = {}
+    for variant in experiment.variants:
+        with in_context(f"data variant {variant.name}"):
+            if variant.make is None:
+                files = variant.files
+                splits = Splits(*(
+                    None if files.get(role) is None else load(files[role], variant.text_column, variant.label_column)
+                    for role in ("train", "eval", "test")
+                ))  # fmt: skip
+            else:
+                splits = _made_splits(experiment.output / variant.name / DATA_DIR, variant.make, load, write=write)
+            check_labels(splits)
+        result[variant.name] = splits
+    return result
+
+
+def _made_splits(folder: Path, settings: dict[str, Any], load: Callable, *, write: bool) -> Splits:
+    """A made variant's data: read back from ``folder`` when made before with these settings, else made."""
+    fingerprint = _fingerprint(settings)
+    info_path = folder / DATA_INFO
+    if info_path.is_file():
+        try:
+            stored = json.loads(info_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            stored = {}
+        if stored.get("fingerprint") != fingerprint:
+            old = stored.get("settings")
+            if isinstance(old, dict):
+                changed = "; ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in settings.items() if old.get(k) != v)
+            else:
+                changed = f"{DATA_INFO} unreadable"
+            raise TailTuneError(
+                f"{folder} was made with other settings ({changed}); use another --output, or delete that "
+                "variant's folder to start it afresh"
+            )
+        return _read_made(folder)
+    split = _make(settings, load)
+    if not write:
+        return Splits(split.train, split.eval, split.test)
+    if folder.exists():
+        shutil.rmtree(folder)  # left by an interrupted write: data.json is written last
+    write_imbalanced(split, folder, fmt_suffix=".parquet")
+    write_json(info_path, {"fingerprint": fingerprint, "settings": settings})
+    logger.info("data written to %s (train %s)", folder, counts_text(split.train))
+    return _read_made(folder)
+
+
+def _make(settings: dict[str, Any], load: Callable) -> ImbalancedSplit:
+    """Make one variant: balanced test and validation sets held out from the source, and the imbalanced rest."""
+    columns = (settings["text_column"], settings["label_column"])
+    source = load(settings["source"], *columns)
+    minority = settings.get("minority")
+    if minority is not None and minority not in set(source.labels or []):
+        labels = ", ".join(repr(x) for x in class_counts(source.labels or []))
+        raise TailTuneError(f"data.make.minority {minority!r} is not a label of {settings['source']} ({labels})")
+    if "ratio" in settings:
+        recipe = {k: settings[k] for k in ("ratio", "profile", "max_per_class", "order")}
+    else:
+        recipe = {"minority": minority, "rate": settings["rate"]}
+    split = holdout_then_long_tail(
+        source, test_per_class=settings["test_per_class"], eval_per_class=settings["eval_per_class"],
+        seed=settings["seed"], **recipe,
+    )  # fmt: skip
+    if settings["test"]:
+        split.test = load(settings["test"], *columns)
+    if settings["eval"]:
+        split.eval = load(settings["eval"], *columns)
+    split.counts.update({
+        "test": class_counts(split.test.labels) if split.test is not None else None,
+        "eval": class_counts(split.eval.labels) if split.eval is not None else None,
+        "test_per_class": settings["test_per_class"] or None,
+        "eval_per_class": settings["eval_per_class"] or None,
+        "test_source": settings["test"],
+        "eval_source": settings["eval"],
+    })  # fmt: skip
+    return split
+
+
+def _read_made(folder: Path) -> Splits:
+    def read(role: str) -> TextDataset | None:
+        path = folder / f"{role}.parquet"
+        return load_dataset(path) if path.is_file() else None
+
+    train = read("train")
+    if train is None:
+        raise TailTuneError(f"{folder}: train.parquet is missing; delete {folder} to make the data again")
+    return Splits(train, read("eval"), read("test"))
+
+
+def _fingerprint(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def counts_text(dataset: TextDataset) -> str:
+    """Examples per class, largest first: ``tech 8, money 5, sport 4``."""
+    return ", ".join(f"{name} {n}" for name, n in class_counts(dataset.labels or []).items())
