@@ -13,8 +13,8 @@ import os
 import sys
 
 from tailtune import __version__
-from tailtune.cli import demo, evaluate, predict, strategies, train
-from tailtune.cli.common import EPILOG, print_error
+from tailtune.cli import compare, demo, evaluate, make_imbalanced, predict, report, strategies, train
+from tailtune.cli.common import EPILOG, INTERRUPTED, print_error
 from tailtune.errors import TailTuneError
 
 __all__ = ["build_parser", "main", "run"]
@@ -30,11 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tailtune {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (train, evaluate, predict, strategies, demo):
+    for command in (train, evaluate, predict, strategies, demo, make_imbalanced, compare, report):
         command.register(sub)
-    from tailtune.cli_experiments import add_experiment_commands
-
-    add_experiment_commands(sub)
     return parser
 
 
@@ -56,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("tailtune: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
 
 
 def run() -> None:

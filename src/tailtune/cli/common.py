@@ -8,6 +8,9 @@ from typing import Any
 
 from tailtune.errors import TailTuneError
 
+# The exit status of an interrupted command, as for SIGINT in a shell (a compare resumes when run again).
+INTERRUPTED = 130
+
 EPILOG = "Docs and examples: README.md. Every option can also come from --config FILE.yaml (CLI flags win)."
 
 

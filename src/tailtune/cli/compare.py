@@ -1,0 +1,45 @@
+"""``tailtune compare``: run strategies x seeds x data variants from a YAML experiment (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tailtune.cli.common import INTERRUPTED
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``compare`` subcommand."""
+    compare = sub.add_parser(
+        "compare",
+        help="run strategies x seeds x data variants from a YAML experiment (resumable)",
+        description="Run every (data variant, strategy, seed) of an experiment config into "
+        "OUT/<variant>/<strategy>/seed-<k>/, skipping complete runs, then write summary.csv and summary.json.",
+    )
+    compare.add_argument("--config", required=True, help="experiment YAML (see examples/)")
+    compare.add_argument("--output", help="output folder (overrides the config's 'output')")
+    compare.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    compare.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    compare.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Print the plan (``--dry-run``) or run the experiment and print its summary table."""
+    from tailtune.experiments.plan import describe_plan
+    from tailtune.experiments.runner import CompareInterrupted, prepare_compare, run_compare
+    from tailtune.experiments.summary import format_table
+
+    if args.dry_run:
+        prepared = prepare_compare(args.config, output=args.output, write_data=False)
+        print(describe_plan(prepared.experiment, prepared.plan, prepared.splits))
+        return 0
+    try:
+        result = run_compare(args.config, output=args.output, show_progress=not args.quiet)
+    except CompareInterrupted as stop:
+        print(f"\ninterrupted: {stop.done} of {stop.total} runs complete in {stop.output}; run the same command "
+              "again to resume", file=sys.stderr)  # fmt: skip
+        return INTERRUPTED
+    print(format_table(result.summary))
+    output = result.experiment.output
+    print(f"summary: {result.summary_csv}, {result.summary_json} ('tailtune report {output}' makes an HTML report)")
+    return 0
