@@ -12,6 +12,8 @@ import pytest
 from conftest import make_texts
 
 from tailtune.cli import main
+from tailtune.cli.common import in_flag_terms
+from tailtune.errors import TailTuneError
 from tailtune.strategies import STRATEGIES, describe_strategies
 
 LABELS = ["money", "sport", "tech"]
@@ -258,3 +260,35 @@ def test_python_m_tailtune_subprocess(tmp_path):
     assert failing.returncode == 2
     assert failing.stderr.splitlines() == ["tailtune: error: missing.csv: file not found; check the path"]
     assert not (tmp_path / "out").exists()
+
+
+def test_help_does_not_import_the_heavy_libraries():
+    """Every command's --help answers without importing torch, transformers or pandas."""
+    code = (
+        "import sys\n"
+        "from tailtune.cli import build_parser\n"
+        "for argv in ([], *([c] for c in sys.argv[1:])):\n"
+        "    try:\n"
+        "        build_parser().parse_args([*argv, '--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'pandas') if m in sys.modules))\n"
+    )
+    commands = ["train", "evaluate", "predict", "strategies", "demo", "make-imbalanced", "compare", "report"]
+    result = subprocess.run([sys.executable, "-c", code, *commands], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(
+    ("message", "setting", "expected"),
+    [
+        ("beta must be in [0, 1), got 1.0", "beta", "--beta must be in [0, 1), got 1.0"),
+        ("x: name it with label_column", "label_column", "x: name it with --label-column"),
+        ("stage 2: lr must be > 0", "lr", "stage 2: lr must be > 0"),
+        ("lr must be > 0", None, "lr must be > 0"),
+    ],
+)
+def test_errors_speak_of_flags(message, setting, expected):
+    """A setting named first or last in a library message becomes its flag; elsewhere it stays a word."""
+    assert in_flag_terms(TailTuneError(message, setting=setting)) == expected
