@@ -25,9 +25,9 @@ def test_texts() -> list[str]:
 
 @pytest.fixture(scope="module")
 def fitted(tiny_model, train_texts) -> TailTuner:
-    """A two-stage TailTuner fitted for one epoch per stage."""
+    """A two-stage TailTuner fitted for one epoch per stage, without a validation split."""
     tuner = TailTuner(tiny_model, "two-stage", epochs=1, lr=[1e-3, 1e-4], batch_size=8, max_length=32,
-                      show_progress=False)  # fmt: skip
+                      min_steps=0, eval_fraction=0, show_progress=False)  # fmt: skip
     return tuner.fit(*train_texts)
 
 

@@ -94,9 +94,11 @@ def test_yaml_config_with_stage_overrides(tiny_model, tiny_data, tmp_path, capsy
     first, second = written["stages"]
     assert (first["lr"], first["loss"], first["loss_params"], first["trainable"]) == (1e-3, "focal", {}, "head")
     assert (first["weights"], second["weights"]) == ("none", "inverse")
-    assert (second["epochs"], second["lr"]) == (0, 1e-5)
+    assert (second["epochs"], second["lr"]) == (0, 1e-4)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert [s["name"] for s in metrics["stages"]] == ["stage1"]
+    # No eval data: stage 1 ran on a held-out split, then again on all the data (the refit).
+    assert metrics["validation_split"]["source"] == "carved"
+    assert [s["name"] for s in metrics["stages"]] == ["stage1", "stage1"]
 
 
 def test_yaml_unknown_key(tiny_model, tmp_path, capsys):

@@ -199,7 +199,7 @@ def test_per_stage_overrides():
     stages = resolve("two-stage", [{"lr": 2e-4}, {"epochs": 3, "sampler": "sqrt"}])
     assert (stages[0].lr, stages[0].epochs, stages[0].loss, stages[0].trainable) == (2e-4, 1, "ldam", "top1")
     assert stages[0].loss_params == {"max_margin": 0.5, "scale": 1.0}
-    assert (stages[1].lr, stages[1].epochs, stages[1].sampler) == (1e-5, 3, "sqrt")
+    assert (stages[1].lr, stages[1].epochs, stages[1].sampler) == (1e-4, 3, "sqrt")
 
 
 def test_shorter_override_list_leaves_later_stages():

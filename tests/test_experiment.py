@@ -382,7 +382,9 @@ def test_bbc_example_mirrors_demo_budgets(tmp_path, no_training, capsys):
     assert all(stage.epochs == 2 for name, s in stages.items() if name != "drw" for stage in s)
     # drw trains as long as vanilla in all: one epoch of cross-entropy, one of the reweighted loss
     assert [stage.epochs for stage in stages["drw"]] == [1, 1]
-    assert exp.run == {"max_length": 128, "batch_size": 16} and exp.seeds == [1, 2, 3]
+    assert exp.run == {"max_length": 128, "batch_size": 16, "pooling": "cls", "eval_fraction": 0,
+                       "select_metric": "none", "calibrate": "none"}  # fmt: skip
+    assert exp.seeds == [1, 2, 3]
 
     assert compare("--config", EXAMPLES / "bbc-lt.yaml", "--output", tmp_path / "out", "--dry-run") == 0
     text = capsys.readouterr().out

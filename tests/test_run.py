@@ -46,7 +46,7 @@ def _config(model: str, *, strategy: str = "two-stage", stages=None, **changes) 
 def run_dir(tiny_model, splits, tmp_path_factory) -> tuple[Path, dict]:
     """One complete two-stage run (1 epoch per stage) with eval and test splits."""
     out = tmp_path_factory.mktemp("runs") / "two-stage"
-    metrics = train_run(_config(tiny_model, logging_steps=2), splits, out, show_progress=False)
+    metrics = train_run(_config(tiny_model, logging_steps=2, min_steps=0), splits, out, show_progress=False)
     return out, metrics
 
 
@@ -128,6 +128,11 @@ def test_metrics_json(run_dir, splits):
     assert [(s["name"], s["steps"], s["cached"]) for s in metrics["stages"]] == [
         ("stage1", 7, True), ("stage2", 7, False),
     ]  # fmt: skip
+    # The eval split selected each stage's epoch (one each here) and the decision rule; nothing was refit.
+    assert metrics["validation_split"] == {"source": "given", "size": 15}
+    assert [(c["stage"], c["best_epoch"], c["epochs_run"]) for c in metrics["selection"]] == [(0, 1, 1), (1, 1, 1)]
+    assert metrics["refit_epochs"] is None
+    assert metrics["calibration"]["method"] == "logit-adjust" and len(metrics["calibration"]["class_offsets"]) == 3
 
 
 def test_saved_model_records_labels_and_counts(run_dir):

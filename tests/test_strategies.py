@@ -19,9 +19,9 @@ def test_every_strategy_builds_valid_stages(name):
         assert stage.epochs >= 1 and stage.lr > 0
 
 
-def test_two_stage_matches_the_authors():
-    """two-stage: top1 + LDAM(0.5, 1) + effective(0.9999) at 1e-4, then all + CE at 1e-5."""
-    first, second = get_strategy("two-stage")
+def test_two_stage_paper_matches_the_authors():
+    """two-stage-paper: top1 + LDAM(0.5, 1) + effective(0.9999) at 1e-4, then all + CE at 1e-5, 1 epoch each."""
+    first, second = get_strategy("two-stage-paper")
     assert first.trainable == "top1"
     assert first.loss == "ldam"
     assert first.loss_params == {"max_margin": 0.5, "scale": 1.0}
@@ -30,17 +30,34 @@ def test_two_stage_matches_the_authors():
     assert first.lr == 1e-4
     assert (second.trainable, second.loss, second.weights, second.lr) == ("all", "ce", "none", 1e-5)
     assert second.loss_params == {}
+    assert [(s.epochs, s.min_steps) for s in (first, second)] == [(1, 0), (1, 0)]
+    assert [s.lr for s in get_strategy("vanilla-paper")] == [1e-5]
+    assert [s.lr for s in get_strategy("reweight-paper")] == [1e-5]
+
+
+def test_default_budgets_are_in_steps():
+    """The default strategies differ from the paper only in budgets: larger rates and a step minimum."""
+    paper, default = get_strategy("two-stage-paper"), get_strategy("two-stage")
+    budget = ("lr", "min_steps", "max_epochs")
+    for p, d in zip(paper, default, strict=True):
+        assert {k: v for k, v in p.to_dict().items() if k not in budget} == {
+            k: v for k, v in d.to_dict().items() if k not in budget
+        }
+    assert [s.lr for s in default] == [1e-3, 1e-4]
+    assert all(s.min_steps and s.min_steps >= 100 for s in default)
+    (probe,) = get_strategy("probe")
+    assert (probe.trainable, probe.loss, probe.weights) == ("head", "ce", "inverse")
 
 
 def test_baselines_settings():
     """The baselines use the settings their descriptions promise."""
     (vanilla,) = get_strategy("vanilla")
-    assert (vanilla.trainable, vanilla.loss, vanilla.weights, vanilla.lr) == ("all", "ce", "none", 1e-5)
+    assert (vanilla.trainable, vanilla.loss, vanilla.weights, vanilla.lr) == ("all", "ce", "none", 1e-4)
     (reweight,) = get_strategy("reweight")
     assert (reweight.trainable, reweight.loss, reweight.weights) == ("all", "ldam", "effective")
     assert reweight.loss_params == {"max_margin": 0.5, "scale": 1.0}
     probe, finetune = get_strategy("lp-ft")
-    assert (probe.trainable, probe.lr, finetune.trainable) == ("head", 1e-4, "all")
+    assert (probe.trainable, probe.lr, finetune.trainable) == ("head", 1e-3, "all")
     assert [s.loss for s in get_strategy("drw")] == ["ce", "ldam"]
     assert get_strategy("focal")[0].loss_params == {"gamma": 2.0}
     assert get_strategy("cb-ce")[0].weights == "effective"
@@ -57,7 +74,7 @@ def test_get_strategy_returns_fresh_lists():
     stages.append(StageConfig())
     stages[0].lr = 1.0
     again = get_strategy("two-stage")
-    assert len(again) == 2 and again[0].lr == 1e-4
+    assert len(again) == 2 and again[0].lr == 1e-3
     assert again[0] is not stages[0]
 
 
@@ -94,4 +111,5 @@ def test_describe_strategies_lists_each():
     assert n_stage_lines == sum(len(build()) for _, build in STRATEGIES.values())
     assert "  1. stage1: trainable=top1, loss=ldam(max_margin=0.5, scale=1.0), weights=effective, lr=0.0001" in text
     assert "  2. stage2: trainable=all, loss=ce, lr=1e-05, epochs=1" in text
+    assert "  2. stage2: trainable=all, loss=ce, lr=0.0001, epochs=1, min_steps=100" in text
     assert "sampler=class-balanced" in text

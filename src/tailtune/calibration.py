@@ -86,8 +86,10 @@ def choose_calibration(method: str, logits: np.ndarray, y_true: np.ndarray, clas
         class_counts: Training examples per class (the prior).
     """
     k = logits.shape[1]
+    if len(y_true) == 0:
+        return Calibration(method, 0.0, [0.0] * k)
     before = _macro_f1(y_true, logits, k)
-    if method == "none" or len(y_true) == 0:
+    if method == "none":
         return Calibration(method, 0.0, [0.0] * k, before, before)
     prior = log_prior(class_counts)
     best_tau, best = 0.0, before
@@ -117,8 +119,14 @@ def _tune_class_biases(logits: np.ndarray, y_true: np.ndarray, score: float) -> 
             if value > best + MIN_GAIN:
                 best_step, best = step, value
         if best_step:
-            offsets[c] += best_step / 2  # shrink toward no change: the gain was measured on few examples
-            score = _macro_f1(y_true, logits + offsets, logits.shape[1])
+            # Shrink toward no change (the gain was measured on few examples), unless half the step loses it.
+            for step in (best_step / 2, best_step):
+                trial = offsets.copy()
+                trial[c] += step
+                value = _macro_f1(y_true, logits + trial, logits.shape[1])
+                if value >= score + MIN_GAIN:
+                    offsets, score = trial, value
+                    break
     return offsets, score
 
 

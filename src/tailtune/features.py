@@ -23,7 +23,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,9 +147,22 @@ class _Replay(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.current: torch.Tensor | None = None
+        self._swap: Callable[[bool], None] | None = None
 
     def forward(self, *args, **kwargs) -> torch.Tensor:
         return self.current
+
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        """Put the real bottom back for the block (e.g. to evaluate the whole model between epochs).
+
+        The stand-ins return afterwards, so a wrapper built around the replaying model (DDP) stays valid.
+        """
+        self._swap(False)
+        try:
+            yield
+        finally:
+            self._swap(True)
 
 
 class _PassThrough(nn.Module):
@@ -199,19 +212,21 @@ def replay(model: nn.Module, cache: FeatureCache) -> Iterator[_Replay]:
     layout = get_layout(model)
     layers = encoder_layers(model)
     arity = _layer_output_arity(model, layers[0])
-    originals = {layout.embeddings: get_module(model, layout.embeddings)}
     stand_in = _Replay()
-    set_module(model, layout.embeddings, stand_in)
-    frozen = list(range(cache.first_trainable_layer))
-    for i in frozen:
-        originals[i] = layers[i]
-        layers[i] = _PassThrough(arity)
+    embeddings = get_module(model, layout.embeddings)
+    frozen = {i: (layers[i], _PassThrough(arity)) for i in range(cache.first_trainable_layer)}
+
+    def swap(replaying: bool) -> None:
+        set_module(model, layout.embeddings, stand_in if replaying else embeddings)
+        for i, (original, pass_through) in frozen.items():
+            layers[i] = pass_through if replaying else original
+
+    stand_in._swap = swap
+    swap(True)
     try:
         yield stand_in
     finally:
-        set_module(model, layout.embeddings, originals[layout.embeddings])
-        for i in frozen:
-            layers[i] = originals[i]
+        swap(False)
 
 
 def _paths(cache_dir: Path, key: str) -> tuple[Path, Path]:

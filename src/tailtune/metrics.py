@@ -139,13 +139,13 @@ def compute_metrics(
 def score_predictions(metric: str, y_true: Sequence[int], y_pred: Sequence[int]) -> float:
     """One score (higher is better) by name: ``macro_f1``, ``micro_f1``, ``balanced_accuracy`` or ``accuracy``.
 
-    Macro-F1 averages over the classes present in ``y_true`` or ``y_pred`` (a validation split may lack the
-    rarest classes; scikit-learn's default label set does the same).
+    Macro-F1 averages over the classes present in ``y_true``: a validation split carved from the training data
+    lacks the smallest classes, which would otherwise add a constant zero.
     """
     from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
     if metric == "macro_f1":
-        return float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+        return float(f1_score(y_true, y_pred, labels=np.unique(y_true), average="macro", zero_division=0))
     if metric == "micro_f1":
         return float(f1_score(y_true, y_pred, average="micro", zero_division=0))
     if metric == "balanced_accuracy":

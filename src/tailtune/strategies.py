@@ -61,8 +61,16 @@ STRATEGIES: dict[str, tuple[str, Callable[[], list[StageConfig]]]] = {
     "probe": (
         "frozen body: only the head trains, with class-balanced cross-entropy (a balanced linear probe)",
         lambda: [
-            StageConfig(name="probe", trainable="head", loss="ce", weights="inverse", lr=1e-2, epochs=1,
-                        min_steps=400, max_epochs=200),
+            StageConfig(
+                name="probe",
+                trainable="head",
+                loss="ce",
+                weights="inverse",
+                lr=1e-2,
+                epochs=1,
+                min_steps=400,
+                max_epochs=200,
+            ),
         ],  # fmt: skip
     ),
     "two-stage-paper": (
@@ -257,9 +265,10 @@ def describe_strategies() -> str:
 
 
 def describe_stage(stage: StageConfig) -> str:
-    """One line per stage: name, scope, loss, weights, sampler, learning rate, epochs and batch size.
+    """One line per stage: name, scope, loss, weights, sampler, learning rate, epochs, step budget, batch size.
 
-    Weights, sampler and batch size are left out at their defaults (none, random, the run's batch size).
+    Weights, sampler, step budget and batch size are left out at their defaults (none, random, no minimum,
+    the run's batch size).
     """
     params = ", ".join(f"{k}={v}" for k, v in stage.loss_params.items())
     text = f"{stage.name}: trainable={stage.trainable}, loss={stage.loss}" + (f"({params})" if params else "")
@@ -268,4 +277,6 @@ def describe_stage(stage: StageConfig) -> str:
     if stage.sampler != "random":
         text += f", sampler={stage.sampler}"
     text += f", lr={stage.lr:g}, epochs={stage.epochs}"
+    if stage.min_steps:
+        text += f", min_steps={stage.min_steps}"
     return text + (f", batch_size={stage.batch_size}" if stage.batch_size else "")

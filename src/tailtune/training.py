@@ -196,19 +196,18 @@ def _run_stage(
     start = time.perf_counter()
     # Running sums stay on the device: reading a GPU scalar every step would stall the pipeline.
     tokens = torch.zeros((), dtype=torch.long, device=device)
-    prepared, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-    # Under several processes each sees its shard of the batches; the scheduler counts global steps.
-    local_steps = math.ceil(len(loader) / config.gradient_accumulation_steps) * epochs
-    bar = tqdm(
-        total=local_steps, desc=f"stage {index + 1}/{len(config.stages)} {stage.name}", unit="step",
-        disable=not (show_progress and accelerator.is_local_main_process),
-    )  # fmt: skip
-    step, seen = 0, 0
-    running = torch.zeros((), device=device)
-    for epoch in range(epochs):
-        # The cache stands in for the frozen bottom during the epoch only, so that the epoch callback sees
-        # the whole model.
-        with replay(model, cache) if cache is not None else contextlib.nullcontext() as stand_in:
+    with replay(model, cache) if cache is not None else contextlib.nullcontext() as stand_in:
+        # Prepared inside the replay: a DDP wrapper must be built around the module tree it will run.
+        prepared, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+        # Under several processes each sees its shard of the batches; the scheduler counts global steps.
+        local_steps = math.ceil(len(loader) / config.gradient_accumulation_steps) * epochs
+        bar = tqdm(
+            total=local_steps, desc=f"stage {index + 1}/{len(config.stages)} {stage.name}", unit="step",
+            disable=not (show_progress and accelerator.is_local_main_process),
+        )  # fmt: skip
+        step, seen = 0, 0
+        running = torch.zeros((), device=device)
+        for epoch in range(epochs):
             prepared.train()
             for batch in loader:
                 with accelerator.accumulate(prepared):
@@ -242,10 +241,15 @@ def _run_stage(
                             on_history(entry)
                         running.zero_()
                         seen = 0
-        if on_epoch_end is not None and on_epoch_end(index, stage, epoch + 1):
-            logger.info("stage %d (%s): stopped early after epoch %d of %d", index + 1, stage.name, epoch + 1, epochs)
-            break
-    bar.close()
+            if on_epoch_end is not None:
+                # The epoch callback sees the whole model, not the cache's stand-ins.
+                with stand_in.suspended() if stand_in is not None else contextlib.nullcontext():
+                    stop = on_epoch_end(index, stage, epoch + 1)
+                if stop:
+                    logger.info("stage %d (%s): stopped early after epoch %d of %d", index + 1, stage.name,
+                                epoch + 1, epochs)  # fmt: skip
+                    break
+        bar.close()
     accelerator.wait_for_everyone()
     # The stage's own time; the clean-up below (a full gc.collect, ~0.2 s) is between stages.
     seconds = time.perf_counter() - start
@@ -274,7 +278,9 @@ def _adamw(params: list[torch.nn.Parameter], stage: StageConfig, device: torch.d
     return torch.optim.AdamW(params, foreach=True, **kwargs)
 
 
-@torch.inference_mode()
+# no_grad, not inference_mode: evaluation also runs between epochs, and under DDP tensors made in inference
+# mode would reach the next training step's autograd.
+@torch.no_grad()
 def predict_logits(
     model: torch.nn.Module,
     data: Encoded,

@@ -172,9 +172,17 @@ def tune(
 
 
 def _validation_score(metrics: dict[str, Any], config: RunConfig) -> float:
-    """The trial's validation score: the eval split's metric after selection (and calibration)."""
+    """The trial's validation score, as epoch selection measures it.
+
+    Macro-F1 averages over the classes the validation split holds: a carved split leaves out the smallest
+    classes, which would otherwise add a constant zero to every trial.
+    """
     evaluated = metrics.get("eval") or metrics
-    return float(evaluated[config.select_metric if config.select_metric != "none" else "macro_f1"])
+    metric = config.select_metric if config.select_metric != "none" else "macro_f1"
+    if metric != "macro_f1":
+        return float(evaluated[metric])
+    scores = [row["f1"] for row in evaluated["per_class"].values() if row["support"]]
+    return float(sum(scores) / len(scores)) if scores else 0.0
 
 
 def _replay_choice(params: dict[str, Any], strategies: list[str], model: str) -> dict[str, Any]:

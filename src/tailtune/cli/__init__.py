@@ -13,7 +13,7 @@ import os
 import sys
 
 from tailtune import __version__
-from tailtune.cli import compare, demo, evaluate, make_imbalanced, predict, report, strategies, train
+from tailtune.cli import compare, demo, evaluate, make_imbalanced, predict, report, strategies, train, tune
 from tailtune.cli.common import EPILOG, INTERRUPTED, print_error
 from tailtune.errors import TailTuneError
 
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tailtune {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (train, evaluate, predict, strategies, demo, make_imbalanced, compare, report):
+    for command in (train, tune, evaluate, predict, strategies, demo, make_imbalanced, compare, report):
         command.register(sub)
     return parser
 
