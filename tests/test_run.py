@@ -17,7 +17,8 @@ import tailtune.training as training
 from tailtune.config import RunConfig, StageConfig
 from tailtune.data import TextDataset, load_dataset
 from tailtune.errors import TailTuneError
-from tailtune.run import Splits, check_labels, is_complete, train_run
+from tailtune.run import Splits, check_labels, train_run
+from tailtune.rundir import is_complete
 from tailtune.strategies import build_run_config
 
 LABELS = ["money", "sport", "tech"]
@@ -79,13 +80,13 @@ def test_config_json(run_dir, tiny_data):
 
 
 def test_history_jsonl(run_dir):
-    """history.jsonl holds loss/lr entries per stage, ending at lr 0, and eval scores after each stage."""
+    """history.jsonl holds loss/lr entries per stage, ending at lr 0, and validation scores after each epoch."""
     lines = (run_dir[0] / "history.jsonl").read_text().splitlines()
     entries = [json.loads(line) for line in lines]
     steps = [e for e in entries if "loss" in e]
-    evals = [e for e in entries if "eval_macro_f1" in e]
-    assert [(e["stage"], e["stage_name"]) for e in evals] == [(0, "stage1"), (1, "stage2")]
-    assert all(0 <= e["eval_macro_f1"] <= 1 and 0 <= e["eval_accuracy"] <= 1 for e in evals)
+    evals = [e for e in entries if "validation_macro_f1" in e]
+    assert [(e["stage"], e["stage_name"], e["epoch"]) for e in evals] == [(0, "stage1", 1), (1, "stage2", 1)]
+    assert all(0 <= e["validation_macro_f1"] <= 1 for e in evals)
     for stage in (0, 1):
         mine = [e for e in steps if e["stage"] == stage]
         assert [e["step"] for e in mine] == [2, 4, 6, 7]  # ceil(56 / 8) = 7 steps, logged every 2 and at the end

@@ -12,7 +12,8 @@ import pytest
 from tailtune.builtin import bbc_news, minilm_path
 from tailtune.data import TextDataset
 from tailtune.imbalance import balanced_holdout
-from tailtune.run import Splits, is_complete, train_run
+from tailtune.run import Splits, train_run
+from tailtune.rundir import is_complete
 from tailtune.strategies import build_run_config
 
 pytestmark = pytest.mark.slow

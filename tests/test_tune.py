@@ -11,7 +11,8 @@ import pytest
 
 from tailtune.data import load_dataset
 from tailtune.errors import TailTuneError
-from tailtune.run import Splits, is_complete
+from tailtune.run import Splits
+from tailtune.rundir import is_complete
 from tailtune.strategies import SETTINGS, build_run_config
 from tailtune.tune import STUDY_FILE, TuneResult, suggest_settings, tune
 

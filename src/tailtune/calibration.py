@@ -26,7 +26,7 @@ from tailtune.scopes import final_linear
 logger = logging.getLogger(__name__)
 
 CALIBRATIONS = ("none", "logit-adjust", "class-bias")
-TAUS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+TAUS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0)
 CLASS_BIAS_STEPS = (-2.0, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 2.0)
 MIN_GAIN = 0.005  # macro-F1 a change must gain on validation to be kept
 MIN_VALIDATION_EXAMPLES = 3  # a class with fewer validation examples keeps its bias

@@ -1,18 +1,13 @@
-"""One training run: data -> stages -> evaluation -> a run directory.
+"""One training run: data -> validation split -> stages with model selection -> refit -> decision rule ->
+evaluation -> a run directory.
 
-The run directory is the contract between training and reporting:
-
-- ``config.json``: the resolved run config, data sources, labels, training counts and library versions;
-- ``history.jsonl``: loss and learning rate per logging step, and evaluation scores after each stage;
-- ``model/``: ``save_pretrained`` output (safetensors, tokenizer, ``id2label``), loadable by ``pipeline``;
-- ``predictions.csv``: text, label, predicted label and its probability, for the test (or eval) split;
-- ``metrics.json``: written last; a run is complete exactly when it exists.
+What the run directory holds, and how each file is written, is :mod:`tailtune.rundir`'s business;
+:mod:`tailtune.selection` and :mod:`tailtune.calibration` own the choices made on validation data.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import platform
 import time
@@ -26,22 +21,20 @@ import numpy as np
 import pandas as pd
 from accelerate.utils import set_seed
 
-from tailtune import __version__
+from tailtune import __version__, rundir
 from tailtune.batching import Encoded, encode
 from tailtune.calibration import Calibration, choose_calibration, fold_into_bias
 from tailtune.config import RunConfig
 from tailtune.data import LabelMap, TextDataset
 from tailtune.errors import TailTuneError
-from tailtune.fileio import atomic_dir, atomic_path, write_json
 from tailtune.imbalance import class_counts
-from tailtune.metrics import compute_metrics, score_predictions
+from tailtune.metrics import compute_metrics, score_predictions, softmax
 from tailtune.modeling import load_classifier, save_classifier
 from tailtune.selection import EpochSelector, carve_validation, refit_config
 from tailtune.training import make_accelerator, predict_logits, train_stages
 
 logger = logging.getLogger(__name__)
 
-METRICS = "metrics.json"
 _LIBRARIES = ("torch", "transformers", "accelerate", "scikit-learn", "numpy", "pandas", "tokenizers")
 
 
@@ -54,11 +47,6 @@ def library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
-
-def is_complete(run_dir: str | Path) -> bool:
-    """A run is complete exactly when its ``metrics.json`` exists."""
-    return (Path(run_dir) / METRICS).is_file()
 
 
 @dataclass
@@ -91,7 +79,7 @@ def evaluate_split(model, tokenizer, dataset, label_map, train_counts, config, a
                      max_length=config.max_length)  # fmt: skip
     logits = predict_logits(model, encoded, accelerator, batch_size=config.eval_batch_size,
                             show_progress=show_progress)  # fmt: skip
-    probs = _softmax(logits)
+    probs = softmax(logits)
     predicted = probs.argmax(axis=1)
     metrics = compute_metrics(encoded.labels, predicted, label_names=label_map.labels, train_counts=train_counts)
     frame = pd.DataFrame({
@@ -144,7 +132,8 @@ def fit(
         on_history=on_history, on_epoch_end=None if selector is None else selector.on_epoch_end,
         after_stage=end_of_stage, show_progress=show_progress,
     )  # fmt: skip
-    report.choices = [] if selector is None else selector.choices
+    if selector is not None:
+        report.choices, report.validation_logits = selector.choices, selector.best_logits
     model = accelerator.unwrap_model(model)
     model.config.tailtune_train_counts = dict(zip(label_map.labels, train_counts, strict=True))
     return model, tokenizer, report
@@ -154,9 +143,9 @@ def _epoch_selector(config, model, tokenizer, validation, label_map, accelerator
     encoded = encode(tokenizer, validation.texts, label_map.encode(validation.labels, source=validation.source),
                      max_length=config.max_length)  # fmt: skip
 
-    def score() -> float:
+    def score() -> tuple[float, np.ndarray]:
         logits = predict_logits(model, encoded, accelerator, batch_size=config.eval_batch_size)
-        return score_predictions(config.select_metric, encoded.labels, logits.argmax(axis=1))
+        return score_predictions(config.select_metric, encoded.labels, logits.argmax(axis=1)), logits
 
     def record(stage: int, epoch: int, value: float) -> None:
         if on_history is not None and accelerator.is_main_process:
@@ -234,10 +223,12 @@ def fit_selected(
     fitted = Fitted(model, tokenizer, report, split_info)
     counts = np.bincount(label_map.encode(fit_train.labels, source=fit_train.source), minlength=len(label_map))
     if validation is not None and config.calibrate != "none":
-        encoded = encode(tokenizer, validation.texts, label_map.encode(validation.labels, source=validation.source),
-                         max_length=config.max_length)  # fmt: skip
-        logits = predict_logits(model, encoded, accelerator, batch_size=config.eval_batch_size)
-        fitted.calibration = choose_calibration(config.calibrate, logits, encoded.labels, counts.tolist())
+        y_val = label_map.encode(validation.labels, source=validation.source)
+        logits = report.validation_logits  # the selected epoch's, when selection ran
+        if logits is None:
+            encoded = encode(tokenizer, validation.texts, y_val, max_length=config.max_length)
+            logits = predict_logits(model, encoded, accelerator, batch_size=config.eval_batch_size)
+        fitted.calibration = choose_calibration(config.calibrate, logits, y_val, counts.tolist())
     if split_info["source"] == "carved" and config.refit and report.choices:
         refit = refit_config(config, report.choices)
         fitted.refit_epochs = [stage.epochs for stage in refit.stages]
@@ -286,7 +277,7 @@ def train_run(
     """
     started = time.perf_counter()
     out = Path(output_dir)
-    if is_complete(out) and not overwrite:
+    if rundir.is_complete(out) and not overwrite:
         raise TailTuneError(f"{out}: already holds a complete run; choose another --output or pass --overwrite")
     label_map = check_labels(splits)
     train_counts = np.bincount(
@@ -295,9 +286,7 @@ def train_run(
     accelerator = make_accelerator(config)
     main = accelerator.is_main_process
     if main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / METRICS).unlink(missing_ok=True)
-        write_json(out / "config.json", {
+        rundir.write_config(out, {
             "tailtune_version": __version__,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "versions": library_versions(),
@@ -312,13 +301,12 @@ def train_run(
             "accelerate": {"num_processes": accelerator.num_processes,
                            "mixed_precision": accelerator.mixed_precision, "device": str(accelerator.device)},
         })  # fmt: skip
-        (out / "history.jsonl").write_text("", encoding="utf-8")
+        rundir.reset_history(out)
     accelerator.wait_for_everyone()
 
     def log_history(entry: dict) -> None:
         if main:
-            with open(out / "history.jsonl", "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(entry) + "\n")
+            rundir.append_history(out, entry)
         if observer is not None:
             observer(entry)
 
@@ -327,8 +315,8 @@ def train_run(
                               show_progress=show_progress)  # fmt: skip
 
     def evaluate_after_stage(index: int, stage, model, tokenizer) -> None:
-        if splits.eval is None:
-            return
+        if splits.eval is None or config.select_metric != "none":
+            return  # selection already scored every epoch on it
         metrics, _ = evaluate(model, tokenizer, splits.eval)
         logger.info("after stage %d: eval macro-F1 %.4f", index + 1, metrics["macro_f1"])
         log_history({"stage": index, "stage_name": stage.name, "eval_macro_f1": metrics["macro_f1"],
@@ -343,17 +331,16 @@ def train_run(
         metrics, predictions = evaluate(model, tokenizer, target, show_progress=show_progress)
         metrics["split"] = "test" if splits.test is not None else "eval"
         if main:
-            with atomic_path(out / "predictions.csv") as tmp:
-                predictions.to_csv(tmp, index=False)
+            rundir.write_predictions(out, predictions)
     if splits.test is not None and splits.eval is not None:
         metrics["eval"], _ = evaluate(model, tokenizer, splits.eval)
     metrics["stages"] = [vars(s) for s in report.stages]
     metrics.update(fitted.summary())
     metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
     if main:
-        with atomic_dir(out / "model") as tmp:
+        with rundir.writing_model(out) as tmp:
             save_classifier(model, tokenizer, tmp)
-        write_json(out / METRICS, metrics)  # last: marks the run complete
+        rundir.write_metrics(out, metrics)  # last: marks the run complete
     accelerator.wait_for_everyone()
     return metrics
 
@@ -365,9 +352,3 @@ def _model_id(name_or_path: str) -> str:
         stamps = sorted((f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in path.glob("*.safetensors"))
         return f"{path.resolve()}|{stamps}"
     return name_or_path
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)

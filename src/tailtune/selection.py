@@ -66,7 +66,8 @@ class EpochSelector:
 
     Args:
         model: The model being trained (its trainable parameters are snapshotted in memory).
-        score: Returns the validation score of the model as it is now (higher is better).
+        score: Returns the validation score of the model as it is now (higher is better), or ``(score,
+            logits)``: the best epoch's logits of the latest stage are then kept as ``best_logits``.
         patience: Epochs without improvement after which a stage stops; None never stops early.
         on_score: Receives ``(stage, epoch, score)`` for the history file.
     """
@@ -84,21 +85,24 @@ class EpochSelector:
         self.patience = patience
         self.on_score = on_score
         self.choices: list[StageChoice] = []
+        self.best_logits: np.ndarray | None = None
         self._best_state: dict[str, torch.Tensor] | None = None
 
     def on_epoch_end(self, index: int, stage: StageConfig, epoch: int) -> bool:
         """Score the model; remember it if it is the stage's best. Returns True to stop the stage."""
         if not self.choices or self.choices[-1].stage != index:
             self.choices.append(StageChoice(index, 0, -np.inf, 0))
-            self._best_state = None
+            self._best_state = self.best_logits = None
         choice = self.choices[-1]
-        value = float(self.score())
+        result = self.score()
+        value, logits = (float(result[0]), result[1]) if isinstance(result, tuple) else (float(result), None)
         choice.scores.append(value)
         choice.epochs_run = epoch
         if self.on_score is not None:
             self.on_score(index, epoch, value)
         if value > choice.best_score:
             choice.best_epoch, choice.best_score = epoch, value
+            self.best_logits = logits
             # Only what this stage trains can change, so only that is kept.
             self._best_state = {
                 name: p.detach().clone() for name, p in self.model.named_parameters() if p.requires_grad

@@ -76,10 +76,12 @@ class StageReport:
 
 @dataclass
 class TrainReport:
-    """Per-stage timings, and the epochs model selection chose (``tailtune.selection.StageChoice``)."""
+    """Per-stage timings, the epochs model selection chose (``tailtune.selection.StageChoice``) and the
+    validation logits of the chosen epoch of the last stage."""
 
     stages: list[StageReport] = field(default_factory=list)
     choices: list = field(default_factory=list)
+    validation_logits: np.ndarray | None = None
 
 
 def train_stages(
