@@ -143,7 +143,7 @@ def build_setup(job: dict[str, Any]):
         train_ids=label_map.encode(train.labels, source="train"),
         test_texts=test.texts,
         test_ids=label_map.encode(test.labels, source="test"),
-        stages=build_run_config(minilm_path(), "two-stage", settings={"epochs": job["epochs"]}).stages,
+        stages=build_run_config(minilm_path(), "two-stage", settings={"epochs": job["epochs"], "min_steps": 0}).stages,
         max_length=WORKLOADS[job["workload"]][1],
         batch_size=BATCH_SIZE,
         eval_batch_size=EVAL_BATCH_SIZE,
@@ -173,6 +173,10 @@ def run_tailtune(setup):
         eval_batch_size=setup.eval_batch_size,
         seed=setup.seed,
         mixed_precision="bf16" if setup.bf16 else "no",
+        # The same workload as the peers: the stock [CLS] head, the given epochs, no selection.
+        pooling="cls",
+        select_metric="none",
+        calibrate="none",
     )
     label_map = LabelMap(list(setup.labels))
     train = TextDataset(setup.train_texts, [setup.labels[i] for i in setup.train_ids], "train")

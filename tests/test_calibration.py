@@ -14,6 +14,7 @@ from tailtune.calibration import (
     choose_calibration,
     fold_into_bias,
     log_prior,
+    prior_tau_for,
 )
 from tailtune.modeling import load_classifier
 
@@ -164,3 +165,16 @@ def test_fold_into_bias_shifts_logits(tiny_model_no_dropout, head):
         after = model(**batch).logits
     torch.testing.assert_close(after - before, torch.tensor(offsets, dtype=torch.float32).expand_as(before),
                                rtol=0, atol=1e-5)  # fmt: skip
+
+
+def test_ties_go_to_the_prior_tau():
+    """When validation scores every tau alike, the choice follows prior_tau (1 after plain cross-entropy)."""
+    logits = np.array([[9.0, 0.0, 0.0], [0.0, 9.0, 0.0], [0.0, 0.0, 9.0]] * 4)
+    y = np.array([0, 1, 2] * 4)
+    counts = [100, 20, 4]
+    assert choose_calibration("logit-adjust", logits, y, counts, prior_tau=1.0).tau == 1.0
+    assert choose_calibration("logit-adjust", logits, y, counts, prior_tau=0.0).tau == 0.0
+    assert prior_tau_for("ce", "none", "random") == 1.0
+    assert prior_tau_for("ldam", "effective", "random") == 0.0
+    assert prior_tau_for("ce", "inverse", "random") == 0.0
+    assert prior_tau_for("ce", "none", "class-balanced") == 0.0

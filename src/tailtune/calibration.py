@@ -2,13 +2,15 @@
 
 - ``logit-adjust``: post-hoc logit adjustment (Menon et al., ICLR 2021) subtracts ``tau * log(prior)`` from
   the logits, which favours rare classes; ``tau`` is chosen on validation macro-F1 from a small grid that
-  includes 0 (no change).
+  includes 0 (no change), and where validation cannot tell values apart, theory decides (1 after plain
+  cross-entropy, 0 after a class-balancing loss).
 - ``class-bias``: starts from the chosen logit adjustment, then tunes one bias per class for validation
   macro-F1, one class at a time. Tuned thresholds overfit small validation sets, so a class is tuned only
-  with enough validation examples, a change must gain a clear margin, and every tuned offset is halved.
+  with enough validation examples, a change must gain a clear margin, and half a step is kept where half
+  keeps the gain.
 
-Either way the result is a vector added to the final layer's bias, so a saved model is still an ordinary
-checkpoint and ``transformers.pipeline`` applies the rule.
+Either way the result is a vector added to the final layer's bias, so the saved model applies the rule
+wherever it is loaded (``transformers.pipeline`` included).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from tailtune.scopes import final_linear
 
 logger = logging.getLogger(__name__)
 
-CALIBRATIONS = ("none", "logit-adjust", "class-bias")
 TAUS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0)
 CLASS_BIAS_STEPS = (-2.0, -1.0, -0.5, -0.25, 0.25, 0.5, 1.0, 2.0)
 MIN_GAIN = 0.005  # macro-F1 a change must gain on validation to be kept
@@ -37,7 +38,7 @@ class Calibration:
     """A chosen decision rule: a logit adjustment ``tau`` and per-class bias changes on top of it.
 
     Attributes:
-        method: A name from :data:`CALIBRATIONS`.
+        method: A name from :data:`tailtune.config.CALIBRATIONS`.
         tau: Strength of the logit adjustment (0: none).
         class_offsets: Per-class bias changes that ``class-bias`` tuned (zeros otherwise).
         validation_before: Validation macro-F1 of the plain argmax.
@@ -64,7 +65,7 @@ class Calibration:
         }
 
 
-def _macro_f1(y_true: np.ndarray, logits: np.ndarray, n_classes: int) -> float:
+def _macro_f1(y_true: np.ndarray, logits: np.ndarray) -> float:
     # Macro over the classes validation holds: a class it lacks (too small to hold out) would add a constant 0.
     present = np.unique(y_true)
     return float(f1_score(y_true, logits.argmax(axis=1), labels=present, average="macro", zero_division=0))
@@ -76,27 +77,41 @@ def log_prior(class_counts: Sequence[int]) -> np.ndarray:
     return np.log(np.maximum(counts, 1.0) / max(counts.sum(), 1.0))
 
 
-def choose_calibration(method: str, logits: np.ndarray, y_true: np.ndarray, class_counts: Sequence[int]) -> Calibration:
+def choose_calibration(
+    method: str,
+    logits: np.ndarray,
+    y_true: np.ndarray,
+    class_counts: Sequence[int],
+    *,
+    prior_tau: float = 0.0,
+) -> Calibration:
     """Choose a decision rule on validation ``logits`` (``[n, K]``) with labels ``y_true``.
 
+    ``tau`` is the grid value with the best validation macro-F1; values within :data:`MIN_GAIN` of the best
+    count as ties, and a tie goes to the value nearest ``prior_tau``. A small validation split drawn from the
+    training data often cannot tell the values apart (it may score perfectly at every one of them); the
+    choice then falls back on what theory says for the model.
+
     Args:
-        method: A name from :data:`CALIBRATIONS`.
+        method: A name from :data:`tailtune.config.CALIBRATIONS`.
         logits: The model's validation logits.
         y_true: Validation label ids.
         class_counts: Training examples per class (the prior).
+        prior_tau: The adjustment to prefer when validation cannot decide: 1 for a model trained with plain
+            cross-entropy (Menon et al.: it then estimates the training prior, and ``tau = 1`` removes it), 0
+            for one whose loss already balanced the classes (see :func:`prior_tau_for`).
     """
     k = logits.shape[1]
     if len(y_true) == 0:
         return Calibration(method, 0.0, [0.0] * k)
-    before = _macro_f1(y_true, logits, k)
+    before = _macro_f1(y_true, logits)
     if method == "none":
         return Calibration(method, 0.0, [0.0] * k, before, before)
     prior = log_prior(class_counts)
-    best_tau, best = 0.0, before
-    for tau in TAUS[1:]:
-        score = _macro_f1(y_true, logits - tau * prior, k)
-        if score > best + MIN_GAIN:
-            best_tau, best = tau, score
+    scores = {tau: _macro_f1(y_true, logits - tau * prior) for tau in TAUS}
+    top = max(scores.values())
+    best_tau = min((tau for tau, score in scores.items() if score >= top - MIN_GAIN), key=lambda t: abs(t - prior_tau))
+    best = scores[best_tau]
     adjusted = logits - best_tau * prior
     class_offsets = np.zeros(k)
     if method == "class-bias":
@@ -115,7 +130,7 @@ def _tune_class_biases(logits: np.ndarray, y_true: np.ndarray, score: float) -> 
         for step in CLASS_BIAS_STEPS:
             trial = offsets.copy()
             trial[c] += step
-            value = _macro_f1(y_true, logits + trial, logits.shape[1])
+            value = _macro_f1(y_true, logits + trial)
             if value > best + MIN_GAIN:
                 best_step, best = step, value
         if best_step:
@@ -123,7 +138,7 @@ def _tune_class_biases(logits: np.ndarray, y_true: np.ndarray, score: float) -> 
             for step in (best_step / 2, best_step):
                 trial = offsets.copy()
                 trial[c] += step
-                value = _macro_f1(y_true, logits + trial, logits.shape[1])
+                value = _macro_f1(y_true, logits + trial)
                 if value >= score + MIN_GAIN:
                     offsets, score = trial, value
                     break
@@ -135,3 +150,12 @@ def fold_into_bias(model: torch.nn.Module, offsets: Sequence[float]) -> None:
     layer = final_linear(model)
     with torch.no_grad():
         layer.bias.add_(torch.as_tensor(np.asarray(offsets), dtype=layer.bias.dtype, device=layer.bias.device))
+
+
+def prior_tau_for(loss: str, weights: str, sampler: str) -> float:
+    """The logit adjustment theory suggests for a model whose last stage trained with this loss.
+
+    Plain cross-entropy on the natural class frequencies learns the training prior, which ``tau = 1`` removes
+    for a balanced decision; class weights, re-sampling and the class-aware losses already counter it.
+    """
+    return 1.0 if (loss, weights, sampler) in (("ce", "none", "random"), ("focal", "none", "random")) else 0.0

@@ -16,7 +16,7 @@ from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir
 from tailtune.metrics import softmax
 from tailtune.modeling import load_saved_classifier, save_classifier
-from tailtune.run import Splits, check_labels, fit
+from tailtune.run import Splits, check_labels, fit_selected
 from tailtune.strategies import build_run_config
 from tailtune.training import make_accelerator, predict_logits
 
@@ -72,9 +72,11 @@ class TailTuner:
         self.config_ = self._config()
         label_map = check_labels(Splits(train))
         self.accelerator_ = make_accelerator(self.config_)
-        self.model_, self.tokenizer_, self.report_ = fit(
-            self.config_, train, label_map, self.accelerator_, show_progress=self.show_progress
-        )
+        # The same path as `tailtune train`: a held-out split, the best epochs, a refit and the decision rule.
+        fitted = fit_selected(self.config_, Splits(train), label_map, self.accelerator_,
+                              show_progress=self.show_progress)  # fmt: skip
+        self.model_, self.tokenizer_, self.report_ = fitted.model, fitted.tokenizer, fitted.report
+        self.decisions_ = fitted.summary()
         self.classes_ = list(label_map.labels)
         self._integer_labels = all(isinstance(y, (int, np.integer)) for y in labels)
         # Saved with the model, so that a loaded model predicts integers too.

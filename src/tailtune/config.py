@@ -18,6 +18,9 @@ from tailtune.errors import TailTuneError, first_line
 MIXED_PRECISION = ("no", "auto", "bf16", "fp16")
 HEADS = ("linear", "mlp")
 SAMPLERS = ("random", "class-balanced", "sqrt")
+POOLINGS = ("auto", "cls", "mean")
+SELECT_METRICS = ("macro_f1", "micro_f1", "balanced_accuracy", "accuracy", "none")
+CALIBRATIONS = ("none", "logit-adjust", "class-bias")
 
 
 @dataclass
@@ -192,9 +195,9 @@ class RunConfig:
             f"unknown mixed precision {self.mixed_precision!r}; valid: {', '.join(MIXED_PRECISION)}",
         )
         _check(self.logging_steps >= 1, f"logging_steps must be >= 1, got {self.logging_steps}")
-        _choice("pooling", self.pooling, ("auto", "cls", "mean"))
-        _choice("select_metric", self.select_metric, ("macro_f1", "micro_f1", "balanced_accuracy", "accuracy", "none"))
-        _choice("calibrate", self.calibrate, ("none", "logit-adjust", "class-bias"))
+        _choice("pooling", self.pooling, POOLINGS)
+        _choice("select_metric", self.select_metric, SELECT_METRICS)
+        _choice("calibrate", self.calibrate, CALIBRATIONS)
         _check(0 <= self.eval_fraction < 1, f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
         _check(self.eval_min_class_count >= 2, f"eval_min_class_count must be >= 2, got {self.eval_min_class_count}")
         _check(self.patience is None or self.patience >= 1, f"patience must be >= 1 (or null), got {self.patience}")

@@ -80,6 +80,8 @@ def load_classifier(
     saved_head = getattr(source_config, "tailtune_head", "linear")
     if pooling == "auto" and hasattr(source_config, "tailtune_pooling"):
         pooling = source_config.tailtune_pooling  # a tailtune checkpoint keeps the pooling it was trained with
+    if pooling == "auto" and head == "mlp":
+        pooling = "cls"  # the authors' mlp head reads the [CLS] pooler
     pooling = resolve_pooling(pooling, name_or_path, getattr(source_config, "model_type", None))
     if pooling == "mean" and head == "mlp":
         raise TailTuneError("head 'mlp' reads the [CLS] pooler; use it with pooling 'cls'", setting="head")

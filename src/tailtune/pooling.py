@@ -15,14 +15,13 @@ import json
 import logging
 from pathlib import Path
 
-import torch
 from torch import nn
 
+from tailtune.config import POOLINGS
 from tailtune.errors import TailTuneError
 
 logger = logging.getLogger(__name__)
 
-POOLINGS = ("auto", "cls", "mean")
 # Architectures whose classification model has ``dropout`` and ``classifier`` on top of ``base_model``.
 MEAN_POOLING_TYPES = ("bert",)
 CODE_FILE = "tailtune_pooling.py"
@@ -68,17 +67,19 @@ def resolve_pooling(pooling: str, name_or_path: str, model_type: str | None) -> 
     return pooling
 
 
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean of the hidden states over the tokens the mask keeps: ``[B, T, H] -> [B, H]``."""
+# The mean-pooling classifier's source is written into every saved model folder (for
+# ``pipeline(..., trust_remote_code=True)``) and executed here for tailtune's own use: one source for both.
+_POOL_SOURCE = '''
+def mean_pool(hidden, attention_mask):
+    """Mean of the hidden states over the tokens the mask keeps: [B, T, H] -> [B, H]."""
     if attention_mask is None:
         return hidden.mean(dim=1)
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-
-
-def mean_pooling_class(base: type) -> type:
-    """A subclass of ``base`` (e.g. ``BertForSequenceClassification``) whose head reads the token mean."""
-    from transformers.modeling_outputs import SequenceClassifierOutput
+'''
+_CLASS_SOURCE = '''
+class {name}({base}):
+    """{base} whose head reads the mean of the last hidden states over the attention mask."""
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
         kwargs.pop("return_dict", None)
@@ -88,39 +89,40 @@ def mean_pooling_class(base: type) -> type:
         logits = self.classifier(self.dropout(mean_pool(outputs.last_hidden_state, attention_mask)))
         loss = None if labels is None else nn.functional.cross_entropy(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
-
-    return type(f"TailTuneMeanPooling{base.__name__}", (base,), {"forward": forward, "__module__": __name__})
-
-
-_CODE = '''"""{base} whose head reads the mean of the last hidden states over the attention mask."""
-
-from torch import nn
+'''
+_IMPORTS = """from torch import nn
 from transformers import {base}
 from transformers.modeling_outputs import SequenceClassifierOutput
+"""
+
+_pool_namespace: dict = {}
+exec(_POOL_SOURCE, _pool_namespace)  # mean_pool here comes from the very text the saved folders get
+mean_pool = _pool_namespace["mean_pool"]
 
 
-class {name}({base}):
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
-        kwargs.pop("return_dict", None)
-        outputs = self.base_model(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, **kwargs
-        )
-        hidden = outputs.last_hidden_state
-        if attention_mask is None:
-            pooled = hidden.mean(dim=1)
-        else:
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-        logits = self.classifier(self.dropout(pooled))
-        loss = None if labels is None else nn.functional.cross_entropy(logits, labels)
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
-'''
+def _class_name(base: str) -> str:
+    return f"TailTuneMeanPooling{base}"
+
+
+def _module_code(base: str) -> str:
+    """The modeling file of a saved mean-pooling model."""
+    return (_IMPORTS + _POOL_SOURCE + "\n" + _CLASS_SOURCE).format(base=base, name=_class_name(base))
+
+
+def mean_pooling_class(base: type) -> type:
+    """A subclass of ``base`` (e.g. ``BertForSequenceClassification``) whose head reads the token mean."""
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    namespace = {"__name__": __name__, base.__name__: base, "nn": nn, "mean_pool": mean_pool,
+                 "SequenceClassifierOutput": SequenceClassifierOutput}  # fmt: skip
+    exec(_CLASS_SOURCE.format(base=base.__name__, name=_class_name(base.__name__)), namespace)
+    return namespace[_class_name(base.__name__)]
 
 
 def write_pooling_code(model: nn.Module, folder: Path) -> None:
     """Write the modeling file and ``auto_map`` that let ``pipeline(trust_remote_code=True)`` mean-pool."""
     base = type(model).__mro__[1].__name__
-    name = f"TailTuneMeanPooling{base}"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / CODE_FILE).write_text(_CODE.format(base=base, name=name), encoding="utf-8")
-    model.config.auto_map = {"AutoModelForSequenceClassification": f"{CODE_FILE[:-3]}.{name}"}
+    (folder / CODE_FILE).write_text(_module_code(base), encoding="utf-8")
+    model.config.auto_map = {"AutoModelForSequenceClassification": f"{CODE_FILE[:-3]}.{_class_name(base)}"}
+    logger.info("%s: the model mean-pools; transformers loads it with trust_remote_code=True", folder)

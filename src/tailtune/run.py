@@ -7,6 +7,7 @@ What the run directory holds, and how each file is written, is :mod:`tailtune.ru
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import platform
@@ -23,13 +24,14 @@ from accelerate.utils import set_seed
 
 from tailtune import __version__, rundir
 from tailtune.batching import Encoded, encode
-from tailtune.calibration import Calibration, choose_calibration, fold_into_bias
+from tailtune.calibration import Calibration, choose_calibration, fold_into_bias, prior_tau_for
 from tailtune.config import RunConfig
 from tailtune.data import LabelMap, TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.imbalance import class_counts
 from tailtune.metrics import compute_metrics, score_predictions, softmax
 from tailtune.modeling import load_classifier, save_classifier
+from tailtune.scopes import final_linear
 from tailtune.selection import EpochSelector, carve_validation, refit_config
 from tailtune.training import make_accelerator, predict_logits, train_stages
 
@@ -116,6 +118,8 @@ def fit(
         config.model, label_map.labels, head=config.head, pooling=config.pooling,
         trust_remote_code=config.trust_remote_code,
     )  # fmt: skip
+    if config.calibrate != "none":
+        final_linear(model)  # fail now, not after training, where the rule cannot be folded in
     encoded: Encoded = encode(tokenizer, train.texts, train_ids, max_length=config.max_length)
     selector = None
     if validation is not None and config.select_metric != "none":
@@ -184,8 +188,8 @@ def validation_split(config: RunConfig, splits: Splits) -> tuple[TextDataset, Te
     """
     if splits.eval is not None:
         return splits.train, splits.eval, {"source": "given", "size": len(splits.eval)}
-    if config.eval_fraction <= 0:
-        return splits.train, None, {"source": None}
+    if config.eval_fraction <= 0 or (config.select_metric == "none" and config.calibrate == "none"):
+        return splits.train, None, {"source": None}  # nothing would use a held-out split
     train_idx, val_idx = carve_validation(splits.train.labels, fraction=config.eval_fraction,
                                           min_class_count=config.eval_min_class_count, seed=config.seed)  # fmt: skip
     if len(val_idx) == 0:
@@ -222,15 +226,17 @@ def fit_selected(
     )  # fmt: skip
     fitted = Fitted(model, tokenizer, report, split_info)
     counts = np.bincount(label_map.encode(fit_train.labels, source=fit_train.source), minlength=len(label_map))
-    if validation is not None and config.calibrate != "none":
+    if validation is not None and config.calibrate != "none" and any(stage.epochs for stage in config.stages):
         y_val = label_map.encode(validation.labels, source=validation.source)
         logits = report.validation_logits  # the selected epoch's, when selection ran
         if logits is None:
             encoded = encode(tokenizer, validation.texts, y_val, max_length=config.max_length)
             logits = predict_logits(model, encoded, accelerator, batch_size=config.eval_batch_size)
-        fitted.calibration = choose_calibration(config.calibrate, logits, y_val, counts.tolist())
-    if split_info["source"] == "carved" and config.refit and report.choices:
-        refit = refit_config(config, report.choices)
+        last = [stage for stage in config.stages if stage.epochs][-1]
+        prior_tau = prior_tau_for(last.loss, last.weights, last.sampler)
+        fitted.calibration = choose_calibration(config.calibrate, logits, y_val, counts.tolist(), prior_tau=prior_tau)
+    if split_info["source"] == "carved" and config.refit:
+        refit = refit_config(config, report.choices) if report.choices else config
         fitted.refit_epochs = [stage.epochs for stage in refit.stages]
         logger.info("refit on all %d training examples, epochs per stage %s", len(splits.train), fitted.refit_epochs)
 
@@ -241,7 +247,7 @@ def fit_selected(
         fitted.model, fitted.tokenizer, refit_report = fit(
             refit, splits.train, label_map, accelerator, on_history=tag, show_progress=show_progress
         )
-        report.stages.extend(refit_report.stages)
+        report.stages.extend(dataclasses.replace(stage, phase="refit") for stage in refit_report.stages)
         counts = np.bincount(label_map.encode(splits.train.labels, source="train"), minlength=len(label_map))
     if fitted.calibration is not None:
         fold_into_bias(fitted.model, fitted.calibration.offsets(counts.tolist()))
@@ -259,6 +265,7 @@ def train_run(
     overwrite: bool = False,
     show_progress: bool = True,
     observer: Callable[[dict], None] | None = None,
+    save_model: bool = True,
 ) -> dict[str, Any]:
     """Train one model and write a complete run directory.
 
@@ -271,6 +278,7 @@ def train_run(
         overwrite: Replace a complete run already in ``output_dir``.
         show_progress: Progress bars.
         observer: Receives every ``history.jsonl`` entry as it is written (e.g. to prune a tuning trial).
+        save_model: Write ``model/`` (tuning trials only need their scores).
 
     Returns:
         The content of ``metrics.json``.
@@ -338,8 +346,9 @@ def train_run(
     metrics.update(fitted.summary())
     metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
     if main:
-        with rundir.writing_model(out) as tmp:
-            save_classifier(model, tokenizer, tmp)
+        if save_model:
+            with rundir.writing_model(out) as tmp:
+                save_classifier(model, tokenizer, tmp)
         rundir.write_metrics(out, metrics)  # last: marks the run complete
     accelerator.wait_for_everyone()
     return metrics

@@ -148,8 +148,22 @@ def cacheable(model: nn.Module, scope: str) -> bool:
 def final_linear(model: nn.Module) -> nn.Linear:
     """The layer that produces the logits (the last Linear of an mlp head).
 
+    Architectures without a known layout are searched for their one biased Linear layer with one output per
+    label.
+
     Raises:
-        TailTuneError: The architecture has no known layout.
+        TailTuneError: No such layer is found (the decision rule cannot be folded into the model).
     """
-    final = get_module(model, get_layout(model).final)
-    return final[-1] if isinstance(final, nn.Sequential) else final
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type in LAYOUTS:
+        final = get_module(model, LAYOUTS[model_type].final)
+        return final[-1] if isinstance(final, nn.Sequential) else final
+    n_labels = getattr(model.config, "num_labels", None)
+    outputs = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == n_labels]
+    if len(outputs) == 1 and outputs[0].bias is not None:
+        return outputs[0]
+    raise TailTuneError(
+        f"calibrate: cannot find the output layer of model type {model_type!r} to fold the decision rule into; "
+        "use calibrate 'none'",
+        setting="calibrate",
+    )

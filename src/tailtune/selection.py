@@ -18,8 +18,6 @@ from tailtune.config import RunConfig, StageConfig
 
 logger = logging.getLogger(__name__)
 
-SELECT_METRICS = ("macro_f1", "micro_f1", "balanced_accuracy", "accuracy", "none")
-
 
 def carve_validation(
     labels: Sequence[str], *, fraction: float, min_class_count: int, seed: int
@@ -104,8 +102,9 @@ class EpochSelector:
             choice.best_epoch, choice.best_score = epoch, value
             self.best_logits = logits
             # Only what this stage trains can change, so only that is kept.
+            # On the CPU: a copy of every weight on an accelerator would double a full fine-tuning's memory.
             self._best_state = {
-                name: p.detach().clone() for name, p in self.model.named_parameters() if p.requires_grad
+                name: p.detach().to("cpu", copy=True) for name, p in self.model.named_parameters() if p.requires_grad
             }
         return self.patience is not None and epoch - choice.best_epoch >= self.patience
 

@@ -93,7 +93,7 @@ STRATEGIES: dict[str, tuple[str, Callable[[], list[StageConfig]]]] = {
         lambda: [StageConfig(name="probe", trainable="head", loss="ce", **TOP), _finetune()],
     ),
     "drw": (
-        "deferred re-weighting: cross-entropy first, then LDAM + effective-number weights for the last epoch",
+        "deferred re-weighting: cross-entropy first, then LDAM + effective-number weights",
         lambda: [_finetune(name="ce"), _finetune(name="reweighted", **_LDAM)],
     ),
     "focal": (
@@ -149,6 +149,9 @@ RUN_SETTINGS: tuple[str, ...] = tuple(
     f.name for f in dataclasses.fields(RunConfig) if f.name not in ("model", "strategy", "stages")
 )
 SETTINGS: tuple[str, ...] = (*RUN_SETTINGS, *STAGE_SHORTCUTS)
+# Settings whose None means something (never stop early, no cache folder, epochs as given, the run's batch
+# size); None for any other setting means "not given".
+NULLABLE_SETTINGS = frozenset({"patience", "cache_dir", "min_steps", "stage_batch_size"})
 
 
 def build_run_config(
@@ -165,7 +168,8 @@ def build_run_config(
         strategy: A name from :data:`STRATEGIES`, or ``custom`` when ``stages`` spells out every stage.
         settings: Flat settings by name: run settings (:data:`RUN_SETTINGS`, e.g. ``max_length``, ``seed``)
             and stage shortcuts (:data:`STAGE_SHORTCUTS`, e.g. ``lr``, ``epochs``) given as one value for every
-            stage or a list with one value per stage. ``None`` values are ignored.
+            stage or a list with one value per stage. ``None`` means "not given", except for the settings in
+            :data:`NULLABLE_SETTINGS`, where it is a value (``patience: null`` never stops early).
         stages: Per-stage override mappings by position (for ``custom``: the full stage definitions), applied
             before the shortcuts.
 
@@ -173,7 +177,7 @@ def build_run_config(
         TailTuneError: An unknown strategy or setting, a bad value, or a per-stage list of the wrong length.
             The message names the setting as spelled here (``lr``, ``beta``), never a command-line flag.
     """
-    settings = {k: v for k, v in (settings or {}).items() if v is not None}
+    settings = {k: v for k, v in (settings or {}).items() if v is not None or k in NULLABLE_SETTINGS}
     unknown = sorted(set(settings) - set(SETTINGS))
     if unknown:
         raise TailTuneError(f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(SETTINGS))}")

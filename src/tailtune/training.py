@@ -62,8 +62,9 @@ def make_accelerator(config: RunConfig) -> Accelerator:
 class StageReport:
     """What one stage did: its timing and whether it ran on cached features.
 
-    ``seconds`` is the stage's training (set-up and steps), without the feature-cache build (``cache_seconds``)
-    and without the clean-up between stages.
+    ``seconds`` is the stage's training (set-up, steps and the validation passes between epochs), without the
+    feature-cache build (``cache_seconds``) and without the clean-up between stages. ``phase`` is ``train``,
+    or ``refit`` for the retraining on all the data after selection.
     """
 
     name: str
@@ -72,6 +73,7 @@ class StageReport:
     cached: bool
     cache_seconds: float = 0.0
     tokens: int = 0
+    phase: str = "train"
 
 
 @dataclass

@@ -5,13 +5,16 @@ parameters on the same validation split, and reports its per-epoch validation sc
 pruner can end hopeless trials early. The study lives in ``OUT/study.db`` (SQLite) unless ``storage`` names
 another database, so re-running resumes it and several workers (on one machine or many) can share it.
 Stage-1 feature caches are shared by all trials (``OUT/.cache``). When the search ends, the best settings
-train the final model on all the training data (validation included, unless ``refit`` is off) into
+train the final model (on all the training data, a carved validation split included, unless ``refit`` is
+off) into
 ``OUT/best/``, a complete run directory; ``OUT/trials.csv`` and ``OUT/best.json`` describe the search.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from tailtune.config import RunConfig
-from tailtune.errors import TailTuneError
+from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import atomic_path, write_json
 from tailtune.run import Splits, train_run, validation_split
 from tailtune.strategies import STRATEGIES, build_run_config
@@ -102,6 +105,8 @@ def tune(
     """
     import optuna
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise TailTuneError("tune runs in one process; start several workers on one --storage instead")
     strategies = list(strategies or DEFAULT_STRATEGIES)
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
@@ -114,32 +119,34 @@ def tune(
     base = build_run_config(model, strategies[0], settings=shared)
     fit_train, validation, split_info = validation_split(base, splits)
     if validation is None:
-        raise TailTuneError("tuning needs validation data: give eval data or a training set with classes of at "
-                            f"least {base.eval_min_class_count} examples")  # fmt: skip
+        raise TailTuneError("tuning needs validation data: give eval data, or a positive eval_fraction and classes "
+                            f"of at least {base.eval_min_class_count} training examples")  # fmt: skip
     search_splits = Splits(fit_train, validation, None)  # test data never reaches the search
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=STUDY_NAME, storage=storage or f"sqlite:///{out / STUDY_FILE}", load_if_exists=True,
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
-    )  # fmt: skip
+    study = _open_study(optuna, storage or f"sqlite:///{out / STUDY_FILE}", out, strategies, seed)
 
     def objective(trial) -> float:
         strategy, chosen = suggest_settings(trial, strategies, model)
+        trial.set_user_attr("chosen", chosen)  # the final run reads it back, whatever the search space is then
         config = build_run_config(model, strategy, settings={**shared, **chosen["settings"], "refit": False},
                                   stages=chosen["stages"])  # fmt: skip
-        steps = iter(range(1, 10_000))
+        # Trials are compared on their last stage, epoch by epoch: earlier stages train other parts of the model
+        # and their scores are not comparable across strategies.
+        last = max(i for i, stage in enumerate(config.stages) if stage.epochs)
+        key = f"validation_{config.select_metric}"
 
         def report(entry: dict) -> None:
-            key = f"validation_{config.select_metric}"
-            if key in entry:
-                trial.report(entry[key], next(steps))
+            if key in entry and entry["stage"] == last and "phase" not in entry:
+                trial.report(entry[key], entry["epoch"])
                 if trial.should_prune():
                     raise optuna.TrialPruned()
 
-        metrics = train_run(config, search_splits, out / "trials" / f"trial-{trial.number}", overwrite=True,
-                            show_progress=show_progress, observer=report)  # fmt: skip
+        try:
+            metrics = train_run(config, search_splits, out / "trials" / f"trial-{trial.number}", overwrite=True,
+                                show_progress=show_progress, observer=report, save_model=False)  # fmt: skip
+        finally:
+            gc.collect()  # a pruned trial leaves its model behind; free it before the next one
         trial.set_user_attr("seconds", metrics["wall_time_s"])
         return _validation_score(metrics, config)
 
@@ -149,26 +156,53 @@ def tune(
                       "strategy": trial.params.get("strategy"),
                       "seconds": trial.user_attrs.get("seconds")})  # fmt: skip
 
-    done = sum(t.state.is_finished() for t in study.trials)
-    remaining = None if trials is None else max(0, trials - done)
-    if remaining != 0:
-        study.optimize(objective, n_trials=remaining, timeout=timeout, callbacks=[finished], catch=(RuntimeError,))
+    callbacks = [finished]
+    if trials is not None:
+        # Counted over the shared study, so several workers stop together at the total.
+        callbacks.insert(0, optuna.study.MaxTrialsCallback(trials, states=None))
+    if trials is None or len(study.trials) < trials:
+        study.optimize(objective, timeout=timeout, callbacks=callbacks, catch=(RuntimeError,))
     write_trials(study, out / "trials.csv")
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not completed:
-        raise TailTuneError(f"{out}: no trial completed; raise trials or timeout")
+        failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+        reason = f"; the first failure: {failed[0].system_attrs.get('fail_reason', '?')}" if failed else ""
+        raise TailTuneError(f"{out}: no trial completed ({len(failed)} failed{reason}); raise trials or timeout")
     best = study.best_trial
-    strategy = best.params["strategy"]
-    chosen = _replay_choice(best.params, strategies, model)
+    strategy, chosen = best.params["strategy"], best.user_attrs["chosen"]
     final = build_run_config(model, strategy, settings={**shared, **chosen["settings"]}, stages=chosen["stages"])
     metrics = train_run(final, splits, out / "best", overwrite=True, show_progress=show_progress)
-    result = TuneResult(strategy, _plain(chosen), float(best.value), len(study.trials), metrics)
+    result = TuneResult(strategy, chosen, float(best.value), len(study.trials), metrics)
     write_json(out / "best.json", {
-        "strategy": strategy, "settings": result.settings, "validation_score": result.validation_score,
+        "strategy": strategy, "settings": chosen, "validation_score": result.validation_score,
         "select_metric": final.select_metric, "trial": best.number, "n_trials": len(study.trials),
         "validation_split": split_info, "final": {k: metrics.get(k) for k in ("split", "macro_f1", "micro_f1")},
     })  # fmt: skip
     return result
+
+
+def _open_study(optuna, storage: str, out: Path, strategies: list[str], seed: int):
+    """Create or resume the study; a resumed one must search the same strategies with the same seed."""
+    try:
+        study = optuna.create_study(
+            study_name=STUDY_NAME, storage=storage, load_if_exists=True, direction="maximize",
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+        )  # fmt: skip
+    except (ImportError, ValueError, RuntimeError) as exc:
+        raise TailTuneError(f"storage: cannot open {storage} ({first_line(exc)})", setting="storage") from None
+    for name, value in (("strategies", strategies), ("seed", seed)):
+        stored = study.user_attrs.get(name)
+        if stored is None:
+            study.set_user_attr(name, value)
+        elif stored != value:
+            raise TailTuneError(
+                f"{out}: this study was started with {name} {stored}; give the same {name} or another output",
+                setting=name,
+            )
+    # Seeded by the trials already there: a resumed search or a second worker does not repeat the first's
+    # draws; constant_liar keeps parallel workers from sampling the same point.
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials), constant_liar=True)
+    return study
 
 
 def _validation_score(metrics: dict[str, Any], config: RunConfig) -> float:
@@ -183,17 +217,6 @@ def _validation_score(metrics: dict[str, Any], config: RunConfig) -> float:
         return float(evaluated[metric])
     scores = [row["f1"] for row in evaluated["per_class"].values() if row["support"]]
     return float(sum(scores) / len(scores)) if scores else 0.0
-
-
-def _replay_choice(params: dict[str, Any], strategies: list[str], model: str) -> dict[str, Any]:
-    """The settings a finished trial sampled, rebuilt from its stored parameters by the same code."""
-    import optuna
-
-    return suggest_settings(optuna.trial.FixedTrial(params), strategies, model)[1]
-
-
-def _plain(chosen: dict[str, Any]) -> dict[str, Any]:
-    return {"settings": chosen["settings"], "stages": chosen["stages"]}
 
 
 def write_trials(study, path: Path) -> None:

@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from tailtune.cli.common import add_data_columns, metrics_table
+from tailtune.config import CALIBRATIONS, POOLINGS, SELECT_METRICS
 from tailtune.errors import TailTuneError
 
 if TYPE_CHECKING:
@@ -23,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "(config.json, history.jsonl, model/, predictions.csv, metrics.json).")  # fmt: skip
     train.add_argument("--train", help="training data: .csv/.tsv/.jsonl/.parquet, a save_to_disk folder, "
                        "a hub data set such as glue/sst2:train, or builtin:bbc-news")  # fmt: skip
-    train.add_argument("--eval", help="validation data (scored after every stage)")
+    train.add_argument("--eval", help="validation data: selects each stage's best epoch and the decision rule "
+                       "(default: held out of --train)")  # fmt: skip
     train.add_argument("--test", help="test data (the final metrics)")
     train.add_argument("--output", help="run directory to write")
     train.add_argument("--config", help="YAML file with any of these options (CLI flags win)")
@@ -54,7 +56,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="random batches without grouping similar lengths")  # fmt: skip
     parser.add_argument("--cache-dir", help="folder for feature caches shared between runs")
     parser.add_argument("--trust-remote-code", action="store_true", default=None, help="allow checkpoint code")
-    parser.add_argument("--pooling", choices=["auto", "cls", "mean"],
+    parser.add_argument("--pooling", choices=POOLINGS,
                         help="what the head reads: auto (default) mean-pools sentence-transformers checkpoints, "
                         "cls reads the [CLS] pooler")  # fmt: skip
     add_selection_options(parser)
@@ -82,7 +84,7 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--select-metric",
-        choices=["macro_f1", "micro_f1", "balanced_accuracy", "accuracy", "none"],
+        choices=SELECT_METRICS,
         help="validation metric that picks each stage's best epoch (default macro_f1)",
     )
     group.add_argument(
@@ -100,7 +102,7 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--calibrate",
-        choices=["none", "logit-adjust", "class-bias"],
+        choices=CALIBRATIONS,
         help="decision rule chosen on validation and folded into the bias (default logit-adjust)",
     )
 
@@ -109,7 +111,8 @@ def _add_stage_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "stage overrides", "give one value for every stage, or one value per stage (e.g. --lr 1e-3 5e-5)"
     )
-    group.add_argument("--epochs", nargs="+", type=int, metavar="N", help="epochs per stage")
+    group.add_argument("--epochs", nargs="+", type=int, metavar="N",
+                       help="epochs per stage (at least: --min-steps may add more)")  # fmt: skip
     group.add_argument("--lr", nargs="+", type=float, metavar="LR", help="peak learning rate per stage")
     group.add_argument("--loss", nargs="+", metavar="NAME", help="loss per stage (ce, focal, ldam, ...)")
     group.add_argument("--weights", nargs="+", metavar="SCHEME", help="class weights per stage")

@@ -6,6 +6,7 @@ import argparse
 
 from tailtune.cli.common import add_data_columns, metrics_table
 from tailtune.cli.train import add_selection_options
+from tailtune.config import POOLINGS
 from tailtune.errors import TailTuneError
 
 
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tune.add_argument("--seed", type=int, default=42, help="seeds the sampler, the split and every trial")
     tune.add_argument("--max-length", type=int, help="max tokens per text (default 128)")
     tune.add_argument("--batch-size", type=int, help="per-device training batch size (default 16)")
-    tune.add_argument("--pooling", choices=["auto", "cls", "mean"], help="what the head reads (default auto)")
+    tune.add_argument("--pooling", choices=POOLINGS, help="what the head reads (default auto)")
     tune.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     add_selection_options(tune)
     add_data_columns(tune)
