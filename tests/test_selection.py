@@ -211,12 +211,12 @@ def test_selector_tracks_each_stage():
 
 
 def test_refit_config_uses_chosen_epochs():
-    """Each stage of the refit runs for its chosen best epoch, with min_steps cleared; the rest is kept."""
+    """Each stage of the refit stops at its chosen best epoch under the planned schedule; the rest is kept."""
     config = build_run_config("m", "two-stage")
     assert all(s.min_steps for s in config.stages)
-    choices = [StageChoice(0, 3, 0.5, 5), StageChoice(1, 2, 0.6, 4)]
+    choices = [StageChoice(0, 3, 0.5, 5, epochs_planned=8), StageChoice(1, 2, 0.6, 4)]
     refit = refit_config(config, choices)
-    assert [s.epochs for s in refit.stages] == [3, 2]
+    assert [(s.epochs, s.stop_after) for s in refit.stages] == [(8, 3), (2, 2)]
     assert all(s.min_steps is None for s in refit.stages)
     assert [s.lr for s in refit.stages] == [s.lr for s in config.stages]
     assert [s.trainable for s in refit.stages] == [s.trainable for s in config.stages]
@@ -224,14 +224,16 @@ def test_refit_config_uses_chosen_epochs():
 
 
 def test_refit_config_skipped_stage_stays_skipped():
-    """A stage with 0 epochs stays at 0; a stage without a choice gets 0 epochs."""
+    """A stage that did not run (0 epochs, no choice) stays as it is."""
     config = build_run_config("m", "two-stage", settings={"epochs": [0, 1]})
-    refit = refit_config(config, [StageChoice(0, 4, 0.5, 4)])
-    assert [s.epochs for s in refit.stages] == [0, 0]
+    refit = refit_config(config, [StageChoice(1, 1, 0.5, 2, epochs_planned=3)])
+    assert refit.stages[0] == config.stages[0]
+    assert (refit.stages[1].epochs, refit.stages[1].stop_after) == (3, 1)
 
 
 @pytest.mark.parametrize("best", [1, 7])
 def test_refit_config_single_stage(best):
     """A one-stage strategy refits for exactly the chosen epoch count."""
     config = build_run_config("m", "vanilla")
-    assert [s.epochs for s in refit_config(config, [StageChoice(0, best, 0.5, 9)]).stages] == [best]
+    (stage,) = refit_config(config, [StageChoice(0, best, 0.5, 9, epochs_planned=9)]).stages
+    assert (stage.epochs, stage.stop_after) == (9, best)

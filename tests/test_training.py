@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import make_texts
@@ -224,3 +225,23 @@ def test_uses_fresh_schedule_per_stage(tiny_model, texts_and_ids, monkeypatch):
     model, data, config, counts = _setup(tiny_model, texts_and_ids, stages)
     train_stages(model, data, counts, config, make_accelerator(config), show_progress=False)
     assert calls == [(3, 12), (0, 6)]
+
+
+def test_stop_after_ends_the_stage_on_the_full_schedule(tiny_model, tiny_data):
+    """stop_after runs fewer epochs while the learning rate still follows the schedule of all of them."""
+    texts = pd.read_csv(tiny_data["train"])
+    history: list[dict] = []
+    model, tokenizer = load_classifier(tiny_model, sorted(set(texts["label"])))
+    labels = sorted(set(texts["label"]))
+    encoded = encode(tokenizer, texts["text"].tolist(), np.array([labels.index(y) for y in texts["label"]]),
+                     max_length=16)  # fmt: skip
+    config = build_run_config(tiny_model, "vanilla", settings={"epochs": 4, "min_steps": 0, "batch_size": 8,
+                                                                 "logging_steps": 1})  # fmt: skip
+    config = config.replace(stages=[config.stages[0].replace(stop_after=1)])
+    counts = np.bincount(encoded.labels, minlength=len(labels)).tolist()
+    report = train_stages(model, encoded, counts, config, make_accelerator(config), on_history=history.append,
+                          show_progress=False)  # fmt: skip
+    steps_per_epoch = -(-len(texts) // 8)
+    assert report.stages[0].steps == steps_per_epoch
+    # After one of four epochs the linear decay is only a quarter of the way down.
+    assert history[-1]["lr"] == pytest.approx(config.stages[0].lr * 0.75, rel=1e-6)

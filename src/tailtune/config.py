@@ -39,6 +39,8 @@ class StageConfig:
         min_steps: Raise ``epochs`` until the stage makes at least this many optimiser steps (at most
             ``max_epochs``); None or 0 keeps ``epochs`` as given. A budget in steps suits small and large data alike.
         max_epochs: The most epochs ``min_steps`` may raise the stage to.
+        stop_after: End the stage after this many epochs, while the learning-rate schedule spans all of them
+            (a refit stops where selection chose); None runs every epoch.
         batch_size: Per-device batch size of this stage; None uses the run's.
         warmup_ratio: Fraction of the stage's steps with linear warm-up (then linear decay to 0).
         weight_decay: AdamW weight decay.
@@ -58,6 +60,7 @@ class StageConfig:
     epochs: int = 1
     min_steps: int | None = None
     max_epochs: int = 20
+    stop_after: int | None = None
     batch_size: int | None = None
     warmup_ratio: float = 0.0
     weight_decay: float = 0.0
@@ -98,6 +101,9 @@ class StageConfig:
         )
         _check(self.min_steps is None or self.min_steps >= 0, f"{where}: min_steps must be >= 0, got {self.min_steps}")
         _check(self.max_epochs >= 1, f"{where}: max_epochs must be >= 1, got {self.max_epochs}")
+        _check(
+            self.stop_after is None or self.stop_after >= 1, f"{where}: stop_after must be >= 1, got {self.stop_after}"
+        )
         _check(
             self.batch_size is None or self.batch_size >= 1,
             f"{where}: batch size must be >= 1, got {self.batch_size}",

@@ -237,7 +237,7 @@ def fit_selected(
         fitted.calibration = choose_calibration(config.calibrate, logits, y_val, counts.tolist(), prior_tau=prior_tau)
     if split_info["source"] == "carved" and config.refit:
         refit = refit_config(config, report.choices) if report.choices else config
-        fitted.refit_epochs = [stage.epochs for stage in refit.stages]
+        fitted.refit_epochs = [stage.stop_after or stage.epochs for stage in refit.stages]
         logger.info("refit on all %d training examples, epochs per stage %s", len(splits.train), fitted.refit_epochs)
 
         def tag(entry: dict) -> None:

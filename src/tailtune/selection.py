@@ -50,13 +50,14 @@ def carve_validation(
 
 @dataclass
 class StageChoice:
-    """What selection chose in one stage: the best epoch, its score, and the epochs that ran."""
+    """What selection chose in one stage: the best epoch, its score, the epochs that ran and were planned."""
 
     stage: int
     best_epoch: int
     best_score: float
     epochs_run: int
     scores: list[float] = field(default_factory=list)
+    epochs_planned: int | None = None
 
 
 class EpochSelector:
@@ -86,10 +87,14 @@ class EpochSelector:
         self.best_logits: np.ndarray | None = None
         self._best_state: dict[str, torch.Tensor] | None = None
 
-    def on_epoch_end(self, index: int, stage: StageConfig, epoch: int) -> bool:
-        """Score the model; remember it if it is the stage's best. Returns True to stop the stage."""
+    def on_epoch_end(self, index: int, stage: StageConfig, epoch: int, planned: int | None = None) -> bool:
+        """Score the model after ``epoch`` of ``planned``; remember it if it is the stage's best.
+
+        Returns:
+            True to stop the stage (``patience`` epochs without improvement).
+        """
         if not self.choices or self.choices[-1].stage != index:
-            self.choices.append(StageChoice(index, 0, -np.inf, 0))
+            self.choices.append(StageChoice(index, 0, -np.inf, 0, epochs_planned=planned))
             self._best_state = self.best_logits = None
         choice = self.choices[-1]
         result = self.score()
@@ -126,10 +131,18 @@ class EpochSelector:
 
 
 def refit_config(config: RunConfig, choices: list[StageChoice]) -> RunConfig:
-    """The config to retrain on all the data: every stage runs for the epochs selection chose for it."""
-    chosen = {c.stage: c.best_epoch for c in choices}
-    stages = [
-        stage.replace(epochs=chosen.get(i, 0) if stage.epochs else 0, min_steps=None)
-        for i, stage in enumerate(config.stages)
-    ]
+    """The config to retrain on all the data: every stage stops at the epoch selection chose for it.
+
+    The learning-rate schedule still spans the epochs the selection run planned, so the refit model goes
+    through the same rates as the selected one did up to its best epoch.
+    """
+    chosen = {c.stage: c for c in choices}
+    stages = []
+    for i, stage in enumerate(config.stages):
+        choice = chosen.get(i)
+        if choice is None:  # the stage did not run
+            stages.append(stage)
+            continue
+        planned = choice.epochs_planned or choice.best_epoch
+        stages.append(stage.replace(epochs=planned, min_steps=None, stop_after=choice.best_epoch))
     return config.replace(stages=stages)

@@ -34,8 +34,8 @@ from tailtune.weights import class_weights
 logger = logging.getLogger(__name__)
 
 HistoryCallback = Callable[[dict], None]
-# Called after every epoch with (stage index, stage, epochs done); returns True to end the stage early.
-EpochCallback = Callable[[int, StageConfig, int], bool]
+# Called after every epoch with (stage index, stage, epochs done, epochs planned); True ends the stage early.
+EpochCallback = Callable[[int, StageConfig, int, int], bool]
 # Called once a stage ends with (stage index, stage), e.g. to restore the stage's best weights.
 StageCallback = Callable[[int, StageConfig], None]
 
@@ -211,7 +211,7 @@ def _run_stage(
         )  # fmt: skip
         step, seen = 0, 0
         running = torch.zeros((), device=device)
-        for epoch in range(epochs):
+        for epoch in range(min(epochs, stage.stop_after or epochs)):
             prepared.train()
             for batch in loader:
                 with accelerator.accumulate(prepared):
@@ -248,7 +248,7 @@ def _run_stage(
             if on_epoch_end is not None:
                 # The epoch callback sees the whole model, not the cache's stand-ins.
                 with stand_in.suspended() if stand_in is not None else contextlib.nullcontext():
-                    stop = on_epoch_end(index, stage, epoch + 1)
+                    stop = on_epoch_end(index, stage, epoch + 1, epochs)
                 if stop:
                     logger.info("stage %d (%s): stopped early after epoch %d of %d", index + 1, stage.name,
                                 epoch + 1, epochs)  # fmt: skip
