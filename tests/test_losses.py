@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tailtune.errors import TailTuneError
-from tailtune.losses import LOSSES, build_loss, loss_params, posthoc_logit_adjust
+from tailtune.losses import LOSSES, build_loss, loss_params
 
 COUNTS = [100, 10, 1]
 LOGITS = [[2.0, 1.0, 0.1], [0.5, 2.5, -1.0], [0.0, 0.3, 1.2]]
@@ -201,18 +201,3 @@ def test_numeric_strings_are_accepted() -> None:
 def test_zero_count_is_an_error(name: str) -> None:
     with pytest.raises(TailTuneError, match="no training example"):
         build_loss(name, class_counts=[10, 0, 1])
-
-
-def test_posthoc_logit_adjust_by_hand() -> None:
-    logits = torch.tensor(LOGITS)
-    out = posthoc_logit_adjust(logits, COUNTS, tau=0.5)
-    expected = [[v - 0.5 * math.log(n / 111) for v, n in zip(row, COUNTS, strict=True)] for row in LOGITS]
-    assert out.dtype == torch.float32
-    assert out.tolist() == [pytest.approx(row, rel=1e-6) for row in expected]
-    # The rare class gains the most: row 0 moves from class 0 to class 2 (2.052, 2.204, 2.455).
-    assert logits[0].argmax().item() == 0
-    assert out[0].argmax().item() == 2
-    assert posthoc_logit_adjust(logits.to(torch.bfloat16), COUNTS).dtype == torch.bfloat16
-    assert torch.equal(posthoc_logit_adjust(logits, COUNTS, tau=0.0), logits)
-    with pytest.raises(TailTuneError, match="tau must be >= 0"):
-        posthoc_logit_adjust(logits, COUNTS, tau=-1.0)

@@ -89,13 +89,13 @@ def test_tune_keeps_study_and_trial_runs(tuned):
     """The study lives in study.db; each trial wrote its own run directory."""
     out, _, seen = tuned
     assert (out / STUDY_FILE).is_file()
-    assert sorted(p.name for p in (out / "trials").iterdir()) == ["trial-0", "trial-1"]
+    assert sorted(p.name for p in (out / ".trials").iterdir()) == ["trial-0", "trial-1"]
     assert [t["number"] for t in seen] == [0, 1]
     assert all(t["state"] == "COMPLETE" and t["strategy"] in STRATEGIES for t in seen)
     for trial in ("trial-0", "trial-1"):
-        metrics = json.loads((out / "trials" / trial / "metrics.json").read_text())
+        metrics = json.loads((out / ".trials" / trial / "metrics.json").read_text())
         assert metrics["split"] == "eval"  # test data never reaches the search
-        assert json.loads((out / "trials" / trial / "config.json").read_text())["data"]["test"] is None
+        assert json.loads((out / ".trials" / trial / "config.json").read_text())["data"]["test"] is None
 
 
 def test_tune_carves_validation_without_eval_data(tiny_model, tiny_data, tmp_path):
@@ -106,7 +106,7 @@ def test_tune_carves_validation_without_eval_data(tiny_model, tiny_data, tmp_pat
     best = json.loads((out / "best.json").read_text())
     assert best["validation_split"]["source"] == "carved"
     assert best["validation_split"]["counts"] == {"sport": 4, "tech": 1}
-    trial = json.loads((out / "trials" / "trial-0" / "config.json").read_text())
+    trial = json.loads((out / ".trials" / "trial-0" / "config.json").read_text())
     assert trial["train_counts"] == {"money": 4, "sport": 36, "tech": 11}
     metrics = json.loads((out / "best" / "metrics.json").read_text())
     assert metrics["validation_split"]["source"] == "carved"
@@ -173,3 +173,17 @@ def test_suggest_settings_fit_the_strategy(strategy):
         assert low <= stage.lr <= high
     if strategy in ("reweight", "two-stage"):
         assert any("max_margin" in s.loss_params for s in config.stages)
+
+
+def test_report_of_a_tuning_folder(tuned):
+    """tailtune report on a tuning folder shows the final model's run and a tuning section with every trial."""
+    from tailtune.report import build_report
+
+    out, result, _ = tuned
+    html_path, md_path = build_report(out)
+    markdown = md_path.read_text(encoding="utf-8")
+    assert "## Tuning" in markdown
+    assert f"{len(pd.read_csv(out / 'trials.csv'))} trials searched" in markdown
+    assert f"won with {result.strategy}" in markdown
+    # The trials' own run directories are hidden: the report covers the final model only.
+    assert "1 complete run" in markdown or "1 run" in markdown

@@ -275,32 +275,3 @@ def build_loss(
         allowed = ", ".join(valid) if valid else "none"
         raise TailTuneError(f"unknown parameter {unknown[0]!r} for loss {name!r}; valid parameters: {allowed}")
     return cls(class_counts, weight, **params)
-
-
-def posthoc_logit_adjust(logits: torch.Tensor, class_counts: Sequence[int], tau: float = 1.0) -> torch.Tensor:
-    """Post-hoc logit adjustment at prediction time.
-
-    Menon et al. 2021, "Long-Tail Learning via Logit Adjustment".
-
-    Returns ``z - tau * log(pi)`` with the training class prior ``pi_j = n_j / sum_k n_k``, so that ``argmax``
-    of the result targets the balanced error of a model trained with plain cross-entropy.
-
-    Args:
-        logits: Logits of shape ``[..., K]``.
-        class_counts: Training examples per class.
-        tau: Adjustment strength, ``>= 0``.
-
-    Returns:
-        Adjusted logits, same shape, dtype and device as ``logits``.
-
-    Raises:
-        TailTuneError: If ``tau`` is negative or a class count is zero.
-    """
-    tau = _number("post-hoc logit adjustment tau", tau)
-    if tau < 0:
-        raise TailTuneError(f"post-hoc logit adjustment tau must be >= 0, got {tau}")
-    counts = counts_tensor(class_counts)
-    if logits.shape[-1] != len(counts):
-        raise ValueError(f"logits have {logits.shape[-1]} classes but class_counts has {len(counts)}")
-    log_prior = (counts / counts.sum()).log()
-    return logits - (tau * log_prior).to(device=logits.device, dtype=logits.dtype)

@@ -33,6 +33,11 @@ logger = logging.getLogger(__name__)
 DEFAULT_STRATEGIES = ("two-stage", "reweight", "vanilla", "probe")
 STUDY_NAME = "tailtune"
 STUDY_FILE = "study.db"
+TRIALS_FILE = "trials.csv"
+BEST_FILE = "best.json"
+# Each trial's run directory (scores, history, predictions; no model). Hidden, so that a report of the
+# tuning folder shows the final model, not every trial.
+TRIALS_DIR = ".trials"
 # Learning-rate ranges by what a stage trains: the top of the model takes larger steps than the whole.
 LR_RANGES = {"all": (2e-5, 5e-4), "top": (1e-4, 1e-2), "head": (1e-3, 5e-2)}
 MIN_STEPS = (50, 100, 200, 400)
@@ -143,7 +148,7 @@ def tune(
                     raise optuna.TrialPruned()
 
         try:
-            metrics = train_run(config, search_splits, out / "trials" / f"trial-{trial.number}", overwrite=True,
+            metrics = train_run(config, search_splits, out / TRIALS_DIR / f"trial-{trial.number}", overwrite=True,
                                 show_progress=show_progress, observer=report, save_model=False)  # fmt: skip
         finally:
             gc.collect()  # a pruned trial leaves its model behind; free it before the next one
@@ -162,7 +167,7 @@ def tune(
         callbacks.insert(0, optuna.study.MaxTrialsCallback(trials, states=None))
     if trials is None or len(study.trials) < trials:
         study.optimize(objective, timeout=timeout, callbacks=callbacks, catch=(RuntimeError,))
-    write_trials(study, out / "trials.csv")
+    write_trials(study, out / TRIALS_FILE)
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not completed:
         failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
@@ -173,7 +178,7 @@ def tune(
     final = build_run_config(model, strategy, settings={**shared, **chosen["settings"]}, stages=chosen["stages"])
     metrics = train_run(final, splits, out / "best", overwrite=True, show_progress=show_progress)
     result = TuneResult(strategy, chosen, float(best.value), len(study.trials), metrics)
-    write_json(out / "best.json", {
+    write_json(out / BEST_FILE, {
         "strategy": strategy, "settings": chosen, "validation_score": result.validation_score,
         "select_metric": final.select_metric, "trial": best.number, "n_trials": len(study.trials),
         "validation_split": split_info, "final": {k: metrics.get(k) for k in ("split", "macro_f1", "micro_f1")},

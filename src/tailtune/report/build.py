@@ -8,6 +8,7 @@ from pathlib import Path
 from tailtune.fileio import write_atomic
 from tailtune.report.document import Document
 from tailtune.report.sections import SECTIONS, ReportContext
+from tailtune.report.tuning import tuning_section
 from tailtune.rundir import no_runs_error, scan_runs
 
 # Records carry the package name, the one users configure and see in the log format.
@@ -67,6 +68,7 @@ def build_report(
     doc = Document(files_dir=files_dir.name)
     for section in SECTIONS:
         section(doc, ctx)
+    tuning_section(doc, root_path)
     page, markdown = doc.render(root_path, ctx.facts(len(incomplete)))
 
     files_dir.mkdir(parents=True, exist_ok=True)
