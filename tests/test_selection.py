@@ -142,14 +142,22 @@ def test_selector_keeps_last_epoch_when_best():
     assert selector.choices[0].best_epoch == 3
 
 
-def test_selector_ties_keep_earliest():
-    """An equal later score is no improvement: the earlier epoch stays the best."""
+def test_selector_ties_go_to_the_later_epoch():
+    """A later score within the tolerance of the best is a tie, and the later epoch is kept; a clear drop is not."""
     model = torch.nn.Linear(3, 2)
-    selector = EpochSelector(model, _scripted([0.4, 0.4, 0.4]), patience=None)
-    _run_epochs(selector, model, 3)
+    selector = EpochSelector(model, _scripted([0.40, 0.40, 0.395, 0.30]), patience=None, tolerance=0.01)
+    _run_epochs(selector, model, 4)
     selector.restore_best(0, _stage())
-    assert selector.choices[0].best_epoch == 1
-    assert torch.all(model.weight == 1.0)
+    assert selector.choices[0].best_epoch == 3
+    assert torch.all(model.weight == 3.0)
+
+
+def test_selector_tie_does_not_lower_the_bar():
+    """Ties are measured against the best score, so a slow decline cannot drift the choice later."""
+    model = torch.nn.Linear(3, 2)
+    selector = EpochSelector(model, _scripted([0.50, 0.495, 0.49, 0.485]), patience=None, tolerance=0.01)
+    _run_epochs(selector, model, 4)
+    assert selector.choices[0].best_epoch == 3
 
 
 def test_selector_restores_only_trainable():

@@ -245,3 +245,25 @@ def test_stop_after_ends_the_stage_on_the_full_schedule(tiny_model, tiny_data):
     assert report.stages[0].steps == steps_per_epoch
     # After one of four epochs the linear decay is only a quarter of the way down.
     assert history[-1]["lr"] == pytest.approx(config.stages[0].lr * 0.75, rel=1e-6)
+
+
+def test_no_early_stop_before_the_step_budget(tiny_model, tiny_data):
+    """An epoch callback asking to stop is obeyed only once the stage has made its min_steps."""
+    texts = pd.read_csv(tiny_data["train"])
+    labels = sorted(set(texts["label"]))
+    model, tokenizer = load_classifier(tiny_model, labels)
+    encoded = encode(tokenizer, texts["text"].tolist(), np.array([labels.index(y) for y in texts["label"]]),
+                     max_length=16)  # fmt: skip
+    steps_per_epoch = -(-len(texts) // 8)
+    settings = {"epochs": 1, "min_steps": 3 * steps_per_epoch, "batch_size": 8}
+    config = build_run_config(tiny_model, "vanilla", settings=settings)
+    seen: list[int] = []
+
+    def always_stop(index, stage, epoch, planned):
+        seen.append(epoch)
+        return True
+
+    counts = np.bincount(encoded.labels, minlength=len(labels)).tolist()
+    train_stages(model, encoded, counts, config, make_accelerator(config), on_epoch_end=always_stop,
+                 show_progress=False)  # fmt: skip
+    assert seen == [1, 2, 3]

@@ -156,7 +156,9 @@ def _epoch_selector(config, model, tokenizer, validation, label_map, accelerator
             on_history({"stage": stage, "stage_name": config.stages[stage].name, "epoch": epoch,
                         f"validation_{config.select_metric}": value})  # fmt: skip
 
-    return EpochSelector(model, score, patience=config.patience, on_score=record)
+    # One example's worth of score (at least 0.01) is a tie: see EpochSelector.
+    tolerance = max(0.01, 1.0 / len(validation))
+    return EpochSelector(model, score, patience=config.patience, on_score=record, tolerance=tolerance)
 
 
 @dataclass

@@ -69,6 +69,9 @@ class EpochSelector:
             logits)``: the best epoch's logits of the latest stage are then kept as ``best_logits``.
         patience: Epochs without improvement after which a stage stops; None never stops early.
         on_score: Receives ``(stage, epoch, score)`` for the history file.
+        tolerance: Scores within this of the stage's best count as ties, and a tie goes to the later epoch.
+            A small validation split moves by a whole example's worth between epochs; where it cannot tell
+            epochs apart, the longer training (the step budget) stands.
     """
 
     def __init__(
@@ -78,11 +81,13 @@ class EpochSelector:
         *,
         patience: int | None,
         on_score: Callable[[int, int, float], None] | None = None,
+        tolerance: float = 0.0,
     ) -> None:
         self.model = model
         self.score = score
         self.patience = patience
         self.on_score = on_score
+        self.tolerance = tolerance
         self.choices: list[StageChoice] = []
         self.best_logits: np.ndarray | None = None
         self._best_state: dict[str, torch.Tensor] | None = None
@@ -103,7 +108,8 @@ class EpochSelector:
         choice.epochs_run = epoch
         if self.on_score is not None:
             self.on_score(index, epoch, value)
-        if value > choice.best_score:
+        top = max(choice.scores)
+        if value >= top - self.tolerance:  # the best so far, or tied with it: the later epoch is kept
             choice.best_epoch, choice.best_score = epoch, value
             self.best_logits = logits
             # Only what this stage trains can change, so only that is kept.

@@ -181,6 +181,7 @@ def _run_stage(
     loader = DataLoader(range(len(data)), batch_sampler=plan, collate_fn=data.collate)
     optimizer = _adamw(params, stage, device)
     epochs = stage_epochs(stage, len(plan), config.gradient_accumulation_steps)
+    budget_epochs = stage_epochs(stage.replace(epochs=1), len(plan), config.gradient_accumulation_steps)
     total_steps = math.ceil(len(plan) / config.gradient_accumulation_steps) * epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, round(stage.warmup_ratio * total_steps), total_steps)
 
@@ -249,7 +250,9 @@ def _run_stage(
                 # The epoch callback sees the whole model, not the cache's stand-ins.
                 with stand_in.suspended() if stand_in is not None else contextlib.nullcontext():
                     stop = on_epoch_end(index, stage, epoch + 1, epochs)
-                if stop:
+                # Never before the step budget is spent: a validation split that lacks the rarest classes
+                # (too small to hold out) stops improving before the tail is learned.
+                if stop and epoch + 1 >= budget_epochs:
                     logger.info("stage %d (%s): stopped early after epoch %d of %d", index + 1, stage.name,
                                 epoch + 1, epochs)  # fmt: skip
                     break
