@@ -176,5 +176,6 @@ def test_ties_go_to_the_prior_tau():
     assert choose_calibration("logit-adjust", logits, y, counts, prior_tau=0.0).tau == 0.0
     assert prior_tau_for("ce", "none", "random") == 1.0
     assert prior_tau_for("ldam", "effective", "random") == 0.0
-    assert prior_tau_for("ce", "inverse", "random") == 0.0
+    assert prior_tau_for("ce", "inverse", "random") == 0.5
+    assert prior_tau_for("focal", "none", "sqrt") == 0.5
     assert prior_tau_for("ce", "none", "class-balanced") == 0.0
