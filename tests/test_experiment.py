@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -390,3 +391,34 @@ def test_bbc_example_mirrors_demo_budgets(tmp_path, no_training, capsys):
     text = capsys.readouterr().out
     assert "= 45 runs" in text and "ratio-100: ratio 100, profile exp" in text
     assert "test 300" in text
+
+
+def test_tuned_compare_gives_every_run_the_same_search(tiny_model, source_csv, tmp_path):
+    """With 'tune', each run searches its strategy's budget, then the best settings fill the run directory."""
+    config = config_dict(tiny_model, source_csv, tmp_path / "out")
+    strategy = {"name": "vanilla", "label": "plain", "epochs": 1, "min_steps": 0}
+    config.update(seeds=[1], baseline="plain", strategies=[strategy], tune={"trials": 1})
+    config["data"]["make"]["ratios"] = [2]
+    result = run_compare(write_config(tmp_path / "exp.yaml", config), show_progress=False)
+    run_dir = tmp_path / "out" / "ratio-2" / "plain" / "seed-1"
+    assert result.trained == [run_dir] and is_complete(run_dir)
+    tuning = run_dir.with_name(".seed-1.tuning")
+    assert (tuning / "study.db").is_file() and len(pd.read_csv(tuning / "trials.csv")) == 1
+    recorded = json.loads((run_dir / "config.json").read_text())
+    assert recorded["run"]["strategy"] == "plain" and recorded["variant"] == "ratio-2"
+    best = json.loads((tuning / "best.json").read_text())
+    assert recorded["stages"][0]["lr"] == best["settings"]["settings"]["lr"][0]
+    # Resuming counts the tuned run as complete although its stages differ from the configured ones.
+    assert run_compare(write_config(tmp_path / "exp.yaml", config), show_progress=False).skipped == [run_dir]
+
+
+@pytest.mark.parametrize(
+    ("tune", "fragment"),
+    [({"trials": 0}, "tune.trials must be >= 1"), ({}, "tune needs 'trials', 'timeout' or both"),
+     ({"trials": 2, "budget": 1}, "budget"), ({"timeout": -5}, "tune.timeout must be > 0")],
+)  # fmt: skip
+def test_tune_settings_are_checked(tiny_model, source_csv, tmp_path, tune, fragment):
+    """A bad 'tune' block is a one-line error naming the key."""
+    config = {**config_dict(tiny_model, source_csv, tmp_path / "out"), "tune": tune}
+    with pytest.raises(TailTuneError, match=re.escape(fragment)):
+        load_experiment(write_config(tmp_path / "exp.yaml", config))

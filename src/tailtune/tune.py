@@ -12,6 +12,7 @@ off) into
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import os
@@ -91,6 +92,8 @@ def tune(
     seed: int = 42,
     show_progress: bool = True,
     on_trial: Callable[[dict[str, Any]], None] | None = None,
+    final_dir: str | Path | None = None,
+    final_run: dict[str, Any] | None = None,
 ) -> TuneResult:
     """Search strategies and budgets on validation data, then train the best on all the data.
 
@@ -107,6 +110,9 @@ def tune(
         seed: Seeds the sampler, the validation split and every trial's run.
         show_progress: Progress bars in each trial.
         on_trial: Receives one dict per finished trial (number, state, value, strategy, seconds).
+        final_dir: Where the final model's run directory goes (default ``OUT/best``).
+        final_run: Extra arguments of the final :func:`~tailtune.run.train_run` (``variant``,
+            ``variant_info``), and ``label``: the strategy name its config records (experiments name runs so).
     """
     import optuna
 
@@ -176,7 +182,11 @@ def tune(
     best = study.best_trial
     strategy, chosen = best.params["strategy"], best.user_attrs["chosen"]
     final = build_run_config(model, strategy, settings={**shared, **chosen["settings"]}, stages=chosen["stages"])
-    metrics = train_run(final, splits, out / "best", overwrite=True, show_progress=show_progress)
+    extra = dict(final_run or {})
+    if "label" in extra:
+        final = dataclasses.replace(final, strategy=extra.pop("label"))
+    metrics = train_run(final, splits, final_dir or out / "best", overwrite=True, show_progress=show_progress,
+                        **extra)  # fmt: skip
     result = TuneResult(strategy, chosen, float(best.value), len(study.trials), metrics)
     write_json(out / BEST_FILE, {
         "strategy": strategy, "settings": chosen, "validation_score": result.validation_score,

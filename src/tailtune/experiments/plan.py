@@ -27,6 +27,9 @@ def describe_plan(experiment: Experiment, plan: list[PlannedRun], splits: dict[s
         f"run settings: {settings}",
         "data variants:",
     ]  # fmt: skip
+    if experiment.tune is not None:
+        budget = ", ".join(f"{k} {v}" for k, v in experiment.tune.items() if v is not None)
+        lines.insert(3, f"tuning: every run searches its strategy's budget first ({budget})")
     for variant in experiment.variants:
         where = ", ".join(f"{k} {v}" for k, v in variant.info.items()) or "explicit files"
         lines.append(f"  {variant.name}: {where}")

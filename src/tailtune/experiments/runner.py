@@ -102,7 +102,7 @@ def prepare_compare(
         plan = experiment.plan()
         for item in plan:
             if is_complete(item.directory):
-                _check_complete(item, experiment.run_config(item.strategy, item.seed))
+                _check_complete(item, experiment.run_config(item.strategy, item.seed), tuned=bool(experiment.tune))
     return PreparedExperiment(experiment, splits, plan)
 
 
@@ -139,10 +139,7 @@ def run_compare(
             logger.info("run %d/%d: %s / %s / seed %d", number, total, item.variant.name, item.strategy.label,
                         item.seed)  # fmt: skip
             started = time.perf_counter()
-            metrics = train_run(
-                experiment.run_config(item.strategy, item.seed), prepared.splits[item.variant.name], item.directory,
-                variant=item.variant.name, variant_info=item.variant.info, show_progress=show_progress,
-            )  # fmt: skip
+            metrics = _train(experiment, item, prepared.splits[item.variant.name], show_progress=show_progress)
             trained.append(item.directory)
             score = metrics.get("macro_f1")
             logger.info("run %d/%d done in %.0fs%s", number, total, time.perf_counter() - started,
@@ -157,10 +154,32 @@ def run_compare(
     return CompareResult(experiment, trained, skipped, csv_path, json_path, summary)
 
 
-def _check_complete(item: PlannedRun, config: RunConfig) -> None:
-    """Refuse to count a complete run whose recorded settings differ from the config's."""
+def _train(experiment: Experiment, item: PlannedRun, splits: Splits, *, show_progress: bool) -> dict[str, Any]:
+    """One planned run: trained as configured, or, with ``tune``, after a search of its strategy's budget."""
+    config = experiment.run_config(item.strategy, item.seed)
+    described = {"variant": item.variant.name, "variant_info": item.variant.info}
+    if experiment.tune is None:
+        return train_run(config, splits, item.directory, show_progress=show_progress, **described)
+    from tailtune.tune import tune
+
+    settings = {"cache_dir": config.cache_dir, **experiment.run, **item.strategy.options}
+    result = tune(
+        experiment.model, splits, item.directory.with_name(f".{item.directory.name}.tuning"),
+        strategies=[item.strategy.name], trials=experiment.tune["trials"], timeout=experiment.tune["timeout"],
+        settings=settings, seed=item.seed, show_progress=show_progress, final_dir=item.directory,
+        final_run={**described, "label": item.strategy.label},
+    )  # fmt: skip
+    return result.final_metrics
+
+
+def _check_complete(item: PlannedRun, config: RunConfig, *, tuned: bool = False) -> None:
+    """Refuse to count a complete run whose recorded settings differ from the config's.
+
+    A tuned run's stages hold the budget its search chose, so only its run settings are compared.
+    """
     stored = load_run(item.directory).config.get("run") or {}
-    planned = {k: v for k, v in json.loads(json.dumps(config.to_dict())).items() if k not in _NOT_COMPARED}
+    skip = (*_NOT_COMPARED, "stages") if tuned else _NOT_COMPARED
+    planned = {k: v for k, v in json.loads(json.dumps(config.to_dict())).items() if k not in skip}
     differences = _differences(planned, stored, "")
     if differences:
         raise TailTuneError(

@@ -33,7 +33,15 @@ The file (every key is checked before anything trains; an unknown key is an erro
         seed: 0
       # or the binary recipe, variants rate-0.1, ...: make: {minority: negative, rates: [0.1, 0.3], seed: 0}
 
+    tune: {trials: 12, timeout: null}   # optional: every run tunes its strategy's budget first (same budget)
+
 Paths are relative to the working directory. Strategy labels and variant names become folder names.
+
+With ``tune``, each (variant, strategy, seed) searches that strategy's learning rates, step budget and loss
+parameters on validation data (``tailtune tune`` with ``trials`` and/or ``timeout``, seeded by the run's seed)
+and the run directory holds the final model of the best settings; the search itself is kept beside it in
+``seed-<k>.tuning/`` (hidden from reports). Every strategy gets the same tuning budget, so the summary compares
+strategies at their best rather than at someone's guessed budget.
 
 Each run goes to ``OUT/<variant>/<strategy>/seed-<k>/``; made data goes to ``OUT/<variant>/data/`` and shared
 feature caches to ``OUT/.cache``.
@@ -69,7 +77,8 @@ from tailtune.strategies import RUN_SETTINGS, STAGE_SHORTCUTS, build_run_config
 DATA_DIR = "data"
 CACHE_DIR = ".cache"
 
-_TOP_KEYS = ("output", "model", "seeds", "baseline", "run", "strategies", "data")
+_TOP_KEYS = ("output", "model", "seeds", "baseline", "run", "strategies", "data", "tune")
+_TUNE_KEYS = ("trials", "timeout")
 _RUN_KEYS = tuple(f for f in RUN_SETTINGS if f != "seed")
 _STRATEGY_KEYS = ("name", "label", "stages", *STAGE_SHORTCUTS)
 _VARIANT_KEYS = ("name", "train", "eval", "test", "text_column", "label_column", "ratio")
@@ -142,6 +151,7 @@ class Experiment:
         run: Shared :class:`~tailtune.config.RunConfig` settings.
         strategies: The strategies, in config order.
         variants: The data variants, in config order.
+        tune: The tuning budget every run gets (``trials``, ``timeout``), or None to train as configured.
     """
 
     path: Path
@@ -152,6 +162,7 @@ class Experiment:
     run: dict[str, Any]
     strategies: list[Strategy]
     variants: list[Variant]
+    tune: dict[str, Any] | None = None
 
     def run_config(self, strategy: Strategy, seed: int) -> RunConfig:
         """The run config of one strategy and seed (feature caches shared under ``OUT/.cache``)."""
@@ -214,7 +225,22 @@ def _parse(data: dict[str, Any], path: Path, output: str | Path | None) -> Exper
     elif baseline not in labels:
         raise TailTuneError(f"baseline {baseline!r} is not one of the strategies ({', '.join(labels)})")
     variants = _parse_data(as_mapping(data["data"], "data"))
-    return Experiment(path, Path(output), model, seeds, baseline, run, strategies, variants)
+    tune = _parse_tune(data.get("tune"))
+    return Experiment(path, Path(output), model, seeds, baseline, run, strategies, variants, tune)
+
+
+def _parse_tune(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    tune = as_mapping(value, "tune")
+    check_keys(tune, _TUNE_KEYS, "tune")
+    trials = optional_int(tune.get("trials"), "tune.trials", 1)
+    timeout = None if tune.get("timeout") is None else as_number(tune["timeout"], "tune.timeout")
+    if trials is None and timeout is None:
+        raise TailTuneError("tune needs 'trials', 'timeout' or both")
+    if timeout is not None and timeout <= 0:
+        raise TailTuneError(f"tune.timeout must be > 0 seconds, got {timeout}")
+    return {"trials": trials, "timeout": timeout}
 
 
 def _parse_seeds(value: Any) -> list[int]:
