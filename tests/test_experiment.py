@@ -354,11 +354,12 @@ def test_sst2_example_validates_and_dry_runs(tmp_path, monkeypatch, no_training,
     path = EXAMPLES / "sst2-paper.yaml"
     exp = load_experiment(path)
     assert exp.model == "bert-base-uncased" and exp.seeds == [7, 42, 106, 190, 191]
-    assert exp.run == {"max_length": 128, "batch_size": 16, "head": "mlp"}
+    assert exp.run == {"max_length": 128, "batch_size": 16, "head": "mlp", "eval_fraction": 0,
+                       "select_metric": "none", "calibrate": "none"}  # fmt: skip
     assert [v.name for v in exp.variants] == [f"rate-0.{k}" for k in range(1, 8)]
     assert exp.variants[0].info == {"rate": 0.1, "minority": "negative", "ratio": 10}
     assert [s.stages for s in exp.strategies] == [
-        build_run_config("m", s).stages for s in ("vanilla", "reweight", "two-stage")
+        build_run_config("m", f"{s}-paper").stages for s in ("vanilla", "reweight", "two-stage")
     ]
 
     assert compare("--config", path, "--output", tmp_path / "out", "--dry-run") == 0
