@@ -5,7 +5,10 @@ balanced validation split (40 per topic) selects epochs and the decision rule; o
 own validation split from the training data, as a user without eval data gets. One JSON line per run goes to
 ``--json``: validation and test macro-F1, per-class test F1, what selection and calibration chose, wall time.
 
-    python benchmarks/defaults.py --given-eval --json benchmarks/results/defaults_val.jsonl two-stage probe
+    python benchmarks/defaults.py --given-eval --json benchmarks/results/defaults_given_eval.jsonl two-stage probe
+
+``--data DIR`` trains on a made-data folder instead (``DIR/train.parquet``, ``DIR/test.parquet``, e.g. one that
+``tailtune compare`` wrote), with a validation split carved from its training data; ``--seed`` takes several.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 from pathlib import Path
 
 from tailtune.builtin import minilm_path
+from tailtune.data import load_dataset
 from tailtune.demo import demo_splits
 from tailtune.run import Splits, train_run
 from tailtune.strategies import build_run_config
@@ -30,6 +34,7 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "two-stage-cls": ("two-stage", {"pooling": "cls"}),
     "two-stage-no-refit": ("two-stage", {"refit": False}),
     "probe": ("probe", {}),
+    "probe-no-refit": ("probe", {"refit": False}),
     "reweight": ("reweight", {}),
     "vanilla": ("vanilla", {}),
     "lp-ft": ("lp-ft", {}),
@@ -45,20 +50,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("candidates", nargs="+", choices=list(CANDIDATES))
     parser.add_argument("--given-eval", action="store_true", help="select on the demo's balanced validation split")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, nargs="+", default=[1])
+    parser.add_argument(
+        "--data", type=Path, help="a made-data folder (train.parquet, test.parquet) instead of the demo's"
+    )
     parser.add_argument("--json", required=True, help="JSON lines file to append to")
     args = parser.parse_args()
-    train, validation, test = demo_splits()
-    for name in args.candidates:
+    if args.data:
+        train, test = (load_dataset(str(args.data / f"{role}.parquet")) for role in ("train", "test"))
+        validation = None
+    else:
+        train, validation, test = demo_splits()
+    for name, seed in ((n, s) for n in args.candidates for s in args.seed):
         strategy, settings = CANDIDATES[name]
-        config = build_run_config(minilm_path(), strategy, settings={"seed": args.seed, **settings})
+        config = build_run_config(minilm_path(), strategy, settings={"seed": seed, **settings})
         splits = Splits(train, validation if args.given_eval else None, test)
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
             metrics = train_run(config, splits, Path(out) / "run", show_progress=False)
             seconds = time.perf_counter() - start
         row = {
-            "candidate": name, "given_eval": args.given_eval, "seed": args.seed, "cpu": cpu_model(),
+            "candidate": name, "given_eval": args.given_eval, "seed": seed, "cpu": cpu_model(),
+            "data": str(args.data or "demo"),
             "python": platform.python_version(), "seconds": round(seconds, 1),
             "test_macro_f1": metrics["macro_f1"], "test_micro_f1": metrics["micro_f1"],
             "eval_macro_f1": (metrics.get("eval") or {}).get("macro_f1"),

@@ -15,14 +15,16 @@ _EXPORTS = {
     "TailTuneError": "tailtune.errors",
     "STRATEGIES": "tailtune.strategies",
     "get_strategy": "tailtune.strategies",
+    "build_run_config": "tailtune.strategies",
 }
-__all__ = ["STRATEGIES", "RunConfig", "StageConfig", "TailTuneError", "TailTuner", "__version__", "get_strategy"]
+__all__ = ["STRATEGIES", "RunConfig", "StageConfig", "TailTuneError", "TailTuner", "__version__", "build_run_config",
+           "get_strategy"]  # fmt: skip
 
 if TYPE_CHECKING:
     from tailtune.classifier import TailTuner
     from tailtune.config import RunConfig, StageConfig
     from tailtune.errors import TailTuneError
-    from tailtune.strategies import STRATEGIES, get_strategy
+    from tailtune.strategies import STRATEGIES, build_run_config, get_strategy
 
 
 def __getattr__(name: str) -> Any:
