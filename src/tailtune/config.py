@@ -189,7 +189,7 @@ class RunConfig:
         self.stages = [s if isinstance(s, StageConfig) else StageConfig.from_dict(s) for s in self.stages]
         _check(bool(self.stages), "a run needs at least one stage (tailtune.strategies.build_run_config fills them in)")
         _check(self.head in HEADS, f"unknown head {self.head!r}; valid: {', '.join(HEADS)}")
-        _check(self.max_length >= 2, f"max_length must be >= 2, got {self.max_length}")
+        _check(self.max_length >= 2, f"max_length must be >= 2, got {self.max_length}", "max_length")
         _check(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
         _check(self.eval_batch_size >= 1, f"eval batch size must be >= 1, got {self.eval_batch_size}")
         _check(
@@ -204,9 +204,12 @@ class RunConfig:
         _choice("pooling", self.pooling, POOLINGS)
         _choice("select_metric", self.select_metric, SELECT_METRICS)
         _choice("calibrate", self.calibrate, CALIBRATIONS)
-        _check(0 <= self.eval_fraction < 1, f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
-        _check(self.eval_min_class_count >= 2, f"eval_min_class_count must be >= 2, got {self.eval_min_class_count}")
-        _check(self.patience is None or self.patience >= 1, f"patience must be >= 1 (or null), got {self.patience}")
+        _check(0 <= self.eval_fraction < 1, f"eval_fraction must be in [0, 1), got {self.eval_fraction}",
+               "eval_fraction")  # fmt: skip
+        _check(self.eval_min_class_count >= 2, f"eval_min_class_count must be >= 2, got {self.eval_min_class_count}",
+               "eval_min_class_count")  # fmt: skip
+        _check(self.patience is None or self.patience >= 1, f"patience must be >= 1 (or null), got {self.patience}",
+               "patience")  # fmt: skip
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with some fields changed (validated again)."""
@@ -270,9 +273,9 @@ def _coerce_numbers(obj: Any, where: str) -> None:
             setattr(obj, f.name, int(value))
 
 
-def _check(condition: bool, message: str) -> None:
+def _check(condition: bool, message: str, setting: str | None = None) -> None:
     if not condition:
-        raise TailTuneError(message)
+        raise TailTuneError(message, setting=setting)
 
 
 def _choice(setting: str, value: str, valid: tuple[str, ...]) -> None:

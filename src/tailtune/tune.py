@@ -121,7 +121,8 @@ def tune(
     strategies = list(strategies or DEFAULT_STRATEGIES)
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
-        raise TailTuneError(f"strategies: unknown {', '.join(unknown)}; valid: {', '.join(STRATEGIES)}")
+        raise TailTuneError(f"strategies: unknown {', '.join(unknown)}; valid: {', '.join(STRATEGIES)}",
+                            setting="strategies")  # fmt: skip
     if trials is None and timeout is None:
         raise TailTuneError("give trials, timeout or both: the search needs a budget", setting="trials")
     out = Path(output)
