@@ -43,8 +43,9 @@ def bbc_splits() -> Splits:
 
 @pytest.fixture(scope="module")
 def minilm_run(bbc_splits, tmp_path_factory) -> tuple[Path, dict]:
-    """A two-stage run of MiniLM on the BBC sample: 1 epoch per stage, max_length 64."""
-    settings = {"epochs": 1, "lr": [1e-3, 1e-4], "max_length": 64, "batch_size": 16, "seed": 1}
+    """A two-stage run of MiniLM on the BBC sample: 1 epoch per stage, max_length 64, mean pooling (auto)."""
+    settings = {"epochs": 1, "min_steps": 0, "lr": [1e-3, 1e-4], "max_length": 64, "batch_size": 16, "seed": 1,
+                "eval_fraction": 0}  # fmt: skip
     config = build_run_config(minilm_path(), "two-stage", settings=settings)
     out = tmp_path_factory.mktemp("slow") / "minilm-two-stage"
     return out, train_run(config, bbc_splits, out, show_progress=False)
@@ -65,14 +66,16 @@ def test_minilm_two_stage_run(minilm_run):
     assert metrics["accuracy"] > 0.6  # chance is 0.2; this sample reaches about 0.9
     config = json.loads((out / "config.json").read_text())
     assert config["labels"] == TOPICS and config["run"]["max_length"] == 64
+    # The embedded MiniLM is a sentence-transformers checkpoint: auto pooling reads the token mean.
+    assert json.loads((out / "model" / "config.json").read_text())["tailtune_pooling"] == "mean"
 
 
 def test_pipeline_loads_minilm_run(minilm_run, bbc_splits):
-    """transformers.pipeline loads RUN/model and agrees with predictions.csv."""
+    """transformers.pipeline loads RUN/model (with its mean-pooling code) and agrees with predictions.csv."""
     from transformers import pipeline
 
     out, _ = minilm_run
-    classify = pipeline("text-classification", model=str(out / "model"), device="cpu")
+    classify = pipeline("text-classification", model=str(out / "model"), device="cpu", trust_remote_code=True)
     texts = bbc_splits.test.texts[:12]
     results = classify(texts, truncation=True, max_length=64)
     expected = pd.read_csv(out / "predictions.csv")["predicted"].tolist()[:12]
