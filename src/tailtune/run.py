@@ -182,6 +182,11 @@ class Fitted:
         }
 
 
+def _trained_counts(model, label_map: LabelMap) -> list[int]:
+    """The class counts :func:`fit` recorded for the data the model trained on, in label-id order."""
+    return [model.config.tailtune_train_counts[name] for name in label_map.labels]
+
+
 def validation_split(config: RunConfig, splits: Splits) -> tuple[TextDataset, TextDataset | None, dict[str, Any]]:
     """``(training part, validation, description)``: the given eval data, or a split carved from training.
 
@@ -227,7 +232,7 @@ def fit_selected(
         after_stage=after_stage, show_progress=show_progress,
     )  # fmt: skip
     fitted = Fitted(model, tokenizer, report, split_info)
-    counts = np.bincount(label_map.encode(fit_train.labels, source=fit_train.source), minlength=len(label_map))
+    counts = _trained_counts(model, label_map)
     if validation is not None and config.calibrate != "none" and any(stage.epochs for stage in config.stages):
         y_val = label_map.encode(validation.labels, source=validation.source)
         logits = report.validation_logits  # the selected epoch's, when selection ran
@@ -236,7 +241,7 @@ def fit_selected(
             logits = predict_logits(model, encoded, accelerator, batch_size=config.eval_batch_size)
         last = [stage for stage in config.stages if stage.epochs][-1]
         prior_tau = prior_tau_for(last.loss, last.weights, last.sampler)
-        fitted.calibration = choose_calibration(config.calibrate, logits, y_val, counts.tolist(), prior_tau=prior_tau)
+        fitted.calibration = choose_calibration(config.calibrate, logits, y_val, counts, prior_tau=prior_tau)
     if split_info["source"] == "carved" and config.refit:
         refit = refit_config(config, report.choices) if report.choices else config
         fitted.refit_epochs = [stage.stop_after or stage.epochs for stage in refit.stages]
@@ -250,9 +255,9 @@ def fit_selected(
             refit, splits.train, label_map, accelerator, on_history=tag, show_progress=show_progress
         )
         report.stages.extend(dataclasses.replace(stage, phase="refit") for stage in refit_report.stages)
-        counts = np.bincount(label_map.encode(splits.train.labels, source="train"), minlength=len(label_map))
+        counts = _trained_counts(fitted.model, label_map)
     if fitted.calibration is not None:
-        fold_into_bias(fitted.model, fitted.calibration.offsets(counts.tolist()))
+        fold_into_bias(fitted.model, fitted.calibration.offsets(counts))
         fitted.model.config.tailtune_calibration = fitted.calibration.to_dict()
     return fitted
 
