@@ -245,3 +245,20 @@ def test_refit_config_single_stage(best):
     config = build_run_config("m", "vanilla")
     (stage,) = refit_config(config, [StageChoice(0, best, 0.5, 9, epochs_planned=9)]).stages
     assert (stage.epochs, stage.stop_after) == (9, best)
+
+
+def test_selector_patience_counts_evaluations_within_epochs():
+    """Patience counts evaluations, so evaluating every few steps stops after that many evaluations."""
+    model = torch.nn.Linear(3, 2)
+    selector = EpochSelector(model, _scripted([0.5, 0.7, 0.6, 0.6, 0.1]), patience=2)
+    stops = [selector.on_epoch_end(0, _stage(), position, 2) for position in (0.5, 1, 1.5, 2)]
+    assert stops == [False, False, False, True]
+    (choice,) = selector.choices
+    assert (choice.best_epoch, choice.epochs_run, choice.positions) == (1, 2, [0.5, 1, 1.5, 2])
+
+
+def test_refit_config_fractional_best():
+    """A best point within an epoch becomes a fractional stop_after on the planned schedule."""
+    config = build_run_config("m", "vanilla")
+    (stage,) = refit_config(config, [StageChoice(0, 1.5, 0.5, 2, epochs_planned=None)]).stages
+    assert (stage.epochs, stage.stop_after) == (2, 1.5)

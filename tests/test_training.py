@@ -267,3 +267,47 @@ def test_no_early_stop_before_the_step_budget(tiny_model, tiny_data):
     train_stages(model, encoded, counts, config, make_accelerator(config), on_epoch_end=always_stop,
                  show_progress=False)  # fmt: skip
     assert seen == [1, 2, 3]
+
+
+def test_eval_steps_evaluates_within_epochs(tiny_model, tiny_data):
+    """With eval_steps the callback also runs within epochs, at fractional epochs, and again at each epoch end."""
+    texts = pd.read_csv(tiny_data["train"])
+    labels = sorted(set(texts["label"]))
+    model, tokenizer = load_classifier(tiny_model, labels)
+    encoded = encode(tokenizer, texts["text"].tolist(), np.array([labels.index(y) for y in texts["label"]]),
+                     max_length=16)  # fmt: skip
+    steps_per_epoch = -(-len(texts) // 4)
+    assert steps_per_epoch >= 3, "the fixture must give several steps per epoch"
+    config = build_run_config(tiny_model, "vanilla", settings={"epochs": 2, "min_steps": 0, "batch_size": 4,
+                                                                 "eval_steps": 2})  # fmt: skip
+    seen: list[float] = []
+    modes: list[bool] = []
+
+    def record(index, stage, epoch, planned):
+        seen.append(epoch)
+        modes.append(model.training)
+        model.eval()  # as an evaluation would; training must switch back
+        return False
+
+    counts = np.bincount(encoded.labels, minlength=len(labels)).tolist()
+    train_stages(model, encoded, counts, config, make_accelerator(config), on_epoch_end=record,
+                 show_progress=False)  # fmt: skip
+    total = 2 * steps_per_epoch
+    expected = sorted({round(s / steps_per_epoch, 4) for s in range(2, total + 1, 2)} | {1, 2})
+    assert seen == expected
+    assert all(modes)
+
+
+def test_fractional_stop_after_ends_within_an_epoch(tiny_model, tiny_data):
+    """stop_after=1.5 stops half-way through the second epoch, on the schedule of all planned epochs."""
+    texts = pd.read_csv(tiny_data["train"])
+    labels = sorted(set(texts["label"]))
+    model, tokenizer = load_classifier(tiny_model, labels)
+    encoded = encode(tokenizer, texts["text"].tolist(), np.array([labels.index(y) for y in texts["label"]]),
+                     max_length=16)  # fmt: skip
+    config = build_run_config(tiny_model, "vanilla", settings={"epochs": 3, "min_steps": 0, "batch_size": 2})
+    config = config.replace(stages=[config.stages[0].replace(stop_after=1.5)])
+    counts = np.bincount(encoded.labels, minlength=len(labels)).tolist()
+    report = train_stages(model, encoded, counts, config, make_accelerator(config), show_progress=False)
+    steps_per_epoch = -(-len(texts) // 2)
+    assert report.stages[0].steps == round(1.5 * steps_per_epoch)

@@ -21,6 +21,9 @@ from tailtune.scopes import get_layout, get_module, set_module
 logger = logging.getLogger(__name__)
 
 MLP_HIDDEN = 50  # width of the two-stage authors' head: hidden -> 50 -> ReLU -> K
+# Config keys for the dropout on attention probabilities: BERT, RoBERTa, ELECTRA, DeBERTa, XLM-R use the
+# first; DistilBERT and ModernBERT the second.
+ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
 
 
 def use_mlp_head(model: nn.Module, num_labels: int) -> None:
@@ -48,6 +51,7 @@ def load_classifier(
     head: str = "linear",
     pooling: str = "cls",
     trust_remote_code: bool = False,
+    attention_dropout: float | None = None,
 ):
     """Load a pretrained encoder with a classification head for ``labels``, and its tokenizer.
 
@@ -61,6 +65,8 @@ def load_classifier(
         pooling: ``cls`` (the stock head on the ``[CLS]`` pooler), ``mean`` (the head reads the token mean) or
             ``auto`` (``mean`` for sentence-transformers checkpoints trained for it; see :mod:`tailtune.pooling`).
         trust_remote_code: Allow code shipped with the checkpoint.
+        attention_dropout: Dropout on attention probabilities while training (None: the checkpoint's). The
+            saved config keeps the checkpoint's value, so later fine-tuning elsewhere starts as it would have.
 
     Returns:
         ``(model, tokenizer)``.
@@ -99,6 +105,9 @@ def load_classifier(
         # weights; mixed precision autocasts the compute instead.
         "dtype": torch.float32,
     }
+    dropout_keys = [key for key in ATTENTION_DROPOUT_KEYS if hasattr(source_config, key)]
+    if attention_dropout is not None:
+        kwargs.update(dict.fromkeys(dropout_keys, attention_dropout))
     try:
         if pooling == "mean":
             from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
@@ -118,6 +127,8 @@ def load_classifier(
             if head == "mlp":
                 use_mlp_head(model, len(labels))
         model.config.tailtune_pooling = pooling
+        for key in dropout_keys:  # the layers were built with the override; the config keeps the checkpoint's
+            setattr(model.config, key, getattr(source_config, key))
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise TailTuneError(f"{name_or_path}: cannot load the model ({first_line(exc)})") from None

@@ -8,6 +8,7 @@ disk: the best epoch's trainable weights are kept in memory and restored when th
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -50,24 +51,29 @@ def carve_validation(
 
 @dataclass
 class StageChoice:
-    """What selection chose in one stage: the best epoch, its score, the epochs that ran and were planned."""
+    """What selection chose in one stage: the best epoch, its score, the epochs that ran and were planned.
+
+    Epochs are fractional where evaluation ran within an epoch (``eval_steps``); ``positions`` holds the epoch
+    of each score.
+    """
 
     stage: int
-    best_epoch: int
+    best_epoch: float
     best_score: float
-    epochs_run: int
+    epochs_run: float
     scores: list[float] = field(default_factory=list)
     epochs_planned: int | None = None
+    positions: list[float] = field(default_factory=list)
 
 
 class EpochSelector:
-    """Evaluates after every epoch, keeps the best weights of each stage, and stops a stage early.
+    """Evaluates after every epoch (or every few steps), keeps each stage's best weights, and stops a stage early.
 
     Args:
         model: The model being trained (its trainable parameters are snapshotted in memory).
         score: Returns the validation score of the model as it is now (higher is better), or ``(score,
             logits)``: the best epoch's logits of the latest stage are then kept as ``best_logits``.
-        patience: Epochs without improvement after which a stage stops; None never stops early.
+        patience: Evaluations without improvement after which a stage stops; None never stops early.
         on_score: Receives ``(stage, epoch, score)`` for the history file.
         tolerance: Scores within this of the stage's best count as ties, and a tie goes to the later epoch.
             A small validation split moves by a whole example's worth between epochs; where it cannot tell
@@ -92,11 +98,11 @@ class EpochSelector:
         self.best_logits: np.ndarray | None = None
         self._best_state: dict[str, torch.Tensor] | None = None
 
-    def on_epoch_end(self, index: int, stage: StageConfig, epoch: int, planned: int | None = None) -> bool:
-        """Score the model after ``epoch`` of ``planned``; remember it if it is the stage's best.
+    def on_epoch_end(self, index: int, stage: StageConfig, epoch: float, planned: int | None = None) -> bool:
+        """Score the model after ``epoch`` (perhaps fractional) of ``planned``; remember it if it is the best.
 
         Returns:
-            True to stop the stage (``patience`` epochs without improvement).
+            True to stop the stage (``patience`` evaluations without improvement).
         """
         if not self.choices or self.choices[-1].stage != index:
             self.choices.append(StageChoice(index, 0, -np.inf, 0, epochs_planned=planned))
@@ -105,6 +111,7 @@ class EpochSelector:
         result = self.score()
         value, logits = (float(result[0]), result[1]) if isinstance(result, tuple) else (float(result), None)
         choice.scores.append(value)
+        choice.positions.append(epoch)
         choice.epochs_run = epoch
         if self.on_score is not None:
             self.on_score(index, epoch, value)
@@ -117,7 +124,8 @@ class EpochSelector:
             self._best_state = {
                 name: p.detach().to("cpu", copy=True) for name, p in self.model.named_parameters() if p.requires_grad
             }
-        return self.patience is not None and epoch - choice.best_epoch >= self.patience
+        since_best = len(choice.positions) - 1 - choice.positions.index(choice.best_epoch)
+        return self.patience is not None and since_best >= self.patience
 
     def restore_best(self, index: int, stage: StageConfig) -> None:
         """Put the stage's best weights back (called once the stage ends)."""
@@ -130,7 +138,7 @@ class EpochSelector:
                     if name in self._best_state:
                         param.copy_(self._best_state[name])
             logger.info(
-                "stage %d (%s): kept epoch %d of %d (validation %.4f)",
+                "stage %d (%s): kept epoch %s of %s (validation %.4f)",
                 index + 1, stage.name, choice.best_epoch, choice.epochs_run, choice.best_score,
             )  # fmt: skip
         self._best_state = None
@@ -149,6 +157,6 @@ def refit_config(config: RunConfig, choices: list[StageChoice]) -> RunConfig:
         if choice is None:  # the stage did not run
             stages.append(stage)
             continue
-        planned = choice.epochs_planned or choice.best_epoch
+        planned = choice.epochs_planned or math.ceil(choice.best_epoch)
         stages.append(stage.replace(epochs=planned, min_steps=None, stop_after=choice.best_epoch))
     return config.replace(stages=stages)

@@ -150,8 +150,8 @@ RUN_SETTINGS: tuple[str, ...] = tuple(
 )
 SETTINGS: tuple[str, ...] = (*RUN_SETTINGS, *STAGE_SHORTCUTS)
 # Settings whose None means something (never stop early, no cache folder, epochs as given, the run's batch
-# size); None for any other setting means "not given".
-NULLABLE_SETTINGS = frozenset({"patience", "cache_dir", "min_steps", "stage_batch_size"})
+# size, the checkpoint's attention dropout); None for any other setting means "not given".
+NULLABLE_SETTINGS = frozenset({"patience", "cache_dir", "min_steps", "stage_batch_size", "attention_dropout"})
 
 
 def build_run_config(

@@ -143,14 +143,18 @@ def tune(
         trial.set_user_attr("chosen", chosen)  # the final run reads it back, whatever the search space is then
         config = build_run_config(model, strategy, settings={**shared, **chosen["settings"], "refit": False},
                                   stages=chosen["stages"])  # fmt: skip
-        # Trials are compared on their last stage, epoch by epoch: earlier stages train other parts of the model
-        # and their scores are not comparable across strategies.
+        # Trials are compared on their last stage, evaluation by evaluation: earlier stages train other parts of
+        # the model and their scores are not comparable across strategies.
         last = max(i for i, stage in enumerate(config.stages) if stage.epochs)
         key = f"validation_{config.select_metric}"
 
+        evaluations = 0
+
         def report(entry: dict) -> None:
+            nonlocal evaluations
             if key in entry and entry["stage"] == last and "phase" not in entry:
-                trial.report(entry[key], entry["epoch"])
+                evaluations += 1  # Optuna's steps are whole numbers; evaluations may fall within epochs
+                trial.report(entry[key], evaluations)
                 if trial.should_prune():
                     raise optuna.TrialPruned()
 

@@ -56,6 +56,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="random batches without grouping similar lengths")  # fmt: skip
     parser.add_argument("--cache-dir", help="folder for feature caches shared between runs")
     parser.add_argument("--trust-remote-code", action="store_true", default=None, help="allow checkpoint code")
+    parser.add_argument("--attention-dropout", type=float, metavar="P",
+                        help="dropout on attention probabilities while training (default 0, faster on CPUs; "
+                        "BERT-style checkpoints ship 0.1; null in a config file keeps the checkpoint's)")  # fmt: skip
     parser.add_argument("--pooling", choices=POOLINGS,
                         help="what the head reads: auto (default) mean-pools sentence-transformers checkpoints, "
                         "cls reads the [CLS] pooler")  # fmt: skip
@@ -88,10 +91,16 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
         help="validation metric that picks each stage's best epoch (default macro_f1)",
     )
     group.add_argument(
+        "--eval-steps",
+        type=int,
+        metavar="N",
+        help="also evaluate every N optimiser steps within an epoch, for long epochs (default: epoch ends only)",
+    )
+    group.add_argument(
         "--patience",
         type=int,
         metavar="N",
-        help="epochs without validation improvement before a stage stops (default 2)",
+        help="evaluations without validation improvement before a stage stops (default 2)",
     )
     group.add_argument(
         "--no-refit",
