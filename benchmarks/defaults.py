@@ -32,6 +32,7 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "two-stage": ("two-stage", {}),
     "two-stage-lr3e-4": ("two-stage", {"lr": [1e-3, 3e-4]}),
     "two-stage-cls": ("two-stage", {"pooling": "cls"}),
+    "two-stage-attention-dropout": ("two-stage", {"attention_dropout": None}),
     "two-stage-no-refit": ("two-stage", {"refit": False}),
     "probe": ("probe", {}),
     "probe-no-refit": ("probe", {"refit": False}),

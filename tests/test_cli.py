@@ -294,3 +294,19 @@ def test_help_does_not_import_the_heavy_libraries():
 def test_errors_speak_of_flags(message, setting, expected):
     """A setting named first or last in a library message becomes its flag; elsewhere it stays a word."""
     assert in_flag_terms(TailTuneError(message, setting=setting)) == expected
+
+
+def test_diverged_run_is_an_error_and_saves_nothing(tiny_model, tiny_data, tmp_path, capsys):
+    """A learning rate that blows the loss up ends in one line naming stage, step and --lr; no results."""
+    run = tmp_path / "run"
+    code, out, err = _run(
+        capsys, "train", "--model", tiny_model, "--train", tiny_data["train"], "--test", tiny_data["test"],
+        "--output", run, "--strategy", "vanilla", "--epochs", "2", "--lr", "1e30", "--batch-size", "8",
+        "--max-length", "16", "-q",
+    )  # fmt: skip
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert line.startswith("tailtune: error: stage 1 (") and "diverged" in line and "step" in line
+    assert line.endswith("--lr") and "1e+30" in line
+    assert not (run / "metrics.json").exists() and not (run / "model").exists()
+    assert not list(tmp_path.rglob("history.jsonl")), "a failed run leaves no run files behind"

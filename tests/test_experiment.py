@@ -20,7 +20,7 @@ from tailtune.errors import TailTuneError
 from tailtune.experiments import runner
 from tailtune.experiments.runner import CompareInterrupted, prepare_compare, run_compare
 from tailtune.experiments.spec import load_experiment
-from tailtune.rundir import is_complete
+from tailtune.rundir import is_complete, staging_dir
 from tailtune.strategies import build_run_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -311,8 +311,9 @@ def test_interrupt_keeps_complete_runs_and_resumes(tmp_path, tiny_model, source_
     def train(conf, splits, output_dir, **kwargs):
         calls.append(Path(output_dir))
         if len(calls) == interrupt["at"]:
-            Path(output_dir).mkdir(parents=True)
-            (Path(output_dir) / "config.json").write_text("{}")  # a run cut off half-way
+            staging = staging_dir(output_dir)
+            staging.mkdir(parents=True, exist_ok=True)
+            (staging / "config.json").write_text("{}")  # a run cut off half-way
             raise KeyboardInterrupt
         return real(conf, splits, output_dir, **kwargs)
 

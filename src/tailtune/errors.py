@@ -22,6 +22,10 @@ class TailTuneError(Exception):
         self.setting = setting
 
 
+class TrainingDiverged(TailTuneError):
+    """Training produced a non-finite loss or weights; nothing of the run is saved as if it were complete."""
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message, or its type name when the message is empty.
 

@@ -7,6 +7,7 @@ What the run directory holds, and how each file is written, is :mod:`tailtune.ru
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -116,7 +117,7 @@ def fit(
     set_seed(config.seed)  # before the head is initialised
     model, tokenizer = load_classifier(
         config.model, label_map.labels, head=config.head, pooling=config.pooling,
-        trust_remote_code=config.trust_remote_code,
+        trust_remote_code=config.trust_remote_code, attention_dropout=config.attention_dropout,
     )  # fmt: skip
     if config.calibrate != "none":
         final_linear(model)  # fail now, not after training, where the rule cannot be folded in
@@ -170,7 +171,7 @@ class Fitted:
     report: Any
     validation_split: dict[str, Any]
     calibration: Calibration | None = None
-    refit_epochs: list[int] | None = None
+    refit_epochs: list[float] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The decisions, for ``metrics.json``."""
@@ -291,14 +292,32 @@ def train_run(
         The content of ``metrics.json``.
     """
     started = time.perf_counter()
-    out = Path(output_dir)
-    if rundir.is_complete(out) and not overwrite:
-        raise TailTuneError(f"{out}: already holds a complete run; choose another --output or pass --overwrite")
+    final = Path(output_dir)
+    if rundir.is_complete(final) and not overwrite:
+        raise TailTuneError(f"{final}: already holds a complete run; choose another --output or pass --overwrite")
     label_map = check_labels(splits)
+    accelerator = make_accelerator(config)
+    # Only the main process writes; it builds the run in a staging folder and moves it into place once complete.
+    with rundir.claim(final) if accelerator.is_main_process else contextlib.nullcontext(final) as out:
+        if rundir.is_complete(final) and not overwrite:  # finished by another process since the check above
+            raise rundir.RunBusy(f"{final}: another process has just completed this run")
+        metrics = _train_into(config, splits, label_map, accelerator, Path(out), variant=variant,
+                              variant_info=variant_info, show_progress=show_progress, observer=observer,
+                              save_model=save_model)  # fmt: skip
+        metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
+        if accelerator.is_main_process:
+            rundir.write_metrics(out, metrics)  # last: marks the run complete
+            rundir.publish(out, final)
+    accelerator.wait_for_everyone()
+    return metrics
+
+
+def _train_into(config, splits, label_map, accelerator, out, *, variant, variant_info, show_progress, observer,
+                save_model) -> dict[str, Any]:  # fmt: skip
+    """Train and write every file of the run but ``metrics.json`` into ``out``; return the metrics."""
     train_counts = np.bincount(
         label_map.encode(splits.train.labels, source=splits.train.source), minlength=len(label_map)
     ).tolist()
-    accelerator = make_accelerator(config)
     main = accelerator.is_main_process
     if main:
         rundir.write_config(out, {
@@ -351,13 +370,9 @@ def train_run(
         metrics["eval"], _ = evaluate(model, tokenizer, splits.eval)
     metrics["stages"] = [vars(s) for s in report.stages]
     metrics.update(fitted.summary())
-    metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
-    if main:
-        if save_model:
-            with rundir.writing_model(out) as tmp:
-                save_classifier(model, tokenizer, tmp)
-        rundir.write_metrics(out, metrics)  # last: marks the run complete
-    accelerator.wait_for_everyone()
+    if main and save_model:
+        with rundir.writing_model(out) as tmp:
+            save_classifier(model, tokenizer, tmp)
     return metrics
 
 

@@ -3,16 +3,23 @@
 A run directory holds ``config.json`` (written when the run starts), ``history.jsonl`` (one line per logging
 step or evaluation), ``predictions.csv``, a saved ``model/`` and ``metrics.json``, which is written last: a run
 is complete exactly when it exists. Every file is replaced atomically, so a reader never sees half a file.
+
+A run is built in a hidden staging folder beside its directory (``.NAME.partial``) and moved into place only
+when complete, so an interrupted run never replaces or mixes with a finished one. While it trains, the process
+holds an exclusive lock on ``.NAME.lock``: a second process refuses (``train``) or skips the run
+(``compare``), and the operating system releases the lock of a killed process, so a stale claim never blocks.
 This module never imports training code.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +37,7 @@ METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"
 HISTORY_FILE = "history.jsonl"
 MODEL_DIR = "model"
+FAILED_FILE = "failed.json"  # a run that stopped with an error (e.g. diverged); it has no metrics.json
 DEFAULT_VARIANT = "default"
 
 # Directories that never hold runs but can be large (a saved model) or hold a Hugging Face config.json
@@ -40,6 +48,93 @@ _SKIP_DIRS = frozenset({MODEL_DIR, "checkpoints", "__pycache__", "report_files"}
 def is_complete(run_dir: str | Path) -> bool:
     """A run is complete exactly when its ``metrics.json`` exists."""
     return (Path(run_dir) / METRICS_FILE).is_file()
+
+
+class RunBusy(TailTuneError):
+    """Another live process is writing this run directory."""
+
+
+# ------------------------------------------------------------------------------------ claiming and staging
+
+
+def staging_dir(run_dir: str | Path) -> Path:
+    """The hidden folder where a run is built before it replaces ``run_dir``."""
+    run_dir = Path(run_dir)
+    return run_dir.parent / f".{run_dir.name}.partial"
+
+
+def _aside_dir(run_dir: Path) -> Path:
+    return run_dir.parent / f".{run_dir.name}.old"
+
+
+@contextlib.contextmanager
+def claim(run_dir: str | Path) -> Iterator[Path]:
+    """Hold the run's lock and yield a fresh staging folder to build it in.
+
+    On entry, a run left half-published by a killed process is put back, and a killed process's staging
+    folder is removed (holding the lock proves no live process uses it).
+
+    Raises:
+        RunBusy: Another live process holds the lock.
+        TailTuneError: ``run_dir`` is a file, or its parent folder cannot be written.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise TailTuneError(f"{run_dir}: exists and is not a folder; choose another --output")
+    lock_path = run_dir.parent / f".{run_dir.name}.lock"
+    try:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        handle = _lock(lock_path)
+    except BlockingIOError:
+        raise RunBusy(f"{run_dir}: another tailtune process is writing this run; wait for it or choose "
+                      "another --output") from None  # fmt: skip
+    except OSError as exc:
+        raise TailTuneError(f"{run_dir}: cannot write there ({exc.strerror}); choose another --output") from None
+    try:
+        aside, staging = _aside_dir(run_dir), staging_dir(run_dir)
+        if aside.is_dir() and not run_dir.exists():
+            os.replace(aside, run_dir)  # killed between the two renames of publish()
+        shutil.rmtree(aside, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # nothing, once published
+    finally:
+        lock_path.unlink(missing_ok=True)  # before unlocking: a waiting process then sees a new file
+        handle.close()
+
+
+def _lock(path: Path):
+    """Open ``path`` and take an exclusive lock on it without waiting (BlockingIOError if taken).
+
+    A holder deletes the file before it unlocks, so a lock taken on a file that is no longer at ``path`` is
+    stale: try again on the new file.
+    """
+    while True:
+        handle = open(path, "a+")  # noqa: SIM115 -- held open for the whole run
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if path.exists() and os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                return handle
+        except BaseException:
+            handle.close()
+            raise
+        handle.close()
+
+
+def publish(staging: str | Path, run_dir: str | Path) -> None:
+    """Move a complete staged run into ``run_dir``, replacing whatever was there.
+
+    Two renames: the old directory goes aside, the new one takes its place. A process killed between them
+    leaves the old run aside, and :func:`claim` puts it back.
+    """
+    run_dir, aside = Path(run_dir), _aside_dir(Path(run_dir))
+    if run_dir.exists():
+        os.replace(run_dir, aside)
+    os.replace(staging, run_dir)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------- writing
@@ -77,7 +172,7 @@ def append_history(run_dir: str | Path, entry: dict[str, Any]) -> None:
     rewritten at every logging step, which would cost time quadratic in the length of training.
     """
     with open(Path(run_dir) / HISTORY_FILE, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry) + "\n")
+        handle.write(json.dumps(entry, allow_nan=False) + "\n")
 
 
 def write_predictions(run_dir: str | Path, frame: pd.DataFrame) -> Path:
@@ -100,6 +195,29 @@ def write_metrics(run_dir: str | Path, metrics: dict[str, Any]) -> Path:
     path = Path(run_dir) / METRICS_FILE
     write_json(path, metrics)
     return path
+
+
+def write_failure(run_dir: str | Path, reason: str) -> Path:
+    """Record why a run failed (``failed.json``), so that summaries and reports can show it.
+
+    The run stays incomplete: running the experiment again retries it, and a success replaces the record.
+    """
+    path = Path(run_dir) / FAILED_FILE
+    write_json(path, {"reason": reason})
+    return path
+
+
+def find_failures(root: str | Path) -> list[dict[str, str]]:
+    """The failed, still incomplete runs under ``root``: ``{"run": path relative to root, "reason": ...}``."""
+    root = Path(root)
+    failures = []
+    for path in sorted(root.rglob(FAILED_FILE)):
+        parts = path.relative_to(root).parts
+        if is_complete(path.parent) or any(part.startswith(".") for part in parts):
+            continue
+        reason = json.loads(path.read_text(encoding="utf-8")).get("reason", "")
+        failures.append({"run": str(path.parent.relative_to(root)), "reason": reason})
+    return failures
 
 
 # --------------------------------------------------------------------------------------------- reading

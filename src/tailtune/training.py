@@ -26,6 +26,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from tailtune.batching import BatchPlan, Encoded
 from tailtune.config import RunConfig, StageConfig
+from tailtune.errors import TrainingDiverged
 from tailtune.features import build_cache, cache_key, replay
 from tailtune.losses import build_loss
 from tailtune.scopes import cacheable, set_trainable
@@ -34,8 +35,9 @@ from tailtune.weights import class_weights
 logger = logging.getLogger(__name__)
 
 HistoryCallback = Callable[[dict], None]
-# Called after every epoch with (stage index, stage, epochs done, epochs planned); True ends the stage early.
-EpochCallback = Callable[[int, StageConfig, int, int], bool]
+# Called after every epoch (and every ``eval_steps`` steps) with (stage index, stage, epochs done, epochs
+# planned); epochs done is a fraction within an epoch. True ends the stage early.
+EpochCallback = Callable[[int, StageConfig, float, int], bool]
 # Called once a stage ends with (stage index, stage), e.g. to restore the stage's best weights.
 StageCallback = Callable[[int, StageConfig], None]
 
@@ -205,14 +207,35 @@ def _run_stage(
         # Prepared inside the replay: a DDP wrapper must be built around the module tree it will run.
         prepared, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
         # Under several processes each sees its shard of the batches; the scheduler counts global steps.
-        local_steps = math.ceil(len(loader) / config.gradient_accumulation_steps) * epochs
+        steps_per_epoch = math.ceil(len(loader) / config.gradient_accumulation_steps)
+        local_steps = steps_per_epoch * epochs
+        last_step = local_steps
+        if stage.stop_after is not None:  # a refit stops where selection chose, perhaps within an epoch
+            last_step = min(local_steps, max(1, round(stage.stop_after * steps_per_epoch)))
         bar = tqdm(
             total=local_steps, desc=f"stage {index + 1}/{len(config.stages)} {stage.name}", unit="step",
             disable=not (show_progress and accelerator.is_local_main_process),
         )  # fmt: skip
         step, seen = 0, 0
         running = torch.zeros((), device=device)
-        for epoch in range(min(epochs, stage.stop_after or epochs)):
+
+        def evaluate() -> bool:
+            """Score the model where training stands; True ends the stage."""
+            done = step / steps_per_epoch
+            done = int(done) if done.is_integer() else round(done, 4)
+            # The callback sees the whole model, not the cache's stand-ins.
+            with stand_in.suspended() if stand_in is not None else contextlib.nullcontext():
+                stop = on_epoch_end(index, stage, done, epochs)
+            prepared.train()
+            # Never before the step budget is spent: a validation split that lacks the rarest classes (too
+            # small to hold out) stops improving before the tail is learned.
+            if stop and done >= budget_epochs:
+                logger.info("stage %d (%s): stopped early after epoch %s of %d", index + 1, stage.name, done, epochs)
+                return True
+            return False
+
+        stopped = False
+        while step < last_step and not stopped:
             prepared.train()
             for batch in loader:
                 with accelerator.accumulate(prepared):
@@ -232,31 +255,36 @@ def _run_stage(
                 tokens += mask.sum()
                 running += loss.detach().float()
                 seen += 1
-                if accelerator.sync_gradients:
-                    step += 1
-                    bar.update(1)
-                    if step % config.logging_steps == 0 or step == local_steps:
-                        entry = {
-                            "stage": index, "stage_name": stage.name, "step": step,
-                            "epoch": round(step * epochs / local_steps, 4),
-                            "loss": float(running) / max(seen, 1), "lr": scheduler.get_last_lr()[0],
-                        }  # fmt: skip
-                        bar.set_postfix(loss=f"{entry['loss']:.4f}")
-                        if on_history is not None and accelerator.is_main_process:
-                            on_history(entry)
-                        running.zero_()
-                        seen = 0
-            if on_epoch_end is not None:
-                # The epoch callback sees the whole model, not the cache's stand-ins.
-                with stand_in.suspended() if stand_in is not None else contextlib.nullcontext():
-                    stop = on_epoch_end(index, stage, epoch + 1, epochs)
-                # Never before the step budget is spent: a validation split that lacks the rarest classes
-                # (too small to hold out) stops improving before the tail is learned.
-                if stop and epoch + 1 >= budget_epochs:
-                    logger.info("stage %d (%s): stopped early after epoch %d of %d", index + 1, stage.name,
-                                epoch + 1, epochs)  # fmt: skip
+                if not accelerator.sync_gradients:
+                    continue
+                step += 1
+                bar.update(1)
+                if step % config.logging_steps == 0 or step == last_step:
+                    # Checked where the running sum is read anyway: a non-finite loss stays in the sum.
+                    _check_finite(running, stage, index, step)
+                    entry = {
+                        "stage": index, "stage_name": stage.name, "step": step,
+                        "epoch": round(step / steps_per_epoch, 4),
+                        "loss": float(running) / max(seen, 1), "lr": scheduler.get_last_lr()[0],
+                    }  # fmt: skip
+                    bar.set_postfix(loss=f"{entry['loss']:.4f}")
+                    if on_history is not None and accelerator.is_main_process:
+                        on_history(entry)
+                    running.zero_()
+                    seen = 0
+                epoch_end = step % steps_per_epoch == 0
+                if epoch_end:
+                    _check_finite(running, stage, index, step)
+                if on_epoch_end is not None and (
+                    epoch_end or step == last_step or (config.eval_steps and step % config.eval_steps == 0)
+                ):
+                    stopped = evaluate()
+                if stopped or step == last_step:
                     break
         bar.close()
+    _check_finite(running, stage, index, step)
+    if not all(bool(torch.isfinite(p).all()) for p in params):
+        raise TrainingDiverged(_diverged(stage, index, step, "the weights"), setting="lr")
     accelerator.wait_for_everyone()
     # The stage's own time; the clean-up below (a full gc.collect, ~0.2 s) is between stages.
     seconds = time.perf_counter() - start
@@ -268,6 +296,19 @@ def _run_stage(
         f" on cached features (cache built in {cache_seconds:.1f}s)" if cache is not None else "",
     )  # fmt: skip
     return StageReport(stage.name, seconds, step, cache is not None, cache_seconds, int(tokens))
+
+
+def _check_finite(running_loss: torch.Tensor, stage: StageConfig, index: int, step: int) -> None:
+    """Stop the run when the loss summed since the last check is NaN or infinite."""
+    if not bool(torch.isfinite(running_loss)):
+        raise TrainingDiverged(_diverged(stage, index, step, f"the loss ({float(running_loss)})"), setting="lr")
+
+
+def _diverged(stage: StageConfig, index: int, step: int, what: str) -> str:
+    return (
+        f"stage {index + 1} ({stage.name}): training diverged, {what} became non-finite by step {step} "
+        f"at a peak learning rate of {stage.lr:g}; nothing was saved: retry with a lower lr"
+    )
 
 
 def _adamw(params: list[torch.nn.Parameter], stage: StageConfig, device: torch.device) -> torch.optim.AdamW:

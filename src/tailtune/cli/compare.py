@@ -39,7 +39,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: {stop.done} of {stop.total} runs complete in {stop.output}; run the same command "
               "again to resume", file=sys.stderr)  # fmt: skip
         return INTERRUPTED
+    if result.summary is None:
+        print(f"every run left is being trained by another worker on {result.experiment.output}")
+        return 0
     print(format_table(result.summary))
+    for failure in result.summary.get("failed", []):
+        print(f"failed: {failure['run']}: {failure['reason']}")
+    if result.busy:
+        print(f"{len(result.busy)} run(s) left to other workers on this output; their summary includes them")
     output = result.experiment.output
     print(f"summary: {result.summary_csv}, {result.summary_json} ('tailtune report {output}' makes an HTML report)")
     return 0

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tailtune.config import RunConfig
-from tailtune.errors import TailTuneError
+from tailtune.errors import TailTuneError, TrainingDiverged
 from tailtune.experiments.checks import in_context
 from tailtune.experiments.spec import Experiment, PlannedRun, load_experiment
 from tailtune.experiments.summary import write_summary
 from tailtune.experiments.variants import prepare_data
 from tailtune.run import Splits, train_run
-from tailtune.rundir import is_complete, load_run
+from tailtune.rundir import RunBusy, is_complete, load_run, write_failure
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +53,8 @@ class CompareResult:
         experiment: The experiment.
         trained: The run directories trained by this call.
         skipped: The run directories that were complete already.
+        failed: The runs that diverged (recorded in their ``failed.json``; a later call retries them).
+        busy: The runs another live worker was training (it completes them).
         summary_csv: ``OUT/summary.csv``.
         summary_json: ``OUT/summary.json``.
         summary: The content of ``summary.json``.
@@ -62,9 +63,11 @@ class CompareResult:
     experiment: Experiment
     trained: list[Path]
     skipped: list[Path]
-    summary_csv: Path
-    summary_json: Path
-    summary: dict[str, Any]
+    failed: list[Path]
+    busy: list[Path]
+    summary_csv: Path | None
+    summary_json: Path | None
+    summary: dict[str, Any] | None
 
 
 class CompareInterrupted(KeyboardInterrupt):
@@ -127,6 +130,8 @@ def run_compare(
     experiment, plan = prepared.experiment, prepared.plan
     trained: list[Path] = []
     skipped: list[Path] = []
+    failed: list[Path] = []
+    busy: list[Path] = []
     total = len(plan)
     try:
         for number, item in enumerate(plan, start=1):
@@ -134,12 +139,22 @@ def run_compare(
                 logger.info("run %d/%d: skipping complete run %s", number, total, item.directory)
                 skipped.append(item.directory)
                 continue
-            if item.directory.exists():
-                shutil.rmtree(item.directory)  # an interrupted run's leftovers; it has no metrics.json
             logger.info("run %d/%d: %s / %s / seed %d", number, total, item.variant.name, item.strategy.label,
                         item.seed)  # fmt: skip
             started = time.perf_counter()
-            metrics = _train(experiment, item, prepared.splits[item.variant.name], show_progress=show_progress)
+            try:
+                metrics = _train(experiment, item, prepared.splits[item.variant.name], show_progress=show_progress)
+            except RunBusy:
+                # Several workers may share one output (on one machine or on several sharing a filesystem):
+                # each run is trained by the worker that holds its lock.
+                logger.info("run %d/%d: another worker is training it; skipped", number, total)
+                busy.append(item.directory)
+                continue
+            except TrainingDiverged as exc:
+                logger.warning("run %d/%d failed: %s", number, total, exc)
+                write_failure(item.directory, str(exc))
+                failed.append(item.directory)
+                continue
             trained.append(item.directory)
             score = metrics.get("macro_f1")
             logger.info("run %d/%d done in %.0fs%s", number, total, time.perf_counter() - started,
@@ -148,10 +163,14 @@ def run_compare(
         done = sum(is_complete(item.directory) for item in plan)
         raise CompareInterrupted(done, total, experiment.output) from None
 
+    if not any(is_complete(item.directory) for item in plan):
+        if busy:  # other workers hold every run left; the last of them writes the summary
+            return CompareResult(experiment, trained, skipped, failed, busy, None, None, None)
+        raise TailTuneError(f"{experiment.output}: no run completed ({len(failed)} failed: see failed.json in each)")
     csv_path, json_path = write_summary(experiment.output, baseline=experiment.baseline)
     # The summary as stored: what a later reader of summary.json sees.
     summary = json.loads(json_path.read_text(encoding="utf-8"))
-    return CompareResult(experiment, trained, skipped, csv_path, json_path, summary)
+    return CompareResult(experiment, trained, skipped, failed, busy, csv_path, json_path, summary)
 
 
 def _train(experiment: Experiment, item: PlannedRun, splits: Splits, *, show_progress: bool) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import stats
 
 from tailtune.fileio import write_atomic, write_json
-from tailtune.rundir import RunRecord, natural_key, require_runs
+from tailtune.rundir import RunRecord, find_failures, natural_key, require_runs
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +237,9 @@ def _csv_text(summary: dict) -> str:
 def write_summary(root: str | Path, *, baseline: str = "vanilla") -> tuple[Path, Path]:
     """Summarise the runs under ``root`` into ``root/summary.csv`` and ``root/summary.json``.
 
+    ``summary.json`` also lists the runs that failed (``failed``: run folder and reason), which the averages
+    leave out.
+
     Args:
         root: An experiment folder (or a single run directory).
         baseline: The strategy the others are compared with.
@@ -249,6 +252,7 @@ def write_summary(root: str | Path, *, baseline: str = "vanilla") -> tuple[Path,
     """
     root_path = Path(root)
     summary = summarize(require_runs(root_path), baseline=baseline)
+    summary["failed"] = find_failures(root_path)
     csv_path = root_path / SUMMARY_CSV
     json_path = root_path / SUMMARY_JSON
     write_atomic(csv_path, _csv_text(summary))
