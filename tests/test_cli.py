@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -310,3 +311,60 @@ def test_diverged_run_is_an_error_and_saves_nothing(tiny_model, tiny_data, tmp_p
     assert line.endswith("--lr") and "1e+30" in line
     assert not (run / "metrics.json").exists() and not (run / "model").exists()
     assert not list(tmp_path.rglob("history.jsonl")), "a failed run leaves no run files behind"
+
+
+def test_max_length_above_the_model_limit_is_refused_up_front(tiny_model, tiny_data, tmp_path, capsys):
+    """--max-length beyond the model's positions is one line naming both numbers, and leaves no folder."""
+    run = tmp_path / "run"
+    code, _, err = _run(capsys, "train", "--model", tiny_model, "--train", tiny_data["train"], "--output", run,
+                        "--max-length", "4096", "-q")  # fmt: skip
+    assert code == 2
+    assert err.strip() == ("tailtune: error: --max-length 4096 is above this model's limit of 64 tokens; "
+                           "give at most 64")  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_that_cannot_be_written_are_one_line(tiny_model, tiny_data, tmp_path, capsys):
+    """--output naming a file (train) or a folder (predict) ends in one line and exit 2, never a traceback."""
+    taken = tmp_path / "taken.txt"
+    taken.write_text("keep me")
+    code, _, err = _run(capsys, "train", "--model", tiny_model, "--train", tiny_data["train"], "--output", taken,
+                        "--epochs", "1", "-q")  # fmt: skip
+    assert code == 2 and err.strip() == f"tailtune: error: {taken}: exists and is not a folder; choose another --output"
+    assert taken.read_text() == "keep me"
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    model = _trained(tiny_model, tiny_data, tmp_path, capsys)
+    code, _, err = _run(capsys, "predict", "--model", model, "--input", tiny_data["test"], "--output", folder)
+    assert code == 2 and err.strip() == f"tailtune: error: {folder}: is a folder; name a file to write"
+
+
+def test_cli_model_keeps_integer_labels_and_honours_the_umask(tiny_model, tmp_path, capsys):
+    """A model trained from a file of integer labels predicts integers when loaded; files follow the umask."""
+    from tailtune.classifier import TailTuner
+
+    texts, labels = make_texts({"sport": 12, "tech": 8, "money": 6}, seed=3)
+    numbers = {"sport": 10, "tech": 20, "money": 30}
+    path = tmp_path / "ints.csv"
+    pd.DataFrame({"text": texts, "label": [numbers[y] for y in labels]}).to_csv(path, index=False)
+    run = tmp_path / "run"
+    previous = os.umask(0o002)  # group-writable: neither the common 0o022 nor the 0o600 of private files
+    try:
+        code, _, err = _run(capsys, "train", "--model", tiny_model, "--train", path, "--output", run,
+                            "--strategy", "vanilla", "--epochs", "1", "--max-length", "16", "-q")  # fmt: skip
+    finally:
+        os.umask(previous)
+    assert code == 0, err
+    predicted = TailTuner.load(run / "model").predict(texts[:5])
+    assert all(type(y) is int for y in predicted) and set(predicted) <= {10, 20, 30}
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (run / "model").iterdir()}
+    assert set(modes.values()) == {0o664}, modes
+
+
+def _trained(tiny_model, tiny_data, tmp_path, capsys) -> Path:
+    run = tmp_path / "small-run"
+    code, _, err = _run(capsys, "train", "--model", tiny_model, "--train", tiny_data["train"], "--output", run,
+                        "--strategy", "vanilla", "--epochs", "1", "--max-length", "16", "-q")  # fmt: skip
+    assert code == 0, err
+    return run / "model"

@@ -26,7 +26,7 @@ def test_two_processes_cover_the_test_set_exactly(tiny_model, tiny_data, tmp_pat
     command = [
         torchrun, "--nproc_per_node", "2", "--master_port", "29533", "-m", "tailtune", "train",
         "--train", str(tiny_data["train"]), "--test", str(test_path), "--model", tiny_model,
-        "--output", str(out), "--batch-size", "8", "--epochs", "1", "--min-steps", "0", "-q",
+        "--output", str(out), "--batch-size", "8", "--epochs", "1", "--min-steps", "0", "--max-length", "32", "-q",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -15,7 +15,7 @@ from tailtune.data import LabelMap, TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir
 from tailtune.metrics import softmax
-from tailtune.modeling import load_saved_classifier, save_classifier
+from tailtune.modeling import check_max_length, load_saved_classifier, save_classifier
 from tailtune.run import Splits, check_labels, fit_selected
 from tailtune.strategies import build_run_config
 from tailtune.training import make_accelerator, predict_logits
@@ -115,6 +115,8 @@ class TailTuner:
             **settings: Prediction settings such as ``max_length`` and ``eval_batch_size``.
         """
         model, tokenizer, labels = load_saved_classifier(path, trust_remote_code=trust_remote_code)
+        if "max_length" in settings:
+            check_max_length(int(settings["max_length"]), model, tokenizer)
         tuner = cls(model=str(path), show_progress=False, **settings)
         tuner.model_, tuner.tokenizer_, tuner.classes_ = model, tokenizer, labels
         tuner._integer_labels = bool(getattr(model.config, "tailtune_integer_labels", False))

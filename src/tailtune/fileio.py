@@ -11,25 +11,36 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tailtune.errors import TailTuneError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success move it over ``path`` in one step."""
+    """Yield a temporary path next to ``path``; on success move it over ``path`` in one step.
+
+    Raises:
+        TailTuneError: ``path`` is a folder, or its folder cannot be written.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise TailTuneError(f"{path}: is a folder; name a file to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise TailTuneError(f"{path}: cannot write there ({exc.strerror or exc})") from None
     os.close(fd)
     try:
         yield Path(tmp)
         # mkstemp makes the file private (0600); give it the permissions a plain open() would have.
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -54,7 +65,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~current_umask())
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)

@@ -457,7 +457,8 @@ def write_imbalanced(
 ) -> dict[str, Path]:
     """Write ``train<suffix>``, ``test<suffix>`` and ``eval<suffix>`` (when the split has them) and ``counts.json``.
 
-    Each file is written atomically; ``out_dir`` is created if needed.
+    Each file is written atomically, and ``counts.json`` last: the set is complete exactly when it exists (it is
+    removed first, so an interrupted rewrite never looks complete). ``out_dir`` is created if needed.
 
     Returns:
         Paths by role: ``"train"``, ``"test"`` and ``"eval"`` (if written) and ``"counts"``.
@@ -475,6 +476,7 @@ def write_imbalanced(
         paths["eval"] = out / f"eval{suffix}"
     paths["counts"] = out / "counts.json"
 
+    paths["counts"].unlink(missing_ok=True)
     for role in ("train", "test", "eval"):
         if role in paths:
             save_dataset(getattr(split, role), paths[role], text_column=text_column, label_column=label_column)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from tailtune.errors import TailTuneError, first_line
+from tailtune.fileio import current_umask
 from tailtune.pooling import mean_pooling_class, resolve_pooling, write_pooling_code
 from tailtune.scopes import get_layout, get_module, set_module
 
@@ -33,6 +34,23 @@ def use_mlp_head(model: nn.Module, num_labels: int) -> None:
     mlp = nn.Sequential(nn.Linear(final.in_features, MLP_HIDDEN), nn.ReLU(), nn.Linear(MLP_HIDDEN, num_labels))
     set_module(model, layout.final, mlp.to(device=final.weight.device, dtype=final.weight.dtype))
     model.config.tailtune_head = "mlp"
+
+
+def position_limit(model: nn.Module, tokenizer) -> int | None:
+    """The most tokens per text the model can take: the tokenizer's stated limit, else the position table's."""
+    stated = getattr(tokenizer, "model_max_length", None)
+    if isinstance(stated, int) and 0 < stated < 1_000_000:  # unset limits read as a huge sentinel
+        return stated
+    positions = getattr(model.config, "max_position_embeddings", None)
+    return positions if isinstance(positions, int) and positions > 0 else None
+
+
+def check_max_length(max_length: int, model: nn.Module, tokenizer) -> None:
+    """Refuse a token budget the model has no positions for (it would fail deep inside a run)."""
+    limit = position_limit(model, tokenizer)
+    if limit is not None and max_length > limit:
+        raise TailTuneError(f"max_length {max_length} is above this model's limit of {limit} tokens; "
+                            f"give at most {limit}", setting="max_length")  # fmt: skip
 
 
 def check_model_folder(path: Path) -> None:
@@ -212,6 +230,11 @@ def save_classifier(model: nn.Module, tokenizer, path: str | Path) -> None:
         model.config.auto_map = {"AutoModelForSequenceClassification": f"tailtune_mlp_head.{name}"}
     model.save_pretrained(str(path), safe_serialization=True)
     tokenizer.save_pretrained(str(path))
+    # Weights come out private (0600) whatever the umask; give every file the mode a plain open() would.
+    mode = 0o666 & ~current_umask()
+    for file in path.iterdir():
+        if file.is_file():
+            file.chmod(mode)
 
 
 def _is_classifier(config) -> bool:

@@ -31,7 +31,7 @@ from tailtune.data import LabelMap, TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.imbalance import class_counts
 from tailtune.metrics import compute_metrics, score_predictions, softmax
-from tailtune.modeling import load_classifier, save_classifier
+from tailtune.modeling import check_max_length, load_classifier, save_classifier
 from tailtune.scopes import final_linear
 from tailtune.selection import EpochSelector, carve_validation, refit_config
 from tailtune.training import make_accelerator, predict_logits, train_stages
@@ -119,6 +119,7 @@ def fit(
         config.model, label_map.labels, head=config.head, pooling=config.pooling,
         trust_remote_code=config.trust_remote_code, attention_dropout=config.attention_dropout,
     )  # fmt: skip
+    check_max_length(config.max_length, model, tokenizer)
     if config.calibrate != "none":
         final_linear(model)  # fail now, not after training, where the rule cannot be folded in
     encoded: Encoded = encode(tokenizer, train.texts, train_ids, max_length=config.max_length)
@@ -141,6 +142,9 @@ def fit(
         report.choices, report.validation_logits = selector.choices, selector.best_logits
     model = accelerator.unwrap_model(model)
     model.config.tailtune_train_counts = dict(zip(label_map.labels, train_counts, strict=True))
+    # Labels read from a file are strings; a column of whole numbers comes back as integers when loaded.
+    model.config.tailtune_integer_labels = all(name.lstrip("-").isdigit() and str(int(name)) == name
+                                               for name in label_map.labels)  # fmt: skip
     return model, tokenizer, report
 
 
