@@ -424,3 +424,16 @@ def test_tune_settings_are_checked(tiny_model, source_csv, tmp_path, tune, fragm
     config = {**config_dict(tiny_model, source_csv, tmp_path / "out"), "tune": tune}
     with pytest.raises(TailTuneError, match=re.escape(fragment)):
         load_experiment(write_config(tmp_path / "exp.yaml", config))
+
+
+def test_diverged_run_is_recorded_as_failed_and_the_rest_goes_on(tmp_path, tiny_model, source_csv):
+    """A strategy whose loss blows up fails alone: recorded in failed.json and the summary, others complete."""
+    config = config_dict(tiny_model, source_csv, tmp_path / "out")
+    config.update(seeds=[1], strategies=[{"vanilla": {"epochs": 1, "lr": "1e30"}}, {"reweight": {"epochs": 1}}])
+    config["data"]["make"]["ratios"] = [2]
+    result = run_compare(write_config(tmp_path / "exp.yaml", config), show_progress=False)
+    failed = tmp_path / "out/ratio-2/vanilla/seed-1"
+    assert result.failed == [failed] and not is_complete(failed)
+    assert "diverged" in json.loads((failed / "failed.json").read_text())["reason"]
+    assert [row["strategy"] for row in result.summary["rows"]] == ["reweight"]
+    assert [f["run"] for f in result.summary["failed"]] == ["ratio-2/vanilla/seed-1"]

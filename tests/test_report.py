@@ -152,3 +152,37 @@ def test_report_renders_in_a_browser(report, tmp_path):
     assert pixels.std() > 0.05
     # Text, tables and figures give many distinct colours; a blank or error page gives a handful.
     assert len(np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 50
+
+
+def test_non_latin_labels_draw_without_missing_glyphs(tmp_path):
+    """CJK and emoji labels never reach matplotlib as glyphs no installed font has; the tables keep them."""
+    import warnings
+
+    from tailtune.report.plots import _fonts, plain
+
+    labels = ["新闻", "スポーツ", "🙂 happy", "world"]
+    make_experiment(tmp_path, ratios=(10, 50), labels=labels, seeds=(0, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns "Glyph ... missing from font(s)"
+        html_path, _ = build_report(tmp_path)
+    page = html_path.read_text(encoding="utf-8")
+    assert all(html.escape(label) in page for label in labels)
+    covered = _fonts()[1]
+    for label in labels:
+        drawn = plain(label)
+        assert all(ord(c) in covered or c.isspace() for c in drawn)
+        if all(ord(c) in covered or c.isspace() for c in label):
+            assert drawn == label
+    if ord("新") not in covered:
+        assert plain("新闻") == "<U+65B0><U+95FB>"
+
+
+def test_failed_runs_are_listed(tmp_path):
+    """A run recorded as failed (e.g. diverged) gets its own section with the reason, escaped."""
+    from tailtune.rundir import write_failure
+
+    make_experiment(tmp_path, ratios=(10,), seeds=(0, 1))
+    write_failure(tmp_path / "exp-10" / "ldam" / "seed-0", "stage 1 (finetune): training diverged <at> step 3")
+    page = build_report(tmp_path)[0].read_text(encoding="utf-8")
+    assert "Failed runs</h2>" in page
+    assert "training diverged &lt;at&gt; step 3" in page and "exp-10/ldam/seed-0" in page

@@ -9,7 +9,7 @@ from tailtune.fileio import write_atomic
 from tailtune.report.document import Document
 from tailtune.report.sections import SECTIONS, ReportContext
 from tailtune.report.tuning import tuning_section
-from tailtune.rundir import no_runs_error, scan_runs
+from tailtune.rundir import find_failures, no_runs_error, scan_runs
 
 # Records carry the package name, the one users configure and see in the log format.
 logger = logging.getLogger(__package__)
@@ -69,6 +69,12 @@ def build_report(
     for section in SECTIONS:
         section(doc, ctx)
     tuning_section(doc, root_path)
+    failures = find_failures(root_path)
+    if failures:
+        doc.section("Failed runs")
+        doc.paragraph(f"{len(failures)} run(s) stopped with an error and are left out of every figure and table "
+                      "above; running the experiment again retries them.")  # fmt: skip
+        doc.table(["run", "reason"], [[failure["run"], failure["reason"]] for failure in failures])
     page, markdown = doc.render(root_path, ctx.facts(len(incomplete)))
 
     files_dir.mkdir(parents=True, exist_ok=True)

@@ -6,13 +6,16 @@ Figures are built without ``pyplot`` so no global state or display backend is in
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 
 import numpy as np
+from matplotlib import font_manager, ft2font
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator, ScalarFormatter
 
 DPI = 110
@@ -34,11 +37,39 @@ _MUTED = "#59636e"
 _GRID = "#e6e9ed"
 
 
+# Tried in order for every character (matplotlib falls back glyph by glyph): the DejaVu Sans matplotlib ships,
+# then fonts for CJK and other scripts wherever the system has them.
+_FONT_FAMILIES = (
+    "DejaVu Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "Source Han Sans", "WenQuanYi Zen Hei",
+    "Droid Sans Fallback", "Noto Sans", "Arial Unicode MS", "Noto Emoji", "Symbola",
+)  # fmt: skip
+
+
+@functools.cache
+def _fonts() -> tuple[tuple[str, ...], frozenset[int]]:
+    """The font families of :data:`_FONT_FAMILIES` installed here, and the code points they cover together."""
+    families, covered = [], set()
+    for family in _FONT_FAMILIES:
+        try:
+            path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+        except ValueError:
+            continue
+        families.append(family)
+        covered.update(ft2font.FT2Font(path).get_charmap())
+    return tuple(families), frozenset(covered)
+
+
 def plain(text: object, limit: int = 28) -> str:
-    """Make a data string safe as matplotlib text: no mathtext, bounded length."""
+    """Make a data string safe as matplotlib text: no mathtext, bounded length, only drawable characters.
+
+    A character no installed font has (CJK or emoji on a machine without such fonts) is written as its code
+    point, ``<U+4E2D>``, instead of an empty box: labels stay distinct, and the report's tables name them.
+    """
     value = str(text)
     if len(value) > limit:
         value = value[: limit - 1] + "…"
+    covered = _fonts()[1]
+    value = "".join(c if ord(c) in covered or c.isspace() else f"<U+{ord(c):04X}>" for c in value)
     # A "$" would start mathtext, which can fail to parse on arbitrary labels.
     return value.replace("$", r"\$")
 
@@ -51,6 +82,8 @@ def strategy_colors(strategies: list[str]) -> dict[str, str]:
 def to_png(fig: Figure) -> bytes:
     """Render a figure to PNG bytes."""
     FigureCanvasAgg(fig)
+    for text in fig.findobj(Text):
+        text.set_fontfamily(list(_fonts()[0]))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, facecolor="white", bbox_inches="tight", pad_inches=0.15)
     return buffer.getvalue()
