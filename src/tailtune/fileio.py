@@ -21,9 +21,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     Raises:
         TailTuneError: ``path`` is a folder, or its folder cannot be written.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise TailTuneError(f"{path}: is a folder; name a file to write")
+    path = check_file_target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -38,6 +36,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_file_target(path: str | Path) -> Path:
+    """Refuse an output file path that names a folder (call it before long work, not only when writing)."""
+    path = Path(path)
+    if path.is_dir():
+        raise TailTuneError(f"{path}: is a folder; name a file to write")
+    return path
 
 
 def current_umask() -> int:

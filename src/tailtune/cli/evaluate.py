@@ -21,9 +21,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Print the metrics table and optionally write the metrics as JSON."""
     from tailtune.classifier import TailTuner
     from tailtune.data import load_dataset
-    from tailtune.fileio import write_json
+    from tailtune.fileio import check_file_target, write_json
     from tailtune.metrics import compute_metrics
 
+    if args.output:
+        check_file_target(args.output)  # before the model loads and predicts, not after
     tuner = TailTuner.load(args.model, trust_remote_code=args.trust_remote_code, **predict_settings(args))
     data = load_dataset(args.data, text_column=args.text_column, label_column=args.label_column)
     y_true = tuner.label_map.encode(data.labels, source=data.source)

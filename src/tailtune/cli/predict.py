@@ -23,8 +23,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from tailtune.classifier import TailTuner
     from tailtune.data import load_dataset
-    from tailtune.fileio import atomic_path
+    from tailtune.fileio import atomic_path, check_file_target
 
+    check_file_target(args.output)  # before the model loads and predicts, not after
     tuner = TailTuner.load(args.model, trust_remote_code=args.trust_remote_code, **predict_settings(args))
     data = load_dataset(args.input, text_column=args.text_column, require_labels=False)
     probs = tuner.predict_proba(data.texts)
