@@ -1,14 +1,21 @@
-"""Tests of the scikit-learn style TailTuner facade."""
+"""Tests of TailTuner, the scikit-learn estimator."""
 
 from __future__ import annotations
+
+import pickle
 
 import numpy as np
 import pytest
 from conftest import make_texts
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import f1_score
+from sklearn.model_selection import GridSearchCV, cross_val_score
 
 import tailtune.run as run_module
 from tailtune.classifier import TailTuner
 from tailtune.errors import TailTuneError
+from tailtune.strategies import SETTINGS
 
 LABELS = ["money", "sport", "tech"]
 
@@ -38,12 +45,12 @@ def test_init_stores_arguments_only(monkeypatch):
         raise AssertionError("__init__ must not load a model")
 
     monkeypatch.setattr(run_module, "load_classifier", no_loading)
-    tuner = TailTuner("no/such/model", "not-a-strategy", stages=[{"lr": 1.0}], show_progress=False, lr=-1, foo=2)
+    tuner = TailTuner("no/such/model", "not-a-strategy", stages=[{"lr": 1.0}], show_progress=False, lr=-1)
     assert tuner.model == "no/such/model"
     assert tuner.strategy == "not-a-strategy"
     assert tuner.stages == [{"lr": 1.0}]
     assert tuner.show_progress is False
-    assert tuner.overrides == {"lr": -1, "foo": 2}
+    assert tuner.settings() == {"lr": -1}
     assert not [name for name in vars(tuner) if name.endswith("_")]
 
 
@@ -86,7 +93,7 @@ def test_integer_labels_come_back_as_ints(tiny_model):
     texts, names = make_texts({"sport": 4, "tech": 4}, seed=3)
     labels = [10 if name == "sport" else 2 for name in names]
     tuner = TailTuner(tiny_model, "vanilla", epochs=0, max_length=32, show_progress=False).fit(texts, labels)
-    assert tuner.classes_ == ["2", "10"]
+    assert tuner.classes_ == [2, 10]
     predicted = tuner.predict(texts[:3])
     assert all(type(p) is int for p in predicted) and set(predicted) <= {2, 10}
 
@@ -126,8 +133,8 @@ def test_unfitted_errors(tiny_model):
 def test_bad_options_fail_at_fit(tiny_model):
     """Unknown run options, bad stage values and a single class are TailTuneErrors raised by fit()."""
     texts, labels = ["match goal", "bank shares"], ["sport", "money"]
-    with pytest.raises(TailTuneError, match=r"unknown setting\(s\) foo; valid: "):
-        TailTuner(tiny_model, foo=1).fit(texts, labels)
+    with pytest.raises(TypeError, match="foo"):  # every setting is a named parameter
+        TailTuner(tiny_model, foo=1)
     with pytest.raises(TailTuneError, match=r"stage 'stage1': learning rate must be > 0"):
         TailTuner(tiny_model, lr=0).fit(texts, labels)
     with pytest.raises(TailTuneError, match=r"^lr: give one value for every stage or one per stage \(2\), got 3"):
@@ -142,3 +149,49 @@ def test_mismatched_lengths_are_a_tailtune_error(tiny_model):
     """fit() with 3 texts and 2 labels raises the TailTuneError the code intends."""
     with pytest.raises(TailTuneError, match=r"fit\(\): 3 texts but 2 labels"):
         TailTuner(tiny_model).fit(["a", "b", "c"], ["x", "y"])
+
+
+# ------------------------------------------------------------------------------------------- scikit-learn
+
+
+def test_every_setting_is_a_parameter():
+    """get_params covers every run setting and stage shortcut, so clone and grid searches lose none."""
+    params = TailTuner().get_params()
+    assert set(params) == {"model", "strategy", "stages", "show_progress", *SETTINGS}
+    tuner = TailTuner("m", patience=None, lr=[1e-3, 1e-4], attention_dropout=0.1)
+    copy = clone(tuner)
+    assert copy.get_params() == tuner.get_params() and copy is not tuner
+    assert copy.settings() == {"patience": None, "lr": [1e-3, 1e-4], "attention_dropout": 0.1}
+    assert copy.set_params(seed=3, lr=1e-2).settings()["lr"] == 1e-2
+    assert pickle.loads(pickle.dumps(TailTuner())).settings() == {}  # "default" survives pickling
+
+
+def test_unfitted_is_scikit_learns_not_fitted_error(tiny_model):
+    with pytest.raises(NotFittedError):
+        TailTuner(tiny_model).predict(["a"])
+    with pytest.raises(TailTuneError):
+        TailTuner(tiny_model).predict(["a"])
+
+
+def test_integer_classes_and_score(tiny_model):
+    """classes_ keep the labels' type; score is macro-F1 over the training classes."""
+    texts, names = make_texts({"sport": 8, "tech": 6, "money": 4}, seed=7)
+    labels = [{"sport": 3, "tech": 1, "money": 2}[name] for name in names]
+    tuner = TailTuner(tiny_model, "vanilla", epochs=1, lr=1e-3, max_length=16, batch_size=4, min_steps=0,
+                      eval_fraction=0, show_progress=False).fit(texts, labels)  # fmt: skip
+    assert tuner.classes_ == [1, 2, 3]
+    predicted = tuner.predict(texts)
+    assert tuner.score(texts, labels) == pytest.approx(f1_score(labels, predicted, average="macro",
+                                                                labels=[1, 2, 3], zero_division=0))  # fmt: skip
+
+
+def test_cross_val_score_and_grid_search(tiny_model):
+    """The estimator works inside scikit-learn's model selection, over two values of one setting."""
+    texts, labels = make_texts({"sport": 8, "tech": 8, "money": 8}, seed=8)
+    base = TailTuner(tiny_model, "vanilla", epochs=1, max_length=16, batch_size=8, min_steps=0, eval_fraction=0,
+                     calibrate="none", show_progress=False)  # fmt: skip
+    scores = cross_val_score(base, texts, labels, cv=2)
+    assert len(scores) == 2 and all(0 <= s <= 1 for s in scores)
+    search = GridSearchCV(base, {"lr": [1e-4, 1e-2]}, cv=2).fit(texts, labels)
+    assert search.best_params_["lr"] in (1e-4, 1e-2)
+    assert search.best_estimator_.predict(texts[:3]) == search.predict(texts[:3])

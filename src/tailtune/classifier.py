@@ -1,4 +1,4 @@
-"""A scikit-learn style facade: ``TailTuner(...).fit(texts, labels).predict(texts)``."""
+"""A scikit-learn estimator: ``TailTuner(...).fit(texts, labels).predict(texts)``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
 
 from tailtune.batching import encode
 from tailtune.config import RunConfig
@@ -17,24 +19,56 @@ from tailtune.fileio import atomic_dir
 from tailtune.metrics import softmax
 from tailtune.modeling import check_max_length, load_saved_classifier, save_classifier
 from tailtune.run import Splits, check_labels, fit_selected
-from tailtune.strategies import build_run_config
+from tailtune.strategies import SETTINGS, build_run_config
 from tailtune.training import make_accelerator, predict_logits
 
 logger = logging.getLogger(__name__)
 
 
-class TailTuner:
-    """Fine-tune a pretrained transformer classifier on long-tailed data.
+class _Unset:
+    """The default of every setting: the strategy's (or :class:`~tailtune.config.RunConfig`'s) own value."""
+
+    def __repr__(self) -> str:
+        return "default"
+
+    def __reduce__(self) -> str:
+        return "UNSET"  # pickled by reference, so clone() and joblib keep the one instance
+
+
+UNSET: Any = _Unset()
+
+
+class TailTunerNotFitted(TailTuneError, NotFittedError):
+    """Prediction or saving before ``fit()`` or ``load()``: a TailTuneError and scikit-learn's NotFittedError."""
+
+
+class TailTuner(ClassifierMixin, BaseEstimator):
+    """Fine-tune a pretrained transformer classifier on long-tailed data, as a scikit-learn estimator.
+
+    Every setting is a constructor parameter, so ``get_params``/``set_params``, ``clone``,
+    ``GridSearchCV`` and ``cross_val_score`` see all of them. A setting left at ``default`` takes the
+    strategy's value; see :class:`~tailtune.config.RunConfig` and :class:`~tailtune.config.StageConfig` for
+    what each means. ``None`` is a value for the settings where it means something (``patience=None`` never
+    stops early, ``attention_dropout=None`` keeps the checkpoint's), as in YAML files.
 
     Args:
         model: Local model folder or Hugging Face hub id.
         strategy: A strategy name (``tailtune strategies`` lists them) or ``custom`` with ``stages``.
         stages: Per-stage override dicts by position, e.g. ``[{"lr": 1e-3}, {"epochs": 2}]``.
         show_progress: Progress bars during training.
-        **overrides: Run settings (``max_length``, ``batch_size``, ``seed``, ``head``, ...; see
-            :class:`~tailtune.config.RunConfig`) and stage shortcuts (``epochs``, ``lr``, ``loss``, ``weights``,
-            ``trainable``, ``batch_size`` is the run's; ``beta``, ``sampler``) given as one value for every
-            stage or a list with one per stage.
+        head, max_length, batch_size, eval_batch_size, seed, gradient_accumulation_steps, mixed_precision,
+        group_by_length, feature_cache, cache_dir, trust_remote_code, logging_steps, pooling, eval_fraction,
+        eval_min_class_count, select_metric, eval_steps, patience, refit, calibrate, attention_dropout: Run
+            settings (:class:`~tailtune.config.RunConfig`).
+        epochs, lr, loss, weights, trainable, stage_batch_size, beta, sampler, min_steps: Stage settings, one
+            value for every stage or a list with one per stage (``stage_batch_size`` sets
+            :attr:`StageConfig.batch_size <tailtune.config.StageConfig>`).
+
+    Attributes:
+        classes_: The labels, in class-id order, of the training labels' type (integers stay integers).
+        model_, tokenizer_: The trained model and its tokenizer.
+        config_: The resolved run config (None after :meth:`load`).
+        decisions_: What validation chose: the split, each stage's best epoch, the refit and the decision rule.
 
     Example:
         >>> clf = TailTuner(model="path/to/model", strategy="two-stage", epochs=2, lr=[1e-3, 5e-5])
@@ -43,21 +77,55 @@ class TailTuner:
 
     def __init__(
         self,
-        model: str,
+        model: str | None = None,
         strategy: str = "two-stage",
         *,
         stages: list[dict[str, Any]] | None = None,
         show_progress: bool = True,
-        **overrides: Any,
+        head: str = UNSET,
+        max_length: int = UNSET,
+        batch_size: int = UNSET,
+        eval_batch_size: int = UNSET,
+        seed: int = UNSET,
+        gradient_accumulation_steps: int = UNSET,
+        mixed_precision: str = UNSET,
+        group_by_length: bool = UNSET,
+        feature_cache: bool = UNSET,
+        cache_dir: str | None = UNSET,
+        trust_remote_code: bool = UNSET,
+        logging_steps: int = UNSET,
+        pooling: str = UNSET,
+        eval_fraction: float = UNSET,
+        eval_min_class_count: int = UNSET,
+        select_metric: str = UNSET,
+        eval_steps: int | None = UNSET,
+        patience: int | None = UNSET,
+        refit: bool = UNSET,
+        calibrate: str = UNSET,
+        attention_dropout: float | None = UNSET,
+        epochs: int | list[int] = UNSET,
+        lr: float | list[float] = UNSET,
+        loss: str | list[str] = UNSET,
+        weights: str | list[str] = UNSET,
+        trainable: str | list[str] = UNSET,
+        stage_batch_size: int | None | list[int | None] = UNSET,
+        beta: float | list[float] = UNSET,
+        sampler: str | list[str] = UNSET,
+        min_steps: int | None | list[int | None] = UNSET,
     ) -> None:
-        self.model = model
-        self.strategy = strategy
-        self.stages = stages
-        self.show_progress = show_progress
-        self.overrides = overrides
+        # scikit-learn's convention: store the arguments as given; fit() validates them.
+        arguments = dict(locals())
+        for name in self._get_param_names():
+            setattr(self, name, arguments[name])
+
+    def settings(self) -> dict[str, Any]:
+        """The settings given (not left at ``default``), by name, as :func:`build_run_config` takes them."""
+        return {name: getattr(self, name) for name in SETTINGS if getattr(self, name) is not UNSET}
 
     def _config(self) -> RunConfig:
-        return build_run_config(self.model, self.strategy, settings=self.overrides, stages=self.stages)
+        if not self.model:
+            raise TailTuneError("TailTuner needs a model: a local model folder, a hub id or builtin:minilm")
+        return build_run_config(self.model, self.strategy, settings=self.settings(), stages=self.stages)
 
     def fit(
         self,
@@ -77,10 +145,10 @@ class TailTuner:
                               show_progress=self.show_progress)  # fmt: skip
         self.model_, self.tokenizer_, self.report_ = fitted.model, fitted.tokenizer, fitted.report
         self.decisions_ = fitted.summary()
-        self.classes_ = list(label_map.labels)
-        self._integer_labels = all(isinstance(y, (int, np.integer)) for y in labels)
+        integer_labels = all(isinstance(y, (int, np.integer)) and not isinstance(y, bool) for y in labels)
         # Saved with the model, so that a loaded model predicts integers too.
-        self.model_.config.tailtune_integer_labels = self._integer_labels
+        self.model_.config.tailtune_integer_labels = integer_labels
+        self.classes_ = _typed(label_map.labels, integer_labels)
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -96,7 +164,18 @@ class TailTuner:
     def predict(self, texts: Sequence[str]) -> list[Any]:
         """Predicted labels (of the same type as the training labels)."""
         ids = self.predict_proba(texts).argmax(axis=1)
-        return [int(self.classes_[i]) if self._integer_labels else self.classes_[i] for i in ids]
+        return [self.classes_[i] for i in ids]
+
+    def score(self, texts: Sequence[str], labels: Sequence[Any], sample_weight: Any = None) -> float:
+        """Macro-F1 of the predictions for ``texts`` over every training class (absent ones count as 0).
+
+        Unlike scikit-learn's classifiers, whose ``score`` is accuracy: on long-tailed data accuracy rewards
+        ignoring the tail. ``GridSearchCV`` and ``cross_val_score`` use it when given no ``scoring``.
+        """
+        from sklearn.metrics import f1_score
+
+        return float(f1_score(list(labels), self.predict(texts), labels=list(self.classes_), average="macro",
+                              sample_weight=sample_weight, zero_division=0))  # fmt: skip
 
     def save(self, path: str | Path) -> Path:
         """Save model and tokenizer (``save_pretrained``; ``transformers.pipeline`` loads the folder)."""
@@ -118,8 +197,8 @@ class TailTuner:
         if "max_length" in settings:
             check_max_length(int(settings["max_length"]), model, tokenizer)
         tuner = cls(model=str(path), show_progress=False, **settings)
-        tuner.model_, tuner.tokenizer_, tuner.classes_ = model, tokenizer, labels
-        tuner._integer_labels = bool(getattr(model.config, "tailtune_integer_labels", False))
+        tuner.model_, tuner.tokenizer_ = model, tokenizer
+        tuner.classes_ = _typed(labels, bool(getattr(model.config, "tailtune_integer_labels", False)))
         tuner.config_ = None
         tuner.accelerator_ = make_accelerator(build_run_config(str(path), "vanilla"))
         return tuner
@@ -128,16 +207,25 @@ class TailTuner:
     def label_map(self) -> LabelMap:
         """Label names in class-id order."""
         self._check_fitted()
-        return LabelMap(list(self.classes_))
+        return LabelMap([str(label) for label in self.classes_])
 
     def _max_length(self) -> int:
         if self.config_ is not None:
             return self.config_.max_length
-        return int(self.overrides.get("max_length", min(512, getattr(self.tokenizer_, "model_max_length", 512))))
+        if self.max_length is not UNSET:
+            return int(self.max_length)
+        return min(512, getattr(self.tokenizer_, "model_max_length", 512))
 
     def _eval_batch_size(self) -> int:
-        return self.config_.eval_batch_size if self.config_ is not None else self.overrides.get("eval_batch_size", 64)
+        if self.config_ is not None:
+            return self.config_.eval_batch_size
+        return 64 if self.eval_batch_size is UNSET else int(self.eval_batch_size)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise TailTuneError("this TailTuner is not fitted yet: call fit() or TailTuner.load() first")
+            raise TailTunerNotFitted("this TailTuner is not fitted yet: call fit() or TailTuner.load() first")
+
+
+def _typed(names: list[str], integers: bool) -> list[Any]:
+    """Label names as the user gave them: integers back to ``int`` when every training label was one."""
+    return [int(name) for name in names] if integers else list(names)

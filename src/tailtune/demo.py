@@ -37,7 +37,7 @@ RUN_SEED = 1
 
 # Shared by every fixed-budget strategy; per-strategy stage settings are in DEMO_STAGES.
 DEMO_RUN = {"max_length": 128, "batch_size": 16, "seed": RUN_SEED, "pooling": "cls", "select_metric": "none",
-            "calibrate": "none"}  # fmt: skip
+            "calibrate": "none", "attention_dropout": None}  # fmt: skip
 DEMO_STAGES: dict[str, dict[str, Any]] = {
     "vanilla": {"epochs": 2, "lr": 3e-4, "min_steps": 0},
     "reweight": {"epochs": 2, "lr": 3e-4, "min_steps": 0},

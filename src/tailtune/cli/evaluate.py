@@ -31,8 +31,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     y_true = tuner.label_map.encode(data.labels, source=data.source)
     y_pred = tuner.predict_proba(data.texts).argmax(axis=1)
     counts = getattr(tuner.model_.config, "tailtune_train_counts", None) or {}
-    train_counts = [int(counts.get(name, 0)) for name in tuner.classes_]
-    metrics = compute_metrics(y_true, y_pred, label_names=tuner.classes_, train_counts=train_counts)
+    names = tuner.label_map.labels
+    train_counts = [int(counts.get(name, 0)) for name in names]
+    metrics = compute_metrics(y_true, y_pred, label_names=names, train_counts=train_counts)
     metrics["split"] = data.source
     print(metrics_table(metrics))
     if args.output:

@@ -1,0 +1,76 @@
+"""What one full fine-tuning step costs with each kind of dropout on or off (embedded MiniLM, CPU or GPU).
+
+A step is forward, backward and an AdamW update on one batch of 16 x 128 random token ids; the first step of
+each variant warms up and is not timed. PyTorch's fused attention kernels have no dropout path on CPU, so the
+checkpoint's attention dropout (0.1) falls back to a slower one: this is the measurement behind
+``attention_dropout: 0`` as tailtune's default.
+
+    python benchmarks/step_cost.py --steps 5 --json benchmarks/results/step_cost.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import time
+
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from tailtune.builtin import minilm_path
+
+VARIANTS = {
+    "checkpoint dropout (attention 0.1, hidden 0.1)": {},
+    "attention dropout 0": {"attention_probs_dropout_prob": 0.0},
+    "hidden dropout 0": {"hidden_dropout_prob": 0.0},
+    "no dropout": {"attention_probs_dropout_prob": 0.0, "hidden_dropout_prob": 0.0},
+    "eager attention, checkpoint dropout": {"attn_implementation": "eager"},
+}
+
+
+def cpu_model() -> str:
+    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
+
+
+def step_seconds(overrides: dict, steps: int, device: str) -> float:
+    model = AutoModelForSequenceClassification.from_pretrained(minilm_path(), num_labels=5, **overrides).to(device)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(1000, 20000, (16, 128), generator=generator).to(device)
+    labels = torch.randint(0, 5, (16,), generator=generator).to(device)
+    for step in range(steps + 1):
+        if step == 1:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+        model(input_ids=ids, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per variant (after one warm-up)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+    results = {"cpu": cpu_model(), "device": args.device, "threads": torch.get_num_threads(), "rows": []}
+    for name, overrides in VARIANTS.items():
+        seconds = step_seconds(overrides, args.steps, args.device)
+        results["rows"].append({"variant": name, "seconds_per_step": round(seconds, 3)})
+        print(f"{name:<45} {seconds:.3f} s/step", flush=True)
+    print(f"({results['cpu']}, {args.device}, {results['threads']} threads)")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=2)
+            handle.write("\n")
+
+
+if __name__ == "__main__":
+    main()
