@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from tailtune.data import LabelMap, TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir
 from tailtune.metrics import softmax
+from tailtune.modelcard import CARD_FILE, write_model_card
 from tailtune.modeling import check_max_length, load_saved_classifier, save_classifier
 from tailtune.run import Splits, check_labels, fit_selected
 from tailtune.strategies import SETTINGS, build_run_config
@@ -178,10 +180,16 @@ class TailTuner(ClassifierMixin, BaseEstimator):
                               sample_weight=sample_weight, zero_division=0))  # fmt: skip
 
     def save(self, path: str | Path) -> Path:
-        """Save model and tokenizer (``save_pretrained``; ``transformers.pipeline`` loads the folder)."""
+        """Save model, tokenizer and model card (``transformers.pipeline`` loads the folder)."""
         self._check_fitted()
         with atomic_dir(path) as tmp:
             save_classifier(self.model_, self.tokenizer_, tmp)
+            if self.config_ is not None:
+                counts = [self.model_.config.tailtune_train_counts[name] for name in self.label_map.labels]
+                write_model_card(tmp, self.config_, self.label_map.labels, counts, self.decisions_,
+                                 data_source="fit()")  # fmt: skip
+            elif (Path(self.model) / CARD_FILE).is_file():  # loaded: keep the card it came with
+                shutil.copyfile(Path(self.model) / CARD_FILE, tmp / CARD_FILE)
         return Path(path)
 
     @classmethod

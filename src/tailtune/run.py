@@ -31,6 +31,7 @@ from tailtune.data import LabelMap, TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.imbalance import class_counts
 from tailtune.metrics import compute_metrics, score_predictions, softmax
+from tailtune.modelcard import write_model_card
 from tailtune.modeling import check_max_length, load_classifier, save_classifier
 from tailtune.scopes import final_linear
 from tailtune.selection import EpochSelector, carve_validation, refit_config
@@ -377,6 +378,8 @@ def _train_into(config, splits, label_map, accelerator, out, *, variant, variant
     if main and save_model:
         with rundir.writing_model(out) as tmp:
             save_classifier(model, tokenizer, tmp)
+            write_model_card(tmp, config, label_map.labels, train_counts, metrics, data_source=splits.train.source,
+                             scored_on=None if target is None else target.source)  # fmt: skip
     return metrics
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tailtune import __version__
+from tailtune.markdown import escape_md
 
 _CSS = """
 :root { color-scheme: light; }
@@ -58,16 +59,6 @@ footer { margin-top: 3rem; padding-top: .8rem; border-top: 1px solid #eaecef; co
 # Defence in depth: even if some string escaped escaping, the page may load no script and nothing remote.
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~!{}])")
-
-
-def _escape_md(text: object) -> str:
-    """Escape a data string for Markdown: one line, ``<>&`` as entities, other markup backslash-escaped.
-
-    Entities (rather than backslashes) for ``<`` keep raw HTML out even of renderers that ignore escapes.
-    """
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(" ".join(str(text).split()), quote=False))
-
 
 def _escape_html(text: object) -> str:
     """Escape a data string for HTML text and attribute values."""
@@ -104,17 +95,17 @@ class Document:
         anchor = _slug(title)
         self.toc.append((anchor, title))
         self.html_parts.append(f'<h2 id="{_escape_html(anchor)}">{_escape_html(title)}</h2>')
-        self.md_parts.append(f"## {_escape_md(title)}\n")
+        self.md_parts.append(f"## {escape_md(title)}\n")
 
     def subsection(self, title: str) -> None:
         """Start a subsection."""
         self.html_parts.append(f"<h3>{_escape_html(title)}</h3>")
-        self.md_parts.append(f"### {_escape_md(title)}\n")
+        self.md_parts.append(f"### {escape_md(title)}\n")
 
     def open_details(self, title: str) -> None:
         """Start a block that HTML shows folded (a heading in Markdown); end it with close_details."""
         self.html_parts.append(f"<details><summary>{_escape_html(title)}</summary>")
-        self.md_parts.append(f"### {_escape_md(title)}\n")
+        self.md_parts.append(f"### {escape_md(title)}\n")
 
     def close_details(self) -> None:
         """End the block started by open_details."""
@@ -124,12 +115,12 @@ class Document:
         """Add a paragraph; a note is set smaller in HTML and in italics in Markdown."""
         css = ' class="note"' if note else ""
         self.html_parts.append(f"<p{css}>{_escape_html(text)}</p>")
-        self.md_parts.append(f"{'*' if note else ''}{_escape_md(text)}{'*' if note else ''}\n")
+        self.md_parts.append(f"{'*' if note else ''}{escape_md(text)}{'*' if note else ''}\n")
 
     def bullets(self, items: list[str]) -> None:
         """Add a bulleted list."""
         self.html_parts.append("<ul>" + "".join(f"<li>{_escape_html(item)}</li>" for item in items) + "</ul>")
-        self.md_parts.append("".join(f"- {_escape_md(item)}\n" for item in items))
+        self.md_parts.append("".join(f"- {escape_md(item)}\n" for item in items))
 
     def table(self, header: list[str], rows: list[list[Cell | str]]) -> None:
         """Add a table; a column whose cells are all numeric is right-aligned, header included."""
@@ -151,11 +142,11 @@ class Document:
         self.html_parts.append(
             f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
         )
-        md = ["| " + " | ".join(_escape_md(h) for h in header) + " |"]
+        md = ["| " + " | ".join(escape_md(h) for h in header) + " |"]
         md.append("|" + "|".join("---:" if numeric[i] else "---" for i in range(len(header))) + "|")
         for row in cells:
             md.append(
-                "| " + " | ".join(f"**{_escape_md(c.text)}**" if c.strong else _escape_md(c.text) for c in row) + " |"
+                "| " + " | ".join(f"**{escape_md(c.text)}**" if c.strong else escape_md(c.text) for c in row) + " |"
             )
         self.md_parts.append("\n".join(md) + "\n")
 
@@ -168,7 +159,7 @@ class Document:
             f'<figure><img src="data:image/png;base64,{data}" alt="{_escape_html(alt)}">'
             f"<figcaption>{_escape_html(caption)}</figcaption></figure>"
         )
-        self.md_parts.append(f"![{_escape_md(alt)}]({self.files_dir}/{filename})\n\n*{_escape_md(caption)}*\n")
+        self.md_parts.append(f"![{escape_md(alt)}]({self.files_dir}/{filename})\n\n*{escape_md(caption)}*\n")
 
     def render(self, root: Path, facts: str) -> tuple[str, str]:
         """Wrap the content in a page: title, header, navigation and footer.
@@ -196,7 +187,7 @@ class Document:
             f"under <code>{_escape_html(root)}</code>.</footer>\n</main>\n</body>\n</html>\n"
         )
         markdown = (
-            f"# tailtune report\n\n`{str(root).replace('`', '')}` · generated {generated}\n\n{_escape_md(facts)}\n\n"
+            f"# tailtune report\n\n`{str(root).replace('`', '')}` · generated {generated}\n\n{escape_md(facts)}\n\n"
             + "\n".join(self.md_parts)
         )
         return page, markdown

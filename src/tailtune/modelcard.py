@@ -1,0 +1,187 @@
+"""The model card (``README.md``) every saved model folder carries, in the Hugging Face convention.
+
+YAML metadata (``library_name``, ``pipeline_tag``, ``base_model``, tags and a ``model-index`` with the scores)
+comes from ``huggingface_hub``'s :class:`~huggingface_hub.ModelCardData`; the body says what the model was
+trained on (class counts and imbalance ratio), how (every stage's settings and what validation chose), how it
+scores per class from head to tail, how to load it, and where it is weak. Label names and data sources are
+escaped as in the report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tailtune.config import RunConfig
+from tailtune.markdown import escape_md
+from tailtune.metrics import GROUPS, frequency_groups
+
+CARD_FILE = "README.md"
+# A class with fewer training examples than this is named under "Limits".
+FEW_EXAMPLES = 20
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+_METRICS = (("macro_f1", "macro-F1"), ("micro_f1", "micro-F1"), ("balanced_accuracy", "balanced accuracy"),
+            ("tail_f1", "tail F1"))  # fmt: skip
+
+
+def base_model_id(model: str) -> str | None:
+    """The hub id of the model a run started from, when it has one (the embedded MiniLM has)."""
+    from tailtune.builtin import minilm_path
+
+    try:
+        if Path(model).resolve() == Path(minilm_path()).resolve():
+            return MINILM_HUB_ID
+    except Exception:  # noqa: BLE001 -- without the demo extra there is no embedded model to match
+        pass
+    looks_like_hub_id = model.count("/") <= 1 and not model.startswith((".", "/", "~")) and not Path(model).exists()
+    return model if looks_like_hub_id else None
+
+
+def model_card(
+    config: RunConfig,
+    labels: list[str],
+    train_counts: list[int],
+    metrics: dict[str, Any] | None = None,
+    *,
+    data_source: str | None = None,
+    scored_on: str | None = None,
+) -> str:
+    """The card's text: YAML front matter, then Markdown.
+
+    Args:
+        config: The run's resolved config.
+        labels: Class names in id order.
+        train_counts: Training examples per class, in id order.
+        metrics: The run's ``metrics.json`` content (scores, selection, calibration), if it was evaluated.
+        data_source: Where the training data came from (a path or a name).
+        scored_on: Where the data the metrics come from came from, for the metadata's ``model-index``.
+    """
+    from huggingface_hub import EvalResult, ModelCardData
+
+    base = base_model_id(config.model)
+    evaluated = bool(metrics and metrics.get("split"))
+    results = []
+    if evaluated:
+        dataset = scored_on or f"{metrics['split']} data"
+        results = [
+            EvalResult(
+                task_type="text-classification",
+                dataset_type="custom",
+                dataset_name=str(dataset),
+                dataset_split=str(metrics["split"]),
+                metric_type=key,
+                metric_name=name,
+                metric_value=round(float(metrics[key]), 4),
+            )  # fmt: skip
+            for key, name in _METRICS
+            if metrics.get(key) is not None
+        ]
+    data = ModelCardData(
+        library_name="transformers", pipeline_tag="text-classification", base_model=base,
+        tags=["tailtune", "long-tailed", "imbalanced-classification", config.strategy],
+        model_name="tailtune-" + config.strategy if results else None, eval_results=results or None,
+    )  # fmt: skip
+    body = [f"# {escape_md(config.strategy)} text classifier trained with tailtune", ""]
+    body += _data_section(labels, train_counts, data_source)
+    body += _training_section(config, metrics)
+    body += _results_section(labels, train_counts, metrics) if evaluated else []
+    body += _usage_section(config)
+    body += _limits_section(labels, train_counts, config.max_length)
+    return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n"
+
+
+def write_model_card(path: str | Path, *args: Any, **kwargs: Any) -> Path:
+    """Write :func:`model_card` to ``path/README.md``."""
+    target = Path(path) / CARD_FILE
+    target.write_text(model_card(*args, **kwargs), encoding="utf-8")
+    return target
+
+
+def _ordered(labels: list[str], train_counts: list[int]) -> list[tuple[int, str]]:
+    """(group, class id) from head to tail, the order and groups of the report."""
+    groups = frequency_groups(train_counts)
+    group_of = {i: name for name in GROUPS for i in groups[name]}
+    order = sorted(range(len(labels)), key=lambda i: (-train_counts[i], i))
+    return [(group_of[i], i) for i in order]
+
+
+def _data_section(labels: list[str], counts: list[int], source: str | None) -> list[str]:
+    ratio = max(counts) / max(1, min(counts))
+    lines = ["## Training data", ""]
+    if source:
+        lines += [f"Source: {escape_md(source)}.", ""]
+    lines += [f"{sum(counts)} examples in {len(labels)} classes; imbalance ratio {ratio:.0f} (the largest class "
+              "over the smallest).", "", "| class | group | training examples |", "| --- | --- | ---: |"]  # fmt: skip
+    lines += [f"| {escape_md(labels[i])} | {group} | {counts[i]} |" for group, i in _ordered(labels, counts)]
+    return lines + [""]
+
+
+def _training_section(config: RunConfig, metrics: dict[str, Any] | None) -> list[str]:
+    lines = ["## Training", "", f"Base model: `{config.model}`; strategy `{config.strategy}`; max length "
+             f"{config.max_length}, batch size {config.batch_size}, seed {config.seed}, pooling {config.pooling}.",
+             "", "| stage | trains | loss | class weights | learning rate | epochs | min steps | sampler |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | --- |"]  # fmt: skip
+    chosen = {c["stage"]: c for c in (metrics or {}).get("selection") or []}
+    for i, stage in enumerate(config.stages):
+        epochs = f"{chosen[i]['best_epoch']} (kept) of {chosen[i]['epochs_run']}" if i in chosen else stage.epochs
+        loss = stage.loss + (f" {stage.loss_params}" if stage.loss_params else "")
+        lines.append(f"| {escape_md(stage.name)} | {stage.trainable} | {escape_md(loss)} | {stage.weights} | "
+                     f"{stage.lr:g} | {epochs} | {stage.min_steps or '-'} | {stage.sampler} |")  # fmt: skip
+    lines.append("")
+    split = (metrics or {}).get("validation_split") or {}
+    if split.get("source"):
+        lines.append(f"Validation: a {split['source']} split of {split.get('size')} examples chose each stage's "
+                     f"best epoch by {config.select_metric}.")  # fmt: skip
+    if (metrics or {}).get("refit_epochs"):
+        epochs = ", ".join(f"{e:g}" for e in metrics["refit_epochs"])
+        lines.append(f"The final model was then retrained on all the training data for {epochs} epochs per stage.")
+    calibration = (metrics or {}).get("calibration")
+    if calibration:
+        lines.append(f"Decision rule: {calibration['method']} (tau {calibration.get('tau')}), chosen on "
+                     "validation and folded into the classifier's bias.")  # fmt: skip
+    return lines + [""]
+
+
+def _results_section(labels: list[str], counts: list[int], metrics: dict[str, Any]) -> list[str]:
+    lines = [f"## Results on {escape_md(metrics['split'])} data ({metrics['n_examples']} examples)", ""]
+    lines += [
+        ", ".join(f"{name} {metrics[key]:.4f}" for key, name in _METRICS if metrics.get(key) is not None)
+        + f"; head F1 {_fmt(metrics.get('head_f1'))}, medium F1 {_fmt(metrics.get('medium_f1'))}.",
+        "",
+    ]
+    lines += ["Per class, from the most frequent in training to the rarest:", "",
+              "| class | group | training examples | precision | recall | F1 | support |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for group, i in _ordered(labels, counts):
+        row = metrics["per_class"][labels[i]]
+        lines.append(f"| {escape_md(labels[i])} | {group} | {counts[i]} | {row['precision']:.4f} | "
+                     f"{row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |")  # fmt: skip
+    return lines + [""]
+
+
+def _usage_section(config: RunConfig) -> list[str]:
+    remote = config.pooling == "mean" or config.head == "mlp"
+    note = (" (the folder carries a small modeling file for its head, hence `trust_remote_code=True`)"
+            if remote else "")  # fmt: skip
+    call = 'pipeline("text-classification", model="PATH"' + (", trust_remote_code=True)" if remote else ")")
+    return ["## How to use", "", f"With `transformers`{note}:", "", "```python",
+            "from transformers import pipeline", "", f"classifier = {call}", 'classifier("a new text")', "```",
+            "", "Or with tailtune: `TailTuner.load(\"PATH\").predict([...])`, or `tailtune predict --model PATH`.",
+            ""]  # fmt: skip
+
+
+def _limits_section(labels: list[str], counts: list[int], max_length: int) -> list[str]:
+    few = [(labels[i], counts[i]) for _, i in _ordered(labels, counts) if counts[i] < FEW_EXAMPLES]
+    lines = ["## Limits", ""]
+    if few:
+        named = ", ".join(f"{escape_md(name)} ({n})" for name, n in few)
+        lines.append(f"Classes with fewer than {FEW_EXAMPLES} training examples: {named}. Their scores rest on "
+                     "few examples and will vary with new data more than the others'.")  # fmt: skip
+    else:
+        lines.append(f"Every class had at least {FEW_EXAMPLES} training examples.")
+    lines.append(f"It knows only the classes above, and reads only the first {max_length} tokens of a text.")
+    return lines
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

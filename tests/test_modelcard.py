@@ -1,0 +1,80 @@
+"""The model card in every saved model folder: Hugging Face metadata that parses, numbers from metrics.json."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import make_texts
+from huggingface_hub import ModelCard
+
+from tailtune.classifier import TailTuner
+from tailtune.data import load_dataset
+from tailtune.modelcard import CARD_FILE, MINILM_HUB_ID, base_model_id
+from tailtune.run import Splits, train_run
+from tailtune.strategies import build_run_config
+
+# A hostile name for the rarest class: it must come out escaped in the Markdown.
+LABELS = {"sport": "sport", "tech": "tech|<b>AI</b>", "money": "money_*"}
+
+
+@pytest.fixture(scope="module")
+def run(tiny_model, tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("card")
+    for name, counts, seed in (("train", {"sport": 24, "tech": 4, "money": 10}, 1), ("test", None, 2)):
+        texts, labels = make_texts(counts or {"sport": 6, "tech": 6, "money": 6}, seed=seed)
+        frame = pd.DataFrame({"text": texts, "label": [LABELS[y] for y in labels]})
+        frame.to_csv(root / f"{name}.csv", index=False)
+    splits = Splits(train=load_dataset(root / "train.csv"), test=load_dataset(root / "test.csv"))
+    config = build_run_config(tiny_model, "two-stage", settings={"epochs": 1, "min_steps": 0, "batch_size": 8,
+                                                                 "max_length": 16})  # fmt: skip
+    out = root / "run"
+    return out, train_run(config, splits, out, show_progress=False)
+
+
+def test_card_metadata_parses_and_matches_metrics(run):
+    out, metrics = run
+    card = ModelCard.load(out / "model" / CARD_FILE)
+    data = card.data.to_dict()
+    assert data["library_name"] == "transformers" and data["pipeline_tag"] == "text-classification"
+    assert "tailtune" in data["tags"] and "two-stage" in data["tags"]
+    results = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert results == {key: round(metrics[key], 4) for key in ("macro_f1", "micro_f1", "balanced_accuracy", "tail_f1")}
+    assert {r.dataset_split for r in card.data.eval_results} == {"test"}
+
+
+def test_card_body_orders_classes_head_to_tail_and_names_the_rare_ones(run):
+    out, metrics = run
+    text = (out / "model" / CARD_FILE).read_text(encoding="utf-8")
+    escaped_tech = r"tech\|&lt;b&gt;AI&lt;/b&gt;"
+    assert "<b>" not in text and escaped_tech in text and r"money\_\*" in text
+    results = text.split("## Results", 1)[1].split("## ", 1)[0]
+    rows = [line for line in results.splitlines() if line.startswith("| ")][2:]  # after header and rule
+    assert [re.split(r"(?<!\\)\|", row)[1].strip() for row in rows] == ["sport", r"money\_\*", escaped_tech]
+    for row, name in zip(rows, ["sport", "money_*", "tech|<b>AI</b>"], strict=True):
+        assert f"| {metrics['per_class'][name]['f1']:.4f} |" in row
+    assert "imbalance ratio 6" in text
+    limits = text.split("## Limits", 1)[1]
+    assert r"money\_\* (10)" in limits and escaped_tech + " (4)" in limits and "sport" not in limits
+    assert 'pipeline("text-classification", model="PATH")' in text
+
+
+def test_tailtuner_save_writes_a_card_and_load_save_keeps_it(tiny_model, tmp_path):
+    texts, labels = make_texts({"sport": 8, "tech": 4}, seed=4)
+    tuner = TailTuner(tiny_model, "vanilla", epochs=1, min_steps=0, max_length=16, eval_fraction=0,
+                      show_progress=False).fit(texts, labels)  # fmt: skip
+    first = tuner.save(tmp_path / "a") / CARD_FILE
+    card = ModelCard.load(first)
+    assert card.data.eval_results is None and "sport" in card.text
+    TailTuner.load(tmp_path / "a").save(tmp_path / "b")
+    assert (tmp_path / "b" / CARD_FILE).read_text() == first.read_text()
+
+
+def test_base_model_id():
+    assert base_model_id("bert-base-uncased") == "bert-base-uncased"
+    assert base_model_id("org/model") == "org/model"
+    assert base_model_id("/some/local/folder") is None
+    assert json.dumps(MINILM_HUB_ID).count("/") == 1
