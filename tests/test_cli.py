@@ -14,6 +14,7 @@ from conftest import make_texts
 
 from tailtune.cli import main
 from tailtune.cli.common import in_flag_terms
+from tailtune.data import TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.strategies import STRATEGIES, describe_strategies
 
@@ -368,3 +369,26 @@ def _trained(tiny_model, tiny_data, tmp_path, capsys) -> Path:
                         "--strategy", "vanilla", "--epochs", "1", "--max-length", "16", "-q")  # fmt: skip
     assert code == 0, err
     return run / "model"
+
+
+def test_every_data_command_reads_builtin_names(tiny_model, tiny_data, tmp_path, capsys, monkeypatch):
+    """evaluate, predict and make-imbalanced accept the builtin: names that train accepts."""
+    import tailtune.builtin as builtin
+
+    texts, labels = make_texts({"sport": 6, "tech": 6, "money": 6}, seed=9)
+    monkeypatch.setattr(builtin, "bbc_news", lambda: TextDataset(texts, labels, "stand-in bbc-news"))
+    out = tmp_path / "made"
+    code, _, err = _run(capsys, "make-imbalanced", "--input", "builtin:bbc-news", "--output", out, "--ratio", "2")
+    assert code == 0, err
+    assert (out / "train.parquet").is_file()
+    model = _trained(tiny_model, tiny_data, tmp_path, capsys)
+    code, _, err = _run(capsys, "predict", "--model", model, "--input", "builtin:bbc-news", "--output",
+                        tmp_path / "p.csv")  # fmt: skip
+    assert code == 0, err
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 18
+    code, out_text, err = _run(capsys, "evaluate", "--model", model, "--data", "builtin:bbc-news")
+    assert code == 0, err
+    assert out_text.startswith("stand-in bbc-news: macro-F1 ")
+    code, _, err = _run(capsys, "predict", "--model", model, "--input", "builtin:nope", "--output",
+                        tmp_path / "q.csv")  # fmt: skip
+    assert code == 2 and "unknown built-in data 'builtin:nope'" in err

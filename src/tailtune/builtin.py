@@ -134,8 +134,11 @@ def resolve_model(spec: str) -> str:
     return spec
 
 
-def load_data(spec: str, *, text_column: str = "text", label_column: str = "label") -> TextDataset:
-    """Read labelled text; ``builtin:bbc-news`` and ``builtin:bbc-headlines`` name the embedded corpora.
+def load_data(
+    spec: str, *, text_column: str = "text", label_column: str = "label", require_labels: bool = True
+) -> TextDataset:
+    """Read text as every command does: :func:`tailtune.data.load_dataset`'s specs (files, ``save_to_disk``
+    folders, hub datasets), and ``builtin:bbc-news`` and ``builtin:bbc-headlines`` for the embedded corpora.
 
     Raises:
         TailTuneError: For an unknown ``builtin:`` name, or anything :func:`tailtune.data.load_dataset` raises.
@@ -146,4 +149,4 @@ def load_data(spec: str, *, text_column: str = "text", label_column: str = "labe
         return bbc_headlines()
     if spec.startswith("builtin:"):
         raise TailTuneError(f"unknown built-in data {spec!r}; valid: {', '.join(BUILTIN_DATA)}")
-    return load_dataset(spec, text_column=text_column, label_column=label_column)
+    return load_dataset(spec, text_column=text_column, label_column=label_column, require_labels=require_labels)

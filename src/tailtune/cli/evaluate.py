@@ -11,7 +11,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` subcommand."""
     evaluate = sub.add_parser("evaluate", help="score a saved model on labelled data")
     evaluate.add_argument("--model", required=True, help="a saved model folder (e.g. RUN/model)")
-    evaluate.add_argument("--data", required=True, help="labelled data file or data set")
+    evaluate.add_argument(
+        "--data",
+        required=True,
+        help="labelled data (.csv/.tsv/.jsonl/.parquet, a save_to_disk folder, a hub data set, or builtin:bbc-news)",
+    )
     evaluate.add_argument("--output", help="also write the metrics as JSON here")
     add_predict_options(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
@@ -19,15 +23,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Print the metrics table and optionally write the metrics as JSON."""
+    from tailtune.builtin import load_data
     from tailtune.classifier import TailTuner
-    from tailtune.data import load_dataset
     from tailtune.fileio import check_file_target, write_json
     from tailtune.metrics import compute_metrics
 
     if args.output:
         check_file_target(args.output)  # before the model loads and predicts, not after
     tuner = TailTuner.load(args.model, trust_remote_code=args.trust_remote_code, **predict_settings(args))
-    data = load_dataset(args.data, text_column=args.text_column, label_column=args.label_column)
+    data = load_data(args.data, text_column=args.text_column, label_column=args.label_column)
     y_true = tuner.label_map.encode(data.labels, source=data.source)
     y_pred = tuner.predict_proba(data.texts).argmax(axis=1)
     counts = getattr(tuner.model_.config, "tailtune_train_counts", None) or {}

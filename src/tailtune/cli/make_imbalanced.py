@@ -18,7 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "binary recipe (keep floor(n_major * F) of the minority class). Writes the data in the input's "
         "format plus counts.json.",
     )
-    make.add_argument("--input", required=True, help="labelled data file or data set")
+    make.add_argument(
+        "--input",
+        required=True,
+        help="labelled data (.csv/.tsv/.jsonl/.parquet, a save_to_disk folder, a hub data set, or builtin:bbc-news)",
+    )
     make.add_argument("--output", required=True, help="folder to write train/test files and counts.json")
     make.add_argument("--ratio", type=float, help="imbalance ratio n_max / n_min (>= 1)")
     make.add_argument("--profile", default="exp", help="exp (exponential) or step (default exp)")
@@ -36,14 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_make_imbalanced(args: argparse.Namespace) -> int:
     """Write the imbalanced split and print the training count of each class."""
-    from tailtune.data import load_dataset
+    from tailtune.builtin import load_data
     from tailtune.imbalance import holdout_then_long_tail, write_imbalanced
 
     if (args.ratio is None) == (args.minority is None):
         raise TailTuneError("give either --ratio (multi-class long tail) or --minority with --rate (binary)")
     if args.minority is not None and args.rate is None:
         raise TailTuneError("--minority needs --rate (the kept fraction of the majority class's size)")
-    data = load_dataset(args.input, text_column=args.text_column, label_column=args.label_column)
+    data = load_data(args.input, text_column=args.text_column, label_column=args.label_column)
     split = holdout_then_long_tail(
         data, ratio=args.ratio, profile=args.profile, order=args.order, max_per_class=args.max_per_class,
         minority=args.minority, rate=args.rate, test_per_class=args.test_per_class, seed=args.seed,
