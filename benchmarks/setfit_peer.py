@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,12 +39,13 @@ def run_setfit(train: pd.DataFrame, test: pd.DataFrame, *, seed: int, num_iterat
     from setfit import SetFitModel, Trainer, TrainingArguments
 
     model = SetFitModel.from_pretrained(minilm_path(), head_params={"class_weight": "balanced", "max_iter": 2000})
-    arguments = TrainingArguments(
-        batch_size=16, num_epochs=1, num_iterations=num_iterations, body_learning_rate=2e-5, max_length=128,
-        seed=seed, show_progress_bar=True, report_to="none",
-    )  # fmt: skip
     data = Dataset.from_pandas(train[["text", "label"]].reset_index(drop=True))
-    Trainer(model=model, args=arguments, train_dataset=data).train()
+    with tempfile.TemporaryDirectory() as checkpoints:  # SetFit saves checkpoints; none are needed here
+        arguments = TrainingArguments(
+            output_dir=checkpoints, batch_size=16, num_epochs=1, num_iterations=num_iterations,
+            body_learning_rate=2e-5, max_length=128, seed=seed, show_progress_bar=True, report_to="none",
+        )  # fmt: skip
+        Trainer(model=model, args=arguments, train_dataset=data).train()
     return [str(label) for label in model.predict(test["text"].tolist(), batch_size=64, as_numpy=True)]
 
 

@@ -41,7 +41,7 @@ def pytest_addoption(parser):
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--runslow"):
         return
-    skip = pytest.mark.skip(reason="slow: runs a real pretrained model; use --runslow")
+    skip = pytest.mark.skip(reason="slow (a real pretrained model, or a package build); use --runslow")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
