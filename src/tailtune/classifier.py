@@ -60,7 +60,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         show_progress: Progress bars during training.
         head, max_length, batch_size, eval_batch_size, seed, gradient_accumulation_steps, mixed_precision,
         group_by_length, feature_cache, cache_dir, trust_remote_code, logging_steps, pooling, eval_fraction,
-        eval_min_class_count, select_metric, eval_steps, patience, refit, calibrate, attention_dropout: Run
+        eval_min_class_count, select_metric, eval_steps, patience, refit, calibrate, report_to, attention_dropout: Run
             settings (:class:`~tailtune.config.RunConfig`).
         epochs, lr, loss, weights, trainable, stage_batch_size, beta, sampler, min_steps: Stage settings, one
             value for every stage or a list with one per stage (``stage_batch_size`` sets
@@ -104,6 +104,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         patience: int | None = UNSET,
         refit: bool = UNSET,
         calibrate: str = UNSET,
+        report_to: str = UNSET,
         attention_dropout: float | None = UNSET,
         epochs: int | list[int] = UNSET,
         lr: float | list[float] = UNSET,

@@ -21,6 +21,7 @@ SAMPLERS = ("random", "class-balanced", "sqrt")
 POOLINGS = ("auto", "cls", "mean")
 SELECT_METRICS = ("macro_f1", "micro_f1", "balanced_accuracy", "accuracy", "none")
 CALIBRATIONS = ("none", "logit-adjust", "class-bias")
+REPORT_TO = ("none", "tensorboard", "mlflow", "wandb")
 
 
 @dataclass
@@ -161,6 +162,8 @@ class RunConfig:
         refit: After selection on a held-out split, retrain on all the training data with the chosen epochs.
         calibrate: Decision rule chosen on validation and folded into the bias: ``none``, ``logit-adjust``
             or ``class-bias``; see :mod:`tailtune.calibration`.
+        report_to: Experiment tracker for losses, learning rates, validation scores, final metrics and the
+            config: ``none``, ``tensorboard``, ``mlflow`` or ``wandb``; see :mod:`tailtune.tracking`.
         attention_dropout: Dropout on the attention probabilities while training; None keeps the
             checkpoint's. Off by default: PyTorch's fused CPU attention has no dropout path, so the usual 0.1
             makes every full fine-tuning step about 28% slower there, and validation scores did not gain from
@@ -190,6 +193,7 @@ class RunConfig:
     patience: int | None = 2
     refit: bool = True
     calibrate: str = "logit-adjust"
+    report_to: str = "none"
     attention_dropout: float | None = 0.0
 
     def __post_init__(self) -> None:
@@ -212,6 +216,7 @@ class RunConfig:
         _choice("pooling", self.pooling, POOLINGS)
         _choice("select_metric", self.select_metric, SELECT_METRICS)
         _choice("calibrate", self.calibrate, CALIBRATIONS)
+        _choice("report_to", self.report_to, REPORT_TO)
         _check(0 <= self.eval_fraction < 1, f"eval_fraction must be in [0, 1), got {self.eval_fraction}",
                "eval_fraction")  # fmt: skip
         _check(self.eval_min_class_count >= 2, f"eval_min_class_count must be >= 2, got {self.eval_min_class_count}",

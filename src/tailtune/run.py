@@ -35,6 +35,7 @@ from tailtune.modelcard import write_model_card
 from tailtune.modeling import check_max_length, load_classifier, save_classifier
 from tailtune.scopes import final_linear
 from tailtune.selection import EpochSelector, carve_validation, refit_config
+from tailtune.tracking import RunTracker, check_tracker
 from tailtune.training import make_accelerator, predict_logits, train_stages
 
 logger = logging.getLogger(__name__)
@@ -301,14 +302,32 @@ def train_run(
     if rundir.is_complete(final) and not overwrite:
         raise TailTuneError(f"{final}: already holds a complete run; choose another --output or pass --overwrite")
     label_map = check_labels(splits)
+    check_tracker(config.report_to)
     accelerator = make_accelerator(config)
     # Only the main process writes; it builds the run in a staging folder and moves it into place once complete.
     with rundir.claim(final) if accelerator.is_main_process else contextlib.nullcontext(final) as out:
         if rundir.is_complete(final) and not overwrite:  # finished by another process since the check above
             raise rundir.RunBusy(f"{final}: another process has just completed this run")
-        metrics = _train_into(config, splits, label_map, accelerator, Path(out), variant=variant,
-                              variant_info=variant_info, show_progress=show_progress, observer=observer,
-                              save_model=save_model)  # fmt: skip
+        tracker = None
+        if config.report_to != "none" and accelerator.is_main_process:
+            name = "/".join(str(part) for part in (variant, config.strategy, f"seed-{config.seed}") if part)
+            tracker = RunTracker(config.report_to, Path(out), name, config.to_dict())
+
+        def observe(entry: dict) -> None:
+            if tracker is not None:
+                tracker.log_history(entry)
+            if observer is not None:
+                observer(entry)
+
+        try:
+            metrics = _train_into(config, splits, label_map, accelerator, Path(out), variant=variant,
+                                  variant_info=variant_info, show_progress=show_progress, observer=observe,
+                                  save_model=save_model)  # fmt: skip
+            if tracker is not None:
+                tracker.log_final(metrics)
+        finally:
+            if tracker is not None:
+                tracker.close()
         metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
         if accelerator.is_main_process:
             rundir.write_metrics(out, metrics)  # last: marks the run complete

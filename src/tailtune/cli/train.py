@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from tailtune.cli.common import add_data_columns, metrics_table
-from tailtune.config import CALIBRATIONS, POOLINGS, SELECT_METRICS
+from tailtune.config import CALIBRATIONS, POOLINGS, REPORT_TO, SELECT_METRICS
 from tailtune.errors import TailTuneError
 
 if TYPE_CHECKING:
@@ -56,6 +56,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="random batches without grouping similar lengths")  # fmt: skip
     parser.add_argument("--cache-dir", help="folder for feature caches shared between runs")
     parser.add_argument("--trust-remote-code", action="store_true", default=None, help="allow checkpoint code")
+    parser.add_argument("--report-to", choices=REPORT_TO,
+                        help="experiment tracker for losses, validation scores, final metrics and the config "
+                        "(default none; tensorboard writes RUN/tensorboard; needs tailtune[tracking])")  # fmt: skip
     parser.add_argument("--attention-dropout", type=float, metavar="P",
                         help="dropout on attention probabilities while training (default 0, faster on CPUs; "
                         "BERT-style checkpoints ship 0.1; null in a config file keeps the checkpoint's)")  # fmt: skip
