@@ -35,7 +35,7 @@ from tailtune.modelcard import write_model_card
 from tailtune.modeling import check_max_length, load_classifier, save_classifier
 from tailtune.scopes import final_linear
 from tailtune.selection import EpochSelector, carve_validation, refit_config
-from tailtune.tracking import RunTracker, check_tracker
+from tailtune.tracking import check_tracker, open_tracker
 from tailtune.training import make_accelerator, predict_logits, train_stages
 
 logger = logging.getLogger(__name__)
@@ -308,28 +308,20 @@ def train_run(
     with rundir.claim(final) if accelerator.is_main_process else contextlib.nullcontext(final) as out:
         if rundir.is_complete(final) and not overwrite:  # finished by another process since the check above
             raise rundir.RunBusy(f"{final}: another process has just completed this run")
-        tracker = None
-        if config.report_to != "none" and accelerator.is_main_process:
-            name = "/".join(str(part) for part in (variant, config.strategy, f"seed-{config.seed}") if part)
-            tracker = RunTracker(config.report_to, Path(out), name, config.to_dict())
-
-        def observe(entry: dict) -> None:
-            if tracker is not None:
-                tracker.log_history(entry)
-            if observer is not None:
-                observer(entry)
-
-        try:
-            metrics = _train_into(config, splits, label_map, accelerator, Path(out), variant=variant,
-                                  variant_info=variant_info, show_progress=show_progress, observer=observe,
-                                  save_model=save_model)  # fmt: skip
+        main = accelerator.is_main_process
+        name = "/".join(str(part) for part in (variant, config.strategy, f"seed-{config.seed}") if part)
+        tracker = open_tracker(config.report_to, Path(out), name, config.to_dict()) if main else None
+        with tracker or contextlib.nullcontext():
+            observers = [c for c in (tracker and tracker.log_history, observer) if c is not None]
+            metrics = _train_into(
+                config, splits, label_map, accelerator, Path(out), variant=variant, variant_info=variant_info,
+                show_progress=show_progress, observer=lambda entry: [c(entry) for c in observers],
+                save_model=save_model,
+            )  # fmt: skip
             if tracker is not None:
                 tracker.log_final(metrics)
-        finally:
-            if tracker is not None:
-                tracker.close()
         metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
-        if accelerator.is_main_process:
+        if main:
             rundir.write_metrics(out, metrics)  # last: marks the run complete
             rundir.publish(out, final)
     accelerator.wait_for_everyone()

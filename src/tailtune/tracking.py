@@ -93,6 +93,17 @@ class RunTracker:
         """Flush and end the tracker's run."""
         self.tracker.finish()
 
+    def __enter__(self) -> RunTracker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_tracker(report_to: str, run_dir: Path, run_name: str, hparams: dict[str, Any]) -> RunTracker | None:
+    """A started :class:`RunTracker`, or None for ``report_to: none``."""
+    return None if report_to == "none" else RunTracker(report_to, run_dir, run_name, hparams)
+
 
 def _flat(config: dict[str, Any]) -> dict[str, Any]:
     """Hyper-parameters as trackers take them: scalars as they are, anything nested as JSON text."""
