@@ -39,6 +39,7 @@ def run_setfit(train: pd.DataFrame, test: pd.DataFrame, *, seed: int, num_iterat
     from setfit import SetFitModel, Trainer, TrainingArguments
 
     model = SetFitModel.from_pretrained(minilm_path(), head_params={"class_weight": "balanced", "max_iter": 2000})
+    model.model_body.max_seq_length = 128  # tailtune's max length; the checkpoint's own is 256
     data = Dataset.from_pandas(train[["text", "label"]].reset_index(drop=True))
     with tempfile.TemporaryDirectory() as checkpoints:  # SetFit saves checkpoints; none are needed here
         arguments = TrainingArguments(
