@@ -356,7 +356,7 @@ def test_sst2_example_validates_and_dry_runs(tmp_path, monkeypatch, no_training,
     exp = load_experiment(path)
     assert exp.model == "bert-base-uncased" and exp.seeds == [7, 42, 106, 190, 191]
     assert exp.run == {"max_length": 128, "batch_size": 16, "head": "mlp", "eval_fraction": 0,
-                       "select_metric": "none", "calibrate": "none"}  # fmt: skip
+                       "select_metric": "none", "calibrate": "none", "attention_dropout": None}  # fmt: skip
     assert [v.name for v in exp.variants] == [f"rate-0.{k}" for k in range(1, 8)]
     assert exp.variants[0].info == {"rate": 0.1, "minority": "negative", "ratio": 10}
     assert [s.stages for s in exp.strategies] == [
@@ -386,7 +386,7 @@ def test_bbc_example_mirrors_demo_budgets(tmp_path, no_training, capsys):
     # drw trains as long as vanilla in all: one epoch of cross-entropy, one of the reweighted loss
     assert [stage.epochs for stage in stages["drw"]] == [1, 1]
     assert exp.run == {"max_length": 128, "batch_size": 16, "pooling": "cls", "eval_fraction": 0,
-                       "select_metric": "none", "calibrate": "none"}  # fmt: skip
+                       "select_metric": "none", "calibrate": "none", "attention_dropout": None}  # fmt: skip
     assert exp.seeds == [1, 2, 3]
 
     assert compare("--config", EXAMPLES / "bbc-lt.yaml", "--output", tmp_path / "out", "--dry-run") == 0
