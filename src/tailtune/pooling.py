@@ -125,4 +125,5 @@ def write_pooling_code(model: nn.Module, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / CODE_FILE).write_text(_module_code(base), encoding="utf-8")
     model.config.auto_map = {"AutoModelForSequenceClassification": f"{CODE_FILE[:-3]}.{_class_name(base)}"}
-    logger.info("%s: the model mean-pools; transformers loads it with trust_remote_code=True", folder)
+    # The folder is often a temporary one that is renamed once complete, so the message does not name it.
+    logger.info("the saved model mean-pools: transformers loads it with trust_remote_code=True")
