@@ -504,7 +504,8 @@ def save_dataset(
 ) -> None:
     """Write a dataset to a file whose format follows its extension, atomically.
 
-    ``.csv``/``.tsv`` use standard CSV quoting (fields with separators, quotes or newlines are quoted);
+    ``.csv``/``.tsv`` use standard CSV quoting and CRLF line ends (fields with separators, quotes, CR or LF are
+    quoted);
     ``.jsonl``/``.json`` write one JSON object per line; ``.parquet`` writes string columns. Unlabelled
     datasets get only the text column.
 
@@ -522,7 +523,10 @@ def save_dataset(
         columns[label_column] = list(dataset.labels)
     with atomic_path(path) as tmp:
         if suffix in (".csv", ".tsv"):
-            pd.DataFrame(columns).to_csv(tmp, sep="," if suffix == ".csv" else "\t", index=False, encoding="utf-8")
+            # CRLF line ends (RFC 4180): the writer then quotes every field holding a CR or an LF. With "\n" a
+            # bare CR inside a text went out unquoted and a reader took it for a line break.
+            pd.DataFrame(columns).to_csv(tmp, sep="," if suffix == ".csv" else "\t", index=False, encoding="utf-8",
+                                         lineterminator="\r\n")  # fmt: skip
         elif suffix == ".parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
