@@ -23,6 +23,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
+def head_to_tail(train_counts: Sequence[int]) -> list[int]:
+    """Class ids from the most frequent in training to the rarest (ties: lower class id first)."""
+    return sorted(range(len(train_counts)), key=lambda c: (-train_counts[c], c))
+
+
 def frequency_groups(train_counts: Sequence[int]) -> dict[str, list[int]]:
     """Split classes into head, medium and tail groups by training frequency.
 
@@ -45,7 +50,7 @@ def frequency_groups(train_counts: Sequence[int]) -> dict[str, list[int]]:
     k = len(train_counts)
     if k == 0:
         raise TailTuneError("class counts are empty: the training data must contain at least one class")
-    order = sorted(range(k), key=lambda c: (-train_counts[c], c))
+    order = head_to_tail(train_counts)
     n_head = math.ceil(k / 3)
     n_tail = (k + 1) // 3
     parts = (order[:n_head], order[n_head : k - n_tail], order[k - n_tail :])

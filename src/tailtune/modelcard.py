@@ -14,7 +14,7 @@ from typing import Any
 
 from tailtune.config import RunConfig
 from tailtune.markdown import escape_md
-from tailtune.metrics import GROUPS, frequency_groups
+from tailtune.metrics import GROUPS, frequency_groups, head_to_tail
 
 CARD_FILE = "README.md"
 # A class with fewer training examples than this is named under "Limits".
@@ -97,12 +97,11 @@ def write_model_card(path: str | Path, *args: Any, **kwargs: Any) -> Path:
     return target
 
 
-def _ordered(labels: list[str], train_counts: list[int]) -> list[tuple[int, str]]:
+def _ordered(train_counts: list[int]) -> list[tuple[str, int]]:
     """(group, class id) from head to tail, the order and groups of the report."""
     groups = frequency_groups(train_counts)
     group_of = {i: name for name in GROUPS for i in groups[name]}
-    order = sorted(range(len(labels)), key=lambda i: (-train_counts[i], i))
-    return [(group_of[i], i) for i in order]
+    return [(group_of[i], i) for i in head_to_tail(train_counts)]
 
 
 def _data_section(labels: list[str], counts: list[int], source: str | None) -> list[str]:
@@ -112,7 +111,7 @@ def _data_section(labels: list[str], counts: list[int], source: str | None) -> l
         lines += [f"Source: {escape_md(source)}.", ""]
     lines += [f"{sum(counts)} examples in {len(labels)} classes; imbalance ratio {ratio:.0f} (the largest class "
               "over the smallest).", "", "| class | group | training examples |", "| --- | --- | ---: |"]  # fmt: skip
-    lines += [f"| {escape_md(labels[i])} | {group} | {counts[i]} |" for group, i in _ordered(labels, counts)]
+    lines += [f"| {escape_md(labels[i])} | {group} | {counts[i]} |" for group, i in _ordered(counts)]
     return lines + [""]
 
 
@@ -152,7 +151,7 @@ def _results_section(labels: list[str], counts: list[int], metrics: dict[str, An
     lines += ["Per class, from the most frequent in training to the rarest:", "",
               "| class | group | training examples | precision | recall | F1 | support |",
               "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
-    for group, i in _ordered(labels, counts):
+    for group, i in _ordered(counts):
         row = metrics["per_class"][labels[i]]
         lines.append(f"| {escape_md(labels[i])} | {group} | {counts[i]} | {row['precision']:.4f} | "
                      f"{row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |")  # fmt: skip
@@ -171,7 +170,7 @@ def _usage_section(config: RunConfig) -> list[str]:
 
 
 def _limits_section(labels: list[str], counts: list[int], max_length: int) -> list[str]:
-    few = [(labels[i], counts[i]) for _, i in _ordered(labels, counts) if counts[i] < FEW_EXAMPLES]
+    few = [(labels[i], counts[i]) for _, i in _ordered(counts) if counts[i] < FEW_EXAMPLES]
     lines = ["## Limits", ""]
     if few:
         named = ", ".join(f"{escape_md(name)} ({n})" for name, n in few)
