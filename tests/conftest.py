@@ -72,6 +72,13 @@ def make_texts(counts: dict[str, int], seed: int = 0) -> tuple[list[str], list[s
     return texts, labels
 
 
+def write_texts_csv(path: Path, counts: dict[str, int], seed: int = 0) -> Path:
+    """Write :func:`make_texts` as a ``text,label`` CSV at ``path``; return the path."""
+    texts, labels = make_texts(counts, seed=seed)
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
+    return path
+
+
 def build_tiny_model_dir(path: Path, model_type: str = "bert", dropout: float = 0.1) -> Path:
     """Save a randomly initialised tiny encoder + word-level tokenizer to ``path`` (save_pretrained layout)."""
     import torch
@@ -140,8 +147,7 @@ def tiny_model_no_dropout(tmp_path_factory) -> str:
 def tiny_data(tmp_path_factory) -> dict[str, Path]:
     """Long-tailed train CSV (40/12/4) and balanced test CSV (10 each)."""
     root = tmp_path_factory.mktemp("data")
-    texts, labels = make_texts({"sport": 40, "tech": 12, "money": 4}, seed=1)
-    pd.DataFrame({"text": texts, "label": labels}).to_csv(root / "train.csv", index=False)
-    texts, labels = make_texts({"sport": 10, "tech": 10, "money": 10}, seed=2)
-    pd.DataFrame({"text": texts, "label": labels}).to_csv(root / "test.csv", index=False)
-    return {"train": root / "train.csv", "test": root / "test.csv"}
+    return {
+        "train": write_texts_csv(root / "train.csv", {"sport": 40, "tech": 12, "money": 4}, seed=1),
+        "test": write_texts_csv(root / "test.csv", {"sport": 10, "tech": 10, "money": 10}, seed=2),
+    }

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import make_texts
+from conftest import write_texts_csv
 
 from tailtune import data as data_module
 from tailtune.cli import main
@@ -32,10 +32,8 @@ SEEDS = (1, 2)
 @pytest.fixture(scope="module")
 def source_csv(tmp_path_factory) -> Path:
     """A balanced three-class CSV to make long-tailed variants from."""
-    path = tmp_path_factory.mktemp("source") / "source.csv"
-    texts, labels = make_texts({"sport": 14, "tech": 14, "money": 14}, seed=3)
-    pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
-    return path
+    return write_texts_csv(tmp_path_factory.mktemp("source") / "source.csv", {"sport": 14, "tech": 14, "money": 14},
+                           seed=3)  # fmt: skip
 
 
 def config_dict(model: str, source: Path, output: Path) -> dict:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import make_texts
+from conftest import write_texts_csv
 
 from tailtune.rundir import HISTORY_FILE, METRICS_FILE, is_complete
 
@@ -76,18 +76,14 @@ def _tree(root: Path) -> dict[Path, bytes]:
 
 @pytest.fixture(scope="module")
 def small_csv(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("faults") / "train.csv"
-    texts, labels = make_texts({"sport": 24, "tech": 10, "money": 6}, seed=5)
-    pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
-    return path
+    return write_texts_csv(tmp_path_factory.mktemp("faults") / "train.csv", {"sport": 24, "tech": 10, "money": 6},
+                           seed=5)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def balanced_csv(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("faults") / "source.csv"
-    texts, labels = make_texts({"sport": 14, "tech": 14, "money": 14}, seed=6)
-    pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
-    return path
+    return write_texts_csv(tmp_path_factory.mktemp("faults") / "source.csv", {"sport": 14, "tech": 14, "money": 14},
+                           seed=6)  # fmt: skip
 
 
 def _train_argv(model: str, data: Path, out: Path, *extra: object) -> list[str]:

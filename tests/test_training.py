@@ -11,7 +11,7 @@ import torch
 from conftest import make_texts
 
 import tailtune.training as training
-from tailtune.batching import encode
+from tailtune.batching import Encoded, encode
 from tailtune.config import RunConfig, StageConfig
 from tailtune.modeling import load_classifier
 from tailtune.strategies import build_run_config
@@ -227,21 +227,26 @@ def test_uses_fresh_schedule_per_stage(tiny_model, texts_and_ids, monkeypatch):
     assert calls == [(3, 12), (0, 6)]
 
 
-def test_stop_after_ends_the_stage_on_the_full_schedule(tiny_model, tiny_data):
-    """stop_after runs fewer epochs while the learning rate still follows the schedule of all of them."""
+def _tiny_run_data(tiny_model, tiny_data) -> tuple[torch.nn.Module, Encoded, list[int]]:
+    """The tiny model with a fresh head for tiny_data's training labels, its encoded texts and class counts."""
     texts = pd.read_csv(tiny_data["train"])
-    history: list[dict] = []
-    model, tokenizer = load_classifier(tiny_model, sorted(set(texts["label"])))
     labels = sorted(set(texts["label"]))
+    model, tokenizer = load_classifier(tiny_model, labels)
     encoded = encode(tokenizer, texts["text"].tolist(), np.array([labels.index(y) for y in texts["label"]]),
                      max_length=16)  # fmt: skip
+    return model, encoded, np.bincount(encoded.labels, minlength=len(labels)).tolist()
+
+
+def test_stop_after_ends_the_stage_on_the_full_schedule(tiny_model, tiny_data):
+    """stop_after runs fewer epochs while the learning rate still follows the schedule of all of them."""
+    history: list[dict] = []
+    model, encoded, counts = _tiny_run_data(tiny_model, tiny_data)
     config = build_run_config(tiny_model, "vanilla", settings={"epochs": 4, "min_steps": 0, "batch_size": 8,
                                                                  "logging_steps": 1})  # fmt: skip
     config = config.replace(stages=[config.stages[0].replace(stop_after=1)])
-    counts = np.bincount(encoded.labels, minlength=len(labels)).tolist()
     report = train_stages(model, encoded, counts, config, make_accelerator(config), on_history=history.append,
                           show_progress=False)  # fmt: skip
-    steps_per_epoch = -(-len(texts) // 8)
+    steps_per_epoch = -(-len(encoded) // 8)
     assert report.stages[0].steps == steps_per_epoch
     # After one of four epochs the linear decay is only a quarter of the way down.
     assert history[-1]["lr"] == pytest.approx(config.stages[0].lr * 0.75, rel=1e-6)
@@ -249,12 +254,8 @@ def test_stop_after_ends_the_stage_on_the_full_schedule(tiny_model, tiny_data):
 
 def test_no_early_stop_before_the_step_budget(tiny_model, tiny_data):
     """An epoch callback asking to stop is obeyed only once the stage has made its min_steps."""
-    texts = pd.read_csv(tiny_data["train"])
-    labels = sorted(set(texts["label"]))
-    model, tokenizer = load_classifier(tiny_model, labels)
-    encoded = encode(tokenizer, texts["text"].tolist(), np.array([labels.index(y) for y in texts["label"]]),
-                     max_length=16)  # fmt: skip
-    steps_per_epoch = -(-len(texts) // 8)
+    model, encoded, counts = _tiny_run_data(tiny_model, tiny_data)
+    steps_per_epoch = -(-len(encoded) // 8)
     settings = {"epochs": 1, "min_steps": 3 * steps_per_epoch, "batch_size": 8}
     config = build_run_config(tiny_model, "vanilla", settings=settings)
     seen: list[int] = []
@@ -263,7 +264,6 @@ def test_no_early_stop_before_the_step_budget(tiny_model, tiny_data):
         seen.append(epoch)
         return True
 
-    counts = np.bincount(encoded.labels, minlength=len(labels)).tolist()
     train_stages(model, encoded, counts, config, make_accelerator(config), on_epoch_end=always_stop,
                  show_progress=False)  # fmt: skip
     assert seen == [1, 2, 3]
@@ -271,12 +271,8 @@ def test_no_early_stop_before_the_step_budget(tiny_model, tiny_data):
 
 def test_eval_steps_evaluates_within_epochs(tiny_model, tiny_data):
     """With eval_steps the callback also runs within epochs, at fractional epochs, and again at each epoch end."""
-    texts = pd.read_csv(tiny_data["train"])
-    labels = sorted(set(texts["label"]))
-    model, tokenizer = load_classifier(tiny_model, labels)
-    encoded = encode(tokenizer, texts["text"].tolist(), np.array([labels.index(y) for y in texts["label"]]),
-                     max_length=16)  # fmt: skip
-    steps_per_epoch = -(-len(texts) // 4)
+    model, encoded, counts = _tiny_run_data(tiny_model, tiny_data)
+    steps_per_epoch = -(-len(encoded) // 4)
     assert steps_per_epoch >= 3, "the fixture must give several steps per epoch"
     config = build_run_config(tiny_model, "vanilla", settings={"epochs": 2, "min_steps": 0, "batch_size": 4,
                                                                  "eval_steps": 2})  # fmt: skip
@@ -289,7 +285,6 @@ def test_eval_steps_evaluates_within_epochs(tiny_model, tiny_data):
         model.eval()  # as an evaluation would; training must switch back
         return False
 
-    counts = np.bincount(encoded.labels, minlength=len(labels)).tolist()
     train_stages(model, encoded, counts, config, make_accelerator(config), on_epoch_end=record,
                  show_progress=False)  # fmt: skip
     total = 2 * steps_per_epoch
@@ -300,14 +295,9 @@ def test_eval_steps_evaluates_within_epochs(tiny_model, tiny_data):
 
 def test_fractional_stop_after_ends_within_an_epoch(tiny_model, tiny_data):
     """stop_after=1.5 stops half-way through the second epoch, on the schedule of all planned epochs."""
-    texts = pd.read_csv(tiny_data["train"])
-    labels = sorted(set(texts["label"]))
-    model, tokenizer = load_classifier(tiny_model, labels)
-    encoded = encode(tokenizer, texts["text"].tolist(), np.array([labels.index(y) for y in texts["label"]]),
-                     max_length=16)  # fmt: skip
+    model, encoded, counts = _tiny_run_data(tiny_model, tiny_data)
     config = build_run_config(tiny_model, "vanilla", settings={"epochs": 3, "min_steps": 0, "batch_size": 2})
     config = config.replace(stages=[config.stages[0].replace(stop_after=1.5)])
-    counts = np.bincount(encoded.labels, minlength=len(labels)).tolist()
     report = train_stages(model, encoded, counts, config, make_accelerator(config), show_progress=False)
-    steps_per_epoch = -(-len(texts) // 2)
+    steps_per_epoch = -(-len(encoded) // 2)
     assert report.stages[0].steps == round(1.5 * steps_per_epoch)
