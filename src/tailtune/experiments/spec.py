@@ -21,6 +21,7 @@ The file (every key is checked before anything trains; an unknown key is an erro
       source: builtin:bbc-news     # a file, a hub spec, builtin:bbc-news or builtin:bbc-headlines
       text_column: text            # columns of the source (and of test/eval)
       label_column: label
+      classes: null                # keep only these labels of the source (and of test/eval), e.g. a pair
       test: null                   # a fixed test set, instead of make.test_per_class
       eval: null                   # a fixed validation set, instead of make.eval_per_class
       make:                        # a long tail over all classes: variants ratio-10, ratio-50, ...
@@ -82,7 +83,7 @@ _TUNE_KEYS = ("trials", "timeout")
 _RUN_KEYS = tuple(f for f in RUN_SETTINGS if f != "seed")
 _STRATEGY_KEYS = ("name", "label", "stages", *STAGE_SHORTCUTS)
 _VARIANT_KEYS = ("name", "train", "eval", "test", "text_column", "label_column", "ratio")
-_SOURCE_KEYS = ("source", "text_column", "label_column", "test", "eval", "make")
+_SOURCE_KEYS = ("source", "text_column", "label_column", "classes", "test", "eval", "make")
 _MAKE_KEYS = ("ratios", "profile", "max_per_class", "order", "minority", "rates", "test_per_class",
               "eval_per_class", "seed")  # fmt: skip
 
@@ -328,6 +329,9 @@ def _parse_made(data: dict[str, Any]) -> list[Variant]:
         "eval_per_class": optional_int(make.get("eval_per_class"), "data.make.eval_per_class", 0) or 0,
         "seed": optional_int(make.get("seed"), "data.make.seed", 0) or 0,
     }
+    if data.get("classes") is not None:
+        # Only when given, so that data made before this key existed keeps its fingerprint.
+        base["classes"] = _classes(data["classes"])
     if base["test"] and base["test_per_class"]:
         raise TailTuneError("data.test and data.make.test_per_class both give a test set; keep one")
     if not (base["test"] or base["test_per_class"]):
@@ -372,6 +376,14 @@ def _parse_made(data: dict[str, Any]) -> list[Variant]:
         variants.append(Variant(f"rate-{rate:g}", info, make={**base, "minority": minority, "rate": rate}))
     check_unique([v.name for v in variants], "rate in data.make.rates", "list each rate once")
     return variants
+
+
+def _classes(value: Any) -> list[str]:
+    if not isinstance(value, list) or len(value) < 2:
+        raise TailTuneError("data.classes must be a list of at least two labels to keep from the source")
+    names = [as_text(str(x), f"data.classes[{i}]") for i, x in enumerate(value)]
+    check_unique(names, "label in data.classes", "list each label once")
+    return names
 
 
 def _data_spec(value: Any, where: str) -> str | None:

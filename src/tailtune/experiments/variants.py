@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tailtune.builtin import load_data
 from tailtune.data import TextDataset, load_dataset
 from tailtune.errors import TailTuneError
@@ -101,7 +103,8 @@ def _made_splits(folder: Path, settings: dict[str, Any], load: Callable, *, writ
 def _make(settings: dict[str, Any], load: Callable) -> ImbalancedSplit:
     """Make one variant: balanced test and validation sets held out from the source, and the imbalanced rest."""
     columns = (settings["text_column"], settings["label_column"])
-    source = load(settings["source"], *columns)
+    classes = settings.get("classes")
+    source = _keep(load(settings["source"], *columns), classes, settings["source"])
     minority = settings.get("minority")
     if minority is not None and minority not in set(source.labels or []):
         labels = ", ".join(repr(x) for x in class_counts(source.labels or []))
@@ -115,9 +118,9 @@ def _make(settings: dict[str, Any], load: Callable) -> ImbalancedSplit:
         seed=settings["seed"], **recipe,
     )  # fmt: skip
     if settings["test"]:
-        split.test = load(settings["test"], *columns)
+        split.test = _keep(load(settings["test"], *columns), classes, settings["test"])
     if settings["eval"]:
-        split.eval = load(settings["eval"], *columns)
+        split.eval = _keep(load(settings["eval"], *columns), classes, settings["eval"])
     split.counts.update({
         "test": class_counts(split.test.labels) if split.test is not None else None,
         "eval": class_counts(split.eval.labels) if split.eval is not None else None,
@@ -127,6 +130,19 @@ def _make(settings: dict[str, Any], load: Callable) -> ImbalancedSplit:
         "eval_source": settings["eval"],
     })  # fmt: skip
     return split
+
+
+def _keep(dataset: TextDataset, classes: list[str] | None, spec: str) -> TextDataset:
+    """The examples of ``dataset`` labelled with one of ``classes`` (all of them when ``classes`` is None)."""
+    if classes is None:
+        return dataset
+    labels = dataset.labels or []
+    missing = [name for name in classes if name not in set(labels)]
+    if missing:
+        found = ", ".join(repr(x) for x in class_counts(labels))
+        raise TailTuneError(f"data.classes: {', '.join(map(repr, missing))} not a label of {spec} ({found})")
+    wanted = set(classes)
+    return dataset.subset(np.flatnonzero([label in wanted for label in labels]))
 
 
 def _read_made(folder: Path) -> Splits:
