@@ -98,11 +98,7 @@ def test_resampling_plan_draws_with_class_probabilities():
 
 def test_collate_pads_to_longest():
     """collate pads ids with pad_id to the batch's longest text, with a matching mask, index and labels."""
-    data = Encoded(
-        input_ids=[np.array([2, 10, 3]), np.array([2, 11, 12, 13, 3]), np.array([2, 3])],
-        labels=np.array([1, 0, 2]),
-        pad_id=7,
-    )
+    data = Encoded.from_rows([[2, 10, 3], [2, 11, 12, 13, 3], [2, 3]], labels=np.array([1, 0, 2]), pad_id=7)
     batch = data.collate([2, 0])
     assert batch["input_ids"].tolist() == [[2, 3, 7], [2, 10, 3]]
     assert batch["attention_mask"].tolist() == [[1, 1, 0], [1, 1, 1]]
@@ -112,7 +108,7 @@ def test_collate_pads_to_longest():
     full = data.collate([0, 1, 2])
     assert full["input_ids"].shape == (3, 5)
     assert full["attention_mask"].sum(1).tolist() == [3, 5, 2]
-    assert "labels" not in Encoded(data.input_ids, None, 0).collate([0])
+    assert "labels" not in Encoded(data.ids, data.offsets, None, 0).collate([0])
 
 
 def test_encode_truncates_without_padding(tiny_model):
@@ -126,6 +122,32 @@ def test_encode_truncates_without_padding(tiny_model):
     assert data.lengths.tolist() == [4, 8, 3]
     assert data.n_tokens == 15
     assert data.pad_id == tokenizer.pad_token_id == 0
-    assert data.input_ids[0][0] == tokenizer.cls_token_id and data.input_ids[0][-1] == tokenizer.sep_token_id
+    assert data.row(0)[0] == tokenizer.cls_token_id and data.row(0)[-1] == tokenizer.sep_token_id
     assert data.fingerprint() == encode(tokenizer, texts, None, max_length=8).fingerprint()
     assert data.fingerprint() != encode(tokenizer, texts, None, max_length=6).fingerprint()
+
+
+def test_encode_in_chunks_keeps_flat_compact_ids(tiny_model, monkeypatch):
+    """Chunked tokenising gives the same ids as one call, stored flat in the smallest integer type."""
+    from transformers import AutoTokenizer
+
+    from tailtune import batching
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    texts = ["match goal", "the team", "bank rates rise", "a", "film star wins prize"]
+    whole = tokenizer(texts, truncation=True, max_length=6)["input_ids"]
+    monkeypatch.setattr(batching, "ENCODE_CHUNK", 2)
+    data = encode(tokenizer, texts, None, max_length=6)
+    assert [data.row(i).tolist() for i in range(len(texts))] == whole
+    assert data.ids.dtype == np.uint16 and data.offsets.dtype == np.int64
+    assert data.fingerprint() == Encoded.from_rows(whole, None, data.pad_id).fingerprint()
+    empty = encode(tokenizer, [], None, max_length=6)
+    assert len(empty) == 0 and empty.n_tokens == 0
+
+
+@pytest.mark.parametrize(("n_ids", "dtype"), [(2, np.uint16), (65536, np.uint16), (65537, np.uint32)])
+def test_id_dtype_is_the_smallest_that_fits(n_ids, dtype):
+    from tailtune.batching import id_dtype
+
+    assert id_dtype(n_ids) == dtype
+    assert np.iinfo(id_dtype(n_ids)).max >= n_ids - 1

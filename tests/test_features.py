@@ -98,7 +98,7 @@ def test_cache_holds_what_enters_the_first_trainable_module(tiny_model_no_dropou
     assert cache.values.shape == (rows.sum(), 32)
     with torch.no_grad():
         for i in (0, 7, len(data) - 1):
-            ids = torch.as_tensor(data.input_ids[i], dtype=torch.long)[None]
+            ids = torch.as_tensor(data.row(i), dtype=torch.long)[None]
             hidden = model(input_ids=ids, output_hidden_states=True).hidden_states
             expected = hidden[1][0] if scope == "top1" else hidden[-1][0, :1]
             got = torch.from_numpy(np.asarray(cache.values[cache.offsets[i] : cache.offsets[i + 1]]))

@@ -197,7 +197,7 @@ def test_predict_logits_in_data_order(tiny_model, texts_and_ids):
     model.eval()
     with torch.no_grad():
         for i in (0, 5, 20):
-            ids = torch.as_tensor(data.input_ids[i], dtype=torch.long)[None]
+            ids = torch.as_tensor(data.row(i), dtype=torch.long)[None]
             np.testing.assert_allclose(logits[i], model(input_ids=ids).logits[0].numpy(), atol=1e-5)
 
 

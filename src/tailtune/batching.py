@@ -8,6 +8,7 @@ epoch and evaluation reuses the token ids. Batches are padded only to their own 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,65 +19,97 @@ import torch
 _MEGABATCH = 50  # length grouping sorts within windows of this many batches, so order stays random
 
 
+# Texts tokenised per call: bounds the tokenizer's per-text objects (kept only for one chunk) while staying
+# large enough for its batched, parallel path.
+ENCODE_CHUNK = 8192
+
+
 @dataclass
 class Encoded:
-    """Token ids of a data set, unpadded.
+    """Token ids of a data set, unpadded, in two flat arrays (no Python object per text).
 
     Attributes:
-        input_ids: One int array per text, truncated to the max length (special tokens included).
+        ids: Every text's token ids (truncated, special tokens included), one after another, in the smallest
+            unsigned integer type that holds the tokenizer's ids.
+        offsets: ``ids[offsets[i]:offsets[i + 1]]`` are text ``i``'s ids (int64, one more than the texts).
         labels: Label ids, or None for unlabelled data.
         pad_id: The tokenizer's padding id.
     """
 
-    input_ids: list[np.ndarray]
+    ids: np.ndarray
+    offsets: np.ndarray
     labels: np.ndarray | None
     pad_id: int
 
+    @classmethod
+    def from_rows(cls, rows: Sequence[Sequence[int]], labels: np.ndarray | None, pad_id: int) -> Encoded:
+        """Build from one id sequence per text."""
+        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        flat = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(lengths.sum()))
+        dtype = id_dtype(max(int(flat.max(initial=0)), pad_id) + 1)
+        return cls(flat.astype(dtype), np.concatenate([[0], np.cumsum(lengths)]), labels, pad_id)
+
     def __len__(self) -> int:
-        return len(self.input_ids)
+        return len(self.offsets) - 1
+
+    def row(self, i: int) -> np.ndarray:
+        """Text ``i``'s token ids (a view)."""
+        return self.ids[self.offsets[i] : self.offsets[i + 1]]
 
     @property
     def lengths(self) -> np.ndarray:
-        return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self.input_ids))
+        return np.diff(self.offsets)
 
     @property
     def n_tokens(self) -> int:
         """Real (non-pad) tokens."""
-        return int(self.lengths.sum())
+        return int(self.offsets[-1])
 
     def fingerprint(self) -> str:
         """A stable hash of the token ids, used to key feature caches (features do not depend on labels)."""
         digest = hashlib.sha256()
-        for ids in self.input_ids:
-            digest.update(np.asarray(ids, dtype=np.int64).tobytes())
-            digest.update(b"|")
+        digest.update(np.ascontiguousarray(self.ids, dtype="<u4").data)
+        digest.update(np.ascontiguousarray(self.offsets, dtype="<i8").data)
         return digest.hexdigest()[:16]
 
     def collate(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         """Pad the given examples to their longest one."""
-        width = max(len(self.input_ids[i]) for i in indices)
-        ids = np.full((len(indices), width), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(indices), width), dtype=np.int64)
-        for row, i in enumerate(indices):
-            n = len(self.input_ids[i])
-            ids[row, :n] = self.input_ids[i]
-            mask[row, :n] = 1
+        rows = np.asarray(indices, dtype=np.int64)
+        starts = self.offsets[rows]
+        lengths = self.offsets[rows + 1] - starts
+        columns = np.arange(int(lengths.max()))
+        real = columns < lengths[:, None]
+        ids = np.full(real.shape, self.pad_id, dtype=np.int64)
+        ids[real] = self.ids[(starts[:, None] + columns)[real]]
         batch = {
             "input_ids": torch.from_numpy(ids),
-            "attention_mask": torch.from_numpy(mask),
-            "index": torch.as_tensor(np.asarray(indices, dtype=np.int64)),
+            "attention_mask": torch.from_numpy(real.astype(np.int64)),
+            "index": torch.from_numpy(rows),
         }
         if self.labels is not None:
-            batch["labels"] = torch.as_tensor(self.labels[np.asarray(indices)], dtype=torch.long)
+            batch["labels"] = torch.as_tensor(self.labels[rows], dtype=torch.long)
         return batch
 
 
+def id_dtype(n_ids: int) -> np.dtype:
+    """The smallest unsigned integer type holding ids ``0 .. n_ids - 1``."""
+    return np.dtype(np.uint16 if n_ids <= 1 << 16 else np.uint32)
+
+
 def encode(tokenizer, texts: Sequence[str], labels: np.ndarray | None, *, max_length: int) -> Encoded:
-    """Tokenise all texts in one batched call of the fast tokenizer (truncating, not padding)."""
-    encoded = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
-    input_ids = [np.asarray(ids, dtype=np.int32) for ids in encoded["input_ids"]]
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    return Encoded(input_ids=input_ids, labels=labels, pad_id=int(pad_id))
+    """Tokenise all texts with the fast tokenizer's batched call (truncating, not padding), chunk by chunk."""
+    pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+    dtype = id_dtype(max(len(tokenizer), pad_id + 1))
+    pieces, lengths = [], []
+    for start in range(0, len(texts), ENCODE_CHUNK):
+        chunk = list(texts[start : start + ENCODE_CHUNK])
+        rows = tokenizer(chunk, truncation=True, max_length=max_length, padding=False,
+                         return_attention_mask=False, return_token_type_ids=False)["input_ids"]  # fmt: skip
+        lengths.append(np.fromiter(map(len, rows), dtype=np.int64, count=len(rows)))
+        pieces.append(np.fromiter(itertools.chain.from_iterable(rows), dtype=dtype, count=int(lengths[-1].sum())))
+    offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]) if lengths else np.zeros(1, np.int64)
+    ids = np.concatenate(pieces) if pieces else np.zeros(0, dtype)
+    return Encoded(ids, offsets.astype(np.int64), labels, pad_id)
 
 
 def class_sampling_probabilities(labels: np.ndarray, scheme: str) -> np.ndarray:
