@@ -148,6 +148,33 @@ def test_disk_cache_written_once_and_reused(tiny_model_no_dropout, train_data, t
     assert second.first_trainable_layer == 1
 
 
+def test_large_cache_spills_to_a_temporary_file(tiny_model_no_dropout, train_data, monkeypatch):
+    """Past IN_MEMORY_LIMIT a cache that is not shared is memory-mapped from an unnamed file, same values."""
+    model, data = _encoded(tiny_model_no_dropout, train_data)
+    in_memory = build_cache(model, data, "top1", batch_size=8, device=torch.device("cpu"), show_progress=False)
+    monkeypatch.setattr(features, "IN_MEMORY_LIMIT", 0)
+    spilled = build_cache(model, data, "top1", batch_size=8, device=torch.device("cpu"), show_progress=False)
+    assert isinstance(spilled.values, np.memmap) and not isinstance(in_memory.values, np.memmap)
+    np.testing.assert_array_equal(np.asarray(spilled.values), in_memory.values)
+
+
+def test_failed_build_leaves_no_staging_file(tiny_model_no_dropout, train_data, tmp_path):
+    """A cache build that fails part-way removes its half-written file from the shared cache folder."""
+    model, data = _encoded(tiny_model_no_dropout, train_data)
+    calls = []
+
+    def fail_on_second_batch(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("interrupted")
+
+    model.register_forward_hook(fail_on_second_batch)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        build_cache(model, data, "top1", batch_size=8, device=torch.device("cpu"), cache_dir=tmp_path, key="k",
+                    show_progress=False)  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cache_key_changes_with_inputs(tiny_model, train_data):
     """The shared-cache key depends on model id, tokens, max length and scope."""
     _, data = _encoded(tiny_model, train_data)

@@ -99,6 +99,12 @@ def build_cache(
 
     captured: list[torch.Tensor] = []
     lengths = data.lengths
+    # Rows of each example are known before any forward pass, so every batch is written straight to its
+    # place: no per-example arrays, no final concatenation, and a cache larger than memory can live on disk.
+    offsets = np.concatenate([[0], np.cumsum(np.ones_like(lengths) if first_token_only else lengths)])
+    offsets = offsets.astype(np.int64)
+    store = Path(cache_dir) if cache_dir is not None and key is not None else None
+    values: np.ndarray | None = None
 
     def grab_layer_input(module, args, kwargs):
         hidden = args[0] if args else kwargs["hidden_states"]
@@ -107,9 +113,7 @@ def build_cache(
     hook = layers[first].register_forward_pre_hook(grab_layer_input, with_kwargs=True) if k > 0 else None
     was_training = model.training
     model.eval()
-    rows = []
     plan = BatchPlan(lengths, batch_size, shuffle=False, group_by_length=True)
-    order = []
     try:
         with torch.inference_mode(), autocast or contextlib.nullcontext():
             for indices in tqdm(plan, desc="caching frozen features", disable=not show_progress, leave=False):
@@ -122,22 +126,25 @@ def build_cache(
                 if k == 0:
                     last = out.hidden_states[-1]
                     captured.append((last[:, :1] if first_token_only else last).detach().float().cpu())
-                block = captured.pop()
+                block = captured.pop().numpy()
+                if values is None:
+                    values = _allocate((int(offsets[-1]), block.shape[-1]), store)
                 for row, i in enumerate(indices):
-                    n = 1 if first_token_only else int(lengths[i])
-                    rows.append(block[row, :n].numpy())
-                order.extend(indices)
+                    start, end = offsets[i], offsets[i + 1]
+                    values[start:end] = block[row, : end - start]
+    except BaseException:
+        if isinstance(values, np.memmap) and values.filename is not None:
+            Path(values.filename).unlink(missing_ok=True)  # a half-written staging file
+        raise
     finally:
         if hook is not None:
             hook.remove()
         model.train(was_training)
-    # Put the examples back in data order.
-    rows = [rows[j] for j in np.argsort(order)]
-    offsets = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
-    values = np.concatenate(rows).astype(np.float32)
+    if values is None:  # no examples
+        values = np.zeros((0, model.config.hidden_size), dtype=np.float32)
     cache = FeatureCache(values, offsets, first, first_token_only)
-    if cache_dir is not None and key is not None:
-        cache = _store(Path(cache_dir), key, cache)
+    if store is not None:
+        cache = _store(store, key, cache)  # type: ignore[arg-type]
     return cache
 
 
@@ -240,15 +247,43 @@ def _load(cache_dir: Path, key: str, first: int, first_token_only: bool) -> Feat
     return FeatureCache(np.load(values_path, mmap_mode="r"), np.load(offsets_path), first, first_token_only)
 
 
+# Above this size a cache that is not shared on disk goes to an unnamed temporary file, memory-mapped, rather
+# than into memory: a top-layer cache holds every token's hidden state (tokens x hidden x 4 bytes).
+IN_MEMORY_LIMIT = 2 << 30
+
+
+def _allocate(shape: tuple[int, int], store: Path | None) -> np.ndarray:
+    """The float32 array a cache is written into: a staging .npy in ``store``, a temporary file, or memory."""
+    nbytes = shape[0] * shape[1] * 4
+    if store is not None:
+        store.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=store, suffix=".tmp.npy")
+        os.close(fd)
+        return np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+    if nbytes > IN_MEMORY_LIMIT:
+        logger.info("feature cache of %.1f GB kept in a temporary file in %s", nbytes / 1e9, tempfile.gettempdir())
+        with tempfile.TemporaryFile() as handle:  # the mapping outlives the (unnamed) file's handle
+            return np.memmap(handle, dtype=np.float32, mode="w+", shape=shape)
+    return np.empty(shape, dtype=np.float32)
+
+
 def _store(cache_dir: Path, key: str, cache: FeatureCache) -> FeatureCache:
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    """Publish a cache under ``key``: offsets first, then the values, each by an atomic rename."""
     values_path, offsets_path = _paths(cache_dir, key)
     # offsets first: _load needs both, and a values file only appears once complete.
-    for path, array in ((offsets_path, cache.offsets), (values_path, cache.values)):
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp.npy")
+    os.close(fd)
+    np.save(tmp, cache.offsets)
+    os.replace(tmp, offsets_path)
+    staged = cache.values
+    if isinstance(staged, np.memmap) and staged.filename is not None:
+        staged.flush()
+        os.replace(staged.filename, values_path)
+    else:
         fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp.npy")
         os.close(fd)
-        np.save(tmp, array)
-        os.replace(tmp, path)
+        np.save(tmp, staged)
+        os.replace(tmp, values_path)
     return FeatureCache(
         np.load(values_path, mmap_mode="r"), cache.offsets, cache.first_trainable_layer, cache.first_token_only
     )
