@@ -105,6 +105,10 @@ def test_killed_train_and_overwrite(tiny_model, small_csv, tmp_path):
             assert json.loads((out / "config.json").read_text())["run"]["seed"] == number
             old = now
 
+    # A kill leaves its staging folder and lock file (SIGKILL runs no clean-up); the next claim removes them.
+    _run(_train_argv(tiny_model, small_csv, out, "--overwrite"))
+    _check_run(out)
+
     fresh = tmp_path / "fresh"
     _kill_after(_train_argv(tiny_model, small_csv, fresh), _moments(duration, seed=2)[0])
     if fresh.exists():  # only ever published whole

@@ -60,3 +60,25 @@ def test_a_failed_model_save_leaves_no_model(tmp_path):
         (folder / "half.bin").write_bytes(b"x")
         raise RuntimeError("disk full")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_waiting_lock_lets_the_holder_finish_first(tmp_path):
+    """A second process (here: a second open file) waits on waiting_lock until the holder leaves."""
+    import threading
+    import time
+
+    from tailtune.fileio import waiting_lock
+
+    path, order = tmp_path / "sub" / ".data.lock", []
+
+    def second() -> None:
+        with waiting_lock(path):
+            order.append("second")
+
+    with waiting_lock(path):
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.3)
+        order.append("first")
+    thread.join(timeout=10)
+    assert order == ["first", "second"]

@@ -22,7 +22,7 @@ from tailtune.data import TextDataset, load_dataset
 from tailtune.errors import TailTuneError
 from tailtune.experiments.checks import in_context
 from tailtune.experiments.spec import DATA_DIR, Experiment
-from tailtune.fileio import write_json
+from tailtune.fileio import waiting_lock, write_json
 from tailtune.imbalance import ImbalancedSplit, class_counts, holdout_then_long_tail, write_imbalanced
 from tailtune.run import Splits, check_labels
 
@@ -70,33 +70,49 @@ def prepare_data(experiment: Experiment, *, write: bool = True) -> dict[str, Spl
 
 
 def _made_splits(folder: Path, settings: dict[str, Any], load: Callable, *, write: bool) -> Splits:
-    """A made variant's data: read back from ``folder`` when made before with these settings, else made."""
-    fingerprint = _fingerprint(settings)
-    info_path = folder / DATA_INFO
-    if info_path.is_file():
-        try:
-            stored = json.loads(info_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            stored = {}
-        if stored.get("fingerprint") != fingerprint:
-            old = stored.get("settings")
-            if isinstance(old, dict):
-                changed = "; ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in settings.items() if old.get(k) != v)
-            else:
-                changed = f"{DATA_INFO} unreadable"
-            raise TailTuneError(
-                f"{folder} was made with other settings ({changed}); use another --output, or delete that "
-                "variant's folder to start it afresh"
-            )
-        return _read_made(folder)
+    """A made variant's data: read back from ``folder`` when made before with these settings, else made.
+
+    The data is made in memory first (bad settings fail before anything is written), then written under a
+    lock beside ``folder``: compare workers sharing an output write it once, and a worker that finds it
+    written meanwhile reads it instead.
+    """
+    stored = _stored_splits(folder, settings)
+    if stored is not None:
+        return stored
     split = _make(settings, load)
     if not write:
         return Splits(split.train, split.eval, split.test)
-    if folder.exists():
-        shutil.rmtree(folder)  # left by an interrupted write: data.json is written last
-    write_imbalanced(split, folder, fmt_suffix=".parquet")
-    write_json(info_path, {"fingerprint": fingerprint, "settings": settings})
+    with waiting_lock(folder.parent / f".{folder.name}.lock"):
+        stored = _stored_splits(folder, settings)
+        if stored is not None:
+            return stored
+        if folder.exists():
+            shutil.rmtree(folder)  # left by an interrupted write: data.json is written last
+        write_imbalanced(split, folder, fmt_suffix=".parquet")
+        write_json(folder / DATA_INFO, {"fingerprint": _fingerprint(settings), "settings": settings})
     logger.info("data written to %s (train %s)", folder, counts_text(split.train))
+    return _read_made(folder)
+
+
+def _stored_splits(folder: Path, settings: dict[str, Any]) -> Splits | None:
+    """The data written to ``folder`` before, None if there is none yet; an error if other settings made it."""
+    info_path = folder / DATA_INFO
+    if not info_path.is_file():
+        return None
+    try:
+        stored = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        stored = {}
+    if stored.get("fingerprint") != _fingerprint(settings):
+        old = stored.get("settings")
+        if isinstance(old, dict):
+            changed = "; ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in settings.items() if old.get(k) != v)
+        else:
+            changed = f"{DATA_INFO} unreadable"
+        raise TailTuneError(
+            f"{folder} was made with other settings ({changed}); use another --output, or delete that "
+            "variant's folder to start it afresh"
+        )
     return _read_made(folder)
 
 
