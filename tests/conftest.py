@@ -58,6 +58,19 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _auto_precision_is_fp32():
+    """In-process, 'auto' resolves to fp32 whatever the CPU: tiny-model numbers must not depend on bf16 support."""
+    from tailtune import precision
+
+    native = precision.NATIVE_BF16_FLAGS
+    precision.NATIVE_BF16_FLAGS = ()
+    precision.auto_precision.cache_clear()
+    yield
+    precision.NATIVE_BF16_FLAGS = native
+    precision.auto_precision.cache_clear()
+
+
 def make_texts(counts: dict[str, int], seed: int = 0) -> tuple[list[str], list[str]]:
     """Short synthetic texts whose topic words make the label learnable."""
     rng = random.Random(seed)

@@ -13,7 +13,9 @@ from conftest import make_texts
 import tailtune.training as training
 from tailtune.batching import Encoded, encode
 from tailtune.config import RunConfig, StageConfig
+from tailtune.errors import TailTuneError
 from tailtune.modeling import load_classifier
+from tailtune.precision import auto_precision
 from tailtune.strategies import build_run_config
 from tailtune.training import make_accelerator, predict_logits, train_stages
 
@@ -202,13 +204,16 @@ def test_predict_logits_in_data_order(tiny_model, texts_and_ids):
 
 
 def test_make_accelerator_settings():
-    """make_accelerator passes precision and accumulation on; 'auto' is full precision without a GPU."""
+    """make_accelerator passes precision and accumulation on; 'auto' is what this machine measured best."""
     accelerator = make_accelerator(
         build_run_config("m", settings={"gradient_accumulation_steps": 3, "mixed_precision": "auto"})
     )
     assert accelerator.gradient_accumulation_steps == 3
     if not torch.cuda.is_available():
-        assert accelerator.mixed_precision == "no"
+        assert accelerator.mixed_precision == auto_precision("cpu")
+        other = "fp16" if accelerator.mixed_precision != "fp16" else "no"
+        with pytest.raises(TailTuneError, match=f"mixed_precision '{other}' .*one precision per process"):
+            make_accelerator(build_run_config("m", settings={"mixed_precision": other}))
 
 
 def test_uses_fresh_schedule_per_stage(tiny_model, texts_and_ids, monkeypatch):

@@ -145,7 +145,8 @@ class RunConfig:
         eval_batch_size: Per-device batch size for evaluation and prediction.
         seed: Seeds model initialisation, shuffling and dropout, once per run.
         gradient_accumulation_steps: Batches per optimiser step.
-        mixed_precision: ``no``, ``bf16``, ``fp16`` or ``auto`` (bf16 where the GPU supports it, else fp32).
+        mixed_precision: ``no``, ``bf16``, ``fp16`` or ``auto`` (bf16 on GPUs that support it and on CPUs
+            with native bf16 where a probe measures it faster; else fp32).
         group_by_length: Batch texts of similar length together (less padding); the batch order stays random.
         feature_cache: Train frozen-bottom stages on cached hidden states (the frozen part runs once).
         cache_dir: Folder for feature caches shared between runs; None keeps caches in memory.

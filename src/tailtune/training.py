@@ -20,15 +20,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from tailtune.batching import BatchPlan, Encoded
 from tailtune.config import RunConfig, StageConfig
-from tailtune.errors import TrainingDiverged
+from tailtune.errors import TailTuneError, TrainingDiverged
 from tailtune.features import build_cache, cache_key, replay
 from tailtune.losses import build_loss
+from tailtune.precision import auto_precision
 from tailtune.scopes import cacheable, set_trainable
 from tailtune.weights import class_weights
 
@@ -45,13 +47,24 @@ StageCallback = Callable[[int, StageConfig], None]
 def make_accelerator(config: RunConfig) -> Accelerator:
     """An ``Accelerator`` for the run's precision and accumulation settings.
 
-    ``auto`` picks bf16 on a GPU that supports it and full precision elsewhere.
+    ``auto`` picks bf16 where it is measurably faster (see :func:`tailtune.precision.auto_precision`).
+
+    Raises:
+        TailTuneError: When this process already runs at another precision (accelerate keeps one per process).
     """
-    precision = config.mixed_precision
-    if precision == "auto":
-        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
     # Under torchrun without GPUs, accelerate joins the processes (gloo) only when told to use the CPU.
     several_cpu_processes = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    precision = config.mixed_precision
+    if precision == "auto":
+        precision = auto_precision("cuda" if torch.cuda.is_available() else "cpu")
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision") not in (None, precision):
+        raise TailTuneError(
+            f"mixed_precision {config.mixed_precision!r} ({precision}) differs from the "
+            f"{state['_mixed_precision']!r} this process already trains or predicts at; accelerate keeps one "
+            "precision per process: use the same mixed_precision, or a new process",
+            setting="mixed_precision",
+        )
     return Accelerator(
         cpu=several_cpu_processes,
         mixed_precision=precision,

@@ -48,7 +48,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mixed-precision",
         choices=["no", "auto", "bf16", "fp16"],
-        help="default auto: bf16 on GPUs that support it, else full precision",
+        help="default auto: bf16 on GPUs that support it and on CPUs with native bf16 (AMX, AVX512-BF16) where a "
+        "short probe measures it faster; else full precision",
     )
     parser.add_argument("--no-feature-cache", dest="feature_cache", action="store_false", default=None,
                         help="run frozen layers in every step instead of caching their output")  # fmt: skip
