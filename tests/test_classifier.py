@@ -102,7 +102,9 @@ def test_save_load_round_trip(fitted, test_texts, tmp_path):
     """save() then TailTuner.load() gives the same classes, probabilities and predictions."""
     path = fitted.save(tmp_path / "clf")
     assert (path / "model.safetensors").is_file()
-    loaded = TailTuner.load(path, max_length=32)
+    loaded = TailTuner.load(path)
+    assert loaded._max_length() == 32  # the training length, recorded with the model
+    assert TailTuner.load(path, max_length=8)._max_length() == 8
     assert loaded.classes_ == fitted.classes_
     np.testing.assert_allclose(loaded.predict_proba(test_texts), fitted.predict_proba(test_texts), atol=1e-6)
     assert loaded.predict(test_texts) == fitted.predict(test_texts)

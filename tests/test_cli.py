@@ -392,3 +392,25 @@ def test_every_data_command_reads_builtin_names(tiny_model, tiny_data, tmp_path,
     code, _, err = _run(capsys, "predict", "--model", model, "--input", "builtin:nope", "--output",
                         tmp_path / "q.csv")  # fmt: skip
     assert code == 2 and "unknown built-in data 'builtin:nope'" in err
+
+
+def test_bf16_training_and_prediction_on_cpu(tmp_path, tiny_model, tiny_data):
+    """--mixed-precision bf16 trains (autocast, fp32 weights) and predicts on a CPU; run in its own process,
+    since accelerate keeps one precision per process."""
+    run = tmp_path / "run"
+    train = [sys.executable, "-m", "tailtune", "train", "--model", tiny_model, "--train", str(tiny_data["train"]),
+             "--test", str(tiny_data["test"]), "--output", str(run), "--strategy", "vanilla", "--epochs", "1",
+             "--max-length", "16", "--mixed-precision", "bf16", "-q"]  # fmt: skip
+    result = subprocess.run(train, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((run / "config.json").read_text())["accelerate"]["mixed_precision"] == "bf16"
+    assert 0 <= json.loads((run / "metrics.json").read_text())["macro_f1"] <= 1
+    import torch
+    from safetensors.torch import load_file
+
+    assert {t.dtype for t in load_file(run / "model" / "model.safetensors").values()} == {torch.float32}
+    predict = [sys.executable, "-m", "tailtune", "predict", "--model", str(run / "model"), "--input",
+               str(tiny_data["test"]), "--output", str(tmp_path / "p.csv"), "--mixed-precision", "bf16"]  # fmt: skip
+    result = subprocess.run(predict, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 30

@@ -200,7 +200,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         Args:
             path: A folder written by :meth:`save` or a run directory's ``model/``.
             trust_remote_code: Allow code shipped with the checkpoint.
-            **settings: Prediction settings such as ``max_length`` and ``eval_batch_size``.
+            **settings: Prediction settings: ``max_length`` (default: the training length recorded with the
+                model), ``eval_batch_size`` and ``mixed_precision``.
         """
         model, tokenizer, labels = load_saved_classifier(path, trust_remote_code=trust_remote_code)
         if "max_length" in settings:
@@ -209,7 +210,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         tuner.model_, tuner.tokenizer_ = model, tokenizer
         tuner.classes_ = _typed(labels, bool(getattr(model.config, "tailtune_integer_labels", False)))
         tuner.config_ = None
-        tuner.accelerator_ = make_accelerator(build_run_config(str(path), "vanilla"))
+        precision = {k: v for k, v in settings.items() if k == "mixed_precision"}
+        tuner.accelerator_ = make_accelerator(build_run_config(str(path), "vanilla", settings=precision))
         return tuner
 
     @property
@@ -223,7 +225,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             return self.config_.max_length
         if self.max_length is not UNSET:
             return int(self.max_length)
-        return min(512, getattr(self.tokenizer_, "model_max_length", 512))
+        trained = getattr(self.model_.config, "tailtune_max_length", None)
+        return int(trained) if trained else min(512, getattr(self.tokenizer_, "model_max_length", 512))
 
     def _eval_batch_size(self) -> int:
         if self.config_ is not None:

@@ -144,6 +144,8 @@ def fit(
         report.choices, report.validation_logits = selector.choices, selector.best_logits
     model = accelerator.unwrap_model(model)
     model.config.tailtune_train_counts = dict(zip(label_map.labels, train_counts, strict=True))
+    # A loaded model predicts at the length it was trained at, unless told otherwise.
+    model.config.tailtune_max_length = config.max_length
     # Labels read from a file are strings; a column of whole numbers comes back as integers when loaded.
     model.config.tailtune_integer_labels = all(name.lstrip("-").isdigit() and str(int(name)) == name
                                                for name in label_map.labels)  # fmt: skip

@@ -22,20 +22,29 @@ def add_data_columns(parser: argparse.ArgumentParser) -> None:
 
 def add_predict_options(parser: argparse.ArgumentParser) -> None:
     """Add the options of the commands that run a saved model (``evaluate``, ``predict``)."""
-    parser.add_argument("--max-length", type=int, help="max tokens per text (default: the tokenizer's limit)")
+    parser.add_argument(
+        "--max-length", type=int,
+        help="max tokens per text (default: the length the model was trained at, else the tokenizer's limit)",
+    )  # fmt: skip
     parser.add_argument("--batch-size", type=int, help="batch size (default 64)")
+    parser.add_argument(
+        "--mixed-precision", choices=["no", "auto", "bf16", "fp16"],
+        help="default auto: bf16 where measured faster (see train --help), else full precision",
+    )  # fmt: skip
     parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoint code")
     add_data_columns(parser)
     parser.set_defaults(text_column="text", label_column="label")
 
 
-def predict_settings(args: argparse.Namespace) -> dict[str, int]:
+def predict_settings(args: argparse.Namespace) -> dict[str, int | str]:
     """The prediction settings given on the command line, as ``TailTuner.load`` takes them."""
-    settings = {}
+    settings: dict[str, int | str] = {}
     if args.max_length:
         settings["max_length"] = args.max_length
     if args.batch_size:
         settings["eval_batch_size"] = args.batch_size
+    if args.mixed_precision:
+        settings["mixed_precision"] = args.mixed_precision
     return settings
 
 
