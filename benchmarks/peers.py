@@ -57,7 +57,7 @@ class BenchSetup:
         eval_batch_size: Prediction batch size.
         seed: Seeds the head initialisation, shuffling and dropout.
         device: ``cpu`` or ``cuda``.
-        bf16: bf16 autocast (on a GPU that supports it); fp32 otherwise.
+        bf16: bf16 autocast on ``device`` (weights stay fp32); fp32 otherwise.
     """
 
     model: str
@@ -223,7 +223,7 @@ class PaddedTextDataset(torch.utils.data.Dataset):
 
 def _autocast(setup: BenchSetup):
     if setup.bf16:
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return torch.autocast(device_type=setup.device, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

@@ -237,7 +237,7 @@ def _warm_up(setup):
     device = torch.device(setup.device)
     model.to(device).train()
     batch = tokenizer(setup.train_texts[:2], truncation=True, max_length=8, padding=True, return_tensors="pt")
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=setup.bf16):
+    with torch.autocast(setup.device, dtype=torch.bfloat16, enabled=setup.bf16):
         outputs = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
     outputs.logits.float().sum().backward()
     return model, tokenizer
@@ -596,6 +596,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default: 1 quick, 3 full)")
     parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument(
+        "--precision", choices=["auto", "fp32", "bf16"], default="auto",
+        help="precision of every system (default auto: tailtune's own rule, bf16 where measured faster)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--peers-fp32", action="store_true",
+        help="run the peers in fp32 whatever --precision says (the Trainer as users run it on CPU)",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default here)")
     parser.add_argument("--max-per-class", type=int, default=None, help="head-class training examples")
     parser.add_argument("--test-per-class", type=int, default=None, help="test examples per topic")
@@ -628,7 +636,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error("--device cuda: no CUDA device is visible")
     if device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the subprocesses then see no GPU, whatever the machine
-    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    from tailtune.precision import auto_precision
+
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and auto_precision(device) == "bf16")
     threads = args.threads or torch.get_num_threads()
     meta = {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -638,6 +648,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "threads": threads,
         "precision": "bf16 autocast" if bf16 else "fp32",
+        "peer_precision": "bf16 autocast" if bf16 and not args.peers_fp32 else "fp32",
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "python": platform.python_version(),
@@ -657,6 +668,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         max_per_class, test_per_class = preset["sizes"][workload]
         job = {**job_base, "workload": workload, "system": system, "rep": rep,
                "max_per_class": max_per_class, "test_per_class": test_per_class}  # fmt: skip
+        if args.peers_fp32 and system != "tailtune":
+            job["bf16"] = False
         result = run_in_subprocess(job)
         runs[workload][system].append(result)
         phases = ", ".join(f"{name} {seconds:.1f}" for name, seconds in result["phases"].items())
@@ -668,7 +681,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print()
     print(format_tables(results, meta))
     print(f"\nbenchmark wall time {meta['benchmark_wall_s']:.0f} s")
-    output = {**results, "targets": target_results(results), "meta": meta}
+    output = {**results, "targets": target_results(results), "meta": meta, "precision": meta["precision"],
+              "peer_precision": meta["peer_precision"], "cpu": _cpu_name()}  # fmt: skip
     if args.json:
         from tailtune.fileio import write_json
 
