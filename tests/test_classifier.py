@@ -197,3 +197,13 @@ def test_cross_val_score_and_grid_search(tiny_model):
     search = GridSearchCV(base, {"lr": [1e-4, 1e-2]}, cv=2).fit(texts, labels)
     assert search.best_params_["lr"] in (1e-4, 1e-2)
     assert search.best_estimator_.predict(texts[:3]) == search.predict(texts[:3])
+
+
+def test_builtin_model_name_is_resolved(tiny_model, monkeypatch):
+    """TailTuner takes the same builtin:minilm name as the command line."""
+    from tailtune import builtin
+
+    monkeypatch.setattr(builtin, "minilm_path", lambda: tiny_model)
+    texts, labels = make_texts({"sport": 4, "tech": 4}, seed=2)
+    tuner = TailTuner("builtin:minilm", "vanilla", epochs=0, max_length=16, show_progress=False).fit(texts, labels)
+    assert tuner.config_.model == tiny_model

@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
 from tailtune.batching import encode
+from tailtune.builtin import resolve_model
 from tailtune.config import RunConfig
 from tailtune.data import LabelMap, TextDataset
 from tailtune.errors import TailTuneError
@@ -54,7 +55,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
     stops early, ``attention_dropout=None`` keeps the checkpoint's), as in YAML files.
 
     Args:
-        model: Local model folder or Hugging Face hub id.
+        model: Local model folder, Hugging Face hub id, or ``builtin:minilm`` (the embedded MiniLM).
         strategy: A strategy name (``tailtune strategies`` lists them) or ``custom`` with ``stages``.
         stages: Per-stage override dicts by position, e.g. ``[{"lr": 1e-3}, {"epochs": 2}]``.
         show_progress: Progress bars during training.
@@ -128,7 +129,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
     def _config(self) -> RunConfig:
         if not self.model:
             raise TailTuneError("TailTuner needs a model: a local model folder, a hub id or builtin:minilm")
-        return build_run_config(self.model, self.strategy, settings=self.settings(), stages=self.stages)
+        return build_run_config(resolve_model(self.model), self.strategy, settings=self.settings(), stages=self.stages)
 
     def fit(
         self,
