@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +22,14 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from transformers import AutoModel, AutoTokenizer
 
 from tailtune.builtin import bbc_headlines, minilm_path
+from tailtune.precision import cpu_info
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, help="write the scores here")
     args = parser.parse_args()
-    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    cpu = next((line.split(":", 1)[1].strip() for line in cpu.splitlines() if line.startswith("Model name")), "?")
+    cpu = cpu_info()[0]
     headlines = bbc_headlines()
     labels = np.asarray(headlines.labels)
     vectors = embed(headlines.texts, AutoModel.from_pretrained(minilm_path()).eval(),

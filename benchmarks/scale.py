@@ -30,11 +30,7 @@ import numpy as np
 import pandas as pd
 
 from tailtune.builtin import bbc_headlines, minilm_path
-
-
-def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
+from tailtune.precision import cpu_info
 
 
 def tiny_model(folder: Path) -> str:
@@ -105,7 +101,7 @@ def main() -> None:
             data.unlink()
             for leftover in cache.glob("*"):
                 leftover.unlink()
-    result = {"cpu": cpu_model(), "model": "tiny BERT (2 x 32) with the MiniLM tokenizer", "batch_size": 64,
+    result = {"cpu": cpu_info()[0], "model": "tiny BERT (2 x 32) with the MiniLM tokenizer", "batch_size": 64,
               "rows": rows}  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
