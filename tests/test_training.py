@@ -193,9 +193,13 @@ def test_predict_logits_in_data_order(tiny_model, texts_and_ids):
     """predict_logits returns one row per example in data order, equal to a one-by-one eval forward."""
     model, data, config, _ = _setup(tiny_model, texts_and_ids, [StageConfig()])
     model.train()
-    logits = predict_logits(model, data, make_accelerator(config), batch_size=4)
+    accelerator = make_accelerator(config)
+    logits = predict_logits(model, data, accelerator, batch_size=4)
     assert logits.shape == (len(data), 3)
     assert model.training  # restored
+    np.testing.assert_array_equal(predict_logits(model, data, accelerator, batch_size=4, inference_only=True), logits)
+    # the model still trains after an inference-only pass
+    model(input_ids=torch.as_tensor(data.row(0), dtype=torch.long)[None]).logits.sum().backward()
     model.eval()
     with torch.no_grad():
         for i in (0, 5, 20):

@@ -162,7 +162,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         if not texts:
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
         encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length())
-        logits = predict_logits(self.model_, encoded, self.accelerator_, batch_size=self._eval_batch_size())
+        logits = predict_logits(self.model_, encoded, self.accelerator_, batch_size=self._eval_batch_size(),
+                                inference_only=True)  # fmt: skip
         return softmax(logits)
 
     def predict(self, texts: Sequence[str]) -> list[Any]:

@@ -339,9 +339,6 @@ def _adamw(params: list[torch.nn.Parameter], stage: StageConfig, device: torch.d
     return torch.optim.AdamW(params, foreach=True, **kwargs)
 
 
-# no_grad, not inference_mode: evaluation also runs between epochs, and under DDP tensors made in inference
-# mode would reach the next training step's autograd.
-@torch.no_grad()
 def predict_logits(
     model: torch.nn.Module,
     data: Encoded,
@@ -349,12 +346,21 @@ def predict_logits(
     *,
     batch_size: int,
     show_progress: bool = False,
+    inference_only: bool = False,
 ) -> np.ndarray:
     """Logits ``[n, K]`` for every example, in data order, over all processes.
 
     Batches are sorted by length (little padding); under several processes each example is computed once
-    by one process and the results are gathered, without duplicates, in data order.
+    by one process and the results are gathered, without duplicates, in data order. ``inference_only`` runs
+    under ``inference_mode`` (no autograd bookkeeping at all) for a model that will not train again; the
+    evaluations between epochs use ``no_grad``, because under DDP tensors made in inference mode would reach
+    the next training step's autograd.
     """
+    with torch.inference_mode() if inference_only else torch.no_grad():
+        return _predict_logits(model, data, accelerator, batch_size=batch_size, show_progress=show_progress)
+
+
+def _predict_logits(model, data: Encoded, accelerator: Accelerator, *, batch_size: int, show_progress: bool):
     plan = BatchPlan(data.lengths, batch_size, shuffle=False, group_by_length=True)
     loader = accelerator.prepare_data_loader(DataLoader(range(len(data)), batch_sampler=plan, collate_fn=data.collate))
     model = model.to(accelerator.device)
