@@ -269,21 +269,23 @@ def _allocate(shape: tuple[int, int], store: Path | None) -> np.ndarray:
 
 def _store(cache_dir: Path, key: str, cache: FeatureCache) -> FeatureCache:
     """Publish a cache under ``key``: offsets first, then the values, each by an atomic rename."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
     values_path, offsets_path = _paths(cache_dir, key)
     # offsets first: _load needs both, and a values file only appears once complete.
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp.npy")
-    os.close(fd)
-    np.save(tmp, cache.offsets)
-    os.replace(tmp, offsets_path)
+    _save_atomic(offsets_path, cache.offsets)
     staged = cache.values
     if isinstance(staged, np.memmap) and staged.filename is not None:
         staged.flush()
         os.replace(staged.filename, values_path)
     else:
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp.npy")
-        os.close(fd)
-        np.save(tmp, staged)
-        os.replace(tmp, values_path)
+        _save_atomic(values_path, staged)
     return FeatureCache(
         np.load(values_path, mmap_mode="r"), cache.offsets, cache.first_trainable_layer, cache.first_token_only
     )
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npy")
+    os.close(fd)
+    np.save(tmp, array)
+    os.replace(tmp, path)
