@@ -212,7 +212,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         tuner.model_, tuner.tokenizer_ = model, tokenizer
         tuner.classes_ = _typed(labels, bool(getattr(model.config, "tailtune_integer_labels", False)))
         tuner.config_ = None
-        precision = {k: v for k, v in settings.items() if k == "mixed_precision"}
+        precision = {"mixed_precision": settings["mixed_precision"]} if "mixed_precision" in settings else {}
         tuner.accelerator_ = make_accelerator(build_run_config(str(path), "vanilla", settings=precision))
         return tuner
 
