@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 from tailtune.builtin import minilm_path
 from tailtune.data import load_dataset
 from tailtune.demo import demo_splits
+from tailtune.precision import cpu_info
 from tailtune.run import Splits, train_run
 from tailtune.strategies import build_run_config
 
@@ -40,11 +40,6 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "vanilla": ("vanilla", {}),
     "lp-ft": ("lp-ft", {}),
 }
-
-
-def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
 
 
 def main() -> None:
@@ -71,7 +66,7 @@ def main() -> None:
             metrics = train_run(config, splits, Path(out) / "run", show_progress=False)
             seconds = time.perf_counter() - start
         row = {
-            "candidate": name, "given_eval": args.given_eval, "seed": seed, "cpu": cpu_model(),
+            "candidate": name, "given_eval": args.given_eval, "seed": seed, "cpu": cpu_info()[0],
             "data": str(args.data or "demo"),
             "python": platform.python_version(), "seconds": round(seconds, 1),
             "test_macro_f1": metrics["macro_f1"], "test_micro_f1": metrics["micro_f1"],

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from tailtune.builtin import minilm_path
 from tailtune.pooling import mean_pool
+from tailtune.precision import cpu_info
 
 
 @torch.no_grad()
@@ -43,8 +43,7 @@ def main() -> None:
     parser.add_argument("root", type=Path, help="experiment folder with <variant>/data/")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
-    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    cpu = next((line.split(":", 1)[1].strip() for line in cpu.splitlines() if line.startswith("Model name")), "?")
+    cpu = cpu_info()[0]
     tokenizer = AutoTokenizer.from_pretrained(minilm_path())
     model = AutoModel.from_pretrained(minilm_path()).eval()
     results = {"cpu": cpu, "variants": {}}

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -26,11 +25,7 @@ import pandas as pd
 
 from tailtune.builtin import minilm_path
 from tailtune.metrics import compute_metrics
-
-
-def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
+from tailtune.precision import cpu_info
 
 
 def run_setfit(train: pd.DataFrame, test: pd.DataFrame, *, seed: int, num_iterations: int) -> list[str]:
@@ -58,7 +53,7 @@ def main() -> None:
     parser.add_argument("--num-iterations", type=int, default=20, help="sentence pairs per training example")
     parser.add_argument("--json", type=Path, required=True, help="JSON lines file to append to")
     args = parser.parse_args()
-    cpu = cpu_model()
+    cpu = cpu_info()[0]
     folders = sorted(args.root.glob("*/data"))
     if args.variants:
         folders = [f for f in folders if f.parent.name in args.variants]

@@ -550,13 +550,10 @@ def _source_revision() -> str | None:
 
 
 def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from tailtune.precision import cpu_info
+
+    name = cpu_info()[0]
+    return name if name != "?" else platform.processor() or platform.machine()
 
 
 def _load_average() -> list[float] | None:

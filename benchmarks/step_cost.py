@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 
 import torch
 from transformers import AutoModelForSequenceClassification
 
 from tailtune.builtin import minilm_path
+from tailtune.precision import cpu_info
 
 NO_ATTENTION_DROPOUT = {"attention_probs_dropout_prob": 0.0}
 # name: (config overrides, bf16 autocast, frozen word embeddings[, torch.compile])
@@ -34,11 +34,6 @@ VARIANTS = {
     "attention dropout 0, bf16, frozen word embeddings": (NO_ATTENTION_DROPOUT, True, True),
     "attention dropout 0, torch.compile (dynamic shapes)": (NO_ATTENTION_DROPOUT, False, False, True),
 }
-
-
-def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
 
 
 def step_seconds(
@@ -75,7 +70,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
-    results = {"cpu": cpu_model(), "device": args.device, "threads": torch.get_num_threads(), "rows": []}
+    results = {"cpu": cpu_info()[0], "device": args.device, "threads": torch.get_num_threads(), "rows": []}
     for name, (overrides, bf16, freeze_embeddings, *compiled) in VARIANTS.items():
         seconds = step_seconds(overrides, args.steps, args.device, bf16=bf16, freeze_embeddings=freeze_embeddings,
                                compiled=bool(compiled and compiled[0]))  # fmt: skip
