@@ -153,9 +153,10 @@ def _keep(dataset: TextDataset, classes: list[str] | None, spec: str) -> TextDat
     if classes is None:
         return dataset
     labels = dataset.labels or []
-    missing = [name for name in classes if name not in set(labels)]
+    counts = class_counts(labels)
+    missing = [name for name in classes if name not in counts]
     if missing:
-        found = ", ".join(repr(x) for x in class_counts(labels))
+        found = ", ".join(repr(x) for x in counts)
         raise TailTuneError(f"data.classes: {', '.join(map(repr, missing))} not a label of {spec} ({found})")
     wanted = set(classes)
     return dataset.subset(np.flatnonzero([label in wanted for label in labels]))
