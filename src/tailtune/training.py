@@ -356,24 +356,21 @@ def predict_logits(
     evaluations between epochs use ``no_grad``, because under DDP tensors made in inference mode would reach
     the next training step's autograd.
     """
-    with torch.inference_mode() if inference_only else torch.no_grad():
-        return _predict_logits(model, data, accelerator, batch_size=batch_size, show_progress=show_progress)
-
-
-def _predict_logits(model, data: Encoded, accelerator: Accelerator, *, batch_size: int, show_progress: bool):
     plan = BatchPlan(data.lengths, batch_size, shuffle=False, group_by_length=True)
     loader = accelerator.prepare_data_loader(DataLoader(range(len(data)), batch_sampler=plan, collate_fn=data.collate))
     model = model.to(accelerator.device)
     was_training = model.training
     model.eval()
     indices, outputs = [], []
-    for batch in tqdm(loader, desc="predicting", disable=not (show_progress and accelerator.is_local_main_process)):
-        with accelerator.autocast():
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        index = accelerator.pad_across_processes(batch["index"], dim=0, pad_index=-1)
-        logits = accelerator.pad_across_processes(logits.float(), dim=0)
-        indices.append(accelerator.gather(index).cpu())
-        outputs.append(accelerator.gather(logits).cpu())
+    progress = tqdm(loader, desc="predicting", disable=not (show_progress and accelerator.is_local_main_process))
+    with torch.inference_mode() if inference_only else torch.no_grad():
+        for batch in progress:
+            with accelerator.autocast():
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            index = accelerator.pad_across_processes(batch["index"], dim=0, pad_index=-1)
+            logits = accelerator.pad_across_processes(logits.float(), dim=0)
+            indices.append(accelerator.gather(index).cpu())
+            outputs.append(accelerator.gather(logits).cpu())
     model.train(was_training)
     index = torch.cat(indices).numpy()
     logits = torch.cat(outputs).numpy()
