@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 
-class TailTuneError(Exception):
+class TailTuneError(ValueError):
     """A user-facing error: bad input, a bad option, a missing file.
+
+    A :class:`ValueError`, so that code written for scikit-learn estimators (which raise ``ValueError`` for bad
+    input) catches it too.
 
     The CLI prints its message as one line and exits with status 2, without a traceback, so the message
     must name the file, row or option at fault and say what to do.

@@ -148,6 +148,8 @@ def load_classifier(
         for key in dropout_keys:  # the layers were built with the override; the config keeps the checkpoint's
             setattr(model.config, key, getattr(source_config, key))
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=trust_remote_code)
+    except TailTuneError:
+        raise  # already one line naming what to do (TailTuneError is a ValueError too)
     except (OSError, ValueError) as exc:
         raise TailTuneError(f"{name_or_path}: cannot load the model ({first_line(exc)})") from None
     return model, tokenizer
