@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
+from tailtune.cli.common import metrics_table
 from tailtune.errors import TailTuneError
-from tailtune.metrics import compute_metrics, frequency_groups, softmax
+from tailtune.metrics import compute_metrics, frequency_groups, score_predictions, softmax
 
 NAMES = ["a", "b", "c", "d", "e"]
 TRAIN_COUNTS = [40, 30, 10, 5, 2]
@@ -24,21 +29,20 @@ def test_per_class_by_hand() -> None:
     # b: TP 1, FP 1 (example 3), FN 1 (example 5) -> P 1/2, R 1/2, F1 1/2.
     # c: TP 1, FP 0, FN 1 (example 7)             -> P 1,   R 1/2, F1 2/3.
     # d: TP 1, FP 1 (example 7), FN 0             -> P 1/2, R 1,   F1 2/3.
-    # e: nothing predicted, nothing true          -> 0 everywhere (zero_division=0).
+    # e: nothing predicted, nothing true          -> not measured: None, not 0.
     expected = {
         "a": (0.75, 0.75, 0.75, 4, 40),
         "b": (0.5, 0.5, 0.5, 2, 30),
         "c": (1.0, 0.5, 2 / 3, 2, 10),
         "d": (0.5, 1.0, 2 / 3, 1, 5),
-        "e": (0.0, 0.0, 0.0, 0, 2),
+        "e": (None, None, None, 0, 2),
     }
     per_class = _metrics()["per_class"]
     assert list(per_class) == NAMES
     for name, (p, r, f1, support, train_count) in expected.items():
         row = per_class[name]
-        assert row["precision"] == pytest.approx(p)
-        assert row["recall"] == pytest.approx(r)
-        assert row["f1"] == pytest.approx(f1)
+        for key, value in (("precision", p), ("recall", r), ("f1", f1)):
+            assert row[key] == (None if value is None else pytest.approx(value))
         assert row["support"] == support
         assert row["train_count"] == train_count
 
@@ -48,8 +52,9 @@ def test_summary_by_hand() -> None:
     assert m["n_examples"] == 9
     assert m["accuracy"] == pytest.approx(6 / 9)  # examples 0, 1, 2, 4, 6, 8 are right
     assert m["micro_f1"] == pytest.approx(6 / 9)
-    # Macro over all five training classes, the absent "e" counting as 0.
-    assert m["macro_f1"] == pytest.approx((0.75 + 0.5 + 2 / 3 + 2 / 3 + 0.0) / 5)
+    # Macro over the four classes in y_true or y_pred, as scikit-learn's default: "e" has no score to average.
+    assert m["macro_f1"] == pytest.approx((0.75 + 0.5 + 2 / 3 + 2 / 3) / 4)
+    assert m["absent_classes"] == ["e"]
     assert m["weighted_f1"] == pytest.approx((4 * 0.75 + 2 * 0.5 + 2 * 2 / 3 + 1 * 2 / 3) / 9)
     # Mean recall over the four classes present in y_true.
     assert m["balanced_accuracy"] == pytest.approx((0.75 + 0.5 + 0.5 + 1.0) / 4)
@@ -61,7 +66,7 @@ def test_groups_and_group_f1() -> None:
     assert m["groups"] == {"head": ["a", "b"], "medium": ["c"], "tail": ["d", "e"]}
     assert m["head_f1"] == pytest.approx((0.75 + 0.5) / 2)
     assert m["medium_f1"] == pytest.approx(2 / 3)
-    assert m["tail_f1"] == pytest.approx((2 / 3 + 0.0) / 2)
+    assert m["tail_f1"] == pytest.approx(2 / 3)  # "e" is not measured, so the tail is "d" alone
 
 
 def test_confusion_matrix() -> None:
@@ -90,6 +95,7 @@ def test_keys_and_plain_python_types() -> None:
         "medium_f1",
         "tail_f1",
         "groups",
+        "absent_classes",
         "per_class",
         "confusion_matrix",
     }
@@ -99,6 +105,70 @@ def test_keys_and_plain_python_types() -> None:
     assert type(m["n_examples"]) is int
     assert type(m["per_class"]["a"]["support"]) is int
     assert type(m["confusion_matrix"]["matrix"][0][0]) is int
+
+
+def test_classes_missing_from_the_test_data_are_absent_not_zero() -> None:
+    """Two of six classes in the test data, every prediction right: a perfect score, the others unscored."""
+    names = ["a", "b", "c", "d", "e", "f"]
+    m = compute_metrics([0, 0, 1, 1, 1], [0, 0, 1, 1, 1], label_names=names, train_counts=[60, 50, 40, 30, 20, 10])
+    assert m["accuracy"] == m["macro_f1"] == m["weighted_f1"] == m["balanced_accuracy"] == 1.0
+    assert m["head_f1"] == 1.0
+    assert m["medium_f1"] is None and m["tail_f1"] is None  # no medium or tail class: not measured
+    assert m["absent_classes"] == ["c", "d", "e", "f"]
+    for name in "cdef":
+        assert m["per_class"][name] == {"precision": None, "recall": None, "f1": None, "support": 0,
+                                        "train_count": m["per_class"][name]["train_count"]}  # fmt: skip
+    table = metrics_table({**m, "split": "test.csv"})
+    assert "macro-F1 1.0000" in table and "tail F1 not measured" in table
+    row = next(line for line in table.splitlines() if line.startswith("f "))
+    assert row.split()[-3:] == ["-", "-", "-"]
+    assert "4 class(es) with no example here and no prediction" in table and "c, d, e, f" in table
+
+
+def test_a_class_predicted_but_never_true_counts_as_zero() -> None:
+    """As in scikit-learn: a wrong prediction of a class the data lacks is scored, with F1 0."""
+    m = compute_metrics([0, 0, 1], [0, 0, 2], label_names=["a", "b", "c"], train_counts=[9, 5, 1])
+    assert m["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "train_count": 1}
+    assert m["macro_f1"] == pytest.approx((1.0 + 0.0 + 0.0) / 3)
+    assert m["tail_f1"] == 0.0 and m["absent_classes"] == []
+
+
+def test_validation_score_leaves_out_classes_only_predicted() -> None:
+    """Epoch selection averages over the classes validation holds (see score_predictions for why)."""
+    assert score_predictions("macro_f1", [0, 0, 1], [0, 0, 2]) == pytest.approx((1.0 + 0.0) / 2)
+    assert score_predictions("macro_f1", [0, 1, 1], [0, 1, 1]) == 1.0
+
+
+def _cases(k: int) -> st.SearchStrategy:
+    """K classes and 1-40 (true, predicted) pairs of class ids."""
+    pair = st.tuples(st.integers(0, k - 1), st.integers(0, k - 1))
+    return st.lists(pair, min_size=1, max_size=40).map(lambda pairs: (k, pairs))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(2, 8).flatmap(_cases))
+def test_overall_scores_agree_with_scikit_learn(case) -> None:
+    """macro/micro/weighted F1, balanced accuracy and accuracy equal scikit-learn's defaults (no labels=)."""
+    k, pairs = case
+    y_true, y_pred = [t for t, _ in pairs], [p for _, p in pairs]
+    m = compute_metrics(y_true, y_pred, label_names=[f"c{i}" for i in range(k)], train_counts=list(range(k, 0, -1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ill-defined precision/recall and classes only predicted warn
+        expected = {
+            "macro_f1": f1_score(y_true, y_pred, average="macro"),
+            "micro_f1": f1_score(y_true, y_pred, average="micro"),
+            "weighted_f1": f1_score(y_true, y_pred, average="weighted"),
+            "balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
+            "accuracy": accuracy_score(y_true, y_pred),
+        }
+    for key, value in expected.items():
+        assert m[key] == pytest.approx(value, abs=1e-12), key
+    seen = set(y_true) | set(y_pred)
+    for c in range(k):
+        assert (m["per_class"][f"c{c}"]["f1"] is None) == (c not in seen)
+    for group, names in m["groups"].items():
+        scored = [m["per_class"][n]["f1"] for n in names if m["per_class"][n]["f1"] is not None]
+        assert m[f"{group}_f1"] == (pytest.approx(np.mean(scored)) if scored else None)
 
 
 def test_two_classes_leave_medium_empty() -> None:

@@ -64,13 +64,18 @@ def compute_metrics(
     label_names: Sequence[str],
     train_counts: Sequence[int],
 ) -> dict[str, Any]:
-    """Classification metrics over all training classes, overall, per class and per frequency group.
+    """Classification metrics overall, per class and per frequency group, as scikit-learn computes them.
 
-    Macro averages (``macro_f1`` and the group F1s) run over all K training classes, including classes absent
-    from ``y_true`` and ``y_pred``: precision, recall and F1 that would divide by zero count as 0.
-    ``weighted_f1`` weights each class's F1 by its support in ``y_true``. ``balanced_accuracy`` is the mean
-    recall over the classes present in ``y_true`` (recall is undefined for the others), as in scikit-learn.
-    ``micro_f1`` equals ``accuracy`` for single-label data. Groups come from :func:`frequency_groups`.
+    A class is *measured* when it occurs in ``y_true`` or ``y_pred``. Macro averages (``macro_f1`` and the
+    group F1s) run over the measured classes only, as ``sklearn.metrics.f1_score(average="macro")`` does by
+    default: a class predicted but never true counts with F1 0, while a training class with no test example
+    and no prediction has no score at all (its per-class precision, recall and F1 are None, support 0) and
+    is listed in ``absent_classes``. Scoring such a class 0 would make a test file holding 2 of 6 classes,
+    every prediction right, report macro-F1 1/3. Where a ratio divides by zero for a measured class (the
+    precision of a class never predicted, the recall of one never true) it is 0, as in scikit-learn.
+    ``weighted_f1`` weights each class's F1 by its support in ``y_true``; ``balanced_accuracy`` is the mean
+    recall over the classes present in ``y_true``; ``micro_f1`` equals ``accuracy`` for single-label data.
+    Groups come from :func:`frequency_groups`.
 
     Args:
         y_true: True class ids, each in ``[0, K)``.
@@ -81,9 +86,10 @@ def compute_metrics(
     Returns:
         A JSON-serialisable dict with keys ``accuracy``, ``micro_f1``, ``macro_f1``, ``weighted_f1``,
         ``balanced_accuracy``, ``n_examples``, ``head_f1``, ``medium_f1``, ``tail_f1`` (macro F1 over the
-        group's classes, None for an empty group), ``groups`` (group name -> class names),
-        ``per_class`` (class name -> ``precision``, ``recall``, ``f1``, ``support``, ``train_count``, in
-        class-id order) and ``confusion_matrix`` (``labels``: class names; ``matrix``: counts with true
+        group's measured classes; None, "not measured", when the group has none), ``groups`` (group name ->
+        class names), ``absent_classes`` (names of the classes neither true nor predicted, in class-id
+        order), ``per_class`` (class name -> ``precision``, ``recall``, ``f1``, ``support``, ``train_count``,
+        in class-id order) and ``confusion_matrix`` (``labels``: class names; ``matrix``: counts with true
         classes as rows and predicted classes as columns).
 
     Raises:
@@ -109,26 +115,32 @@ def compute_metrics(
     precision, recall, f1, support = precision_recall_fscore_support(
         true, pred, labels=labels, average=None, zero_division=0
     )
-    present = support > 0
+    measured = (support > 0) | (np.bincount(pred, minlength=k) > 0)
     groups = frequency_groups(train_counts)
 
     def group_f1(ids: list[int]) -> float | None:
-        return float(np.mean(f1[ids])) if ids else None
+        scored = [c for c in ids if measured[c]]
+        return float(np.mean(f1[scored])) if scored else None
+
+    def score(values: np.ndarray, c: int) -> float | None:
+        return float(values[c]) if measured[c] else None
 
     return {
         "accuracy": float(np.mean(true == pred)),
-        "micro_f1": float(f1_score(true, pred, labels=labels, average="micro", zero_division=0)),
-        "macro_f1": float(np.mean(f1)),
-        "weighted_f1": float(f1_score(true, pred, labels=labels, average="weighted", zero_division=0)),
-        "balanced_accuracy": float(np.mean(recall[present])),
+        # No labels= argument: scikit-learn's default averages over the classes in y_true or y_pred.
+        "micro_f1": float(f1_score(true, pred, average="micro", zero_division=0)),
+        "macro_f1": float(f1_score(true, pred, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(true, pred, average="weighted", zero_division=0)),
+        "balanced_accuracy": float(np.mean(recall[support > 0])),
         "n_examples": int(true.size),
         **{f"{group}_f1": group_f1(ids) for group, ids in groups.items()},
         "groups": {group: [label_names[c] for c in ids] for group, ids in groups.items()},
+        "absent_classes": [label_names[c] for c in labels if not measured[c]],
         "per_class": {
             label_names[c]: {
-                "precision": float(precision[c]),
-                "recall": float(recall[c]),
-                "f1": float(f1[c]),
+                "precision": score(precision, c),
+                "recall": score(recall, c),
+                "f1": score(f1, c),
                 "support": int(support[c]),
                 "train_count": int(train_counts[c]),
             }
@@ -144,8 +156,13 @@ def compute_metrics(
 def score_predictions(metric: str, y_true: Sequence[int], y_pred: Sequence[int]) -> float:
     """One score (higher is better) by name: ``macro_f1``, ``micro_f1``, ``balanced_accuracy`` or ``accuracy``.
 
-    Macro-F1 averages over the classes present in ``y_true``: a validation split carved from the training data
-    lacks the smallest classes, which would otherwise add a constant zero.
+    Unlike :func:`compute_metrics` (and scikit-learn's default), macro-F1 here averages over the classes present
+    in ``y_true`` only, leaving out classes that are predicted but never true. This score picks epochs on a
+    validation split, and a split carved from the training data lacks the classes too small to hold out: under
+    the default, a single prediction of such a class would add a whole class with F1 0, a step penalty of
+    1/(n+1) of the score that steers selection away from models that predict the rarest classes at all, the
+    ones long-tailed training is for. Such a prediction is still an error: it lowers the recall of its true
+    class. Calibration and tuning score validation by the same rule.
     """
     from sklearn.metrics import accuracy_score, balanced_accuracy_score
 

@@ -24,12 +24,14 @@ def add_predict_options(parser: argparse.ArgumentParser) -> None:
     """Add the options of the commands that run a saved model (``evaluate``, ``predict``)."""
     parser.add_argument(
         "--max-length", type=int,
-        help="max tokens per text (default: the length the model was trained at, else the tokenizer's limit)",
+        help="max tokens per text, special tokens included (default: the length the model was trained at, else "
+        "the model's limit up to 512)",
     )  # fmt: skip
     parser.add_argument("--batch-size", type=int, help="batch size (default 64)")
     parser.add_argument(
         "--mixed-precision", choices=["no", "auto", "bf16", "fp16"],
-        help="default auto: bf16 where measured faster (see train --help), else full precision",
+        help="default auto: bf16 on GPUs that support it and on CPUs with native bf16 (AMX-BF16 or AVX512-BF16), "
+        "else full precision",
     )  # fmt: skip
     parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoint code")
     add_data_columns(parser)
@@ -38,34 +40,40 @@ def add_predict_options(parser: argparse.ArgumentParser) -> None:
 
 def predict_settings(args: argparse.Namespace) -> dict[str, int | str]:
     """The prediction settings given on the command line, as ``TailTuner.load`` takes them."""
-    settings: dict[str, int | str] = {}
-    if args.max_length:
-        settings["max_length"] = args.max_length
-    if args.batch_size:
-        settings["eval_batch_size"] = args.batch_size
-    if args.mixed_precision:
-        settings["mixed_precision"] = args.mixed_precision
-    return settings
+    # An option given is passed on whatever its value (0 is not "not given"): TailTuner.load checks each one.
+    if args.batch_size is not None and args.batch_size < 1:  # checked here: the library calls it eval_batch_size
+        raise TailTuneError(f"--batch-size must be >= 1, got {args.batch_size}")
+    given = {"max_length": args.max_length, "eval_batch_size": args.batch_size, "mixed_precision": args.mixed_precision}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def metrics_table(metrics: dict[str, Any]) -> str:
-    """A split's headline metrics and its per-class rows, most frequent training class first."""
+    """A split's headline metrics and its per-class rows, most frequent training class first.
+
+    A class with no example in the split and no prediction has no scores (``-``); tail F1 is "not measured"
+    when no tail class is scored, e.g. on a test file that holds no tail class.
+    """
+    tail = _fmt(metrics.get("tail_f1"), missing="not measured")
     lines = [
         f"{metrics['split']}: macro-F1 {metrics['macro_f1']:.4f}  micro-F1 {metrics['micro_f1']:.4f}  "
-        f"balanced accuracy {metrics['balanced_accuracy']:.4f}  tail F1 {_fmt(metrics.get('tail_f1'))}",
+        f"balanced accuracy {metrics['balanced_accuracy']:.4f}  tail F1 {tail}",
         f"{'class':<24} {'train':>7} {'support':>8} {'precision':>9} {'recall':>7} {'F1':>7}",
     ]
     rows = sorted(metrics["per_class"].items(), key=lambda kv: -(kv[1].get("train_count") or 0))
     for name, row in rows:
         lines.append(
-            f"{name[:24]:<24} {row.get('train_count') or 0:>7} {row['support']:>8} {row['precision']:>9.3f} "
-            f"{row['recall']:>7.3f} {row['f1']:>7.3f}"
+            f"{name[:24]:<24} {row.get('train_count') or 0:>7} {row['support']:>8} {_fmt(row['precision'], 3):>9} "
+            f"{_fmt(row['recall'], 3):>7} {_fmt(row['f1'], 3):>7}"
         )
+    absent = metrics.get("absent_classes") or []
+    if absent:
+        lines.append(f"{len(absent)} class(es) with no example here and no prediction are not scored and not in "
+                     f"the macro averages: {', '.join(absent)}")  # fmt: skip
     return "\n".join(lines)
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+def _fmt(value: float | None, digits: int = 4, missing: str = "-") -> str:
+    return missing if value is None else f"{value:.{digits}f}"
 
 
 def print_error(exc: TailTuneError) -> None:
