@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tailtune.data import LabelMap, TextDataset, load_dataset, parse_hub_spec, save_dataset
+from tailtune.data import LabelMap, TextDataset, dataset_from_values, load_dataset, parse_hub_spec, save_dataset
 from tailtune.errors import TailTuneError
 
 # Texts that trip up naive writers and readers: separators, quotes, newlines, non-ASCII, NA-like words.
@@ -318,9 +318,11 @@ def test_csv_empty_labels_name_rows_and_lines(tmp_path):
     )
 
 
-def test_csv_short_row_is_empty_label(tmp_path):
+def test_csv_short_row_is_refused(tmp_path):
     path = _write(tmp_path / "d.csv", "text,label\na,x\nb\n")
-    with pytest.raises(TailTuneError, match=r"data row 2 \(line 3 of the file\) has an empty label"):
+    with pytest.raises(
+        TailTuneError, match=r"data row 2 \(line 3 of the file\) has 1 field where the header has 2; wrap"
+    ):
         load_dataset(path)
 
 
@@ -342,7 +344,7 @@ def test_tsv_whitespace_text(tmp_path):
 
 def test_csv_too_many_fields(tmp_path):
     path = _write(tmp_path / "d.csv", "text,label\na,b\nc,d,e\n")
-    with pytest.raises(TailTuneError, match=r"d\.csv: cannot parse as CSV \(.*line 3"):
+    with pytest.raises(TailTuneError, match=r"d\.csv: data row 2 \(line 3 of the file\) has 3 fields where the header"):
         load_dataset(path)
 
 
@@ -395,3 +397,207 @@ def test_unknown_extension(tmp_path):
     path = _write(tmp_path / "d.txt", "hello\n")
     with pytest.raises(TailTuneError, match=r"d\.txt: unknown file type '\.txt'; use one of \.csv, \.tsv, \.jsonl"):
         load_dataset(path)
+
+
+# ------------------------------------------------------------------------------------- strict CSV and TSV
+
+
+def _rows(n: int, sep: str = ",") -> list[str]:
+    return [f"text {i}{sep}{'even' if i % 2 == 0 else 'odd'}\n" for i in range(n)]
+
+
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_unclosed_quote_names_its_line(tmp_path, sep):
+    # Read leniently, the quote swallows every row after it (and the class "odd" with them) without a word.
+    rows = _rows(40, sep)
+    rows[30] = f'"quoted at the start{sep}even\n'
+    path = _write(tmp_path / ("d.csv" if sep == "," else "d.tsv"), f"text{sep}label\n" + "".join(rows))
+    with pytest.raises(TailTuneError) as err:
+        load_dataset(path)
+    assert str(err.value).startswith(f"{path} line 32: a field opened by a double quote in this row never closes")
+    assert "double each double quote inside it" in str(err.value)
+
+
+def test_unquoted_comma_in_every_row_is_refused(tmp_path):
+    # Read leniently, the extra field turns the first one into the index: every text loses its first word.
+    path = _write(tmp_path / "d.csv", "text,label\nhello, world,pos\nbye, now,neg\nok,pos\n")
+    with pytest.raises(TailTuneError) as err:
+        load_dataset(path)
+    assert str(err.value) == (
+        f"{path}: data rows 1, 2 (lines 2, 3 of the file) have 3 fields where the header has 2; wrap every field "
+        "holding a comma, a double quote or a line break in double quotes (doubling the quotes inside it), or fix "
+        "the row"
+    )
+
+
+def test_tsv_field_count_names_a_tab(tmp_path):
+    path = _write(tmp_path / "d.tsv", "text\tlabel\na\tb\tc\nd\n")
+    with pytest.raises(
+        TailTuneError, match=r"have 1 or 3 fields where the header has 2; wrap every field holding a tab"
+    ):
+        load_dataset(path)
+
+
+def test_text_after_closing_quote_is_refused(tmp_path):
+    path = _write(tmp_path / "d.csv", 'text,label\na,x\n"Wow" she said,y\n')
+    with pytest.raises(TailTuneError, match=r"d\.csv line 3: a quoted field goes on after its closing double quote"):
+        load_dataset(path)
+
+
+def test_bare_quote_with_quoted_fields_elsewhere_is_refused(tmp_path):
+    # The stray quote on line 2 opens a field that the quoted text on line 4 closes early; the file then parses
+    # into rows of the right width, and only the bare quote left behind on line 5 gives it away.
+    path = _write(tmp_path / "d.csv", '"t1,l1\n",",l2\n"\nfoo",l3\n'.join(["text,label\n", ""]))
+    with pytest.raises(TailTuneError, match=r"d\.csv line 5: a double quote inside an unquoted field, while the file "):
+        load_dataset(path)
+    path = _write(tmp_path / "e.csv", 'text,label\n5" screen,x\n"a, b",y\n')
+    with pytest.raises(TailTuneError, match=r"e\.csv line 2: a double quote inside an unquoted field"):
+        load_dataset(path)
+
+
+def test_bare_quotes_in_a_file_without_quoting_are_text(tmp_path):
+    path = _write(tmp_path / "d.tsv", 'text\tlabel\n5" screen\tx\nsay "hi"\ty\n')
+    assert load_dataset(path).texts == ['5" screen', 'say "hi"']
+
+
+def test_csv_keeps_texts_exactly(tmp_path):
+    path = _write(tmp_path / "d.csv", 'text,label\n  padded  ,x\nNA,y\n"a\r\nb",x\n"",y\n')
+    with pytest.raises(TailTuneError, match=r"data row 4 \(line 6 of the file\) has an empty text"):
+        load_dataset(path)
+    ds = load_dataset(path, allow_empty_texts=True)
+    assert ds.texts == ["  padded  ", "NA", "a\r\nb", ""]
+
+
+def test_blank_lines_and_line_ends(tmp_path):
+    path = _write(tmp_path / "d.csv", "\ntext,label\r\n\n   \na,x\rb,y\r\n\nc,x")
+    ds = load_dataset(path)
+    assert ds.texts == ["a", "b", "c"]
+    _write(path, "text,label\n\na,x\n \nb\n")
+    with pytest.raises(TailTuneError, match=r"data row 2 \(line 5 of the file\) has 1 field"):
+        load_dataset(path)
+
+
+def test_header_names(tmp_path):
+    path = _write(tmp_path / "d.csv", "text,label,text\na,x,b\n")
+    with pytest.raises(TailTuneError, match=r"d\.csv line 1: the header names column\(s\) 'text' more than once"):
+        load_dataset(path)
+    # An index column written without a name, and trailing empty columns, as spreadsheets and pandas write them.
+    _write(path, ",text,label,,\n0,a,x,,\n")
+    ds = load_dataset(path)
+    assert list(ds.columns) == ["Unnamed: 0", "text", "label", "Unnamed: 3", "Unnamed: 4"]
+    assert ds.texts == ["a"] and ds.labels == ["x"]
+
+
+def test_long_field(tmp_path):
+    import csv
+
+    text = "word " * 60_000  # over the csv module's default field limit of 128 KiB
+    limit = csv.field_size_limit()
+    save_dataset(TextDataset([text, "b"], ["x", "y"], "mem"), tmp_path / "d.csv")
+    assert load_dataset(tmp_path / "d.csv").texts == [text, "b"]
+    assert csv.field_size_limit() == limit
+
+
+# ---------------------------------------------------------------------------------- one normalisation
+
+
+def test_whole_number_labels_are_one_class_in_every_format(tmp_path):
+    path = _write(tmp_path / "d.csv", "text,label\na,1\nb,1.0\nc, 2.00 \nd,-3.0\ne,1e3\nf,2.50\ng,007\n")
+    expected = ["1", "1", "2", "-3", "1e3", "2.50", "007"]
+    assert load_dataset(path).labels == expected
+    values = [1, 1.0, "1.0", " 2.00 ", -3.0, "1e3", "2.50", "007"]
+    js = _write(tmp_path / "d.jsonl", "".join(json.dumps({"text": "t", "label": v}) + "\n" for v in values))
+    assert load_dataset(js).labels == ["1", *expected]
+    values = [1, np.int64(1), 1.0, np.float32(2.0), "-3.0", True]
+    assert dataset_from_values(["t"] * 6, values, source="fit()").labels == ["1", "1", "1", "2", "-3", "True"]
+    assert LabelMap.from_labels(load_dataset(path).labels[:4]).labels == ["-3", "1", "2"]
+
+
+@pytest.mark.parametrize("missing", [None, float("nan")])
+def test_missing_labels_and_texts_name_the_row_everywhere(tmp_path, missing):
+    js = tmp_path / "d.jsonl"
+    _write(js, "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in [("a", "x"), ("b", missing)]))
+    with pytest.raises(TailTuneError, match=r"d\.jsonl: data row 2 \(line 2 of the file\) has an empty label"):
+        load_dataset(js)
+    _write(js, "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in [("a", "x"), (missing, "y")]))
+    with pytest.raises(TailTuneError, match=r"data row 2 \(line 2 of the file\) has no text \(null, NaN or no value\) "
+                                            r"in column 'text'"):  # fmt: skip
+        load_dataset(js, allow_empty_texts=True)
+    pq = tmp_path / "d.parquet"
+    pd.DataFrame({"text": ["a", "b"], "label": ["x", missing]}).to_parquet(pq)
+    with pytest.raises(TailTuneError, match=r"d\.parquet: data row 2 has an empty label"):
+        load_dataset(pq)
+    pd.DataFrame({"text": ["a", missing], "label": ["x", "y"]}).to_parquet(pq)
+    with pytest.raises(TailTuneError, match=r"d\.parquet: data row 2 has no text"):
+        load_dataset(pq)
+    with pytest.raises(TailTuneError, match=r"^fit\(\): data row 2 has an empty label"):
+        dataset_from_values(["a", "b"], ["x", missing], source="fit()")
+    with pytest.raises(TailTuneError, match=r"^predict\(\): data row 1 has no text .* in column 'texts'"):
+        dataset_from_values([missing, "b"], None, source="predict()", allow_empty_texts=True)
+
+
+def test_non_string_texts_are_refused(tmp_path):
+    js = _write(tmp_path / "d.jsonl", '{"text": "a", "label": "x"}\n{"text": 12, "label": "y"}\n')
+    with pytest.raises(TailTuneError, match=r"data row 2 \(line 2 of the file\) has a non-text value \(int\) in column "
+                                            r"'text'; expected text"):  # fmt: skip
+        load_dataset(js)
+    pq = tmp_path / "d.parquet"
+    pd.DataFrame({"text": [1.5, 2.5], "label": ["x", "y"]}).to_parquet(pq)
+    with pytest.raises(TailTuneError, match=r"data rows 1, 2 have a non-text value \(float\)"):
+        load_dataset(pq)
+    with pytest.raises(TailTuneError, match=r"data row 1 has a non-text value \(list\) in column 'texts'"):
+        dataset_from_values([["a"], "b"], ["x", "y"], source="fit()")
+
+
+def test_allow_empty_texts(tmp_path):
+    path = _write(tmp_path / "d.csv", "text,label\n,x\n  ,y\nc,x\n")
+    with pytest.raises(TailTuneError, match=r"data rows 1, 2 \(lines 2, 3 of the file\) have an empty text"):
+        load_dataset(path)
+    assert load_dataset(path, allow_empty_texts=True).texts == ["", "  ", "c"]
+    assert dataset_from_values(["", "b"], None, source="predict()", allow_empty_texts=True).texts == ["", "b"]
+
+
+def test_dataset_from_values_checks_its_arguments():
+    ds = dataset_from_values(np.array(["a", "b"]), np.array([3, 0]), source="fit()")
+    assert ds.texts == ["a", "b"] and ds.labels == ["3", "0"] and ds.columns is None
+    assert all(type(t) is str for t in ds.texts)
+    assert dataset_from_values(["a"], None, source="predict()").labels is None
+    with pytest.raises(TailTuneError, match=r"^fit\(\): 2 texts but 1 labels; pass one label per text$"):
+        dataset_from_values(["a", "b"], ["x"], source="fit()")
+    with pytest.raises(TailTuneError, match=r"^fit\(\): texts must be a one-dimensional sequence"):
+        dataset_from_values("ab", ["x", "y"], source="fit()")
+    with pytest.raises(TailTuneError, match=r"^fit\(\): labels must be a one-dimensional sequence"):
+        dataset_from_values(["a", "b"], np.array([[0], [1]]), source="fit()")
+    with pytest.raises(TailTuneError, match=r"^fit\(\): no texts given$"):
+        dataset_from_values([], [], source="fit()")
+    with pytest.raises(TailTuneError, match=r"data row 1 has an empty text"):
+        dataset_from_values([" "], ["x"], source="fit()")
+
+
+# ------------------------------------------------------------------------------------------------ columns
+
+
+def test_columns_keep_the_source_as_read(tmp_path):
+    path = _write(tmp_path / "d.csv", "id,text,label,score\n7, a ,1.0,0.5\n8,b, x ,\n")
+    ds = load_dataset(path)
+    assert ds.labels == ["1", "x"]
+    assert ds.columns == {"id": ["7", "8"], "text": [" a ", "b"], "label": ["1.0", " x "], "score": ["0.5", ""]}
+    sub = ds.subset([1])
+    assert sub.columns == {"id": ["8"], "text": ["b"], "label": [" x "], "score": [""]}
+    js = _write(tmp_path / "d.jsonl", '{"label": 1.0, "text": "a", "n": null}\n{"text": "b", "label": 2}\n')
+    assert load_dataset(js).columns == {"label": [1.0, 2], "text": ["a", "b"], "n": [None, None]}
+    assert TextDataset(["a"], None, "mem").columns is None
+    with pytest.raises(ValueError, match="columns of another length"):
+        TextDataset(["a"], None, "mem", {"x": [1, 2]})
+
+
+def test_save_to_disk_columns_and_bad_classlabel_id(hf, tmp_path):
+    _classlabel_ds(hf, ["a", "b"], [1, 0]).save_to_disk(str(tmp_path / "ok"))
+    ds = load_dataset(str(tmp_path / "ok"))
+    assert ds.columns == {"text": ["a", "b"], "label": [1, 0]}
+    features = hf.Features({"text": hf.Value("string"), "label": hf.Value("int64")})
+    bad = hf.Dataset.from_dict({"text": ["a", "b"], "label": [0, 5]}, features=features)
+    bad = bad.cast_column("label", hf.ClassLabel(names=["neg", "pos"]))  # keeps the out-of-range id 5
+    bad.save_to_disk(str(tmp_path / "bad"))
+    with pytest.raises(TailTuneError, match=r"data row 2 has label id 5 in column 'label', which has only 2 class"):
+        load_dataset(str(tmp_path / "bad"))

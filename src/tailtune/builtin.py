@@ -135,7 +135,12 @@ def resolve_model(spec: str) -> str:
 
 
 def load_data(
-    spec: str, *, text_column: str = "text", label_column: str = "label", require_labels: bool = True
+    spec: str,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    require_labels: bool = True,
+    allow_empty_texts: bool = False,
 ) -> TextDataset:
     """Read text as every command does: :func:`tailtune.data.load_dataset`'s specs (files, ``save_to_disk``
     folders, hub datasets), and ``builtin:bbc-news`` and ``builtin:bbc-headlines`` for the embedded corpora.
@@ -149,4 +154,5 @@ def load_data(
         return bbc_headlines()
     if spec.startswith("builtin:"):
         raise TailTuneError(f"unknown built-in data {spec!r}; valid: {', '.join(BUILTIN_DATA)}")
-    return load_dataset(spec, text_column=text_column, label_column=label_column, require_labels=require_labels)
+    return load_dataset(spec, text_column=text_column, label_column=label_column, require_labels=require_labels,
+                        allow_empty_texts=allow_empty_texts)  # fmt: skip

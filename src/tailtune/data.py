@@ -2,19 +2,33 @@
 
 Every reader returns a :class:`TextDataset` whose labels are label *names* as strings, whatever the file
 stored (integers, whole floats, ``datasets`` ``ClassLabel`` ids), so that the rest of tailtune deals with one
-kind of label. Problems in the user's data raise :class:`~tailtune.errors.TailTuneError` with a one-line
-message naming the file and the rows at fault.
+kind of label. Every source, and the Python API through :func:`dataset_from_values`, goes through the same
+validation and the same label normalisation:
+
+- Labels: surrounding whitespace is stripped; a whole-number float (``1.0``) and a string that is a plain
+  decimal literal with an all-zero fraction (``"1.0"``, ``"-3.00"``) both become the integer name ``"1"``,
+  ``"-3"``; other strings stay as written (``"1e3"``, ``"2.50"``, ``"007"``, ``"NA"``); booleans become
+  ``"True"``/``"False"``. A missing label (empty, null, NaN) is refused naming the row.
+- Texts: kept exactly as read. A missing text (null, NaN) or a non-string one (a number, a list) is refused
+  naming the row and column; an empty or whitespace-only one too, unless ``allow_empty_texts`` is set.
+
+CSV and TSV are read strictly as RFC 4180 quoting: every row must hold exactly the header's fields, a
+quoted field must close, and a double quote inside an unquoted field is refused when other fields of the
+file are quoted (there it means a quote went astray and field ends are ambiguous). Problems in the user's
+data raise :class:`~tailtune.errors.TailTuneError` with a one-line message naming the file and the rows or
+lines at fault.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +50,11 @@ _FILE_LIKE_EXTENSIONS = SUPPORTED_EXTENSIONS + (".txt", ".xlsx", ".xls", ".gz", 
 
 _MAX_ROWS_SHOWN = 10
 _INT_LITERAL = re.compile(r"[+-]?\d+")
+# A label string that is a whole number written as a decimal ("1.0", "-3.00"): the integer part is its name,
+# as it is for the float 1.0. Exponent forms ("1e3") are left alone: they are as likely codes as numbers.
+_WHOLE_DECIMAL = re.compile(r"([+-]?\d+)\.0+")
+# How to write a field that holds a separator, a quote or a line break, for the CSV/TSV errors.
+_QUOTE_FIX = 'quote the whole field and double each double quote inside it ("say ""hi"" now")'
 
 
 @dataclass
@@ -46,15 +65,21 @@ class TextDataset:
         texts: The input texts.
         labels: Label names as strings, aligned with ``texts``; ``None`` for unlabelled data.
         source: Where the data came from (a path or hub spec), used in messages.
+        columns: Every column of the source, in its order, with the values as read (strings for CSV and
+            TSV), for writing them back out beside predictions; set by :func:`load_dataset`, ``None``
+            for data built in memory.
     """
 
     texts: list[str]
     labels: list[str] | None
     source: str
+    columns: dict[str, list[Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.labels is not None and len(self.labels) != len(self.texts):
             raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+        if self.columns is not None and any(len(v) != len(self.texts) for v in self.columns.values()):
+            raise ValueError(f"columns of another length than the {len(self.texts)} texts")
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -63,7 +88,8 @@ class TextDataset:
         """Return a new dataset with the rows at ``indices`` (in that order), from the same source."""
         idx = [int(i) for i in np.asarray(indices, dtype=np.int64).ravel()]
         labels = None if self.labels is None else [self.labels[i] for i in idx]
-        return TextDataset([self.texts[i] for i in idx], labels, self.source)
+        columns = None if self.columns is None else {k: [v[i] for i in idx] for k, v in self.columns.items()}
+        return TextDataset([self.texts[i] for i in idx], labels, self.source, columns)
 
 
 @dataclass
@@ -132,6 +158,7 @@ def load_dataset(
     text_column: str = "text",
     label_column: str = "label",
     require_labels: bool = True,
+    allow_empty_texts: bool = False,
 ) -> TextDataset:
     """Read labelled (or, with ``require_labels=False``, unlabelled) text.
 
@@ -145,12 +172,15 @@ def load_dataset(
         label_column: Column holding the label.
         require_labels: If False, the label column may be missing (``labels`` is then ``None``); if it is
             present, labels are read when every row has one and dropped with a warning otherwise.
+        allow_empty_texts: Accept empty and whitespace-only texts (for prediction, where every row gets an
+            answer); missing (null) texts are refused either way.
 
     Returns:
-        The texts and their label names as strings.
+        The texts and their label names as strings, with every column of the source in ``columns``.
 
     Raises:
-        TailTuneError: For a missing or unreadable file, missing columns, empty cells and the like.
+        TailTuneError: For a missing or unreadable file, a malformed CSV/TSV row, missing columns, empty
+            cells and the like.
     """
     spec = str(spec)
     kind, location, split = _resolve_spec(spec)
@@ -160,7 +190,49 @@ def load_dataset(
         table = _read_disk(Path(location), split, spec)
     else:
         table = _read_hub(spec)
-    return _to_dataset(table, text_column=text_column, label_column=label_column, require_labels=require_labels)
+    dataset = _to_dataset(table, text_column=text_column, label_column=label_column, require_labels=require_labels,
+                          allow_empty_texts=allow_empty_texts)  # fmt: skip
+    dataset.columns = table.columns
+    return dataset
+
+
+def dataset_from_values(
+    texts: Sequence[Any], labels: Sequence[Any] | None, *, source: str, allow_empty_texts: bool = False
+) -> TextDataset:
+    """Check and normalise texts and labels given in memory exactly as :func:`load_dataset` does a file's.
+
+    Args:
+        texts: One string per row.
+        labels: One label per text (strings, integers, whole floats; booleans become ``"True"``/``"False"``),
+            or ``None`` for unlabelled texts.
+        source: What the data is called in messages, e.g. ``"fit()"``.
+        allow_empty_texts: Accept empty and whitespace-only texts.
+
+    Returns:
+        The texts and their label names as strings; ``columns`` is ``None``.
+
+    Raises:
+        TailTuneError: For texts and labels of different lengths, no texts, and any row :func:`load_dataset`
+            would refuse (a missing label, a missing or non-string text, ...), naming the (1-based) row.
+    """
+    columns: dict[str, list[Any]] = {"texts": _as_list(texts, "texts", source)}
+    if labels is not None:
+        columns["labels"] = _as_list(labels, "labels", source)
+        if len(columns["labels"]) != len(columns["texts"]):
+            raise TailTuneError(
+                f"{source}: {len(columns['texts'])} texts but {len(columns['labels'])} labels; pass one label per text"
+            )
+    if not columns["texts"]:
+        raise TailTuneError(f"{source}: no texts given")
+    return _to_dataset(_Table(columns, source), text_column="texts", label_column="labels",
+                       require_labels=labels is not None, allow_empty_texts=allow_empty_texts)  # fmt: skip
+
+
+def _as_list(values: Sequence[Any], name: str, source: str) -> list[Any]:
+    # A lone string would otherwise be taken for a list of one-character texts, and a table for its column names.
+    if isinstance(values, (str, bytes)) or getattr(values, "ndim", 1) != 1:
+        raise TailTuneError(f"{source}: {name} must be a one-dimensional sequence (a list), one value per row")
+    return list(values)
 
 
 def parse_hub_spec(spec: str) -> tuple[str, str | None, str | None]:
@@ -191,9 +263,8 @@ class _Table:
 
     columns: dict[str, list[Any]]
     source: str
-    # The 1-based file line each data row starts on, when the format has lines worth quoting; a callable
-    # when working it out costs a second pass over the file, which only an error message needs.
-    row_lines: list[int] | Callable[[], list[int] | None] | None = None
+    # The 1-based file line each data row starts on, when the format has lines worth quoting.
+    row_lines: list[int] | None = None
     # HF ClassLabel names per column, used to turn ids back into names.
     class_names: dict[str, list[str]] | None = None
 
@@ -251,35 +322,105 @@ def _decode_utf8(path: Path) -> str:
 
 
 def _read_delimited(path: Path, text: str, *, sep: str) -> _Table:
-    try:
-        # Everything as str and no NA guessing: a label "NA" or "None" is a real label, while an empty cell
-        # stays "" and is reported by the validation below.
-        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False)
-    except pd.errors.EmptyDataError:
-        raise TailTuneError(f"{path}: the file holds no header and no rows") from None
-    except pd.errors.ParserError as e:
-        raise TailTuneError(f"{path}: cannot parse as {'CSV' if sep == ',' else 'TSV'} ({first_line(e)})") from None
-    columns = {str(c): df[c].tolist() for c in df.columns}
-    return _Table(columns, str(path), row_lines=lambda: _record_start_lines(text, sep, len(df)))
+    """Read CSV/TSV strictly: RFC 4180 quoting, and every row exactly the header's fields.
 
-
-def _record_start_lines(text: str, sep: str, n_rows: int) -> list[int] | None:
-    """1-based file line on which each data row starts, or None if it cannot be worked out reliably.
-
-    Quoted fields may span lines and pandas skips blank lines, so a data row is not simply "line + 1".
+    Values stay the strings in the file: no whitespace stripping and no NA guessing (a label "NA" is a label,
+    an empty cell is "" and the validation reports it). Lines holding nothing but spaces are skipped.
     """
-    reader = csv.reader(io.StringIO(text), delimiter=sep)
-    starts: list[int] = []
-    prev = 0
+    kind = "CSV" if sep == "," else "TSV"
+    # newline="" splits on \r, \n and \r\n alike and keeps them, so that a quoted field keeps its line breaks.
+    lines = list(io.StringIO(text, newline=""))
+    reader = csv.reader(lines, delimiter=sep, strict=True)
+    records: list[list[str]] = []
+    starts: list[int] = []  # 1-based line each record starts on
+    check_quotes = '"' in text
+    quoted_fields = False
+    bare_quote_line: int | None = None
+    start = 1
     try:
-        for record in reader:
-            if record:  # blank lines come back as [] and pandas skips them too
-                starts.append(prev + 1)
-            prev = reader.line_num
-    except csv.Error:
-        return None
-    # The first record is the header.
-    return starts[1:] if len(starts) == n_rows + 1 else None
+        with _field_size_limit(len(text)):
+            for record in reader:
+                raw = lines[start - 1 : reader.line_num]
+                if len(record) > 1 or "".join(raw).strip():
+                    if check_quotes:
+                        quoted, bare = _quoting("".join(raw), record, sep)
+                        quoted_fields = quoted_fields or quoted
+                        if bare and bare_quote_line is None:
+                            bare_quote_line = start
+                    records.append(record)
+                    starts.append(start)
+                start = reader.line_num + 1
+    except csv.Error as e:
+        raise TailTuneError(_parse_error(path, kind, str(e), record_line=start, line=reader.line_num)) from None
+    if not records:
+        raise TailTuneError(f"{path}: the file holds no header and no rows")
+    if quoted_fields and bare_quote_line is not None:
+        raise TailTuneError(
+            f"{path} line {bare_quote_line}: a double quote inside an unquoted field, while the file quotes other "
+            f"fields, so where fields end is ambiguous; {_QUOTE_FIX}, and look above for a stray quote that opens "
+            "a field"
+        )
+    header, rows, row_lines = records[0], records[1:], starts[1:]
+    # Unnamed columns are named as pandas names them; a repeated name would leave the column to use in doubt.
+    names = [name or f"Unnamed: {j}" for j, name in enumerate(header)]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise TailTuneError(
+            f"{path} line {starts[0]}: the header names column(s) {_quoted(repeated)} more than once; "
+            "give every column its own name"
+        )
+    bad = [i for i, row in enumerate(rows) if len(row) != len(header)]
+    if bad:
+        counts = sorted({len(rows[i]) for i in bad})
+        fields = " or ".join(map(str, counts)) + (" field" if counts == [1] else " fields")
+        shown = "a comma" if sep == "," else "a tab"
+        raise TailTuneError(
+            f"{path}: {_rows_text(bad, row_lines)} {fields} where the header has {len(header)}; wrap "
+            f"every field holding {shown}, a double quote or a line break in double quotes (doubling the quotes "
+            "inside it), or fix the row"
+        )
+    columns = {name: [row[j] for row in rows] for j, name in enumerate(names)}
+    return _Table(columns, str(path), row_lines=row_lines)
+
+
+@contextlib.contextmanager
+def _field_size_limit(limit: int) -> Iterator[None]:
+    # The csv module refuses fields over 128 KiB by default; a long document is a legitimate text.
+    previous = csv.field_size_limit()
+    csv.field_size_limit(max(previous, limit))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _quoting(raw: str, fields: list[str], sep: str) -> tuple[bool, bool]:
+    """Whether a record quotes any field, and whether it has a double quote inside an unquoted field.
+
+    ``raw`` is the record as in the file, ``fields`` as the strict csv reader parsed it: a quoted field takes
+    its text, its doubled inner quotes and the two outer quotes; an unquoted one just its text.
+    """
+    pos, quoted, bare = 0, False, False
+    for field in fields:
+        if raw.startswith('"', pos):
+            quoted = True
+            pos += len(field) + field.count('"') + 2
+        else:
+            bare = bare or '"' in field
+            pos += len(field)
+        pos += len(sep)
+    return quoted, bare
+
+
+def _parse_error(path: Path, kind: str, error: str, *, record_line: int, line: int) -> str:
+    if error == "unexpected end of data":
+        return (
+            f"{path} line {record_line}: a field opened by a double quote in this row never closes, so the rest of "
+            f"the file would be read as one text; if the quote belongs to the text, {_QUOTE_FIX}"
+        )
+    if error.endswith("expected after '\"'"):
+        return f"{path} line {line}: a quoted field goes on after its closing double quote; {_QUOTE_FIX}"
+    return f"{path} line {line}: cannot parse as {kind} ({error})"
 
 
 def _read_jsonl(path: Path, text: str) -> _Table:
@@ -405,7 +546,9 @@ def _hf_to_table(ds: Any, spec: str) -> _Table:
 # ------------------------------------------------------------------------------------------ validation
 
 
-def _to_dataset(table: _Table, *, text_column: str, label_column: str, require_labels: bool) -> TextDataset:
+def _to_dataset(
+    table: _Table, *, text_column: str, label_column: str, require_labels: bool, allow_empty_texts: bool = False
+) -> TextDataset:
     src = table.source
     found = _quoted(list(table.columns)) or "none"
     if text_column not in table.columns:
@@ -421,15 +564,10 @@ def _to_dataset(table: _Table, *, text_column: str, label_column: str, require_l
     if not table.columns[text_column]:
         raise TailTuneError(f"{src}: has a header but no data rows")
 
-    texts = _column_as_str(table, text_column)
-    bad = [i for i, t in enumerate(texts) if t is None or not t.strip()]
-    if bad:
-        raise TailTuneError(f"{src}: {_describe_rows(table, bad)} an empty text; fill it in or remove the row")
-
+    texts = _texts(table, text_column, allow_empty=allow_empty_texts)
     labels: list[str] | None = None
     if label_column in table.columns:
-        # Surrounding spaces in a label ("pos " from "text, pos") are never meant to make a new class.
-        values = [None if v is None else v.strip() for v in _column_as_str(table, label_column)]
+        values = _label_names(table, label_column)
         bad = [i for i, v in enumerate(values) if not v]
         if not bad:
             labels = values  # type: ignore[assignment]
@@ -437,53 +575,99 @@ def _to_dataset(table: _Table, *, text_column: str, label_column: str, require_l
             raise TailTuneError(f"{src}: {_describe_rows(table, bad)} an empty label; fill it in or remove the row")
         else:
             logger.warning("%s: %d rows have no label; reading the texts without labels", src, len(bad))
-    return TextDataset(texts, labels, src)  # type: ignore[arg-type]
+    return TextDataset(texts, labels, src)
 
 
-def _column_as_str(table: _Table, column: str) -> list[str | None]:
+def _texts(table: _Table, column: str, *, allow_empty: bool) -> list[str]:
+    """The text column as strings exactly as read, refusing missing, non-string and (unless allowed) empty texts."""
+    values = table.columns[column]
+    src = table.source
+    missing = [i for i, v in enumerate(values) if _is_missing(v)]
+    if missing:
+        raise TailTuneError(
+            f"{src}: {_describe_rows(table, missing)} no text (null, NaN or no value) in column '{column}'; "
+            "fill it in or remove the row"
+        )
+    wrong = [i for i, v in enumerate(values) if not isinstance(v, str)]
+    if wrong:
+        kinds = ", ".join(sorted({type(values[i]).__name__ for i in wrong}))
+        raise TailTuneError(
+            f"{src}: {_describe_rows(table, wrong)} a non-text value ({kinds}) in column '{column}'; expected "
+            "text: store the column as strings"
+        )
+    if not allow_empty:
+        empty = [i for i, v in enumerate(values) if not v.strip()]
+        if empty:
+            raise TailTuneError(f"{src}: {_describe_rows(table, empty)} an empty text; fill it in or remove the row")
+    # str() turns str subclasses (numpy's str_) into plain strings.
+    return [str(v) for v in values]
+
+
+def _label_names(table: _Table, column: str) -> list[str | None]:
+    """The label column as label names (see the module docstring), ``None`` or ``""`` where missing."""
     names = (table.class_names or {}).get(column)
     out: list[str | None] = []
     for i, value in enumerate(table.columns[column]):
-        if names is not None:
+        if names is not None and not _is_missing(value):
             # ClassLabel ids become names; -1 is the hub's "no label" marker (e.g. GLUE test splits).
-            out.append(None if value is None or int(value) < 0 else names[int(value)])
-            continue
+            if not -1 <= int(value) < len(names):
+                raise TailTuneError(
+                    f"{table.source}: {_describe_rows(table, [i])} label id {int(value)} in column '{column}', "
+                    f"which has only {len(names)} class names; fix the dataset's labels"
+                )
+            value = None if int(value) < 0 else names[int(value)]
         try:
-            out.append(_cell_to_str(value))
+            out.append(_label_name(value))
         except TypeError:
             raise TailTuneError(
                 f"{table.source}: {_describe_rows(table, [i])} a {type(value).__name__} in column "
-                f"'{column}'; expected a single text or label per row"
+                f"'{column}'; expected one label per row, a string or a number"
             ) from None
     return out
 
 
-def _cell_to_str(value: Any) -> str | None:
-    """A cell as a string, ``None`` when missing. Whole numbers lose their ``.0``: ``1.0`` -> ``"1"``."""
-    if value is None or value is pd.NA or value is pd.NaT:
+def _label_name(value: Any) -> str | None:
+    """A label value as its name, ``None`` when missing: ``1``, ``1.0``, ``"1.0"`` and ``" 1 "`` are all ``"1"``.
+
+    Raises:
+        TypeError: For a container (list, dict, array) or bytes, which are not one label.
+    """
+    if _is_missing(value):
         return None
     if isinstance(value, str):
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
-            return None
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
-    if isinstance(value, (list, dict, tuple, np.ndarray)):
+        name = value.strip()
+    elif isinstance(value, (bool, np.bool_)):
+        name = str(bool(value))
+    elif isinstance(value, (int, np.integer)):
+        name = str(int(value))
+    elif isinstance(value, (float, np.floating)):
+        name = str(int(value)) if float(value).is_integer() else repr(float(value))
+    elif isinstance(value, (list, dict, tuple, set, np.ndarray, bytes)):
         raise TypeError(type(value).__name__)
-    return str(value)
+    else:
+        name = str(value).strip()
+    whole = _WHOLE_DECIMAL.fullmatch(name)
+    return str(int(whole.group(1))) if whole else name
+
+
+def _is_missing(value: Any) -> bool:
+    """Null in any of the forms readers produce: None, pandas' NA and NaT, a float NaN."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
 
 
 def _describe_rows(table: _Table, bad: list[int]) -> str:
+    return _rows_text(bad, table.row_lines)
+
+
+def _rows_text(bad: list[int], lines: list[int] | None) -> str:
+    """``data rows 2, 5 (lines 3, 7 of the file) have`` for the 0-based rows ``bad``."""
     shown = bad[:_MAX_ROWS_SHOWN]
     more = f" and {len(bad) - len(shown)} more" if len(bad) > len(shown) else ""
     noun = "data row" if len(bad) == 1 else "data rows"
     verb = "has" if len(bad) == 1 else "have"
     desc = f"{noun} {', '.join(str(i + 1) for i in shown)}{more}"
-    lines = table.row_lines() if callable(table.row_lines) else table.row_lines
     if lines is not None:
         word = "line" if len(bad) == 1 else "lines"
         desc += f" ({word} {', '.join(str(lines[i]) for i in shown)} of the file)"
