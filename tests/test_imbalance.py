@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tailtune.data import TextDataset, load_dataset
+from tailtune.data import TextDataset, load_dataset, save_dataset
 from tailtune.errors import TailTuneError
 from tailtune.imbalance import (
     PROFILES,
@@ -390,3 +390,68 @@ def test_command_line_names_the_flag(tmp_path, capsys):
     assert main([*argv, "--rate", "0.5", "--test-per-class", "20"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("tailtune: error: --test-per-class 20 leaves nothing to train on")
+
+
+def test_write_imbalanced_replaces_an_earlier_split_whole(tmp_path):
+    """Written again into its folder, a split leaves no file of the earlier one (a stale test file would hold
+    rows of the new training file); another format replaces the old files too."""
+    data = _dataset_with_duplicates()
+    out = tmp_path / "out"
+    write_imbalanced(holdout_then_long_tail(data, ratio=2, test_per_class=10, eval_per_class=5, seed=0), out,
+                     fmt_suffix=".csv")  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["counts.json", "eval.csv", "test.csv", "train.csv"]
+    split = holdout_then_long_tail(data, ratio=2, seed=0)
+    paths = write_imbalanced(split, out, fmt_suffix=".jsonl")
+    assert sorted(p.name for p in out.iterdir()) == ["counts.json", "train.jsonl"]
+    assert paths == {"train": out / "train.jsonl", "counts": out / "counts.json"}
+    assert load_dataset(paths["train"]).texts == split.train.texts
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left beside it
+
+
+def test_write_imbalanced_keeps_the_earlier_split_when_interrupted(tmp_path, monkeypatch):
+    """A write that fails part-way leaves the earlier split exactly as it was, and nothing beside it."""
+    import tailtune.imbalance as imbalance
+
+    data = _dataset_with_duplicates()
+    out = tmp_path / "out"
+    write_imbalanced(holdout_then_long_tail(data, ratio=2, test_per_class=10, seed=0), out, fmt_suffix=".csv")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    calls = []
+
+    def failing_save(dataset, path, **columns):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return save_dataset(dataset, path, **columns)
+
+    monkeypatch.setattr(imbalance, "save_dataset", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        write_imbalanced(holdout_then_long_tail(data, ratio=3, test_per_class=5, seed=1), out, fmt_suffix=".csv")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_write_imbalanced_refuses_a_folder_holding_other_files(tmp_path):
+    """The split replaces its whole folder, so a folder holding anything else (the source data, say) is refused
+    and left untouched; so is a file, and the current folder."""
+    split = holdout_then_long_tail(_dataset_with_duplicates(), ratio=2, seed=0)
+    (tmp_path / "all.csv").write_text("text,label\n", encoding="utf-8")
+    (tmp_path / "train.csv").write_text("mine", encoding="utf-8")
+    with pytest.raises(TailTuneError, match=r"holds files that are not part of an imbalanced split \('all.csv'\)"):
+        write_imbalanced(split, tmp_path, fmt_suffix=".csv")
+    assert (tmp_path / "train.csv").read_text() == "mine"
+    with pytest.raises(TailTuneError, match="exists and is not a folder"):
+        write_imbalanced(split, tmp_path / "all.csv", fmt_suffix=".csv")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    write_imbalanced(split, empty, fmt_suffix=".csv")
+    assert sorted(p.name for p in empty.iterdir()) == ["counts.json", "train.csv"]
+
+
+def test_write_imbalanced_refuses_the_current_folder(tmp_path, monkeypatch):
+    split = holdout_then_long_tail(_dataset_with_duplicates(), ratio=2, seed=0)
+    monkeypatch.chdir(tmp_path)
+    for target in (".", str(tmp_path), str(tmp_path.parent)):
+        with pytest.raises(TailTuneError, match="is the current folder or holds it"):
+            write_imbalanced(split, target, fmt_suffix=".csv")
+    assert list(tmp_path.iterdir()) == []

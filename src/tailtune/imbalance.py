@@ -21,7 +21,7 @@ import numpy as np
 
 from tailtune.data import SUPPORTED_EXTENSIONS, TextDataset, save_dataset
 from tailtune.errors import TailTuneError
-from tailtune.fileio import write_json
+from tailtune.fileio import atomic_dir, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -447,6 +447,44 @@ def _holdouts(
     return test, evaluation, pool
 
 
+#: The roles of a written split's data files, ``<role><suffix>`` beside ``counts.json``.
+SPLIT_ROLES = ("train", "test", "eval")
+_COUNTS_FILE = "counts.json"
+
+
+def check_split_folder(out_dir: str | Path) -> Path:
+    """Refuse an output folder :func:`write_imbalanced` would not replace; call it before the work.
+
+    A missing or empty folder is fine, and so is one holding only a split written before (its data files,
+    ``counts.json`` and the temporary files of an interrupted write): that is replaced whole.
+
+    Raises:
+        TailTuneError: ``out_dir`` is a file, or a folder holding anything else.
+    """
+    out = Path(out_dir)
+    if Path.cwd().resolve().is_relative_to(out.resolve()):  # replacing it would pull the ground from under us
+        raise TailTuneError(f"{out}: is the current folder or holds it; name a new folder for the split")
+    if out.exists() and not out.is_dir():
+        raise TailTuneError(f"{out}: exists and is not a folder; name a folder to write the split into")
+    if out.is_dir():
+        others = sorted(p.name for p in out.iterdir() if not _is_split_file(p))
+        if others:
+            raise TailTuneError(
+                f"{out}: holds files that are not part of an imbalanced split ({_names(others[:5])}"
+                f"{' and more' if len(others) > 5 else ''}); the split replaces the whole folder, so write it to "
+                "a new or empty one"
+            )
+    return out
+
+
+def _is_split_file(path: Path) -> bool:
+    name = path.name
+    if name.startswith(".") and name.endswith(".tmp"):  # left by an interrupted atomic write
+        return True
+    stem, suffix = Path(name).stem, Path(name).suffix.lower()
+    return path.is_file() and (name == _COUNTS_FILE or (stem in SPLIT_ROLES and suffix in SUPPORTED_EXTENSIONS))
+
+
 def write_imbalanced(
     split: ImbalancedSplit,
     out_dir: str | Path,
@@ -457,31 +495,27 @@ def write_imbalanced(
 ) -> dict[str, Path]:
     """Write ``train<suffix>``, ``test<suffix>`` and ``eval<suffix>`` (when the split has them) and ``counts.json``.
 
-    Each file is written atomically, and ``counts.json`` last: the set is complete exactly when it exists (it is
-    removed first, so an interrupted rewrite never looks complete). ``out_dir`` is created if needed.
+    The whole set is written into a new folder beside ``out_dir``, which then takes ``out_dir``'s place: a split
+    written there before is replaced as a whole (no test file of an earlier split stays beside a new training
+    file that may hold its rows), and an interrupted write leaves the old set as it was. A folder holding other
+    files is refused (see :func:`check_split_folder`). ``out_dir``'s parent is created if needed.
 
     Returns:
         Paths by role: ``"train"``, ``"test"`` and ``"eval"`` (if written) and ``"counts"``.
+
+    Raises:
+        TailTuneError: For an unknown format or an output folder holding other files.
     """
     suffix = fmt_suffix if fmt_suffix.startswith(".") else f".{fmt_suffix}"
     if suffix.lower() not in SUPPORTED_EXTENSIONS:
         raise TailTuneError(f"unknown output format '{fmt_suffix}'; use one of {', '.join(SUPPORTED_EXTENSIONS)}")
-    out = Path(out_dir)
-    paths = {"train": out / f"train{suffix}"}
-    if split.test is not None:
-        paths["test"] = out / f"test{suffix}"
-    elif (out / f"test{suffix}").exists():
-        logger.warning("%s is left from an earlier run; this split has no test set", out / f"test{suffix}")
-    if split.eval is not None:
-        paths["eval"] = out / f"eval{suffix}"
-    paths["counts"] = out / "counts.json"
-
-    paths["counts"].unlink(missing_ok=True)
-    for role in ("train", "test", "eval"):
-        if role in paths:
-            save_dataset(getattr(split, role), paths[role], text_column=text_column, label_column=label_column)
-    write_json(paths["counts"], split.counts)
-    return paths
+    out = check_split_folder(out_dir)
+    names = {role: f"{role}{suffix}" for role in SPLIT_ROLES if getattr(split, role) is not None}
+    with atomic_dir(out.resolve()) as tmp:  # resolved: the staging folder goes beside the real one
+        for role, name in names.items():
+            save_dataset(getattr(split, role), tmp / name, text_column=text_column, label_column=label_column)
+        write_json(tmp / _COUNTS_FILE, split.counts)
+    return {**{role: out / name for role, name in names.items()}, "counts": out / _COUNTS_FILE}
 
 
 def _names(values: Any) -> str:
