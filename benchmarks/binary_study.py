@@ -19,6 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
+from tailtune.experiments.summary import fmt_over_seeds  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -32,9 +34,6 @@ def main() -> None:
     by_key = {(r["variant"], r["strategy"]): r for r in rows}
     variants = sorted({r["variant"] for r in rows}, key=lambda v: float(v.split("-", 1)[1]))
     rates = [float(v.split("-", 1)[1]) for v in variants]
-
-    def cell(row: dict, mean: float, std: float) -> str:
-        return f"{mean:.3f} ± {std:.3f}" if row["n_seeds"] > 1 else f"{mean:.3f}"
 
     header = "| rate | " + " | ".join(f"{s} minority F1 | {s} macro-F1" for s in strategies) + " |"
     print(header)
@@ -51,9 +50,10 @@ def main() -> None:
                 continue
             minority = (row["per_class_f1_mean"][args.minority], row["per_class_f1_std"][args.minority])
             macro = (row["macro_f1_mean"], row["macro_f1_std"])
-            cells += [cell(row, *minority), cell(row, *macro)]
-            series[strategy]["minority"].append((rate, *minority))
-            series[strategy]["macro"].append((rate, *macro))
+            cells += [fmt_over_seeds(row, "per_class_f1", args.minority), fmt_over_seeds(row, "macro_f1")]
+            for key, (mean, std) in (("minority", minority), ("macro", macro)):
+                if mean is not None:  # no seed measured it: no point
+                    series[strategy][key].append((rate, mean, std or 0.0))
         n = {by_key[(variant, s)]["n_seeds"] for s in strategies if (variant, s) in by_key}
         print(f"| {rate:g} | " + " | ".join(cells) + f" |{'' if n == {3} else f' (seeds: {sorted(n)})'}")
     if args.figure:

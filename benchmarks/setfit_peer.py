@@ -74,7 +74,7 @@ def main() -> None:
             row = {
                 "variant": data.parent.name, "seed": seed, "num_iterations": args.num_iterations, "cpu": cpu,
                 "seconds": round(seconds, 1), "test_macro_f1": round(metrics["macro_f1"], 4),
-                "test_tail_f1": round(metrics["tail_f1"], 4),
+                "test_tail_f1": None if metrics["tail_f1"] is None else round(metrics["tail_f1"], 4),
             }  # fmt: skip
             print(json.dumps(row), flush=True)
             with args.json.open("a", encoding="utf-8") as handle:

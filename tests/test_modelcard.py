@@ -78,3 +78,16 @@ def test_base_model_id():
     assert base_model_id("org/model") == "org/model"
     assert base_model_id("/some/local/folder") is None
     assert json.dumps(MINILM_HUB_ID).count("/") == 1
+
+
+def test_card_leaves_unmeasured_classes_and_groups_unscored():
+    """A test set without the rare classes: their rows read "-", the tail F1 "not measured", never 0."""
+    from tailtune.metrics import compute_metrics
+    from tailtune.modelcard import _results_section
+
+    labels, counts = ["sport", "money", "tech"], [24, 10, 4]
+    metrics = {**compute_metrics([0, 0, 1], [0, 0, 1], label_names=labels, train_counts=counts), "split": "test"}
+    results = "\n".join(_results_section(labels, counts, metrics))
+    assert "macro-F1 1.0000" in results and "medium F1 1.0000, tail F1 not measured" in results
+    assert "no prediction are not scored and not in the averages: tech." in results
+    assert "| tech | tail | 4 | - | - | - | 0 |" in results

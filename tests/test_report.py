@@ -186,3 +186,38 @@ def test_failed_runs_are_listed(tmp_path):
     page = build_report(tmp_path)[0].read_text(encoding="utf-8")
     assert "Failed runs</h2>" in page
     assert "training diverged &lt;at&gt; step 3" in page and "exp-10/ldam/seed-0" in page
+
+
+def test_report_refuses_to_pool_unrelated_runs(tmp_path, capsys):
+    """Two `tailtune train` runs with other settings are not two seeds of one strategy: one line, no report."""
+    from tailtune.cli import main
+
+    first = write_run(tmp_path / "a", strategy="vanilla", seed=0)
+    other = write_run(tmp_path / "b", strategy="vanilla", seed=1)
+    config = json.loads((other / "config.json").read_text(encoding="utf-8"))
+    config["run"]["batch_size"] = 32
+    (other / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    expected = r"cannot be pooled as seeds of default/vanilla: they differ in run\.batch_size \(16 vs 32\); put"
+    with pytest.raises(TailTuneError, match=expected):
+        build_report(tmp_path)
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tailtune: error: {first} and {other} cannot be pooled") and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # nothing written
+
+
+def test_report_shows_what_a_test_set_did_not_measure(tmp_path):
+    """A class with no test example and no prediction is "-" in the per-class table, a group "not measured"."""
+    make_experiment(tmp_path, ratios=(10,), seeds=(0,))
+    for strategy in ("vanilla", "two-stage"):
+        path = tmp_path / "exp-10" / strategy / "seed-0" / "metrics.json"
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        metrics["tail_f1"] = None
+        metrics["per_class"]["sci/tech"].update(precision=None, recall=None, f1=None, support=0)
+        path.write_text(json.dumps(metrics), encoding="utf-8")
+    page = build_report(tmp_path)[0].read_text(encoding="utf-8")
+    summary = page.split(">Summary</h2>", 1)[1].split("</table>", 1)[0]
+    assert summary.count(">not measured<") == 2  # the tail F1 of both strategies
+    table = page.split("Per-class F1 table: exp-10", 1)[1].split("</table>", 1)[0]
+    row = table.split("sci/tech", 1)[1].split("</tr>", 1)[0]
+    assert row.count(">not measured<") == 2

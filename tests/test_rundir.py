@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+from run_factory import write_run
 
 from tailtune import rundir
 from tailtune.errors import TailTuneError
@@ -82,3 +83,70 @@ def test_waiting_lock_lets_the_holder_finish_first(tmp_path):
         order.append("first")
     thread.join(timeout=10)
     assert order == ["first", "second"]
+
+
+def edit_config(run_dir, change) -> None:
+    """Change a run's config.json in place."""
+    path = run_dir / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    change(config)
+    path.write_text(json.dumps(config), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda c: c["data"].update(train="other/train.csv"), "data.train"),
+        (lambda c: c.update(labels=["world", "sports", "business", "science"]), "labels[3]"),
+        (lambda c: c["train_counts"].update(world=7), "train_counts.world"),
+        (lambda c: c["run"].update(max_length=256), "run.max_length"),
+        (lambda c: c["run"].update(model="/elsewhere/bert-large"), "run.model"),
+        (lambda c: c["stages"][0].update(lr=0.5), "stages[0].lr"),
+    ],
+)
+def test_runs_that_differ_in_more_than_the_seed_are_not_pooled(tmp_path, change, key):
+    first = write_run(tmp_path / "a", strategy="vanilla", seed=0)
+    other = write_run(tmp_path / "b", strategy="vanilla", seed=1)
+    edit_config(other, change)
+    with pytest.raises(TailTuneError) as info:
+        rundir.check_poolable(rundir.find_runs(tmp_path))
+    message = str(info.value)
+    assert message.startswith(f"{first} and {other} cannot be pooled as ")
+    assert f": they differ in {key} (" in message and "separate folders" in message and "\n" not in message
+
+
+def test_strategies_of_one_variant_must_share_the_data(tmp_path):
+    first = write_run(tmp_path / "a", strategy="vanilla", seed=0)
+    other = write_run(tmp_path / "b", strategy="two-stage", seed=0)
+    edit_config(other, lambda c: c["data"].update(test="other/test.csv"))
+    with pytest.raises(TailTuneError, match=r"cannot be pooled as runs of variant default: they differ in data\.test "
+                                            r'\("data/test\.csv" vs "other/test\.csv"\)') as info:  # fmt: skip
+        rundir.check_poolable(rundir.find_runs(tmp_path))
+    assert str(first) in str(info.value) and str(other) in str(info.value)
+
+
+def test_a_seed_counts_once(tmp_path):
+    write_run(tmp_path / "a", strategy="vanilla", seed=4)
+    write_run(tmp_path / "b", strategy="vanilla", seed=4)
+    with pytest.raises(TailTuneError, match=r"a.* and .*b are both seed 4 of default/vanilla"):
+        rundir.check_poolable(rundir.find_runs(tmp_path))
+
+
+def test_seeds_of_one_setup_are_pooled(tmp_path):
+    """Settings that do not change what a run learns, a moved model folder, versions and a tuned budget may differ."""
+    runs = [write_run(tmp_path / "vanilla" / f"seed-{seed}", strategy="vanilla", seed=seed) for seed in (0, 1, 2)]
+    write_run(tmp_path / "two-stage" / "seed-0", strategy="two-stage", seed=0)
+    edit_config(runs[1], lambda c: c["run"].update(cache_dir="/tmp/cache", eval_batch_size=8, logging_steps=50))
+    edit_config(runs[1], lambda c: c.update(tailtune_version="9.9", created="2030-01-01"))
+    for run, venv in zip(runs, ("old", "old", "new"), strict=True):
+        edit_config(run, lambda c, venv=venv: c["run"].update(model=f"/{venv}/site-packages/minilm"))
+    rundir.check_poolable(rundir.find_runs(tmp_path))
+
+    # An experiment's tuned runs: each seed's search chose its own budget, kept beside the run.
+    edit_config(runs[2], lambda c: c["stages"][0].update(lr=0.5))
+    with pytest.raises(TailTuneError, match=r"stages\[0\]\.lr"):
+        rundir.check_poolable(rundir.find_runs(tmp_path))
+    for run in runs:
+        rundir.tuning_dir(run).mkdir()
+    assert rundir.load_run(runs[2]).tuned
+    rundir.check_poolable(rundir.find_runs(tmp_path))

@@ -16,7 +16,8 @@ from scipy import stats
 
 from tailtune.errors import TailTuneError
 from tailtune.experiments.summary import compare_paired, format_table, summarize, write_summary
-from tailtune.rundir import find_runs, load_run
+from tailtune.metrics import compute_metrics
+from tailtune.rundir import find_runs, load_run, write_metrics
 
 SEEDS = (0, 1, 2)
 
@@ -185,3 +186,42 @@ def test_no_complete_runs_is_a_user_error(tmp_path):
     with pytest.raises(TailTuneError) as info:
         write_summary(tmp_path)
     assert str(info.value) == f"{tmp_path}: no complete runs (a run is complete once its metrics.json exists)"
+
+
+def drop_class(run_dir: Path, name: str) -> dict:
+    """Take one class's examples out of a run's test data and score it again, as if its test set lacked them."""
+    run = load_run(run_dir)
+    frame = run.predictions()
+    frame = frame[frame["label"] != name]
+    assert name not in set(frame["predicted"])  # the factory's errors never land on the rarest class
+    index = {label: i for i, label in enumerate(run.labels)}
+    metrics = compute_metrics([index[y] for y in frame["label"]], [index[y] for y in frame["predicted"]],
+                              label_names=run.labels, train_counts=list(run.train_counts.values()))  # fmt: skip
+    write_metrics(run_dir, {**run.metrics, **metrics})
+    return metrics
+
+
+def test_a_metric_a_seed_did_not_measure_is_left_out_of_the_mean(tmp_path):
+    """Seed 2's test data holds no tail class: its tail F1 is not measured, not 0, and the row says so."""
+    make_experiment(tmp_path, ratios=(10,), strategies=("vanilla",), seeds=SEEDS)
+    tail = "sci/tech"  # the rarest of the factory's classes, the only one in the tail group
+    dropped = drop_class(tmp_path / "exp-10" / "vanilla" / "seed-2", tail)
+    assert dropped["tail_f1"] is None and dropped["per_class"][tail]["f1"] is None
+    per_seed = metrics_of(tmp_path, "exp-10", "vanilla")
+    (row,) = summarize(find_runs(tmp_path))["rows"]
+    assert row["tail_f1_mean"] == pytest.approx(statistics.mean(per_seed[s]["tail_f1"] for s in (0, 1)))
+    assert row["tail_f1_n_seeds"] == 2 and row["macro_f1_n_seeds"] == 3
+    assert row["per_class_f1_mean"][tail] == pytest.approx(
+        statistics.mean(per_seed[s]["per_class"][tail]["f1"] for s in (0, 1))
+    )
+    assert row["per_class_f1_n_seeds"] == {"world": 3, "sports": 3, "business": 3, tail: 2}
+    assert f"{row['tail_f1_mean']:.3f} ± {row['tail_f1_std']:.3f} (2 of 3 seeds)" in format_table({"rows": [row]})
+
+    for seed in (0, 1):
+        drop_class(tmp_path / "exp-10" / "vanilla" / f"seed-{seed}", tail)
+    (row,) = summarize(find_runs(tmp_path))["rows"]
+    assert (row["tail_f1_mean"], row["tail_f1_std"], row["tail_f1_n_seeds"]) == (None, None, 0)
+    assert "not measured" in format_table({"rows": [row]})
+    csv_path, _ = write_summary(tmp_path)
+    (line,) = csv.DictReader(csv_path.open())
+    assert (line["tail_f1_mean"], line["tail_f1_n_seeds"]) == ("", "0")

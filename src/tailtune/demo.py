@@ -101,10 +101,15 @@ def format_demo_table(results: dict[str, dict]) -> str:
     )
     lines = [header, "-" * len(header)]
     for strategy, metrics in results.items():
-        cells = " ".join(f"{metrics['per_class'][name]['f1']:>14.3f}" for name in head_to_tail)
+        # A topic with no test example and no prediction has no F1: "-", not 0.
+        cells = " ".join(_cell(metrics["per_class"][name]["f1"], 14) for name in head_to_tail)
         validation = (metrics.get("eval") or {}).get("macro_f1", float("nan"))
         lines.append(
             f"{strategy:<12} {validation:>7.3f} {metrics['macro_f1']:>8.3f} "
             f"{metrics['micro_f1']:>8.3f} {metrics['wall_time_s']:>5.0f}s {cells}"
         )
     return "\n".join(lines)
+
+
+def _cell(value: float | None, width: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.3f}"

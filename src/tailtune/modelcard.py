@@ -143,18 +143,21 @@ def _training_section(config: RunConfig, metrics: dict[str, Any] | None) -> list
 
 def _results_section(labels: list[str], counts: list[int], metrics: dict[str, Any]) -> list[str]:
     lines = [f"## Results on {escape_md(metrics['split'])} data ({metrics['n_examples']} examples)", ""]
-    lines += [
-        ", ".join(f"{name} {metrics[key]:.4f}" for key, name in _METRICS if metrics.get(key) is not None)
-        + f"; head F1 {_fmt(metrics.get('head_f1'))}, medium F1 {_fmt(metrics.get('medium_f1'))}.",
-        "",
-    ]
+    overall = ", ".join(f"{name} {_fmt(metrics.get(key))}" for key, name in _METRICS if key != "tail_f1")
+    # A group none of whose classes is in the data or the predictions has no score: "not measured".
+    groups = ", ".join(f"{group} F1 {_fmt(metrics.get(f'{group}_f1'))}" for group in GROUPS)
+    lines += [f"{overall}; {groups}.", ""]
+    absent = metrics.get("absent_classes") or []
+    if absent:
+        lines += [f"Classes with no example in these data and no prediction are not scored and not in the averages: "
+                  f"{', '.join(escape_md(name) for name in absent)}.", ""]  # fmt: skip
     lines += ["Per class, from the most frequent in training to the rarest:", "",
               "| class | group | training examples | precision | recall | F1 | support |",
               "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for group, i in _ordered(counts):
         row = metrics["per_class"][labels[i]]
-        lines.append(f"| {escape_md(labels[i])} | {group} | {counts[i]} | {row['precision']:.4f} | "
-                     f"{row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |")  # fmt: skip
+        scores = " | ".join(_fmt(row[key], missing="-") for key in ("precision", "recall", "f1"))
+        lines.append(f"| {escape_md(labels[i])} | {group} | {counts[i]} | {scores} | {row['support']} |")
     return lines + [""]
 
 
@@ -182,5 +185,5 @@ def _limits_section(labels: list[str], counts: list[int], max_length: int) -> li
     return lines
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+def _fmt(value: float | None, missing: str = "not measured") -> str:
+    return missing if value is None else f"{value:.4f}"

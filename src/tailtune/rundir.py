@@ -39,6 +39,10 @@ HISTORY_FILE = "history.jsonl"
 MODEL_DIR = "model"
 FAILED_FILE = "failed.json"  # a run that stopped with an error (e.g. diverged); it has no metrics.json
 DEFAULT_VARIANT = "default"
+#: Run settings that do not change what a run learns: runs may differ in them and still be seeds of one setup.
+NOT_LEARNED = ("cache_dir", "eval_batch_size", "logging_steps")
+# What runs on the same data share in config.json.
+_DATA_KEYS = ("data", "labels", "train_counts", "variant_info")
 
 # Directories that never hold runs but can be large (a saved model) or hold a Hugging Face config.json
 # that must not be mistaken for a run's.
@@ -48,6 +52,12 @@ _SKIP_DIRS = frozenset({MODEL_DIR, "checkpoints", "__pycache__", "report_files"}
 def is_complete(run_dir: str | Path) -> bool:
     """A run is complete exactly when its ``metrics.json`` exists."""
     return (Path(run_dir) / METRICS_FILE).is_file()
+
+
+def tuning_dir(run_dir: str | Path) -> Path:
+    """The hidden folder beside an experiment's run where the search that chose its budget lives."""
+    run_dir = Path(run_dir)
+    return run_dir.parent / f".{run_dir.name}.tuning"
 
 
 class RunBusy(TailTuneError):
@@ -256,6 +266,25 @@ class RunRecord:
         return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
     @property
+    def tuned(self) -> bool:
+        """Whether a search chose the run's stage budgets (an experiment with ``tune``), so seeds differ in them."""
+        return tuning_dir(self.path).is_dir()
+
+    def setup(self) -> dict[str, Any]:
+        """What seeds of one strategy share: everything recorded in ``config.json`` that shapes the result.
+
+        The data sources, labels, training counts and variant parameters, and the resolved run settings and
+        stages but the seed and the settings in :data:`NOT_LEARNED`; a tuned run's stages are left out too.
+        """
+        config = self.config
+        run = {k: v for k, v in (config.get("run") or {}).items() if k not in ("seed", "stages", *NOT_LEARNED)}
+        setup = {key: config.get(key) for key in _DATA_KEYS}
+        setup["run"] = run
+        if not self.tuned:
+            setup["stages"] = config.get("stages")
+        return setup
+
+    @property
     def train_counts(self) -> dict[str, int]:
         """Training examples per class, in label-id order."""
         counts = self.config.get("train_counts") or {}
@@ -422,6 +451,81 @@ def require_runs(root: str | Path) -> list[RunRecord]:
     if not runs:
         raise no_runs_error(root)
     return runs
+
+
+def config_differences(a: Any, b: Any, where: str = "") -> list[tuple[str, Any, Any]]:
+    """Where two recorded configs (or parts of them) differ: ``(key path, value in a, value in b)`` each.
+
+    A key missing on either side is not compared, so that a run written by another tailtune version stays
+    comparable. A key named ``model`` compares the last two parts of a path: a model folder may move (a new
+    virtualenv for builtin:minilm), and those parts identify it well enough.
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [
+            difference
+            for key in a
+            if key in b
+            for difference in config_differences(a[key], b[key], f"{where}.{key}" if where else str(key))
+        ]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [
+            difference
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for difference in config_differences(x, y, f"{where}[{i}]")
+        ]
+    if where.rsplit(".", 1)[-1] == "model" and isinstance(a, str) and isinstance(b, str):
+        return [] if Path(a).parts[-2:] == Path(b).parts[-2:] else [(where, a, b)]
+    return [] if a == b else [(where, a, b)]
+
+
+def check_poolable(runs: list[RunRecord]) -> None:
+    """Refuse runs that a summary or report would pool as if they were related.
+
+    A summary compares the strategies of one variant, so the runs of a variant must share their data: data
+    sources, labels, training counts and variant parameters. It averages the runs of one (variant, strategy)
+    as seeds of one setup, so those must also share every setting and stage (:meth:`RunRecord.setup`), each
+    with its own seed.
+
+    Args:
+        runs: Complete runs, e.g. from :func:`find_runs`.
+
+    Raises:
+        TailTuneError: Naming two of the runs, the first key that differs between them (or the seed they
+            share), and what to do.
+    """
+    groups: dict[str, list[RunRecord]] = {}
+    for run in sorted(runs, key=lambda r: (r.seed, str(r.path))):
+        groups.setdefault(run.variant, []).append(run)
+    hint = ("put unrelated runs in separate folders and report each, or run them as one experiment with distinct "
+            "variant names or strategy labels")  # fmt: skip
+    for variant, members in groups.items():
+        data = {key: members[0].config.get(key) for key in _DATA_KEYS}
+        for run in members[1:]:
+            _refuse_differences(members[0], run, data, {key: run.config.get(key) for key in _DATA_KEYS},
+                                f"runs of variant {variant}", hint)  # fmt: skip
+        first: dict[str, RunRecord] = {}
+        seen: dict[tuple[str, int], RunRecord] = {}
+        for run in members:
+            what = f"seeds of {variant}/{run.strategy}"
+            if (run.strategy, run.seed) in seen:
+                raise TailTuneError(f"{seen[(run.strategy, run.seed)].path} and {run.path} are both seed {run.seed} "
+                                    f"of {variant}/{run.strategy}; a seed counts once, so {hint}")  # fmt: skip
+            seen[(run.strategy, run.seed)] = run
+            base = first.setdefault(run.strategy, run)
+            _refuse_differences(base, run, base.setup(), run.setup(), what, hint)
+
+
+def _refuse_differences(a: RunRecord, b: RunRecord, ours: Any, theirs: Any, what: str, hint: str) -> None:
+    differences = config_differences(ours, theirs)
+    if differences:
+        key, x, y = differences[0]
+        raise TailTuneError(f"{a.path} and {b.path} cannot be pooled as {what}: they differ in {key} "
+                            f"({_short(x)} vs {_short(y)}); {hint}")  # fmt: skip
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def natural_key(text: str) -> list[Any]:

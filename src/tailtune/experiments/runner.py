@@ -22,12 +22,9 @@ from tailtune.experiments.spec import Experiment, PlannedRun, load_experiment
 from tailtune.experiments.summary import write_summary
 from tailtune.experiments.variants import prepare_data
 from tailtune.run import Splits, train_run
-from tailtune.rundir import RunBusy, is_complete, load_run, write_failure
+from tailtune.rundir import NOT_LEARNED, RunBusy, config_differences, is_complete, load_run, tuning_dir, write_failure
 
 logger = logging.getLogger(__name__)
-
-# Run settings that do not change what a run learns; a complete run may differ in them and still count.
-_NOT_COMPARED = ("cache_dir", "eval_batch_size", "logging_steps")
 
 
 @dataclass
@@ -183,7 +180,7 @@ def _train(experiment: Experiment, item: PlannedRun, splits: Splits, *, show_pro
 
     settings = {"cache_dir": config.cache_dir, **experiment.run, **item.strategy.options}
     result = tune(
-        experiment.model, splits, item.directory.with_name(f".{item.directory.name}.tuning"),
+        experiment.model, splits, tuning_dir(item.directory),
         strategies=[item.strategy.name], trials=experiment.tune["trials"], timeout=experiment.tune["timeout"],
         settings=settings, seed=item.seed, show_progress=show_progress, final_dir=item.directory,
         final_run={**described, "label": item.strategy.label},
@@ -197,34 +194,12 @@ def _check_complete(item: PlannedRun, config: RunConfig, *, tuned: bool = False)
     A tuned run's stages hold the budget its search chose, so only its run settings are compared.
     """
     stored = load_run(item.directory).config.get("run") or {}
-    skip = (*_NOT_COMPARED, "stages") if tuned else _NOT_COMPARED
+    # A complete run may differ in the settings that do not change what it learns, and still count.
+    skip = (*NOT_LEARNED, "stages") if tuned else NOT_LEARNED
     planned = {k: v for k, v in json.loads(json.dumps(config.to_dict())).items() if k not in skip}
-    differences = _differences(planned, stored, "")
+    differences = [f"{key} {old!r} -> {new!r}" for key, new, old in config_differences(planned, stored)]
     if differences:
         raise TailTuneError(
             f"{item.directory} is a complete run with other settings ({'; '.join(differences[:3])}); "
             "use another --output, give the strategy a new 'label', or delete that run"
         )
-
-
-def _differences(planned: Any, stored: Any, where: str) -> list[str]:
-    # Keys missing on either side are not compared: runs written by another tailtune version stay valid.
-    if isinstance(planned, dict) and isinstance(stored, dict):
-        return [
-            line
-            for key in planned
-            if key in stored
-            for line in _differences(planned[key], stored[key], f"{where}.{key}" if where else key)
-        ]
-    if isinstance(planned, list) and isinstance(stored, list) and len(planned) == len(stored):
-        return [
-            line
-            for i, (a, b) in enumerate(zip(planned, stored, strict=True))
-            for line in _differences(a, b, f"{where}[{i}]")
-        ]
-    if where == "model" and isinstance(planned, str) and isinstance(stored, str):
-        # A model folder may move (a new virtualenv for builtin:minilm); its last two path parts identify it
-        # well enough.
-        same = Path(planned).parts[-2:] == Path(stored).parts[-2:]
-        return [] if same else [f"model {stored!r} -> {planned!r}"]
-    return [] if planned == stored else [f"{where} {stored!r} -> {planned!r}"]

@@ -13,6 +13,10 @@ significance tests:
 
 Both are None for the baseline itself, when the variant has no baseline runs, when fewer than two seeds
 pair up, or when the test is undefined (all differences zero for the t-test).
+
+A metric a run did not measure (None in its ``metrics.json``: tail F1 on a test set without a tail class, the
+F1 of a class with no test example and no prediction) is left out of the mean, never counted as 0; each row
+says how many seeds measured each metric (``<metric>_n_seeds``, ``per_class_f1_n_seeds``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import numpy as np
 from scipy import stats
 
 from tailtune.fileio import write_atomic, write_json
-from tailtune.rundir import RunRecord, find_failures, natural_key, require_runs
+from tailtune.rundir import RunRecord, check_poolable, find_failures, natural_key, require_runs
 
 logger = logging.getLogger(__name__)
 
@@ -68,14 +72,14 @@ def _float_or_none(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
-    """Mean and sample std (ddof=1) of the non-null values; std is None with fewer than two."""
+def _mean_std(values: list[float | None]) -> tuple[float | None, float | None, int]:
+    """Mean and sample std (ddof=1) of the non-null values, and their number; std is None with fewer than two."""
     present = [v for v in values if v is not None]
     if not present:
-        return None, None
+        return None, None, 0
     mean = float(np.mean(present))
     std = float(np.std(present, ddof=1)) if len(present) > 1 else None
-    return mean, std
+    return mean, std, len(present)
 
 
 def strategy_order(strategies: list[str] | set[str], baseline: str) -> list[str]:
@@ -94,20 +98,8 @@ def variant_order(runs: list[RunRecord]) -> list[str]:
 
 
 def _by_seed(runs: list[RunRecord]) -> dict[int, float | None]:
-    scores: dict[int, float | None] = {}
-    for run in runs:
-        if run.seed in scores:
-            # Two runs with one seed (e.g. two experiments under one root): pairing keeps the first.
-            logger.warning(
-                "Two %s/%s runs with seed %d; pairing uses %s",
-                run.variant,
-                run.strategy,
-                run.seed,
-                next(r.path for r in runs if r.seed == run.seed),
-            )
-            continue
-        scores[run.seed] = _float_or_none(run.metrics.get("macro_f1"))
-    return scores
+    # One run per seed: summarize refuses a group where two runs share a seed.
+    return {run.seed: _float_or_none(run.metrics.get("macro_f1")) for run in runs}
 
 
 def compare_paired(scores: list[float], baseline_scores: list[float]) -> dict[str, Any]:
@@ -154,19 +146,26 @@ def summarize(runs: list[RunRecord], *, baseline: str = "vanilla") -> dict:
 
     Returns:
         ``{"baseline", "metrics", "tests", "rows"}``. Each row holds ``variant``, ``strategy``, ``ratio``,
-        ``n_seeds``, ``seeds``, ``<metric>_mean`` / ``<metric>_std`` for each metric in :data:`METRICS`,
-        ``per_class_f1_mean`` / ``per_class_f1_std`` (class name to value, in label order), and the
+        ``n_seeds``, ``seeds``, ``<metric>_mean`` / ``<metric>_std`` / ``<metric>_n_seeds`` (the seeds that
+        measured it) for each metric in :data:`METRICS`, ``per_class_f1_mean`` / ``per_class_f1_std`` /
+        ``per_class_f1_n_seeds`` (class name to value, in label order), and the
         baseline comparison ``n_pairs``, ``wins``, ``losses``, ``ties`` (per seed, on macro-F1),
         ``mean_diff`` (strategy minus baseline), ``p_ttest`` (paired t-test, the primary test) and
         ``p_wilcoxon`` (Wilcoxon signed-rank; with 3/4/5 seeds it cannot go below 0.25/0.125/0.0625).
         Standard deviations are sample ones (ddof=1) and None with a single seed. Comparison fields are
         None for the baseline row and for variants without baseline runs; the tests are also None with
-        fewer than two seed pairs. Rows are ordered by variant (imbalance ratio, then name) and strategy
-        (baseline first).
+        fewer than two seed pairs. Means and stds skip the seeds that did not measure a metric (None).
+        Rows are ordered by variant (imbalance ratio, then name) and strategy (baseline first).
+
+    Raises:
+        TailTuneError: If the runs of one variant differ in their data, or those of one (variant, strategy)
+            in a setting or stage, or two of them share a seed (:func:`tailtune.rundir.check_poolable`): a
+            mean or comparison of unrelated runs would look like a result.
     """
     groups: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
     for run in runs:
         groups[(run.variant, run.strategy)].append(run)
+    check_poolable(runs)
 
     rows: list[dict[str, Any]] = []
     for variant in variant_order(runs):
@@ -182,10 +181,9 @@ def summarize(runs: list[RunRecord], *, baseline: str = "vanilla") -> dict:
                 "seeds": [r.seed for r in members],
             }
             for metric in METRICS:
-                mean, std = _mean_std([_float_or_none(r.metrics.get(metric)) for r in members])
-                row[f"{metric}_mean"] = mean
-                row[f"{metric}_std"] = std
-            row["per_class_f1_mean"], row["per_class_f1_std"] = _per_class(members)
+                values = [_float_or_none(r.metrics.get(metric)) for r in members]
+                row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_n_seeds"] = _mean_std(values)
+            row["per_class_f1_mean"], row["per_class_f1_std"], row["per_class_f1_n_seeds"] = _per_class(members)
             row["baseline"] = baseline
             row.update(dict.fromkeys(_COMPARISON_FIELDS))
             if strategy != baseline and baseline_scores:
@@ -199,7 +197,9 @@ def summarize(runs: list[RunRecord], *, baseline: str = "vanilla") -> dict:
     return {"baseline": baseline, "metrics": list(METRICS), "tests": TESTS_NOTE, "rows": rows}
 
 
-def _per_class(members: list[RunRecord]) -> tuple[dict[str, float | None], dict[str, float | None]]:
+def _per_class(
+    members: list[RunRecord],
+) -> tuple[dict[str, float | None], dict[str, float | None], dict[str, int]]:
     # Class order follows the labels of the first run; classes only some seeds report are appended.
     names: list[str] = list(members[0].labels)
     values: dict[str, list[float | None]] = defaultdict(list)
@@ -210,16 +210,17 @@ def _per_class(members: list[RunRecord]) -> tuple[dict[str, float | None], dict[
             values[name].append(_float_or_none((row or {}).get("f1")))
     means: dict[str, float | None] = {}
     stds: dict[str, float | None] = {}
+    counts: dict[str, int] = {}
     for name in names:
-        means[name], stds[name] = _mean_std(values.get(name, []))
-    return means, stds
+        means[name], stds[name], counts[name] = _mean_std(values.get(name, []))
+    return means, stds, counts
 
 
 def csv_columns() -> list[str]:
     """The columns of ``summary.csv``, in order."""
     columns = ["variant", "strategy", "ratio", "n_seeds", "seeds"]
     for metric in METRICS:
-        columns += [f"{metric}_mean", f"{metric}_std"]
+        columns += [f"{metric}_mean", f"{metric}_std", f"{metric}_n_seeds"]
     return columns + ["baseline", *_COMPARISON_FIELDS]
 
 
@@ -268,6 +269,23 @@ def fmt_mean_std(mean: float | None, std: float | None, digits: int = 3) -> str:
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def fmt_over_seeds(row: dict, key: str, name: str | None = None, digits: int = 3) -> str:
+    """A summary row's mean ± std of ``key`` (a metric, or ``per_class_f1`` with a class ``name``).
+
+    ``not measured`` when no seed measured it; ``(2 of 3 seeds)`` after the value when only some did.
+    """
+    values = [row.get(f"{key}_{part}") for part in ("mean", "std", "n_seeds")]
+    if name is not None:
+        values = [(value or {}).get(name) for value in values]
+    mean, std, measured = values
+    if mean is None:
+        return "not measured"
+    text = fmt_mean_std(mean, std, digits)
+    if measured is not None and measured < row["n_seeds"]:
+        text += f" ({measured} of {row['n_seeds']} seeds)"
+    return text
+
+
 def fmt_p(p: float | None) -> str:
     """A p-value with three decimals, ``<0.001`` below that, ``-`` when missing."""
     if p is None:
@@ -302,7 +320,7 @@ def format_table(summary: dict) -> str:
             row["variant"],
             row["strategy"],
             str(row["n_seeds"]),
-            *(fmt_mean_std(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS),
+            *(fmt_over_seeds(row, m) for m in METRICS),
             fmt_diff(row["mean_diff"]),
             fmt_wlt(row),
             fmt_p(row["p_ttest"]),
@@ -320,7 +338,8 @@ def format_table(summary: dict) -> str:
 
     lines = [render(header), "  ".join("-" * w for w in widths), *(render(line) for line in body)]
     lines.append(
-        f"mean ± sample std over seeds. W/L/T: seeds where macro-F1 beats/trails/ties {baseline}; "
+        "mean ± sample std over the seeds that measured the metric (not measured: e.g. tail F1 of a test set "
+        f"without a tail class). W/L/T: seeds where macro-F1 beats/trails/ties {baseline}; "
         "p (t-test): paired t-test (primary); p (Wilcoxon): signed-rank, cannot go below 0.25 with 3 seeds "
         "or 0.0625 with 5."
     )

@@ -21,6 +21,7 @@ from tailtune.experiments.summary import (
     METRICS,
     fmt_diff,
     fmt_mean_std,
+    fmt_over_seeds,
     fmt_p,
     fmt_wlt,
     strategy_order,
@@ -139,8 +140,7 @@ def summary_section(doc: Document, ctx: ReportContext) -> None:
         is_best = row["macro_f1_mean"] is not None and row["macro_f1_mean"] == best.get(row["variant"])
         cells = [Cell(row["variant"]), Cell(row["strategy"]), Cell(str(row["n_seeds"]), numeric=True)]
         for metric in METRICS:
-            text = fmt_mean_std(row[f"{metric}_mean"], row[f"{metric}_std"])
-            cells.append(Cell(text, numeric=True, strong=metric == "macro_f1" and is_best))
+            cells.append(Cell(fmt_over_seeds(row, metric), numeric=True, strong=metric == "macro_f1" and is_best))
         cells += [
             Cell(fmt_diff(row["mean_diff"]), numeric=True),
             Cell(fmt_wlt(row), numeric=True),
@@ -151,10 +151,12 @@ def summary_section(doc: Document, ctx: ReportContext) -> None:
     doc.table(header, rows)
     doc.paragraph(
         "Mean ± sample standard deviation over seeds (one seed: the value alone); the best macro-F1 of "
-        f"each variant is in bold. Δ is the mean per-seed difference in macro-F1 from {baseline} on the "
-        "same seeds; W/L/T counts seeds where macro-F1 is higher / lower / equal. p (t-test) is a two-sided "
-        "paired t-test on macro-F1 and is the primary test; p (Wilcoxon) is the two-sided signed-rank test, "
-        "which cannot go below 0.25 with 3 seeds or 0.0625 with 5, whatever the gain.",
+        "each variant is in bold. A seed whose test data held no class of a group and predicted none (e.g. no "
+        "tail class) did not measure that group's F1: it is left out of the mean, a value from only some seeds "
+        "says how many, and one no seed measured reads not measured. Δ is the mean per-seed difference in "
+        f"macro-F1 from {baseline} on the same seeds; W/L/T counts seeds where macro-F1 is higher / lower / "
+        "equal. p (t-test) is a two-sided paired t-test on macro-F1 and is the primary test; p (Wilcoxon) is the "
+        "two-sided signed-rank test, which cannot go below 0.25 with 3 seeds or 0.0625 with 5, whatever the gain.",
         note=True,
     )
     if not any(s == baseline for _, s in ctx.by_group):
@@ -257,9 +259,7 @@ def per_class_section(doc: Document, ctx: ReportContext) -> None:
         for name, count in counts.items():
             cells = [Cell(name), Cell(groups.get(name, "-")), Cell(str(count), numeric=True)]
             for strategy in strategies:
-                row = ctx.rows[(variant, strategy)]
-                mean = row["per_class_f1_mean"].get(name)
-                cells.append(Cell(fmt_mean_std(mean, row["per_class_f1_std"].get(name)), numeric=True))
+                cells.append(Cell(fmt_over_seeds(ctx.rows[(variant, strategy)], "per_class_f1", name), numeric=True))
             rows.append(cells)
         doc.table(["Class", "Group", "Train examples", *(f"F1 {s}" for s in strategies)], rows)
         doc.close_details()

@@ -30,12 +30,16 @@ def tuning_section(doc: Document, root: Path) -> None:
     trials = pd.read_csv(root / TRIALS_FILE)
     doc.section("Tuning")
     final = best.get("final") or {}
+    if final.get("macro_f1") is None:  # trained without test or eval data: nothing scored it
+        outcome = "has no score: it was trained without test or eval data."
+    else:
+        outcome = (f"scores {final['macro_f1']:.4f} macro-F1 on {final.get('split')} data: the gap between the two "
+                   "is what the search overfits to validation.")  # fmt: skip
     doc.paragraph(
         f"{best['n_trials']} trials searched strategies and budgets on the validation split "
         f"({(best.get('validation_split') or {}).get('source')}); trial {best['trial']} won with "
         f"{best['strategy']} at validation {best['select_metric']} {best['validation_score']:.4f}. The final "
-        f"model, trained with those settings, scores {final.get('macro_f1', float('nan')):.4f} macro-F1 on "
-        f"{final.get('split') or 'no'} data: the gap between the two is what the search overfits to validation."
+        f"model, trained with those settings, {outcome}"
     )
     doc.bullets([f"{key}: {value}" for key, value in best["settings"]["settings"].items()])
     params = [c for c in trials.columns if c.startswith("param.") and c != "param.strategy"]
