@@ -595,7 +595,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument(
         "--precision", choices=["auto", "fp32", "bf16"], default="auto",
-        help="precision of every system (default auto: tailtune's own rule, bf16 where measured faster)",
+        help="precision of every system (default auto: tailtune's own rule, bf16 where the hardware has it natively)",
     )  # fmt: skip
     parser.add_argument(
         "--peers-fp32", action="store_true",

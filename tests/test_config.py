@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tailtune.config import RunConfig, StageConfig, load_yaml
@@ -30,7 +31,9 @@ def run_config(strategy: str = "two-stage", **settings) -> RunConfig:
         ({"beta": 1.0}, "beta must be in [0, 1), got 1.0"),
         ({"beta": -0.1}, "beta must be in [0, 1)"),
         ({"epochs": -1}, "epochs must be >= 0, got -1"),
-        ({"epochs": 1.5}, "epochs must be >= 0"),
+        ({"epochs": 1.5}, "epochs must be a whole number, got 1.5"),
+        ({"epochs": True}, "epochs must be a number, got True"),
+        ({"lr": [1e-3]}, "lr must be a number, got [0.001]"),
         ({"loss": "hinge"}, "unknown loss 'hinge'"),
         ({"weights": "squared"}, "unknown weights 'squared'"),
         ({"trainable": "middle"}, "unknown trainable scope 'middle'"),
@@ -78,9 +81,16 @@ def test_stage_accepts_edge_values():
     [
         ({"head": "deep"}, "unknown head 'deep'; valid: linear, mlp"),
         ({"max_length": 1}, "max_length must be >= 2, got 1"),
-        ({"batch_size": 0}, "batch size must be >= 1, got 0"),
-        ({"eval_batch_size": 0}, "eval batch size must be >= 1"),
-        ({"gradient_accumulation_steps": 0}, "gradient accumulation steps must be >= 1"),
+        ({"max_length": 0}, "max_length must be >= 2, got 0"),
+        ({"max_length": -3}, "max_length must be >= 2, got -3"),
+        ({"max_length": 32.5}, "max_length must be a whole number, got 32.5"),
+        ({"max_length": "32.5"}, "max_length must be a whole number, got '32.5'"),
+        ({"max_length": True}, "max_length must be a number, got True"),
+        ({"max_length": "long"}, "max_length must be a number, got 'long'"),
+        ({"batch_size": 0}, "batch_size must be >= 1, got 0"),
+        ({"batch_size": 8.5}, "batch_size must be a whole number, got 8.5"),
+        ({"eval_batch_size": 0}, "eval_batch_size must be >= 1"),
+        ({"gradient_accumulation_steps": 0}, "gradient_accumulation_steps must be >= 1"),
         ({"mixed_precision": "fp8"}, "unknown mixed precision 'fp8'"),
         ({"logging_steps": 0}, "logging_steps must be >= 1"),
         ({"seed": "abc"}, "seed must be a number, got 'abc'"),
@@ -92,6 +102,21 @@ def test_run_validation_names_the_option(changes, fragment):
     with pytest.raises(TailTuneError) as info:
         run_config(**changes)
     assert fragment in str(info.value)
+
+
+def test_max_length_left_out_is_none_until_the_model_is_known():
+    """Not given, max_length stays None (fitted to the model when a run starts); a given value is kept."""
+    assert run_config().max_length is None
+    assert RunConfig.from_dict(run_config().to_dict()).max_length is None
+    assert run_config(max_length=512).max_length == 512
+
+
+@pytest.mark.parametrize("setting", ["max_length", "batch_size", "eval_batch_size", "gradient_accumulation_steps"])
+def test_run_count_errors_name_their_setting(setting):
+    """The command line turns the setting into its flag (--batch-size), so the error names what was given."""
+    with pytest.raises(TailTuneError) as info:
+        run_config(**{setting: 0})
+    assert info.value.setting == setting and str(info.value).startswith(f"{setting} must be >= ")
 
 
 def test_validate_scope_and_top_k():
@@ -115,9 +140,10 @@ def test_numeric_strings_are_coerced():
     assert stage.epochs == 3 and isinstance(stage.epochs, int)
     assert stage.batch_size == 8 and isinstance(stage.batch_size, int)
     assert stage.max_grad_norm == 2.0 and isinstance(stage.max_grad_norm, float)
-    run = run_config(max_length="64", seed="7", batch_size=8.0)
-    assert (run.max_length, run.seed, run.batch_size) == (64, 7, 8)
-    assert all(isinstance(v, int) for v in (run.max_length, run.seed, run.batch_size))
+    run = run_config(max_length="64", seed="7", batch_size=8.0, eval_batch_size=np.int64(32), eval_fraction="1e-1")
+    assert (run.max_length, run.seed, run.batch_size, run.eval_batch_size) == (64, 7, 8, 32)
+    assert all(type(v) is int for v in (run.max_length, run.seed, run.batch_size, run.eval_batch_size))
+    assert run.eval_fraction == 0.1 and run_config(max_length="1e2").max_length == 100
 
 
 def test_int_for_float_field_becomes_float():

@@ -1,8 +1,9 @@
-"""mixed_precision 'auto': bf16 only where native bf16 is present and measured faster."""
+"""mixed_precision 'auto': bf16 exactly where the hardware has native bf16, decided from its features alone."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
 from tailtune import precision
 
@@ -16,23 +17,46 @@ def _fresh_decision(monkeypatch):
     precision.auto_precision.cache_clear()
 
 
+def _no_compute(*args, **kwargs):
+    raise AssertionError("the precision rule must not time or run anything")
+
+
 @pytest.mark.parametrize(
-    ("flags", "speedup", "expected"),
+    ("flags", "expected"),
     [
-        (set(), 9.0, "no"),  # emulated bf16 is never probed, whatever it would measure
-        ({"avx2", "fma"}, 9.0, "no"),
-        ({"avx512_bf16"}, 1.5, "bf16"),
-        ({"amx_bf16", "amx_tile"}, 2.0, "bf16"),
-        ({"amx_bf16"}, 1.1, "no"),  # native, but not fast enough to be worth it
+        (set(), "no"),
+        ({"avx2", "fma", "avx512f"}, "no"),  # emulated bf16 is slower than fp32
+        ({"avx512_bf16"}, "bf16"),
+        ({"amx_bf16", "amx_tile"}, "bf16"),
+        ({"amx_bf16", "avx512_bf16"}, "bf16"),
     ],
 )
-def test_cpu_decision_needs_native_bf16_and_a_measured_gain(monkeypatch, flags, speedup, expected):
-    probed = []
+def test_cpu_decision_is_a_function_of_the_flags_alone(monkeypatch, flags, expected):
+    """The same flags give the same choice every time, and nothing is run or timed to decide it."""
     monkeypatch.setattr(precision, "cpu_info", lambda: ("Test CPU", flags))
-    monkeypatch.setattr(precision, "cpu_bf16_speedup", lambda: probed.append(1) or speedup)
-    assert precision.auto_precision("cpu") == expected
-    assert precision.auto_precision("cpu") == expected
-    assert len(probed) == (1 if set(precision.NATIVE_BF16_FLAGS) & flags else 0)  # decided once per process
+    monkeypatch.setattr(torch, "autocast", _no_compute)
+    monkeypatch.setattr(torch.nn.functional, "linear", _no_compute)
+    for _ in range(3):
+        precision.auto_precision.cache_clear()
+        assert precision.auto_precision("cpu") == expected
+    choice, reason = precision.auto_decision("cpu")
+    assert choice == expected and reason.startswith("Test CPU has ")
+    native = sorted(set(precision.NATIVE_BF16_FLAGS) & flags)
+    assert (f"native bf16 ({', '.join(native)})" in reason) if native else ("no native bf16" in reason)
+
+
+def test_decision_is_logged_once_per_process(monkeypatch, caplog):
+    monkeypatch.setattr(precision, "cpu_info", lambda: ("Test CPU", {"avx512_bf16"}))
+    with caplog.at_level("INFO", logger="tailtune.precision"):
+        assert precision.auto_precision("cpu") == precision.auto_precision("cpu") == "bf16"
+    assert [r.getMessage() for r in caplog.records] == ["mixed precision auto: bf16 (Test CPU has native bf16 "
+                                                        "(avx512_bf16))"]  # fmt: skip
+
+
+def test_other_devices(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert precision.auto_decision("cuda") == ("no", "the GPU does not support bf16")
+    assert precision.auto_decision("mps")[0] == "no"
 
 
 def test_cpu_info_reads_the_model_and_flags(tmp_path, monkeypatch):
@@ -43,7 +67,3 @@ def test_cpu_info_reads_the_model_and_flags(tmp_path, monkeypatch):
     assert precision.cpu_info() == ("Test CPU 9000", {"fpu", "avx512_bf16", "sse2"})
     monkeypatch.setattr(precision, "Path", lambda _: tmp_path / "missing")
     assert precision.cpu_info() == ("?", set())
-
-
-def test_speedup_probe_measures_both_precisions():
-    assert precision.cpu_bf16_speedup(repeats=1) > 0

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import build_tiny_model_dir
 from sklearn.metrics import f1_score
 
 import tailtune.run as run_module
@@ -248,3 +250,144 @@ def test_single_class_and_unlabelled_training(tiny_model, tmp_path):
     with pytest.raises(TailTuneError, match=r"none.csv: training data needs labels"):
         check_labels(Splits(TextDataset(["a"], None, "none.csv")))
     assert not (tmp_path / "r").exists()
+
+
+# ------------------------------------------------------------------- max_length: fitted default, refused values
+
+
+@pytest.fixture(scope="module")
+def short_model(tmp_path_factory) -> str:
+    """A tiny BERT with 24 positions whose tokenizer states no limit: its position table is the limit."""
+    from transformers import AutoConfig, AutoModel
+
+    path = build_tiny_model_dir(tmp_path_factory.mktemp("short-bert"))
+    config = AutoConfig.from_pretrained(path)
+    config.max_position_embeddings = 24
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(str(path))
+    tokenizer_config = path / "tokenizer_config.json"
+    settings = json.loads(tokenizer_config.read_text())
+    del settings["model_max_length"]
+    tokenizer_config.write_text(json.dumps(settings))
+    return str(path)
+
+
+def test_default_max_length_is_fitted_to_a_short_model(short_model, splits, tmp_path, caplog):
+    """Not given, max_length is the model's limit where that is below 128: logged, recorded and used."""
+    config = build_run_config(short_model, "vanilla", settings={"batch_size": 8, "epochs": 1, "min_steps": 0,
+                                                                "eval_fraction": 0, "seed": 1})  # fmt: skip
+    assert config.max_length is None
+    with caplog.at_level("INFO", logger="tailtune.run"):
+        metrics = train_run(config, Splits(splits.train, test=splits.test), tmp_path / "r", show_progress=False)
+    assert "max_length 24, this model's limit (the default 128 is above it)" in caplog.messages
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["run"]["max_length"] == 24
+    assert json.loads((tmp_path / "r" / "model" / "config.json").read_text())["tailtune_max_length"] == 24
+    assert metrics["n_examples"] == len(splits.test)
+
+
+@pytest.mark.parametrize(
+    ("max_length", "message"),
+    [
+        (25, "max_length 25 is above this model's limit of 24 tokens; give at most 24"),
+        (2, "max_length 2 leaves no room for text: this model's tokenizer adds 2 special tokens to each; "
+            "give at least 3"),
+    ],
+)  # fmt: skip
+def test_impossible_max_length_is_refused_before_anything_is_written(short_model, splits, tmp_path, max_length,
+                                                                     message):  # fmt: skip
+    """A given max_length the model cannot take is one error naming it, by train_run and by TailTuner.fit."""
+    from tailtune.classifier import TailTuner
+
+    config = build_run_config(short_model, "vanilla", settings={"max_length": max_length})
+    with pytest.raises(TailTuneError) as info:
+        train_run(config, Splits(splits.train), tmp_path / "r", show_progress=False)
+    assert (str(info.value), info.value.setting) == (message, "max_length")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(TailTuneError, match=f"^{message}$"):
+        TailTuner(short_model, "vanilla", max_length=max_length, show_progress=False).fit(["a", "b"], ["x", "y"])
+
+
+def test_fitted_max_length_rule():
+    """None: 128, or the model's limit where lower (the tokenizer's stated limit first); a given value is kept."""
+    from tailtune.run import fit_max_length
+
+    def tokenizer(stated: int) -> SimpleNamespace:
+        return SimpleNamespace(model_max_length=stated, num_special_tokens_to_add=lambda: 2)
+
+    def fitted(max_length, stated, positions):
+        config = build_run_config("m", "vanilla", settings={"max_length": max_length})
+        return fit_max_length(config, SimpleNamespace(max_position_embeddings=positions), tokenizer(stated)).max_length
+
+    unset = int(1e30)  # what transformers reads for a tokenizer that states no limit
+    assert fitted(None, 512, 512) == 128  # the default fits: runs are as before
+    assert fitted(None, 64, 80) == 64
+    assert fitted(None, unset, 40) == 40
+    assert fitted(None, unset, None) == 128
+    assert fitted(300, 512, 512) == 300
+
+
+def test_tailtuner_fit_records_the_fitted_length(short_model):
+    """TailTuner.fit resolves the default as train_run does; its config_ and predictions use the fitted length."""
+    from tailtune.classifier import TailTuner
+
+    texts = ["match goal team", "chip phone code", "bank market shares", "goal win", "data network", "fund rate"]
+    tuner = TailTuner(short_model, "vanilla", epochs=0, eval_fraction=0, show_progress=False)
+    tuner.fit(texts, ["sport", "tech", "money"] * 2)
+    assert tuner.config_.max_length == tuner._max_length() == 24
+    assert tuner.predict_proba([" ".join(["goal"] * 200)]).shape == (1, 3)  # cut at 24, not beyond the positions
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"max_length": 1}, "max_length must be >= 2, got 1"),
+        ({"max_length": 0}, "max_length must be >= 2, got 0"),
+        ({"max_length": -3}, "max_length must be >= 2, got -3"),
+        ({"max_length": 2}, "max_length 2 leaves no room for text"),
+        ({"max_length": 65}, "max_length 65 is above this model's limit of 64 tokens; give at most 64"),
+        ({"max_length": 16.5}, "max_length must be a whole number, got 16.5"),
+        ({"max_length": "16"}, None),
+        ({"eval_batch_size": 0}, "eval_batch_size must be >= 1, got 0"),
+        ({"eval_batch_size": -1}, "eval_batch_size must be >= 1, got -1"),
+        ({"mixed_precision": "fp8"}, "unknown mixed precision 'fp8'"),
+        ({"batch_size": 8}, "TailTuner.load: unknown prediction setting(s) batch_size; valid: eval_batch_size, "
+                            "max_length, mixed_precision"),
+    ],
+)  # fmt: skip
+def test_load_checks_every_prediction_setting(run_dir, settings, message):
+    """TailTuner.load refuses each impossible setting with one error (and takes a numeric string as YAML would)."""
+    from tailtune.classifier import TailTuner
+
+    if message is None:
+        assert TailTuner.load(run_dir[0] / "model", **settings)._max_length() == 16
+        return
+    with pytest.raises(TailTuneError) as info:
+        TailTuner.load(run_dir[0] / "model", **settings)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--max-length", "1"], "--max-length must be >= 2, got 1"),
+        (["--max-length", "0"], "--max-length must be >= 2, got 0"),
+        (["--max-length", "-3"], "--max-length must be >= 2, got -3"),
+        (["--max-length", "2"], "--max-length 2 leaves no room for text: this model's tokenizer adds 2 special tokens "
+                                "to each; give at least 3"),
+        (["--max-length", "100"], "--max-length 100 is above this model's limit of 64 tokens; give at most 64"),
+        (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+        (["--batch-size", "-1"], "--batch-size must be >= 1, got -1"),
+    ],
+)  # fmt: skip
+def test_predict_and_evaluate_refuse_impossible_options(run_dir, tiny_data, tmp_path, capsys, command, option,
+                                                        message):  # fmt: skip
+    """Every numeric option of predict and evaluate: exit 2, one line naming the flag, nothing written."""
+    from tailtune.cli import main
+
+    where = {"predict": ["--input", tiny_data["test"], "--output", tmp_path / "out.csv"],
+             "evaluate": ["--data", tiny_data["test"], "--output", tmp_path / "out.json"]}[command]  # fmt: skip
+    code = main([str(a) for a in [command, "--model", run_dir[0] / "model", *where, *option]])
+    err = capsys.readouterr().err
+    assert (code, err) == (2, f"tailtune: error: {message}\n")
+    assert list(tmp_path.iterdir()) == []

@@ -20,8 +20,8 @@ from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir
 from tailtune.metrics import softmax
 from tailtune.modelcard import CARD_FILE, write_model_card
-from tailtune.modeling import check_max_length, load_saved_classifier, save_classifier
-from tailtune.run import Splits, check_labels, fit_selected
+from tailtune.modeling import check_max_length, load_saved_classifier, position_limit, save_classifier
+from tailtune.run import Splits, check_labels, fit_selected, resolve_max_length
 from tailtune.strategies import SETTINGS, build_run_config
 from tailtune.training import make_accelerator, predict_logits
 
@@ -39,6 +39,8 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
+# What TailTuner.load takes: the settings of prediction.
+_PREDICT_SETTINGS = ("eval_batch_size", "max_length", "mixed_precision")
 
 
 class TailTunerNotFitted(TailTuneError, NotFittedError):
@@ -141,7 +143,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         if len(texts) != len(labels):
             raise TailTuneError(f"fit(): {len(texts)} texts but {len(labels)} labels")
         train = TextDataset(texts=[str(t) for t in texts], labels=[str(y) for y in labels], source="fit()")
-        self.config_ = self._config()
+        self.config_ = resolve_max_length(self._config())
         label_map = check_labels(Splits(train))
         self.accelerator_ = make_accelerator(self.config_)
         # The same path as `tailtune train`: a held-out split, the best epochs, a refit and the decision rule.
@@ -205,15 +207,20 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             **settings: Prediction settings: ``max_length`` (default: the training length recorded with the
                 model), ``eval_batch_size`` and ``mixed_precision``.
         """
+        unknown = sorted(set(settings) - set(_PREDICT_SETTINGS))
+        if unknown:
+            raise TailTuneError(f"TailTuner.load: unknown prediction setting(s) {', '.join(unknown)}; "
+                                f"valid: {', '.join(_PREDICT_SETTINGS)}")  # fmt: skip
+        run = build_run_config(str(path), "vanilla", settings=settings)  # each value checked as for training
+        given = {name: getattr(run, name) for name, value in settings.items() if value is not None}
         model, tokenizer, labels = load_saved_classifier(path, trust_remote_code=trust_remote_code)
-        if "max_length" in settings:
-            check_max_length(int(settings["max_length"]), model, tokenizer)
-        tuner = cls(model=str(path), show_progress=False, **settings)
+        if "max_length" in given:
+            check_max_length(given["max_length"], model.config, tokenizer)
+        tuner = cls(model=str(path), show_progress=False, **given)
         tuner.model_, tuner.tokenizer_ = model, tokenizer
         tuner.classes_ = _typed(labels, bool(getattr(model.config, "tailtune_integer_labels", False)))
         tuner.config_ = None
-        precision = {"mixed_precision": settings["mixed_precision"]} if "mixed_precision" in settings else {}
-        tuner.accelerator_ = make_accelerator(build_run_config(str(path), "vanilla", settings=precision))
+        tuner.accelerator_ = make_accelerator(run)
         return tuner
 
     @property
@@ -228,7 +235,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         if self.max_length is not UNSET:
             return int(self.max_length)
         trained = getattr(self.model_.config, "tailtune_max_length", None)
-        return int(trained) if trained else min(512, getattr(self.tokenizer_, "model_max_length", 512))
+        return int(trained) if trained else min(512, position_limit(self.model_.config, self.tokenizer_) or 512)
 
     def _eval_batch_size(self) -> int:
         if self.config_ is not None:

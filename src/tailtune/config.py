@@ -6,7 +6,9 @@ Configs round-trip through plain dicts (and so JSON/YAML) with ``to_dict``/``fro
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ POOLINGS = ("auto", "cls", "mean")
 SELECT_METRICS = ("macro_f1", "micro_f1", "balanced_accuracy", "accuracy", "none")
 CALIBRATIONS = ("none", "logit-adjust", "class-bias")
 REPORT_TO = ("none", "tensorboard", "mlflow", "wandb")
+# Tokens per text when max_length is not given (lowered to the model's limit where that is smaller).
+DEFAULT_MAX_LENGTH = 128
 
 
 @dataclass
@@ -140,13 +144,16 @@ class RunConfig:
         stages: The resolved stages, in order.
         head: ``linear`` (the model's stock head) or ``mlp`` (hidden -> 50 -> ReLU -> K, as the
             two-stage authors use).
-        max_length: Token budget per text (longer texts are truncated).
+        max_length: Token budget per text, special tokens included (longer texts are truncated). None (not
+            given): :data:`DEFAULT_MAX_LENGTH`, or the model's limit where that is lower, fitted when the run
+            starts (:func:`tailtune.run.resolve_max_length`); a value given is never changed, and one the model
+            cannot take is refused.
         batch_size: Default per-device training batch size.
         eval_batch_size: Per-device batch size for evaluation and prediction.
         seed: Seeds model initialisation, shuffling and dropout, once per run.
         gradient_accumulation_steps: Batches per optimiser step.
         mixed_precision: ``no``, ``bf16``, ``fp16`` or ``auto`` (bf16 on GPUs that support it and on CPUs
-            with native bf16 where a probe measures it faster; else fp32).
+            with native bf16 instructions, else fp32; see :mod:`tailtune.precision`).
         group_by_length: Batch texts of similar length together (less padding); the batch order stays random.
         feature_cache: Train frozen-bottom stages on cached hidden states (the frozen part runs once).
         cache_dir: Folder for feature caches shared between runs; None keeps caches in memory.
@@ -175,7 +182,7 @@ class RunConfig:
     strategy: str = "two-stage"
     stages: list[StageConfig] = field(default_factory=list)
     head: str = "linear"
-    max_length: int = 128
+    max_length: int | None = None
     batch_size: int = 16
     eval_batch_size: int = 64
     seed: int = 42
@@ -202,13 +209,16 @@ class RunConfig:
         self.stages = [s if isinstance(s, StageConfig) else StageConfig.from_dict(s) for s in self.stages]
         _check(bool(self.stages), "a run needs at least one stage (tailtune.strategies.build_run_config fills them in)")
         _check(self.head in HEADS, f"unknown head {self.head!r}; valid: {', '.join(HEADS)}")
-        _check(self.max_length >= 2, f"max_length must be >= 2, got {self.max_length}", "max_length")
-        _check(self.batch_size >= 1, f"batch size must be >= 1, got {self.batch_size}")
-        _check(self.eval_batch_size >= 1, f"eval batch size must be >= 1, got {self.eval_batch_size}")
-        _check(
-            self.gradient_accumulation_steps >= 1,
-            f"gradient accumulation steps must be >= 1, got {self.gradient_accumulation_steps}",
-        )
+        # A classifier reads at least one special token plus one token of text; the exact floor depends on the
+        # tokenizer and is checked when the model is loaded (tailtune.modeling.check_max_length).
+        _check(self.max_length is None or self.max_length >= 2, f"max_length must be >= 2, got {self.max_length}",
+               "max_length")  # fmt: skip
+        _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}", "batch_size")
+        _check(self.eval_batch_size >= 1, f"eval_batch_size must be >= 1, got {self.eval_batch_size}",
+               "eval_batch_size")  # fmt: skip
+        _check(self.gradient_accumulation_steps >= 1,
+               f"gradient_accumulation_steps must be >= 1, got {self.gradient_accumulation_steps}",
+               "gradient_accumulation_steps")  # fmt: skip
         _check(
             self.mixed_precision in MIXED_PRECISION,
             f"unknown mixed precision {self.mixed_precision!r}; valid: {', '.join(MIXED_PRECISION)}",
@@ -276,20 +286,35 @@ def known_keys(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _coerce_numbers(obj: Any, where: str) -> None:
-    """Turn numeric strings (YAML reads ``1e-4`` as a string) into the field's number type."""
+    """Give every number field its type: numeric strings (YAML reads ``1e-4`` as a string) and whole floats are
+    converted; a fraction for a whole-number field (``max_length: 32.5``), a bool or a non-number is refused."""
     for f in dataclasses.fields(obj):
         kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
         target = float if kind.startswith("float") else int if kind.startswith("int") else None
         value = getattr(obj, f.name)
-        if target is None or value is None or isinstance(value, bool):
+        if target is None or value is None:
             continue
-        if isinstance(value, str) or (target is float and isinstance(value, int)):
-            try:
-                setattr(obj, f.name, target(value))
-            except ValueError:
-                raise TailTuneError(f"{where}: {f.name} must be a number, got {value!r}") from None
-        elif target is int and isinstance(value, float) and value.is_integer():
-            setattr(obj, f.name, int(value))
+        number = _as_number(value)
+        if number is None:
+            raise TailTuneError(f"{where}: {f.name} must be a number, got {value!r}")
+        if target is int and not (isinstance(number, int) or number.is_integer()):
+            raise TailTuneError(f"{where}: {f.name} must be a whole number, got {value!r}")
+        setattr(obj, f.name, target(number))
+
+
+def _as_number(value: Any) -> int | float | None:
+    """``value`` as a Python int or float (numpy numbers and numeric strings included); None for anything else."""
+    if isinstance(value, bool):
+        return None  # a bool is an int to Python, never a number in a config
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, str):
+        for parse in (int, float):
+            with contextlib.suppress(ValueError):
+                return parse(value)
+    return None
 
 
 def _check(condition: bool, message: str, setting: str | None = None) -> None:

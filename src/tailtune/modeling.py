@@ -36,21 +36,26 @@ def use_mlp_head(model: nn.Module, num_labels: int) -> None:
     model.config.tailtune_head = "mlp"
 
 
-def position_limit(model: nn.Module, tokenizer) -> int | None:
-    """The most tokens per text the model can take: the tokenizer's stated limit, else the position table's."""
+def position_limit(model_config, tokenizer) -> int | None:
+    """The most tokens per text a model can take: the tokenizer's stated limit, else the position table's."""
     stated = getattr(tokenizer, "model_max_length", None)
     if isinstance(stated, int) and 0 < stated < 1_000_000:  # unset limits read as a huge sentinel
         return stated
-    positions = getattr(model.config, "max_position_embeddings", None)
+    positions = getattr(model_config, "max_position_embeddings", None)
     return positions if isinstance(positions, int) and positions > 0 else None
 
 
-def check_max_length(max_length: int, model: nn.Module, tokenizer) -> None:
-    """Refuse a token budget the model has no positions for (it would fail deep inside a run)."""
-    limit = position_limit(model, tokenizer)
+def check_max_length(max_length: int, model_config, tokenizer) -> None:
+    """Refuse a token budget the model has no positions for (it would fail deep inside a run), or one that leaves
+    no room for text after the tokenizer's special tokens (every text would read the same)."""
+    limit = position_limit(model_config, tokenizer)
     if limit is not None and max_length > limit:
         raise TailTuneError(f"max_length {max_length} is above this model's limit of {limit} tokens; "
                             f"give at most {limit}", setting="max_length")  # fmt: skip
+    special = tokenizer.num_special_tokens_to_add()
+    if max_length <= special:
+        raise TailTuneError(f"max_length {max_length} leaves no room for text: this model's tokenizer adds {special} "
+                            f"special tokens to each; give at least {special + 1}", setting="max_length")  # fmt: skip
 
 
 def check_model_folder(path: Path) -> None:

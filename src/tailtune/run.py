@@ -11,28 +11,32 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import os
 import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from accelerate.utils import set_seed
 
 from tailtune import __version__, rundir
 from tailtune.batching import Encoded, encode
 from tailtune.calibration import Calibration, choose_calibration, fold_into_bias, prior_tau_for
-from tailtune.config import RunConfig
+from tailtune.config import DEFAULT_MAX_LENGTH, RunConfig
 from tailtune.data import LabelMap, TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.imbalance import class_counts
 from tailtune.metrics import compute_metrics, score_predictions, softmax
 from tailtune.modelcard import write_model_card
-from tailtune.modeling import check_max_length, load_classifier, save_classifier
+from tailtune.modeling import check_max_length, load_classifier, position_limit, save_classifier
+from tailtune.precision import auto_decision
 from tailtune.scopes import final_linear
 from tailtune.selection import EpochSelector, carve_validation, refit_config
 from tailtune.tracking import check_tracker, open_tracker
@@ -78,6 +82,41 @@ def check_labels(splits: Splits) -> LabelMap:
     return label_map
 
 
+def resolve_max_length(config: RunConfig) -> RunConfig:
+    """``config`` with a ``max_length`` its model can take, decided before anything loads weights or is written.
+
+    Not given (None): :data:`~tailtune.config.DEFAULT_MAX_LENGTH`, or the model's limit where that is lower (the
+    log says so). Given: kept as it is, and refused with one line when the model cannot take it. The limits come
+    from the checkpoint's config and tokenizer; where those cannot be read, loading the model says why.
+
+    Raises:
+        TailTuneError: A given ``max_length`` above the model's limit, or too short for any text.
+    """
+    from transformers import AutoTokenizer, PretrainedConfig
+
+    source = os.path.expanduser(config.model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=config.trust_remote_code)
+        config_dict, _ = PretrainedConfig.get_config_dict(source)  # the file as it is, whatever its model type
+    except (OSError, ValueError):
+        return config if config.max_length is not None else config.replace(max_length=DEFAULT_MAX_LENGTH)
+    positions = SimpleNamespace(max_position_embeddings=config_dict.get("max_position_embeddings"))
+    return fit_max_length(config, positions, tokenizer)
+
+
+def fit_max_length(config: RunConfig, model_config, tokenizer) -> RunConfig:
+    """:func:`resolve_max_length` for a model whose config and tokenizer are at hand."""
+    if config.max_length is None:
+        limit = position_limit(model_config, tokenizer)
+        max_length = DEFAULT_MAX_LENGTH if limit is None else min(DEFAULT_MAX_LENGTH, limit)
+        if max_length < DEFAULT_MAX_LENGTH:
+            logger.info("max_length %d, this model's limit (the default %d is above it)", max_length,
+                        DEFAULT_MAX_LENGTH)  # fmt: skip
+        config = config.replace(max_length=max_length)
+    check_max_length(config.max_length, model_config, tokenizer)
+    return config
+
+
 def evaluate_split(model, tokenizer, dataset, label_map, train_counts, config, accelerator, *, show_progress):
     """Predict a labelled split; returns (metrics, predictions DataFrame)."""
     encoded = encode(tokenizer, dataset.texts, label_map.encode(dataset.labels, source=dataset.source),
@@ -121,7 +160,7 @@ def fit(
         config.model, label_map.labels, head=config.head, pooling=config.pooling,
         trust_remote_code=config.trust_remote_code, attention_dropout=config.attention_dropout,
     )  # fmt: skip
-    check_max_length(config.max_length, model, tokenizer)
+    config = fit_max_length(config, model.config, tokenizer)
     if config.calibrate != "none":
         final_linear(model)  # fail now, not after training, where the rule cannot be folded in
     encoded: Encoded = encode(tokenizer, train.texts, train_ids, max_length=config.max_length)
@@ -235,6 +274,8 @@ def fit_selected(
     4. The decision rule (``calibrate``) is chosen on the selection model's validation logits and folded into
        the final model's bias.
     """
+    if config.max_length is None:
+        config = resolve_max_length(config)
     fit_train, validation, split_info = validation_split(config, splits)
     model, tokenizer, report = fit(
         config, fit_train, label_map, accelerator, validation=validation, on_history=on_history,
@@ -305,6 +346,7 @@ def train_run(
         raise TailTuneError(f"{final}: already holds a complete run; choose another --output or pass --overwrite")
     label_map = check_labels(splits)
     check_tracker(config.report_to)
+    config = resolve_max_length(config)  # what config.json, the model and every encoding use
     accelerator = make_accelerator(config)
     # Only the main process writes; it builds the run in a staging folder and moves it into place once complete.
     with rundir.claim(final) if accelerator.is_main_process else contextlib.nullcontext(final) as out:
@@ -351,7 +393,8 @@ def _train_into(config, splits, label_map, accelerator, out, *, variant, variant
             "variant": variant,
             "variant_info": variant_info or {},
             "accelerate": {"num_processes": accelerator.num_processes,
-                           "mixed_precision": accelerator.mixed_precision, "device": str(accelerator.device)},
+                           "mixed_precision": accelerator.mixed_precision, "device": str(accelerator.device),
+                           "mixed_precision_reason": _precision_reason(config)},
         })  # fmt: skip
         rundir.reset_history(out)
     accelerator.wait_for_everyone()
@@ -394,6 +437,13 @@ def _train_into(config, splits, label_map, accelerator, out, *, variant, variant
             write_model_card(tmp, config, label_map.labels, train_counts, metrics, data_source=splits.train.source,
                              scored_on=None if target is None else target.source)  # fmt: skip
     return metrics
+
+
+def _precision_reason(config: RunConfig) -> str:
+    """Why the run trains at its precision, for ``config.json``."""
+    if config.mixed_precision != "auto":
+        return f"mixed_precision {config.mixed_precision} given"
+    return "auto: " + auto_decision("cuda" if torch.cuda.is_available() else "cpu")[1]  # as make_accelerator
 
 
 def _model_id(name_or_path: str) -> str:

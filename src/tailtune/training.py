@@ -47,7 +47,7 @@ StageCallback = Callable[[int, StageConfig], None]
 def make_accelerator(config: RunConfig) -> Accelerator:
     """An ``Accelerator`` for the run's precision and accumulation settings.
 
-    ``auto`` picks bf16 where it is measurably faster (see :func:`tailtune.precision.auto_precision`).
+    ``auto`` picks bf16 where the hardware has it natively (see :func:`tailtune.precision.auto_precision`).
 
     Raises:
         TailTuneError: When this process already runs at another precision (accelerate keeps one per process).

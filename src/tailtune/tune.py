@@ -26,7 +26,7 @@ import pandas as pd
 from tailtune.config import RunConfig
 from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import atomic_path, write_json
-from tailtune.run import Splits, train_run, validation_split
+from tailtune.run import Splits, resolve_max_length, train_run, validation_split
 from tailtune.strategies import STRATEGIES, build_run_config
 
 logger = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def tune(
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     shared = {"seed": seed, "cache_dir": str(out / ".cache"), **(settings or {})}
-    base = build_run_config(model, strategies[0], settings=shared)
+    base = resolve_max_length(build_run_config(model, strategies[0], settings=shared))  # refused before any trial
     fit_train, validation, split_info = validation_split(base, splits)
     if validation is None:
         raise TailTuneError("tuning needs validation data: give eval data, or a positive eval_fraction and classes "

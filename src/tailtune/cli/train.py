@@ -13,6 +13,7 @@ from tailtune.errors import TailTuneError
 if TYPE_CHECKING:
     from tailtune.config import RunConfig
 
+MAX_LENGTH_HELP = "max tokens per text, special tokens included (default 128, or the model's limit where lower)"
 # Keys a --config file may hold besides the run settings: where the data and the run directory are.
 _TRAIN_FILE_KEYS = ("train", "eval", "test", "output", "text_column", "label_column", "overwrite")
 
@@ -41,15 +42,15 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strategy", help="strategy name (see 'tailtune strategies'); default two-stage")
     parser.add_argument("--head", choices=["linear", "mlp"], help="classification head (default linear)")
     parser.add_argument("--seed", type=int, help="random seed (default 42)")
-    parser.add_argument("--max-length", type=int, help="max tokens per text (default 128)")
+    parser.add_argument("--max-length", type=int, help=MAX_LENGTH_HELP)
     parser.add_argument("--batch-size", type=int, help="per-device training batch size (default 16)")
     parser.add_argument("--eval-batch-size", type=int, help="per-device evaluation batch size (default 64)")
     parser.add_argument("--gradient-accumulation-steps", type=int, help="batches per optimiser step")
     parser.add_argument(
         "--mixed-precision",
         choices=["no", "auto", "bf16", "fp16"],
-        help="default auto: bf16 on GPUs that support it and on CPUs with native bf16 (AMX, AVX512-BF16) where a "
-        "short probe measures it faster; else full precision",
+        help="default auto: bf16 on GPUs that support it and on CPUs with native bf16 (AMX-BF16 or AVX512-BF16, "
+        "read from the CPU flags; config.json records why), else full precision",
     )
     parser.add_argument("--no-feature-cache", dest="feature_cache", action="store_false", default=None,
                         help="run frozen layers in every step instead of caching their output")  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tailtune.cli.common import add_data_columns, metrics_table
-from tailtune.cli.train import add_selection_options
+from tailtune.cli.train import MAX_LENGTH_HELP, add_selection_options
 from tailtune.config import POOLINGS
 from tailtune.errors import TailTuneError
 
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tune.add_argument("--timeout", type=float, metavar="SECONDS", help="stop searching after this long")
     tune.add_argument("--storage", metavar="URL", help="Optuna storage shared by workers (default OUT/study.db)")
     tune.add_argument("--seed", type=int, default=42, help="seeds the sampler, the split and every trial")
-    tune.add_argument("--max-length", type=int, help="max tokens per text (default 128)")
+    tune.add_argument("--max-length", type=int, help=MAX_LENGTH_HELP)
     tune.add_argument("--batch-size", type=int, help="per-device training batch size (default 16)")
     tune.add_argument("--pooling", choices=POOLINGS, help="what the head reads (default auto)")
     tune.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
