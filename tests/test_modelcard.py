@@ -73,6 +73,37 @@ def test_tailtuner_save_writes_a_card_and_load_save_keeps_it(tiny_model, tmp_pat
     assert (tmp_path / "b" / CARD_FILE).read_text() == first.read_text()
 
 
+def test_card_of_an_ordinary_checkpoint_needs_no_remote_code(run):
+    """A [CLS]-pooled linear-head model is an ordinary checkpoint: the card asks for no trust_remote_code."""
+    out, _ = run
+    text = (out / "model" / CARD_FILE).read_text(encoding="utf-8")
+    assert "trust_remote_code" not in text and "pooling cls (chosen by auto), head linear" in text
+
+
+def test_card_of_a_mean_pooling_model_says_what_remote_code_runs(tiny_model, tmp_path):
+    """pooling 'auto' on a sentence-transformers checkpoint mean-pools: the card says so, asks for
+    trust_remote_code, names the file it runs, and how to train a model that needs none."""
+    import shutil
+
+    folder = tmp_path / "sentence-model"
+    shutil.copytree(tiny_model, folder)
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]))  # fmt: skip
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
+    texts, labels = make_texts({"sport": 8, "tech": 4}, seed=4)
+    tuner = TailTuner(str(folder), "vanilla", pooling="auto", epochs=1, min_steps=0, max_length=16,
+                      eval_fraction=0, show_progress=False).fit(texts, labels)  # fmt: skip
+    text = (tuner.save(tmp_path / "model") / CARD_FILE).read_text(encoding="utf-8")
+    assert "pooling mean (chosen by auto), head linear" in text
+    assert 'pipeline("text-classification", model="PATH", trust_remote_code=True)' in text
+    assert "`tailtune_pooling.py` (`TailTuneMeanPoolingBertForSequenceClassification`)" in text
+    assert "runs that file and nothing else" in text and "fetches no code from the network" in text
+    assert "`--pooling cls --head linear`" in text
+
+
 def test_base_model_id():
     assert base_model_id("bert-base-uncased") == "bert-base-uncased"
     assert base_model_id("org/model") == "org/model"

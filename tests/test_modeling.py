@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from torch import nn
 
 from tailtune.errors import TailTuneError
 from tailtune.modeling import MLP_HIDDEN, load_classifier, load_saved_classifier, save_classifier
-from tailtune.scopes import get_layout, get_module, set_trainable
+from tailtune.scopes import final_linear, get_layout, get_module, set_trainable
 
 LABELS = ["money", "sport", "tech"]
 LAYOUT_TYPES = ("bert", "roberta", "deberta-v2", "distilbert")
@@ -135,9 +136,31 @@ def test_saved_mlp_head_loads_with_transformers(model_dirs, model_type, tmp_path
     save_classifier(model, tokenizer, tmp_path / "saved")
     assert (tmp_path / "saved" / "tailtune_mlp_head.py").is_file()
     loaded = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "saved"), trust_remote_code=True)
-    assert isinstance(get_module(loaded, get_layout(loaded).final), nn.Sequential)
+    assert type(loaded).__name__ == f"TailTuneMLP{type(model).__name__}"
+    assert isinstance(get_module(loaded, get_layout(model).final), nn.Sequential)
     assert loaded.config.id2label == {0: "money", 1: "sport", 2: "tech"}
     torch.testing.assert_close(_logits(loaded, tokenizer), before, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("model_type", ["bert", "roberta"])
+def test_plain_transformers_refuses_saved_mlp_head(model_dirs, model_type, tmp_path, monkeypatch):
+    """Without trust_remote_code, transformers refuses an mlp folder instead of loading the stock linear head."""
+    import transformers.dynamic_module_utils
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    monkeypatch.setattr(transformers.dynamic_module_utils, "TIME_OUT_REMOTE_CODE", 0)  # refuse, don't prompt
+    model, tokenizer = load_classifier(str(model_dirs[model_type]), LABELS, head="mlp")
+    save_classifier(model, tokenizer, tmp_path / "saved")
+    config = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert config["model_type"] == f"tailtune-mlp-head-{model_type}"
+    assert config["tailtune_base_model_type"] == model_type
+    for remote in ({}, {"trust_remote_code": False}):
+        with pytest.raises(ValueError, match="trust_remote_code=True"):
+            AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "saved"), **remote)
+        with pytest.raises(ValueError, match="trust_remote_code=True"):
+            AutoConfig.from_pretrained(str(tmp_path / "saved"), **remote)
+    loaded, _, _ = load_saved_classifier(tmp_path / "saved")  # tailtune needs no remote code
+    assert isinstance(get_module(loaded, get_layout(loaded).final), nn.Sequential)
 
 
 def test_linear_head_round_trip(model_dirs, tmp_path):
@@ -149,6 +172,14 @@ def test_linear_head_round_trip(model_dirs, tmp_path):
     assert labels == ["neg", "pos"]
     assert getattr(loaded.config, "tailtune_head", "linear") == "linear"
     torch.testing.assert_close(_logits(loaded, loaded_tokenizer), before, rtol=0, atol=1e-6)
+    # An ordinary checkpoint of its architecture: plain transformers loads it as trained, without remote code.
+    from transformers import AutoModelForSequenceClassification
+
+    config = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert config["model_type"] == "roberta" and "auto_map" not in config
+    plain = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "saved"))
+    assert type(plain).__name__ == "RobertaForSequenceClassification"
+    torch.testing.assert_close(_logits(plain, tokenizer), before, rtol=0, atol=1e-6)
 
 
 def test_saved_mlp_loaded_as_linear_gets_fresh_head(model_dirs, tmp_path):
@@ -176,6 +207,71 @@ def test_other_number_of_labels_gets_fresh_head(model_dirs, tmp_path):
 
     same, _ = load_classifier(str(tmp_path / "saved"), LABELS)
     assert torch.all(same.classifier.weight == 0.25)  # same label count: the trained head is kept
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_checkpoint_head_follows_label_names(model_dirs, tmp_path, head):
+    """The same labels in another order keep the trained head, its rows following the names: same predictions."""
+    model, tokenizer = load_classifier(str(model_dirs["bert"]), LABELS, head=head)
+    with torch.no_grad():  # a distinctive head, far from a fresh one
+        final = final_linear(model)
+        final.weight.copy_(torch.randn_like(final.weight))
+        final.bias.copy_(torch.tensor([0.5, -1.0, 2.0]))
+    before = _logits(model, tokenizer)
+    save_classifier(model, tokenizer, tmp_path / "saved")
+    reordered = ["tech", "money", "sport"]
+    again, _ = load_classifier(str(tmp_path / "saved"), reordered, head=head)
+    assert again.config.id2label == dict(enumerate(reordered))
+    after = _logits(again, tokenizer)
+    torch.testing.assert_close(after, before[:, [LABELS.index(name) for name in reordered]], rtol=0, atol=1e-6)
+    assert [reordered[i] for i in after.argmax(dim=1)] == [LABELS[i] for i in before.argmax(dim=1)]
+
+
+def test_checkpoint_with_other_label_names_gets_fresh_head(model_dirs, tmp_path, caplog):
+    """A trained head for other label names (as many of them) is not reused by position: a fresh head, logged."""
+    model, tokenizer = load_classifier(str(model_dirs["bert"]), LABELS)
+    with torch.no_grad():
+        model.classifier.weight.fill_(0.25)
+        model.classifier.bias.fill_(0.5)
+    save_classifier(model, tokenizer, tmp_path / "saved")
+    with caplog.at_level(logging.INFO, logger="tailtune.modeling"):
+        other, _ = load_classifier(str(tmp_path / "saved"), ["a", "b", "c"])
+    assert "fresh linear classification head with 3 labels" in caplog.text
+    assert "money" in caplog.text  # the log names the labels the checkpoint's head was for
+    assert not torch.any(other.classifier.weight == 0.25)
+    assert torch.all(other.classifier.bias == 0)
+
+
+def test_base_encoder_is_not_a_saved_classifier(model_dirs, tmp_path):
+    """An encoder whose config has only the default LABEL_i names is refused, not given a random head."""
+    from tailtune.classifier import TailTuner
+
+    folder = tmp_path / "encoder"
+    shutil.copytree(model_dirs["bert"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(id2label={"0": "LABEL_0", "1": "LABEL_1"}, label2id={"LABEL_0": 0, "LABEL_1": 1})
+    (folder / "config.json").write_text(json.dumps(config))
+    for load in (load_saved_classifier, TailTuner.load):
+        with pytest.raises(TailTuneError) as info:
+            load(folder)
+        message = str(info.value)
+        assert "a BertModel with the default labels LABEL_0, LABEL_1, not a trained classifier" in message
+        assert "tailtune train --model" in message and "\n" not in message
+
+
+def test_classifier_config_without_head_weights_is_refused(model_dirs, tmp_path):
+    """A config that claims a classifier while the weights lack its head is refused, not given a random head."""
+    folder = tmp_path / "headless"
+    shutil.copytree(model_dirs["bert"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(architectures=["BertForSequenceClassification"], id2label={"0": "neg", "1": "pos"},
+                  label2id={"neg": 0, "pos": 1})  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(TailTuneError) as info:
+        load_saved_classifier(folder)
+    message = str(info.value)
+    assert "says BertForSequenceClassification but the weights hold no trained classification head" in message
+    assert "classifier.bias, classifier.weight missing" in message and "tailtune train" in message
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -187,17 +188,74 @@ def saved_mean(mean_model, tmp_path_factory) -> Path:
 
 
 def test_saved_folder_has_pooling_code(saved_mean):
-    """The saved folder holds the modeling file, an auto_map to it, and the pooling in config.json."""
+    """The saved folder holds the modeling file, tailtune's own model type with an auto_map into the file, and
+    the pooling in config.json."""
     assert (saved_mean / CODE_FILE).is_file()
     assert (saved_mean / "model.safetensors").is_file()
     config = json.loads((saved_mean / "config.json").read_text())
     assert config["tailtune_pooling"] == "mean"
+    assert config["model_type"] == "tailtune-mean-pooling-bert" and config["tailtune_base_model_type"] == "bert"
+    assert config["architectures"] == ["TailTuneMeanPoolingBertForSequenceClassification"]
     assert config["auto_map"] == {
-        "AutoModelForSequenceClassification": "tailtune_pooling.TailTuneMeanPoolingBertForSequenceClassification"
+        "AutoConfig": "tailtune_pooling.TailTuneMeanPoolingBertConfig",
+        "AutoModelForSequenceClassification": "tailtune_pooling.TailTuneMeanPoolingBertForSequenceClassification",
     }
     code = (saved_mean / CODE_FILE).read_text()
+    assert "class TailTuneMeanPoolingBertConfig(BertConfig)" in code
+    assert 'model_type = "tailtune-mean-pooling-bert"' in code
     assert "class TailTuneMeanPoolingBertForSequenceClassification(BertForSequenceClassification)" in code
+    assert "config_class = TailTuneMeanPoolingBertConfig" in code
     compile(code, CODE_FILE, "exec")
+
+
+def test_plain_transformers_refuses_saved_mean(saved_mean, monkeypatch):
+    """Without trust_remote_code, transformers refuses the folder instead of reading the [CLS] pooler."""
+    import transformers.dynamic_module_utils
+    from transformers import AutoConfig, AutoModelForSequenceClassification, pipeline
+
+    monkeypatch.setattr(transformers.dynamic_module_utils, "TIME_OUT_REMOTE_CODE", 0)  # refuse, don't prompt
+    for remote in ({}, {"trust_remote_code": False}):
+        for load in (AutoModelForSequenceClassification.from_pretrained, AutoConfig.from_pretrained):
+            with pytest.raises(ValueError, match="trust_remote_code=True"):
+                load(str(saved_mean), **remote)
+        with pytest.raises(ValueError, match="trust_remote_code=True"):
+            pipeline("text-classification", model=str(saved_mean), device="cpu", **remote)
+
+
+def test_pipeline_with_remote_code_predicts_as_tailtune(saved_mean):
+    """pipeline(trust_remote_code=True) gives tailtune's labels and scores."""
+    from transformers import pipeline
+
+    from tailtune.classifier import TailTuner
+
+    tuner = TailTuner.load(saved_mean)
+    probs = tuner.predict_proba(TEXTS)
+    classify = pipeline("text-classification", model=str(saved_mean), device="cpu", trust_remote_code=True)
+    results = classify(TEXTS)
+    assert [r["label"] for r in results] == list(tuner.predict(TEXTS))
+    np.testing.assert_allclose([r["score"] for r in results], probs.max(axis=1), rtol=0, atol=1e-6)
+
+
+def test_folder_of_earlier_version_still_loads(mean_model, saved_mean, tmp_path):
+    """A folder saved before tailtune had its own model type (bert + auto_map to the model class) loads as trained,
+    and saving it again writes the current layout."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(saved_mean, old)
+    config = json.loads((old / "config.json").read_text())
+    del config["tailtune_base_model_type"]
+    config.update(model_type="bert", auto_map={"AutoModelForSequenceClassification": (
+        "tailtune_pooling.TailTuneMeanPoolingBertForSequenceClassification")})  # fmt: skip
+    (old / "config.json").write_text(json.dumps(config))
+    model, tokenizer = mean_model
+    loaded, _, labels = load_saved_classifier(old)
+    assert labels == LABELS and loaded.config.tailtune_pooling == "mean"
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    torch.testing.assert_close(_logits(loaded.eval(), batch["input_ids"], batch["attention_mask"]),
+                               _logits(model, batch["input_ids"], batch["attention_mask"]))  # fmt: skip
+    save_classifier(loaded, tokenizer, tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["model_type"] == "tailtune-mean-pooling-bert"
 
 
 def test_save_load_round_trip(mean_model, saved_mean):

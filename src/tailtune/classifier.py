@@ -22,6 +22,7 @@ from tailtune.metrics import softmax
 from tailtune.modelcard import CARD_FILE, write_model_card
 from tailtune.modeling import check_max_length, load_saved_classifier, position_limit, save_classifier
 from tailtune.run import Splits, check_labels, fit_selected, resolve_max_length
+from tailtune.saved import read_record, write_record
 from tailtune.strategies import SETTINGS, build_run_config
 from tailtune.training import make_accelerator, predict_logits
 
@@ -153,7 +154,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         self.decisions_ = fitted.summary()
         integer_labels = all(isinstance(y, (int, np.integer)) and not isinstance(y, bool) for y in labels)
         # Saved with the model, so that a loaded model predicts integers too.
-        self.model_.config.tailtune_integer_labels = integer_labels
+        write_record(self.model_.config, integer_labels=integer_labels)
         self.classes_ = _typed(label_map.labels, integer_labels)
         return self
 
@@ -190,7 +191,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         with atomic_dir(path) as tmp:
             save_classifier(self.model_, self.tokenizer_, tmp)
             if self.config_ is not None:
-                counts = [self.model_.config.tailtune_train_counts[name] for name in self.label_map.labels]
+                counts = [read_record(self.model_.config).train_counts[name] for name in self.label_map.labels]
                 write_model_card(tmp, self.config_, self.label_map.labels, counts, self.decisions_,
                                  data_source="fit()")  # fmt: skip
             elif (Path(self.model) / CARD_FILE).is_file():  # loaded: keep the card it came with
@@ -218,7 +219,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             check_max_length(given["max_length"], model.config, tokenizer)
         tuner = cls(model=str(path), show_progress=False, **given)
         tuner.model_, tuner.tokenizer_ = model, tokenizer
-        tuner.classes_ = _typed(labels, bool(getattr(model.config, "tailtune_integer_labels", False)))
+        tuner.classes_ = _typed(labels, read_record(model.config).integer_labels)
         tuner.config_ = None
         tuner.accelerator_ = make_accelerator(run)
         return tuner
@@ -234,7 +235,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             return self.config_.max_length
         if self.max_length is not UNSET:
             return int(self.max_length)
-        trained = getattr(self.model_.config, "tailtune_max_length", None)
+        trained = read_record(self.model_.config).max_length
         return int(trained) if trained else min(512, position_limit(self.model_.config, self.tokenizer_) or 512)
 
     def _eval_batch_size(self) -> int:

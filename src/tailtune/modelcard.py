@@ -9,12 +9,14 @@ escaped as in the report.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from tailtune.config import RunConfig
 from tailtune.markdown import escape_md
 from tailtune.metrics import GROUPS, frequency_groups, head_to_tail
+from tailtune.saved import SavedRecord, code_file, read_record
 
 CARD_FILE = "README.md"
 # A class with fewer training examples than this is named under "Limits".
@@ -43,6 +45,7 @@ def model_card(
     train_counts: list[int],
     metrics: dict[str, Any] | None = None,
     *,
+    saved_config: dict[str, Any],
     data_source: str | None = None,
     scored_on: str | None = None,
 ) -> str:
@@ -50,6 +53,8 @@ def model_card(
 
     Args:
         config: The run's resolved config.
+        saved_config: The saved model's ``config.json``: what it records (the pooling used, the head) and what
+            loads it.
         labels: Class names in id order.
         train_counts: Training examples per class, in id order.
         metrics: The run's ``metrics.json`` content (scores, selection, calibration), if it was evaluated.
@@ -83,17 +88,18 @@ def model_card(
     )  # fmt: skip
     body = [f"# {escape_md(config.strategy)} text classifier trained with tailtune", ""]
     body += _data_section(labels, train_counts, data_source)
-    body += _training_section(config, metrics)
+    body += _training_section(config, metrics, read_record(saved_config))
     body += _results_section(labels, train_counts, metrics) if evaluated else []
-    body += _usage_section(config)
+    body += _usage_section(read_record(saved_config), code_file(saved_config), saved_config.get("architectures"))
     body += _limits_section(labels, train_counts, config.max_length)
     return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n"
 
 
 def write_model_card(path: str | Path, *args: Any, **kwargs: Any) -> Path:
-    """Write :func:`model_card` to ``path/README.md``."""
+    """Write :func:`model_card` to ``path/README.md``, for the model saved in ``path``."""
+    saved_config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
     target = Path(path) / CARD_FILE
-    target.write_text(model_card(*args, **kwargs), encoding="utf-8")
+    target.write_text(model_card(*args, saved_config=saved_config, **kwargs), encoding="utf-8")
     return target
 
 
@@ -115,9 +121,13 @@ def _data_section(labels: list[str], counts: list[int], source: str | None) -> l
     return lines + [""]
 
 
-def _training_section(config: RunConfig, metrics: dict[str, Any] | None) -> list[str]:
+def _training_section(config: RunConfig, metrics: dict[str, Any] | None, saved: SavedRecord) -> list[str]:
+    pooling = saved.pooling or config.pooling
+    if config.pooling != pooling:
+        pooling += f" (chosen by {config.pooling})"
     lines = ["## Training", "", f"Base model: `{config.model}`; strategy `{config.strategy}`; max length "
-             f"{config.max_length}, batch size {config.batch_size}, seed {config.seed}, pooling {config.pooling}.",
+             f"{config.max_length}, batch size {config.batch_size}, seed {config.seed}, pooling {pooling}, head "
+             f"{saved.head}.",
              "", "| stage | trains | loss | class weights | learning rate | epochs | min steps | sampler |",
              "| --- | --- | --- | --- | ---: | ---: | ---: | --- |"]  # fmt: skip
     chosen = {c["stage"]: c for c in (metrics or {}).get("selection") or []}
@@ -161,15 +171,27 @@ def _results_section(labels: list[str], counts: list[int], metrics: dict[str, An
     return lines + [""]
 
 
-def _usage_section(config: RunConfig) -> list[str]:
-    remote = config.pooling == "mean" or config.head == "mlp"
-    note = (" (the folder carries a small modeling file for its head, hence `trust_remote_code=True`)"
-            if remote else "")  # fmt: skip
-    call = 'pipeline("text-classification", model="PATH"' + (", trust_remote_code=True)" if remote else ")")
-    return ["## How to use", "", f"With `transformers`{note}:", "", "```python",
-            "from transformers import pipeline", "", f"classifier = {call}", 'classifier("a new text")', "```",
-            "", "Or with tailtune: `TailTuner.load(\"PATH\").predict([...])`, or `tailtune predict --model PATH`.",
-            ""]  # fmt: skip
+def _usage_section(saved: SavedRecord, code: str | None, architectures: list[str] | None) -> list[str]:
+    lines = ["## How to use", ""]
+    if code:
+        what = ("its head reads the mean of the token states (mean pooling)" if saved.pooling == "mean"
+                else "its head is tailtune's mlp (hidden -> 50 -> ReLU -> classes)")  # fmt: skip
+        classes = f"`{code}`" + (f" (`{architectures[0]}`)" if architectures else "")
+        lines += [f"The stock `transformers` classes cannot run this model: {what}. So the folder declares a model "
+                  f"type of its own and carries its classes in {classes}. `transformers` refuses the folder unless "
+                  "given `trust_remote_code=True`, which runs that file and nothing else: it imports only `torch` "
+                  "and `transformers` and fetches no code from the network.", ""]  # fmt: skip
+    lines += ["With `transformers`:", ""]
+    call = 'pipeline("text-classification", model="PATH"' + (", trust_remote_code=True)" if code else ")")
+    lines += ["```python", "from transformers import pipeline", "", f"classifier = {call}",
+              'classifier("a new text")', "```", "",
+              "Or with tailtune" + (", which needs no `trust_remote_code`" if code else "")
+              + ': `TailTuner.load("PATH").predict([...])`, or `tailtune predict --model PATH`.', ""]  # fmt: skip
+    if code:
+        lines += ["A model that plain `transformers` loads as an ordinary checkpoint is trained with the `[CLS]` "
+                  "pooler and the linear head: `--pooling cls --head linear` (`pooling=\"cls\", head=\"linear\"` in "
+                  "Python).", ""]  # fmt: skip
+    return lines
 
 
 def _limits_section(labels: list[str], counts: list[int], max_length: int) -> list[str]:

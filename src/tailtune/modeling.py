@@ -1,12 +1,14 @@
 """Loading and saving classifiers, head types, and trainable scopes.
 
-tailtune works with the stock Hugging Face ``*ForSequenceClassification`` classes so that a saved model is
-an ordinary checkpoint. A *layout* says where an architecture keeps its encoder layers, pooler and head;
+tailtune works with the stock Hugging Face ``*ForSequenceClassification`` classes, so that a saved model with
+the stock pooling and the linear head is an ordinary checkpoint (others carry their own modeling file:
+:mod:`tailtune.saved`). A *layout* says where an architecture keeps its encoder layers, pooler and head;
 it is what the ``head`` / ``top<k>`` scopes and the feature cache need.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from pathlib import Path
@@ -16,8 +18,18 @@ from torch import nn
 
 from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import current_umask
-from tailtune.pooling import mean_pooling_class, resolve_pooling, write_pooling_code
-from tailtune.scopes import get_layout, get_module, set_module
+from tailtune.pooling import mean_pooling_class, pooling_code, resolve_pooling
+from tailtune.saved import (
+    FolderCode,
+    base_config,
+    is_recorded,
+    mark_folder,
+    own_config,
+    read_config,
+    read_record,
+    write_record,
+)
+from tailtune.scopes import final_linear, get_layout, get_module, set_module
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +45,7 @@ def use_mlp_head(model: nn.Module, num_labels: int) -> None:
     final = get_module(model, layout.final)
     mlp = nn.Sequential(nn.Linear(final.in_features, MLP_HIDDEN), nn.ReLU(), nn.Linear(MLP_HIDDEN, num_labels))
     set_module(model, layout.final, mlp.to(device=final.weight.device, dtype=final.weight.dtype))
-    model.config.tailtune_head = "mlp"
+    write_record(model.config, head="mlp")
 
 
 def position_limit(model_config, tokenizer) -> int | None:
@@ -78,8 +90,9 @@ def load_classifier(
 ):
     """Load a pretrained encoder with a classification head for ``labels``, and its tokenizer.
 
-    A checkpoint whose head has another number of labels (or none) gets a fresh head; the log says so.
-    A model saved by tailtune with the mlp head is restored with it.
+    A checkpoint whose trained head has the same label names keeps it, its rows put in the order of
+    ``labels``; any other checkpoint gets a fresh head, and the log says so. A model saved by tailtune is
+    restored with its head and pooling, without running the folder's modeling file.
 
     Args:
         name_or_path: Local folder or hub id.
@@ -87,7 +100,7 @@ def load_classifier(
         head: ``linear`` or ``mlp``.
         pooling: ``cls`` (the stock head on the ``[CLS]`` pooler), ``mean`` (the head reads the token mean) or
             ``auto`` (``mean`` for sentence-transformers checkpoints trained for it; see :mod:`tailtune.pooling`).
-        trust_remote_code: Allow code shipped with the checkpoint.
+        trust_remote_code: Allow code shipped with a checkpoint tailtune did not save.
         attention_dropout: Dropout on attention probabilities while training (None: the checkpoint's). The
             saved config keeps the checkpoint's value, so later fine-tuning elsewhere starts as it would have.
 
@@ -103,56 +116,65 @@ def load_classifier(
         check_model_folder(local)
         name_or_path = str(local)
     try:
-        source_config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+        config_dict = read_config(name_or_path)
+        if is_recorded(config_dict):  # tailtune's own folder: its base architecture, with tailtune's classes
+            source_config = base_config(config_dict, name_or_path)
+        else:
+            source_config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    except TailTuneError:
+        raise
     except (OSError, ValueError) as exc:
         raise TailTuneError(f"{name_or_path}: cannot load a model config ({first_line(exc)})") from None
-    saved_head = getattr(source_config, "tailtune_head", "linear")
-    if pooling == "auto" and hasattr(source_config, "tailtune_pooling"):
-        pooling = source_config.tailtune_pooling  # a tailtune checkpoint keeps the pooling it was trained with
+    saved = read_record(source_config)
+    if pooling == "auto" and saved.pooling:
+        pooling = saved.pooling  # a tailtune checkpoint keeps the pooling it was trained with
     if pooling == "auto" and head == "mlp":
         pooling = "cls"  # the authors' mlp head reads the [CLS] pooler
     pooling = resolve_pooling(pooling, name_or_path, getattr(source_config, "model_type", None))
     if pooling == "mean" and head == "mlp":
         raise TailTuneError("head 'mlp' reads the [CLS] pooler; use it with pooling 'cls'", setting="head")
-    id2label = dict(enumerate(labels))
-    same_head = source_config.num_labels == len(labels) and saved_head == head and _is_classifier(source_config)
-    if not same_head:
-        logger.info("initialising a fresh %s classification head with %d labels", head, len(labels))
+    trained_labels = _trained_labels(source_config)
+    keep_head = saved.head == head and trained_labels is not None and sorted(trained_labels) == sorted(labels)
+    if not keep_head:
+        had = f" (the checkpoint's head is for {trained_labels})" if trained_labels else ""
+        logger.info("initialising a fresh %s classification head with %d labels%s", head, len(labels), had)
+    config = copy.deepcopy(source_config)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {name: i for i, name in enumerate(labels)}
+    dropout_keys = [key for key in ATTENTION_DROPOUT_KEYS if hasattr(source_config, key)]
+    for key in dropout_keys if attention_dropout is not None else ():
+        setattr(config, key, attention_dropout)
     kwargs = {
-        "num_labels": len(labels),
-        "id2label": id2label,
-        "label2id": {name: i for i, name in id2label.items()},
-        "trust_remote_code": trust_remote_code,
+        "config": config,
+        "ignore_mismatched_sizes": True,
         "use_safetensors": True,
         # Master weights in float32 whatever the checkpoint's dtype: AdamW updates are lost in bf16/fp16
         # weights; mixed precision autocasts the compute instead.
         "dtype": torch.float32,
     }
-    dropout_keys = [key for key in ATTENTION_DROPOUT_KEYS if hasattr(source_config, key)]
-    if attention_dropout is not None:
-        kwargs.update(dict.fromkeys(dropout_keys, attention_dropout))
     try:
         if pooling == "mean":
             from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
 
             base = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[type(source_config)]
-            model = mean_pooling_class(base).from_pretrained(name_or_path, ignore_mismatched_sizes=True, **kwargs)
-            model.config.tailtune_head = "linear"
-        elif saved_head == "mlp" and head == "mlp" and same_head:
+            model = mean_pooling_class(base).from_pretrained(name_or_path, **kwargs)
+        elif saved.head == "mlp" and keep_head:
             model = _load_mlp_classifier(name_or_path, **kwargs)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(
-                name_or_path, ignore_mismatched_sizes=True, **kwargs
-            )
-            if saved_head == "mlp":
-                # Drop the saved mlp head: a new label set or head type starts from a fresh head.
-                model.config.tailtune_head = "linear"
+                name_or_path, trust_remote_code=trust_remote_code, **kwargs
+            )  # a saved mlp head has other parameter names: a linear head or a new mlp starts fresh
             if head == "mlp":
                 use_mlp_head(model, len(labels))
-        model.config.tailtune_pooling = pooling
+        if keep_head:
+            _reorder_head(model, trained_labels, labels, name_or_path)
+        elif trained_labels is not None and len(trained_labels) == len(labels) and saved.head == head == "linear":
+            _fresh_output_layer(model, name_or_path)  # same shape, so transformers kept the checkpoint's rows
+        write_record(model.config, pooling=pooling, head=head)
         for key in dropout_keys:  # the layers were built with the override; the config keeps the checkpoint's
             setattr(model.config, key, getattr(source_config, key))
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, config=source_config, use_fast=True,
+                                                  trust_remote_code=trust_remote_code)  # fmt: skip
     except TailTuneError:
         raise  # already one line naming what to do (TailTuneError is a ValueError too)
     except (OSError, ValueError) as exc:
@@ -162,6 +184,10 @@ def load_classifier(
 
 def load_saved_classifier(path: str | Path, *, trust_remote_code: bool = False):
     """Load a classifier saved by tailtune (or any fine-tuned sequence classifier) with its own labels.
+
+    Raises:
+        TailTuneError: The folder holds no trained classification head (a base encoder, or a classifier
+            config whose weights lack the head), whose predictions would be random.
 
     Returns:
         ``(model, tokenizer, labels)``.
@@ -175,11 +201,80 @@ def load_saved_classifier(path: str | Path, *, trust_remote_code: bool = False):
     labels = [id2label[k] for k in sorted(id2label, key=int)]
     if not labels:
         raise TailTuneError(f"{path}: config.json has no id2label; is this a fine-tuned classifier?")
+    untrained = f"train a classifier from it first (tailtune train --model {path} ...) and use that one"
+    if not _is_classifier(config) and labels == [f"LABEL_{i}" for i in range(len(labels))]:
+        raise TailTuneError(f"{path}: a {_architecture(config)} with the default labels {', '.join(labels)}, not a "
+                            f"trained classifier; {untrained}")  # fmt: skip
+    saved = read_record(config)
     model, tokenizer = load_classifier(
-        str(path), labels, head=config.get("tailtune_head", "linear"), pooling=config.get("tailtune_pooling", "cls"),
-        trust_remote_code=trust_remote_code,
-    )  # fmt: skip
+        str(path), labels, head=saved.head, pooling=saved.pooling or "cls", trust_remote_code=trust_remote_code
+    )
+    missing = sorted(set(_output_layer_keys(model)) - _stored_keys(path))
+    if missing:
+        raise TailTuneError(f"{path}: config.json says {_architecture(config)} but the weights hold no trained "
+                            f"classification head ({', '.join(missing)} missing); {untrained}")  # fmt: skip
     return model, tokenizer, labels
+
+
+def _trained_labels(config) -> list[str] | None:
+    """The label names of a checkpoint's trained head in row order, or None when it is no classifier."""
+    if not _is_classifier(config) or not config.id2label:
+        return None
+    return [config.id2label[i] for i in sorted(config.id2label)]
+
+
+def _output_layer(model: nn.Module, source: str) -> nn.Linear:
+    """The layer whose rows are the labels, or a clear error when it cannot be found."""
+    try:
+        return final_linear(model)
+    except TailTuneError:
+        raise TailTuneError(
+            f"{source}: cannot find the output layer of model type {model.config.model_type!r} to "
+            "fit the checkpoint's head to these labels; start from the base encoder instead"
+        ) from None
+
+
+def _reorder_head(model: nn.Module, trained: list[str], labels: list[str], source: str) -> None:
+    """Put the rows of a checkpoint's trained output layer in the order of ``labels`` (the same names)."""
+    if trained == labels:
+        return
+    final = _output_layer(model, source)
+    order = torch.tensor([trained.index(name) for name in labels], device=final.weight.device)
+    with torch.no_grad():
+        final.weight.copy_(final.weight[order])
+        if final.bias is not None:
+            final.bias.copy_(final.bias[order])
+    logger.info("the checkpoint's head rows are reordered from %s to %s", trained, labels)
+
+
+def _fresh_output_layer(model: nn.Module, source: str) -> None:
+    """Initialise the output layer as transformers initialises a new one (normal weights, zero bias)."""
+    final = _output_layer(model, source)
+    with torch.no_grad():
+        final.weight.normal_(mean=0.0, std=getattr(model.config, "initializer_range", 0.02))
+        if final.bias is not None:
+            final.bias.zero_()
+
+
+def _output_layer_keys(model: nn.Module) -> list[str]:
+    """The state-dict names of the output layer's parameters (none when it cannot be told)."""
+    try:
+        final = final_linear(model)
+    except TailTuneError:
+        return []
+    name = next(name for name, module in model.named_modules() if module is final)
+    return [f"{name}.{param}" for param, _ in final.named_parameters()]
+
+
+def _stored_keys(path: Path) -> set[str]:
+    """The tensor names in a folder's safetensors files (read from their headers)."""
+    from safetensors import safe_open
+
+    keys: set[str] = set()
+    for file in path.glob("*.safetensors"):
+        with safe_open(str(file), framework="pt") as weights:
+            keys.update(weights.keys())
+    return keys
 
 
 def _load_mlp_classifier(path: str, **kwargs) -> nn.Module:
@@ -187,8 +282,8 @@ def _load_mlp_classifier(path: str, **kwargs) -> nn.Module:
     from safetensors.torch import load_file
     from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(path, ignore_mismatched_sizes=True, **kwargs)
-    use_mlp_head(model, kwargs["num_labels"])
+    model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+    use_mlp_head(model, kwargs["config"].num_labels)
     state = {}
     for file in sorted(Path(path).glob("*.safetensors")):
         state.update(load_file(str(file)))
@@ -199,13 +294,12 @@ def _load_mlp_classifier(path: str, **kwargs) -> nn.Module:
     return model
 
 
-_MLP_CODE = '''"""{base} with tailtune's MLP head (hidden -> {width} -> ReLU -> K in place of the last linear layer)."""
-
-from torch import nn
-from transformers import {base}
-
-
+_MLP_CODE = '''
 class {name}({base}):
+    """{base} with tailtune's mlp head: hidden -> {width} -> ReLU -> K in place of the last linear layer."""
+
+    config_class = {config}
+
     def __init__(self, config):
         super().__init__(config)
         parent = self{parent}
@@ -215,28 +309,44 @@ class {name}({base}):
         )
         self.post_init()
 '''
+_MLP_IMPORTS = '''"""{base} with tailtune's mlp head, as tailtune trained it. Loaded by ``transformers`` with
+``trust_remote_code=True``; it imports only torch and transformers."""
+
+from torch import nn
+from transformers import {config}, {base}
+'''
+MLP_CODE_FILE = "tailtune_mlp_head.py"
+
+
+def mlp_code(model: nn.Module) -> FolderCode:
+    """The modeling file of a saved model with the mlp head: its config class and the model class."""
+    base = type(model).__name__
+    name = f"TailTuneMLP{base}"
+    config = own_config(model, "mlp-head", name)
+    parent, _, attr = get_layout(model).final.rpartition(".")
+    text = (_MLP_IMPORTS.format(base=base, config=config.base) + config.source
+            + _MLP_CODE.format(base=base, name=name, config=config.name, parent=f".{parent}" if parent else "",
+                               attr=attr, width=MLP_HIDDEN))  # fmt: skip
+    return FolderCode(file=MLP_CODE_FILE, config=config, model_class=name, text=text)
 
 
 def save_classifier(model: nn.Module, tokenizer, path: str | Path) -> None:
     """``save_pretrained`` model (safetensors) and tokenizer into ``path``.
 
-    A model with the mlp head has no stock class, so its folder also gets a small modeling file and an
-    ``auto_map``: ``pipeline(..., trust_remote_code=True)`` loads it; tailtune loads it either way.
+    A model with mean pooling or the mlp head has no stock class: its folder gets a small modeling file and
+    tailtune's own model type (see :mod:`tailtune.saved`), so ``pipeline(..., trust_remote_code=True)`` loads it
+    as trained and plain transformers without it refuses. tailtune loads it either way.
     """
     path = Path(path)
-    if getattr(model.config, "tailtune_pooling", "cls") == "mean":
-        write_pooling_code(model, path)
-    if getattr(model.config, "tailtune_head", "linear") == "mlp":
-        base = type(model).__name__
-        name = f"TailTuneMLP{base}"
-        parent, _, attr = get_layout(model).final.rpartition(".")
-        code = _MLP_CODE.format(base=base, name=name, parent=f".{parent}" if parent else "", attr=attr,
-                                width=MLP_HIDDEN)  # fmt: skip
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "tailtune_mlp_head.py").write_text(code, encoding="utf-8")
-        model.config.auto_map = {"AutoModelForSequenceClassification": f"tailtune_mlp_head.{name}"}
+    saved = read_record(model.config)
+    code = pooling_code(model) if saved.pooling == "mean" else mlp_code(model) if saved.head == "mlp" else None
+    write_record(model.config, base_model_type=model.config.model_type)
     model.save_pretrained(str(path), safe_serialization=True)
     tokenizer.save_pretrained(str(path))
+    mark_folder(path, code)
+    if code is not None:
+        # The folder is often a temporary one that is renamed once complete, so the message does not name it.
+        logger.info("the saved model carries %s: transformers loads it with trust_remote_code=True", code.file)
     # Weights come out private (0600) whatever the umask; give every file the mode a plain open() would.
     mode = 0o666 & ~current_umask()
     for file in path.iterdir():
@@ -245,4 +355,10 @@ def save_classifier(model: nn.Module, tokenizer, path: str | Path) -> None:
 
 
 def _is_classifier(config) -> bool:
-    return any(a.endswith("ForSequenceClassification") for a in (getattr(config, "architectures", None) or []))
+    architectures = config.get("architectures") if isinstance(config, dict) else getattr(config, "architectures", None)
+    return any(a.endswith("ForSequenceClassification") for a in (architectures or []))
+
+
+def _architecture(config: dict) -> str:
+    architectures = config.get("architectures") or []
+    return architectures[0] if architectures else f"{config.get('model_type', 'model')} model"

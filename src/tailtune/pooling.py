@@ -5,8 +5,9 @@ pooling; their ``[CLS]`` pooler is untrained for the task, so a stock head on it
 ``pooling="mean"`` the head reads the mask-weighted mean of the last hidden states instead.
 
 The mean-pooling classifier subclasses the checkpoint's own ``*ForSequenceClassification`` class and keeps
-its parameter names, so the saved weights are an ordinary checkpoint. Its folder also gets a small modeling
-file and an ``auto_map``, so ``transformers.pipeline(..., trust_remote_code=True)`` loads it as trained.
+its parameter names. Its folder gets a small modeling file (``tailtune_pooling.py``) and tailtune's own model
+type (see :mod:`tailtune.saved`): ``transformers.pipeline(..., trust_remote_code=True)`` loads it as trained,
+and without ``trust_remote_code`` transformers refuses it rather than read the ``[CLS]`` pooler instead.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 
 from tailtune.config import POOLINGS
 from tailtune.errors import TailTuneError
+from tailtune.saved import FolderCode, own_config
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ def resolve_pooling(pooling: str, name_or_path: str, model_type: str | None) -> 
 
 # The mean-pooling classifier's source is written into every saved model folder (for
 # ``pipeline(..., trust_remote_code=True)``) and executed here for tailtune's own use: one source for both.
+# Here its config class is the architecture's own; in the folder, the file's config class.
 _POOL_SOURCE = '''
 def mean_pool(hidden, attention_mask):
     """Mean of the hidden states over the tokens the mask keeps: [B, T, H] -> [B, H]."""
@@ -81,6 +84,8 @@ _CLASS_SOURCE = '''
 class {name}({base}):
     """{base} whose head reads the mean of the last hidden states over the attention mask."""
 
+    config_class = {config}
+
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
         kwargs.pop("return_dict", None)
         outputs = self.base_model(
@@ -90,8 +95,11 @@ class {name}({base}):
         loss = None if labels is None else nn.functional.cross_entropy(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 '''
-_IMPORTS = """from torch import nn
-from transformers import {base}
+_IMPORTS = """\"\"\"{base} whose head reads the token mean, as tailtune trained it. Loaded by
+``transformers`` with ``trust_remote_code=True``; it imports only torch and transformers.\"\"\"
+
+from torch import nn
+from transformers import {config}, {base}
 from transformers.modeling_outputs import SequenceClassifierOutput
 """
 
@@ -104,26 +112,23 @@ def _class_name(base: str) -> str:
     return f"TailTuneMeanPooling{base}"
 
 
-def _module_code(base: str) -> str:
-    """The modeling file of a saved mean-pooling model."""
-    return (_IMPORTS + _POOL_SOURCE + "\n" + _CLASS_SOURCE).format(base=base, name=_class_name(base))
-
-
 def mean_pooling_class(base: type) -> type:
     """A subclass of ``base`` (e.g. ``BertForSequenceClassification``) whose head reads the token mean."""
     from transformers.modeling_outputs import SequenceClassifierOutput
 
-    namespace = {"__name__": __name__, base.__name__: base, "nn": nn, "mean_pool": mean_pool,
-                 "SequenceClassifierOutput": SequenceClassifierOutput}  # fmt: skip
-    exec(_CLASS_SOURCE.format(base=base.__name__, name=_class_name(base.__name__)), namespace)
-    return namespace[_class_name(base.__name__)]
+    config = base.config_class
+    namespace = {"__name__": __name__, base.__name__: base, config.__name__: config, "nn": nn,
+                 "mean_pool": mean_pool, "SequenceClassifierOutput": SequenceClassifierOutput}  # fmt: skip
+    name = _class_name(base.__name__)
+    exec(_CLASS_SOURCE.format(base=base.__name__, name=name, config=config.__name__), namespace)
+    return namespace[name]
 
 
-def write_pooling_code(model: nn.Module, folder: Path) -> None:
-    """Write the modeling file and ``auto_map`` that let ``pipeline(trust_remote_code=True)`` mean-pool."""
+def pooling_code(model: nn.Module) -> FolderCode:
+    """The modeling file of a saved mean-pooling model: its config class, ``mean_pool`` and the model class."""
     base = type(model).__mro__[1].__name__
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / CODE_FILE).write_text(_module_code(base), encoding="utf-8")
-    model.config.auto_map = {"AutoModelForSequenceClassification": f"{CODE_FILE[:-3]}.{_class_name(base)}"}
-    # The folder is often a temporary one that is renamed once complete, so the message does not name it.
-    logger.info("the saved model mean-pools: transformers loads it with trust_remote_code=True")
+    name = _class_name(base)
+    config = own_config(model, "mean-pooling", name)
+    text = (_IMPORTS.format(base=base, config=config.base) + config.source + _POOL_SOURCE + "\n"
+            + _CLASS_SOURCE.format(base=base, name=name, config=config.name))  # fmt: skip
+    return FolderCode(file=CODE_FILE, config=config, model_class=name, text=text)

@@ -37,6 +37,7 @@ from tailtune.metrics import compute_metrics, score_predictions, softmax
 from tailtune.modelcard import write_model_card
 from tailtune.modeling import check_max_length, load_classifier, position_limit, save_classifier
 from tailtune.precision import auto_decision
+from tailtune.saved import read_record, write_record
 from tailtune.scopes import final_linear
 from tailtune.selection import EpochSelector, carve_validation, refit_config
 from tailtune.tracking import check_tracker, open_tracker
@@ -182,12 +183,15 @@ def fit(
     if selector is not None:
         report.choices, report.validation_logits = selector.choices, selector.best_logits
     model = accelerator.unwrap_model(model)
-    model.config.tailtune_train_counts = dict(zip(label_map.labels, train_counts, strict=True))
-    # A loaded model predicts at the length it was trained at, unless told otherwise.
-    model.config.tailtune_max_length = config.max_length
-    # Labels read from a file are strings; a column of whole numbers comes back as integers when loaded.
-    model.config.tailtune_integer_labels = all(name.lstrip("-").isdigit() and str(int(name)) == name
-                                               for name in label_map.labels)  # fmt: skip
+    write_record(
+        model.config,
+        train_counts=dict(zip(label_map.labels, train_counts, strict=True)),
+        # A loaded model predicts at the length it was trained at, unless told otherwise.
+        max_length=config.max_length,
+        # Labels read from a file are strings; a column of whole numbers comes back as integers when loaded.
+        integer_labels=all(name.lstrip("-").isdigit() and str(int(name)) == name for name in label_map.labels),
+        calibration=None,  # a rule recorded by the checkpoint it started from is not this model's
+    )
     return model, tokenizer, report
 
 
@@ -232,7 +236,7 @@ class Fitted:
 
 def _trained_counts(model, label_map: LabelMap) -> list[int]:
     """The class counts :func:`fit` recorded for the data the model trained on, in label-id order."""
-    return [model.config.tailtune_train_counts[name] for name in label_map.labels]
+    return [read_record(model.config).train_counts[name] for name in label_map.labels]
 
 
 def validation_split(config: RunConfig, splits: Splits) -> tuple[TextDataset, TextDataset | None, dict[str, Any]]:
@@ -308,7 +312,7 @@ def fit_selected(
         counts = _trained_counts(fitted.model, label_map)
     if fitted.calibration is not None:
         fold_into_bias(fitted.model, fitted.calibration.offsets(counts))
-        fitted.model.config.tailtune_calibration = fitted.calibration.to_dict()
+        write_record(fitted.model.config, calibration=fitted.calibration.to_dict())
     return fitted
 
 

@@ -27,6 +27,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tailtune.classifier import TailTuner
     from tailtune.fileio import check_file_target, write_json
     from tailtune.metrics import compute_metrics
+    from tailtune.saved import read_record
 
     if args.output:
         check_file_target(args.output)  # before the model loads and predicts, not after
@@ -34,7 +35,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = load_data(args.data, text_column=args.text_column, label_column=args.label_column)
     y_true = tuner.label_map.encode(data.labels, source=data.source)
     y_pred = tuner.predict_proba(data.texts).argmax(axis=1)
-    counts = getattr(tuner.model_.config, "tailtune_train_counts", None) or {}
+    counts = read_record(tuner.model_.config).train_counts or {}
     names = tuner.label_map.labels
     train_counts = [int(counts.get(name, 0)) for name in names]
     metrics = compute_metrics(y_true, y_pred, label_names=names, train_counts=train_counts)
