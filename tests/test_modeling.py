@@ -274,6 +274,20 @@ def test_classifier_config_without_head_weights_is_refused(model_dirs, tmp_path)
     assert "classifier.bias, classifier.weight missing" in message and "tailtune train" in message
 
 
+def test_saving_keeps_a_checkpoints_own_code_map(tmp_path):
+    """Re-saving drops an auto_map into tailtune's old modeling file, but keeps one into a checkpoint's own code."""
+    from tailtune.saved import mark_folder, needs_own_classes
+
+    own = {"model_type": "bert", "auto_map": {"AutoModelForSequenceClassification": "tailtune_pooling.X"}}
+    theirs = {"model_type": "custom", "auto_map": {"AutoConfig": "their_code.C", "AutoModel": "their_code.M"}}
+    assert needs_own_classes(own) and not needs_own_classes(theirs)
+    assert needs_own_classes({"model_type": "tailtune-mean-pooling-bert"})
+    for config, kept in ((own, False), (theirs, True)):
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        mark_folder(tmp_path, None)
+        assert ("auto_map" in json.loads((tmp_path / "config.json").read_text())) is kept
+
+
 @pytest.fixture(scope="module")
 def gpt2_dir(model_dirs, tmp_path_factory) -> Path:
     """A tiny GPT-2 (an architecture without a tailtune layout) with the tiny word-level tokenizer."""

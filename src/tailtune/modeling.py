@@ -22,8 +22,8 @@ from tailtune.pooling import mean_pooling_class, pooling_code, resolve_pooling
 from tailtune.saved import (
     FolderCode,
     base_config,
-    is_recorded,
     mark_folder,
+    needs_own_classes,
     own_config,
     read_config,
     read_record,
@@ -117,7 +117,7 @@ def load_classifier(
         name_or_path = str(local)
     try:
         config_dict = read_config(name_or_path)
-        if is_recorded(config_dict):  # tailtune's own folder: its base architecture, with tailtune's classes
+        if needs_own_classes(config_dict):  # its base architecture's config, for tailtune's own classes
             source_config = base_config(config_dict, name_or_path)
         else:
             source_config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
@@ -136,7 +136,10 @@ def load_classifier(
     trained_labels = _trained_labels(source_config)
     keep_head = saved.head == head and trained_labels is not None and sorted(trained_labels) == sorted(labels)
     if not keep_head:
-        had = f" (the checkpoint's head is for {trained_labels})" if trained_labels else ""
+        had = ""
+        if trained_labels:
+            shown = ", ".join(trained_labels[:5]) + (", ..." if len(trained_labels) > 5 else "")
+            had = f" (the checkpoint's head is for the labels {shown})"
         logger.info("initialising a fresh %s classification head with %d labels%s", head, len(labels), had)
     config = copy.deepcopy(source_config)
     config.id2label = dict(enumerate(labels))

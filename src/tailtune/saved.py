@@ -11,7 +11,7 @@ model type of tailtune's own (e.g. ``tailtune-mean-pooling-bert``) and an ``auto
 the folder. Plain ``transformers`` then refuses it unless told ``trust_remote_code=True``, and with that runs
 the folder's own file and predicts as tailtune does; it never loads the folder as the stock model, which
 would read the ``[CLS]`` pooler through a head trained for something else. tailtune itself rebuilds the base
-architecture's config from :func:`read_config` and uses its own classes, so it needs no remote code.
+architecture's config from the folder's (:func:`base_config`) and uses its own classes: no remote code.
 Models with the stock pooling and the linear head stay ordinary checkpoints of their architecture.
 """
 
@@ -51,11 +51,6 @@ class SavedRecord:
     calibration: dict[str, Any] | None = None
     base_model_type: str | None = None
 
-    @property
-    def needs_code(self) -> bool:
-        """Whether the forward pass differs from the architecture's stock one (saved with a modeling file)."""
-        return self.pooling == "mean" or self.head == "mlp"
-
 
 FIELDS = tuple(field.name for field in dataclasses.fields(SavedRecord))
 
@@ -75,11 +70,18 @@ def read_record(config: Any) -> SavedRecord:
     return SavedRecord(**{name: value for name, value in values.items() if value is not None})
 
 
-def is_recorded(config_dict: dict[str, Any]) -> bool:
-    """Whether a ``config.json`` dict is a model tailtune saved (any version)."""
-    return str(config_dict.get("model_type", "")).startswith(OWN_TYPE_PREFIX) or any(
-        key.startswith(PREFIX) for key in config_dict
-    )
+def needs_own_classes(config_dict: dict[str, Any]) -> bool:
+    """Whether a ``config.json`` dict is a model only tailtune's classes (or its folder's file) can run.
+
+    That is tailtune's own model type, or, in folders saved before tailtune had one, an ``auto_map`` into
+    tailtune's modeling file.
+    """
+    return str(config_dict.get("model_type", "")).startswith(OWN_TYPE_PREFIX) or _maps_to_own_code(config_dict)
+
+
+def _maps_to_own_code(config_dict: dict[str, Any]) -> bool:
+    targets = (config_dict.get("auto_map") or {}).values()
+    return any(str(target).startswith(PREFIX) for target in targets)  # modules named tailtune_*.py
 
 
 def base_config(config_dict: dict[str, Any], name_or_path: str) -> Any:
@@ -94,8 +96,8 @@ def base_config(config_dict: dict[str, Any], name_or_path: str) -> Any:
     model_type = str(config_dict.get("model_type", ""))
     base = read_record(config_dict).base_model_type or model_type
     if base.startswith(OWN_TYPE_PREFIX) or base not in CONFIG_MAPPING:
-        raise TailTuneError(f"{name_or_path}: config.json has model type {model_type!r} and no known base model type "
-                            f"({PREFIX}base_model_type); re-save it with tailtune")  # fmt: skip
+        raise TailTuneError(f"{name_or_path}: config.json has model type {model_type!r} but no known architecture in "
+                            f"{PREFIX}base_model_type; add it (e.g. \"bert\")")  # fmt: skip
     config_dict["model_type"] = base
     config_dict.pop("auto_map", None)  # tailtune uses its own classes, whatever the folder's file says
     config = CONFIG_MAPPING[base].from_dict(config_dict)
@@ -166,12 +168,13 @@ def mark_folder(path: Path, code: FolderCode | None) -> None:
     """Make a saved folder's ``config.json`` say what loads it: its own code, or the stock classes.
 
     With ``code``, the file is written and the config gets tailtune's own model type and an ``auto_map`` for
-    ``AutoConfig`` and ``AutoModelForSequenceClassification`` into it. Without, any ``auto_map`` an older
-    folder carried is dropped.
+    ``AutoConfig`` and ``AutoModelForSequenceClassification`` into it. Without, an ``auto_map`` into tailtune's
+    modeling file (from a folder it was loaded from) is dropped; one into a checkpoint's own code stays.
     """
     config_file = path / "config.json"
     config = json.loads(config_file.read_text(encoding="utf-8"))
-    config.pop("auto_map", None)
+    if _maps_to_own_code(config):
+        del config["auto_map"]
     if code is not None:
         (path / code.file).write_text(code.text, encoding="utf-8")
         module = code.file.removesuffix(".py")
