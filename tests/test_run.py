@@ -391,3 +391,29 @@ def test_predict_and_evaluate_refuse_impossible_options(run_dir, tiny_data, tmp_
     err = capsys.readouterr().err
     assert (code, err) == (2, f"tailtune: error: {message}\n")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_fits_the_default_and_resumes(tiny_model, tiny_data, tmp_path):
+    """A compare without max_length trains at the model's limit (64), and a second compare counts that run as
+    done rather than as one with other settings; an impossible max_length in the file is one error."""
+    import yaml
+
+    from tailtune.experiments.runner import prepare_compare, run_compare
+
+    experiment = {
+        "output": str(tmp_path / "out"), "model": tiny_model, "seeds": [1],
+        "run": {"batch_size": 8, "eval_fraction": 0}, "strategies": [{"vanilla": {"epochs": 0}}],
+        "data": {"variants": [{"name": "v", "train": str(tiny_data["train"]), "test": str(tiny_data["test"])}]},
+    }  # fmt: skip
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(experiment), encoding="utf-8")
+    run_compare(path, show_progress=False)
+    run = tmp_path / "out" / "v" / "vanilla" / "seed-1"
+    assert json.loads((run / "config.json").read_text())["run"]["max_length"] == 64
+    assert [item.directory for item in prepare_compare(path, write_data=False).plan] == [run]  # no mismatch
+
+    experiment["run"]["max_length"] = 65
+    path.write_text(yaml.safe_dump({**experiment, "output": str(tmp_path / "other")}), encoding="utf-8")
+    with pytest.raises(TailTuneError, match=r"^max_length 65 is above this model's limit of 64 tokens; give at most"):
+        run_compare(path, show_progress=False)
+    assert not (tmp_path / "other" / "v" / "vanilla").exists()

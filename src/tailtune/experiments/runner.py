@@ -21,7 +21,7 @@ from tailtune.experiments.checks import in_context
 from tailtune.experiments.spec import Experiment, PlannedRun, load_experiment
 from tailtune.experiments.summary import write_summary
 from tailtune.experiments.variants import prepare_data
-from tailtune.run import Splits, train_run
+from tailtune.run import Splits, resolve_max_length, train_run
 from tailtune.rundir import NOT_LEARNED, RunBusy, config_differences, is_complete, load_run, tuning_dir, write_failure
 
 logger = logging.getLogger(__name__)
@@ -102,7 +102,8 @@ def prepare_compare(
         plan = experiment.plan()
         for item in plan:
             if is_complete(item.directory):
-                _check_complete(item, experiment.run_config(item.strategy, item.seed), tuned=bool(experiment.tune))
+                planned = resolve_max_length(experiment.run_config(item.strategy, item.seed))  # as the run records it
+                _check_complete(item, planned, tuned=bool(experiment.tune))
     return PreparedExperiment(experiment, splits, plan)
 
 
