@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence, Set
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import DataConversionWarning, NotFittedError
 
 from tailtune.batching import encode
 from tailtune.builtin import resolve_model
 from tailtune.config import RunConfig
-from tailtune.data import LabelMap, TextDataset
+from tailtune.data import LabelMap, dataset_from_values
 from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir
 from tailtune.metrics import softmax
@@ -25,6 +27,10 @@ from tailtune.run import Splits, check_labels, fit_selected, resolve_max_length
 from tailtune.saved import read_record, write_record
 from tailtune.strategies import SETTINGS, build_run_config
 from tailtune.training import make_accelerator, predict_logits
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+    from sklearn.utils import Tags
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +77,14 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             :attr:`StageConfig.batch_size <tailtune.config.StageConfig>`).
 
     Attributes:
-        classes_: The labels, in class-id order, of the training labels' type (integers stay integers).
+        classes_: The labels in class-id order, a NumPy array of the training labels' kind: integers (int64),
+            booleans, or strings (object); :meth:`predict` returns values from it.
         model_, tokenizer_: The trained model and its tokenizer.
         config_: The resolved run config (None after :meth:`load`).
         decisions_: What validation chose: the split, each stage's best epoch, the refit and the decision rule.
+
+    A fitted (or loaded) TailTuner pickles, e.g. with ``joblib.dump``: the pickle leaves out the ``accelerate``
+    state, which is made again on the first prediction after loading, and holds the model on the CPU.
 
     Example:
         >>> clf = TailTuner(model="path/to/model", strategy="two-stage", epochs=2, lr=[1e-3, 5e-5])
@@ -134,16 +144,26 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             raise TailTuneError("TailTuner needs a model: a local model folder, a hub id or builtin:minilm")
         return build_run_config(resolve_model(self.model), self.strategy, settings=self.settings(), stages=self.stages)
 
-    def fit(
-        self,
-        texts: Sequence[str],
-        labels: Sequence[Any],
-    ) -> TailTuner:
-        """Fine-tune on ``texts`` with ``labels`` (strings or integers); returns ``self``."""
-        texts, labels = list(texts), list(labels)
-        if len(texts) != len(labels):
-            raise TailTuneError(f"fit(): {len(texts)} texts but {len(labels)} labels")
-        train = TextDataset(texts=[str(t) for t in texts], labels=[str(y) for y in labels], source="fit()")
+    def fit(self, texts: Sequence[str], labels: Sequence[Any]) -> TailTuner:
+        """Fine-tune on ``texts`` with ``labels``; returns ``self``.
+
+        Args:
+            texts: One string per example: a list, tuple, 1-D NumPy array or pandas Series (not a DataFrame:
+                pass its text column).
+            labels: One label per text, all strings, all integers (whole floats count as integers) or all
+                booleans; ``classes_`` and :meth:`predict` give them back in that type. A column vector
+                (shape ``[n, 1]``) is raveled with scikit-learn's ``DataConversionWarning``.
+
+        Raises:
+            TailTuneError: Input that is not one text and one label per row (a lone string, a table, None,
+                no rows, a missing or non-string text, a missing label, continuous or mixed-kind labels),
+                and bad settings.
+        """
+        if labels is None:  # worded as scikit-learn words it, which its estimator checks look for
+            raise TailTuneError("fit() requires y to be passed, but the target y is None: give one label per text")
+        values = _column(labels, "labels", "fit()")
+        train = dataset_from_values(_column(texts, "texts", "fit()"), values, source="fit()")
+        kind = _label_kind(values, "fit()")
         self.config_ = resolve_max_length(self._config())
         label_map = check_labels(Splits(train))
         self.accelerator_ = make_accelerator(self.config_)
@@ -152,38 +172,44 @@ class TailTuner(ClassifierMixin, BaseEstimator):
                               show_progress=self.show_progress)  # fmt: skip
         self.model_, self.tokenizer_, self.report_ = fitted.model, fitted.tokenizer, fitted.report
         self.decisions_ = fitted.summary()
-        integer_labels = all(isinstance(y, (int, np.integer)) and not isinstance(y, bool) for y in labels)
         # Saved with the model, so that a loaded model predicts integers too.
-        write_record(self.model_.config, integer_labels=integer_labels)
-        self.classes_ = _typed(label_map.labels, integer_labels)
+        write_record(self.model_.config, integer_labels=kind == "integer")
+        if kind == "boolean":
+            self.classes_ = np.array([name == "True" for name in label_map.labels])
+        else:
+            self.classes_ = _typed(label_map.labels, kind == "integer")
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities ``[n, K]``, columns in the order of ``classes_``."""
-        self._check_fitted()
-        texts = [str(t) for t in texts]
-        if not texts:
-            return np.zeros((0, len(self.classes_)), dtype=np.float32)
-        encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length())
-        logits = predict_logits(self.model_, encoded, self.accelerator_, batch_size=self._eval_batch_size(),
-                                inference_only=True)  # fmt: skip
-        return softmax(logits)
+        """Class probabilities ``[n, K]``, columns in the order of ``classes_``.
 
-    def predict(self, texts: Sequence[str]) -> list[Any]:
-        """Predicted labels (of the same type as the training labels)."""
-        ids = self.predict_proba(texts).argmax(axis=1)
-        return [self.classes_[i] for i in ids]
+        Args:
+            texts: One string per example (a list, tuple, 1-D array or Series); empty strings are allowed.
+        """
+        return self._proba(texts, "predict_proba()")
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """Predicted labels: a NumPy array of ``classes_``' type (integers for integer labels, else strings)."""
+        probabilities = self._proba(texts, "predict()")
+        return self.classes_[probabilities.argmax(axis=1)]
 
     def score(self, texts: Sequence[str], labels: Sequence[Any], sample_weight: Any = None) -> float:
-        """Macro-F1 of the predictions for ``texts`` over every training class (absent ones count as 0).
+        """Macro-F1 of the predictions for ``texts``: ``f1_score(labels, predict(texts), average="macro")``.
 
-        Unlike scikit-learn's classifiers, whose ``score`` is accuracy: on long-tailed data accuracy rewards
-        ignoring the tail. ``GridSearchCV`` and ``cross_val_score`` use it when given no ``scoring``.
+        Averaged, as scikit-learn's ``f1_score`` does, over the classes present in ``labels`` or in the
+        predictions; labels are compared by name after the same normalisation as in :meth:`fit` (``1.0`` is
+        ``1``). Unlike scikit-learn's classifiers, whose ``score`` is accuracy: on long-tailed data accuracy
+        rewards ignoring the tail. ``GridSearchCV`` and ``cross_val_score`` use it when given no ``scoring``.
         """
         from sklearn.metrics import f1_score
 
-        return float(f1_score(list(labels), self.predict(texts), labels=list(self.classes_), average="macro",
-                              sample_weight=sample_weight, zero_division=0))  # fmt: skip
+        self._check_fitted()
+        values = _column(labels, "labels", "score()")
+        data = dataset_from_values(_column(texts, "texts", "score()"), values, source="score()", allow_empty_texts=True)
+        predicted = self.classes_[self._proba(data.texts, "score()").argmax(axis=1)]
+        # By name, as training compared them: an integer model scored on whole floats (1.0) still matches.
+        names = [str(label) for label in predicted]
+        return float(f1_score(data.labels, names, average="macro", sample_weight=sample_weight, zero_division=0))
 
     def save(self, path: str | Path) -> Path:
         """Save model, tokenizer and model card (``transformers.pipeline`` loads the folder)."""
@@ -247,7 +273,109 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         if not hasattr(self, "model_"):
             raise TailTunerNotFitted("this TailTuner is not fitted yet: call fit() or TailTuner.load() first")
 
+    def _proba(self, texts: Any, call: str) -> np.ndarray:
+        self._check_fitted()
+        column = _column(texts, "texts", call)
+        if not len(column):
+            return np.zeros((0, len(self.classes_)), dtype=np.float32)
+        texts = dataset_from_values(column, None, source=call, allow_empty_texts=True).texts
+        encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length())
+        logits = predict_logits(self.model_, encoded, self._accelerator(), batch_size=self._eval_batch_size(),
+                                inference_only=True)  # fmt: skip
+        return softmax(logits)
 
-def _typed(names: list[str], integers: bool) -> list[Any]:
+    def _accelerator(self) -> Accelerator:
+        """The Accelerator to predict with; made again on first use after unpickling, which drops it."""
+        if getattr(self, "accelerator_", None) is None:
+            if self.config_ is not None:
+                config = self.config_
+            else:  # loaded: the prediction settings it was loaded with
+                given = {name: value for name, value in self.settings().items() if name in _PREDICT_SETTINGS}
+                config = build_run_config(str(self.model), "vanilla", settings=given)
+            self.accelerator_ = make_accelerator(config)
+        return self.accelerator_
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        # An Accelerator holds weak references (no pickling) and process-wide state (no loading elsewhere).
+        state.pop("accelerator_", None)
+        model = state.get("model_")
+        if model is not None and any(p.device.type != "cpu" for p in model.parameters()):
+            # Saved from the CPU, so that a model trained on a GPU loads on a machine without one; the next
+            # prediction moves it back to the accelerator's device.
+            state["model_"] = model.cpu()
+        return state
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        # One text per example: a 1-D array of strings, not the 2-D numeric X most estimators take.
+        tags.input_tags.one_d_array = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        return tags
+
+
+def _typed(names: list[str], integers: bool) -> np.ndarray:
     """Label names as the user gave them: integers back to ``int`` when every training label was one."""
-    return [int(name) for name in names] if integers else list(names)
+    return np.array([int(name) for name in names]) if integers else np.array(names, dtype=object)
+
+
+def _column(values: Any, name: str, call: str) -> np.ndarray:
+    """``values`` as a 1-D object array, one per row; refuses what is not one column of values.
+
+    A column vector of labels (shape ``[n, 1]``) is raveled with scikit-learn's ``DataConversionWarning``.
+    """
+    if values is None:
+        raise TailTuneError(f"{call}: {name} is None; give a list with one value per row")
+    if isinstance(values, (str, bytes)):
+        # Iterated, a string would be taken for a list of one-character texts.
+        raise TailTuneError(f"{call}: {name} is a single string; give a list of them, e.g. [{values[:20]!r}]")
+    if isinstance(values, pd.DataFrame) and name == "texts":
+        columns = ", ".join(f"'{column}'" for column in values.columns)
+        raise TailTuneError(f"{call}: texts is a DataFrame (columns {columns}); pass its text column, e.g. df['text']")
+    if isinstance(values, (Mapping, Set)) or not (hasattr(values, "__len__") and hasattr(values, "__getitem__")):
+        raise TailTuneError(f"{call}: {name} is a {type(values).__name__}; give a list, tuple, 1-D NumPy array or "
+                            "pandas Series with one value per row")  # fmt: skip
+    column = np.asarray(values, dtype=object)
+    if name == "labels" and column.ndim == 2 and column.shape[1] == 1:
+        warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape of y to "
+                      "(n_samples, ), for example using ravel().", DataConversionWarning, stacklevel=3)  # fmt: skip
+        column = column.ravel()
+    if column.ndim != 1:
+        raise TailTuneError(f"{call}: {name} has shape {column.shape}; give one value per row (a 1-D list)"
+                            + (", one label per text" if name == "labels" else ""))  # fmt: skip
+    return column
+
+
+def _label_kind(labels: np.ndarray, call: str) -> str:
+    """``integer``, ``boolean`` or ``string``: the one kind of every label (whole floats are integers).
+
+    Raises:
+        TailTuneError: For labels of several kinds (``"a"`` and ``1`` would both be names), or a number that is
+            not whole (a regression target, not classes).
+    """
+    kinds: dict[str, int] = {}
+    for row, value in enumerate(labels):
+        if isinstance(value, (bool, np.bool_)):
+            kind = "boolean"
+        elif isinstance(value, (int, float, np.integer, np.floating)):
+            kind = "integer"
+            if not float(value).is_integer():
+                raise TailTuneError(
+                    f"{call}: data row {row + 1} has the label {value}, not a whole number; a classifier needs "
+                    "class labels (strings or integers), not continuous values"
+                )
+        else:
+            kind = "string"
+        kinds.setdefault(kind, row)
+    if len(kinds) > 1:
+        article = {"integer": "an", "boolean": "a", "string": "a"}
+        shown = ", ".join(f"data row {row + 1} has {_shown(labels[row])}, {article[kind]} {kind}"
+                          for kind, row in kinds.items())  # fmt: skip
+        raise TailTuneError(f"{call}: labels of several kinds ({shown}); give them all as strings or all as integers")
+    return next(iter(kinds))
+
+
+def _shown(value: Any) -> str:
+    """A label as a message quotes it: strings in quotes, numbers plain (no ``np.int64(...)``)."""
+    return repr(str(value)) if isinstance(value, str) else str(value)
