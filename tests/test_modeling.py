@@ -257,6 +257,8 @@ def test_base_encoder_is_not_a_saved_classifier(model_dirs, tmp_path):
         message = str(info.value)
         assert "a BertModel with the default labels LABEL_0, LABEL_1, not a trained classifier" in message
         assert "tailtune train --model" in message and "\n" not in message
+    with pytest.raises(TailTuneError, match="a BertModel with no labels \\(id2label\\), not a trained classifier"):
+        load_saved_classifier(model_dirs["bert"])  # saved by transformers 5, which writes no default labels
 
 
 def test_classifier_config_without_head_weights_is_refused(model_dirs, tmp_path):

@@ -202,12 +202,10 @@ def load_saved_classifier(path: str | Path, *, trust_remote_code: bool = False):
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     id2label = config.get("id2label") or {}
     labels = [id2label[k] for k in sorted(id2label, key=int)]
-    if not labels:
-        raise TailTuneError(f"{path}: config.json has no id2label; is this a fine-tuned classifier?")
     untrained = f"train a classifier from it first (tailtune train --model {path} ...) and use that one"
-    if not _is_classifier(config) and labels == [f"LABEL_{i}" for i in range(len(labels))]:
-        raise TailTuneError(f"{path}: a {_architecture(config)} with the default labels {', '.join(labels)}, not a "
-                            f"trained classifier; {untrained}")  # fmt: skip
+    if not labels or (not _is_classifier(config) and labels == [f"LABEL_{i}" for i in range(len(labels))]):
+        named = f"the default labels {', '.join(labels)}" if labels else "no labels (id2label)"
+        raise TailTuneError(f"{path}: a {_architecture(config)} with {named}, not a trained classifier; {untrained}")
     saved = read_record(config)
     model, tokenizer = load_classifier(
         str(path), labels, head=saved.head, pooling=saved.pooling or "cls", trust_remote_code=trust_remote_code
