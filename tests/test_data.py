@@ -601,3 +601,13 @@ def test_save_to_disk_columns_and_bad_classlabel_id(hf, tmp_path):
     bad.save_to_disk(str(tmp_path / "bad"))
     with pytest.raises(TailTuneError, match=r"data row 2 has label id 5 in column 'label', which has only 2 class"):
         load_dataset(str(tmp_path / "bad"))
+
+
+def test_save_to_disk_labels_normalise_as_files_do(hf, tmp_path):
+    hf.Dataset.from_dict({"text": ["a", "b", "c"], "label": [1.0, 2.0, 1.5]}).save_to_disk(str(tmp_path / "f"))
+    assert load_dataset(str(tmp_path / "f")).labels == ["1", "2", "1.5"]
+    hf.Dataset.from_dict({"text": ["a", "b"], "label": ["1.0", " 1 "]}).save_to_disk(str(tmp_path / "s"))
+    assert load_dataset(str(tmp_path / "s")).labels == ["1", "1"]
+    hf.Dataset.from_dict({"text": ["a", None], "label": ["x", "y"]}).save_to_disk(str(tmp_path / "n"))
+    with pytest.raises(TailTuneError, match=r"data row 2 has no text \(null, NaN or no value\) in column 'text'"):
+        load_dataset(str(tmp_path / "n"))

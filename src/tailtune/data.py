@@ -52,7 +52,7 @@ _MAX_ROWS_SHOWN = 10
 _INT_LITERAL = re.compile(r"[+-]?\d+")
 # A label string that is a whole number written as a decimal ("1.0", "-3.00"): the integer part is its name,
 # as it is for the float 1.0. Exponent forms ("1e3") are left alone: they are as likely codes as numbers.
-_WHOLE_DECIMAL = re.compile(r"([+-]?\d+)\.0+")
+_WHOLE_DECIMAL = re.compile(r"([+-]?[0-9]+)\.0+")
 # How to write a field that holds a separator, a quote or a line break, for the CSV/TSV errors.
 _QUOTE_FIX = 'quote the whole field and double each double quote inside it ("say ""hi"" now")'
 
