@@ -97,6 +97,7 @@ def edit_config(run_dir, change) -> None:
     ("change", "key"),
     [
         (lambda c: c["data"].update(train="other/train.csv"), "data.train"),
+        (lambda c: c["data"].update(test="/data/other/test.csv"), "data.test"),
         (lambda c: c.update(labels=["world", "sports", "business", "science"]), "labels[3]"),
         (lambda c: c["train_counts"].update(world=7), "train_counts.world"),
         (lambda c: c["run"].update(max_length=256), "run.max_length"),
@@ -135,11 +136,13 @@ def test_a_seed_counts_once(tmp_path):
 def test_seeds_of_one_setup_are_pooled(tmp_path):
     """Settings that do not change what a run learns, a moved model folder, versions and a tuned budget may differ."""
     runs = [write_run(tmp_path / "vanilla" / f"seed-{seed}", strategy="vanilla", seed=seed) for seed in (0, 1, 2)]
-    write_run(tmp_path / "two-stage" / "seed-0", strategy="two-stage", seed=0)
+    two_stage = write_run(tmp_path / "two-stage" / "seed-0", strategy="two-stage", seed=0)
     edit_config(runs[1], lambda c: c["run"].update(cache_dir="/tmp/cache", eval_batch_size=8, logging_steps=50))
     edit_config(runs[1], lambda c: c.update(tailtune_version="9.9", created="2030-01-01"))
-    for run, venv in zip(runs, ("old", "old", "new"), strict=True):
-        edit_config(run, lambda c, venv=venv: c["run"].update(model=f"/{venv}/site-packages/minilm"))
+    for run, place in zip([*runs, two_stage], ("old", "old", "new", "new"), strict=True):
+        edit_config(run, lambda c, place=place: c["run"].update(model=f"/{place}/site-packages/minilm"))
+        # An experiment folder moved between runs: its made data moved with it.
+        edit_config(run, lambda c, place=place: c["data"].update(train=f"/{place}/out/exp-10/data/train.parquet"))
     rundir.check_poolable(rundir.find_runs(tmp_path))
 
     # An experiment's tuned runs: each seed's search chose its own budget, kept beside the run.

@@ -457,8 +457,10 @@ def config_differences(a: Any, b: Any, where: str = "") -> list[tuple[str, Any, 
     """Where two recorded configs (or parts of them) differ: ``(key path, value in a, value in b)`` each.
 
     A key missing on either side is not compared, so that a run written by another tailtune version stays
-    comparable. A key named ``model`` compares the last two parts of a path: a model folder may move (a new
-    virtualenv for builtin:minilm), and those parts identify it well enough.
+    comparable. Folders move, and runs trained after a move record the new place, so two paths compare by
+    their last parts, which identify them well enough: a key named ``model`` by two (a new virtualenv for
+    builtin:minilm), a data source (``data.train``, ``data.eval``, ``data.test``) by three when both are
+    absolute paths (an experiment's made data, ``OUT/<variant>/data/train.parquet``, when OUT moves).
     """
     if isinstance(a, dict) and isinstance(b, dict):
         return [
@@ -475,6 +477,8 @@ def config_differences(a: Any, b: Any, where: str = "") -> list[tuple[str, Any, 
         ]
     if where.rsplit(".", 1)[-1] == "model" and isinstance(a, str) and isinstance(b, str):
         return [] if Path(a).parts[-2:] == Path(b).parts[-2:] else [(where, a, b)]
+    if where.startswith("data.") and all(isinstance(p, str) and os.path.isabs(p) for p in (a, b)):
+        return [] if Path(a).parts[-3:] == Path(b).parts[-3:] else [(where, a, b)]
     return [] if a == b else [(where, a, b)]
 
 
@@ -499,23 +503,24 @@ def check_poolable(runs: list[RunRecord]) -> None:
     hint = ("put unrelated runs in separate folders and report each, or run them as one experiment with distinct "
             "variant names or strategy labels")  # fmt: skip
     for variant, members in groups.items():
-        data = {key: members[0].config.get(key) for key in _DATA_KEYS}
         for run in members[1:]:
-            _refuse_differences(members[0], run, data, {key: run.config.get(key) for key in _DATA_KEYS},
-                                f"runs of variant {variant}", hint)  # fmt: skip
+            _refuse_differences(members[0], run, _DATA_KEYS, f"runs of variant {variant}", hint)
         first: dict[str, RunRecord] = {}
         seen: dict[tuple[str, int], RunRecord] = {}
         for run in members:
-            what = f"seeds of {variant}/{run.strategy}"
             if (run.strategy, run.seed) in seen:
                 raise TailTuneError(f"{seen[(run.strategy, run.seed)].path} and {run.path} are both seed {run.seed} "
                                     f"of {variant}/{run.strategy}; a seed counts once, so {hint}")  # fmt: skip
             seen[(run.strategy, run.seed)] = run
             base = first.setdefault(run.strategy, run)
-            _refuse_differences(base, run, base.setup(), run.setup(), what, hint)
+            _refuse_differences(base, run, None, f"seeds of {variant}/{run.strategy}", hint)
 
 
-def _refuse_differences(a: RunRecord, b: RunRecord, ours: Any, theirs: Any, what: str, hint: str) -> None:
+def _refuse_differences(a: RunRecord, b: RunRecord, keys: tuple[str, ...] | None, what: str, hint: str) -> None:
+    """Raise when the setups of ``a`` and ``b`` (only ``keys`` of them, if given) differ."""
+    ours, theirs = a.setup(), b.setup()
+    if keys is not None:
+        ours, theirs = {k: ours[k] for k in keys}, {k: theirs[k] for k in keys}
     differences = config_differences(ours, theirs)
     if differences:
         key, x, y = differences[0]
@@ -524,8 +529,9 @@ def _refuse_differences(a: RunRecord, b: RunRecord, ours: Any, theirs: Any, what
 
 
 def _short(value: Any, limit: int = 80) -> str:
+    """JSON text of a value, its middle cut out when long (the ends of a path tell two apart)."""
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit // 2 - 1] + "…" + text[-(limit // 2) :]
 
 
 def natural_key(text: str) -> list[Any]:
