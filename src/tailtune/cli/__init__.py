@@ -39,14 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tailtune`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
+    quiet = bool(getattr(args, "quiet", False))
+    level = logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+                        stream=sys.stderr)  # fmt: skip
+    # basicConfig does nothing where logging was set up before (a script calling main): -q holds there too.
+    package_logger = logging.getLogger("tailtune")
+    previous_level = package_logger.level
+    if level == logging.WARNING:
+        package_logger.setLevel(level)
     try:
-        _quiet_libraries()
+        _quiet_libraries(quiet)
         return args.func(args) or 0
     except TailTuneError as exc:
         print_error(exc)
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tailtune: interrupted", file=sys.stderr)
         return INTERRUPTED
+    finally:
+        package_logger.setLevel(previous_level)
 
 
 def run() -> None:
@@ -61,10 +66,20 @@ def run() -> None:
     sys.exit(main())
 
 
-def _quiet_libraries() -> None:
-    # transformers prints load reports and progress bars of its own; tailtune logs what matters.
+def _quiet_libraries(quiet: bool) -> None:
+    """Silence what libraries print on their own; with ``quiet``, every progress bar too.
+
+    transformers' load reports, warnings and bars (and huggingface_hub's download bars) are off in every
+    command: tailtune logs what matters. ``-q`` also turns off the bars of ``datasets`` (hub downloads, split
+    generation); tailtune's own bars follow the commands' ``show_progress``.
+    """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import transformers
 
     transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()  # huggingface_hub's bars too
+    if quiet:
+        # datasets reads this when imported, which the data readers do only when a source needs it.
+        os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+        if "datasets" in sys.modules:
+            sys.modules["datasets"].disable_progress_bars()

@@ -14,6 +14,14 @@ INTERRUPTED = 130
 EPILOG = "Docs and examples: README.md. Every option can also come from --config FILE.yaml (CLI flags win)."
 
 
+def add_quiet_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``-q/--quiet``: the command line's ``main`` reads it before the command runs."""
+    parser.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="no progress bars, no library messages, only warnings and errors on stderr (results still print)",
+    )  # fmt: skip
+
+
 def add_data_columns(parser: argparse.ArgumentParser) -> None:
     """Add ``--text-column`` and ``--label-column``."""
     parser.add_argument("--text-column", help="name of the text column (default text)")
@@ -35,6 +43,7 @@ def add_predict_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoint code")
     add_data_columns(parser)
+    add_quiet_option(parser)
     parser.set_defaults(text_column="text", label_column="label")
 
 

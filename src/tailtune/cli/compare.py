@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tailtune.cli.common import INTERRUPTED
+from tailtune.cli.common import INTERRUPTED, add_quiet_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     compare.add_argument("--config", required=True, help="experiment YAML (see examples/)")
     compare.add_argument("--output", help="output folder (overrides the config's 'output')")
     compare.add_argument("--dry-run", action="store_true", help="print the plan and exit")
-    compare.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_quiet_option(compare)
     compare.set_defaults(func=cmd_compare)
 
 

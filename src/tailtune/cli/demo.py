@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from tailtune.cli.common import add_quiet_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``demo`` subcommand."""
@@ -15,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--output", default="tailtune-demo", help="folder for the runs (default tailtune-demo)")
     demo.add_argument("--strategies", nargs="+", default=None,
                       help="rows to run: vanilla, reweight, two-stage, default (default: all)")  # fmt: skip
-    demo.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_quiet_option(demo)
     demo.set_defaults(func=cmd_demo)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tailtune.cli.common import add_quiet_option
 from tailtune.errors import TailTuneError
 
 
@@ -23,7 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="labelled data (.csv/.tsv/.jsonl/.parquet, a save_to_disk folder, a hub data set, or builtin:bbc-news)",
     )
-    make.add_argument("--output", required=True, help="folder to write train/test files and counts.json")
+    make.add_argument(
+        "--output", required=True,
+        help="folder to write train/test files and counts.json; a split written there before is replaced as a "
+        "whole, a folder holding other files is refused",
+    )  # fmt: skip
     make.add_argument("--ratio", type=float, help="imbalance ratio n_max / n_min (>= 1)")
     make.add_argument("--profile", default="exp", help="exp (exponential) or step (default exp)")
     make.add_argument("--max-per-class", type=int, help="size of the largest class (default: smallest class)")
@@ -35,18 +40,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     make.add_argument("--format", help="output format (.csv, .tsv, .jsonl, .parquet); default: the input's")
     make.add_argument("--text-column", default="text", help="name of the text column (default text)")
     make.add_argument("--label-column", default="label", help="name of the label column (default label)")
+    add_quiet_option(make)
     make.set_defaults(func=cmd_make_imbalanced)
 
 
 def cmd_make_imbalanced(args: argparse.Namespace) -> int:
     """Write the imbalanced split and print the training count of each class."""
     from tailtune.builtin import load_data
-    from tailtune.imbalance import holdout_then_long_tail, write_imbalanced
+    from tailtune.imbalance import check_split_folder, holdout_then_long_tail, write_imbalanced
 
     if (args.ratio is None) == (args.minority is None):
         raise TailTuneError("give either --ratio (multi-class long tail) or --minority with --rate (binary)")
     if args.minority is not None and args.rate is None:
         raise TailTuneError("--minority needs --rate (the kept fraction of the majority class's size)")
+    check_split_folder(args.output)  # before the data is read and split, not after
     data = load_data(args.input, text_column=args.text_column, label_column=args.label_column)
     split = holdout_then_long_tail(
         data, ratio=args.ratio, profile=args.profile, order=args.order, max_per_class=args.max_per_class,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from tailtune.cli.common import add_quiet_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``report`` subcommand."""
@@ -17,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--output", help="HTML file to write (default RUNS/report.html)")
     report.add_argument("--baseline", default="vanilla", help="strategy to compare against (default vanilla)")
     report.add_argument("--per-class-png", metavar="PNG", help="also write the per-class F1 vs frequency figure here")
+    add_quiet_option(report)
     report.set_defaults(func=cmd_report)
 
 

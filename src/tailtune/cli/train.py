@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from tailtune.cli.common import add_data_columns, metrics_table
+from tailtune.cli.common import add_data_columns, add_quiet_option, metrics_table
 from tailtune.config import CALIBRATIONS, POOLINGS, REPORT_TO, SELECT_METRICS
 from tailtune.errors import TailTuneError
 
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--output", help="run directory to write")
     train.add_argument("--config", help="YAML file with any of these options (CLI flags win)")
     train.add_argument("--overwrite", action="store_true", default=None, help="replace a complete run")
-    train.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_quiet_option(train)
     add_data_columns(train)
     _add_run_options(train)
     train.set_defaults(func=cmd_train)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tailtune.cli.common import add_data_columns, metrics_table
+from tailtune.cli.common import add_data_columns, add_quiet_option, metrics_table
 from tailtune.cli.train import MAX_LENGTH_HELP, add_selection_options
 from tailtune.config import POOLINGS
 from tailtune.errors import TailTuneError
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tune.add_argument("--max-length", type=int, help=MAX_LENGTH_HELP)
     tune.add_argument("--batch-size", type=int, help="per-device training batch size (default 16)")
     tune.add_argument("--pooling", choices=POOLINGS, help="what the head reads (default auto)")
-    tune.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_quiet_option(tune)
     add_selection_options(tune)
     add_data_columns(tune)
     tune.set_defaults(func=cmd_tune, text_column="text", label_column="label")
