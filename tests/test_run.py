@@ -79,6 +79,10 @@ def test_config_json(run_dir, tiny_data):
     assert config["data"]["train"] == str(tiny_data["train"])
     assert config["data"]["test"] == str(tiny_data["test"])
     assert RunConfig.from_dict(config["run"]).stages == [StageConfig.from_dict(s) for s in config["stages"]]
+    if not torch.cuda.is_available():  # auto, on a CPU the suite treats as without native bf16
+        assert config["accelerate"]["mixed_precision"] == "no"
+        assert config["accelerate"]["mixed_precision_reason"].startswith("auto: ")
+        assert "has no native bf16" in config["accelerate"]["mixed_precision_reason"]
 
 
 def test_history_jsonl(run_dir):
@@ -417,3 +421,11 @@ def test_compare_fits_the_default_and_resumes(tiny_model, tiny_data, tmp_path):
     with pytest.raises(TailTuneError, match=r"^max_length 65 is above this model's limit of 64 tokens; give at most"):
         run_compare(path, show_progress=False)
     assert not (tmp_path / "other" / "v" / "vanilla").exists()
+
+
+def test_tune_refuses_an_impossible_max_length_before_any_trial(tiny_model, splits, tmp_path):
+    from tailtune.tune import tune
+
+    with pytest.raises(TailTuneError, match=r"^max_length 65 is above this model's limit of 64 tokens"):
+        tune(tiny_model, splits, tmp_path / "t", settings={"max_length": 65}, trials=1, show_progress=False)
+    assert not (tmp_path / "t" / "study.db").exists()
