@@ -177,6 +177,8 @@ def test_every_setting_is_a_parameter():
     assert copy.settings() == {"patience": None, "lr": [1e-3, 1e-4], "attention_dropout": 0.1}
     assert copy.set_params(seed=3, lr=1e-2).settings()["lr"] == 1e-2
     assert pickle.loads(pickle.dumps(TailTuner())).settings() == {}  # "default" survives pickling
+    # Every default is the plain string "default" (scikit-learn wants simple defaults); given, it means the same.
+    assert TailTuner().get_params()["lr"] == "default" and TailTuner(lr="default", seed=3).settings() == {"seed": 3}
 
 
 def test_unfitted_is_scikit_learns_not_fitted_error(tiny_model):
@@ -275,7 +277,7 @@ def test_none_and_empty_inputs_are_refused(tiny_model, fitted):
         fitted.predict(None)
     with pytest.raises(TailTuneError, match=r"^fit\(\): no texts given"):
         _quick(tiny_model).fit([], [])
-    with pytest.raises(TailTuneError, match=r"^predict\(\): texts is a generator"):
+    with pytest.raises(TailTuneError, match=r"^predict\(\): texts must be a list, .* \(got generator\)"):
         fitted.predict(text for text in ["match goal"])
 
 

@@ -35,17 +35,17 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class _Unset:
-    """The default of every setting: the strategy's (or :class:`~tailtune.config.RunConfig`'s) own value."""
-
-    def __repr__(self) -> str:
-        return "default"
-
-    def __reduce__(self) -> str:
-        return "UNSET"  # pickled by reference, so clone() and joblib keep the one instance
+#: The default of every setting: the strategy's (or :class:`~tailtune.config.RunConfig`'s) own value. A plain
+#: string, as scikit-learn wants a default to be (no setting takes "default" as a value of its own); ``None``
+#: could not serve, being a value of some settings (``patience=None`` never stops early).
+UNSET: Any = "default"
 
 
-UNSET: Any = _Unset()
+def _given(value: Any) -> bool:
+    """Whether a setting was given a value, not left at ``"default"`` (compared by value: pickles copy strings)."""
+    return not (isinstance(value, str) and value == UNSET)
+
+
 # What TailTuner.load takes: the settings of prediction.
 _PREDICT_SETTINGS = ("eval_batch_size", "max_length", "mixed_precision")
 
@@ -137,7 +137,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
 
     def settings(self) -> dict[str, Any]:
         """The settings given (not left at ``default``), by name, as :func:`build_run_config` takes them."""
-        return {name: getattr(self, name) for name in SETTINGS if getattr(self, name) is not UNSET}
+        return {name: getattr(self, name) for name in SETTINGS if _given(getattr(self, name))}
 
     def _config(self) -> RunConfig:
         if not self.model:
@@ -259,7 +259,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
     def _max_length(self) -> int:
         if self.config_ is not None:
             return self.config_.max_length
-        if self.max_length is not UNSET:
+        if _given(self.max_length):
             return int(self.max_length)
         trained = read_record(self.model_.config).max_length
         return int(trained) if trained else min(512, position_limit(self.model_.config, self.tokenizer_) or 512)
@@ -267,7 +267,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
     def _eval_batch_size(self) -> int:
         if self.config_ is not None:
             return self.config_.eval_batch_size
-        return 64 if self.eval_batch_size is UNSET else int(self.eval_batch_size)
+        return int(self.eval_batch_size) if _given(self.eval_batch_size) else 64
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -333,10 +333,12 @@ def _column(values: Any, name: str, call: str) -> np.ndarray:
     if isinstance(values, pd.DataFrame) and name == "texts":
         columns = ", ".join(f"'{column}'" for column in values.columns)
         raise TailTuneError(f"{call}: texts is a DataFrame (columns {columns}); pass its text column, e.g. df['text']")
-    if isinstance(values, (Mapping, Set)) or not (hasattr(values, "__len__") and hasattr(values, "__getitem__")):
-        raise TailTuneError(f"{call}: {name} is a {type(values).__name__}; give a list, tuple, 1-D NumPy array or "
-                            "pandas Series with one value per row")  # fmt: skip
-    column = np.asarray(values, dtype=object)
+    sequence = hasattr(values, "__len__") and hasattr(values, "__getitem__")
+    array_like = sequence or hasattr(values, "__array__")
+    column = None if isinstance(values, (Mapping, Set)) or not array_like else np.asarray(values, dtype=object)
+    if column is None or column.ndim == 0:  # a generator, a set, a sparse matrix, a number
+        raise TailTuneError(f"{call}: {name} must be a list, tuple, 1-D NumPy array or pandas Series with one value "
+                            f"per row (got {type(values).__name__})")  # fmt: skip
     if name == "labels" and column.ndim == 2 and column.shape[1] == 1:
         warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape of y to "
                       "(n_samples, ), for example using ravel().", DataConversionWarning, stacklevel=3)  # fmt: skip
