@@ -477,6 +477,13 @@ def test_blank_lines_and_line_ends(tmp_path):
         load_dataset(path)
 
 
+def test_one_column_keeps_lines_of_spaces(tmp_path):
+    # Texts to label, one per line: a line of spaces is a row to answer, not a blank to drop.
+    path = _write(tmp_path / "d.csv", "text\na\n   \n\nb\n")
+    ds = load_dataset(path, require_labels=False, allow_empty_texts=True)
+    assert ds.texts == ["a", "   ", "b"]
+
+
 def test_header_names(tmp_path):
     path = _write(tmp_path / "d.csv", "text,label,text\na,x,b\n")
     with pytest.raises(TailTuneError, match=r"d\.csv line 1: the header names column\(s\) 'text' more than once"):

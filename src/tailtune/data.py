@@ -325,7 +325,9 @@ def _read_delimited(path: Path, text: str, *, sep: str) -> _Table:
     """Read CSV/TSV strictly: RFC 4180 quoting, and every row exactly the header's fields.
 
     Values stay the strings in the file: no whitespace stripping and no NA guessing (a label "NA" is a label,
-    an empty cell is "" and the validation reports it). Lines holding nothing but spaces are skipped.
+    an empty cell is "" and the validation reports it). Empty lines are skipped, and so are lines holding
+    nothing but spaces in a file of several columns (where they cannot be a row); in a one-column file such a
+    line is a row whose text is spaces, so that prediction gives every line of the input its answer.
     """
     kind = "CSV" if sep == "," else "TSV"
     # newline="" splits on \r, \n and \r\n alike and keeps them, so that a quoted field keeps its line breaks.
@@ -341,7 +343,7 @@ def _read_delimited(path: Path, text: str, *, sep: str) -> _Table:
         with _field_size_limit(len(text)):
             for record in reader:
                 raw = lines[start - 1 : reader.line_num]
-                if len(record) > 1 or "".join(raw).strip():
+                if len(record) > 1 or "".join(raw).strip("\r\n"):
                     if check_quotes:
                         quoted, bare = _quoting("".join(raw), record, sep)
                         quoted_fields = quoted_fields or quoted
@@ -360,6 +362,11 @@ def _read_delimited(path: Path, text: str, *, sep: str) -> _Table:
             f"fields, so where fields end is ambiguous; {_QUOTE_FIX}, and look above for a stray quote that opens "
             "a field"
         )
+    # The header is the first line with more than spaces; below a header of several columns, a line of spaces
+    # cannot be a row.
+    several = len(next(r for r in records if len(r) > 1 or r[0].strip())) > 1
+    kept = [i for i, r in enumerate(records) if len(r) > 1 or r[0].strip() or (several is False and i > 0)]
+    records, starts = [records[i] for i in kept], [starts[i] for i in kept]
     header, rows, row_lines = records[0], records[1:], starts[1:]
     # Unnamed columns are named as pandas names them; a repeated name would leave the column to use in doubt.
     names = [name or f"Unnamed: {j}" for j, name in enumerate(header)]
