@@ -122,14 +122,15 @@ def test_save_load_round_trip(fitted, test_texts, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf"]
 
 
-def test_integer_labels_survive_save_and_load(tiny_model, tmp_path):
-    """predict() returns labels of the training labels' type, also after save and load."""
+@pytest.mark.parametrize(("kind", "dtype"), [(int, np.int64), (bool, np.bool_)])
+def test_label_type_survives_save_and_load(tiny_model, tmp_path, kind, dtype):
+    """predict() returns labels of the training labels' type (integers, booleans), also after save and load."""
     texts, names = make_texts({"sport": 4, "tech": 4}, seed=3)
-    labels = [1 if name == "sport" else 0 for name in names]
+    labels = [kind(name == "sport") for name in names]
     tuner = TailTuner(tiny_model, "vanilla", epochs=0, max_length=32, show_progress=False).fit(texts, labels)
     tuner.save(tmp_path / "clf")
     loaded = TailTuner.load(tmp_path / "clf").predict(texts[:2])
-    assert loaded.dtype == np.int64
+    assert loaded.dtype == dtype
     np.testing.assert_array_equal(loaded, tuner.predict(texts[:2]))
 
 

@@ -173,11 +173,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         self.model_, self.tokenizer_, self.report_ = fitted.model, fitted.tokenizer, fitted.report
         self.decisions_ = fitted.summary()
         # Saved with the model, so that a loaded model predicts integers too.
-        write_record(self.model_.config, integer_labels=kind == "integer")
-        if kind == "boolean":
-            self.classes_ = np.array([name == "True" for name in label_map.labels])
-        else:
-            self.classes_ = _typed(label_map.labels, kind == "integer")
+        write_record(self.model_.config, label_kind=kind)
+        self.classes_ = _typed(label_map.labels, kind)
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -245,7 +242,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             check_max_length(given["max_length"], model.config, tokenizer)
         tuner = cls(model=str(path), show_progress=False, **given)
         tuner.model_, tuner.tokenizer_ = model, tokenizer
-        tuner.classes_ = _typed(labels, read_record(model.config).integer_labels)
+        tuner.classes_ = _typed(labels, read_record(model.config).label_kind)
         tuner.config_ = None
         tuner.accelerator_ = make_accelerator(run)
         return tuner
@@ -315,9 +312,13 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         return tags
 
 
-def _typed(names: list[str], integers: bool) -> np.ndarray:
-    """Label names as the user gave them: integers back to ``int`` when every training label was one."""
-    return np.array([int(name) for name in names]) if integers else np.array(names, dtype=object)
+def _typed(names: list[str], kind: str) -> np.ndarray:
+    """Label names as the user gave them: back to ``int`` or ``bool`` when every training label was one."""
+    if kind == "integer":
+        return np.array([int(name) for name in names])
+    if kind == "boolean":
+        return np.array([name == "True" for name in names])
+    return np.array(names, dtype=object)
 
 
 def _column(values: Any, name: str, call: str) -> np.ndarray:

@@ -189,7 +189,8 @@ def fit(
         # A loaded model predicts at the length it was trained at, unless told otherwise.
         max_length=config.max_length,
         # Labels read from a file are strings; a column of whole numbers comes back as integers when loaded.
-        integer_labels=all(name.lstrip("-").isdigit() and str(int(name)) == name for name in label_map.labels),
+        label_kind="integer" if all(name.lstrip("-").isdigit() and str(int(name)) == name
+                                    for name in label_map.labels) else "string",
         calibration=None,  # a rule recorded by the checkpoint it started from is not this model's
     )
     return model, tokenizer, report

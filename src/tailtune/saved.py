@@ -37,7 +37,8 @@ class SavedRecord:
         pooling: ``cls`` or ``mean``; None where not recorded (a checkpoint tailtune did not train).
         head: ``linear`` (the architecture's stock head) or ``mlp``.
         max_length: The token budget it was trained with.
-        integer_labels: Every training label was a whole number, so predictions are integers.
+        label_kind: ``string``, ``integer`` or ``boolean``: the type of every training label, which predictions
+            keep (models saved before it was recorded say ``tailtune_integer_labels`` instead).
         train_counts: Training examples per label name.
         calibration: The decision rule folded into the bias (:meth:`tailtune.calibration.Calibration.to_dict`).
         base_model_type: The architecture's own model type (``bert``) when the folder declares tailtune's own.
@@ -46,7 +47,7 @@ class SavedRecord:
     pooling: str | None = None
     head: str = "linear"
     max_length: int | None = None
-    integer_labels: bool = False
+    label_kind: str = "string"
     train_counts: dict[str, int] | None = None
     calibration: dict[str, Any] | None = None
     base_model_type: str | None = None
@@ -67,6 +68,8 @@ def read_record(config: Any) -> SavedRecord:
     """The record in a model config, or in a ``config.json`` dict."""
     get = config.get if isinstance(config, dict) else lambda key, default=None: getattr(config, key, default)
     values = {name: get(PREFIX + name) for name in FIELDS}
+    if values["label_kind"] is None and get(PREFIX + "integer_labels"):
+        values["label_kind"] = "integer"
     return SavedRecord(**{name: value for name, value in values.items() if value is not None})
 
 
