@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_texts
@@ -102,6 +103,16 @@ def test_card_of_a_mean_pooling_model_says_what_remote_code_runs(tiny_model, tmp
     assert "`tailtune_pooling.py` (`TailTuneMeanPoolingBertForSequenceClassification`)" in text
     assert "runs that file and nothing else" in text and "fetches no code from the network" in text
     assert "`--pooling cls --head linear`" in text
+    # The usage line cuts texts where tailtune does, so the pipeline agrees with it on texts longer than that.
+    assert 'classifier("a new text", truncation=True, max_length=16)' in text
+    from transformers import pipeline
+
+    long_texts = [" ".join(texts[i:i + 6]) for i in range(0, 12, 6)]
+    classify = pipeline("text-classification", model=str(tmp_path / "model"), device="cpu", trust_remote_code=True)
+    results = classify(long_texts, truncation=True, max_length=16)
+    probs = TailTuner.load(tmp_path / "model", mixed_precision="no").predict_proba(long_texts)
+    assert [r["label"] for r in results] == list(tuner.predict(long_texts))
+    np.testing.assert_allclose([r["score"] for r in results], probs.max(axis=1), atol=1e-5)
 
 
 def test_base_model_id():

@@ -183,8 +183,11 @@ def _usage_section(saved: SavedRecord, code: str | None, architectures: list[str
                   "and `transformers` and fetches no code from the network.", ""]  # fmt: skip
     lines += ["With `transformers`:", ""]
     call = 'pipeline("text-classification", model="PATH"' + (", trust_remote_code=True)" if code else ")")
+    # The pipeline reads whole texts unless told to cut them; tailtune reads the first max_length tokens, as
+    # the model was trained. Without these arguments the two can disagree on long texts.
+    read = f", truncation=True, max_length={saved.max_length}" if saved.max_length else ""
     lines += ["```python", "from transformers import pipeline", "", f"classifier = {call}",
-              'classifier("a new text")', "```", "",
+              f'classifier("a new text"{read})', "```", "",
               "Or with tailtune" + (", which needs no `trust_remote_code`" if code else "")
               + ': `TailTuner.load("PATH").predict([...])`, or `tailtune predict --model PATH`.', ""]  # fmt: skip
     if code:
