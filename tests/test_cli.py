@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_texts
@@ -28,7 +30,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_train_evaluate_predict(tiny_model, tiny_data, tmp_path, capsys):
-    """train writes a complete run; evaluate scores RUN/model alike; predict writes text,predicted,score."""
+    """train writes a complete run; evaluate scores RUN/model alike; predict adds predicted and score to the input."""
     run = tmp_path / "run"
     code, out, err = _run(
         capsys, "train", "--model", tiny_model, "--train", tiny_data["train"], "--test", tiny_data["test"],
@@ -63,7 +65,7 @@ def test_train_evaluate_predict(tiny_model, tiny_data, tmp_path, capsys):
     assert code == 0, err
     assert out.strip() == f"30 predictions written to {preds}"
     frame = pd.read_csv(preds)
-    assert list(frame.columns) == ["text", "predicted", "score"]
+    assert list(frame.columns) == ["text", "label", "predicted", "score"]
     reference = pd.read_csv(run / "predictions.csv")
     assert frame["text"].tolist() == reference["text"].tolist()
     assert frame["predicted"].tolist() == reference["predicted"].tolist()
@@ -414,3 +416,166 @@ def test_bf16_training_and_prediction_on_cpu(tmp_path, tiny_model, tiny_data):
     result = subprocess.run(predict, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr
     assert len(pd.read_csv(tmp_path / "p.csv")) == 30
+
+
+@pytest.fixture(scope="module")
+def predict_model(tiny_model, tiny_data, tmp_path_factory) -> Path:
+    """A saved model for the predict tests, trained once for the module."""
+    run = tmp_path_factory.mktemp("predict") / "run"
+    code = main(["train", "--model", tiny_model, "--train", str(tiny_data["train"]), "--output", str(run),
+                 "--strategy", "vanilla", "--epochs", "1", "--max-length", "16", "-q"])  # fmt: skip
+    assert code == 0
+    return run / "model"
+
+
+def _predict_input(tmp_path: Path) -> Path:
+    # An id column read as text ("007"), a column after the texts, an empty text and one holding a bare CR.
+    path = tmp_path / "in.csv"
+    path.write_bytes(
+        b'id,text,note\r\n007,match goal team win,a\r\n8,,b\r\n9,"bank shares\rprofit market",c\r\n10,chip phone,d\r\n'
+    )
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".json", ".parquet"])
+def test_predict_keeps_the_input_columns_in_the_format_named(predict_model, tmp_path, capsys, caplog, suffix):
+    """predict writes every input column as read, then predicted, score and (asked) one prob_<label> per class,
+    in the format --output names; an empty text is predicted with a warning instead of failing the run."""
+    from tailtune.classifier import TailTuner
+    from tailtune.data import load_dataset
+
+    source = _predict_input(tmp_path)
+    out = tmp_path / f"p{suffix}"
+    code, stdout, err = _run(capsys, "predict", "--model", predict_model, "--input", source, "--output", out,
+                             "--probabilities")  # fmt: skip
+    assert code == 0, err
+    assert stdout.strip() == f"4 predictions written to {out}"
+    assert "1 empty text(s)" in caplog.text
+    back = load_dataset(out, require_labels=False, allow_empty_texts=True)
+    columns = back.columns
+    probs = ["prob_money", "prob_sport", "prob_tech"]
+    assert list(columns) == ["id", "text", "note", "predicted", "score", *probs]
+    assert [str(v) for v in columns["id"]] == ["007", "8", "9", "10"]
+    assert columns["text"] == ["match goal team win", "", "bank shares\rprofit market", "chip phone"]
+    assert columns["note"] == ["a", "b", "c", "d"]
+    expected = TailTuner.load(predict_model).predict_proba(columns["text"])
+    table = np.array([[float(v) for v in columns[name]] for name in probs]).T
+    assert table == pytest.approx(expected, abs=1e-6)
+    assert [float(v) for v in columns["score"]] == pytest.approx(expected.max(axis=1), abs=1e-6)
+    assert [str(v) for v in columns["predicted"]] == [LABELS[i] for i in expected.argmax(axis=1)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.csv", out.name])  # no temporary file left
+
+
+def test_predict_to_standard_output(predict_model, tmp_path, capsys, monkeypatch):
+    """--output - writes CSV to standard output (the count goes to stderr) and no file named '-'."""
+    monkeypatch.chdir(tmp_path)
+    source = _predict_input(tmp_path)
+    code, stdout, err = _run(capsys, "predict", "--model", predict_model, "--input", source, "--output", "-")
+    assert code == 0, err
+    frame = pd.read_csv(io.StringIO(stdout), dtype=str, keep_default_na=False)
+    assert list(frame.columns) == ["id", "text", "note", "predicted", "score"]
+    assert frame["id"].tolist() == ["007", "8", "9", "10"]
+    assert frame["text"].tolist()[2] == "bank shares\rprofit market"
+    assert "4 predictions written to standard output" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_predict_refuses_what_it_cannot_write_before_loading_the_model(predict_model, tmp_path, capsys):
+    """An unknown --output extension is refused before the model loads (a model that is not there is not even
+    looked at); an input column named like an output column is refused, naming it, and nothing is written."""
+    source = _predict_input(tmp_path)
+    code, _, err = _run(capsys, "predict", "--model", tmp_path / "no-model", "--input", source,
+                        "--output", tmp_path / "p.txt")  # fmt: skip
+    assert code == 2
+    assert err.strip() == (f"tailtune: error: {tmp_path / 'p.txt'}: cannot write '.txt' files; use one of .csv, "
+                           ".tsv, .jsonl, .json, .parquet")  # fmt: skip
+
+    clash = tmp_path / "clash.csv"
+    clash.write_text("text,score,prob_tech\nmatch goal,1,2\n", encoding="utf-8")
+    code, _, err = _run(capsys, "predict", "--model", predict_model, "--input", clash, "--output", tmp_path / "p.csv")
+    assert code == 2 and "already has column(s) 'score', which predict writes" in err
+    code, _, err = _run(capsys, "predict", "--model", predict_model, "--input", clash, "--output",
+                        tmp_path / "p.csv", "--probabilities")  # fmt: skip
+    assert code == 2 and "already has column(s) 'score', 'prob_tech', which predict writes" in err
+    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "p.txt").exists()
+
+
+def test_make_imbalanced_replaces_an_earlier_split_whole(tmp_path, capsys):
+    """A split made again into the same folder leaves no file of the earlier one: no stale test file whose rows
+    the new training file holds. A folder holding anything else is refused and left as it was."""
+    texts, labels = make_texts({"sport": 20, "tech": 20, "money": 20}, seed=4)
+    source = tmp_path / "all.csv"
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(source, index=False)
+    out = tmp_path / "lt"
+    code, _, err = _run(capsys, "make-imbalanced", "--input", source, "--output", out, "--ratio", "2",
+                        "--test-per-class", "3")  # fmt: skip
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["counts.json", "test.csv", "train.csv"]
+    code, stdout, err = _run(capsys, "make-imbalanced", "--input", source, "--output", out, "--ratio", "2")
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["counts.json", "train.csv"]
+    assert "test.csv" not in stdout
+    train = set(pd.read_csv(out / "train.csv")["text"])
+    for test_file in out.glob("test.*"):
+        assert not train & set(pd.read_csv(test_file)["text"])
+    code, _, err = _run(capsys, "make-imbalanced", "--input", source, "--output", out, "--ratio", "2",
+                        "--format", ".jsonl")  # fmt: skip
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["counts.json", "train.jsonl"]
+
+    code, _, err = _run(capsys, "make-imbalanced", "--input", source, "--output", tmp_path, "--ratio", "2")
+    assert code == 2
+    assert err.strip() == (f"tailtune: error: {tmp_path}: holds files that are not part of an imbalanced split "
+                           "('all.csv', 'lt'); the split replaces the whole folder, so write it to a new or empty "
+                           "one")  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["all.csv", "lt"]
+
+
+QUIET_SCRIPT = """
+import sys
+from tailtune.cli import main
+model, train, test, out = sys.argv[1:]
+commands = [
+    ["train", "--model", model, "--train", train, "--test", test, "--output", out + "/run", "--strategy", "two-stage",
+     "--epochs", "1", "--max-length", "16"],
+    ["evaluate", "--model", out + "/run/model", "--data", test],
+    ["predict", "--model", out + "/run/model", "--input", test, "--output", out + "/p.jsonl"],
+    ["make-imbalanced", "--input", train, "--output", out + "/made", "--ratio", "2"],
+]
+for argv in commands:
+    assert main([*argv, "-q"]) == 0, argv
+"""
+
+
+def test_quiet_commands_print_only_their_results(tiny_model, tiny_data, tmp_path):
+    """-q: no progress bar, no transformers or huggingface_hub report, no INFO log on stderr; the results
+    (tables, the one-line summaries) still print on stdout."""
+    result = subprocess.run(
+        [sys.executable, "-c", QUIET_SCRIPT, tiny_model, str(tiny_data["train"]), str(tiny_data["test"]),
+         str(tmp_path)], capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for noise in ("it/s", "s/it", "%|", "LOAD REPORT", "Loading weights", "Writing model shards", " INFO "):
+        assert noise not in result.stderr, result.stderr
+    assert result.stderr.strip() == "", result.stderr
+    assert f"run directory: {tmp_path / 'run'}" in result.stdout
+    assert f"30 predictions written to {tmp_path / 'p.jsonl'}" in result.stdout
+    assert result.stdout.count("macro-F1") == 2  # train's and evaluate's tables
+    assert "written: " in result.stdout  # make-imbalanced's files
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train"], ["tune", "--train", "t.csv", "--model", "m", "--output", "o"], ["evaluate", "--model", "m",
+        "--data", "d.csv"], ["predict", "--model", "m", "--input", "i.csv", "--output", "o.csv"], ["demo"],
+        ["make-imbalanced", "--input", "i.csv", "--output", "o"], ["compare", "--config", "c.yaml"], ["report", "r"],
+    ],
+)  # fmt: skip
+def test_every_command_that_prints_progress_takes_quiet(argv):
+    """-q and --quiet are options of every command that loads models or data or writes runs."""
+    from tailtune.cli import build_parser
+
+    assert build_parser().parse_args([*argv, "-q"]).quiet is True
+    assert build_parser().parse_args([*argv, "--quiet"]).quiet is True
+    assert build_parser().parse_args(argv).quiet is False

@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
 
 from tailtune.cli.common import add_predict_options, predict_settings
+from tailtune.errors import TailTuneError
+
+if TYPE_CHECKING:
+    from tailtune.data import TextDataset
+
+logger = logging.getLogger(__name__)
+
+#: ``--output`` value that writes CSV to standard output.
+STDOUT = "-"
+#: Prefix of the ``--probabilities`` columns: ``prob_<label>``.
+PROB_PREFIX = "prob_"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``predict`` subcommand."""
-    predict = sub.add_parser("predict", help="label texts with a saved model")
+    predict = sub.add_parser(
+        "predict", help="label texts with a saved model",
+        description="Write every row of --input with all its columns, in their order, followed by 'predicted' "
+        "(the label) and 'score' (its probability); with --probabilities, also one 'prob_<label>' column per "
+        "class. Empty texts are predicted too (with a warning). An input column of one of those names is refused: "
+        "rename it.",
+    )  # fmt: skip
     predict.add_argument("--model", required=True, help="a saved model folder (e.g. RUN/model)")
     predict.add_argument(
         "--input",
@@ -17,30 +37,72 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="texts to classify (.csv/.tsv/.jsonl/.parquet, a save_to_disk folder, a hub data set, or "
         "builtin:bbc-news)",
     )
-    predict.add_argument("--output", required=True, help="CSV to write: text, predicted, score")
+    predict.add_argument(
+        "--output", required=True,
+        help="file to write, in the format its extension names: .csv, .tsv, .jsonl (or .json: JSON lines), "
+        f".parquet; '{STDOUT}' writes CSV to standard output",
+    )  # fmt: skip
+    predict.add_argument(
+        "--probabilities", action="store_true",
+        help=f"also write each class's probability, in columns named {PROB_PREFIX}<label> (in the model's class "
+        "order)",
+    )  # fmt: skip
     add_predict_options(predict)
     predict.set_defaults(func=cmd_predict)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Write one row per text: the text, the predicted label and its probability."""
+    """Write the input's rows with the predicted label, its probability and, if asked, every class's."""
     import pandas as pd
 
     from tailtune.builtin import load_data
     from tailtune.classifier import TailTuner
-    from tailtune.fileio import atomic_path, check_file_target
+    from tailtune.fileio import check_table_target, table_bytes, write_table
 
-    check_file_target(args.output)  # before the model loads and predicts, not after
+    to_stdout = args.output == STDOUT
+    if not to_stdout:
+        check_table_target(args.output)  # before the model loads and predicts, not after
     tuner = TailTuner.load(args.model, trust_remote_code=args.trust_remote_code, **predict_settings(args))
-    data = load_data(args.input, text_column=args.text_column, require_labels=False)
-    probs = tuner.predict_proba(data.texts)
+    data = load_data(args.input, text_column=args.text_column, require_labels=False, allow_empty_texts=True)
+    columns = _input_columns(data, args.text_column, args.label_column)
+    prob_names = [f"{PROB_PREFIX}{label}" for label in tuner.classes_] if args.probabilities else []
+    _refuse_clashes(columns, ["predicted", "score", *prob_names], data.source)  # before predicting, not after
+
+    empty = sum(1 for text in data.texts if not text.strip())
+    if empty:
+        logger.warning("%s: %d empty text(s); predicted like the others, from no words", data.source, empty)
+    probs = tuner.predict_proba(data.texts).astype("float64")  # rounded float32 would print as 0.3502329885959625
     best = probs.argmax(axis=1)
-    frame = pd.DataFrame({
-        "text": data.texts,
-        "predicted": [tuner.classes_[i] for i in best],
-        "score": probs[range(len(best)), best].round(6),
-    })  # fmt: skip
-    with atomic_path(args.output) as tmp:
-        frame.to_csv(tmp, index=False)
-    print(f"{len(frame)} predictions written to {args.output}")
+    # Input values stay as read (object columns): "007" stays "007" and an id column with a gap stays integers.
+    frame = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()})
+    frame["predicted"] = [tuner.classes_[i] for i in best]
+    frame["score"] = probs[range(len(best)), best].round(6)
+    for k, name in enumerate(prob_names):
+        frame[name] = probs[:, k].round(6)
+    if to_stdout:
+        sys.stdout.flush()  # the bytes go under the text layer: nothing printed before may follow them
+        sys.stdout.buffer.write(table_bytes(frame, ".csv"))
+        sys.stdout.flush()
+        if not args.quiet:
+            print(f"{len(frame)} predictions written to standard output", file=sys.stderr)
+    else:
+        write_table(frame, args.output)
+        print(f"{len(frame)} predictions written to {args.output}")
     return 0
+
+
+def _input_columns(data: TextDataset, text_column: str, label_column: str) -> dict[str, list[Any]]:
+    """Every column of the input as read; the texts (and labels) alone for data that has no source columns."""
+    if data.columns is not None:
+        return data.columns
+    columns: dict[str, list[Any]] = {text_column: list(data.texts)}
+    if data.labels is not None:
+        columns[label_column] = list(data.labels)
+    return columns
+
+
+def _refuse_clashes(columns: dict[str, list[Any]], names: list[str], source: str) -> None:
+    taken = [name for name in names if name in columns]
+    if taken:
+        listed = ", ".join(f"'{name}'" for name in taken)
+        raise TailTuneError(f"{source}: already has column(s) {listed}, which predict writes; rename them in the input")
