@@ -160,7 +160,7 @@ def test_two_compare_workers_share_one_output(tiny_model, balanced_csv, tmp_path
                    capture_output=True)  # fmt: skip
     workers = [
         subprocess.Popen(
-            _command("compare", "--config", config, "-q"),
+            _command("compare", "--config", config),  # not -q: the log names each run a worker trained
             env=_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
