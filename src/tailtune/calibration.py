@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 
+from tailtune.metrics import present_macro_f1
 from tailtune.scopes import final_linear
 
 logger = logging.getLogger(__name__)
@@ -67,8 +67,7 @@ class Calibration:
 
 def _macro_f1(y_true: np.ndarray, logits: np.ndarray) -> float:
     # Macro over the classes validation holds: a class it lacks (too small to hold out) would add a constant 0.
-    present = np.unique(y_true)
-    return float(f1_score(y_true, logits.argmax(axis=1), labels=present, average="macro", zero_division=0))
+    return present_macro_f1(y_true, logits.argmax(axis=1))
 
 
 def log_prior(class_counts: Sequence[int]) -> np.ndarray:

@@ -148,6 +148,39 @@ class LabelMap:
             )
         return np.fromiter((mapping[v] for v in values), dtype=np.int64, count=len(values))
 
+    def counts(self, dataset: TextDataset) -> list[int]:
+        """Examples per class of a labelled dataset, in class-id order (a class it lacks counts 0).
+
+        Raises:
+            TailTuneError: If a label is not in the map.
+        """
+        ids = self.encode(dataset.labels or [], source=dataset.source)
+        return np.bincount(ids, minlength=len(self)).tolist()
+
+
+@dataclass
+class Splits:
+    """The data of one run: training data and optional eval/test data."""
+
+    train: TextDataset
+    eval: TextDataset | None = None
+    test: TextDataset | None = None
+
+
+def check_labels(splits: Splits) -> LabelMap:
+    """The label map of the training data; eval/test labels must all occur in training."""
+    if splits.train.labels is None:
+        raise TailTuneError(f"{splits.train.source}: training data needs labels")
+    label_map = LabelMap.from_labels(splits.train.labels)
+    if len(label_map) < 2:
+        raise TailTuneError(
+            f"{splits.train.source}: only one class ({label_map.labels[0]!r}); a classifier needs at least two"
+        )
+    for part in (splits.eval, splits.test):
+        if part is not None and part.labels is not None:
+            label_map.encode(part.labels, source=part.source)
+    return label_map
+
 
 # --------------------------------------------------------------------------------------------- loading
 

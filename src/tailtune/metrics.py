@@ -153,21 +153,36 @@ def compute_metrics(
     }
 
 
+def present_macro_f1(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Macro-F1 over the classes present in ``y_true`` only: how validation data is scored.
+
+    Unlike :func:`compute_metrics` (and scikit-learn's default), it leaves out classes that are predicted but
+    never true. Validation scores pick epochs, the decision rule and tuning trials, and a split carved from the
+    training data lacks the classes too small to hold out: under the default, a single prediction of such a
+    class would add a whole class with F1 0, a step penalty of 1/(n+1) of the score that steers every choice
+    away from models that predict the rarest classes at all, the ones long-tailed training is for. Such a
+    prediction is still an error: it lowers the recall of its true class.
+    """
+    return float(f1_score(y_true, y_pred, labels=np.unique(y_true), average="macro", zero_division=0))
+
+
+def present_macro_f1_of(metrics: dict[str, Any]) -> float:
+    """:func:`present_macro_f1` of the predictions :func:`compute_metrics` scored: the mean F1 of the classes
+    with support (0.0 where none has)."""
+    scores = [row["f1"] for row in metrics["per_class"].values() if row["support"]]
+    return float(sum(scores) / len(scores)) if scores else 0.0
+
+
 def score_predictions(metric: str, y_true: Sequence[int], y_pred: Sequence[int]) -> float:
     """One score (higher is better) by name: ``macro_f1``, ``micro_f1``, ``balanced_accuracy`` or ``accuracy``.
 
-    Unlike :func:`compute_metrics` (and scikit-learn's default), macro-F1 here averages over the classes present
-    in ``y_true`` only, leaving out classes that are predicted but never true. This score picks epochs on a
-    validation split, and a split carved from the training data lacks the classes too small to hold out: under
-    the default, a single prediction of such a class would add a whole class with F1 0, a step penalty of
-    1/(n+1) of the score that steers selection away from models that predict the rarest classes at all, the
-    ones long-tailed training is for. Such a prediction is still an error: it lowers the recall of its true
-    class. Calibration and tuning score validation by the same rule.
+    ``macro_f1`` averages over the classes present in ``y_true`` (:func:`present_macro_f1`): this score picks
+    epochs on a validation split.
     """
     from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
     if metric == "macro_f1":
-        return float(f1_score(y_true, y_pred, labels=np.unique(y_true), average="macro", zero_division=0))
+        return present_macro_f1(y_true, y_pred)
     if metric == "micro_f1":
         return float(f1_score(y_true, y_pred, average="micro", zero_division=0))
     if metric == "balanced_accuracy":

@@ -30,7 +30,7 @@ from tailtune import __version__, rundir
 from tailtune.batching import Encoded, encode
 from tailtune.calibration import Calibration, choose_calibration, fold_into_bias, prior_tau_for
 from tailtune.config import DEFAULT_MAX_LENGTH, RunConfig
-from tailtune.data import LabelMap, TextDataset
+from tailtune.data import LabelMap, Splits, TextDataset, check_labels
 from tailtune.errors import TailTuneError
 from tailtune.imbalance import class_counts
 from tailtune.metrics import compute_metrics, score_predictions, softmax
@@ -57,30 +57,6 @@ def library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
-
-@dataclass
-class Splits:
-    """The data of one run: training data and optional eval/test data."""
-
-    train: TextDataset
-    eval: TextDataset | None = None
-    test: TextDataset | None = None
-
-
-def check_labels(splits: Splits) -> LabelMap:
-    """The label map of the training data; eval/test labels must all occur in training."""
-    if splits.train.labels is None:
-        raise TailTuneError(f"{splits.train.source}: training data needs labels")
-    label_map = LabelMap.from_labels(splits.train.labels)
-    if len(label_map) < 2:
-        raise TailTuneError(
-            f"{splits.train.source}: only one class ({label_map.labels[0]!r}); a classifier needs at least two"
-        )
-    for part in (splits.eval, splits.test):
-        if part is not None and part.labels is not None:
-            label_map.encode(part.labels, source=part.source)
-    return label_map
 
 
 def resolve_max_length(config: RunConfig) -> RunConfig:
