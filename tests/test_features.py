@@ -121,6 +121,24 @@ def test_replay_restores_the_model(tiny_model, train_data):
     assert not any("current" in n for n, _ in model.named_parameters())
 
 
+def test_replay_feeds_each_batch(tiny_model, train_data):
+    """The stand-in turns a batch into the model's inputs and loads its cached rows: one token per text for a
+    [CLS] head's cache; without a cache the batch's own inputs pass unchanged."""
+    model, data = _encoded(tiny_model, train_data)
+    batch = data.collate([3, 0])
+    cpu = torch.device("cpu")
+    cache = build_cache(model, data, "head", batch_size=8, device=cpu, show_progress=False)
+    with replay(model, cache) as stand_in:
+        input_ids, mask = stand_in.inputs(batch, cpu)
+        assert input_ids.shape == mask.shape == (2, 1)
+        torch.testing.assert_close(stand_in.current, cache.batch([3, 0], torch.float32, cpu))
+    with replay(model, None) as whole:
+        input_ids, mask = whole.inputs(batch, cpu)
+        assert input_ids is batch["input_ids"] and mask is batch["attention_mask"]
+        with whole.suspended():
+            pass
+
+
 def test_disk_cache_written_once_and_reused(tiny_model_no_dropout, train_data, tmp_path):
     """With cache_dir and key, the first build writes the cache; the second loads it without a forward pass."""
     model, data = _encoded(tiny_model_no_dropout, train_data)

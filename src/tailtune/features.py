@@ -10,7 +10,8 @@ cache runs the frozen bottom once under ``inference_mode`` and keeps what enters
 
 While a stage trains on the cache, :func:`replay` swaps the embeddings for a module that returns the cached
 batch and the frozen layers for pass-throughs, so the model's own forward (masks, remaining layers, pooler,
-head) runs unchanged for every supported architecture.
+head) runs unchanged for every supported architecture; the stand-in turns each batch into the model's inputs.
+Caches shared on disk between runs are named by :func:`cache_key`.
 
 Frozen layers run in eval mode here (no dropout), whereas the uncached path runs them in train mode as
 plain fine-tuning does; with dropout off both give the same parameters.
@@ -64,10 +65,30 @@ class FeatureCache:
         return torch.from_numpy(out).to(device=device, dtype=dtype)
 
 
-def cache_key(model_id: str, data: Encoded, scope: str, max_length: int) -> str:
-    """Key of a cache shared between runs: model, token ids, max length and scope."""
-    raw = f"{model_id}|{data.fingerprint()}|{max_length}|{scope}"
+def cache_key(model: str, data: Encoded, scope: str, max_length: int, *, pooling: str = "cls") -> str:
+    """Key of a cache shared between runs: the pretrained weights, token ids, max length, scope and pooling.
+
+    Args:
+        model: The pretrained model's folder or hub id; a local folder is identified by its path and the size and
+            time of its weight files, so that weights saved again under the same path get other caches.
+        data: The encoded training data.
+        scope: The stage's trainable scope (``top<k>`` or ``head``).
+        max_length: The token budget the data was encoded with.
+        pooling: What the head reads: a mean-pooling head caches every token, a ``[CLS]`` head one.
+    """
+    path = Path(model)
+    if path.is_dir():
+        stamps = sorted((f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in path.glob("*.safetensors"))
+        model = f"{path.resolve()}|{stamps}"
+    if pooling != "cls":
+        scope = f"{scope}|{pooling}"
+    raw = f"{model}|{data.fingerprint()}|{max_length}|{scope}"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def pooling_of(model: nn.Module) -> str:
+    """What the model's head reads: ``cls`` (the first token) unless tailtune built it to pool otherwise."""
+    return getattr(getattr(model, "config", None), "tailtune_pooling", "cls")
 
 
 def build_cache(
@@ -90,7 +111,7 @@ def build_cache(
     layers = encoder_layers(model)
     k = scope_top_k(scope)
     first = len(layers) - k
-    first_token_only = k == 0 and getattr(model.config, "tailtune_pooling", "cls") != "mean"
+    first_token_only = k == 0 and pooling_of(model) != "mean"
     if cache_dir is not None and key is not None:
         stored = _load(Path(cache_dir), key, first, first_token_only)
         if stored is not None:
@@ -151,13 +172,26 @@ def build_cache(
 class _Replay(nn.Module):
     """Stands in for the embeddings: returns the cached hidden states of the current batch."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: FeatureCache) -> None:
         super().__init__()
+        self.cache = cache
         self.current: torch.Tensor | None = None
         self._swap: Callable[[bool], None] | None = None
 
     def forward(self, *args, **kwargs) -> torch.Tensor:
         return self.current
+
+    def inputs(self, batch: dict[str, torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``(input_ids, attention_mask)`` to run the model on for ``batch``; loads its cached hidden states.
+
+        The model is fed token ids of the right shape only so that masks are built as usual: one token per
+        example where the cache kept only the first.
+        """
+        input_ids, mask = batch["input_ids"], batch["attention_mask"]
+        if self.cache.first_token_only:
+            input_ids, mask = input_ids[:, :1], mask[:, :1]
+        self.current = self.cache.batch(batch["index"].tolist(), torch.float32, device)
+        return input_ids, mask
 
     @contextlib.contextmanager
     def suspended(self) -> Iterator[None]:
@@ -170,6 +204,16 @@ class _Replay(nn.Module):
             yield
         finally:
             self._swap(True)
+
+
+class _Whole:
+    """The interface of :class:`_Replay` for a stage without a cache: the model runs whole on each batch."""
+
+    def inputs(self, batch: dict[str, torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        return batch["input_ids"], batch["attention_mask"]
+
+    def suspended(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 class _PassThrough(nn.Module):
@@ -210,16 +254,20 @@ def _layer_output_arity(model: nn.Module, layer: nn.Module) -> int:
 
 
 @contextlib.contextmanager
-def replay(model: nn.Module, cache: FeatureCache) -> Iterator[_Replay]:
+def replay(model: nn.Module, cache: FeatureCache | None) -> Iterator[_Replay | _Whole]:
     """Swap the frozen bottom for the cache for the duration of the block.
 
-    Yields the replay module; set ``.current`` to the batch's cached hidden states before each forward.
-    The model is fed token ids of the right shape only so that masks are built as usual.
+    Yields the stand-in for the embeddings: its ``inputs(batch, device)`` gives what to run the model on for a
+    batch, and ``suspended()`` puts the whole model back for a block. Without a cache nothing is swapped, and
+    the block gets the same interface over the batch's own inputs.
     """
+    if cache is None:
+        yield _Whole()
+        return
     layout = get_layout(model)
     layers = encoder_layers(model)
     arity = _layer_output_arity(model, layers[0])
-    stand_in = _Replay()
+    stand_in = _Replay(cache)
     embeddings = get_module(model, layout.embeddings)
     frozen = {i: (layers[i], _PassThrough(arity)) for i in range(cache.first_trainable_layer)}
 

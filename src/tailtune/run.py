@@ -152,8 +152,8 @@ def fit(
             after_stage(index, stage, model, tokenizer)
 
     report = train_stages(
-        model, encoded, train_counts, config, accelerator, model_id=_model_id(config.model),
-        on_history=on_history, on_epoch_end=None if selector is None else selector.on_epoch_end,
+        model, encoded, train_counts, config, accelerator, on_history=on_history,
+        on_epoch_end=None if selector is None else selector.on_epoch_end,
         after_stage=end_of_stage, show_progress=show_progress,
     )  # fmt: skip
     if selector is not None:
@@ -425,12 +425,3 @@ def _precision_reason(config: RunConfig) -> str:
     if config.mixed_precision != "auto":
         return f"mixed_precision {config.mixed_precision} given"
     return "auto: " + auto_decision("cuda" if torch.cuda.is_available() else "cpu")[1]  # as make_accelerator
-
-
-def _model_id(name_or_path: str) -> str:
-    """Identify pretrained weights for cache keys: a local folder by path and weight-file size and time."""
-    path = Path(name_or_path)
-    if path.is_dir():
-        stamps = sorted((f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in path.glob("*.safetensors"))
-        return f"{path.resolve()}|{stamps}"
-    return name_or_path

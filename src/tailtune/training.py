@@ -28,7 +28,7 @@ from transformers import get_linear_schedule_with_warmup
 from tailtune.batching import BatchPlan, Encoded
 from tailtune.config import RunConfig, StageConfig
 from tailtune.errors import TailTuneError, TrainingDiverged
-from tailtune.features import build_cache, cache_key, replay
+from tailtune.features import build_cache, cache_key, pooling_of, replay
 from tailtune.losses import build_loss
 from tailtune.precision import auto_precision
 from tailtune.scopes import cacheable, set_trainable
@@ -108,7 +108,6 @@ def train_stages(
     config: RunConfig,
     accelerator: Accelerator,
     *,
-    model_id: str = "",
     on_history: HistoryCallback | None = None,
     on_epoch_end: EpochCallback | None = None,
     after_stage: StageCallback | None = None,
@@ -120,9 +119,9 @@ def train_stages(
         model: A sequence-classification model (not yet prepared by ``accelerate``).
         data: Encoded training data with labels.
         class_counts: Training examples per class, in label-id order (for weights and losses).
-        config: Run settings, including the stages.
+        config: Run settings, including the stages; ``config.model`` names the pretrained weights, to key
+            feature caches shared on disk.
         accelerator: From :func:`make_accelerator`.
-        model_id: Identifies the pretrained weights, to key feature caches shared on disk.
         on_history: Receives one dict per logging step (stage, step, epoch, loss, lr).
         on_epoch_end: Called after every epoch, outside any feature-cache replay (the model is whole), e.g. to
             evaluate; returning True ends the stage (early stopping).
@@ -146,8 +145,8 @@ def train_stages(
         trained |= names
         stage_report = _run_stage(
             model, params, data, class_counts, config, stage, index, accelerator,
-            shared_cache_key=cache_key(model_id, data, _cache_scope(model, stage), config.max_length)
-            if pristine else None,
+            shared_cache_key=cache_key(config.model, data, stage.trainable, config.max_length,
+                                       pooling=pooling_of(model)) if pristine else None,
             on_history=on_history, on_epoch_end=on_epoch_end, show_progress=show_progress,
         )  # fmt: skip
         report.stages.append(stage_report)
@@ -156,12 +155,6 @@ def train_stages(
     for param in model.parameters():
         param.requires_grad_(True)
     return report
-
-
-def _cache_scope(model: torch.nn.Module, stage: StageConfig) -> str:
-    """The scope part of a shared cache key: a mean-pooling head caches every token, a [CLS] head one."""
-    pooling = getattr(getattr(model, "config", None), "tailtune_pooling", "cls")
-    return stage.trainable if pooling == "cls" else f"{stage.trainable}|{pooling}"
 
 
 def stage_epochs(stage: StageConfig, batches_per_epoch: int, accumulation: int) -> int:
@@ -216,7 +209,7 @@ def _run_stage(
     start = time.perf_counter()
     # Running sums stay on the device: reading a GPU scalar every step would stall the pipeline.
     tokens = torch.zeros((), dtype=torch.long, device=device)
-    with replay(model, cache) if cache is not None else contextlib.nullcontext() as stand_in:
+    with replay(model, cache) as feed:
         # Prepared inside the replay: a DDP wrapper must be built around the module tree it will run.
         prepared, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
         # Under several processes each sees its shard of the batches; the scheduler counts global steps.
@@ -236,8 +229,7 @@ def _run_stage(
             """Score the model where training stands; True ends the stage."""
             done = step / steps_per_epoch
             done = int(done) if done.is_integer() else round(done, 4)
-            # The callback sees the whole model, not the cache's stand-ins.
-            with stand_in.suspended() if stand_in is not None else contextlib.nullcontext():
+            with feed.suspended():  # the callback sees the whole model, not the cache's stand-ins
                 stop = on_epoch_end(index, stage, done, epochs)
             prepared.train()
             # Never before the step budget is spent: a validation split that lacks the rarest classes (too
@@ -252,11 +244,7 @@ def _run_stage(
             prepared.train()
             for batch in loader:
                 with accelerator.accumulate(prepared):
-                    input_ids, mask = batch["input_ids"], batch["attention_mask"]
-                    if stand_in is not None:
-                        if cache.first_token_only:
-                            input_ids, mask = input_ids[:, :1], mask[:, :1]
-                        stand_in.current = cache.batch(batch["index"].tolist(), torch.float32, device)
+                    input_ids, mask = feed.inputs(batch, device)
                     logits = prepared(input_ids=input_ids, attention_mask=mask).logits
                     loss = loss_fn(logits, batch["labels"])
                     accelerator.backward(loss)
