@@ -127,8 +127,8 @@ def test_label_type_survives_save_and_load(tiny_model, tmp_path, kind, dtype):
     """predict() returns labels of the training labels' type (integers, booleans), also after save and load."""
     texts, names = make_texts({"sport": 4, "tech": 4}, seed=3)
     labels = [kind(name == "sport") for name in names]
-    tuner = TailTuner(tiny_model, "vanilla", epochs=0, max_length=32, show_progress=False).fit(texts, labels)
-    tuner.save(tmp_path / "clf")
+    tuner = TailTuner(tiny_model, "vanilla", epochs=1, min_steps=0, max_length=32, show_progress=False)
+    tuner.fit(texts, labels).save(tmp_path / "clf")
     loaded = TailTuner.load(tmp_path / "clf").predict(texts[:2])
     assert loaded.dtype == dtype
     np.testing.assert_array_equal(loaded, tuner.predict(texts[:2]))

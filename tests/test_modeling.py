@@ -166,6 +166,8 @@ def test_plain_transformers_refuses_saved_mlp_head(model_dirs, model_type, tmp_p
 def test_linear_head_round_trip(model_dirs, tmp_path):
     """A saved linear classifier loads with its labels and gives identical logits."""
     model, tokenizer = load_classifier(str(model_dirs["roberta"]), ["neg", "pos"])
+    with torch.no_grad():
+        final_linear(model).bias.copy_(torch.tensor([0.2, -0.1]))  # as a trained head would have it
     before = _logits(model, tokenizer)
     save_classifier(model, tokenizer, tmp_path / "saved")
     loaded, loaded_tokenizer, labels = load_saved_classifier(str(tmp_path / "saved"))
@@ -274,6 +276,21 @@ def test_classifier_config_without_head_weights_is_refused(model_dirs, tmp_path)
     message = str(info.value)
     assert "says BertForSequenceClassification but the weights hold no trained classification head" in message
     assert "classifier.bias, classifier.weight missing" in message and "tailtune train" in message
+
+
+def test_head_saved_as_initialised_is_refused(model_dirs, tmp_path):
+    """A classifier saved straight after from_pretrained(encoder, num_labels=K) has a random head: refused, by
+    predict's loader and TailTuner.load alike."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from tailtune.classifier import TailTuner
+
+    folder = tmp_path / "as-initialised"
+    AutoModelForSequenceClassification.from_pretrained(str(model_dirs["bert"]), num_labels=3).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(str(model_dirs["bert"])).save_pretrained(folder)
+    for load in (load_saved_classifier, TailTuner.load):
+        with pytest.raises(TailTuneError, match="the classification head was never trained .*tailtune train"):
+            load(folder)
 
 
 def test_saving_keeps_a_checkpoints_own_code_map(tmp_path):

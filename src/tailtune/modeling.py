@@ -214,6 +214,12 @@ def load_saved_classifier(path: str | Path, *, trust_remote_code: bool = False):
     if missing:
         raise TailTuneError(f"{path}: config.json says {_architecture(config)} but the weights hold no trained "
                             f"classification head ({', '.join(missing)} missing); {untrained}")  # fmt: skip
+    bias = _output_layer(model, str(path)).bias
+    if bias is not None and not bias.detach().any():
+        # transformers initialises a new head's bias to exactly zero, and no optimiser step leaves it there: a
+        # head saved as initialised (e.g. from_pretrained(encoder, num_labels=K).save_pretrained) is random.
+        raise TailTuneError(f"{path}: the classification head was never trained (its bias is all zeros, as "
+                            f"initialised), so its predictions would be random; {untrained}")  # fmt: skip
     return model, tokenizer, labels
 
 
