@@ -8,7 +8,7 @@ Model: the embedded all-MiniLM-L6-v2 (6-layer BERT, 384 wide) with a fresh linea
 - ``articles128``: whole articles, max length 128 (nearly all are truncated);
 - ``articles256``: whole articles, max length 256.
 
-Systems (``benchmarks/peers.py`` describes the peers): **tailtune** (``tailtune.run.fit`` with its default
+Systems (``benchmarks/peers.py`` describes the peers): **tailtune** (``tailtune.fitting.train_model`` with its default
 speed features, then ``tailtune.training.predict_logits``), **peer_a** (two ``transformers.Trainer`` runs)
 and **peer_b** (the two-stage authors' pipeline: per-example max-length padding, plain PyTorch loop). All
 three run the two-stage strategy (stage 1: head + pooler + top layer, LDAM + effective-number weights,
@@ -33,7 +33,7 @@ Derived numbers:
   (fp32 on CPU, bf16 on a GPU) in the same subprocess right before the run, ``N`` the encoder-layer
   parameters and ``T`` the token-weighted mean training length (``benchmarks/flops.py``).
 - ``stage1_epoch_fraction``: one stage-1 epoch on the feature cache (cache build excluded and reported
-  separately) over one stage-2 epoch, from tailtune's ``TrainReport``.
+  separately) over one stage-2 epoch, from tailtune's ``StageReport``s.
 
 Targets (reported, never asserted): headlines tailtune <= 0.5x peer a and <= 0.25x peer b; articles128
 <= 0.8x peer a; a stage-1 epoch on the cache <= 5% of a full fine-tuning epoch; stage-2 throughput >= 75%
@@ -160,7 +160,7 @@ def run_tailtune(setup):
     from tailtune.batching import encode
     from tailtune.config import RunConfig
     from tailtune.data import LabelMap, TextDataset
-    from tailtune.run import fit
+    from tailtune.fitting import FitContext, train_model
     from tailtune.training import make_accelerator, predict_logits
 
     start = time.perf_counter()
@@ -181,7 +181,8 @@ def run_tailtune(setup):
     label_map = LabelMap(list(setup.labels))
     train = TextDataset(setup.train_texts, [setup.labels[i] for i in setup.train_ids], "train")
     accelerator = make_accelerator(config)
-    model, tokenizer, report = fit(config, train, label_map, accelerator, show_progress=False)
+    trained = train_model(FitContext.of(config, train, label_map, accelerator, show_progress=False), train)
+    model, tokenizer = trained.model, trained.tokenizer
     fit_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -189,7 +190,7 @@ def run_tailtune(setup):
     logits = predict_logits(model, encoded, accelerator, batch_size=setup.eval_batch_size)
     evaluate_seconds = time.perf_counter() - start
 
-    stages = [vars(s) for s in report.stages]
+    stages = [vars(s) for s in trained.stages]
     train_seconds = sum(s["seconds"] + s["cache_seconds"] for s in stages)
     # Model loading, tokenising and the clean-up between stages (fit time outside the stages).
     phases = {"setup": fit_seconds - train_seconds}
@@ -312,7 +313,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     setup = build_setup(job)
     import peers
 
-    imports = {"tailtune": ("tailtune.run",), "peer_a": peers.PEER_A_IMPORTS, "peer_b": peers.PEER_B_IMPORTS}
+    imports = {"tailtune": ("tailtune.fitting",), "peer_a": peers.PEER_A_IMPORTS, "peer_b": peers.PEER_B_IMPORTS}
     for module in imports[job["system"]]:
         importlib.import_module(module)
     model, tokenizer = _warm_up(setup)

@@ -19,7 +19,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import GridSearchCV, cross_val_predict, cross_val_score
 from sklearn.utils import get_tags
 
-import tailtune.run as run_module
+import tailtune.fitting as fitting
 from tailtune.classifier import TailTuner
 from tailtune.errors import TailTuneError
 from tailtune.strategies import SETTINGS
@@ -51,7 +51,7 @@ def test_init_stores_arguments_only(monkeypatch):
     def no_loading(*args, **kwargs):
         raise AssertionError("__init__ must not load a model")
 
-    monkeypatch.setattr(run_module, "load_classifier", no_loading)
+    monkeypatch.setattr(fitting, "load_classifier", no_loading)
     tuner = TailTuner("no/such/model", "not-a-strategy", stages=[{"lr": 1.0}], show_progress=False, lr=-1)
     assert tuner.model == "no/such/model"
     assert tuner.strategy == "not-a-strategy"
@@ -87,7 +87,7 @@ def test_fit_resolves_config(fitted):
     assert [s.epochs for s in config.stages] == [1, 1]
     assert [s.batch_size for s in config.stages] == [None, None]
     assert (config.batch_size, config.max_length, config.strategy) == (8, 32, "two-stage")
-    assert [(s.name, s.steps, s.cached) for s in fitted.report_.stages] == [("stage1", 4, True), ("stage2", 4, False)]
+    assert [(s.name, s.steps, s.cached) for s in fitted.stages_] == [("stage1", 4, True), ("stage2", 4, False)]
 
 
 def test_fit_changes_the_model(tiny_model, fitted, test_texts):

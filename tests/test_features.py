@@ -17,8 +17,8 @@ from tailtune.batching import encode
 from tailtune.config import RunConfig, StageConfig
 from tailtune.data import LabelMap, TextDataset
 from tailtune.features import build_cache, cache_key, replay
+from tailtune.fitting import FitContext, train_model
 from tailtune.modeling import load_classifier
-from tailtune.run import fit
 from tailtune.scopes import cacheable
 from tailtune.training import make_accelerator
 
@@ -35,8 +35,8 @@ def _fit(model_dir, train_data, stages, **run):
     train, label_map = train_data
     settings = {"batch_size": 4, "max_length": 16, "seed": 3, **run}
     config = RunConfig(model=str(model_dir), stages=stages, **settings)
-    model, tokenizer, report = fit(config, train, label_map, make_accelerator(config), show_progress=False)
-    return model, tokenizer, report
+    trained = train_model(FitContext.of(config, train, label_map, make_accelerator(config), show_progress=False), train)
+    return trained.model, trained.tokenizer, trained.stages
 
 
 def _params(model) -> dict[str, torch.Tensor]:
@@ -53,11 +53,11 @@ def _initial(model_dir, labels, seed=3):
 def test_cached_and_uncached_training_agree(tiny_model_no_dropout, train_data, scope, trained):
     """Without dropout, a stage trained on cached features ends with the same parameters (1e-5) as uncached."""
     stage = StageConfig(name="stage1", trainable=scope, lr=1e-3, epochs=2, **LDAM)
-    cached, _, cached_report = _fit(tiny_model_no_dropout, train_data, [stage], feature_cache=True)
-    plain, _, plain_report = _fit(tiny_model_no_dropout, train_data, [stage], feature_cache=False)
-    assert [s.cached for s in cached_report.stages] == [True]
-    assert [s.cached for s in plain_report.stages] == [False]
-    assert cached_report.stages[0].steps == plain_report.stages[0].steps == 12  # ceil(21 / 4) * 2
+    cached, _, cached_stages = _fit(tiny_model_no_dropout, train_data, [stage], feature_cache=True)
+    plain, _, plain_stages = _fit(tiny_model_no_dropout, train_data, [stage], feature_cache=False)
+    assert [s.cached for s in cached_stages] == [True]
+    assert [s.cached for s in plain_stages] == [False]
+    assert cached_stages[0].steps == plain_stages[0].steps == 12  # ceil(21 / 4) * 2
 
     a, b = _params(cached), _params(plain)
     assert a.keys() == b.keys()
@@ -75,8 +75,8 @@ def test_cache_only_for_partial_scopes(tiny_model, train_data):
     """Scope 'all' never uses the cache; top<k> and head do when feature_cache is on."""
     model, _ = load_classifier(tiny_model, train_data[1].labels)
     assert [cacheable(model, s) for s in ("head", "top1", "top2", "all")] == [True, True, True, False]
-    _, _, report = _fit(tiny_model, train_data, [StageConfig(trainable="all", lr=1e-4)], feature_cache=True)
-    assert [s.cached for s in report.stages] == [False]
+    _, _, stages = _fit(tiny_model, train_data, [StageConfig(trainable="all", lr=1e-4)], feature_cache=True)
+    assert [s.cached for s in stages] == [False]
 
 
 def _encoded(model_dir, train_data):
@@ -205,17 +205,17 @@ def test_cache_key_changes_with_inputs(tiny_model, train_data):
 def test_runs_share_the_disk_cache(tiny_model_no_dropout, train_data, tmp_path, monkeypatch):
     """A second run with the same model and data reuses the on-disk cache and ends with identical weights."""
     stage = StageConfig(name="stage1", trainable="top1", lr=1e-3, epochs=1, **LDAM)
-    first, _, report = _fit(tiny_model_no_dropout, train_data, [stage], cache_dir=str(tmp_path))
+    first, _, stages = _fit(tiny_model_no_dropout, train_data, [stage], cache_dir=str(tmp_path))
     stored = sorted(tmp_path.glob("*.npy"))
-    assert len(stored) == 2 and report.stages[0].cached
+    assert len(stored) == 2 and stages[0].cached
     stamps = [p.stat().st_mtime_ns for p in stored]
 
     def no_store(*args, **kwargs):
         raise AssertionError("the cache was computed again instead of reused")
 
     monkeypatch.setattr(features, "_store", no_store)
-    second, _, report = _fit(tiny_model_no_dropout, train_data, [stage], cache_dir=str(tmp_path))
-    assert report.stages[0].cached
+    second, _, stages = _fit(tiny_model_no_dropout, train_data, [stage], cache_dir=str(tmp_path))
+    assert stages[0].cached
     assert [p.stat().st_mtime_ns for p in stored] == stamps
     a, b = _params(first), _params(second)
     assert all(torch.equal(a[n], b[n]) for n in a)
@@ -224,13 +224,13 @@ def test_runs_share_the_disk_cache(tiny_model_no_dropout, train_data, tmp_path, 
 def test_only_pristine_bottoms_are_shared(tiny_model, train_data, tmp_path):
     """A stage after one that trained part of its frozen bottom keeps its cache in memory, not on disk."""
     after_full = [StageConfig(name="ft", trainable="all", lr=1e-4), StageConfig(name="head", trainable="head")]
-    _, _, report = _fit(tiny_model, train_data, after_full, cache_dir=str(tmp_path / "a"))
-    assert [s.cached for s in report.stages] == [False, True]
+    _, _, stages = _fit(tiny_model, train_data, after_full, cache_dir=str(tmp_path / "a"))
+    assert [s.cached for s in stages] == [False, True]
     assert not (tmp_path / "a").exists()
 
     widening = [StageConfig(name="probe", trainable="head"), StageConfig(name="top", trainable="top1")]
-    _, _, report = _fit(tiny_model, train_data, widening, cache_dir=str(tmp_path / "b"))
-    assert [s.cached for s in report.stages] == [True, True]
+    _, _, stages = _fit(tiny_model, train_data, widening, cache_dir=str(tmp_path / "b"))
+    assert [s.cached for s in stages] == [True, True]
     assert len(list((tmp_path / "b").glob("*.npy"))) == 4  # both bottoms are still the pretrained ones
 
 
@@ -259,9 +259,9 @@ def deberta_dirs(tmp_path_factory) -> dict[str, Path]:
 def test_deberta_cached_stage_matches_uncached(deberta_dirs, train_data, variant):
     """DeBERTa-v2 is a supported layout: its cached top1 stage must train like the uncached one."""
     stage = StageConfig(name="stage1", trainable="top1", lr=1e-3, epochs=1, **LDAM)
-    cached, _, report = _fit(deberta_dirs[variant], train_data, [stage], feature_cache=True)
+    cached, _, stages = _fit(deberta_dirs[variant], train_data, [stage], feature_cache=True)
     plain, _, _ = _fit(deberta_dirs[variant], train_data, [stage], feature_cache=False)
-    assert report.stages[0].cached
+    assert stages[0].cached
     a, b = _params(cached), _params(plain)
     assert max((a[n] - b[n]).abs().max().item() for n in a) < 1e-5
 
@@ -269,5 +269,5 @@ def test_deberta_cached_stage_matches_uncached(deberta_dirs, train_data, variant
 def test_deberta_uncached_stage_trains(deberta_dirs, train_data):
     """The uncached path works for DeBERTa-v2 (so the cache is the only part that fails above)."""
     stage = StageConfig(name="stage1", trainable="top1", lr=1e-3, epochs=1, **LDAM)
-    _, _, report = _fit(deberta_dirs["relative"], train_data, [stage], feature_cache=False)
-    assert [(s.cached, s.steps) for s in report.stages] == [(False, 6)]
+    _, _, stages = _fit(deberta_dirs["relative"], train_data, [stage], feature_cache=False)
+    assert [(s.cached, s.steps) for s in stages] == [(False, 6)]

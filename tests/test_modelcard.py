@@ -13,9 +13,9 @@ from conftest import make_texts
 from huggingface_hub import ModelCard
 
 from tailtune.classifier import TailTuner
-from tailtune.data import load_dataset
+from tailtune.data import Splits, load_dataset
 from tailtune.modelcard import CARD_FILE, MINILM_HUB_ID, base_model_id
-from tailtune.run import Splits, train_run
+from tailtune.run import train_run
 from tailtune.strategies import build_run_config
 
 # A hostile name for the rarest class: it must come out escaped in the Markdown.

@@ -17,9 +17,9 @@ from sklearn.metrics import f1_score
 import tailtune.run as run_module
 import tailtune.training as training
 from tailtune.config import RunConfig, StageConfig
-from tailtune.data import TextDataset, load_dataset
+from tailtune.data import Splits, TextDataset, check_labels, load_dataset
 from tailtune.errors import TailTuneError
-from tailtune.run import Splits, check_labels, train_run
+from tailtune.run import train_run
 from tailtune.rundir import is_complete
 from tailtune.strategies import build_run_config
 
@@ -281,7 +281,7 @@ def test_default_max_length_is_fitted_to_a_short_model(short_model, splits, tmp_
     config = build_run_config(short_model, "vanilla", settings={"batch_size": 8, "epochs": 1, "min_steps": 0,
                                                                 "eval_fraction": 0, "seed": 1})  # fmt: skip
     assert config.max_length is None
-    with caplog.at_level("INFO", logger="tailtune.run"):
+    with caplog.at_level("INFO", logger="tailtune.fitting"):
         metrics = train_run(config, Splits(splits.train, test=splits.test), tmp_path / "r", show_progress=False)
     assert "max_length 24, this model's limit (the default 128 is above it)" in caplog.messages
     assert json.loads((tmp_path / "r" / "config.json").read_text())["run"]["max_length"] == 24
@@ -313,7 +313,7 @@ def test_impossible_max_length_is_refused_before_anything_is_written(short_model
 
 def test_fitted_max_length_rule():
     """None: 128, or the model's limit where lower (the tokenizer's stated limit first); a given value is kept."""
-    from tailtune.run import fit_max_length
+    from tailtune.fitting import fit_max_length
 
     def tokenizer(stated: int) -> SimpleNamespace:
         return SimpleNamespace(model_max_length=stated, num_special_tokens_to_add=lambda: 2)

@@ -10,8 +10,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tailtune.selection import EpochSelector, StageChoice, carve_validation, refit_config
+from tailtune.selection import EpochSelector, Score, StageChoice, carve_validation, refit_config
 from tailtune.strategies import build_run_config
+from tailtune.training import StageHooks
 
 
 def _labels(counts: dict[str, int]) -> list[str]:
@@ -113,15 +114,23 @@ def _run_epochs(selector: EpochSelector, model: torch.nn.Linear, n_epochs: int, 
 
 def _scripted(scores: list[float]):
     values = iter(scores)
-    return lambda: next(values)
+    return lambda: Score(next(values))
+
+
+class _History(StageHooks):
+    def __init__(self) -> None:
+        self.entries: list[dict] = []
+
+    def on_log(self, entry):
+        self.entries.append(entry)
 
 
 def test_selector_restores_best_epoch():
     """The best epoch's weights come back when the stage ends; the choice records epoch, score and history."""
     model = torch.nn.Linear(3, 2)
-    seen = []
-    selector = EpochSelector(model, _scripted([0.1, 0.5, 0.3, 0.4]), patience=None,
-                             on_score=lambda *a: seen.append(a))  # fmt: skip
+    history = _History()
+    selector = EpochSelector(model, _scripted([0.1, 0.5, 0.3, 0.4]), patience=None, metric="macro_f1",
+                             history=history)  # fmt: skip
     _run_epochs(selector, model, 4)
     assert torch.all(model.weight == 4.0)
     selector.restore_best(0, _stage())
@@ -129,6 +138,7 @@ def test_selector_restores_best_epoch():
     choice = selector.choices[0]
     assert (choice.stage, choice.best_epoch, choice.best_score, choice.epochs_run) == (0, 2, 0.5, 4)
     assert choice.scores == [0.1, 0.5, 0.3, 0.4]
+    seen = [(e["stage"], e["epoch"], e["validation_macro_f1"]) for e in history.entries]
     assert seen == [(0, 1, 0.1), (0, 2, 0.5), (0, 3, 0.3), (0, 4, 0.4)]
 
 
@@ -213,6 +223,17 @@ def test_selector_tracks_each_stage():
     selector.restore_best(1, _stage())
     assert torch.all(model.weight == 2.0)
     assert [(c.stage, c.best_epoch, c.epochs_run) for c in selector.choices] == [(0, 1, 2), (1, 2, 3)]
+
+
+def test_selector_is_a_hook_of_the_stage_loop():
+    """At a stage's end the selector, as a hook, restores the best epoch's weights; it keeps that epoch's logits."""
+    model = torch.nn.Linear(3, 2)
+    scores = iter([Score(0.5, np.array([[1.0]])), Score(0.4, np.array([[2.0]]))])
+    selector = EpochSelector(model, lambda: next(scores), patience=None)
+    _run_epochs(selector, model, 2)
+    selector.on_stage_end(0, _stage(), model)
+    assert torch.all(model.weight == 1.0)
+    assert selector.best_logits.tolist() == [[1.0]]
 
 
 # refit_config

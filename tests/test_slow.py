@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from tailtune.builtin import bbc_news, minilm_path
-from tailtune.data import TextDataset
+from tailtune.data import Splits, TextDataset
 from tailtune.imbalance import balanced_holdout
-from tailtune.run import Splits, train_run
+from tailtune.run import train_run
 from tailtune.rundir import is_complete
 from tailtune.strategies import build_run_config
 

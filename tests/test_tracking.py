@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from tailtune.data import load_dataset
+from tailtune.data import Splits, load_dataset
 from tailtune.errors import TailTuneError
-from tailtune.run import Splits, train_run
+from tailtune.run import train_run
 from tailtune.strategies import build_run_config
 
 

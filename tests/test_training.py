@@ -17,7 +17,7 @@ from tailtune.errors import TailTuneError
 from tailtune.modeling import load_classifier
 from tailtune.precision import auto_precision
 from tailtune.strategies import build_run_config
-from tailtune.training import make_accelerator, predict_logits, train_stages
+from tailtune.training import StageHooks, make_accelerator, predict_logits, train_stages
 
 TOP1 = ("classifier.", "bert.pooler.", "bert.encoder.layer.1.")
 LABELS = ["money", "sport", "tech"]
@@ -37,6 +37,24 @@ def _setup(model_dir, texts_and_ids, stages, **run):
     return model, data, config, np.bincount(ids, minlength=3).tolist()
 
 
+class _Hooks(StageHooks):
+    """Hands the loop's events to the given functions."""
+
+    def __init__(self, on_log=None, on_epoch_end=None, on_stage_end=None) -> None:
+        self.log, self.epoch_end, self.stage_end = on_log, on_epoch_end, on_stage_end
+
+    def on_log(self, entry):
+        if self.log is not None:
+            self.log(entry)
+
+    def on_epoch_end(self, stage_index, stage, epoch, planned):
+        return self.epoch_end is not None and self.epoch_end(stage_index, stage, epoch, planned)
+
+    def on_stage_end(self, stage_index, stage, model):
+        if self.stage_end is not None:
+            self.stage_end(stage_index, stage)
+
+
 def _snapshot(model) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
@@ -47,8 +65,8 @@ def test_frozen_parameters_unchanged(tiny_model, texts_and_ids, feature_cache):
     stage = StageConfig(name="stage1", trainable="top1", loss="ldam", weights="effective", lr=1e-3)
     model, data, config, counts = _setup(tiny_model, texts_and_ids, [stage], feature_cache=feature_cache)
     before = _snapshot(model)
-    report = train_stages(model, data, counts, config, make_accelerator(config), show_progress=False)
-    assert [s.cached for s in report.stages] == [feature_cache]
+    reports = train_stages(model, data, counts, config, make_accelerator(config), show_progress=False)
+    assert [s.cached for s in reports] == [feature_cache]
     frozen = [n for n in before if not n.startswith(TOP1)]
     trainable = [n for n in before if n.startswith(TOP1)]
     assert len(frozen) > 20 and len(trainable) > 10
@@ -101,11 +119,11 @@ def test_history_loss_and_lr_schedule(tiny_model, texts_and_ids):
     ]
     model, data, config, counts = _setup(tiny_model, texts_and_ids, stages, logging_steps=1)
     history, after = [], []
-    report = train_stages(
-        model, data, counts, config, make_accelerator(config), on_history=history.append,
-        after_stage=lambda i, stage: after.append((i, stage.name)), show_progress=False,
+    reports = train_stages(
+        model, data, counts, config, make_accelerator(config), show_progress=False,
+        hooks=[_Hooks(on_log=history.append, on_stage_end=lambda i, stage: after.append((i, stage.name)))],
     )  # fmt: skip
-    assert [(s.name, s.steps) for s in report.stages] == [("stage1", 12), ("stage2", 6)]
+    assert [(s.name, s.steps) for s in reports] == [("stage1", 12), ("stage2", 6)]
     assert after == [(0, "stage1"), (1, "stage2")]
     for index, (stage, total) in enumerate(zip(stages, (12, 6), strict=True)):
         entries = [e for e in history if e["stage"] == index]
@@ -123,7 +141,8 @@ def test_logging_steps_and_warmup(tiny_model, texts_and_ids):
     stage = StageConfig(name="s", trainable="head", lr=1e-2, epochs=2, warmup_ratio=0.5)
     model, data, config, counts = _setup(tiny_model, texts_and_ids, [stage], logging_steps=4)
     history = []
-    train_stages(model, data, counts, config, make_accelerator(config), on_history=history.append, show_progress=False)
+    train_stages(model, data, counts, config, make_accelerator(config), hooks=[_Hooks(on_log=history.append)],
+                 show_progress=False)  # fmt: skip
     assert [e["step"] for e in history] == [4, 8, 12]
     # 6 warm-up steps of 12: lr(4) = 4/6 of the peak, then linear decay: lr(8) = 4/6, lr(12) = 0.
     np.testing.assert_allclose([e["lr"] for e in history], [1e-2 * 4 / 6, 1e-2 * 4 / 6, 0.0], atol=1e-12)
@@ -144,9 +163,9 @@ def test_gradient_accumulation(tiny_model, texts_and_ids, monkeypatch):
     model, data, config, counts = _setup(tiny_model, texts_and_ids, [stage], gradient_accumulation_steps=2,
                                          logging_steps=1)  # fmt: skip
     history = []
-    report = train_stages(model, data, counts, config, make_accelerator(config), on_history=history.append,
+    reports = train_stages(model, data, counts, config, make_accelerator(config), hooks=[_Hooks(on_log=history.append)],
                           show_progress=False)  # fmt: skip
-    assert report.stages[0].steps == 6
+    assert reports[0].steps == 6
     assert [e["step"] for e in history] == [1, 2, 3, 4, 5, 6]
     assert history[-1]["lr"] == 0.0
     (optimizer,) = created
@@ -160,16 +179,16 @@ def test_zero_epoch_stage_is_skipped(tiny_model, texts_and_ids):
     model, data, config, counts = _setup(tiny_model, texts_and_ids, stages)
     before = _snapshot(model)
     history = []
-    report = train_stages(model, data, counts, config, make_accelerator(config), on_history=history.append,
+    reports = train_stages(model, data, counts, config, make_accelerator(config), hooks=[_Hooks(on_log=history.append)],
                           show_progress=False)  # fmt: skip
-    assert [s.name for s in report.stages] == ["probe"]
+    assert [s.name for s in reports] == ["probe"]
     assert {e["stage"] for e in history} == {1}
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed == {"classifier.weight", "classifier.bias"}
 
     model, data, config, counts = _setup(tiny_model, texts_and_ids, [StageConfig(epochs=0)])
     before = _snapshot(model)
-    assert train_stages(model, data, counts, config, make_accelerator(config), show_progress=False).stages == []
+    assert train_stages(model, data, counts, config, make_accelerator(config), show_progress=False) == []
     assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
 
 
@@ -177,16 +196,16 @@ def test_resampling_stage_steps(tiny_model, texts_and_ids):
     """A class-balanced stage keeps the data set's length per epoch."""
     stage = StageConfig(name="rs", trainable="head", sampler="class-balanced", epochs=1)
     model, data, config, counts = _setup(tiny_model, texts_and_ids, [stage], batch_size=5)
-    report = train_stages(model, data, counts, config, make_accelerator(config), show_progress=False)
-    assert report.stages[0].steps == 5  # ceil(21 / 5)
+    reports = train_stages(model, data, counts, config, make_accelerator(config), show_progress=False)
+    assert reports[0].steps == 5  # ceil(21 / 5)
 
 
 def test_stage_batch_size_overrides_run(tiny_model, texts_and_ids):
     """A stage's own batch size wins over the run's."""
     stage = StageConfig(name="s", trainable="head", batch_size=7)
     model, data, config, counts = _setup(tiny_model, texts_and_ids, [stage], batch_size=2)
-    report = train_stages(model, data, counts, config, make_accelerator(config), show_progress=False)
-    assert report.stages[0].steps == 3
+    reports = train_stages(model, data, counts, config, make_accelerator(config), show_progress=False)
+    assert reports[0].steps == 3
 
 
 def test_predict_logits_in_data_order(tiny_model, texts_and_ids):
@@ -253,10 +272,10 @@ def test_stop_after_ends_the_stage_on_the_full_schedule(tiny_model, tiny_data):
     config = build_run_config(tiny_model, "vanilla", settings={"epochs": 4, "min_steps": 0, "batch_size": 8,
                                                                  "logging_steps": 1})  # fmt: skip
     config = config.replace(stages=[config.stages[0].replace(stop_after=1)])
-    report = train_stages(model, encoded, counts, config, make_accelerator(config), on_history=history.append,
-                          show_progress=False)  # fmt: skip
+    reports = train_stages(model, encoded, counts, config, make_accelerator(config),
+                          hooks=[_Hooks(on_log=history.append)], show_progress=False)  # fmt: skip
     steps_per_epoch = -(-len(encoded) // 8)
-    assert report.stages[0].steps == steps_per_epoch
+    assert reports[0].steps == steps_per_epoch
     # After one of four epochs the linear decay is only a quarter of the way down.
     assert history[-1]["lr"] == pytest.approx(config.stages[0].lr * 0.75, rel=1e-6)
 
@@ -273,7 +292,7 @@ def test_no_early_stop_before_the_step_budget(tiny_model, tiny_data):
         seen.append(epoch)
         return True
 
-    train_stages(model, encoded, counts, config, make_accelerator(config), on_epoch_end=always_stop,
+    train_stages(model, encoded, counts, config, make_accelerator(config), hooks=[_Hooks(on_epoch_end=always_stop)],
                  show_progress=False)  # fmt: skip
     assert seen == [1, 2, 3]
 
@@ -294,7 +313,7 @@ def test_eval_steps_evaluates_within_epochs(tiny_model, tiny_data):
         model.eval()  # as an evaluation would; training must switch back
         return False
 
-    train_stages(model, encoded, counts, config, make_accelerator(config), on_epoch_end=record,
+    train_stages(model, encoded, counts, config, make_accelerator(config), hooks=[_Hooks(on_epoch_end=record)],
                  show_progress=False)  # fmt: skip
     total = 2 * steps_per_epoch
     expected = sorted({round(s / steps_per_epoch, 4) for s in range(2, total + 1, 2)} | {1, 2})
@@ -307,6 +326,6 @@ def test_fractional_stop_after_ends_within_an_epoch(tiny_model, tiny_data):
     model, encoded, counts = _tiny_run_data(tiny_model, tiny_data)
     config = build_run_config(tiny_model, "vanilla", settings={"epochs": 3, "min_steps": 0, "batch_size": 2})
     config = config.replace(stages=[config.stages[0].replace(stop_after=1.5)])
-    report = train_stages(model, encoded, counts, config, make_accelerator(config), show_progress=False)
+    reports = train_stages(model, encoded, counts, config, make_accelerator(config), show_progress=False)
     steps_per_epoch = -(-len(encoded) // 2)
-    assert report.stages[0].steps == round(1.5 * steps_per_epoch)
+    assert reports[0].steps == round(1.5 * steps_per_epoch)

@@ -9,9 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tailtune.data import load_dataset
+from tailtune.data import Splits, load_dataset
 from tailtune.errors import TailTuneError
-from tailtune.run import Splits
 from tailtune.rundir import is_complete
 from tailtune.strategies import SETTINGS, build_run_config
 from tailtune.tune import STUDY_FILE, TuneResult, suggest_settings, tune

@@ -17,13 +17,13 @@ from sklearn.exceptions import DataConversionWarning, NotFittedError
 from tailtune.batching import encode
 from tailtune.builtin import resolve_model
 from tailtune.config import RunConfig
-from tailtune.data import LabelMap, dataset_from_values
+from tailtune.data import LabelMap, Splits, check_labels, dataset_from_values
 from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir
+from tailtune.fitting import FitContext, fit, resolve_max_length, trained_counts
 from tailtune.metrics import softmax
 from tailtune.modelcard import CARD_FILE, write_model_card
 from tailtune.modeling import check_max_length, load_saved_classifier, position_limit, save_classifier
-from tailtune.run import Splits, check_labels, fit_selected, resolve_max_length
 from tailtune.saved import read_record, write_record
 from tailtune.strategies import SETTINGS, build_run_config
 from tailtune.training import make_accelerator, predict_logits
@@ -82,6 +82,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         model_, tokenizer_: The trained model and its tokenizer.
         config_: The resolved run config (None after :meth:`load`).
         decisions_: What validation chose: the split, each stage's best epoch, the refit and the decision rule.
+        stages_: What each training stage did (:class:`~tailtune.training.StageReport`: steps, time, cache).
 
     A fitted (or loaded) TailTuner pickles, e.g. with ``joblib.dump``: the pickle leaves out the ``accelerate``
     state, which is made again on the first prediction after loading, and holds the model on the CPU.
@@ -167,10 +168,10 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         self.config_ = resolve_max_length(self._config())
         label_map = check_labels(Splits(train))
         self.accelerator_ = make_accelerator(self.config_)
-        # The same path as `tailtune train`: a held-out split, the best epochs, a refit and the decision rule.
-        fitted = fit_selected(self.config_, Splits(train), label_map, self.accelerator_,
-                              show_progress=self.show_progress)  # fmt: skip
-        self.model_, self.tokenizer_, self.report_ = fitted.model, fitted.tokenizer, fitted.report
+        # The same method as `tailtune train`: a held-out split, the best epochs, a refit and the decision rule.
+        ctx = FitContext.of(self.config_, train, label_map, self.accelerator_, show_progress=self.show_progress)
+        fitted = fit(ctx, Splits(train))
+        self.model_, self.tokenizer_, self.stages_ = fitted.model, fitted.tokenizer, fitted.stages
         self.decisions_ = fitted.summary()
         # Saved with the model, so that a loaded model predicts integers too.
         write_record(self.model_.config, label_kind=kind)
@@ -214,7 +215,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         with atomic_dir(path) as tmp:
             save_classifier(self.model_, self.tokenizer_, tmp)
             if self.config_ is not None:
-                counts = [read_record(self.model_.config).train_counts[name] for name in self.label_map.labels]
+                counts = trained_counts(self.model_, self.label_map)
                 write_model_card(tmp, self.config_, self.label_map.labels, counts, self.decisions_,
                                  data_source="fit()")  # fmt: skip
             elif (Path(self.model) / CARD_FILE).is_file():  # loaded: keep the card it came with

@@ -2,7 +2,8 @@
 
 Practitioners keep asking for these around ``transformers.Trainer``: a held-out split when they have none,
 the best checkpoint by macro-F1 rather than the last, and early stopping. Here they need no checkpoints on
-disk: the best epoch's trainable weights are kept in memory and restored when the stage ends.
+disk: the best epoch's trainable weights are kept in memory and restored when the stage ends. The selector
+is a hook of the stage loop (:class:`tailtune.training.StageHooks`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from tailtune.config import RunConfig, StageConfig
+from tailtune.training import StageHooks
 
 logger = logging.getLogger(__name__)
 
@@ -66,59 +68,76 @@ class StageChoice:
     positions: list[float] = field(default_factory=list)
 
 
-class EpochSelector:
+@dataclass
+class Score:
+    """A validation score (higher is better), with the logits it was computed from where they are to be kept."""
+
+    value: float
+    logits: np.ndarray | None = None
+
+
+class EpochSelector(StageHooks):
     """Evaluates after every epoch (or every few steps), keeps each stage's best weights, and stops a stage early.
 
     Args:
         model: The model being trained (its trainable parameters are snapshotted in memory).
-        score: Returns the validation score of the model as it is now (higher is better), or ``(score,
-            logits)``: the best epoch's logits of the latest stage are then kept as ``best_logits``.
+        score: Scores the model as it is now; the logits of the best epoch of the latest stage are kept as
+            ``best_logits``.
         patience: Evaluations without improvement after which a stage stops; None never stops early.
-        on_score: Receives ``(stage, epoch, score)`` for the history file.
         tolerance: Scores within this of the stage's best count as ties, and a tie goes to the later epoch.
             A small validation split moves by a whole example's worth between epochs; where it cannot tell
             epochs apart, the longer training (the step budget) stands.
+        metric: The score's name in history entries (``validation_<metric>``).
+        history: Hears each score as a history entry (``stage``, ``stage_name``, ``epoch``,
+            ``validation_<metric>``).
+
+    Attributes:
+        choices: What each stage chose, in stage order.
+        best_logits: The best epoch's logits in the latest stage (None where the score kept none).
     """
 
     def __init__(
         self,
         model: torch.nn.Module,
-        score: Callable[[], float],
+        score: Callable[[], Score],
         *,
         patience: int | None,
-        on_score: Callable[[int, int, float], None] | None = None,
         tolerance: float = 0.0,
+        metric: str = "score",
+        history: StageHooks | None = None,
     ) -> None:
         self.model = model
         self.score = score
         self.patience = patience
-        self.on_score = on_score
         self.tolerance = tolerance
+        self.metric = metric
+        self.history = history
         self.choices: list[StageChoice] = []
         self.best_logits: np.ndarray | None = None
         self._best_state: dict[str, torch.Tensor] | None = None
 
-    def on_epoch_end(self, index: int, stage: StageConfig, epoch: float, planned: int | None = None) -> bool:
+    def on_epoch_end(self, stage_index: int, stage: StageConfig, epoch: float, planned: int | None = None) -> bool:
         """Score the model after ``epoch`` (perhaps fractional) of ``planned``; remember it if it is the best.
 
         Returns:
             True to stop the stage (``patience`` evaluations without improvement).
         """
-        if not self.choices or self.choices[-1].stage != index:
-            self.choices.append(StageChoice(index, 0, -np.inf, 0, epochs_planned=planned))
+        if not self.choices or self.choices[-1].stage != stage_index:
+            self.choices.append(StageChoice(stage_index, 0, -np.inf, 0, epochs_planned=planned))
             self._best_state = self.best_logits = None
         choice = self.choices[-1]
-        result = self.score()
-        value, logits = (float(result[0]), result[1]) if isinstance(result, tuple) else (float(result), None)
+        score = self.score()
+        value = float(score.value)
         choice.scores.append(value)
         choice.positions.append(epoch)
         choice.epochs_run = epoch
-        if self.on_score is not None:
-            self.on_score(index, epoch, value)
+        if self.history is not None:
+            self.history.on_log({"stage": stage_index, "stage_name": stage.name, "epoch": epoch,
+                                 f"validation_{self.metric}": value})  # fmt: skip
         top = max(choice.scores)
         if value >= top - self.tolerance:  # the best so far, or tied with it: the later epoch is kept
             choice.best_epoch, choice.best_score = epoch, value
-            self.best_logits = logits
+            self.best_logits = score.logits
             # Only what this stage trains can change, so only that is kept.
             # On the CPU: a copy of every weight on an accelerator would double a full fine-tuning's memory.
             self._best_state = {
@@ -126,6 +145,10 @@ class EpochSelector:
             }
         since_best = len(choice.positions) - 1 - choice.positions.index(choice.best_epoch)
         return self.patience is not None and since_best >= self.patience
+
+    def on_stage_end(self, stage_index: int, stage: StageConfig, model: torch.nn.Module) -> None:
+        """Put the stage's best weights back."""
+        self.restore_best(stage_index, stage)
 
     def restore_best(self, index: int, stage: StageConfig) -> None:
         """Put the stage's best weights back (called once the stage ends)."""

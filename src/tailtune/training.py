@@ -5,6 +5,9 @@ only and a fresh linear schedule, then forward -> loss -> backward -> clip -> st
 stage matters: stage 2 must not inherit stage 1's moment estimates for parameters that were frozen, nor its
 finished learning-rate schedule. ``accelerate`` handles devices, mixed precision, gradient accumulation and
 DDP/FSDP under ``accelerate launch`` / ``torchrun``.
+
+Whatever else happens during training (history files, model selection, evaluations) listens to the loop
+through one interface, :class:`StageHooks`, as callbacks listen to ``transformers.Trainer``.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,12 +40,54 @@ from tailtune.weights import class_weights
 
 logger = logging.getLogger(__name__)
 
-HistoryCallback = Callable[[dict], None]
-# Called after every epoch (and every ``eval_steps`` steps) with (stage index, stage, epochs done, epochs
-# planned); epochs done is a fraction within an epoch. True ends the stage early.
-EpochCallback = Callable[[int, StageConfig, float, int], bool]
-# Called once a stage ends with (stage index, stage), e.g. to restore the stage's best weights.
-StageCallback = Callable[[int, StageConfig], None]
+
+class StageHooks:
+    """What the stage loop tells its listeners; every event is a no-op here, and a hook overrides those it needs.
+
+    A run's history, model selection and the evaluations between stages are hooks (as callbacks are to
+    ``transformers.Trainer``). Events reach every process; the run directory's writer keeps to the main one.
+    """
+
+    def on_log(self, entry: dict[str, Any]) -> None:
+        """A history entry: a logging step's loss and learning rate, or a score some hook measured."""
+
+    def on_epoch_end(self, stage_index: int, stage: StageConfig, epoch: float, planned: int) -> bool:
+        """After every epoch (and every ``eval_steps`` steps), with the whole model in place, not the cache's
+        stand-ins.
+
+        Args:
+            stage_index: The stage's position in the run.
+            stage: The stage.
+            epoch: Epochs done, a fraction within an epoch (``eval_steps``).
+            planned: Epochs the stage plans to run.
+
+        Returns:
+            True to end the stage early (obeyed once the stage has made its step budget).
+        """
+        return False
+
+    def on_stage_end(self, stage_index: int, stage: StageConfig, model: torch.nn.Module) -> None:
+        """Once a stage ends, e.g. to restore its best weights or to evaluate the model."""
+
+
+class HookList(StageHooks):
+    """Several hooks as one: each event reaches them in order."""
+
+    def __init__(self, hooks: Sequence[StageHooks] = ()) -> None:
+        self.hooks = list(hooks)
+
+    def on_log(self, entry: dict[str, Any]) -> None:
+        for hook in self.hooks:
+            hook.on_log(entry)
+
+    def on_epoch_end(self, stage_index: int, stage: StageConfig, epoch: float, planned: int) -> bool:
+        # Every hook hears the event, whatever an earlier one answered.
+        stops = [hook.on_epoch_end(stage_index, stage, epoch, planned) for hook in self.hooks]
+        return any(stops)
+
+    def on_stage_end(self, stage_index: int, stage: StageConfig, model: torch.nn.Module) -> None:
+        for hook in self.hooks:
+            hook.on_stage_end(stage_index, stage, model)
 
 
 def make_accelerator(config: RunConfig) -> Accelerator:
@@ -91,16 +137,6 @@ class StageReport:
     phase: str = "train"
 
 
-@dataclass
-class TrainReport:
-    """Per-stage timings, the epochs model selection chose (``tailtune.selection.StageChoice``) and the
-    validation logits of the chosen epoch of the last stage."""
-
-    stages: list[StageReport] = field(default_factory=list)
-    choices: list = field(default_factory=list)
-    validation_logits: np.ndarray | None = None
-
-
 def train_stages(
     model: torch.nn.Module,
     data: Encoded,
@@ -108,11 +144,9 @@ def train_stages(
     config: RunConfig,
     accelerator: Accelerator,
     *,
-    on_history: HistoryCallback | None = None,
-    on_epoch_end: EpochCallback | None = None,
-    after_stage: StageCallback | None = None,
+    hooks: Sequence[StageHooks] = (),
     show_progress: bool = True,
-) -> TrainReport:
+) -> list[StageReport]:
     """Train ``model`` through ``config.stages`` in order.
 
     Args:
@@ -122,16 +156,14 @@ def train_stages(
         config: Run settings, including the stages; ``config.model`` names the pretrained weights, to key
             feature caches shared on disk.
         accelerator: From :func:`make_accelerator`.
-        on_history: Receives one dict per logging step (stage, step, epoch, loss, lr).
-        on_epoch_end: Called after every epoch, outside any feature-cache replay (the model is whole), e.g. to
-            evaluate; returning True ends the stage (early stopping).
-        after_stage: Called with (stage index, stage) after each stage, e.g. to evaluate.
+        hooks: Hear the loop's events (:class:`StageHooks`), in this order.
         show_progress: Show a tqdm bar per stage (main process only).
 
     Returns:
-        Per-stage timings.
+        What each stage that ran did.
     """
-    report = TrainReport()
+    loop = _Loop(config, accelerator, class_counts, HookList(hooks), show_progress)
+    reports: list[StageReport] = []
     trained: set[str] = set()  # names of parameters some earlier stage has changed
     for index, stage in enumerate(config.stages):
         if stage.epochs == 0:
@@ -143,18 +175,26 @@ def train_stages(
         # then may a cache be shared with other runs.
         pristine = trained <= names
         trained |= names
-        stage_report = _run_stage(
-            model, params, data, class_counts, config, stage, index, accelerator,
-            shared_cache_key=cache_key(config.model, data, stage.trainable, config.max_length,
-                                       pooling=pooling_of(model)) if pristine else None,
-            on_history=on_history, on_epoch_end=on_epoch_end, show_progress=show_progress,
+        shared_key = (
+            cache_key(config.model, data, stage.trainable, config.max_length, pooling=pooling_of(model))
+            if pristine else None
         )  # fmt: skip
-        report.stages.append(stage_report)
-        if after_stage is not None:
-            after_stage(index, stage)
+        reports.append(_run_stage(loop, model, params, data, stage, index, shared_key))
+        loop.hooks.on_stage_end(index, stage, model)
     for param in model.parameters():
         param.requires_grad_(True)
-    return report
+    return reports
+
+
+@dataclass(frozen=True)
+class _Loop:
+    """What every stage of one :func:`train_stages` call shares."""
+
+    config: RunConfig
+    accelerator: Accelerator
+    class_counts: list[int]
+    hooks: HookList
+    show_progress: bool
 
 
 def stage_epochs(stage: StageConfig, batches_per_epoch: int, accumulation: int) -> int:
@@ -175,12 +215,11 @@ def stage_loss(stage: StageConfig, class_counts: Sequence[int]) -> torch.nn.Modu
     return build_loss(stage.loss, class_counts=class_counts, weight=weight, **stage.loss_params)
 
 
-def _run_stage(
-    model, params, data, class_counts, config, stage, index, accelerator, *, shared_cache_key, on_history,
-    on_epoch_end, show_progress,
-) -> StageReport:  # fmt: skip
+def _run_stage(loop: _Loop, model, params, data: Encoded, stage: StageConfig, index: int,
+               shared_key: str | None) -> StageReport:  # fmt: skip
+    config, accelerator, hooks = loop.config, loop.accelerator, loop.hooks
     device = accelerator.device
-    loss_fn = stage_loss(stage, class_counts).to(device)
+    loss_fn = stage_loss(stage, loop.class_counts).to(device)
     batch_size = stage.batch_size or config.batch_size
     plan = BatchPlan(
         data.lengths, batch_size, seed=config.seed * 1000 + index * 100, shuffle=True,
@@ -196,14 +235,7 @@ def _run_stage(
     cache, cache_seconds = None, 0.0
     if config.feature_cache and cacheable(model, stage.trainable):
         start = time.perf_counter()
-        model.to(device)
-        # Under several processes the first builds a shared on-disk cache; the others then read it.
-        with accelerator.main_process_first() if shared_cache_key and config.cache_dir else contextlib.nullcontext():
-            cache = build_cache(
-                model, data, stage.trainable, batch_size=config.eval_batch_size, device=device,
-                autocast=accelerator.autocast(), cache_dir=config.cache_dir if shared_cache_key else None,
-                key=shared_cache_key, show_progress=show_progress and accelerator.is_local_main_process,
-            )  # fmt: skip
+        cache = _build_stage_cache(loop, model, data, stage, shared_key)
         cache_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -220,17 +252,17 @@ def _run_stage(
             last_step = min(local_steps, max(1, round(stage.stop_after * steps_per_epoch)))
         bar = tqdm(
             total=local_steps, desc=f"stage {index + 1}/{len(config.stages)} {stage.name}", unit="step",
-            disable=not (show_progress and accelerator.is_local_main_process),
+            disable=not (loop.show_progress and accelerator.is_local_main_process),
         )  # fmt: skip
         step, seen = 0, 0
         running = torch.zeros((), device=device)
 
-        def evaluate() -> bool:
-            """Score the model where training stands; True ends the stage."""
+        def end_of_epoch() -> bool:
+            """Tell the hooks where training stands; True ends the stage."""
             done = step / steps_per_epoch
             done = int(done) if done.is_integer() else round(done, 4)
-            with feed.suspended():  # the callback sees the whole model, not the cache's stand-ins
-                stop = on_epoch_end(index, stage, done, epochs)
+            with feed.suspended():  # the hooks see the whole model, not the cache's stand-ins
+                stop = hooks.on_epoch_end(index, stage, done, epochs)
             prepared.train()
             # Never before the step budget is spent: a validation split that lacks the rarest classes (too
             # small to hold out) stops improving before the tail is learned.
@@ -269,17 +301,14 @@ def _run_stage(
                         "loss": float(running) / max(seen, 1), "lr": scheduler.get_last_lr()[0],
                     }  # fmt: skip
                     bar.set_postfix(loss=f"{entry['loss']:.4f}")
-                    if on_history is not None and accelerator.is_main_process:
-                        on_history(entry)
+                    hooks.on_log(entry)
                     running.zero_()
                     seen = 0
                 epoch_end = step % steps_per_epoch == 0
                 if epoch_end:
                     _check_finite(running, stage, index, step)
-                if on_epoch_end is not None and (
-                    epoch_end or step == last_step or (config.eval_steps and step % config.eval_steps == 0)
-                ):
-                    stopped = evaluate()
+                if epoch_end or step == last_step or (config.eval_steps and step % config.eval_steps == 0):
+                    stopped = end_of_epoch()
                 if stopped or step == last_step:
                     break
         bar.close()
@@ -297,6 +326,20 @@ def _run_stage(
         f" on cached features (cache built in {cache_seconds:.1f}s)" if cache is not None else "",
     )  # fmt: skip
     return StageReport(stage.name, seconds, step, cache is not None, cache_seconds, int(tokens))
+
+
+def _build_stage_cache(loop: _Loop, model, data: Encoded, stage: StageConfig, shared_key: str | None):
+    """The stage's frozen features: shared on disk under ``shared_key`` when the run has a ``cache_dir``."""
+    config, accelerator = loop.config, loop.accelerator
+    model.to(accelerator.device)
+    cache_dir = config.cache_dir if shared_key else None
+    # Under several processes the first builds a shared on-disk cache; the others then read it.
+    with accelerator.main_process_first() if cache_dir else contextlib.nullcontext():
+        return build_cache(
+            model, data, stage.trainable, batch_size=config.eval_batch_size, device=accelerator.device,
+            autocast=accelerator.autocast(), cache_dir=cache_dir, key=shared_key,
+            show_progress=loop.show_progress and accelerator.is_local_main_process,
+        )  # fmt: skip
 
 
 def _check_finite(running_loss: torch.Tensor, stage: StageConfig, index: int, step: int) -> None:

@@ -24,10 +24,14 @@ from typing import Any
 import pandas as pd
 
 from tailtune.config import RunConfig
+from tailtune.data import Splits
 from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import atomic_path, write_json
-from tailtune.run import Splits, resolve_max_length, train_run, validation_split
+from tailtune.fitting import resolve_max_length, validation_split
+from tailtune.metrics import present_macro_f1_of
+from tailtune.run import train_run
 from tailtune.strategies import STRATEGIES, build_run_config
+from tailtune.training import StageHooks
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +57,22 @@ class TuneResult:
     validation_score: float
     n_trials: int
     final_metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FinalRun:
+    """Where and under which names the search's final model is trained.
+
+    Attributes:
+        directory: Its run directory (default ``OUT/best``).
+        variant: The data variant its ``config.json`` records (experiments); ``variant_info`` its parameters.
+        label: The strategy name its config records (experiments name runs so); default the strategy's own.
+    """
+
+    directory: str | Path | None = None
+    variant: str | None = None
+    variant_info: dict[str, Any] | None = None
+    label: str | None = None
 
 
 def _lr_range(trainable: str) -> tuple[float, float]:
@@ -92,8 +112,7 @@ def tune(
     seed: int = 42,
     show_progress: bool = True,
     on_trial: Callable[[dict[str, Any]], None] | None = None,
-    final_dir: str | Path | None = None,
-    final_run: dict[str, Any] | None = None,
+    final: FinalRun | None = None,
 ) -> TuneResult:
     """Search strategies and budgets on validation data, then train the best on all the data.
 
@@ -110,9 +129,7 @@ def tune(
         seed: Seeds the sampler, the validation split and every trial's run.
         show_progress: Progress bars in each trial.
         on_trial: Receives one dict per finished trial (number, state, value, strategy, seconds).
-        final_dir: Where the final model's run directory goes (default ``OUT/best``).
-        final_run: Extra arguments of the final :func:`~tailtune.run.train_run` (``variant``,
-            ``variant_info``), and ``label``: the strategy name its config records (experiments name runs so).
+        final: Where the final model's run directory goes and what it records (default ``OUT/best``).
     """
     import optuna
 
@@ -129,11 +146,11 @@ def tune(
     out.mkdir(parents=True, exist_ok=True)
     shared = {"seed": seed, "cache_dir": str(out / ".cache"), **(settings or {})}
     base = resolve_max_length(build_run_config(model, strategies[0], settings=shared))  # refused before any trial
-    fit_train, validation, split_info = validation_split(base, splits)
-    if validation is None:
+    held = validation_split(base, splits)
+    if held.validation is None:
         raise TailTuneError("tuning needs validation data: give eval data, or a positive eval_fraction and classes "
                             f"of at least {base.eval_min_class_count} training examples")  # fmt: skip
-    search_splits = Splits(fit_train, validation, None)  # test data never reaches the search
+    search_splits = Splits(held.train, held.validation, None)  # test data never reaches the search
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(optuna, storage or f"sqlite:///{out / STUDY_FILE}", out, strategies, seed)
@@ -143,24 +160,10 @@ def tune(
         trial.set_user_attr("chosen", chosen)  # the final run reads it back, whatever the search space is then
         config = build_run_config(model, strategy, settings={**shared, **chosen["settings"], "refit": False},
                                   stages=chosen["stages"])  # fmt: skip
-        # Trials are compared on their last stage, evaluation by evaluation: earlier stages train other parts of
-        # the model and their scores are not comparable across strategies.
-        last = max(i for i, stage in enumerate(config.stages) if stage.epochs)
-        key = f"validation_{config.select_metric}"
-
-        evaluations = 0
-
-        def report(entry: dict) -> None:
-            nonlocal evaluations
-            if key in entry and entry["stage"] == last and "phase" not in entry:
-                evaluations += 1  # Optuna's steps are whole numbers; evaluations may fall within epochs
-                trial.report(entry[key], evaluations)
-                if trial.should_prune():
-                    raise optuna.TrialPruned()
-
         try:
             metrics = train_run(config, search_splits, out / TRIALS_DIR / f"trial-{trial.number}", overwrite=True,
-                                show_progress=show_progress, observer=report, save_model=False)  # fmt: skip
+                                show_progress=show_progress, hooks=[_Pruning(trial, config)],
+                                save_model=False)  # fmt: skip
         finally:
             gc.collect()  # a pruned trial leaves its model behind; free it before the next one
         trial.set_user_attr("seconds", metrics["wall_time_s"])
@@ -186,17 +189,17 @@ def tune(
         raise TailTuneError(f"{out}: no trial completed ({len(failed)} failed{reason}); raise trials or timeout")
     best = study.best_trial
     strategy, chosen = best.params["strategy"], best.user_attrs["chosen"]
-    final = build_run_config(model, strategy, settings={**shared, **chosen["settings"]}, stages=chosen["stages"])
-    extra = dict(final_run or {})
-    if "label" in extra:
-        final = dataclasses.replace(final, strategy=extra.pop("label"))
-    metrics = train_run(final, splits, final_dir or out / "best", overwrite=True, show_progress=show_progress,
-                        **extra)  # fmt: skip
+    final = final or FinalRun()
+    config = build_run_config(model, strategy, settings={**shared, **chosen["settings"]}, stages=chosen["stages"])
+    if final.label is not None:
+        config = dataclasses.replace(config, strategy=final.label)
+    metrics = train_run(config, splits, final.directory or out / "best", overwrite=True, show_progress=show_progress,
+                        variant=final.variant, variant_info=final.variant_info)  # fmt: skip
     result = TuneResult(strategy, chosen, float(best.value), len(study.trials), metrics)
     write_json(out / BEST_FILE, {
         "strategy": strategy, "settings": chosen, "validation_score": result.validation_score,
-        "select_metric": final.select_metric, "trial": best.number, "n_trials": len(study.trials),
-        "validation_split": split_info, "final": {k: metrics.get(k) for k in ("split", "macro_f1", "micro_f1")},
+        "select_metric": config.select_metric, "trial": best.number, "n_trials": len(study.trials),
+        "validation_split": held.info, "final": {k: metrics.get(k) for k in ("split", "macro_f1", "micro_f1")},
     })  # fmt: skip
     return result
 
@@ -225,18 +228,38 @@ def _open_study(optuna, storage: str, out: Path, strategies: list[str], seed: in
     return study
 
 
-def _validation_score(metrics: dict[str, Any], config: RunConfig) -> float:
-    """The trial's validation score, as epoch selection measures it.
+class _Pruning(StageHooks):
+    """Reports a trial's validation scores to Optuna as they are logged, and prunes a hopeless trial.
 
-    Macro-F1 averages over the classes the validation split holds: a carved split leaves out the smallest
-    classes, which would otherwise add a constant zero to every trial.
+    Trials are compared on their last stage, evaluation by evaluation: earlier stages train other parts of the
+    model and their scores are not comparable across strategies.
     """
+
+    def __init__(self, trial, config: RunConfig) -> None:
+        import optuna
+
+        self.trial = trial
+        self.pruned = optuna.TrialPruned
+        self.last = max(i for i, stage in enumerate(config.stages) if stage.epochs)
+        self.key = f"validation_{config.select_metric}"
+        self.evaluations = 0  # Optuna's steps are whole numbers; evaluations may fall within epochs
+
+    def on_log(self, entry: dict[str, Any]) -> None:
+        if self.key in entry and entry["stage"] == self.last and "phase" not in entry:
+            self.evaluations += 1
+            self.trial.report(entry[self.key], self.evaluations)
+            if self.trial.should_prune():
+                raise self.pruned()
+
+
+def _validation_score(metrics: dict[str, Any], config: RunConfig) -> float:
+    """The trial's validation score, as epoch selection measures it (macro-F1 over the classes validation holds:
+    see :func:`tailtune.metrics.present_macro_f1`)."""
     evaluated = metrics.get("eval") or metrics
     metric = config.select_metric if config.select_metric != "none" else "macro_f1"
     if metric != "macro_f1":
         return float(evaluated[metric])
-    scores = [row["f1"] for row in evaluated["per_class"].values() if row["support"]]
-    return float(sum(scores) / len(scores)) if scores else 0.0
+    return present_macro_f1_of(evaluated)
 
 
 def write_trials(study, path: Path) -> None:

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from tailtune.config import RunConfig
+from tailtune.data import Splits
 from tailtune.errors import TailTuneError, TrainingDiverged
 from tailtune.experiments.checks import in_context
 from tailtune.experiments.spec import Experiment, PlannedRun, load_experiment
 from tailtune.experiments.summary import write_summary
 from tailtune.experiments.variants import prepare_data
-from tailtune.run import Splits, resolve_max_length, train_run
+from tailtune.fitting import resolve_max_length
+from tailtune.run import train_run
 from tailtune.rundir import NOT_LEARNED, RunBusy, config_differences, is_complete, load_run, tuning_dir, write_failure
 
 logger = logging.getLogger(__name__)
@@ -177,14 +179,14 @@ def _train(experiment: Experiment, item: PlannedRun, splits: Splits, *, show_pro
     described = {"variant": item.variant.name, "variant_info": item.variant.info}
     if experiment.tune is None:
         return train_run(config, splits, item.directory, show_progress=show_progress, **described)
-    from tailtune.tune import tune
+    from tailtune.tune import FinalRun, tune
 
     settings = {"cache_dir": config.cache_dir, **experiment.run, **item.strategy.options}
     result = tune(
         experiment.model, splits, tuning_dir(item.directory),
         strategies=[item.strategy.name], trials=experiment.tune["trials"], timeout=experiment.tune["timeout"],
-        settings=settings, seed=item.seed, show_progress=show_progress, final_dir=item.directory,
-        final_run={**described, "label": item.strategy.label},
+        settings=settings, seed=item.seed, show_progress=show_progress,
+        final=FinalRun(item.directory, label=item.strategy.label, **described),
     )  # fmt: skip
     return result.final_metrics
 

@@ -1,0 +1,406 @@
+"""The method: a classifier fine-tuned on long-tailed data, with every choice made on validation data.
+
+:func:`fit` is what ``tailtune train`` (through :func:`tailtune.run.train_run`), :class:`~tailtune.TailTuner`,
+``tailtune tune`` and ``tailtune compare`` all run:
+
+1. Validation data: the eval split, else one carved from the training data (:func:`validation_split`).
+2. :func:`train_model`: the pretrained model trained through the stages; each stage keeps its best epoch on
+   validation and may stop early (:class:`~tailtune.selection.EpochSelector`, a hook of the stage loop).
+3. With a carved split and ``refit``, a fresh model trains on all the training data for the chosen epochs.
+4. The decision rule (``calibrate``) is chosen on the selection model's validation logits and folded into the
+   final model's bias.
+
+:func:`evaluate_split` scores a model on labelled data. What a run directory holds is :mod:`tailtune.run`'s
+business; the choices themselves are :mod:`tailtune.selection`'s and :mod:`tailtune.calibration`'s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from accelerate.utils import set_seed
+
+from tailtune.batching import Encoded, encode
+from tailtune.calibration import Calibration, choose_calibration, fold_into_bias, prior_tau_for
+from tailtune.config import DEFAULT_MAX_LENGTH, RunConfig, StageConfig
+from tailtune.data import LabelMap, Splits, TextDataset
+from tailtune.imbalance import class_counts
+from tailtune.metrics import compute_metrics, score_predictions, softmax
+from tailtune.modeling import check_max_length, load_classifier, position_limit
+from tailtune.saved import read_record, write_record
+from tailtune.scopes import final_linear
+from tailtune.selection import EpochSelector, Score, StageChoice, carve_validation, refit_config
+from tailtune.training import HookList, StageHooks, StageReport, predict_logits, train_stages
+
+if TYPE_CHECKING:
+    import torch
+    from accelerate import Accelerator
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """What every step of a fit shares.
+
+    Attributes:
+        config: The run's settings, with ``max_length`` resolved (:func:`resolve_max_length`).
+        label_map: The label names and their class ids (:func:`tailtune.data.check_labels`).
+        accelerator: From :func:`tailtune.training.make_accelerator`.
+        train_counts: Examples per class of all the run's training data, in class-id order; evaluations group
+            classes by them (the selection model trains without a carved validation split).
+        show_progress: Progress bars.
+    """
+
+    config: RunConfig
+    label_map: LabelMap
+    accelerator: Accelerator
+    train_counts: list[int]
+    show_progress: bool = True
+
+    @classmethod
+    def of(
+        cls, config: RunConfig, train: TextDataset, label_map: LabelMap, accelerator: Accelerator, *,
+        show_progress: bool = True,
+    ) -> FitContext:  # fmt: skip
+        """The context of a run on the training data ``train``."""
+        return cls(config, label_map, accelerator, label_map.counts(train), show_progress)
+
+
+@dataclass
+class ValidationSplit:
+    """The validation data of a run and what selection trains on beside it (:func:`validation_split`).
+
+    Attributes:
+        train: The training data, less a carved validation split.
+        validation: The validation data; None where nothing would use it.
+        info: Its description for ``metrics.json``: ``source`` (``given``, ``carved`` or None) and size, and for
+            a carved split its fraction, smallest class, seed and class counts.
+    """
+
+    train: TextDataset
+    validation: TextDataset | None
+    info: dict[str, Any]
+
+    @property
+    def carved(self) -> bool:
+        """Whether the validation data was carved from the training data."""
+        return self.info["source"] == "carved"
+
+
+@dataclass
+class TrainedModel:
+    """A model trained through the stages (:func:`train_model`), with what selection chose.
+
+    Attributes:
+        model: The trained model (unwrapped from ``accelerate``).
+        tokenizer: Its tokenizer.
+        train_counts: The examples per class it trained on, in class-id order (its config records them too).
+        stages: What each stage that ran did.
+        choices: The epoch selection chose in each stage (empty without selection).
+        validation_logits: The validation logits of the chosen epoch of the last stage (None without selection).
+    """
+
+    model: Any
+    tokenizer: Any
+    train_counts: list[int]
+    stages: list[StageReport]
+    choices: list[StageChoice] = field(default_factory=list)
+    validation_logits: np.ndarray | None = None
+
+
+@dataclass
+class Fitted:
+    """The final model, with what selection, refit and calibration decided (:func:`fit`).
+
+    Attributes:
+        model: The final model, the decision rule folded into its bias.
+        tokenizer: Its tokenizer.
+        stages: What each stage did: the selection model's stages, then the refit's (``phase`` ``refit``).
+        choices: The epoch selection chose in each stage.
+        validation_split: Where the validation data came from (:attr:`ValidationSplit.info`).
+        calibration: The decision rule; None where none was chosen.
+        refit_epochs: The epochs per stage of the refit on all the training data; None without a refit.
+    """
+
+    model: Any
+    tokenizer: Any
+    stages: list[StageReport]
+    choices: list[StageChoice]
+    validation_split: dict[str, Any]
+    calibration: Calibration | None = None
+    refit_epochs: list[float] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The decisions, for ``metrics.json``."""
+        return {
+            "validation_split": self.validation_split,
+            "selection": [vars(c) for c in self.choices],
+            "refit_epochs": self.refit_epochs,
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+        }
+
+
+@dataclass
+class Evaluation:
+    """A model's scores on a labelled split (:func:`evaluate_split`).
+
+    Attributes:
+        metrics: :func:`tailtune.metrics.compute_metrics`' scores.
+        predictions: One row per example: ``text``, ``label``, ``predicted`` and the predicted class's ``score``.
+    """
+
+    metrics: dict[str, Any]
+    predictions: pd.DataFrame
+
+
+def fit(ctx: FitContext, splits: Splits, *, hooks: Sequence[StageHooks] = ()) -> Fitted:
+    """Train with model selection on validation data, refit on all the data, then calibrate.
+
+    1. Validation: the eval split, else one carved from the training data (``eval_fraction``).
+    2. Each stage keeps its best epoch on validation and may stop early (``select_metric``, ``patience``);
+       without selection, the eval split is scored after every stage, for the history only.
+    3. With a carved split and ``refit``, a fresh model trains on all the training data for the chosen epochs.
+    4. The decision rule (``calibrate``) is chosen on the selection model's validation logits and folded into
+       the final model's bias.
+
+    Args:
+        ctx: The run's settings, labels and accelerator.
+        splits: The training data and the optional eval data (test data plays no part).
+        hooks: Hear the stage loop's events; the refit's history entries reach them marked ``phase: refit``.
+    """
+    if ctx.config.max_length is None:
+        ctx = dataclasses.replace(ctx, config=resolve_max_length(ctx.config))
+    config = ctx.config
+    held = validation_split(config, splits)
+    trained = train_model(ctx, held.train, validation=held.validation,
+                          watch=splits.eval if config.select_metric == "none" else None, hooks=hooks)  # fmt: skip
+    fitted = Fitted(trained.model, trained.tokenizer, trained.stages, trained.choices, held.info)
+    counts = trained.train_counts
+    if held.validation is not None and config.calibrate != "none" and any(stage.epochs for stage in config.stages):
+        fitted.calibration = _choose_calibration(ctx, trained, held.validation)
+    if held.carved and config.refit:
+        refit = refit_config(config, trained.choices) if trained.choices else config
+        fitted.refit_epochs = [stage.stop_after or stage.epochs for stage in refit.stages]
+        logger.info("refit on all %d training examples, epochs per stage %s", len(splits.train), fitted.refit_epochs)
+        final = train_model(dataclasses.replace(ctx, config=refit), splits.train, hooks=[_RefitHistory(hooks)])
+        fitted.model, fitted.tokenizer = final.model, final.tokenizer
+        fitted.stages.extend(dataclasses.replace(stage, phase="refit") for stage in final.stages)
+        counts = final.train_counts
+    if fitted.calibration is not None:
+        fold_into_bias(fitted.model, fitted.calibration.offsets(counts))
+        write_record(fitted.model.config, calibration=fitted.calibration.to_dict())
+    return fitted
+
+
+def train_model(
+    ctx: FitContext,
+    train: TextDataset,
+    *,
+    validation: TextDataset | None = None,
+    watch: TextDataset | None = None,
+    hooks: Sequence[StageHooks] = (),
+) -> TrainedModel:
+    """Load the pretrained model and train it through the stages.
+
+    With ``validation`` (and a ``select_metric``), every epoch is scored on it, each stage ends with its best
+    epoch's weights, and a stage stops after ``patience`` evaluations without improvement. The model's config
+    records the training class counts (``tailtune_train_counts``) so that later evaluations can group classes
+    by training frequency.
+
+    Args:
+        ctx: The run's settings, labels and accelerator.
+        train: The data to train on.
+        validation: Data to select each stage's epoch on.
+        watch: Data to evaluate after every stage, for the history only.
+        hooks: Hear the stage loop's events, and the scores measured on ``validation`` and ``watch``.
+    """
+    config, label_map = ctx.config, ctx.label_map
+    train_counts = label_map.counts(train)
+    set_seed(config.seed)  # before the head is initialised
+    model, tokenizer = load_classifier(
+        config.model, label_map.labels, head=config.head, pooling=config.pooling,
+        trust_remote_code=config.trust_remote_code, attention_dropout=config.attention_dropout,
+    )  # fmt: skip
+    ctx = dataclasses.replace(ctx, config=fit_max_length(config, model.config, tokenizer))
+    config = ctx.config
+    if config.calibrate != "none":
+        final_linear(model)  # fail now, not after training, where the rule cannot be folded in
+    encoded = encode(tokenizer, train.texts, label_map.encode(train.labels, source=train.source),
+                     max_length=config.max_length)  # fmt: skip
+    history = HookList(hooks)
+    selector = None
+    listeners: list[StageHooks] = []
+    if validation is not None and config.select_metric != "none":
+        # One example's worth of score (at least 0.01) is a tie: see EpochSelector.
+        selector = EpochSelector(
+            model, _ValidationScore(ctx, model, _encode_split(ctx, tokenizer, validation)),
+            patience=config.patience, tolerance=max(0.01, 1.0 / len(validation)), metric=config.select_metric,
+            history=history,
+        )  # fmt: skip
+        listeners.append(selector)
+    if watch is not None:
+        listeners.append(_EvaluateAfterStage(ctx, tokenizer, watch, history))
+    stages = train_stages(model, encoded, train_counts, config, ctx.accelerator, hooks=[*listeners, *hooks],
+                          show_progress=ctx.show_progress)  # fmt: skip
+    model = ctx.accelerator.unwrap_model(model)
+    write_record(
+        model.config,
+        train_counts=dict(zip(label_map.labels, train_counts, strict=True)),
+        # A loaded model predicts at the length it was trained at, unless told otherwise.
+        max_length=config.max_length,
+        label_kind=_label_kind(label_map),
+        calibration=None,  # a rule recorded by the checkpoint it started from is not this model's
+    )
+    if selector is None:
+        return TrainedModel(model, tokenizer, train_counts, stages)
+    return TrainedModel(model, tokenizer, train_counts, stages, selector.choices, selector.best_logits)
+
+
+def validation_split(config: RunConfig, splits: Splits) -> ValidationSplit:
+    """The validation data: the given eval data, or a split carved from the training data.
+
+    Carved only when no eval data is given and ``eval_fraction`` > 0 (stratified and seeded by the run's seed:
+    see :func:`tailtune.selection.carve_validation`), and only where selection or calibration would use it.
+    """
+    if splits.eval is not None:
+        return ValidationSplit(splits.train, splits.eval, {"source": "given", "size": len(splits.eval)})
+    if config.eval_fraction <= 0 or (config.select_metric == "none" and config.calibrate == "none"):
+        return ValidationSplit(splits.train, None, {"source": None})  # nothing would use a held-out split
+    train_idx, val_idx = carve_validation(splits.train.labels, fraction=config.eval_fraction,
+                                          min_class_count=config.eval_min_class_count, seed=config.seed)  # fmt: skip
+    if len(val_idx) == 0:
+        return ValidationSplit(splits.train, None, {"source": None})
+    validation = splits.train.subset(val_idx)
+    validation.source = f"{splits.train.source} (held out)"
+    info = {"source": "carved", "fraction": config.eval_fraction, "min_class_count": config.eval_min_class_count,
+            "seed": config.seed, "size": len(val_idx), "counts": class_counts(validation.labels)}  # fmt: skip
+    return ValidationSplit(splits.train.subset(train_idx), validation, info)
+
+
+def evaluate_split(
+    ctx: FitContext, model: torch.nn.Module, tokenizer: Any, dataset: TextDataset, *, show_progress: bool = False
+) -> Evaluation:
+    """Predict a labelled split and score the predictions, classes grouped by the run's training counts."""
+    encoded = _encode_split(ctx, tokenizer, dataset)
+    logits = predict_logits(model, encoded, ctx.accelerator, batch_size=ctx.config.eval_batch_size,
+                            show_progress=show_progress)  # fmt: skip
+    probs = softmax(logits)
+    predicted = probs.argmax(axis=1)
+    label_names = ctx.label_map.labels
+    metrics = compute_metrics(encoded.labels, predicted, label_names=label_names, train_counts=ctx.train_counts)
+    predictions = pd.DataFrame({
+        "text": dataset.texts,
+        "label": dataset.labels,
+        "predicted": [label_names[i] for i in predicted],
+        "score": probs[np.arange(len(predicted)), predicted].round(6),
+    })  # fmt: skip
+    return Evaluation(metrics, predictions)
+
+
+def trained_counts(model: torch.nn.Module, label_map: LabelMap) -> list[int]:
+    """The class counts :func:`train_model` recorded for the data the model trained on, in class-id order."""
+    return [read_record(model.config).train_counts[name] for name in label_map.labels]
+
+
+def resolve_max_length(config: RunConfig) -> RunConfig:
+    """``config`` with a ``max_length`` its model can take, decided before anything loads weights or is written.
+
+    Not given (None): :data:`~tailtune.config.DEFAULT_MAX_LENGTH`, or the model's limit where that is lower (the
+    log says so). Given: kept as it is, and refused with one line when the model cannot take it. The limits come
+    from the checkpoint's config and tokenizer; where those cannot be read, loading the model says why.
+
+    Raises:
+        TailTuneError: A given ``max_length`` above the model's limit, or too short for any text.
+    """
+    from transformers import AutoTokenizer, PretrainedConfig
+
+    source = os.path.expanduser(config.model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=config.trust_remote_code)
+        config_dict, _ = PretrainedConfig.get_config_dict(source)  # the file as it is, whatever its model type
+    except (OSError, ValueError):
+        return config if config.max_length is not None else config.replace(max_length=DEFAULT_MAX_LENGTH)
+    positions = SimpleNamespace(max_position_embeddings=config_dict.get("max_position_embeddings"))
+    return fit_max_length(config, positions, tokenizer)
+
+
+def fit_max_length(config: RunConfig, model_config: Any, tokenizer: Any) -> RunConfig:
+    """:func:`resolve_max_length` for a model whose config and tokenizer are at hand."""
+    if config.max_length is None:
+        limit = position_limit(model_config, tokenizer)
+        max_length = DEFAULT_MAX_LENGTH if limit is None else min(DEFAULT_MAX_LENGTH, limit)
+        if max_length < DEFAULT_MAX_LENGTH:
+            logger.info("max_length %d, this model's limit (the default %d is above it)", max_length,
+                        DEFAULT_MAX_LENGTH)  # fmt: skip
+        config = config.replace(max_length=max_length)
+    check_max_length(config.max_length, model_config, tokenizer)
+    return config
+
+
+def _label_kind(label_map: LabelMap) -> str:
+    """Labels read from a file are strings; a column of whole numbers comes back as integers when loaded."""
+    whole = all(name.lstrip("-").isdigit() and str(int(name)) == name for name in label_map.labels)
+    return "integer" if whole else "string"
+
+
+def _encode_split(ctx: FitContext, tokenizer: Any, dataset: TextDataset) -> Encoded:
+    """A labelled split encoded as the run encodes its data."""
+    ids = ctx.label_map.encode(dataset.labels, source=dataset.source)
+    return encode(tokenizer, dataset.texts, ids, max_length=ctx.config.max_length)
+
+
+def _choose_calibration(ctx: FitContext, trained: TrainedModel, validation: TextDataset) -> Calibration:
+    """The decision rule, chosen on the validation logits of the epoch selection kept (else of the model)."""
+    config = ctx.config
+    y_val = ctx.label_map.encode(validation.labels, source=validation.source)
+    logits = trained.validation_logits
+    if logits is None:
+        encoded = encode(trained.tokenizer, validation.texts, y_val, max_length=config.max_length)
+        logits = predict_logits(trained.model, encoded, ctx.accelerator, batch_size=config.eval_batch_size)
+    last = [stage for stage in config.stages if stage.epochs][-1]
+    prior_tau = prior_tau_for(last.loss, last.weights, last.sampler)
+    return choose_calibration(config.calibrate, logits, y_val, trained.train_counts, prior_tau=prior_tau)
+
+
+class _ValidationScore:
+    """The model's validation score by ``select_metric``, with the logits it came from."""
+
+    def __init__(self, ctx: FitContext, model: torch.nn.Module, encoded: Encoded) -> None:
+        self.ctx, self.model, self.encoded = ctx, model, encoded
+
+    def __call__(self) -> Score:
+        config = self.ctx.config
+        logits = predict_logits(self.model, self.encoded, self.ctx.accelerator, batch_size=config.eval_batch_size)
+        return Score(score_predictions(config.select_metric, self.encoded.labels, logits.argmax(axis=1)), logits)
+
+
+class _EvaluateAfterStage(StageHooks):
+    """Scores data after every stage, for the history (selection, where it runs, scores every epoch instead)."""
+
+    def __init__(self, ctx: FitContext, tokenizer: Any, dataset: TextDataset, history: StageHooks) -> None:
+        self.ctx, self.tokenizer, self.dataset, self.history = ctx, tokenizer, dataset, history
+
+    def on_stage_end(self, stage_index: int, stage: StageConfig, model: torch.nn.Module) -> None:
+        metrics = evaluate_split(self.ctx, model, self.tokenizer, self.dataset).metrics
+        logger.info("after stage %d: eval macro-F1 %.4f", stage_index + 1, metrics["macro_f1"])
+        self.history.on_log({"stage": stage_index, "stage_name": stage.name, "eval_macro_f1": metrics["macro_f1"],
+                             "eval_accuracy": metrics["accuracy"], "eval_tail_f1": metrics["tail_f1"]})  # fmt: skip
+
+
+class _RefitHistory(StageHooks):
+    """Hands the refit's history entries on, marked ``phase: refit``; its other events concern no one."""
+
+    def __init__(self, hooks: Sequence[StageHooks]) -> None:
+        self.hooks = HookList(hooks)
+
+    def on_log(self, entry: dict[str, Any]) -> None:
+        self.hooks.on_log({**entry, "phase": "refit"})
