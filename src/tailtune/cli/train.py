@@ -138,7 +138,7 @@ def _add_stage_options(parser: argparse.ArgumentParser) -> None:
                        help="raise epochs until a stage makes N optimiser steps (0: epochs as given)")  # fmt: skip
 
 
-def build_run_config(args: argparse.Namespace, file_config: dict[str, Any]) -> RunConfig:
+def run_config_from_args(args: argparse.Namespace, file_config: dict[str, Any]) -> RunConfig:
     """Merge defaults < YAML config < explicit CLI flags, then build the run config the library's one way."""
     from tailtune.builtin import resolve_model
     from tailtune.strategies import DEFAULT_STRATEGY, SETTINGS, build_run_config
@@ -162,7 +162,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tailtune.run import Splits, train_run
 
     file_config = load_yaml(args.config) if args.config else {}
-    config = build_run_config(args, file_config)
+    config = run_config_from_args(args, file_config)
     get = lambda key, default=None: getattr(args, key, None) or file_config.get(key, default)  # noqa: E731
     if not get("train"):
         raise TailTuneError("--train is required (a CSV/TSV/JSONL/Parquet file or a Hugging Face data set)")
