@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from tailtune.config import LOSS_PARAMS
 from tailtune.errors import TailTuneError
 from tailtune.losses import LOSSES, build_loss, loss_params
 
@@ -12,6 +13,11 @@ COUNTS = [100, 10, 1]
 LOGITS = [[2.0, 1.0, 0.1], [0.5, 2.5, -1.0], [0.0, 0.3, 1.2]]
 LABELS = [0, 2, 1]
 WEIGHT = [0.2, 0.8, 2.0]
+
+
+def test_config_names_the_losses_and_parameters_the_registry_builds() -> None:
+    """config.LOSS_PARAMS, which configs are checked against without torch, lists exactly what LOSSES builds."""
+    assert [(name, tuple(loss_params(name))) for name in LOSSES] == list(LOSS_PARAMS.items())
 
 
 def _logits() -> torch.Tensor:

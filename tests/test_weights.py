@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from tailtune.config import WEIGHTING_SCHEMES
 from tailtune.errors import TailTuneError
 from tailtune.weights import WEIGHTINGS, class_weights
 
@@ -13,6 +14,11 @@ COUNTS = [100, 10, 1]
 
 def _normalised(raw: list[float]) -> list[float]:
     return [w * len(raw) / sum(raw) for w in raw]
+
+
+def test_config_names_the_weightings_the_registry_computes() -> None:
+    """config.WEIGHTING_SCHEMES, which configs are checked against without torch, lists exactly WEIGHTINGS."""
+    assert tuple(WEIGHTINGS) == WEIGHTING_SCHEMES
 
 
 def test_none_is_ones() -> None:

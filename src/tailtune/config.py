@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from tailtune.errors import TailTuneError, first_line
+from tailtune.scopes import validate_scope
 
 MIXED_PRECISION = ("no", "auto", "bf16", "fp16")
 HEADS = ("linear", "mlp")
@@ -24,6 +25,17 @@ POOLINGS = ("auto", "cls", "mean")
 SELECT_METRICS = ("macro_f1", "micro_f1", "balanced_accuracy", "accuracy", "none")
 CALIBRATIONS = ("none", "logit-adjust", "class-bias")
 REPORT_TO = ("none", "tensorboard", "mlflow", "wandb")
+# The names of the loss and weighting registries, here so that a config is checked without importing torch:
+# tailtune.losses.LOSSES builds each loss (its keyword-only parameters are the names listed) and
+# tailtune.weights.WEIGHTINGS each weighting; tests/test_losses.py and tests/test_weights.py check they agree.
+LOSS_PARAMS: dict[str, tuple[str, ...]] = {
+    "ce": (),
+    "focal": ("gamma",),
+    "ldam": ("max_margin", "scale"),
+    "logit-adjusted": ("tau",),
+    "balanced-softmax": (),
+}
+WEIGHTING_SCHEMES = ("none", "inverse", "inverse-sqrt", "effective")
 # Tokens per text when max_length is not given (lowered to the model's limit where that is smaller).
 DEFAULT_MAX_LENGTH = 128
 
@@ -35,9 +47,10 @@ class StageConfig:
     Attributes:
         name: A short label used in logs and ``history.jsonl``.
         trainable: ``head`` (classifier head only), ``top<k>`` (head + pooler + top k encoder layers) or ``all``.
-        loss: A name from :data:`tailtune.losses.LOSSES`.
+        loss: A name from :data:`LOSS_PARAMS` (built by :data:`tailtune.losses.LOSSES`).
         loss_params: Keyword parameters of the loss (e.g. ``{"max_margin": 0.5, "scale": 1.0}``).
-        weights: Class weighting scheme from :data:`tailtune.weights.WEIGHTINGS` passed to the loss.
+        weights: Class weighting scheme from :data:`WEIGHTING_SCHEMES` (:data:`tailtune.weights.WEIGHTINGS`) passed
+            to the loss.
         beta: Beta of the effective-number weighting, in [0, 1).
         lr: Peak learning rate of a fresh AdamW.
         epochs: Passes over the training data (0 skips the stage).
@@ -74,11 +87,6 @@ class StageConfig:
     sampler: str = "random"
 
     def __post_init__(self) -> None:
-        # Imported here: losses/weights import torch, and config must stay cheap to import for the CLI.
-        from tailtune.losses import LOSSES, loss_params
-        from tailtune.scopes import validate_scope
-        from tailtune.weights import WEIGHTINGS
-
         where = f"stage {self.name!r}"
         _coerce_numbers(self, where)
         self.loss_params = dict(self.loss_params)  # never share a caller's (or a strategy's) dict
@@ -86,16 +94,18 @@ class StageConfig:
             validate_scope(self.trainable)
         except TailTuneError as exc:
             raise TailTuneError(f"{where}: {exc}") from None
-        if self.loss not in LOSSES:
-            raise TailTuneError(f"{where}: unknown loss {self.loss!r}; valid: {', '.join(sorted(LOSSES))}")
-        unknown = set(self.loss_params) - set(loss_params(self.loss))
+        if self.loss not in LOSS_PARAMS:
+            raise TailTuneError(f"{where}: unknown loss {self.loss!r}; valid: {', '.join(sorted(LOSS_PARAMS))}")
+        unknown = set(self.loss_params) - set(LOSS_PARAMS[self.loss])
         if unknown:
-            valid = ", ".join(sorted(loss_params(self.loss))) or "none"
+            valid = ", ".join(sorted(LOSS_PARAMS[self.loss])) or "none"
             raise TailTuneError(
                 f"{where}: unknown parameter(s) {', '.join(sorted(unknown))} for loss {self.loss!r}; valid: {valid}"
             )
-        if self.weights not in WEIGHTINGS:
-            raise TailTuneError(f"{where}: unknown weights {self.weights!r}; valid: {', '.join(sorted(WEIGHTINGS))}")
+        if self.weights not in WEIGHTING_SCHEMES:
+            raise TailTuneError(
+                f"{where}: unknown weights {self.weights!r}; valid: {', '.join(sorted(WEIGHTING_SCHEMES))}"
+            )
         if self.sampler not in SAMPLERS:
             raise TailTuneError(f"{where}: unknown sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
         _check(0 <= self.beta < 1, f"{where}: beta must be in [0, 1), got {self.beta}")

@@ -5,16 +5,21 @@ where the architecture has one, and the top k encoder layers) or ``all``. A *lay
 architecture keeps its embeddings, encoder layers, pooler and head. Together they decide which parameters
 train (:func:`set_trainable`) and whether a stage may train on cached features of the frozen bottom
 (:func:`cacheable`).
+
+This module imports torch only where a model is at hand, so that validating a scope (every stage config does)
+stays cheap for the commands that only read runs.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from tailtune.errors import TailTuneError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 _TOP_K = re.compile(r"^top([1-9][0-9]*)$")
 
@@ -154,6 +159,8 @@ def final_linear(model: nn.Module) -> nn.Linear:
     Raises:
         TailTuneError: No such layer is found (the decision rule cannot be folded into the model).
     """
+    from torch import nn
+
     model_type = getattr(getattr(model, "config", None), "model_type", None)
     if model_type in LAYOUTS:
         final = get_module(model, LAYOUTS[model_type].final)
