@@ -1,4 +1,5 @@
-"""The run directory: its file names, how each file is written, and how finished runs are read back.
+"""The run directory: its file names, how each file is written, and how finished runs are read back; and the names
+in the folders that hold runs (a tuning folder, an experiment's output).
 
 A run directory holds ``config.json`` (written when the run starts), ``history.jsonl`` (one line per logging
 step or evaluation), ``predictions.csv``, a saved ``model/`` and ``metrics.json``, which is written last: a run
@@ -39,6 +40,20 @@ HISTORY_FILE = "history.jsonl"
 MODEL_DIR = "model"
 FAILED_FILE = "failed.json"  # a run that stopped with an error (e.g. diverged); it has no metrics.json
 DEFAULT_VARIANT = "default"
+# A tuning folder (``tailtune tune``, or an experiment's run's :func:`tuning_dir`).
+STUDY_FILE = "study.db"  # the Optuna study (SQLite) unless another storage is given
+TRIALS_FILE = "trials.csv"
+BEST_FILE = "best.json"
+BEST_DIR = "best"  # the final model's run directory
+# Each trial's run directory (scores, history, predictions; no model). Hidden, so that a report of the
+# tuning folder shows the final model, not every trial.
+TRIALS_DIR = ".trials"
+# An experiment's output folder (``tailtune compare``); CACHE_DIR is also a tuning folder's.
+DATA_DIR = "data"  # OUT/<variant>/data/: a made variant's data files
+DATA_INFO = "data.json"  # in DATA_DIR, written last: the settings the data was made with
+CACHE_DIR = ".cache"  # feature caches shared by the runs
+SUMMARY_CSV = "summary.csv"
+SUMMARY_JSON = "summary.json"
 #: Run settings that do not change what a run learns: runs may differ in them and still be seeds of one setup.
 NOT_LEARNED = ("cache_dir", "eval_batch_size", "logging_steps")
 # What runs on the same data share in config.json.

@@ -30,6 +30,7 @@ from tailtune.fileio import atomic_path, write_json
 from tailtune.fitting import resolve_max_length, validation_split
 from tailtune.metrics import present_macro_f1_of
 from tailtune.run import train_run
+from tailtune.rundir import BEST_DIR, BEST_FILE, CACHE_DIR, STUDY_FILE, TRIALS_DIR, TRIALS_FILE
 from tailtune.strategies import STRATEGIES, build_run_config
 from tailtune.training import StageHooks
 
@@ -37,12 +38,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_STRATEGIES = ("two-stage", "reweight", "vanilla", "probe")
 STUDY_NAME = "tailtune"
-STUDY_FILE = "study.db"
-TRIALS_FILE = "trials.csv"
-BEST_FILE = "best.json"
-# Each trial's run directory (scores, history, predictions; no model). Hidden, so that a report of the
-# tuning folder shows the final model, not every trial.
-TRIALS_DIR = ".trials"
 # Learning-rate ranges by what a stage trains: the top of the model takes larger steps than the whole.
 LR_RANGES = {"all": (2e-5, 5e-4), "top": (1e-4, 1e-2), "head": (1e-3, 5e-2)}
 MIN_STEPS = (50, 100, 200, 400)
@@ -144,7 +139,7 @@ def tune(
         raise TailTuneError("give trials, timeout or both: the search needs a budget", setting="trials")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    shared = {"seed": seed, "cache_dir": str(out / ".cache"), **(settings or {})}
+    shared = {"seed": seed, "cache_dir": str(out / CACHE_DIR), **(settings or {})}
     base = resolve_max_length(build_run_config(model, strategies[0], settings=shared))  # refused before any trial
     held = validation_split(base, splits)
     if held.validation is None:
@@ -193,7 +188,7 @@ def tune(
     config = build_run_config(model, strategy, settings={**shared, **chosen["settings"]}, stages=chosen["stages"])
     if final.label is not None:
         config = dataclasses.replace(config, strategy=final.label)
-    metrics = train_run(config, splits, final.directory or out / "best", overwrite=True, show_progress=show_progress,
+    metrics = train_run(config, splits, final.directory or out / BEST_DIR, overwrite=True, show_progress=show_progress,
                         variant=final.variant, variant_info=final.variant_info)  # fmt: skip
     result = TuneResult(strategy, chosen, float(best.value), len(study.trials), metrics)
     write_json(out / BEST_FILE, {

@@ -73,10 +73,8 @@ from tailtune.experiments.checks import (
     plain_number,
 )
 from tailtune.imbalance import PROFILES
+from tailtune.rundir import CACHE_DIR, DATA_DIR
 from tailtune.strategies import RUN_SETTINGS, STAGE_SHORTCUTS, build_run_config
-
-DATA_DIR = "data"
-CACHE_DIR = ".cache"
 
 _TOP_KEYS = ("output", "model", "seeds", "baseline", "run", "strategies", "data", "tune")
 _TUNE_KEYS = ("trials", "timeout")

@@ -35,7 +35,15 @@ import numpy as np
 from scipy import stats
 
 from tailtune.fileio import write_atomic, write_json
-from tailtune.rundir import RunRecord, check_poolable, find_failures, natural_key, require_runs
+from tailtune.rundir import (
+    SUMMARY_CSV,
+    SUMMARY_JSON,
+    RunRecord,
+    check_poolable,
+    find_failures,
+    natural_key,
+    require_runs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +57,6 @@ METRIC_TITLES: dict[str, str] = {
 }
 #: Two macro-F1 scores closer than this count as a tie (they come from identical predictions).
 TIE_TOLERANCE = 1e-9
-SUMMARY_CSV = "summary.csv"
-SUMMARY_JSON = "summary.json"
 
 TESTS_NOTE = (
     "p_ttest: two-sided paired t-test on macro-F1 against the baseline, runs paired by seed (primary). "

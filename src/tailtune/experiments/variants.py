@@ -18,17 +18,15 @@ from typing import Any
 import numpy as np
 
 from tailtune.builtin import load_data
-from tailtune.data import TextDataset, load_dataset
+from tailtune.data import Splits, TextDataset, check_labels, load_dataset
 from tailtune.errors import TailTuneError
 from tailtune.experiments.checks import in_context
-from tailtune.experiments.spec import DATA_DIR, Experiment
+from tailtune.experiments.spec import Experiment
 from tailtune.fileio import waiting_lock, write_json
 from tailtune.imbalance import ImbalancedSplit, class_counts, holdout_then_long_tail, write_imbalanced
-from tailtune.run import Splits, check_labels
+from tailtune.rundir import DATA_DIR, DATA_INFO
 
 logger = logging.getLogger(__name__)
-
-DATA_INFO = "data.json"
 
 
 def prepare_data(experiment: Experiment, *, write: bool = True) -> dict[str, Splits]:

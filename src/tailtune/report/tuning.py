@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from tailtune.report.document import Cell, Document
+from tailtune.rundir import BEST_FILE, TRIALS_FILE
 
 
 def _number(value: object, digits: int = 4) -> Cell:
@@ -22,8 +23,6 @@ def _number(value: object, digits: int = 4) -> Cell:
 
 def tuning_section(doc: Document, root: Path) -> None:
     """Add the section when ``root`` holds a search (``best.json`` and ``trials.csv``); else nothing."""
-    from tailtune.tune import BEST_FILE, TRIALS_FILE
-
     if not ((root / BEST_FILE).is_file() and (root / TRIALS_FILE).is_file()):
         return
     best = json.loads((root / BEST_FILE).read_text(encoding="utf-8"))
