@@ -286,6 +286,41 @@ def test_help_does_not_import_the_heavy_libraries():
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+LIGHT_SCRIPT = """
+import sys
+from tailtune.cli import main
+runs, experiment = sys.argv[1:]
+for argv in (["report", runs], ["report", runs + "/exp-10/vanilla/seed-0"], ["compare", "--config", experiment,
+             "--dry-run"]):
+    assert main([*argv, "-q"]) == 0, argv
+print(sorted(m for m in ("torch", "transformers") if m in sys.modules))
+"""
+
+
+def test_reading_commands_do_not_import_torch_or_transformers(tmp_path):
+    """report on finished runs and compare --dry-run on an experiment whose runs are done read files only: neither
+    imports torch or transformers."""
+    from conftest import write_texts_csv
+    from run_factory import MODEL, RUN_SETTINGS, write_run
+
+    out = tmp_path / "out"
+    for seed in (0, 1):
+        write_run(out / "exp-10" / "vanilla" / f"seed-{seed}", strategy="vanilla", seed=seed, variant="exp-10",
+                  ratio=10)  # fmt: skip
+    data = write_texts_csv(tmp_path / "data.csv", {"sport": 4, "tech": 4})
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(json.dumps({
+        "output": str(out), "model": MODEL, "seeds": [0, 1], "run": RUN_SETTINGS, "strategies": ["vanilla"],
+        "data": {"variants": [{"name": "exp-10", "train": str(data), "test": str(data)}]},
+    }), encoding="utf-8")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", LIGHT_SCRIPT, str(out), str(experiment)], capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "2 runs (2 done, 0 to do)" in result.stdout
+    assert (out / "report.html").is_file()
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 @pytest.mark.parametrize(
     ("message", "setting", "expected"),
     [

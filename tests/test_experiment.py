@@ -306,6 +306,36 @@ def test_changed_settings_under_existing_output(compared, tmp_path, no_training)
         run_compare(path, output=out)
 
 
+def test_complete_runs_compare_at_the_length_they_recorded(compared, tmp_path, no_training):
+    """A run trained at a given max_length does not count for a config that leaves it to the model's limit."""
+    config = yaml.safe_load(compared["config"].read_text())
+    del config["run"]["max_length"]
+    path = write_config(tmp_path / "exp.yaml", config)
+    with pytest.raises(TailTuneError, match=r"seed-1 is a complete run with other settings \(max_length 16 -> \d+\)"):
+        prepare_compare(path, write_data=False)
+
+
+def test_complete_run_at_the_default_length_counts_without_reading_the_model(tmp_path, tiny_data, monkeypatch):
+    """A run that recorded the default max_length trained at what a config without one means: the model (and
+    transformers) need not be read to tell."""
+    from run_factory import MODEL, RUN_SETTINGS, write_run
+
+    from tailtune import fitting
+    from tailtune.config import DEFAULT_MAX_LENGTH
+
+    run = write_run(tmp_path / "out" / "mine" / "vanilla" / "seed-0", variant="mine")
+    recorded = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    recorded["run"]["max_length"] = DEFAULT_MAX_LENGTH
+    (run / "config.json").write_text(json.dumps(recorded), encoding="utf-8")
+    config = {"output": str(tmp_path / "out"), "model": MODEL, "seeds": [0], "strategies": ["vanilla"],
+              "run": {k: v for k, v in RUN_SETTINGS.items() if k != "max_length"},
+              "data": {"variants": [{"name": "mine", "train": str(tiny_data["train"]),
+                                     "test": str(tiny_data["test"])}]}}  # fmt: skip
+    monkeypatch.setattr(fitting, "resolve_max_length", lambda config: pytest.fail("the model was read"))
+    prepared = prepare_compare(write_config(tmp_path / "exp.yaml", config), write_data=False)
+    assert [item.directory for item in prepared.plan] == [run]
+
+
 def test_dry_run_after_compare_shows_done(compared, no_training, capsys):
     assert compare("--config", compared["config"], "--dry-run") == 0
     text = capsys.readouterr().out

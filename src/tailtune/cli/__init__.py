@@ -72,14 +72,19 @@ def _quiet_libraries(quiet: bool) -> None:
     transformers' load reports, warnings and bars (and huggingface_hub's download bars) are off in every
     command: tailtune logs what matters. ``-q`` also turns off the bars of ``datasets`` (hub downloads, split
     generation); tailtune's own bars follow the commands' ``show_progress``.
+
+    Nothing is imported here: the libraries read these variables when a command first imports them (only those
+    that load a model or hub data do), and one a script imported before calling :func:`main` is told directly.
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()  # huggingface_hub's bars too
+    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # transformers' bars follow huggingface_hub's
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.set_verbosity_error()
+        sys.modules["transformers"].utils.logging.disable_progress_bar()  # huggingface_hub's bars too
+    elif "huggingface_hub" in sys.modules:
+        sys.modules["huggingface_hub"].utils.disable_progress_bars()
     if quiet:
-        # datasets reads this when imported, which the data readers do only when a source needs it.
         os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
         if "datasets" in sys.modules:
             sys.modules["datasets"].disable_progress_bars()

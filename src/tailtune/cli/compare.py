@@ -25,14 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Print the plan (``--dry-run``) or run the experiment and print its summary table."""
-    from tailtune.experiments.plan import describe_plan
-    from tailtune.experiments.runner import CompareInterrupted, prepare_compare, run_compare
-    from tailtune.experiments.summary import format_table
+    if args.dry_run:  # reads and checks only: the training modules (and torch) are not imported
+        from tailtune.experiments.plan import describe_plan, prepare_compare
 
-    if args.dry_run:
         prepared = prepare_compare(args.config, output=args.output, write_data=False)
         print(describe_plan(prepared.experiment, prepared.plan, prepared.splits))
         return 0
+    from tailtune.experiments.runner import CompareInterrupted, run_compare
+    from tailtune.experiments.summary import format_table
+
     try:
         result = run_compare(args.config, output=args.output, show_progress=not args.quiet)
     except CompareInterrupted as stop:

@@ -2,8 +2,8 @@
 
 - :mod:`~tailtune.experiments.spec`: the experiment file's schema, parsed into an :class:`Experiment`;
 - :mod:`~tailtune.experiments.variants`: each variant's data, made once and cached under the output folder;
+- :mod:`~tailtune.experiments.plan`: the experiment prepared (data ready, complete runs checked), the dry-run text;
 - :mod:`~tailtune.experiments.runner`: the resumable runner;
-- :mod:`~tailtune.experiments.plan`: the dry-run text;
 - :mod:`~tailtune.experiments.summary`: runs aggregated over seeds and compared with a baseline.
 """
 
@@ -22,8 +22,8 @@ _EXPORTS = {
     "prepare_data": "tailtune.experiments.variants",
     "CompareInterrupted": "tailtune.experiments.runner",
     "CompareResult": "tailtune.experiments.runner",
-    "PreparedExperiment": "tailtune.experiments.runner",
-    "prepare_compare": "tailtune.experiments.runner",
+    "PreparedExperiment": "tailtune.experiments.plan",
+    "prepare_compare": "tailtune.experiments.plan",
     "run_compare": "tailtune.experiments.runner",
     "describe_plan": "tailtune.experiments.plan",
     "format_table": "tailtune.experiments.summary",
@@ -49,14 +49,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from tailtune.experiments.plan import describe_plan
-    from tailtune.experiments.runner import (
-        CompareInterrupted,
-        CompareResult,
-        PreparedExperiment,
-        prepare_compare,
-        run_compare,
-    )
+    from tailtune.experiments.plan import PreparedExperiment, describe_plan, prepare_compare
+    from tailtune.experiments.runner import CompareInterrupted, CompareResult, run_compare
     from tailtune.experiments.spec import Experiment, PlannedRun, Strategy, Variant, load_experiment
     from tailtune.experiments.summary import format_table, summarize, write_summary
     from tailtune.experiments.variants import prepare_data

@@ -1,12 +1,94 @@
-"""The dry-run text of an experiment: what it would train, and what is done already."""
+"""An experiment before it trains: validated, its data ready, its complete runs checked, and the dry-run text.
+
+Nothing here trains or imports torch, so ``tailtune compare --dry-run`` stays quick.
+"""
 
 from __future__ import annotations
 
-from tailtune.experiments.spec import Experiment, PlannedRun
-from tailtune.experiments.variants import counts_text
-from tailtune.run import Splits
-from tailtune.rundir import is_complete
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from tailtune.config import DEFAULT_MAX_LENGTH, RunConfig
+from tailtune.data import Splits
+from tailtune.errors import TailTuneError
+from tailtune.experiments.checks import in_context
+from tailtune.experiments.spec import Experiment, PlannedRun, load_experiment
+from tailtune.experiments.variants import counts_text, prepare_data
+from tailtune.rundir import NOT_LEARNED, config_differences, is_complete, load_run
 from tailtune.strategies import describe_stage
+
+
+@dataclass
+class PreparedExperiment:
+    """An experiment ready to run: its validated config, every variant's data and the plan.
+
+    Attributes:
+        experiment: The validated experiment.
+        splits: The data by variant name.
+        plan: Every (variant, strategy, seed), in the order they run.
+    """
+
+    experiment: Experiment
+    splits: dict[str, Splits]
+    plan: list[PlannedRun]
+
+
+def prepare_compare(
+    config_path: str | Path, *, output: str | Path | None = None, write_data: bool = True
+) -> PreparedExperiment:
+    """Validate an experiment, load or make its data, and check the complete runs already under OUT.
+
+    Args:
+        config_path: The experiment YAML file (schema in :mod:`tailtune.experiments.spec`).
+        output: Output folder; overrides the file's ``output``.
+        write_data: Write made data under OUT; without it (a dry run) nothing is written.
+
+    Raises:
+        TailTuneError: For a bad config or data, or a complete run whose settings differ from the config's.
+    """
+    experiment = load_experiment(config_path, output=output)
+    with in_context(str(config_path)):
+        splits = prepare_data(experiment, write=write_data)
+        plan = experiment.plan()
+        for item in plan:
+            if is_complete(item.directory):
+                _check_complete(item, experiment.run_config(item.strategy, item.seed), tuned=bool(experiment.tune))
+    return PreparedExperiment(experiment, splits, plan)
+
+
+def _check_complete(item: PlannedRun, config: RunConfig, *, tuned: bool = False) -> None:
+    """Refuse to count a complete run whose recorded settings differ from the config's.
+
+    A tuned run's stages hold the budget its search chose, so only its run settings are compared.
+    """
+    stored = load_run(item.directory).config.get("run") or {}
+    config = _as_recorded(config, stored.get("max_length"))
+    # A complete run may differ in the settings that do not change what it learns, and still count.
+    skip = (*NOT_LEARNED, "stages") if tuned else NOT_LEARNED
+    planned = {k: v for k, v in json.loads(json.dumps(config.to_dict())).items() if k not in skip}
+    differences = [f"{key} {old!r} -> {new!r}" for key, new, old in config_differences(planned, stored)]
+    if differences:
+        raise TailTuneError(
+            f"{item.directory} is a complete run with other settings ({'; '.join(differences[:3])}); "
+            "use another --output, give the strategy a new 'label', or delete that run"
+        )
+
+
+def _as_recorded(config: RunConfig, recorded_max_length: object) -> RunConfig:
+    """``config`` with the ``max_length`` a run of it records (:func:`tailtune.fitting.resolve_max_length`).
+
+    The model's limits are read (with transformers) only where the record leaves a doubt: a length given is
+    recorded as given, and one not given is recorded as the default unless the model's limit is lower, so a run
+    that recorded the default or the given length trained at the length the config means.
+    """
+    if config.max_length is not None:
+        return config
+    if recorded_max_length == DEFAULT_MAX_LENGTH:
+        return config.replace(max_length=DEFAULT_MAX_LENGTH)
+    from tailtune.fitting import resolve_max_length
+
+    return resolve_max_length(config)
 
 
 def describe_plan(experiment: Experiment, plan: list[PlannedRun], splits: dict[str, Splits] | None = None) -> str:

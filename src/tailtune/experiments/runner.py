@@ -15,33 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tailtune.config import RunConfig
 from tailtune.data import Splits
 from tailtune.errors import TailTuneError, TrainingDiverged
-from tailtune.experiments.checks import in_context
-from tailtune.experiments.spec import Experiment, PlannedRun, load_experiment
+from tailtune.experiments.plan import PreparedExperiment, prepare_compare
+from tailtune.experiments.spec import Experiment, PlannedRun
 from tailtune.experiments.summary import write_summary
-from tailtune.experiments.variants import prepare_data
-from tailtune.fitting import resolve_max_length
 from tailtune.run import train_run
-from tailtune.rundir import NOT_LEARNED, RunBusy, config_differences, is_complete, load_run, tuning_dir, write_failure
+from tailtune.rundir import RunBusy, is_complete, tuning_dir, write_failure
+
+# PreparedExperiment and prepare_compare live in plan.py, which a dry run imports without torch; they stay
+# importable from here.
+__all__ = ["CompareInterrupted", "CompareResult", "PreparedExperiment", "prepare_compare", "run_compare"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class PreparedExperiment:
-    """An experiment ready to run: its validated config, every variant's data and the plan.
-
-    Attributes:
-        experiment: The validated experiment.
-        splits: The data by variant name.
-        plan: Every (variant, strategy, seed), in the order they run.
-    """
-
-    experiment: Experiment
-    splits: dict[str, Splits]
-    plan: list[PlannedRun]
 
 
 @dataclass
@@ -83,30 +69,6 @@ class CompareInterrupted(KeyboardInterrupt):
         self.done = done
         self.total = total
         self.output = output
-
-
-def prepare_compare(
-    config_path: str | Path, *, output: str | Path | None = None, write_data: bool = True
-) -> PreparedExperiment:
-    """Validate an experiment, load or make its data, and check the complete runs already under OUT.
-
-    Args:
-        config_path: The experiment YAML file (schema in :mod:`tailtune.experiments.spec`).
-        output: Output folder; overrides the file's ``output``.
-        write_data: Write made data under OUT; without it (a dry run) nothing is written.
-
-    Raises:
-        TailTuneError: For a bad config or data, or a complete run whose settings differ from the config's.
-    """
-    experiment = load_experiment(config_path, output=output)
-    with in_context(str(config_path)):
-        splits = prepare_data(experiment, write=write_data)
-        plan = experiment.plan()
-        for item in plan:
-            if is_complete(item.directory):
-                planned = resolve_max_length(experiment.run_config(item.strategy, item.seed))  # as the run records it
-                _check_complete(item, planned, tuned=bool(experiment.tune))
-    return PreparedExperiment(experiment, splits, plan)
 
 
 def run_compare(
@@ -189,20 +151,3 @@ def _train(experiment: Experiment, item: PlannedRun, splits: Splits, *, show_pro
         final=FinalRun(item.directory, label=item.strategy.label, **described),
     )  # fmt: skip
     return result.final_metrics
-
-
-def _check_complete(item: PlannedRun, config: RunConfig, *, tuned: bool = False) -> None:
-    """Refuse to count a complete run whose recorded settings differ from the config's.
-
-    A tuned run's stages hold the budget its search chose, so only its run settings are compared.
-    """
-    stored = load_run(item.directory).config.get("run") or {}
-    # A complete run may differ in the settings that do not change what it learns, and still count.
-    skip = (*NOT_LEARNED, "stages") if tuned else NOT_LEARNED
-    planned = {k: v for k, v in json.loads(json.dumps(config.to_dict())).items() if k not in skip}
-    differences = [f"{key} {old!r} -> {new!r}" for key, new, old in config_differences(planned, stored)]
-    if differences:
-        raise TailTuneError(
-            f"{item.directory} is a complete run with other settings ({'; '.join(differences[:3])}); "
-            "use another --output, give the strategy a new 'label', or delete that run"
-        )
