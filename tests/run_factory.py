@@ -54,7 +54,6 @@ def _config(
         "created": CREATED,
         "versions": VERSIONS,
         "run": run.to_dict(),
-        "stages": [stage.to_dict() for stage in run.stages],
         "labels": labels,
         "train_counts": dict(zip(labels, counts, strict=True)),
         "data": {"train": "data/train.csv", "eval": None, "test": "data/test.csv"},
@@ -124,7 +123,7 @@ def write_run(
     config = _config(strategy, seed, labels, counts, variant, ratio)
     write_config(run_dir, config)
     reset_history(run_dir)
-    for index, stage in enumerate(config["stages"]):
+    for index, stage in enumerate(config["run"]["stages"]):
         for step in range(1, 4):
             append_history(run_dir, {"stage": index, "stage_name": stage["name"], "step": step,
                                      "epoch": round(step * stage["epochs"] / 3, 4), "loss": 1.2 / step,
@@ -142,7 +141,7 @@ def write_run(
         metrics = compute_metrics(y_true, y_pred, label_names=labels, train_counts=counts)
         metrics["split"] = "test"
         metrics["stages"] = [
-            vars(StageReport(name=stage["name"], seconds=0.5, steps=3, cached=False)) for stage in config["stages"]
+            vars(StageReport(name=stage["name"], seconds=0.5, steps=3, cached=False)) for stage in config["run"]["stages"]
         ]
         metrics["wall_time_s"] = 1.5
         write_metrics(run_dir, metrics)

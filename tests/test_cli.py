@@ -44,7 +44,7 @@ def test_train_evaluate_predict(tiny_model, tiny_data, tmp_path, capsys):
     assert out.rstrip().endswith(f"run directory: {run}")
     assert [line.split()[0] for line in out.splitlines()[2:5]] == ["sport", "tech", "money"]  # by train count
     config = json.loads((run / "config.json").read_text())
-    assert [(s["lr"], s["epochs"]) for s in config["stages"]] == [(1e-3, 1), (1e-4, 1)]
+    assert [(s["lr"], s["epochs"]) for s in config["run"]["stages"]] == [(1e-3, 1), (1e-4, 1)]
     assert (config["run"]["batch_size"], config["run"]["max_length"]) == (8, 32)
 
     scores = tmp_path / "scores.json"
@@ -95,7 +95,7 @@ def test_yaml_config_with_stage_overrides(tiny_model, tiny_data, tmp_path, capsy
     assert stdout.strip() == f"run directory: {out}"  # no eval/test data: no metrics table
     written = json.loads((out / "config.json").read_text())
     assert (written["run"]["max_length"], written["run"]["batch_size"]) == (24, 16)
-    first, second = written["stages"]
+    first, second = written["run"]["stages"]
     assert (first["lr"], first["loss"], first["loss_params"], first["trainable"]) == (1e-3, "focal", {}, "head")
     assert (first["weights"], second["weights"]) == ("none", "inverse")
     assert (second["epochs"], second["lr"]) == (0, 1e-4)

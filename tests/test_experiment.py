@@ -465,7 +465,7 @@ def test_tuned_compare_gives_every_run_the_same_search(tiny_model, source_csv, t
     recorded = json.loads((run_dir / "config.json").read_text())
     assert recorded["run"]["strategy"] == "plain" and recorded["variant"] == "ratio-2"
     best = json.loads((tuning / "best.json").read_text())
-    assert recorded["stages"][0]["lr"] == best["settings"]["settings"]["lr"][0]
+    assert recorded["run"]["stages"][0]["lr"] == best["settings"]["settings"]["lr"][0]
     # Resuming counts the tuned run as complete although its stages differ from the configured ones.
     assert run_compare(write_config(tmp_path / "exp.yaml", config), show_progress=False).skipped == [run_dir]
 

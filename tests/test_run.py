@@ -73,12 +73,14 @@ def test_config_json(run_dir, tiny_data):
     for name in ("python", "tailtune", "torch", "transformers", "accelerate", "numpy"):
         assert versions[name] and versions[name] != "not installed"
     assert versions["torch"] == torch.__version__.split("+")[0] or versions["torch"] == torch.__version__
-    assert [s["name"] for s in config["stages"]] == ["stage1", "stage2"]
-    assert config["stages"][0]["trainable"] == "top1" and config["stages"][0]["loss"] == "ldam"
+    stages = config["run"]["stages"]
+    assert "stages" not in config  # recorded once, in the run's config
+    assert [s["name"] for s in stages] == ["stage1", "stage2"]
+    assert stages[0]["trainable"] == "top1" and stages[0]["loss"] == "ldam"
     assert config["run"]["strategy"] == "two-stage" and config["run"]["batch_size"] == 8
     assert config["data"]["train"] == str(tiny_data["train"])
     assert config["data"]["test"] == str(tiny_data["test"])
-    assert RunConfig.from_dict(config["run"]).stages == [StageConfig.from_dict(s) for s in config["stages"]]
+    assert RunConfig.from_dict(config["run"]).stages == [StageConfig.from_dict(s) for s in stages]
     if not torch.cuda.is_available():  # auto, on a CPU the suite treats as without native bf16
         assert config["accelerate"]["mixed_precision"] == "no"
         assert config["accelerate"]["mixed_precision_reason"].startswith("auto: ")

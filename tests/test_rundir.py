@@ -102,7 +102,7 @@ def edit_config(run_dir, change) -> None:
         (lambda c: c["train_counts"].update(world=7), "train_counts.world"),
         (lambda c: c["run"].update(max_length=256), "run.max_length"),
         (lambda c: c["run"].update(model="/elsewhere/bert-large"), "run.model"),
-        (lambda c: c["stages"][0].update(lr=0.5), "stages[0].lr"),
+        (lambda c: c["run"]["stages"][0].update(lr=0.5), "stages[0].lr"),
     ],
 )
 def test_runs_that_differ_in_more_than_the_seed_are_not_pooled(tmp_path, change, key):
@@ -146,10 +146,25 @@ def test_seeds_of_one_setup_are_pooled(tmp_path):
     rundir.check_poolable(rundir.find_runs(tmp_path))
 
     # An experiment's tuned runs: each seed's search chose its own budget, kept beside the run.
-    edit_config(runs[2], lambda c: c["stages"][0].update(lr=0.5))
+    edit_config(runs[2], lambda c: c["run"]["stages"][0].update(lr=0.5))
     with pytest.raises(TailTuneError, match=r"stages\[0\]\.lr"):
         rundir.check_poolable(rundir.find_runs(tmp_path))
     for run in runs:
         rundir.tuning_dir(run).mkdir()
     assert rundir.load_run(runs[2]).tuned
     rundir.check_poolable(rundir.find_runs(tmp_path))
+
+
+def test_runs_that_recorded_the_stages_twice_still_read_and_pool(tmp_path):
+    """config.json once repeated the stages at its top level: such runs read as before and pool with new ones,
+    and the stages read are the run config's."""
+    old = write_run(tmp_path / "seed-0", seed=0)
+    edit_config(old, lambda c: c.update(stages=c["run"]["stages"]))
+    new = write_run(tmp_path / "seed-1", seed=1)
+    assert "stages" not in json.loads((new / "config.json").read_text(encoding="utf-8"))
+    rundir.check_poolable(rundir.find_runs(tmp_path))
+    assert rundir.load_run(old).stages == rundir.load_run(new).stages == json.loads(
+        (new / "config.json").read_text(encoding="utf-8"))["run"]["stages"]  # fmt: skip
+    edit_config(new, lambda c: c["run"]["stages"][0].update(lr=0.5))
+    with pytest.raises(TailTuneError, match=r"stages\[0\]\.lr"):
+        rundir.check_poolable(rundir.find_runs(tmp_path))

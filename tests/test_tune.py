@@ -81,7 +81,7 @@ def test_tune_trains_best_run(tuned):
     config = json.loads((out / "best" / "config.json").read_text())
     assert config["run"]["strategy"] == result.strategy
     assert config["run"]["max_length"] == 32 and config["run"]["batch_size"] == 8
-    assert [s["lr"] for s in config["stages"]] == pytest.approx(result.settings["settings"]["lr"])
+    assert [s["lr"] for s in config["run"]["stages"]] == pytest.approx(result.settings["settings"]["lr"])
 
 
 def test_tune_keeps_study_and_trial_runs(tuned):

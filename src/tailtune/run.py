@@ -136,8 +136,7 @@ def _train_into(ctx: FitContext, splits: Splits, out: Path, *, variant: str | No
             "tailtune_version": __version__,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "versions": library_versions(),
-            "run": config.to_dict(),
-            "stages": [s.to_dict() for s in config.stages],
+            "run": config.to_dict(),  # the stages included, once
             "labels": label_map.labels,
             "train_counts": dict(zip(label_map.labels, ctx.train_counts, strict=True)),
             "data": {name: (part.source if part is not None else None)

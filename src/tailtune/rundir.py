@@ -259,6 +259,9 @@ class RunRecord:
         variant: The data variant (``config["variant"]``, or ``"default"`` when null).
         strategy: The fine-tuning strategy (``config["run"]["strategy"]``).
         seed: The random seed (``config["run"]["seed"]``).
+
+    ``config["run"]`` is the run's :class:`~tailtune.config.RunConfig` as a dict, its stages included. Runs
+    written before tailtune stored the stages once also repeat them as ``config["stages"]``, which is not read.
     """
 
     path: Path
@@ -273,6 +276,11 @@ class RunRecord:
     def labels(self) -> list[str]:
         """Label names in id order."""
         return [str(name) for name in self.config.get("labels") or []]
+
+    @property
+    def stages(self) -> list[dict[str, Any]]:
+        """The run's stages as recorded (``config["run"]["stages"]``)."""
+        return [s for s in (self.config.get("run") or {}).get("stages") or [] if isinstance(s, dict)]
 
     @property
     def ratio(self) -> int | float | None:
@@ -296,7 +304,7 @@ class RunRecord:
         setup = {key: config.get(key) for key in _DATA_KEYS}
         setup["run"] = run
         if not self.tuned:
-            setup["stages"] = config.get("stages")
+            setup["stages"] = self.stages
         return setup
 
     @property

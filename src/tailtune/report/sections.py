@@ -404,7 +404,7 @@ def config_section(doc: Document, ctx: ReportContext) -> None:
             representative.setdefault(strategy, ctx.by_group[(variant, strategy)][0])
     doc.paragraph("Stages and settings as recorded in config.json of each strategy's first run.", note=True)
     for strategy, run in representative.items():
-        stages = [s for s in run.config.get("stages") or [] if isinstance(s, dict)]
+        stages = run.stages
         doc.subsection(f"Stages: {strategy}")
         if not stages:
             doc.paragraph("No stages recorded.", note=True)
