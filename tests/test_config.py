@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from tailtune.config import RunConfig, StageConfig, load_yaml
+from tailtune.config import CHOICES, RunConfig, StageConfig, load_yaml
 from tailtune.errors import TailTuneError
 from tailtune.scopes import scope_top_k, validate_scope
 from tailtune.strategies import apply_stage_overrides, broadcast, build_run_config, get_strategy
@@ -74,6 +76,22 @@ def test_stage_accepts_edge_values():
     """beta 0, epochs 0, top<k> with large k and max_grad_norm None are valid."""
     stage = StageConfig(beta=0.0, epochs=0, trainable="top12", max_grad_norm=None, warmup_ratio=0.5)
     assert (stage.beta, stage.epochs, stage.trainable, stage.max_grad_norm) == (0.0, 0, "top12", None)
+
+
+@pytest.mark.parametrize("setting", sorted(CHOICES))
+def test_choices_are_the_values_the_config_takes(setting):
+    """CHOICES, which the command line offers, lists exactly the values a config accepts for each setting."""
+    stage_fields = {f.name for f in dataclasses.fields(StageConfig)}
+
+    def build(value):
+        if setting in stage_fields:
+            return StageConfig(**{setting: value})
+        return RunConfig(model="m", stages=[StageConfig()], **{setting: value})
+
+    for value in CHOICES[setting]:
+        assert getattr(build(value), setting) == value
+    with pytest.raises(TailTuneError, match="unknown"):
+        build("not-a-" + setting)
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from sklearn.exceptions import DataConversionWarning, NotFittedError
 
 from tailtune.batching import encode
 from tailtune.builtin import resolve_model
-from tailtune.config import RunConfig
+from tailtune.config import DEFAULT_STRATEGY, RunConfig, field_default
 from tailtune.data import LabelMap, Splits, check_labels, dataset_from_values
 from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir
@@ -95,7 +95,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         model: str | None = None,
-        strategy: str = "two-stage",
+        strategy: str = DEFAULT_STRATEGY,
         *,
         stages: list[dict[str, Any]] | None = None,
         show_progress: bool = True,
@@ -265,7 +265,9 @@ class TailTuner(ClassifierMixin, BaseEstimator):
     def _eval_batch_size(self) -> int:
         if self.config_ is not None:
             return self.config_.eval_batch_size
-        return int(self.eval_batch_size) if _given(self.eval_batch_size) else 64
+        if _given(self.eval_batch_size):
+            return int(self.eval_batch_size)
+        return field_default(RunConfig, "eval_batch_size")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):

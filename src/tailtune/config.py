@@ -36,6 +36,20 @@ LOSS_PARAMS: dict[str, tuple[str, ...]] = {
     "balanced-softmax": (),
 }
 WEIGHTING_SCHEMES = ("none", "inverse", "inverse-sqrt", "effective")
+#: The settings that take one of a fixed set of values, and those values (the command line offers them).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "head": HEADS,
+    "mixed_precision": MIXED_PRECISION,
+    "pooling": POOLINGS,
+    "select_metric": SELECT_METRICS,
+    "calibrate": CALIBRATIONS,
+    "report_to": REPORT_TO,
+    "loss": tuple(LOSS_PARAMS),
+    "weights": WEIGHTING_SCHEMES,
+    "sampler": SAMPLERS,
+}
+#: The strategy a run trains when none is named (a name from :data:`tailtune.strategies.STRATEGIES`).
+DEFAULT_STRATEGY = "two-stage"
 # Tokens per text when max_length is not given (lowered to the model's limit where that is smaller).
 DEFAULT_MAX_LENGTH = 128
 
@@ -189,7 +203,7 @@ class RunConfig:
     """
 
     model: str
-    strategy: str = "two-stage"
+    strategy: str = DEFAULT_STRATEGY
     stages: list[StageConfig] = field(default_factory=list)
     head: str = "linear"
     max_length: int | None = None
@@ -295,12 +309,22 @@ def known_keys(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
     return dict(data)
 
 
+def field_default(cls: type, name: str) -> Any:
+    """The default that the field ``name`` of the config dataclass ``cls`` declares."""
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
+
+
+def number_type(f: dataclasses.Field) -> type | None:
+    """``int`` or ``float`` for a config field that holds a number (or None), None for any other field."""
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    return float if kind.startswith("float") else int if kind.startswith("int") else None
+
+
 def _coerce_numbers(obj: Any, where: str) -> None:
     """Give every number field its type: numeric strings (YAML reads ``1e-4`` as a string) and whole floats are
     converted; a fraction for a whole-number field (``max_length: 32.5``), a bool or a non-number is refused."""
     for f in dataclasses.fields(obj):
-        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-        target = float if kind.startswith("float") else int if kind.startswith("int") else None
+        target = number_type(f)
         value = getattr(obj, f.name)
         if target is None or value is None:
             continue

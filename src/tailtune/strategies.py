@@ -14,10 +14,12 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tailtune.config import RunConfig, StageConfig, known_keys
+from tailtune.config import DEFAULT_STRATEGY, RunConfig, StageConfig, known_keys
 from tailtune.errors import TailTuneError
 
-DEFAULT_STRATEGY = "two-stage"
+# What ``tailtune tune`` searches unless told otherwise: these strategies, until this many trials finish.
+DEFAULT_TUNE_STRATEGIES = ("two-stage", "reweight", "vanilla", "probe")
+DEFAULT_TUNE_TRIALS = 12
 
 # The two-stage authors' stage-1 loss: LDAM with a 0.5 maximum margin, scale 1, effective-number weights.
 _LDAM = {

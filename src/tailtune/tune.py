@@ -31,12 +31,12 @@ from tailtune.fitting import resolve_max_length, validation_split
 from tailtune.metrics import present_macro_f1_of
 from tailtune.run import train_run
 from tailtune.rundir import BEST_DIR, BEST_FILE, CACHE_DIR, STUDY_FILE, TRIALS_DIR, TRIALS_FILE
-from tailtune.strategies import STRATEGIES, build_run_config
+from tailtune.strategies import DEFAULT_TUNE_STRATEGIES, DEFAULT_TUNE_TRIALS, STRATEGIES, build_run_config
 from tailtune.training import StageHooks
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_STRATEGIES = ("two-stage", "reweight", "vanilla", "probe")
+DEFAULT_STRATEGIES = DEFAULT_TUNE_STRATEGIES  # declared with the strategies, where the command line reads it
 STUDY_NAME = "tailtune"
 # Learning-rate ranges by what a stage trains: the top of the model takes larger steps than the whole.
 LR_RANGES = {"all": (2e-5, 5e-4), "top": (1e-4, 1e-2), "head": (1e-3, 5e-2)}
@@ -100,7 +100,7 @@ def tune(
     output: str | Path,
     *,
     strategies: list[str] | None = None,
-    trials: int | None = 12,
+    trials: int | None = DEFAULT_TUNE_TRIALS,
     timeout: float | None = None,
     storage: str | None = None,
     settings: dict[str, Any] | None = None,
