@@ -1,8 +1,8 @@
-"""What the command modules share: option groups, the metrics table and the one-line error."""
+"""What the command modules share besides their options (:mod:`tailtune.cli.options`): the metrics table, the
+one-line error and the exit status of an interruption."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Any
 
@@ -12,48 +12,6 @@ from tailtune.errors import TailTuneError
 INTERRUPTED = 130
 
 EPILOG = "Docs and examples: README.md. Every option can also come from --config FILE.yaml (CLI flags win)."
-
-
-def add_quiet_option(parser: argparse.ArgumentParser) -> None:
-    """Add ``-q/--quiet``: the command line's ``main`` reads it before the command runs."""
-    parser.add_argument(
-        "-q", "--quiet", action="store_true",
-        help="no progress bars, no library messages, only warnings and errors on stderr (results still print)",
-    )  # fmt: skip
-
-
-def add_data_columns(parser: argparse.ArgumentParser) -> None:
-    """Add ``--text-column`` and ``--label-column``."""
-    parser.add_argument("--text-column", help="name of the text column (default text)")
-    parser.add_argument("--label-column", help="name of the label column (default label)")
-
-
-def add_predict_options(parser: argparse.ArgumentParser) -> None:
-    """Add the options of the commands that run a saved model (``evaluate``, ``predict``)."""
-    parser.add_argument(
-        "--max-length", type=int,
-        help="max tokens per text, special tokens included (default: the length the model was trained at, else "
-        "the model's limit up to 512)",
-    )  # fmt: skip
-    parser.add_argument("--batch-size", type=int, help="batch size (default 64)")
-    parser.add_argument(
-        "--mixed-precision", choices=["no", "auto", "bf16", "fp16"],
-        help="default auto: bf16 on GPUs that support it and on CPUs with native bf16 (AMX-BF16 or AVX512-BF16), "
-        "else full precision",
-    )  # fmt: skip
-    parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoint code")
-    add_data_columns(parser)
-    add_quiet_option(parser)
-    parser.set_defaults(text_column="text", label_column="label")
-
-
-def predict_settings(args: argparse.Namespace) -> dict[str, int | str]:
-    """The prediction settings given on the command line, as ``TailTuner.load`` takes them."""
-    # An option given is passed on whatever its value (0 is not "not given"): TailTuner.load checks each one.
-    if args.batch_size is not None and args.batch_size < 1:  # checked here: the library calls it eval_batch_size
-        raise TailTuneError(f"--batch-size must be >= 1, got {args.batch_size}")
-    given = {"max_length": args.max_length, "eval_batch_size": args.batch_size, "mixed_precision": args.mixed_precision}
-    return {name: value for name, value in given.items() if value is not None}
 
 
 def metrics_table(metrics: dict[str, Any]) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tailtune.cli.common import INTERRUPTED, add_quiet_option
+from tailtune.cli.common import INTERRUPTED
+from tailtune.cli.options import add_quiet_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:

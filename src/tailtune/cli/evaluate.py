@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from tailtune.cli.common import add_predict_options, metrics_table, predict_settings
+from tailtune.cli.common import metrics_table
+from tailtune.cli.options import add_predict_options, predict_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tailtune.cli.common import add_quiet_option
+from tailtune.cli.options import add_data_columns, add_quiet_option
 from tailtune.errors import TailTuneError
 
 
@@ -38,8 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     make.add_argument("--test-per-class", type=int, help="hold out a balanced test set of N per class first")
     make.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     make.add_argument("--format", help="output format (.csv, .tsv, .jsonl, .parquet); default: the input's")
-    make.add_argument("--text-column", default="text", help="name of the text column (default text)")
-    make.add_argument("--label-column", default="label", help="name of the label column (default label)")
+    add_data_columns(make)
     add_quiet_option(make)
     make.set_defaults(func=cmd_make_imbalanced)
 

@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from tailtune.cli.common import add_predict_options, predict_settings
+from tailtune.cli.options import add_predict_options, predict_settings
 from tailtune.errors import TailTuneError
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tailtune.cli.common import add_quiet_option
+from tailtune.cli.options import add_quiet_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:

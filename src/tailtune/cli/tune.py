@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from tailtune.cli.common import add_data_columns, add_quiet_option, metrics_table
-from tailtune.cli.train import MAX_LENGTH_HELP, add_selection_options
-from tailtune.config import POOLINGS
+from tailtune.cli.common import metrics_table
+from tailtune.cli.options import (
+    MAX_LENGTH_HELP,
+    add_data_columns,
+    add_quiet_option,
+    add_selection_options,
+    add_setting,
+)
+from tailtune.config import RunConfig, field_default
 from tailtune.errors import TailTuneError
+from tailtune.strategies import DEFAULT_TUNE_STRATEGIES, DEFAULT_TUNE_TRIALS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,18 +33,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     tune.add_argument("--model", required=True, help="local model folder, hub id or builtin:minilm")
     tune.add_argument("--output", required=True, help="tuning folder")
     tune.add_argument("--strategies", nargs="+", metavar="NAME",
-                      help="strategies to search (default two-stage reweight vanilla probe)")  # fmt: skip
-    tune.add_argument("--trials", type=int, default=12, help="finished trials the study should reach (default 12)")
+                      help=f"strategies to search (default {' '.join(DEFAULT_TUNE_STRATEGIES)})")  # fmt: skip
+    tune.add_argument("--trials", type=int, default=DEFAULT_TUNE_TRIALS,
+                      help=f"finished trials the study should reach (default {DEFAULT_TUNE_TRIALS})")  # fmt: skip
     tune.add_argument("--timeout", type=float, metavar="SECONDS", help="stop searching after this long")
     tune.add_argument("--storage", metavar="URL", help="Optuna storage shared by workers (default OUT/study.db)")
-    tune.add_argument("--seed", type=int, default=42, help="seeds the sampler, the split and every trial")
-    tune.add_argument("--max-length", type=int, help=MAX_LENGTH_HELP)
-    tune.add_argument("--batch-size", type=int, help="per-device training batch size (default 16)")
-    tune.add_argument("--pooling", choices=POOLINGS, help="what the head reads (default auto)")
+    add_setting(tune, "seed", "seeds the sampler, the split and every trial", default=field_default(RunConfig, "seed"))
+    add_setting(tune, "max_length", MAX_LENGTH_HELP)
+    add_setting(tune, "batch_size", "per-device training batch size (default {default})")
+    add_setting(tune, "pooling", "what the head reads (default {default})")
     add_quiet_option(tune)
     add_selection_options(tune)
     add_data_columns(tune)
-    tune.set_defaults(func=cmd_tune, text_column="text", label_column="label")
+    tune.set_defaults(func=cmd_tune)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
