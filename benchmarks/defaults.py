@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from tailtune.builtin import minilm_path
-from tailtune.data import load_dataset
+from tailtune.data import read_dataset
 from tailtune.demo import demo_splits
 from tailtune.precision import cpu_info
 from tailtune.run import Splits, train_run
@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--json", required=True, help="JSON lines file to append to")
     args = parser.parse_args()
     if args.data:
-        train, test = (load_dataset(str(args.data / f"{role}.parquet")) for role in ("train", "test"))
+        train, test = (read_dataset(str(args.data / f"{role}.parquet")) for role in ("train", "test"))
         validation = None
     else:
         train, validation, test = demo_splits()

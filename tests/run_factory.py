@@ -140,9 +140,8 @@ def write_run(
             (folder / "config.json").write_text(json.dumps({"architectures": ["BertForSequenceClassification"]}))
         metrics = compute_metrics(y_true, y_pred, label_names=labels, train_counts=counts)
         metrics["split"] = "test"
-        metrics["stages"] = [
-            vars(StageReport(name=stage["name"], seconds=0.5, steps=3, cached=False)) for stage in config["run"]["stages"]
-        ]
+        stages = config["run"]["stages"]
+        metrics["stages"] = [vars(StageReport(name=s["name"], seconds=0.5, steps=3, cached=False)) for s in stages]
         metrics["wall_time_s"] = 1.5
         write_metrics(run_dir, metrics)
     return run_dir

@@ -504,7 +504,7 @@ def test_predict_keeps_the_input_columns_in_the_format_named(predict_model, tmp_
     """predict writes every input column as read, then predicted, score and (asked) one prob_<label> per class,
     in the format --output names; an empty text is predicted with a warning instead of failing the run."""
     from tailtune.classifier import TailTuner
-    from tailtune.data import load_dataset
+    from tailtune.data import read_dataset
 
     source = _predict_input(tmp_path)
     out = tmp_path / f"p{suffix}"
@@ -513,7 +513,7 @@ def test_predict_keeps_the_input_columns_in_the_format_named(predict_model, tmp_
     assert code == 0, err
     assert stdout.strip() == f"4 predictions written to {out}"
     assert "1 empty text(s)" in caplog.text
-    back = load_dataset(out, require_labels=False, allow_empty_texts=True)
+    back = read_dataset(out, require_labels=False, allow_empty_texts=True)
     columns = back.columns
     probs = ["prob_money", "prob_sport", "prob_tech"]
     assert list(columns) == ["id", "text", "note", "predicted", "score", *probs]

@@ -19,7 +19,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tailtune.data import TextDataset, dataset_from_values, load_dataset, save_dataset
+from tailtune.data import TextDataset, dataset_from_values, read_dataset, save_dataset
 from tailtune.errors import TailTuneError
 
 TRICKY = ['"', "'", ",", "\t", "\n", "\r\n", "\r", "\ufeff", "\\", "{", "}", "é", "中文", "🙂", " "]
@@ -40,7 +40,7 @@ def test_saved_data_reads_back_exactly_or_fails_cleanly(rows, suffix):
         path = Path(folder) / f"data{suffix}"
         save_dataset(data, path)
         try:
-            back = load_dataset(path)
+            back = read_dataset(path)
         except TailTuneError:
             return  # e.g. a text that is only whitespace: refused with a message naming the row
         assert back.texts == data.texts
@@ -79,7 +79,7 @@ def test_raw_json_lines_never_raise_anything_else(lines):
 
 def _read_or_tailtune_error(path: Path) -> None:
     try:
-        data = load_dataset(path)
+        data = read_dataset(path)
     except TailTuneError:
         return
     assert len(data.texts) == len(data.labels) > 0
@@ -122,7 +122,7 @@ def test_stray_quote_and_separators_read_exactly_or_fail(rows, suffix, newline, 
         path = Path(folder) / f"data{suffix}"
         path.write_bytes((newline.join(lines) + newline).encode("utf-8"))
         try:
-            back = load_dataset(path, allow_empty_texts=True)
+            back = read_dataset(path, allow_empty_texts=True)
         except TailTuneError:
             assert raw, "a well-formed file was refused"
             return
@@ -160,7 +160,7 @@ def test_labels_normalise_alike_in_every_format(values):
                 path.write_text("".join(json.dumps({"text": "t", "label": v}) + "\n" for v in values), "utf-8")
             else:
                 frame.to_csv(path, sep="," if suffix == ".csv" else "\t", index=False, lineterminator="\r\n")
-            outcomes[suffix] = _labels_or_error(lambda p=path: load_dataset(p))
+            outcomes[suffix] = _labels_or_error(lambda p=path: read_dataset(p))
         outcomes["api"] = _labels_or_error(lambda: dataset_from_values(["t"] * len(values), values, source="api"))
     assert len(set(outcomes.values())) == 1, outcomes
 

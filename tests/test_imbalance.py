@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from tailtune.data import TextDataset, load_dataset, save_dataset
+from tailtune.data import TextDataset, read_dataset, save_dataset
 from tailtune.errors import TailTuneError
 from tailtune.imbalance import (
     PROFILES,
@@ -308,9 +308,9 @@ def test_write_imbalanced(tmp_path, suffix):
         "test": tmp_path / "out" / f"test{ext}",
         "counts": tmp_path / "out" / "counts.json",
     }
-    train = load_dataset(paths["train"], text_column="sentence", label_column="y")
+    train = read_dataset(paths["train"], text_column="sentence", label_column="y")
     assert train.texts == split.train.texts and train.labels == split.train.labels
-    assert load_dataset(paths["test"], text_column="sentence", label_column="y").labels == split.test.labels
+    assert read_dataset(paths["test"], text_column="sentence", label_column="y").labels == split.test.labels
     counts = json.loads(paths["counts"].read_text())
     assert counts["train"] == {"a": 50, "b": 31, "c": 19, "d": 12}
     assert counts["order"] == list("abcd")
@@ -375,7 +375,7 @@ def test_write_imbalanced_with_validation(tmp_path):
     split = holdout_then_long_tail(_dataset_with_duplicates(), ratio=2, eval_per_class=5, seed=0)
     paths = write_imbalanced(split, tmp_path, fmt_suffix=".csv")
     assert set(paths) == {"train", "eval", "counts"}
-    assert load_dataset(paths["eval"]).texts == split.eval.texts
+    assert read_dataset(paths["eval"]).texts == split.eval.texts
     assert json.loads(paths["counts"].read_text())["eval"] == {c: 5 for c in "abcd"}
 
 
@@ -404,7 +404,7 @@ def test_write_imbalanced_replaces_an_earlier_split_whole(tmp_path):
     paths = write_imbalanced(split, out, fmt_suffix=".jsonl")
     assert sorted(p.name for p in out.iterdir()) == ["counts.json", "train.jsonl"]
     assert paths == {"train": out / "train.jsonl", "counts": out / "counts.json"}
-    assert load_dataset(paths["train"]).texts == split.train.texts
+    assert read_dataset(paths["train"]).texts == split.train.texts
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging folder left beside it
 
 

@@ -13,7 +13,7 @@ from conftest import make_texts
 from huggingface_hub import ModelCard
 
 from tailtune.classifier import TailTuner
-from tailtune.data import Splits, load_dataset
+from tailtune.data import Splits, read_dataset
 from tailtune.modelcard import CARD_FILE, MINILM_HUB_ID, base_model_id
 from tailtune.run import train_run
 from tailtune.strategies import build_run_config
@@ -29,7 +29,7 @@ def run(tiny_model, tmp_path_factory) -> tuple[Path, dict]:
         texts, labels = make_texts(counts or {"sport": 6, "tech": 6, "money": 6}, seed=seed)
         frame = pd.DataFrame({"text": texts, "label": [LABELS[y] for y in labels]})
         frame.to_csv(root / f"{name}.csv", index=False)
-    splits = Splits(train=load_dataset(root / "train.csv"), test=load_dataset(root / "test.csv"))
+    splits = Splits(train=read_dataset(root / "train.csv"), test=read_dataset(root / "test.csv"))
     config = build_run_config(tiny_model, "two-stage", settings={"epochs": 1, "min_steps": 0, "batch_size": 8,
                                                                  "max_length": 16})  # fmt: skip
     out = root / "run"

@@ -17,7 +17,7 @@ from sklearn.metrics import f1_score
 import tailtune.run as run_module
 import tailtune.training as training
 from tailtune.config import RunConfig, StageConfig
-from tailtune.data import Splits, TextDataset, check_labels, load_dataset
+from tailtune.data import Splits, TextDataset, check_labels, read_dataset
 from tailtune.errors import TailTuneError
 from tailtune.run import train_run
 from tailtune.rundir import is_complete
@@ -33,8 +33,8 @@ METRIC_KEYS = {
 
 @pytest.fixture(scope="module")
 def splits(tiny_data) -> Splits:
-    train = load_dataset(tiny_data["train"])
-    test = load_dataset(tiny_data["test"])
+    train = read_dataset(tiny_data["train"])
+    test = read_dataset(tiny_data["test"])
     return Splits(train=train, eval=test.subset(range(0, 30, 2)), test=test)
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tailtune.data import Splits, load_dataset
+from tailtune.data import Splits, read_dataset
 from tailtune.errors import TailTuneError
 from tailtune.run import train_run
 from tailtune.strategies import build_run_config
@@ -20,7 +20,7 @@ def _config(tiny_model, report_to: str):
 
 @pytest.fixture
 def splits(tiny_data) -> Splits:
-    return Splits(train=load_dataset(tiny_data["train"]), test=load_dataset(tiny_data["test"]))
+    return Splits(train=read_dataset(tiny_data["train"]), test=read_dataset(tiny_data["test"]))
 
 
 def test_tensorboard_holds_losses_validation_and_final_scores(tiny_model, splits, tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tailtune.data import Splits, load_dataset
+from tailtune.data import Splits, read_dataset
 from tailtune.errors import TailTuneError
 from tailtune.rundir import is_complete
 from tailtune.strategies import SETTINGS, build_run_config
@@ -27,8 +27,8 @@ def test_fast_settings_are_known():
 
 @pytest.fixture(scope="module")
 def splits(tiny_data) -> Splits:
-    train = load_dataset(tiny_data["train"])
-    test = load_dataset(tiny_data["test"])
+    train = read_dataset(tiny_data["train"])
+    test = read_dataset(tiny_data["test"])
     return Splits(train=train, eval=test.subset(range(0, 30, 2)), test=test)
 
 
@@ -99,7 +99,7 @@ def test_tune_keeps_study_and_trial_runs(tuned):
 
 def test_tune_carves_validation_without_eval_data(tiny_model, tiny_data, tmp_path):
     """Without eval data the search runs on a carved split, and the best run refits on all the training data."""
-    splits = Splits(train=load_dataset(tiny_data["train"]))
+    splits = Splits(train=read_dataset(tiny_data["train"]))
     out = tmp_path / "t"
     tune(tiny_model, splits, out, strategies=["probe"], trials=1, settings=FAST, show_progress=False)
     best = json.loads((out / "best.json").read_text())

@@ -13,7 +13,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from tailtune.data import TextDataset, load_dataset
+from tailtune.data import TextDataset, read_dataset
 from tailtune.errors import TailTuneError
 from tailtune.imbalance import dedupe_indices
 
@@ -142,11 +142,11 @@ def load_data(
     require_labels: bool = True,
     allow_empty_texts: bool = False,
 ) -> TextDataset:
-    """Read text as every command does: :func:`tailtune.data.load_dataset`'s specs (files, ``save_to_disk``
+    """Read text as every command does: :func:`tailtune.data.read_dataset`'s specs (files, ``save_to_disk``
     folders, hub datasets), and ``builtin:bbc-news`` and ``builtin:bbc-headlines`` for the embedded corpora.
 
     Raises:
-        TailTuneError: For an unknown ``builtin:`` name, or anything :func:`tailtune.data.load_dataset` raises.
+        TailTuneError: For an unknown ``builtin:`` name, or anything :func:`tailtune.data.read_dataset` raises.
     """
     if spec == "builtin:bbc-news":
         return bbc_news()
@@ -154,5 +154,5 @@ def load_data(
         return bbc_headlines()
     if spec.startswith("builtin:"):
         raise TailTuneError(f"unknown built-in data {spec!r}; valid: {', '.join(BUILTIN_DATA)}")
-    return load_dataset(spec, text_column=text_column, label_column=label_column, require_labels=require_labels,
+    return read_dataset(spec, text_column=text_column, label_column=label_column, require_labels=require_labels,
                         allow_empty_texts=allow_empty_texts)  # fmt: skip

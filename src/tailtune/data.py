@@ -41,7 +41,7 @@ from tailtune.fileio import atomic_path
 
 logger = logging.getLogger(__name__)
 
-#: File extensions :func:`load_dataset` and :func:`save_dataset` understand (``.json`` means JSON lines).
+#: File extensions :func:`read_dataset` and :func:`save_dataset` understand (``.json`` means JSON lines).
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 
 # Extensions that mark a spec as a local file even when it is not one we can read, so that a typo'd path
@@ -66,7 +66,7 @@ class TextDataset:
         labels: Label names as strings, aligned with ``texts``; ``None`` for unlabelled data.
         source: Where the data came from (a path or hub spec), used in messages.
         columns: Every column of the source, in its order, with the values as read (strings for CSV and
-            TSV), for writing them back out beside predictions; set by :func:`load_dataset`, ``None``
+            TSV), for writing them back out beside predictions; set by :func:`read_dataset`, ``None``
             for data built in memory.
     """
 
@@ -182,10 +182,10 @@ def check_labels(splits: Splits) -> LabelMap:
     return label_map
 
 
-# --------------------------------------------------------------------------------------------- loading
+# --------------------------------------------------------------------------------------------- reading
 
 
-def load_dataset(
+def read_dataset(
     spec: str | Path,
     *,
     text_column: str = "text",
@@ -193,7 +193,7 @@ def load_dataset(
     require_labels: bool = True,
     allow_empty_texts: bool = False,
 ) -> TextDataset:
-    """Read labelled (or, with ``require_labels=False``, unlabelled) text.
+    """Read labelled (or, with ``require_labels=False``, unlabelled) text from a file, a folder or the hub.
 
     Args:
         spec: One of: a ``.csv``, ``.tsv``, ``.jsonl``/``.json`` (JSON lines) or ``.parquet`` file; a folder
@@ -229,10 +229,15 @@ def load_dataset(
     return dataset
 
 
+#: The name :func:`read_dataset` had before; kept so that existing imports work. The commands read data with
+#: :func:`tailtune.builtin.load_data`, which also knows the ``builtin:`` corpora.
+load_dataset = read_dataset
+
+
 def dataset_from_values(
     texts: Sequence[Any], labels: Sequence[Any] | None, *, source: str, allow_empty_texts: bool = False
 ) -> TextDataset:
-    """Check and normalise texts and labels given in memory exactly as :func:`load_dataset` does a file's.
+    """Check and normalise texts and labels given in memory exactly as :func:`read_dataset` does a file's.
 
     Args:
         texts: One string per row.
@@ -245,7 +250,7 @@ def dataset_from_values(
         The texts and their label names as strings; ``columns`` is ``None``.
 
     Raises:
-        TailTuneError: For texts and labels of different lengths, no texts, and any row :func:`load_dataset`
+        TailTuneError: For texts and labels of different lengths, no texts, and any row :func:`read_dataset`
             would refuse (a missing label, a missing or non-string text, ...), naming the (1-based) row.
     """
     columns: dict[str, list[Any]] = {"texts": _as_list(texts, "texts", source)}

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tailtune.builtin import load_data
-from tailtune.data import Splits, TextDataset, check_labels, load_dataset
+from tailtune.data import Splits, TextDataset, check_labels, read_dataset
 from tailtune.errors import TailTuneError
 from tailtune.experiments.checks import in_context
 from tailtune.experiments.spec import Experiment
@@ -163,7 +163,7 @@ def _keep(dataset: TextDataset, classes: list[str] | None, spec: str) -> TextDat
 def _read_made(folder: Path) -> Splits:
     def read(role: str) -> TextDataset | None:
         path = folder / f"{role}.parquet"
-        return load_dataset(path) if path.is_file() else None
+        return read_dataset(path) if path.is_file() else None
 
     train = read("train")
     if train is None:
