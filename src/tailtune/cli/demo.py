@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "and two-stage at fixed budgets and two-stage with tailtune's validation-driven defaults "
                           "('default') with the embedded all-MiniLM-L6-v2, and print validation and per-class "
                           "test F1.")  # fmt: skip
-    demo.add_argument("--output", default="tailtune-demo", help="folder for the runs (default tailtune-demo)")
+    demo.add_argument("--output", default="tailtune-demo", help="folder for the runs (default %(default)s)")
     demo.add_argument("--strategies", nargs="+", default=None,
                       help="rows to run: vanilla, reweight, two-stage, default (default: all)")  # fmt: skip
     add_quiet_option(demo)

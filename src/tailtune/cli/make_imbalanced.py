@@ -30,13 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "whole, a folder holding other files is refused",
     )  # fmt: skip
     make.add_argument("--ratio", type=float, help="imbalance ratio n_max / n_min (>= 1)")
-    make.add_argument("--profile", default="exp", help="exp (exponential) or step (default exp)")
+    make.add_argument("--profile", default="exp", help="exp (exponential) or step (default %(default)s)")
     make.add_argument("--max-per-class", type=int, help="size of the largest class (default: smallest class)")
     make.add_argument("--order", nargs="+", metavar="LABEL", help="classes from head to tail (default: seeded)")
     make.add_argument("--minority", help="binary recipe: the class to downsample")
     make.add_argument("--rate", type=float, help="binary recipe: fraction in (0, 1]")
     make.add_argument("--test-per-class", type=int, help="hold out a balanced test set of N per class first")
-    make.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    make.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     make.add_argument("--format", help="output format (.csv, .tsv, .jsonl, .parquet); default: the input's")
     add_data_columns(make)
     add_quiet_option(make)

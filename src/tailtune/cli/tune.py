@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tune.add_argument("--strategies", nargs="+", metavar="NAME",
                       help=f"strategies to search (default {' '.join(DEFAULT_TUNE_STRATEGIES)})")  # fmt: skip
     tune.add_argument("--trials", type=int, default=DEFAULT_TUNE_TRIALS,
-                      help=f"finished trials the study should reach (default {DEFAULT_TUNE_TRIALS})")  # fmt: skip
+                      help="finished trials the study should reach (default %(default)s)")  # fmt: skip
     tune.add_argument("--timeout", type=float, metavar="SECONDS", help="stop searching after this long")
     tune.add_argument("--storage", metavar="URL", help="Optuna storage shared by workers (default OUT/study.db)")
     add_setting(tune, "seed", "seeds the sampler, the split and every trial", default=field_default(RunConfig, "seed"))
