@@ -23,7 +23,7 @@ from tailtune.experiments.spec import load_experiment
 from tailtune.rundir import is_complete, staging_dir
 from tailtune.strategies import build_run_config
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 VARIANTS = ("ratio-2", "ratio-4")
 STRATEGIES = ("vanilla", "two-stage")
 SEEDS = (1, 2)
