@@ -164,3 +164,35 @@ def tiny_data(tmp_path_factory) -> dict[str, Path]:
         "train": write_texts_csv(root / "train.csv", {"sport": 40, "tech": 12, "money": 4}, seed=1),
         "test": write_texts_csv(root / "test.csv", {"sport": 10, "tech": 10, "money": 10}, seed=2),
     }
+
+
+@pytest.fixture(scope="session")
+def source_csv(tmp_path_factory) -> Path:
+    """A balanced three-class CSV to make long-tailed variants from."""
+    return write_texts_csv(tmp_path_factory.mktemp("source") / "source.csv", {"sport": 14, "tech": 14, "money": 14},
+                           seed=3)  # fmt: skip
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """The compare runner's ``train_run`` fails the test if it is called."""
+    from tailtune.experiments import runner
+
+    def fail(*args, **kwargs):
+        raise AssertionError("train_run must not be called")
+
+    monkeypatch.setattr(runner, "train_run", fail)
+
+
+@pytest.fixture(scope="session")
+def compared(tiny_model, source_csv, tmp_path_factory) -> dict:
+    """One complete compare: 2 ratios x 2 strategies x 2 seeds, run once for the session (a test that changes the
+    runs copies them first)."""
+    from compare_config import config_dict, write_config
+
+    from tailtune.experiments.runner import run_compare
+
+    root = tmp_path_factory.mktemp("compare")
+    config = write_config(root / "exp.yaml", config_dict(tiny_model, source_csv, root / "out"))
+    result = run_compare(config, show_progress=False)
+    return {"config": config, "output": root / "out", "result": result}

@@ -1,0 +1,28 @@
+"""Each variant's data (:mod:`tailtune.experiments.variants`): the labels kept and the minority chosen."""
+
+from __future__ import annotations
+
+import pytest
+from compare_config import compare, config_dict, write_config
+
+from tailtune.errors import TailTuneError
+from tailtune.experiments.runner import run_compare
+
+
+def test_unknown_minority_label(tmp_path, tiny_model, source_csv, no_training):
+    config = config_dict(tiny_model, source_csv, tmp_path / "out")
+    config["data"]["make"] = {"minority": "negative", "rates": [0.5], "test_per_class": 3}
+    with pytest.raises(TailTuneError, match=r"data\.make\.minority 'negative' is not a label .*'money'"):
+        run_compare(write_config(tmp_path / "exp.yaml", config))
+    assert not (tmp_path / "out").exists()
+
+
+def test_classes_keep_a_pair_of_the_source(tmp_path, tiny_model, source_csv, no_training, capsys):
+    """data.classes narrows the source to the listed labels before the holdouts and the binary recipe."""
+    config = config_dict(tiny_model, source_csv, tmp_path / "out")
+    config["data"]["classes"] = ["sport", "money"]
+    config["data"]["make"] = {"minority": "money", "rates": [0.5], "test_per_class": 4}
+    assert compare("--config", write_config(tmp_path / "exp.yaml", config), "--dry-run") == 0
+    text = capsys.readouterr().out
+    # 14 per class, 4 of each held out: sport keeps 10, money 0.5 x 10
+    assert "train 15 (sport 10, money 5)" in text and "test 8" in text and "tech" not in text
