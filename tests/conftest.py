@@ -196,3 +196,18 @@ def compared(tiny_model, source_csv, tmp_path_factory) -> dict:
     config = write_config(root / "exp.yaml", config_dict(tiny_model, source_csv, root / "out"))
     result = run_compare(config, show_progress=False)
     return {"config": config, "output": root / "out", "result": result}
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory) -> Path:
+    """Made-up runs laid out as ``tailtune compare`` does: 2 ratios x 2 strategies x ``run_factory.SEEDS``, and
+    one run still in progress. The report tests (tests/report/conftest.py) override it with runs whose labels and
+    texts need escaping."""
+    from run_factory import SEEDS, make_experiment, write_run
+
+    root = tmp_path_factory.mktemp("experiment")
+    make_experiment(root, ratios=(10, 50), strategies=("vanilla", "two-stage"), seeds=SEEDS)
+    # A run still in progress: it has a config.json but no metrics.json yet.
+    write_run(root / "exp-50" / "drw" / "seed-0", strategy="drw", seed=0, variant="exp-50", ratio=50,
+              complete=False)  # fmt: skip
+    return root

@@ -35,6 +35,8 @@ VERSIONS = {"python": "3.11.9", "torch": "2.4.0", "transformers": "4.46.0", "tai
 CREATED = "2024-05-01T12:00:00+00:00"
 MODEL = "tiny-bert"
 RUN_SETTINGS = {"max_length": 64, "batch_size": 16, "head": "linear"}
+#: The seeds :func:`make_experiment` lays out unless told others.
+SEEDS = (0, 1, 2)
 
 
 def exp_counts(n_classes: int, ratio: float, n_max: int = 500) -> list[int]:
@@ -152,7 +154,7 @@ def make_experiment(
     *,
     ratios: tuple[int, ...] = (10, 50),
     strategies: tuple[str, ...] = ("vanilla", "two-stage"),
-    seeds: tuple[int, ...] = (0, 1, 2),
+    seeds: tuple[int, ...] = SEEDS,
     labels: list[str] | None = None,
     texts: list[str] | None = None,
 ) -> list[Path]:

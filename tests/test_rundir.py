@@ -1,15 +1,18 @@
-"""The run directory's writers: the exact bytes of each file, completeness, and reading a run back."""
+"""The run directory's writers: the exact bytes of each file, completeness, reading a run back and finding the
+runs under a folder."""
 
 from __future__ import annotations
 
 import json
+import logging
 
 import pandas as pd
 import pytest
-from run_factory import write_run
+from run_factory import SEEDS, write_run
 
 from tailtune import rundir
 from tailtune.errors import TailTuneError
+from tailtune.rundir import find_runs, load_run
 
 CONFIG = {"tailtune_version": "0.1.0", "run": {"strategy": "vanilla", "seed": 3}, "labels": ["ä", "b"]}
 METRICS = {"macro_f1": 0.5, "per_class": {"ä": {"f1": 0.25}}, "split": "test"}
@@ -168,3 +171,44 @@ def test_runs_that_recorded_the_stages_twice_still_read_and_pool(tmp_path):
     edit_config(new, lambda c: c["run"]["stages"][0].update(lr=0.5))
     with pytest.raises(TailTuneError, match=r"stages\[0\]\.lr"):
         rundir.check_poolable(rundir.find_runs(tmp_path))
+
+
+def test_find_runs_skips_incomplete_runs_and_saved_models(experiment, caplog):
+    with caplog.at_level(logging.WARNING, logger="tailtune.rundir"):
+        runs = find_runs(experiment)
+    assert len(runs) == 2 * 2 * len(SEEDS)
+    assert all(run.path.name.startswith("seed-") for run in runs)  # model/config.json is not a run
+    assert [(r.variant, r.strategy, r.seed) for r in runs] == sorted((r.variant, r.strategy, r.seed) for r in runs)
+    assert "drw" not in {r.strategy for r in runs}
+    assert any("1 incomplete" in message for message in caplog.messages)
+
+
+def test_load_run_reads_the_contract(experiment):
+    run = load_run(experiment / "exp-10" / "two-stage" / "seed-1")
+    assert (run.variant, run.strategy, run.seed, run.ratio) == ("exp-10", "two-stage", 1, 10)
+    assert run.labels == list(run.train_counts)
+    frame = run.predictions()
+    assert list(frame.columns) == ["text", "label", "predicted", "score"]
+    assert len(frame) == run.metrics["n_examples"]
+    assert run.predictions() is frame  # read once
+
+
+def test_a_run_directory_is_its_own_root(experiment):
+    runs = find_runs(experiment / "exp-10" / "vanilla" / "seed-2")
+    assert [(r.strategy, r.seed) for r in runs] == [("vanilla", 2)]
+
+
+def test_null_variant_is_default(tmp_path):
+    write_run(tmp_path / "run", strategy="vanilla", seed=3)
+    (run,) = find_runs(tmp_path)
+    assert (run.variant, run.ratio) == ("default", None)
+
+
+def test_incomplete_run_cannot_be_loaded(experiment):
+    with pytest.raises(TailTuneError, match="incomplete run"):
+        load_run(experiment / "exp-50" / "drw" / "seed-0")
+
+
+def test_missing_root_is_a_user_error(tmp_path):
+    with pytest.raises(TailTuneError, match="no such directory"):
+        find_runs(tmp_path / "nope")

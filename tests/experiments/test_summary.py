@@ -1,35 +1,23 @@
-"""Reading run directories and summarising them over seeds."""
+"""Runs summarised over seeds (:mod:`tailtune.experiments.summary`): means, sample stds and the paired comparison
+with a baseline, the summary files and the table."""
 
 from __future__ import annotations
 
 import csv
 import itertools
 import json
-import logging
 import math
 import statistics
 from pathlib import Path
 
 import pytest
-from run_factory import make_experiment, write_run
+from run_factory import SEEDS, make_experiment, write_run
 from scipy import stats
 
 from tailtune.errors import TailTuneError
 from tailtune.experiments.summary import compare_paired, format_table, summarize, write_summary
 from tailtune.metrics import compute_metrics
 from tailtune.rundir import find_runs, load_run, write_metrics
-
-SEEDS = (0, 1, 2)
-
-
-@pytest.fixture(scope="module")
-def experiment(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("experiment")
-    make_experiment(root, ratios=(10, 50), strategies=("vanilla", "two-stage"), seeds=SEEDS)
-    # A run still in progress: it has a config.json but no metrics.json yet.
-    write_run(root / "exp-50" / "drw" / "seed-0", strategy="drw", seed=0, variant="exp-50", ratio=50,
-              complete=False)  # fmt: skip
-    return root
 
 
 def metrics_of(root: Path, variant: str, strategy: str) -> dict[int, dict]:
@@ -48,47 +36,6 @@ def exact_wilcoxon_p(diffs: list[float]) -> float:
               itertools.product([0, 1], repeat=len(diffs))]  # fmt: skip
     extreme = sum(1 for t in totals if min(t, ranks.sum() - t) <= observed)
     return min(1.0, extreme / len(totals))
-
-
-def test_find_runs_skips_incomplete_runs_and_saved_models(experiment, caplog):
-    with caplog.at_level(logging.WARNING, logger="tailtune.rundir"):
-        runs = find_runs(experiment)
-    assert len(runs) == 2 * 2 * len(SEEDS)
-    assert all(run.path.name.startswith("seed-") for run in runs)  # model/config.json is not a run
-    assert [(r.variant, r.strategy, r.seed) for r in runs] == sorted((r.variant, r.strategy, r.seed) for r in runs)
-    assert "drw" not in {r.strategy for r in runs}
-    assert any("1 incomplete" in message for message in caplog.messages)
-
-
-def test_load_run_reads_the_contract(experiment):
-    run = load_run(experiment / "exp-10" / "two-stage" / "seed-1")
-    assert (run.variant, run.strategy, run.seed, run.ratio) == ("exp-10", "two-stage", 1, 10)
-    assert run.labels == list(run.train_counts)
-    frame = run.predictions()
-    assert list(frame.columns) == ["text", "label", "predicted", "score"]
-    assert len(frame) == run.metrics["n_examples"]
-    assert run.predictions() is frame  # read once
-
-
-def test_a_run_directory_is_its_own_root(experiment):
-    runs = find_runs(experiment / "exp-10" / "vanilla" / "seed-2")
-    assert [(r.strategy, r.seed) for r in runs] == [("vanilla", 2)]
-
-
-def test_null_variant_is_default(tmp_path):
-    write_run(tmp_path / "run", strategy="vanilla", seed=3)
-    (run,) = find_runs(tmp_path)
-    assert (run.variant, run.ratio) == ("default", None)
-
-
-def test_incomplete_run_cannot_be_loaded(experiment):
-    with pytest.raises(TailTuneError, match="incomplete run"):
-        load_run(experiment / "exp-50" / "drw" / "seed-0")
-
-
-def test_missing_root_is_a_user_error(tmp_path):
-    with pytest.raises(TailTuneError, match="no such directory"):
-        find_runs(tmp_path / "nope")
 
 
 def test_means_and_sample_stds_over_seeds(experiment):
