@@ -92,6 +92,15 @@ def write_texts_csv(path: Path, counts: dict[str, int], seed: int = 0) -> Path:
     return path
 
 
+def run_cli(capsys, *argv: object) -> tuple[int, str, str]:
+    """``tailtune ARGV`` in-process: its exit status, standard output and standard error."""
+    from tailtune.cli import main
+
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def build_tiny_model_dir(path: Path, model_type: str = "bert", dropout: float = 0.1) -> Path:
     """Save a randomly initialised tiny encoder + word-level tokenizer to ``path`` (save_pretrained layout)."""
     import torch

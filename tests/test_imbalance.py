@@ -379,19 +379,6 @@ def test_write_imbalanced_with_validation(tmp_path):
     assert json.loads(paths["counts"].read_text())["eval"] == {c: 5 for c in "abcd"}
 
 
-def test_command_line_names_the_flag(tmp_path, capsys):
-    from tailtune.cli import main
-
-    source = tmp_path / "all.csv"
-    source.write_text("text,label\n" + "".join(f"t{i},{'pos' if i % 2 else 'neg'}\n" for i in range(40)))
-    argv = ["make-imbalanced", "--input", str(source), "--output", str(tmp_path / "out"), "--minority", "pos"]
-    assert main([*argv, "--rate", "1.5"]) == 2
-    assert capsys.readouterr().err.strip() == "tailtune: error: --rate must be in (0, 1], got 1.5"
-    assert main([*argv, "--rate", "0.5", "--test-per-class", "20"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("tailtune: error: --test-per-class 20 leaves nothing to train on")
-
-
 def test_write_imbalanced_replaces_an_earlier_split_whole(tmp_path):
     """Written again into its folder, a split leaves no file of the earlier one (a stale test file would hold
     rows of the new training file); another format replaces the old files too."""

@@ -1,38 +1,25 @@
-"""Tests of the tailtune command line, in-process through cli.main and once as a subprocess."""
+"""The ``tailtune`` command as a whole: commands used together, ``python -m tailtune``, --help without the heavy
+libraries, -q, built-in data names, outputs that cannot be written and bf16 on a CPU."""
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_texts
+from conftest import make_texts, run_cli
 
-from tailtune.cli import main
-from tailtune.cli.common import in_flag_terms
 from tailtune.data import TextDataset
-from tailtune.errors import TailTuneError
 from tailtune.strategies import STRATEGIES, describe_strategies
-
-LABELS = ["money", "sport", "tech"]
-
-
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_train_evaluate_predict(tiny_model, tiny_data, tmp_path, capsys):
     """train writes a complete run; evaluate scores RUN/model alike; predict adds predicted and score to the input."""
     run = tmp_path / "run"
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "train", "--model", tiny_model, "--train", tiny_data["train"], "--test", tiny_data["test"],
         "--output", run, "--strategy", "two-stage", "--epochs", "1", "--lr", "1e-3", "1e-4", "--batch-size", "8",
         "--max-length", "32", "-q",
@@ -48,7 +35,8 @@ def test_train_evaluate_predict(tiny_model, tiny_data, tmp_path, capsys):
     assert (config["run"]["batch_size"], config["run"]["max_length"]) == (8, 32)
 
     scores = tmp_path / "scores.json"
-    code, out, err = _run(capsys, "evaluate", "--model", run / "model", "--data", tiny_data["test"], "--output", scores)
+    code, out, err = run_cli(capsys, "evaluate", "--model", run / "model", "--data", tiny_data["test"], "--output",
+                             scores)  # fmt: skip
     assert code == 0, err
     evaluated = json.loads(scores.read_text())
     assert evaluated["split"] == str(tiny_data["test"])
@@ -61,7 +49,8 @@ def test_train_evaluate_predict(tiny_model, tiny_data, tmp_path, capsys):
     assert out.rstrip().endswith(f"metrics written to {scores}")
 
     preds = tmp_path / "out" / "preds.csv"
-    code, out, err = _run(capsys, "predict", "--model", run / "model", "--input", tiny_data["test"], "--output", preds)
+    code, out, err = run_cli(capsys, "predict", "--model", run / "model", "--input", tiny_data["test"], "--output",
+                             preds)  # fmt: skip
     assert code == 0, err
     assert out.strip() == f"30 predictions written to {preds}"
     frame = pd.read_csv(preds)
@@ -72,178 +61,14 @@ def test_train_evaluate_predict(tiny_model, tiny_data, tmp_path, capsys):
     assert frame["score"].tolist() == pytest.approx(reference["score"].tolist(), abs=1e-5)
 
 
-def test_yaml_config_with_stage_overrides(tiny_model, tiny_data, tmp_path, capsys):
-    """--config supplies options and per-stage overrides; explicit CLI flags win over the file."""
-    out = tmp_path / "run"
-    config_file = tmp_path / "run.yaml"
-    config_file.write_text(
-        f"model: {tiny_model}\n"
-        f"train: {tiny_data['train']}\n"
-        f"output: {out}\n"
-        "strategy: two-stage\n"
-        "max_length: 16\n"
-        "batch_size: 16\n"
-        "weights: effective\n"
-        "stages:\n"
-        "  - {lr: 1e-3, loss: focal, trainable: head}\n"
-        "  - {epochs: 0}\n",
-        encoding="utf-8",
-    )
-    code, stdout, err = _run(capsys, "train", "--config", config_file, "--max-length", "24", "--weights", "none",
-                             "inverse", "-q")  # fmt: skip
-    assert code == 0, err
-    assert stdout.strip() == f"run directory: {out}"  # no eval/test data: no metrics table
-    written = json.loads((out / "config.json").read_text())
-    assert (written["run"]["max_length"], written["run"]["batch_size"]) == (24, 16)
-    first, second = written["run"]["stages"]
-    assert (first["lr"], first["loss"], first["loss_params"], first["trainable"]) == (1e-3, "focal", {}, "head")
-    assert (first["weights"], second["weights"]) == ("none", "inverse")
-    assert (second["epochs"], second["lr"]) == (0, 1e-4)
-    metrics = json.loads((out / "metrics.json").read_text())
-    # No eval data: stage 1 ran on a held-out split, then again on all the data (the refit).
-    assert metrics["validation_split"]["source"] == "carved"
-    assert [s["name"] for s in metrics["stages"]] == ["stage1", "stage1"]
-
-
-def test_yaml_unknown_key(tiny_model, tmp_path, capsys):
-    """An unknown key in --config is a one-line error naming it."""
-    config_file = tmp_path / "run.yaml"
-    config_file.write_text(f"model: {tiny_model}\nlearning_rate: 1e-3\n", encoding="utf-8")
-    code, _, err = _run(capsys, "train", "--config", config_file)
-    assert code == 2
-    assert len(err.splitlines()) == 1
-    assert err.startswith("tailtune: error: --config: unknown key(s) learning_rate; valid: ")
-
-
-def test_make_imbalanced(tmp_path, capsys):
-    """make-imbalanced writes a long-tailed train file, a balanced test file and counts.json."""
-    texts, labels = make_texts({"sport": 20, "tech": 20, "money": 20}, seed=4)
-    source = tmp_path / "all.csv"
-    pd.DataFrame({"text": texts, "label": labels}).to_csv(source, index=False)
-    out = tmp_path / "lt"
-    code, stdout, err = _run(
-        capsys, "make-imbalanced", "--input", source, "--output", out, "--ratio", "4", "--max-per-class", "8",
-        "--test-per-class", "3", "--order", "sport", "tech", "money",
-    )  # fmt: skip
-    assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["counts.json", "test.csv", "train.csv"]
-    counts = json.loads((out / "counts.json").read_text())
-    assert counts["train"] == {"sport": 8, "tech": 4, "money": 2}
-    assert counts["test"] == {"sport": 3, "tech": 3, "money": 3}
-    assert counts["order"] == ["sport", "tech", "money"] and counts["ratio"] == 4.0
-    train, test = pd.read_csv(out / "train.csv"), pd.read_csv(out / "test.csv")
-    assert train["label"].value_counts().to_dict() == {"sport": 8, "tech": 4, "money": 2}
-    assert test["label"].value_counts().to_dict() == {"sport": 3, "tech": 3, "money": 3}
-    assert not set(train["text"]) & set(test["text"])
-    assert set(train["text"]) | set(test["text"]) <= set(texts)
-    assert [line.split() for line in stdout.splitlines()[:3]] == [["sport", "8"], ["tech", "4"], ["money", "2"]]
-
-
-def _write(path: Path, content: str | bytes) -> Path:
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
-
-
-# name -> (files to write, extra argv, fragment the error line must hold)
-BAD_INPUTS = {
-    "missing file": ({}, ["--train", "{tmp}/nope.csv"], "nope.csv: file not found"),
-    "empty file": ({"e.csv": ""}, ["--train", "{tmp}/e.csv"], "e.csv: the file is empty (0 bytes)"),
-    "header only": ({"h.csv": "text,label\n"}, ["--train", "{tmp}/h.csv"], "h.csv: has a header but no data rows"),
-    "missing label column": (
-        {"c.csv": "text,category\nmatch goal,sport\n"},
-        ["--train", "{tmp}/c.csv"],
-        "c.csv: no label column 'label' (columns found: 'text', 'category'); name it with --label-column",
-    ),
-    "empty label rows": (
-        {"l.csv": "text,label\nmatch goal,sport\nbank shares,\nchip phone,tech\n"},
-        ["--train", "{tmp}/l.csv"],
-        "l.csv: data row 2 (line 3 of the file) has an empty label",
-    ),
-    "malformed jsonl": (
-        {"j.jsonl": '{"text": "match goal", "label": "sport"}\n{"text": "bank", "label": \n'},
-        ["--train", "{tmp}/j.jsonl"],
-        "j.jsonl line 2: not valid JSON",
-    ),
-    "undecodable bytes": (
-        {"u.csv": b"text,label\nmatch goal,sport\nbank \xff shares,money\n"},
-        ["--train", "{tmp}/u.csv"],
-        "u.csv: not valid UTF-8 (byte 0xff at offset 33, line 3)",
-    ),
-    "single class": (
-        {"s.csv": "text,label\nmatch goal,sport\nteam win,sport\n"},
-        ["--train", "{tmp}/s.csv"],
-        "s.csv: only one class ('sport'); a classifier needs at least two",
-    ),
-    "unseen test label": (
-        {"t.csv": "text,label\nmatch goal,sport\nrain cloud,weather\n"},
-        ["--train", "{train}", "--test", "{tmp}/t.csv"],
-        "t.csv: label(s) 'weather' never seen in training",
-    ),
-    "unknown strategy": ({}, ["--train", "{train}", "--strategy", "nope"], "unknown strategy 'nope'; valid: vanilla"),
-    "unknown loss": ({}, ["--train", "{train}", "--loss", "hinge"], "stage 'stage1': unknown loss 'hinge'; valid:"),
-    "unknown scope": ({}, ["--train", "{train}", "--trainable", "middle"], "unknown trainable scope 'middle'"),
-    "model folder without model": (
-        {"nomodel/readme.txt": "nothing here"},
-        ["--train", "{train}", "--model", "{tmp}/nomodel"],
-        "nomodel: no model here (expected config.json and model.safetensors)",
-    ),
-    "lr zero": ({}, ["--train", "{train}", "--lr", "0"], "learning rate must be > 0, got 0.0"),
-    "beta one": ({}, ["--train", "{train}", "--beta", "1"], "beta must be in [0, 1), got 1.0"),
-    "epochs negative": ({}, ["--train", "{train}", "--epochs", "-1"], "epochs must be >= 0, got -1"),
-    "lr list too long": ({}, ["--train", "{train}", "--lr", "1", "2", "3"], "--lr: give one value for every stage"),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_input_is_one_line_exit_2(case, tiny_model, tiny_data, tmp_path, capsys):
-    """Bad input exits with 2 and one 'tailtune: error:' line naming the culprit, no traceback, no metrics."""
-    files, extra, fragment = BAD_INPUTS[case]
-    for name, content in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        _write(tmp_path / name, content)
-    out = tmp_path / "run"
-    argv = ["train", "--model", tiny_model, "--output", out, "-q"]
-    argv += [a.format(tmp=tmp_path, train=tiny_data["train"]) for a in extra]
-    if "--model" in extra:
-        argv = argv[:1] + argv[3:]  # the case's own --model replaces the default one
-    code, stdout, err = _run(capsys, *argv)
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("tailtune: error: ")
-    assert fragment in lines[0]
-    assert "Traceback" not in err and stdout == ""
-    assert not (out / "metrics.json").exists()
-
-
-def test_missing_required_options(tiny_model, tiny_data, tmp_path, capsys):
-    """train without --model, --train or --output names the missing option."""
-    code, _, err = _run(capsys, "train", "--train", tiny_data["train"], "--output", tmp_path / "r")
-    assert code == 2 and err.strip().startswith("tailtune: error: --model is required (a local model folder")
-    code, _, err = _run(capsys, "train", "--model", tiny_model, "--output", tmp_path / "r")
-    assert code == 2 and err.startswith("tailtune: error: --train is required")
-    code, _, err = _run(capsys, "train", "--model", tiny_model, "--train", tiny_data["train"])
-    assert code == 2 and err.startswith("tailtune: error: --output is required")
-
-
 def test_evaluate_and_predict_errors(tmp_path, tiny_data, capsys):
     """evaluate and predict report a missing model folder or input file in one line."""
-    code, _, err = _run(capsys, "evaluate", "--model", tmp_path / "gone", "--data", tiny_data["test"])
+    code, _, err = run_cli(capsys, "evaluate", "--model", tmp_path / "gone", "--data", tiny_data["test"])
     assert (code, err.strip()) == (2, f"tailtune: error: {tmp_path / 'gone'}: model folder not found")
     (tmp_path / "empty").mkdir()
-    code, _, err = _run(capsys, "predict", "--model", tmp_path / "empty", "--input", "x.csv", "--output", "p.csv")
+    code, _, err = run_cli(capsys, "predict", "--model", tmp_path / "empty", "--input", "x.csv", "--output", "p.csv")
     assert code == 2 and err.strip().startswith(f"tailtune: error: {tmp_path / 'empty'}: no model here")
     assert not Path("p.csv").exists()
-
-
-def test_strategies_command(capsys):
-    """tailtune strategies prints the strategy listing."""
-    code, out, _ = _run(capsys, "strategies")
-    assert code == 0
-    assert out == describe_strategies() + "\n"
 
 
 def test_python_m_tailtune_subprocess(tmp_path):
@@ -286,33 +111,6 @@ def test_help_does_not_import_the_heavy_libraries():
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_options_of_settings_follow_the_config():
-    """An option of a run setting or stage shortcut has the config's number type and valid values, and the default
-    its help names is the config's."""
-    import argparse
-
-    from tailtune.cli import build_parser
-    from tailtune.cli.options import setting_field
-    from tailtune.config import CHOICES, number_type
-    from tailtune.strategies import SETTINGS
-
-    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
-    checked = set()
-    for command in ("train", "tune"):
-        for action in commands[command]._actions:
-            if action.dest not in SETTINGS or action.nargs == 0:  # --no-refit and the like store a boolean
-                continue
-            field = setting_field(action.dest)
-            assert action.type is number_type(field), action.dest
-            assert action.choices == (CHOICES.get(field.name) if action.nargs is None else None), action.dest
-            if "default" in action.help and field.default not in (None, "none") and isinstance(field.default, str):
-                assert field.default in action.help, action.dest
-            elif "default" in action.help and isinstance(field.default, (int, float)):
-                assert f"{field.default:g}" in action.help, action.dest
-            checked.add(action.dest)
-    assert {"head", "seed", "mixed_precision", "pooling", "calibrate", "patience", "lr", "loss"} <= checked
-
-
 LIGHT_SCRIPT = """
 import sys
 from tailtune.cli import main
@@ -348,52 +146,11 @@ def test_reading_commands_do_not_import_torch_or_transformers(tmp_path):
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
-@pytest.mark.parametrize(
-    ("message", "setting", "expected"),
-    [
-        ("beta must be in [0, 1), got 1.0", "beta", "--beta must be in [0, 1), got 1.0"),
-        ("x: name it with label_column", "label_column", "x: name it with --label-column"),
-        ("stage 2: lr must be > 0", "lr", "stage 2: lr must be > 0"),
-        ("lr must be > 0", None, "lr must be > 0"),
-    ],
-)
-def test_errors_speak_of_flags(message, setting, expected):
-    """A setting named first or last in a library message becomes its flag; elsewhere it stays a word."""
-    assert in_flag_terms(TailTuneError(message, setting=setting)) == expected
-
-
-def test_diverged_run_is_an_error_and_saves_nothing(tiny_model, tiny_data, tmp_path, capsys):
-    """A learning rate that blows the loss up ends in one line naming stage, step and --lr; no results."""
-    run = tmp_path / "run"
-    code, out, err = _run(
-        capsys, "train", "--model", tiny_model, "--train", tiny_data["train"], "--test", tiny_data["test"],
-        "--output", run, "--strategy", "vanilla", "--epochs", "2", "--lr", "1e30", "--batch-size", "8",
-        "--max-length", "16", "-q",
-    )  # fmt: skip
-    assert code == 2
-    (line,) = err.strip().splitlines()
-    assert line.startswith("tailtune: error: stage 1 (") and "diverged" in line and "step" in line
-    assert line.endswith("--lr") and "1e+30" in line
-    assert not (run / "metrics.json").exists() and not (run / "model").exists()
-    assert not list(tmp_path.rglob("history.jsonl")), "a failed run leaves no run files behind"
-
-
-def test_max_length_above_the_model_limit_is_refused_up_front(tiny_model, tiny_data, tmp_path, capsys):
-    """--max-length beyond the model's positions is one line naming both numbers, and leaves no folder."""
-    run = tmp_path / "run"
-    code, _, err = _run(capsys, "train", "--model", tiny_model, "--train", tiny_data["train"], "--output", run,
-                        "--max-length", "4096", "-q")  # fmt: skip
-    assert code == 2
-    assert err.strip() == ("tailtune: error: --max-length 4096 is above this model's limit of 64 tokens; "
-                           "give at most 64")  # fmt: skip
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_outputs_that_cannot_be_written_are_one_line(tiny_model, tiny_data, tmp_path, capsys):
     """--output naming a file (train) or a folder (predict) ends in one line and exit 2, never a traceback."""
     taken = tmp_path / "taken.txt"
     taken.write_text("keep me")
-    code, _, err = _run(capsys, "train", "--model", tiny_model, "--train", tiny_data["train"], "--output", taken,
+    code, _, err = run_cli(capsys, "train", "--model", tiny_model, "--train", tiny_data["train"], "--output", taken,
                         "--epochs", "1", "-q")  # fmt: skip
     assert code == 2 and err.strip() == f"tailtune: error: {taken}: exists and is not a folder; choose another --output"
     assert taken.read_text() == "keep me"
@@ -401,35 +158,13 @@ def test_outputs_that_cannot_be_written_are_one_line(tiny_model, tiny_data, tmp_
     folder = tmp_path / "folder"
     folder.mkdir()
     model = _trained(tiny_model, tiny_data, tmp_path, capsys)
-    code, _, err = _run(capsys, "predict", "--model", model, "--input", tiny_data["test"], "--output", folder)
+    code, _, err = run_cli(capsys, "predict", "--model", model, "--input", tiny_data["test"], "--output", folder)
     assert code == 2 and err.strip() == f"tailtune: error: {folder}: is a folder; name a file to write"
-
-
-def test_cli_model_keeps_integer_labels_and_honours_the_umask(tiny_model, tmp_path, capsys):
-    """A model trained from a file of integer labels predicts integers when loaded; files follow the umask."""
-    from tailtune.classifier import TailTuner
-
-    texts, labels = make_texts({"sport": 12, "tech": 8, "money": 6}, seed=3)
-    numbers = {"sport": 10, "tech": 20, "money": 30}
-    path = tmp_path / "ints.csv"
-    pd.DataFrame({"text": texts, "label": [numbers[y] for y in labels]}).to_csv(path, index=False)
-    run = tmp_path / "run"
-    previous = os.umask(0o002)  # group-writable: neither the common 0o022 nor the 0o600 of private files
-    try:
-        code, _, err = _run(capsys, "train", "--model", tiny_model, "--train", path, "--output", run,
-                            "--strategy", "vanilla", "--epochs", "1", "--max-length", "16", "-q")  # fmt: skip
-    finally:
-        os.umask(previous)
-    assert code == 0, err
-    predicted = TailTuner.load(run / "model").predict(texts[:5])
-    assert predicted.dtype.kind == "i" and set(predicted.tolist()) <= {10, 20, 30}
-    modes = {p.name: p.stat().st_mode & 0o777 for p in (run / "model").iterdir()}
-    assert set(modes.values()) == {0o664}, modes
 
 
 def _trained(tiny_model, tiny_data, tmp_path, capsys) -> Path:
     run = tmp_path / "small-run"
-    code, _, err = _run(capsys, "train", "--model", tiny_model, "--train", tiny_data["train"], "--output", run,
+    code, _, err = run_cli(capsys, "train", "--model", tiny_model, "--train", tiny_data["train"], "--output", run,
                         "--strategy", "vanilla", "--epochs", "1", "--max-length", "16", "-q")  # fmt: skip
     assert code == 0, err
     return run / "model"
@@ -442,18 +177,18 @@ def test_every_data_command_reads_builtin_names(tiny_model, tiny_data, tmp_path,
     texts, labels = make_texts({"sport": 6, "tech": 6, "money": 6}, seed=9)
     monkeypatch.setattr(builtin, "bbc_news", lambda: TextDataset(texts, labels, "stand-in bbc-news"))
     out = tmp_path / "made"
-    code, _, err = _run(capsys, "make-imbalanced", "--input", "builtin:bbc-news", "--output", out, "--ratio", "2")
+    code, _, err = run_cli(capsys, "make-imbalanced", "--input", "builtin:bbc-news", "--output", out, "--ratio", "2")
     assert code == 0, err
     assert (out / "train.parquet").is_file()
     model = _trained(tiny_model, tiny_data, tmp_path, capsys)
-    code, _, err = _run(capsys, "predict", "--model", model, "--input", "builtin:bbc-news", "--output",
+    code, _, err = run_cli(capsys, "predict", "--model", model, "--input", "builtin:bbc-news", "--output",
                         tmp_path / "p.csv")  # fmt: skip
     assert code == 0, err
     assert len(pd.read_csv(tmp_path / "p.csv")) == 18
-    code, out_text, err = _run(capsys, "evaluate", "--model", model, "--data", "builtin:bbc-news")
+    code, out_text, err = run_cli(capsys, "evaluate", "--model", model, "--data", "builtin:bbc-news")
     assert code == 0, err
     assert out_text.startswith("stand-in bbc-news: macro-F1 ")
-    code, _, err = _run(capsys, "predict", "--model", model, "--input", "builtin:nope", "--output",
+    code, _, err = run_cli(capsys, "predict", "--model", model, "--input", "builtin:nope", "--output",
                         tmp_path / "q.csv")  # fmt: skip
     assert code == 2 and "unknown built-in data 'builtin:nope'" in err
 
@@ -478,119 +213,6 @@ def test_bf16_training_and_prediction_on_cpu(tmp_path, tiny_model, tiny_data):
     result = subprocess.run(predict, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr
     assert len(pd.read_csv(tmp_path / "p.csv")) == 30
-
-
-@pytest.fixture(scope="module")
-def predict_model(tiny_model, tiny_data, tmp_path_factory) -> Path:
-    """A saved model for the predict tests, trained once for the module."""
-    run = tmp_path_factory.mktemp("predict") / "run"
-    code = main(["train", "--model", tiny_model, "--train", str(tiny_data["train"]), "--output", str(run),
-                 "--strategy", "vanilla", "--epochs", "1", "--max-length", "16", "-q"])  # fmt: skip
-    assert code == 0
-    return run / "model"
-
-
-def _predict_input(tmp_path: Path) -> Path:
-    # An id column read as text ("007"), a column after the texts, an empty text and one holding a bare CR.
-    path = tmp_path / "in.csv"
-    path.write_bytes(
-        b'id,text,note\r\n007,match goal team win,a\r\n8,,b\r\n9,"bank shares\rprofit market",c\r\n10,chip phone,d\r\n'
-    )
-    return path
-
-
-@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".json", ".parquet"])
-def test_predict_keeps_the_input_columns_in_the_format_named(predict_model, tmp_path, capsys, caplog, suffix):
-    """predict writes every input column as read, then predicted, score and (asked) one prob_<label> per class,
-    in the format --output names; an empty text is predicted with a warning instead of failing the run."""
-    from tailtune.classifier import TailTuner
-    from tailtune.data import read_dataset
-
-    source = _predict_input(tmp_path)
-    out = tmp_path / f"p{suffix}"
-    code, stdout, err = _run(capsys, "predict", "--model", predict_model, "--input", source, "--output", out,
-                             "--probabilities")  # fmt: skip
-    assert code == 0, err
-    assert stdout.strip() == f"4 predictions written to {out}"
-    assert "1 empty text(s)" in caplog.text
-    back = read_dataset(out, require_labels=False, allow_empty_texts=True)
-    columns = back.columns
-    probs = ["prob_money", "prob_sport", "prob_tech"]
-    assert list(columns) == ["id", "text", "note", "predicted", "score", *probs]
-    assert [str(v) for v in columns["id"]] == ["007", "8", "9", "10"]
-    assert columns["text"] == ["match goal team win", "", "bank shares\rprofit market", "chip phone"]
-    assert columns["note"] == ["a", "b", "c", "d"]
-    expected = TailTuner.load(predict_model).predict_proba(columns["text"])
-    table = np.array([[float(v) for v in columns[name]] for name in probs]).T
-    assert table == pytest.approx(expected, abs=1e-6)
-    assert [float(v) for v in columns["score"]] == pytest.approx(expected.max(axis=1), abs=1e-6)
-    assert [str(v) for v in columns["predicted"]] == [LABELS[i] for i in expected.argmax(axis=1)]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.csv", out.name])  # no temporary file left
-
-
-def test_predict_to_standard_output(predict_model, tmp_path, capsys, monkeypatch):
-    """--output - writes CSV to standard output (the count goes to stderr) and no file named '-'."""
-    monkeypatch.chdir(tmp_path)
-    source = _predict_input(tmp_path)
-    code, stdout, err = _run(capsys, "predict", "--model", predict_model, "--input", source, "--output", "-")
-    assert code == 0, err
-    frame = pd.read_csv(io.StringIO(stdout), dtype=str, keep_default_na=False)
-    assert list(frame.columns) == ["id", "text", "note", "predicted", "score"]
-    assert frame["id"].tolist() == ["007", "8", "9", "10"]
-    assert frame["text"].tolist()[2] == "bank shares\rprofit market"
-    assert "4 predictions written to standard output" in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
-
-
-def test_predict_refuses_what_it_cannot_write_before_loading_the_model(predict_model, tmp_path, capsys):
-    """An unknown --output extension is refused before the model loads (a model that is not there is not even
-    looked at); an input column named like an output column is refused, naming it, and nothing is written."""
-    source = _predict_input(tmp_path)
-    code, _, err = _run(capsys, "predict", "--model", tmp_path / "no-model", "--input", source,
-                        "--output", tmp_path / "p.txt")  # fmt: skip
-    assert code == 2
-    assert err.strip() == (f"tailtune: error: {tmp_path / 'p.txt'}: cannot write '.txt' files; use one of .csv, "
-                           ".tsv, .jsonl, .json, .parquet")  # fmt: skip
-
-    clash = tmp_path / "clash.csv"
-    clash.write_text("text,score,prob_tech\nmatch goal,1,2\n", encoding="utf-8")
-    code, _, err = _run(capsys, "predict", "--model", predict_model, "--input", clash, "--output", tmp_path / "p.csv")
-    assert code == 2 and "already has column(s) 'score', which predict writes" in err
-    code, _, err = _run(capsys, "predict", "--model", predict_model, "--input", clash, "--output",
-                        tmp_path / "p.csv", "--probabilities")  # fmt: skip
-    assert code == 2 and "already has column(s) 'score', 'prob_tech', which predict writes" in err
-    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "p.txt").exists()
-
-
-def test_make_imbalanced_replaces_an_earlier_split_whole(tmp_path, capsys):
-    """A split made again into the same folder leaves no file of the earlier one: no stale test file whose rows
-    the new training file holds. A folder holding anything else is refused and left as it was."""
-    texts, labels = make_texts({"sport": 20, "tech": 20, "money": 20}, seed=4)
-    source = tmp_path / "all.csv"
-    pd.DataFrame({"text": texts, "label": labels}).to_csv(source, index=False)
-    out = tmp_path / "lt"
-    code, _, err = _run(capsys, "make-imbalanced", "--input", source, "--output", out, "--ratio", "2",
-                        "--test-per-class", "3")  # fmt: skip
-    assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["counts.json", "test.csv", "train.csv"]
-    code, stdout, err = _run(capsys, "make-imbalanced", "--input", source, "--output", out, "--ratio", "2")
-    assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["counts.json", "train.csv"]
-    assert "test.csv" not in stdout
-    train = set(pd.read_csv(out / "train.csv")["text"])
-    for test_file in out.glob("test.*"):
-        assert not train & set(pd.read_csv(test_file)["text"])
-    code, _, err = _run(capsys, "make-imbalanced", "--input", source, "--output", out, "--ratio", "2",
-                        "--format", ".jsonl")  # fmt: skip
-    assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["counts.json", "train.jsonl"]
-
-    code, _, err = _run(capsys, "make-imbalanced", "--input", source, "--output", tmp_path, "--ratio", "2")
-    assert code == 2
-    assert err.strip() == (f"tailtune: error: {tmp_path}: holds files that are not part of an imbalanced split "
-                           "('all.csv', 'lt'); the split replaces the whole folder, so write it to a new or empty "
-                           "one")  # fmt: skip
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["all.csv", "lt"]
 
 
 QUIET_SCRIPT = """

@@ -1,0 +1,30 @@
+"""The options of run settings (:mod:`tailtune.cli.options`) follow the config's declarations."""
+
+from __future__ import annotations
+
+
+def test_options_of_settings_follow_the_config():
+    """An option of a run setting or stage shortcut has the config's number type and valid values, and the default
+    its help names is the config's."""
+    import argparse
+
+    from tailtune.cli import build_parser
+    from tailtune.cli.options import setting_field
+    from tailtune.config import CHOICES, number_type
+    from tailtune.strategies import SETTINGS
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    checked = set()
+    for command in ("train", "tune"):
+        for action in commands[command]._actions:
+            if action.dest not in SETTINGS or action.nargs == 0:  # --no-refit and the like store a boolean
+                continue
+            field = setting_field(action.dest)
+            assert action.type is number_type(field), action.dest
+            assert action.choices == (CHOICES.get(field.name) if action.nargs is None else None), action.dest
+            if "default" in action.help and field.default not in (None, "none") and isinstance(field.default, str):
+                assert field.default in action.help, action.dest
+            elif "default" in action.help and isinstance(field.default, (int, float)):
+                assert f"{field.default:g}" in action.help, action.dest
+            checked.add(action.dest)
+    assert {"head", "seed", "mixed_precision", "pooling", "calibrate", "patience", "lr", "loss"} <= checked

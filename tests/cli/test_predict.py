@@ -1,0 +1,99 @@
+"""``tailtune predict``: the input's columns kept in the format --output names, standard output, and what it refuses
+before loading the model."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+from tailtune.cli import main
+
+LABELS = ["money", "sport", "tech"]
+
+
+@pytest.fixture(scope="module")
+def predict_model(tiny_model, tiny_data, tmp_path_factory) -> Path:
+    """A saved model for the predict tests, trained once for the module."""
+    run = tmp_path_factory.mktemp("predict") / "run"
+    code = main(["train", "--model", tiny_model, "--train", str(tiny_data["train"]), "--output", str(run),
+                 "--strategy", "vanilla", "--epochs", "1", "--max-length", "16", "-q"])  # fmt: skip
+    assert code == 0
+    return run / "model"
+
+
+def _predict_input(tmp_path: Path) -> Path:
+    # An id column read as text ("007"), a column after the texts, an empty text and one holding a bare CR.
+    path = tmp_path / "in.csv"
+    path.write_bytes(
+        b'id,text,note\r\n007,match goal team win,a\r\n8,,b\r\n9,"bank shares\rprofit market",c\r\n10,chip phone,d\r\n'
+    )
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".json", ".parquet"])
+def test_predict_keeps_the_input_columns_in_the_format_named(predict_model, tmp_path, capsys, caplog, suffix):
+    """predict writes every input column as read, then predicted, score and (asked) one prob_<label> per class,
+    in the format --output names; an empty text is predicted with a warning instead of failing the run."""
+    from tailtune.classifier import TailTuner
+    from tailtune.data import read_dataset
+
+    source = _predict_input(tmp_path)
+    out = tmp_path / f"p{suffix}"
+    code, stdout, err = run_cli(capsys, "predict", "--model", predict_model, "--input", source, "--output", out,
+                             "--probabilities")  # fmt: skip
+    assert code == 0, err
+    assert stdout.strip() == f"4 predictions written to {out}"
+    assert "1 empty text(s)" in caplog.text
+    back = read_dataset(out, require_labels=False, allow_empty_texts=True)
+    columns = back.columns
+    probs = ["prob_money", "prob_sport", "prob_tech"]
+    assert list(columns) == ["id", "text", "note", "predicted", "score", *probs]
+    assert [str(v) for v in columns["id"]] == ["007", "8", "9", "10"]
+    assert columns["text"] == ["match goal team win", "", "bank shares\rprofit market", "chip phone"]
+    assert columns["note"] == ["a", "b", "c", "d"]
+    expected = TailTuner.load(predict_model).predict_proba(columns["text"])
+    table = np.array([[float(v) for v in columns[name]] for name in probs]).T
+    assert table == pytest.approx(expected, abs=1e-6)
+    assert [float(v) for v in columns["score"]] == pytest.approx(expected.max(axis=1), abs=1e-6)
+    assert [str(v) for v in columns["predicted"]] == [LABELS[i] for i in expected.argmax(axis=1)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.csv", out.name])  # no temporary file left
+
+
+def test_predict_to_standard_output(predict_model, tmp_path, capsys, monkeypatch):
+    """--output - writes CSV to standard output (the count goes to stderr) and no file named '-'."""
+    monkeypatch.chdir(tmp_path)
+    source = _predict_input(tmp_path)
+    code, stdout, err = run_cli(capsys, "predict", "--model", predict_model, "--input", source, "--output", "-")
+    assert code == 0, err
+    frame = pd.read_csv(io.StringIO(stdout), dtype=str, keep_default_na=False)
+    assert list(frame.columns) == ["id", "text", "note", "predicted", "score"]
+    assert frame["id"].tolist() == ["007", "8", "9", "10"]
+    assert frame["text"].tolist()[2] == "bank shares\rprofit market"
+    assert "4 predictions written to standard output" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_predict_refuses_what_it_cannot_write_before_loading_the_model(predict_model, tmp_path, capsys):
+    """An unknown --output extension is refused before the model loads (a model that is not there is not even
+    looked at); an input column named like an output column is refused, naming it, and nothing is written."""
+    source = _predict_input(tmp_path)
+    code, _, err = run_cli(capsys, "predict", "--model", tmp_path / "no-model", "--input", source,
+                        "--output", tmp_path / "p.txt")  # fmt: skip
+    assert code == 2
+    assert err.strip() == (f"tailtune: error: {tmp_path / 'p.txt'}: cannot write '.txt' files; use one of .csv, "
+                           ".tsv, .jsonl, .json, .parquet")  # fmt: skip
+
+    clash = tmp_path / "clash.csv"
+    clash.write_text("text,score,prob_tech\nmatch goal,1,2\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "predict", "--model", predict_model, "--input", clash, "--output",
+                           tmp_path / "p.csv")  # fmt: skip
+    assert code == 2 and "already has column(s) 'score', which predict writes" in err
+    code, _, err = run_cli(capsys, "predict", "--model", predict_model, "--input", clash, "--output",
+                        tmp_path / "p.csv", "--probabilities")  # fmt: skip
+    assert code == 2 and "already has column(s) 'score', 'prob_tech', which predict writes" in err
+    assert not (tmp_path / "p.csv").exists() and not (tmp_path / "p.txt").exists()
