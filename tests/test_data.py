@@ -624,3 +624,29 @@ def test_save_to_disk_labels_normalise_as_files_do(hf, tmp_path):
     hf.Dataset.from_dict({"text": ["a", None], "label": ["x", "y"]}).save_to_disk(str(tmp_path / "n"))
     with pytest.raises(TailTuneError, match=r"data row 2 has no text \(null, NaN or no value\) in column 'text'"):
         read_dataset(str(tmp_path / "n"))
+
+
+def test_jsonl_text_with_unicode_line_separators_reads_whole(tmp_path):
+    # U+2028, U+2029 and U+0085 may stand in a JSON string as they are; they end no JSON line.
+    texts = ["match\u2028goal", "a\u2029b", "c\x85d"]
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "label": "x"}, ensure_ascii=False) + "\r\n" for t in texts),
+                    encoding="utf-8")  # fmt: skip
+    assert read_dataset(path).texts == texts
+
+
+def test_json_object_with_a_repeated_key_is_refused(tmp_path):
+    path = _write(tmp_path / "d.jsonl", '{"text": "a", "label": "x"}\n{"text": "a", "label": "x", "text": "b"}\n')
+    with pytest.raises(TailTuneError, match=r"d\.jsonl line 2: an object names the key\(s\) 'text' more than once"):
+        read_dataset(path)
+    array = _write(tmp_path / "d.json", '[{"text": "a", "label": "x", "label": "y"}]')
+    with pytest.raises(TailTuneError, match=r"d\.json: not valid JSON \(an object names the key\(s\) 'label'"):
+        read_dataset(array)
+
+
+def test_parquet_keeps_a_named_index_as_a_column(tmp_path):
+    frame = pd.DataFrame({"id": [7, 8], "text": ["a", "b"], "label": ["x", "y"]}).set_index("id")
+    frame.to_parquet(tmp_path / "d.parquet")
+    ds = read_dataset(tmp_path / "d.parquet")
+    assert list(ds.columns) == ["id", "text", "label"] and ds.columns["id"] == [7, 8]
+    assert ds.texts == ["a", "b"]

@@ -473,21 +473,25 @@ def _read_jsonl(path: Path, text: str) -> _Table:
     if path.suffix.lower() == ".json" and stripped.startswith("["):
         # A .json file holding one array of objects is common enough to accept as well as JSON lines.
         try:
-            records = json.loads(text)
-        except json.JSONDecodeError as e:
+            records = json.loads(text, object_pairs_hook=_unique_keys)
+        except (json.JSONDecodeError, _DuplicateKey) as e:
             raise TailTuneError(f"{path}: not valid JSON ({e})") from None
         lines = None
     else:
         records, lines = [], []
-        for lineno, line in enumerate(text.splitlines(), start=1):
+        # Split on LF alone: JSON strings hold no raw LF, while str.splitlines() would also split at the U+2028,
+        # U+2029 and U+0085 that a JSON string may hold as they are.
+        for lineno, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                records.append(json.loads(line, object_pairs_hook=_unique_keys))
             except json.JSONDecodeError as e:
                 raise TailTuneError(
                     f"{path} line {lineno}: not valid JSON ({e}); each line must be one JSON object"
                 ) from None
+            except _DuplicateKey as e:
+                raise TailTuneError(f"{path} line {lineno}: {e}; give each key once") from None
             lines.append(lineno)
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
@@ -500,11 +504,28 @@ def _read_jsonl(path: Path, text: str) -> _Table:
     return _Table(columns, str(path), row_lines=lines)
 
 
+class _DuplicateKey(ValueError):
+    """A JSON object that names a key twice: json keeps the last value without a word."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise _DuplicateKey(f"an object names the key(s) {_quoted(repeated)} more than once")
+    return dict(pairs)
+
+
 def _read_parquet(path: Path) -> _Table:
     try:
         df = pd.read_parquet(path)
     except Exception as e:  # pyarrow raises several unrelated types for a damaged file
         raise TailTuneError(f"{path}: cannot read as Parquet ({first_line(e)})") from None
+    # pandas stores a named index (an id column set as the index) as a column of the file and reads it back as
+    # the index: it is a column of the data, and prediction writes it back out.
+    named = [name for name in df.index.names if name is not None]
+    if named:
+        df = df.reset_index(level=named)
     return _Table({str(c): df[c].tolist() for c in df.columns}, str(path))
 
 
