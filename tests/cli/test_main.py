@@ -93,6 +93,15 @@ def test_python_m_tailtune_subprocess(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_reader_that_stops_early_is_no_error(tmp_path):
+    """`tailtune strategies | head -1`: the reader closes the pipe early; tailtune ends quietly, no traceback."""
+    process = subprocess.Popen([sys.executable, "-m", "tailtune", "strategies"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=tmp_path)  # fmt: skip
+    process.stdout.close()  # the reader has gone before the first line
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0 and err.decode() == ""
+
+
 def test_help_does_not_import_the_heavy_libraries():
     """Every command's --help answers without importing torch, transformers or pandas."""
     code = (

@@ -50,13 +50,20 @@ def main(argv: list[str] | None = None) -> int:
         package_logger.setLevel(level)
     try:
         _quiet_libraries(quiet)
-        return args.func(args) or 0
+        status = args.func(args) or 0
+        sys.stdout.flush()  # here, where a closed pipe is caught below, rather than at exit
+        return status
     except TailTuneError as exc:
         print_error(exc)
         return 2
     except KeyboardInterrupt:
         print("tailtune: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except BrokenPipeError:
+        # The reader of stdout went away (`tailtune evaluate ... | head`): what it wanted it has. Point stdout at
+        # nothing so that Python's own flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         package_logger.setLevel(previous_level)
 
