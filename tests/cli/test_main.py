@@ -272,3 +272,19 @@ def test_every_command_that_prints_progress_takes_quiet(argv):
     assert build_parser().parse_args([*argv, "-q"]).quiet is True
     assert build_parser().parse_args([*argv, "--quiet"]).quiet is True
     assert build_parser().parse_args(argv).quiet is False
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["train", "--max-length", "3.5"], "tailtune train: error: argument --max-length: invalid int value: '3.5'"),
+    (["predict", "--model", "m"], "tailtune predict: error: the following arguments are required: --input, --output"),
+    (["no-such-command"], "tailtune: error: argument COMMAND: invalid choice: 'no-such-command'"),
+])  # fmt: skip
+def test_option_errors_are_one_line(argv, expected, capsys):
+    """A mistyped option is one line naming it and where help is, not argparse's whole usage block."""
+    from tailtune.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(expected) and "--help')" in err

@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import NoReturn
 
 from tailtune import __version__
 from tailtune.cli import compare, demo, evaluate, make_imbalanced, predict, report, strategies, train, tune
@@ -20,9 +21,19 @@ from tailtune.errors import TailTuneError
 __all__ = ["build_parser", "main", "run"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are the one line every tailtune error is (argparse prints the whole usage).
+
+    Subcommand parsers are made of the same class, so ``tailtune train --max-length 3.5`` is one line too.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``tailtune`` parser with every subcommand, in the order ``--help`` lists them."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tailtune",
         description="Fine-tune transformer text classifiers on class-imbalanced (long-tailed) data.",
         epilog=EPILOG,
