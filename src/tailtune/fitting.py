@@ -21,7 +21,6 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -329,8 +328,7 @@ def resolve_max_length(config: RunConfig) -> RunConfig:
         config_dict, _ = PretrainedConfig.get_config_dict(source)  # the file as it is, whatever its model type
     except (OSError, ValueError):
         return config if config.max_length is not None else config.replace(max_length=DEFAULT_MAX_LENGTH)
-    positions = SimpleNamespace(max_position_embeddings=config_dict.get("max_position_embeddings"))
-    return fit_max_length(config, positions, tokenizer)
+    return fit_max_length(config, config_dict, tokenizer)
 
 
 def fit_max_length(config: RunConfig, model_config: Any, tokenizer: Any) -> RunConfig:

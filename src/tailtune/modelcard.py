@@ -183,12 +183,16 @@ def _usage_section(saved: SavedRecord, code: str | None, architectures: list[str
                   "and `transformers` and fetches no code from the network.", ""]  # fmt: skip
     lines += ["With `transformers`:", ""]
     call = 'pipeline("text-classification", model="PATH"' + (", trust_remote_code=True)" if code else ")")
-    # The pipeline reads whole texts unless told to cut them; tailtune reads the first max_length tokens, as
-    # the model was trained. Without these arguments the two can disagree on long texts.
-    read = f", truncation=True, max_length={saved.max_length}" if saved.max_length else ""
+    # The pipeline reads whole texts unless told to cut them, and then cuts them at the tokenizer's limit: the
+    # saved tokenizer states the trained length (save_classifier), where tailtune cuts them too.
+    read = ", truncation=True" if saved.max_length else ""
     lines += ["```python", "from transformers import pipeline", "", f"classifier = {call}",
-              f'classifier("a new text"{read})', "```", "",
-              "Or with tailtune" + (", which needs no `trust_remote_code`" if code else "")
+              f'classifier("a new text"{read})', "```", ""]  # fmt: skip
+    if saved.max_length:
+        lines += [f"`truncation=True` reads the first {saved.max_length} tokens of a longer text, as the model was "
+                  f"trained and as tailtune reads it: the folder's tokenizer states {saved.max_length} as its limit. "
+                  "Without it, the pipeline reads long texts whole and can predict otherwise.", ""]  # fmt: skip
+    lines += ["Or with tailtune" + (", which needs no `trust_remote_code`" if code else "")
               + ': `TailTuner.load("PATH").predict([...])`, or `tailtune predict --model PATH`.', ""]  # fmt: skip
     if code:
         lines += ["A model that plain `transformers` loads as an ordinary checkpoint is trained with the `[CLS]` "

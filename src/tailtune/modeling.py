@@ -16,9 +16,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from tailtune.builtin import resolve_model
 from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import current_umask
 from tailtune.pooling import mean_pooling_class, pooling_code, resolve_pooling
+from tailtune.rundir import MODEL_DIR
 from tailtune.saved import (
     FolderCode,
     base_config,
@@ -37,6 +39,13 @@ MLP_HIDDEN = 50  # width of the two-stage authors' head: hidden -> 50 -> ReLU ->
 # Config keys for the dropout on attention probabilities: BERT, RoBERTa, ELECTRA, DeBERTa, XLM-R use the
 # first; DistilBERT and ModernBERT the second.
 ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
+# Model types whose position ids start after the padding token's (transformers' create_position_ids_from_input_ids):
+# a text's first token takes position pad_token_id + 1, so the table holds pad_token_id + 1 fewer tokens.
+PADDING_OFFSET_TYPES = frozenset({
+    "camembert", "data2vec-text", "esm", "ibert", "layoutlmv3", "lilt", "longformer", "luke", "markuplm", "mpnet",
+    "roberta", "roberta-prelayernorm", "xlm-roberta", "xlm-roberta-xl", "xmod",
+})  # fmt: skip
+UNSTATED_LIMIT = 1_000_000  # a tokenizer that states no limit reads as a huge sentinel (VERY_LARGE_INTEGER)
 
 
 def use_mlp_head(model: nn.Module, num_labels: int) -> None:
@@ -49,12 +58,40 @@ def use_mlp_head(model: nn.Module, num_labels: int) -> None:
 
 
 def position_limit(model_config, tokenizer) -> int | None:
-    """The most tokens per text a model can take: the tokenizer's stated limit, else the position table's."""
-    stated = getattr(tokenizer, "model_max_length", None)
-    if isinstance(stated, int) and 0 < stated < 1_000_000:  # unset limits read as a huge sentinel
-        return stated
-    positions = getattr(model_config, "max_position_embeddings", None)
-    return positions if isinstance(positions, int) and positions > 0 else None
+    """The most tokens per text a model can take: the smaller of its tokenizer's limit and its usable positions.
+
+    Args:
+        model_config: The model's config, or its ``config.json`` as a dict.
+        tokenizer: The tokenizer loaded from the same folder.
+
+    Returns:
+        The limit, or None where neither the tokenizer nor the config states one.
+    """
+    limits = (tokenizer_limit(model_config, tokenizer), usable_positions(model_config))
+    return min((limit for limit in limits if limit is not None), default=None)
+
+
+def tokenizer_limit(model_config, tokenizer) -> int | None:
+    """The limit a model's tokenizer states of its own (None: none).
+
+    A tokenizer tailtune saved states the length the model was trained at, which is no limit of the model's:
+    its own is in the record (``tokenizer_max_length``).
+    """
+    own = read_record(model_config).tokenizer_max_length
+    stated = own if own is not None else getattr(tokenizer, "model_max_length", None)
+    return stated if isinstance(stated, int) and 0 < stated < UNSTATED_LIMIT else None
+
+
+def usable_positions(model_config) -> int | None:
+    """How many tokens a text can have for the model's position table (None: the config gives no table size)."""
+    get = model_config.get if isinstance(model_config, dict) else lambda key: getattr(model_config, key, None)
+    positions = get("max_position_embeddings")
+    if not isinstance(positions, int) or positions <= 0:
+        return None
+    if (read_record(model_config).base_model_type or get("model_type")) in PADDING_OFFSET_TYPES:
+        pad = get("pad_token_id")
+        positions -= (pad if isinstance(pad, int) else 1) + 1  # 1: the family's usual padding id
+    return positions if positions > 0 else None
 
 
 def check_max_length(max_length: int, model_config, tokenizer) -> None:
@@ -75,6 +112,8 @@ def check_model_folder(path: Path) -> None:
     if not (path / "config.json").is_file():
         raise TailTuneError(f"{path}: no model here (expected config.json and model.safetensors)")
     if not any(path.glob("*.safetensors")) and not (path / "model.safetensors.index.json").is_file():
+        if (path / MODEL_DIR / "config.json").is_file():  # a run directory: its config.json is the run's
+            raise TailTuneError(f"{path}: this is a run directory; its model is {path / MODEL_DIR}")
         hint = " (found a pickle checkpoint: re-save it with safetensors)" if any(path.glob("*.bin")) else ""
         raise TailTuneError(f"{path}: no *.safetensors weights{hint}; tailtune loads safetensors only")
 
@@ -136,11 +175,7 @@ def load_classifier(
     trained_labels = _trained_labels(source_config)
     keep_head = saved.head == head and trained_labels is not None and sorted(trained_labels) == sorted(labels)
     if not keep_head:
-        had = ""
-        if trained_labels:
-            shown = ", ".join(trained_labels[:5]) + (", ..." if len(trained_labels) > 5 else "")
-            had = f" (the checkpoint's head is for the labels {shown})"
-        logger.info("initialising a fresh %s classification head with %d labels%s", head, len(labels), had)
+        _log_fresh_head(head, labels, saved.head, trained_labels)
     config = copy.deepcopy(source_config)
     config.id2label = dict(enumerate(labels))
     config.label2id = {name: i for i, name in enumerate(labels)}
@@ -188,6 +223,10 @@ def load_classifier(
 def load_saved_classifier(path: str | Path, *, trust_remote_code: bool = False):
     """Load a classifier saved by tailtune (or any fine-tuned sequence classifier) with its own labels.
 
+    Args:
+        path: The model's folder, or a ``builtin:`` name as training takes it (which names no classifier).
+        trust_remote_code: Allow code shipped with a checkpoint tailtune did not save.
+
     Raises:
         TailTuneError: The folder holds no trained classification head (a base encoder, or a classifier
             config whose weights lack the head), whose predictions would be random.
@@ -195,30 +234,32 @@ def load_saved_classifier(path: str | Path, *, trust_remote_code: bool = False):
     Returns:
         ``(model, tokenizer, labels)``.
     """
-    path = Path(path).expanduser()
+    builtin = str(path).startswith("builtin:")
+    name = str(path) if builtin else str(Path(path).expanduser())  # what messages call it
+    path = Path(resolve_model(name) if builtin else name)
     if not path.is_dir():
         raise TailTuneError(f"{path}: model folder not found")
     check_model_folder(path)
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     id2label = config.get("id2label") or {}
     labels = [id2label[k] for k in sorted(id2label, key=int)]
-    untrained = f"train a classifier from it first (tailtune train --model {path} ...) and use that one"
+    untrained = f"train a classifier from it first (tailtune train --model {name} ...) and use that one"
     if not labels or (not _is_classifier(config) and labels == [f"LABEL_{i}" for i in range(len(labels))]):
         named = f"the default labels {', '.join(labels)}" if labels else "no labels (id2label)"
-        raise TailTuneError(f"{path}: a {_architecture(config)} with {named}, not a trained classifier; {untrained}")
+        raise TailTuneError(f"{name}: a {_architecture(config)} with {named}, not a trained classifier; {untrained}")
     saved = read_record(config)
     model, tokenizer = load_classifier(
         str(path), labels, head=saved.head, pooling=saved.pooling or "cls", trust_remote_code=trust_remote_code
     )
     missing = sorted(set(_output_layer_keys(model)) - _stored_keys(path))
     if missing:
-        raise TailTuneError(f"{path}: config.json says {_architecture(config)} but the weights hold no trained "
+        raise TailTuneError(f"{name}: config.json says {_architecture(config)} but the weights hold no trained "
                             f"classification head ({', '.join(missing)} missing); {untrained}")  # fmt: skip
     bias = _output_layer(model, str(path)).bias
     if bias is not None and not bias.detach().any():
         # transformers initialises a new head's bias to exactly zero, and no optimiser step leaves it there: a
         # head saved as initialised (e.g. from_pretrained(encoder, num_labels=K).save_pretrained) is random.
-        raise TailTuneError(f"{path}: the classification head was never trained (its bias is all zeros, as "
+        raise TailTuneError(f"{name}: the classification head was never trained (its bias is all zeros, as "
                             f"initialised), so its predictions would be random; {untrained}")  # fmt: skip
     return model, tokenizer, labels
 
@@ -228,6 +269,24 @@ def _trained_labels(config) -> list[str] | None:
     if not _is_classifier(config) or not config.id2label:
         return None
     return [config.id2label[i] for i in sorted(config.id2label)]
+
+
+def _log_fresh_head(head: str, labels: list[str], trained_head: str, trained_labels: list[str] | None) -> None:
+    """Log a fresh head, and why the checkpoint's trained one is not kept: its type, its labels or both."""
+    if not trained_labels:
+        logger.info("initialising a fresh %s classification head with %d labels", head, len(labels))
+        return
+    shown = ", ".join(trained_labels[:5]) + (", ..." if len(trained_labels) > 5 else "")
+    other_labels = sorted(trained_labels) != sorted(labels)
+    if trained_head == head:
+        logger.info("initialising a fresh %s classification head with %d labels (the checkpoint's head is for the "
+                    "labels %s)", head, len(labels), shown)  # fmt: skip
+    elif other_labels:
+        logger.info("initialising a fresh %s classification head with %d labels (the checkpoint's head is %s and "
+                    "for the labels %s)", head, len(labels), trained_head, shown)  # fmt: skip
+    else:  # the same labels: most likely continued training that meant to keep the head
+        logger.warning("initialising a fresh %s classification head: the checkpoint's trained head for these labels "
+                       "is %s, not %s; give head %r to keep it", head, trained_head, head, trained_head)  # fmt: skip
 
 
 def _output_layer(model: nn.Module, source: str) -> nn.Linear:
@@ -340,6 +399,10 @@ def mlp_code(model: nn.Module) -> FolderCode:
 def save_classifier(model: nn.Module, tokenizer, path: str | Path) -> None:
     """``save_pretrained`` model (safetensors) and tokenizer into ``path``.
 
+    The saved tokenizer states the length the model was trained at (``tailtune_max_length``) as its
+    ``model_max_length``, so that ``pipeline(...)(texts, truncation=True)`` reads each text as tailtune does; the
+    config records the tokenizer's own limit (``tailtune_tokenizer_max_length``), which limits later runs.
+
     A model with mean pooling or the mlp head has no stock class: its folder gets a small modeling file and
     tailtune's own model type (see :mod:`tailtune.saved`), so ``pipeline(..., trust_remote_code=True)`` loads it
     as trained and plain transformers without it refuses. tailtune loads it either way.
@@ -348,8 +411,17 @@ def save_classifier(model: nn.Module, tokenizer, path: str | Path) -> None:
     saved = read_record(model.config)
     code = pooling_code(model) if saved.pooling == "mean" else mlp_code(model) if saved.head == "mlp" else None
     write_record(model.config, base_model_type=model.config.model_type)
+    own_limit = tokenizer.model_max_length
+    if saved.max_length:
+        # The saved tokenizer states the trained length, so that plain transformers with truncation=True reads
+        # texts as tailtune does; the record keeps the tokenizer's own limit (0: none), which later runs may use.
+        write_record(model.config, tokenizer_max_length=tokenizer_limit(model.config, tokenizer) or 0)
+        tokenizer.model_max_length = saved.max_length
     model.save_pretrained(str(path), safe_serialization=True)
-    tokenizer.save_pretrained(str(path))
+    try:
+        tokenizer.save_pretrained(str(path))
+    finally:
+        tokenizer.model_max_length = own_limit
     mark_folder(path, code)
     if code is not None:
         # The folder is often a temporary one that is renamed once complete, so the message does not name it.
