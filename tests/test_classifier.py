@@ -122,6 +122,27 @@ def test_save_load_round_trip(fitted, test_texts, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf"]
 
 
+def test_save_replaces_only_a_saved_model(fitted, tiny_model, tmp_path, monkeypatch):
+    """A folder of the user's, a model tailtune did not save and the current folder are refused and left as they
+    were; a new or empty folder is fine."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(TailTuneError) as info:
+        fitted.save(mine)
+    assert str(info.value) == (f"{mine}: holds files that are not part of a saved model ('notes.txt'); the model "
+                               "replaces the whole folder, so write it to a new or empty one")  # fmt: skip
+    with pytest.raises(TailTuneError, match="not part of a saved model"):
+        fitted.save(tiny_model)  # a checkpoint without tailtune's record
+    monkeypatch.chdir(mine)
+    with pytest.raises(TailTuneError, match=r"^\.: is the current folder or holds it; name a new folder for the model"):
+        fitted.save(".")
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"] and (mine / "notes.txt").read_text() == "keep me"
+    (tmp_path / "empty").mkdir()
+    assert (fitted.save(tmp_path / "empty") / "model.safetensors").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "mine"]
+
+
 @pytest.mark.parametrize(("kind", "dtype"), [(int, np.int64), (bool, np.bool_)])
 def test_label_type_survives_save_and_load(tiny_model, tmp_path, kind, dtype):
     """predict() returns labels of the training labels' type (integers, booleans), also after save and load."""

@@ -424,7 +424,7 @@ def test_write_imbalanced_refuses_a_folder_holding_other_files(tmp_path):
     split = holdout_then_long_tail(_dataset_with_duplicates(), ratio=2, seed=0)
     (tmp_path / "all.csv").write_text("text,label\n", encoding="utf-8")
     (tmp_path / "train.csv").write_text("mine", encoding="utf-8")
-    with pytest.raises(TailTuneError, match=r"holds files that are not part of an imbalanced split \('all.csv'\)"):
+    with pytest.raises(TailTuneError, match=r"not part of an imbalanced split \('all.csv', 'train.csv'\)"):
         write_imbalanced(split, tmp_path, fmt_suffix=".csv")
     assert (tmp_path / "train.csv").read_text() == "mine"
     with pytest.raises(TailTuneError, match="exists and is not a folder"):
@@ -442,3 +442,84 @@ def test_write_imbalanced_refuses_the_current_folder(tmp_path, monkeypatch):
         with pytest.raises(TailTuneError, match="is the current folder or holds it"):
             write_imbalanced(split, target, fmt_suffix=".csv")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_data_files_without_counts_json_are_not_a_split(tmp_path):
+    """Only a folder holding make-imbalanced's counts.json is an earlier split: the user's own train and test files
+    are refused and left as they were, and so is a file a recorded split does not have (a test file beside a split
+    made without one)."""
+    split = holdout_then_long_tail(_dataset_with_duplicates(), ratio=2, seed=0)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name in ("train.csv", "test.csv"):
+        (mine / name).write_text(f"my {name}", encoding="utf-8")
+    with pytest.raises(TailTuneError) as info:
+        write_imbalanced(split, mine, fmt_suffix=".csv")
+    assert str(info.value) == (f"{mine}: holds files that are not part of an imbalanced split ('test.csv', "
+                               "'train.csv'); the split replaces the whole folder, so write it to a new or empty "
+                               "one")  # fmt: skip
+    assert {p.name: p.read_text() for p in mine.iterdir()} == {"train.csv": "my train.csv", "test.csv": "my test.csv"}
+
+    (mine / "counts.json").write_text('{"note": "mine"}', encoding="utf-8")  # not make-imbalanced's
+    with pytest.raises(TailTuneError, match="not part of an imbalanced split"):
+        write_imbalanced(split, mine, fmt_suffix=".csv")
+    out = tmp_path / "out"
+    write_imbalanced(split, out, fmt_suffix=".csv")  # no test set
+    (out / "test.csv").write_text("my test.csv", encoding="utf-8")
+    with pytest.raises(TailTuneError, match="not part of an imbalanced split"):
+        write_imbalanced(split, out, fmt_suffix=".csv")
+    assert (out / "test.csv").read_text() == "my test.csv"
+
+
+def test_the_source_data_inside_the_output_is_refused(tmp_path, capsys):
+    """Replacing the folder would delete the data the split is made from: refused before anything is read, from the
+    library (the split's recorded source) and from the command line (--input), even over an earlier split."""
+    from tailtune.cli import main
+
+    data = _dataset_with_duplicates()
+    out = tmp_path / "out"
+    write_imbalanced(holdout_then_long_tail(data, ratio=2, seed=0), out, fmt_suffix=".csv")
+    source = out / "train.csv"  # the earlier split's training file, now the source
+    save_dataset(data, source)
+    split = holdout_then_long_tail(read_dataset(source), ratio=3, seed=0)
+    with pytest.raises(TailTuneError) as info:
+        write_imbalanced(split, out, fmt_suffix=".csv")
+    assert str(info.value) == (f"the source data {source} is inside {out}, which the split replaces whole; choose "
+                               "another folder")  # fmt: skip
+    before = source.read_bytes()
+    assert main(["make-imbalanced", "--input", str(source), "--output", str(out), "--ratio", "3"]) == 2
+    assert capsys.readouterr().err == (f"tailtune: error: --input {source} is inside {out}, which the split replaces "
+                                       "whole; choose another folder\n")  # fmt: skip
+    assert source.read_bytes() == before and sorted(p.name for p in out.iterdir()) == ["counts.json", "train.csv"]
+
+
+def test_a_ratio_the_counts_cannot_reach_is_warned_and_recorded(caplog):
+    """60 per class cannot give ratio 1000 (every class keeps one): the warning names both ratios, and counts.json
+    records the one reached beside the one asked for. Whole counts close to the request are not warned about."""
+    ds = TextDataset([f"t{i}" for i in range(180)], _labels({c: 60 for c in "abc"}), "all.csv")
+    with caplog.at_level("WARNING", logger="tailtune.imbalance"):
+        split = holdout_then_long_tail(ds, ratio=1000, seed=0)
+    assert sorted(split.counts["train"].values()) == [1, 1, 60]
+    assert (split.counts["ratio"], split.counts["achieved_ratio"]) == (1000, 60)
+    assert [r.getMessage() for r in caplog.records] == [
+        "all.csv: ratio 1000 requested, but whole counts give 60 (60 examples at the head, 1 at the tail); a larger "
+        "max_per_class (more data per class) or a lower ratio comes closer"
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tailtune.imbalance"):
+        split = holdout_then_long_tail(ds, ratio=3, max_per_class=50, seed=0)  # 50 / 16 = 3.125
+    assert split.counts["achieved_ratio"] == 3.125 and not caplog.records
+    binary = holdout_then_long_tail(ds, minority="a", rate=0.1, seed=0)
+    assert binary.counts["ratio"] is None and binary.counts["achieved_ratio"] == 10
+
+
+def test_texts_with_conflicting_labels_are_counted(caplog):
+    """A text found with two labels keeps the first one; how many did so is warned about and recorded."""
+    texts = ["same", "same ", "other", "other", "x", "y", "z", "w"]
+    labels = ["a", "b", "a", "a", "a", "b", "a", "b"]
+    with caplog.at_level("WARNING", logger="tailtune.imbalance"):
+        split = holdout_then_long_tail(TextDataset(texts, labels, "all.csv"), ratio=1, seed=0)
+    assert (split.counts["duplicates_removed"], split.counts["conflicting_labels"]) == (2, 1)
+    assert [r.getMessage() for r in caplog.records] == [
+        "all.csv: 1 text(s) occur with more than one label; each keeps the label of its first occurrence"
+    ]

@@ -212,3 +212,108 @@ def test_incomplete_run_cannot_be_loaded(experiment):
 def test_missing_root_is_a_user_error(tmp_path):
     with pytest.raises(TailTuneError, match="no such directory"):
         find_runs(tmp_path / "nope")
+
+
+# ------------------------------------------------------------------------- what a run may replace
+
+
+def _user_folder(path):
+    """A folder of the user's: notes, a subfolder and a data file."""
+    (path / "sub").mkdir(parents=True)
+    (path / "notes.txt").write_text("keep me", encoding="utf-8")
+    (path / "train.csv").write_text("text,label\na,b\n", encoding="utf-8")
+    return path
+
+
+def _names(path) -> list[str]:
+    return sorted(p.name for p in path.iterdir())
+
+
+def _refusal(folder) -> str:
+    """The refusal of :func:`_user_folder` as an output."""
+    return (f"{folder}: holds files that are not part of a tailtune run ('notes.txt', 'sub', 'train.csv'); the run "
+            "replaces the whole folder, so write it to a new or empty one")  # fmt: skip
+
+
+def test_a_run_replaces_only_a_run(tmp_path):
+    """A missing or empty folder, an earlier run (complete, incomplete or failed) are replaced; a folder of the
+    user's is refused before the run starts (claim) and again before it is published, and left as it was."""
+    targets = {"missing": tmp_path / "missing", "empty": tmp_path / "empty", "complete": tmp_path / "complete",
+               "incomplete": tmp_path / "incomplete", "failed": tmp_path / "failed"}  # fmt: skip
+    targets["empty"].mkdir()
+    write_run(targets["complete"], strategy="vanilla", seed=1)
+    rundir.write_config(targets["incomplete"], CONFIG)
+    rundir.write_failure(targets["failed"], "diverged")
+    for target in targets.values():
+        with rundir.claim(target) as staging:
+            rundir.write_config(staging, CONFIG)
+            rundir.write_metrics(staging, METRICS)
+            rundir.publish(staging, target)
+        assert _names(target) == ["config.json", "metrics.json"]
+
+    mine = _user_folder(tmp_path / "mine")
+    with pytest.raises(TailTuneError) as info, rundir.claim(mine):
+        pytest.fail("claim must refuse the folder")
+    assert str(info.value) == _refusal(mine)
+    with rundir.claim(tmp_path / "late") as staging:
+        rundir.write_config(staging, CONFIG)
+        _user_folder(tmp_path / "late")  # made while the run trained
+        with pytest.raises(TailTuneError, match="holds files that are not part of a tailtune run"):
+            rundir.publish(staging, tmp_path / "late")
+    assert _names(mine) == _names(tmp_path / "late") == ["notes.txt", "sub", "train.csv"]
+    assert (mine / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+
+def test_a_model_config_is_not_a_run(tmp_path):
+    """A saved model (a Hugging Face config.json) in --output is not a run to replace."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"architectures": ["BertForSequenceClassification"]}))
+    with pytest.raises(TailTuneError, match=r"not part of a tailtune run \('config.json'\)"):
+        rundir.check_run_folder(model)
+
+
+def test_a_run_never_replaces_the_current_folder(tmp_path, monkeypatch):
+    write_run(tmp_path / "run", strategy="vanilla", seed=1)
+    monkeypatch.chdir(tmp_path / "run")
+    for target in (".", "..", str(tmp_path)):
+        with pytest.raises(TailTuneError, match=r"is the current folder or holds it; name a new folder for the run$"):
+            rundir.check_run_folder(target)
+    assert "config.json" in _names(tmp_path / "run")
+
+
+def test_train_refuses_an_output_that_is_not_a_run_before_training(tiny_model, tiny_data, tmp_path, capsys,
+                                                                   monkeypatch):  # fmt: skip
+    """--output naming a folder of the user's, one holding the training data, or the current folder is one line and
+    exit 2, with or without --overwrite; nothing in it is touched and nothing is trained."""
+    from tailtune import run
+    from tailtune.cli import main
+
+    monkeypatch.setattr(run, "fit", lambda *a, **k: pytest.fail("must not train"))
+    train = ["train", "--model", tiny_model, "--test", str(tiny_data["test"]), "--epochs", "1", "-q"]
+    mine = _user_folder(tmp_path / "mine")
+    for extra in ([], ["--overwrite"]):
+        assert main([*train, "--train", str(tiny_data["train"]), "--output", str(mine), *extra]) == 2
+        assert capsys.readouterr().err == f"tailtune: error: {_refusal(mine)}\n"
+        assert main([*train, "--train", str(mine / "train.csv"), "--output", str(mine), *extra]) == 2
+        assert capsys.readouterr().err == (f"tailtune: error: the train data {mine / 'train.csv'} is inside {mine}, "
+                                           "which the run replaces whole; choose another folder\n")  # fmt: skip
+    monkeypatch.chdir(mine)
+    assert main([*train, "--train", str(tiny_data["train"]), "--output", "."]) == 2
+    assert capsys.readouterr().err == ("tailtune: error: .: is the current folder or holds it; name a new folder for "
+                                       "the run\n")  # fmt: skip
+    assert _names(mine) == ["notes.txt", "sub", "train.csv"]
+    assert (mine / "notes.txt").read_text(encoding="utf-8") == "keep me"
+    assert _names(tmp_path) == ["mine"]  # no lock or staging folder left beside it
+
+
+def test_tune_refuses_a_final_run_folder_of_the_users_before_searching(tiny_model, tiny_data, tmp_path):
+    from tailtune.builtin import load_data
+    from tailtune.data import Splits
+    from tailtune.tune import tune
+
+    out = tmp_path / "tuning"
+    _user_folder(out / "best")
+    with pytest.raises(TailTuneError, match=r"best: holds files that are not part of a tailtune run"):
+        tune(tiny_model, Splits(load_data(str(tiny_data["train"]))), out, trials=1)
+    assert _names(out) == ["best"]  # no study started

@@ -24,7 +24,7 @@ from tailtune.fitting import FitContext, fit, resolve_max_length, trained_counts
 from tailtune.metrics import softmax
 from tailtune.modelcard import CARD_FILE, write_model_card
 from tailtune.modeling import check_max_length, load_saved_classifier, position_limit, save_classifier
-from tailtune.saved import read_record, write_record
+from tailtune.saved import SAVED_MODEL, read_record, write_record
 from tailtune.strategies import SETTINGS, build_run_config
 from tailtune.training import make_accelerator, predict_logits
 
@@ -210,9 +210,13 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         return float(f1_score(data.labels, names, average="macro", sample_weight=sample_weight, zero_division=0))
 
     def save(self, path: str | Path) -> Path:
-        """Save model, tokenizer and model card (``transformers.pipeline`` loads the folder)."""
+        """Save model, tokenizer and model card (``transformers.pipeline`` loads the folder).
+
+        The folder is replaced whole, so it must be new, empty, or a model saved before; any other folder is
+        refused (a :class:`~tailtune.errors.TailTuneError`) and left as it was.
+        """
         self._check_fitted()
-        with atomic_dir(path) as tmp:
+        with atomic_dir(path, SAVED_MODEL) as tmp:
             save_classifier(self.model_, self.tokenizer_, tmp)
             if self.config_ is not None:
                 counts = trained_counts(self.model_, self.label_map)

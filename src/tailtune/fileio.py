@@ -1,6 +1,10 @@
 """Atomic file writes: readers never see half a file, and a failure leaves the old file in place.
 
 Tables (:func:`write_table`) are written here too, in the format their file name's extension names.
+
+An output folder that tailtune replaces whole (a run directory, a saved model, an imbalanced split) is replaced
+only when it is missing, empty, or an earlier output of the same kind, recognised by what tailtune writes into
+it (:class:`FolderKind`, :func:`check_output_folder`): a folder of the user's is refused, never emptied.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -151,21 +156,91 @@ def _is_missing(value: Any) -> bool:
     return pd.api.types.is_scalar(value) and bool(pd.isna(value))
 
 
-@contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder next to ``path``; on success it replaces ``path`` (removed first if present)."""
+@dataclass(frozen=True)
+class FolderKind:
+    """A kind of output folder that tailtune replaces whole, and how to recognise one it wrote.
+
+    Attributes:
+        name: What such a folder is, in messages (``"a tailtune run"``).
+        noun: Its short name (``"run"``).
+        elsewhere: What to do instead, in messages (``"choose another --output"``).
+        is_ours: Whether a folder that is not empty holds nothing but an earlier output of this kind (its
+            marker file, written by tailtune).
+    """
+
+    name: str
+    noun: str
+    elsewhere: str
+    is_ours: Callable[[Path], bool]
+
+
+def check_output_folder(
+    path: str | Path, kind: FolderKind, *, inputs: Mapping[str, str | Path | None] | None = None
+) -> Path:
+    """Refuse to replace a folder that tailtune did not write there; call it before the work that fills it.
+
+    A missing or empty folder is fine, and so is an earlier output of the same kind (``kind.is_ours``).
+
+    Args:
+        path: The output folder.
+        kind: What is written there.
+        inputs: What the work reads, by the name messages give it (``{"--input": "data/all.csv"}``): a local
+            file or folder inside ``path`` would be deleted with it. Values that are no local path are skipped.
+
+    Raises:
+        TailTuneError: ``path`` is a file, the current folder or a folder holding it, a folder holding one of
+            ``inputs``, or a folder holding anything but an earlier output of ``kind``.
+    """
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise TailTuneError(f"{path}: exists and is not a folder; {kind.elsewhere}")
+    resolved = path.resolve()
+    if Path.cwd().resolve().is_relative_to(resolved):  # replacing it would pull the ground from under us
+        raise TailTuneError(f"{path}: is the current folder or holds it; name a new folder for the {kind.noun}")
+    for label, source in (inputs or {}).items():
+        if source is not None and Path(source).exists() and Path(source).resolve().is_relative_to(resolved):
+            raise TailTuneError(f"{label} {source} is inside {path}, which the {kind.noun} replaces whole; choose "
+                                "another folder")  # fmt: skip
+    if path.is_dir():
+        entries = sorted(entry.name for entry in path.iterdir())
+        if entries and not kind.is_ours(path):
+            more = f" and {len(entries) - 5} more" if len(entries) > 5 else ""
+            raise TailTuneError(
+                f"{path}: holds files that are not part of {kind.name} ({', '.join(map(repr, entries[:5]))}{more}); "
+                f"the {kind.noun} replaces the whole folder, so write it to a new or empty one"
+            )
+    return path
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path, kind: FolderKind) -> Iterator[Path]:
+    """Yield a temporary folder next to ``path``; on success it replaces ``path``.
+
+    ``path`` is first checked with :func:`check_output_folder`: only an earlier output of ``kind`` is replaced.
+    The old folder is moved aside before the new one takes its place and deleted after, so a failure at any
+    point leaves either folder whole.
+    """
+    path = check_output_folder(path, kind)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~current_umask())
+        aside = None
         if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+            aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, aside)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            if aside is not None:
+                os.replace(aside, path)
+            raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -9,10 +9,11 @@ kept, so for a fixed seed a harsher imbalance keeps a subset of what a milder on
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,15 @@ import numpy as np
 
 from tailtune.data import SUPPORTED_EXTENSIONS, TextDataset, save_dataset
 from tailtune.errors import TailTuneError
-from tailtune.fileio import atomic_dir, write_json
+from tailtune.fileio import FolderKind, atomic_dir, check_output_folder, write_json
 
 logger = logging.getLogger(__name__)
 
 # floor(100 * 0.29) must be 29, but 100 * 0.29 == 28.999999999999996 in floating point.
 _FLOOR_TOLERANCE = 1e-9
+# Whole counts seldom give the requested ratio exactly (a head of 17 and ratio 2 keeps 8 at the tail, 2.125);
+# beyond this relative difference the split is not what was asked for, and a warning says so.
+_RATIO_TOLERANCE = 0.1
 
 
 def _floor(x: float) -> int:
@@ -72,6 +76,14 @@ def dedupe_indices(texts: Sequence[str]) -> np.ndarray:
             seen.add(key)
             keep.append(i)
     return np.asarray(keep, dtype=np.int64)
+
+
+def conflicting_labels(texts: Sequence[str], labels: Sequence[str]) -> int:
+    """How many distinct texts (as :func:`dedupe_indices` compares them) occur with more than one label."""
+    seen: dict[str, set[str]] = {}
+    for text, label in zip(texts, labels, strict=True):
+        seen.setdefault(_dedupe_key(text), set()).add(label)
+    return sum(len(names) > 1 for names in seen.values())
 
 
 def _class_indices(labels: Sequence[str]) -> dict[str, np.ndarray]:
@@ -281,11 +293,13 @@ class ImbalancedSplit:
     Attributes:
         train: The imbalanced training set.
         test: The balanced test set, or ``None``.
-        counts: ``{"train": {class: n}, "test": {class: n} | None, "ratio", "profile", "seed", "rate",
-            "minority", "order", "max_per_class", "test_per_class", "duplicates_removed", "source"}``;
-            options that do not apply are ``None``. ``order`` lists the classes head first. A split with a
-            validation set adds ``"eval"`` and ``"eval_per_class"``, and one whose long tail was drawn with its
-            own seed adds ``"tail_seed"``.
+        counts: ``{"train": {class: n}, "test": {class: n} | None, "ratio", "achieved_ratio", "profile", "seed",
+            "rate", "minority", "order", "max_per_class", "test_per_class", "duplicates_removed",
+            "conflicting_labels", "source"}``; options that do not apply are ``None``. ``ratio`` is the ratio asked
+            for, ``achieved_ratio`` the largest training class over the smallest; ``conflicting_labels`` counts the
+            texts found with more than one label (each kept with its first). ``order`` lists the classes head
+            first. A split with a validation set adds ``"eval"`` and ``"eval_per_class"``, and one whose long
+            tail was drawn with its own seed adds ``"tail_seed"``.
         eval: The balanced validation set, or ``None``.
     """
 
@@ -356,6 +370,10 @@ def holdout_then_long_tail(
     removed = len(dataset) - len(unique)
     if removed:
         logger.info("%s: dropped %d duplicate texts", dataset.source, removed)
+    conflicting = conflicting_labels(dataset.texts, dataset.labels)
+    if conflicting:
+        logger.warning("%s: %d text(s) occur with more than one label; each keeps the label of its first occurrence",
+                       dataset.source, conflicting)  # fmt: skip
     test, evaluation, pool = _holdouts(unique, test_per_class or 0, eval_per_class or 0, eval_from, seed)
 
     tail_seed = seed if tail_seed is None else tail_seed
@@ -378,6 +396,12 @@ def holdout_then_long_tail(
         keep = downsample_binary(pool_labels, minority=minority, rate=rate, seed=tail_seed)  # type: ignore[arg-type]
     train = pool.subset(keep)
     train_counts = class_counts(train.labels)  # type: ignore[arg-type]
+    achieved = max(train_counts.values()) / min(train_counts.values())
+    if ratio is not None and abs(achieved / ratio - 1) > _RATIO_TOLERANCE:
+        head, tail = max(train_counts.values()), min(train_counts.values())
+        logger.warning("%s: ratio %g requested, but whole counts give %g (%d examples at the head, %d at the tail); "
+                       "a larger max_per_class (more data per class) or a lower ratio comes closer",
+                       dataset.source, ratio, round(achieved, 4), head, tail)  # fmt: skip
     if ratio is None:
         ranked = [name for name in train_counts if name != minority] + [minority]  # type: ignore[list-item]
 
@@ -385,6 +409,7 @@ def holdout_then_long_tail(
         "train": train_counts,
         "test": class_counts(test.labels) if test is not None else None,  # type: ignore[arg-type]
         "ratio": ratio,
+        "achieved_ratio": round(achieved, 4),  # the largest class over the smallest, as trained on
         "profile": profile if ratio is not None else None,
         "seed": seed,
         # Recorded only when it differs, so that splits made with one seed keep their counts.json unchanged.
@@ -395,6 +420,7 @@ def holdout_then_long_tail(
         "max_per_class": max_per_class,
         "test_per_class": test_per_class,
         "duplicates_removed": removed,
+        "conflicting_labels": conflicting,
         "source": dataset.source,
     }
     if evaluation is not None:
@@ -452,37 +478,47 @@ SPLIT_ROLES = ("train", "test", "eval")
 _COUNTS_FILE = "counts.json"
 
 
-def check_split_folder(out_dir: str | Path) -> Path:
-    """Refuse an output folder :func:`write_imbalanced` would not replace; call it before the work.
-
-    A missing or empty folder is fine, and so is one holding only a split written before (its data files,
-    ``counts.json`` and the temporary files of an interrupted write): that is replaced whole.
-
-    Raises:
-        TailTuneError: ``out_dir`` is a file, or a folder holding anything else.
-    """
-    out = Path(out_dir)
-    if Path.cwd().resolve().is_relative_to(out.resolve()):  # replacing it would pull the ground from under us
-        raise TailTuneError(f"{out}: is the current folder or holds it; name a new folder for the split")
-    if out.exists() and not out.is_dir():
-        raise TailTuneError(f"{out}: exists and is not a folder; name a folder to write the split into")
-    if out.is_dir():
-        others = sorted(p.name for p in out.iterdir() if not _is_split_file(p))
-        if others:
-            raise TailTuneError(
-                f"{out}: holds files that are not part of an imbalanced split ({_names(others[:5])}"
-                f"{' and more' if len(others) > 5 else ''}); the split replaces the whole folder, so write it to "
-                "a new or empty one"
-            )
-    return out
+def _is_split_dir(path: Path) -> bool:
+    """Whether ``path`` holds a split written before and nothing else: the ``counts.json`` this module writes,
+    the data files of the roles it records and the temporary files of an interrupted write."""
+    try:
+        counts = json.loads((path / _COUNTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(counts, dict) or not isinstance(counts.get("train"), dict) or "seed" not in counts:
+        return False
+    roles = [role for role in SPLIT_ROLES if counts.get(role)]
+    return all(_is_split_file(entry, roles) for entry in path.iterdir())
 
 
-def _is_split_file(path: Path) -> bool:
+def _is_split_file(path: Path, roles: Sequence[str]) -> bool:
     name = path.name
     if name.startswith(".") and name.endswith(".tmp"):  # left by an interrupted atomic write
         return True
     stem, suffix = Path(name).stem, Path(name).suffix.lower()
-    return path.is_file() and (name == _COUNTS_FILE or (stem in SPLIT_ROLES and suffix in SUPPORTED_EXTENSIONS))
+    return path.is_file() and (name == _COUNTS_FILE or (stem in roles and suffix in SUPPORTED_EXTENSIONS))
+
+
+#: An imbalanced split's folder, as an output folder that only an earlier split is replaced in.
+SPLIT_FOLDER = FolderKind("an imbalanced split", "split", "name a folder to write the split into", _is_split_dir)
+
+
+def check_split_folder(out_dir: str | Path, *, inputs: Mapping[str, str | None] | None = None) -> Path:
+    """Refuse an output folder :func:`write_imbalanced` would not replace; call it before the work.
+
+    A missing or empty folder is fine, and so is one holding only a split written before (its ``counts.json``,
+    the data files of the roles it records and the temporary files of an interrupted write): that is replaced
+    whole. Data files without that ``counts.json`` are the user's, not a split of ours.
+
+    Args:
+        out_dir: The output folder.
+        inputs: The data the split is made from, by the name messages give it (``{"--input": path}``).
+
+    Raises:
+        TailTuneError: ``out_dir`` is a file, the current folder or one holding it, a folder holding one of
+            ``inputs``, or a folder holding anything else.
+    """
+    return check_output_folder(out_dir, SPLIT_FOLDER, inputs=inputs)
 
 
 def write_imbalanced(
@@ -498,7 +534,8 @@ def write_imbalanced(
     The whole set is written into a new folder beside ``out_dir``, which then takes ``out_dir``'s place: a split
     written there before is replaced as a whole (no test file of an earlier split stays beside a new training
     file that may hold its rows), and an interrupted write leaves the old set as it was. A folder holding other
-    files is refused (see :func:`check_split_folder`). ``out_dir``'s parent is created if needed.
+    files, or the data the split was made from (``counts["source"]``), is refused (see :func:`check_split_folder`).
+    ``out_dir``'s parent is created if needed.
 
     Returns:
         Paths by role: ``"train"``, ``"test"`` and ``"eval"`` (if written) and ``"counts"``.
@@ -509,9 +546,9 @@ def write_imbalanced(
     suffix = fmt_suffix if fmt_suffix.startswith(".") else f".{fmt_suffix}"
     if suffix.lower() not in SUPPORTED_EXTENSIONS:
         raise TailTuneError(f"unknown output format '{fmt_suffix}'; use one of {', '.join(SUPPORTED_EXTENSIONS)}")
-    out = check_split_folder(out_dir)
+    out = check_split_folder(out_dir, inputs={"the source data": split.counts.get("source")})
     names = {role: f"{role}{suffix}" for role in SPLIT_ROLES if getattr(split, role) is not None}
-    with atomic_dir(out.resolve()) as tmp:  # resolved: the staging folder goes beside the real one
+    with atomic_dir(out.resolve(), SPLIT_FOLDER) as tmp:  # resolved: the staging folder goes beside the real one
         for role, name in names.items():
             save_dataset(getattr(split, role), tmp / name, text_column=text_column, label_column=label_column)
         write_json(tmp / _COUNTS_FILE, split.counts)

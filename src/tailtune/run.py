@@ -96,7 +96,7 @@ def train_run(
         The content of ``metrics.json``.
     """
     started = time.perf_counter()
-    final = Path(output_dir)
+    final = rundir.check_run_folder(output_dir, model=config.model, splits=splits)  # only a run of ours is replaced
     if rundir.is_complete(final) and not overwrite:
         raise TailTuneError(f"{final}: already holds a complete run; choose another --output or pass --overwrite")
     label_map = check_labels(splits)

@@ -6,7 +6,9 @@ step or evaluation), ``predictions.csv``, a saved ``model/`` and ``metrics.json`
 is complete exactly when it exists. Every file is replaced atomically, so a reader never sees half a file.
 
 A run is built in a hidden staging folder beside its directory (``.NAME.partial``) and moved into place only
-when complete, so an interrupted run never replaces or mixes with a finished one. While it trains, the process
+when complete, so an interrupted run never replaces or mixes with a finished one. What it replaces is always a
+run of tailtune's (a folder holding its ``config.json``, or a failed run's ``failed.json``): any other folder that
+is not empty is refused before training starts (:func:`check_run_folder`). While it trains, the process
 holds an exclusive lock on ``.NAME.lock``: a second process refuses (``train``) or skips the run
 (``compare``), and the operating system releases the lock of a killed process, so a stale claim never blocks.
 This module never imports training code.
@@ -29,7 +31,8 @@ from typing import Any
 import pandas as pd
 
 from tailtune.errors import TailTuneError
-from tailtune.fileio import atomic_dir, atomic_path, write_atomic, write_json
+from tailtune.fileio import FolderKind, atomic_dir, atomic_path, check_output_folder, write_atomic, write_json
+from tailtune.saved import SAVED_MODEL
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +82,41 @@ class RunBusy(TailTuneError):
     """Another live process is writing this run directory."""
 
 
+def _is_run_dir(path: Path) -> bool:
+    """Whether ``path`` holds a run tailtune wrote: a run's ``config.json``, or the ``failed.json`` of a failed run."""
+    if (path / CONFIG_FILE).is_file():
+        return _is_run_config(path / CONFIG_FILE)
+    try:
+        return "reason" in _read_json(path / FAILED_FILE)
+    except TailTuneError:
+        return False
+
+
+#: A run directory, as an output folder that only an earlier run is replaced in.
+RUN_FOLDER = FolderKind("a tailtune run", "run", "choose another --output", _is_run_dir)
+
+
+def check_run_folder(run_dir: str | Path, *, model: str | None = None, splits: Any = None) -> Path:
+    """Refuse a run directory a run must not replace; call it before training.
+
+    Fine: a missing or empty folder, or a run tailtune wrote (complete or not: :func:`tailtune.run.train_run`
+    decides whether a complete one may be replaced).
+
+    Args:
+        run_dir: The run directory.
+        model: The model the run starts from, and ``splits`` (:class:`tailtune.data.Splits`) the data it reads:
+            a local one inside ``run_dir`` would be deleted with it.
+
+    Raises:
+        TailTuneError: ``run_dir`` is a file, the current folder or one holding it, a folder holding the model
+            or the data, or a folder holding anything but a run.
+    """
+    inputs: dict[str, str | None] = {"the model": model}
+    for role in ("train", "eval", "test"):
+        inputs[f"the {role} data"] = getattr(getattr(splits, role, None), "source", None)
+    return check_output_folder(run_dir, RUN_FOLDER, inputs=inputs)
+
+
 # ------------------------------------------------------------------------------------ claiming and staging
 
 
@@ -101,11 +139,10 @@ def claim(run_dir: str | Path) -> Iterator[Path]:
 
     Raises:
         RunBusy: Another live process holds the lock.
-        TailTuneError: ``run_dir`` is a file, or its parent folder cannot be written.
+        TailTuneError: ``run_dir`` is not a folder a run may replace (:func:`check_run_folder`), or its parent
+            folder cannot be written.
     """
-    run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise TailTuneError(f"{run_dir}: exists and is not a folder; choose another --output")
+    run_dir = check_run_folder(run_dir)
     lock_path = run_dir.parent / f".{run_dir.name}.lock"
     try:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -150,12 +187,13 @@ def _lock(path: Path):
 
 
 def publish(staging: str | Path, run_dir: str | Path) -> None:
-    """Move a complete staged run into ``run_dir``, replacing whatever was there.
+    """Move a complete staged run into ``run_dir``, replacing the run there.
 
     Two renames: the old directory goes aside, the new one takes its place. A process killed between them
-    leaves the old run aside, and :func:`claim` puts it back.
+    leaves the old run aside, and :func:`claim` puts it back. ``run_dir`` is checked again first
+    (:func:`check_run_folder`): files put there during training are not deleted either.
     """
-    run_dir, aside = Path(run_dir), _aside_dir(Path(run_dir))
+    run_dir, aside = check_run_folder(run_dir), _aside_dir(Path(run_dir))
     if run_dir.exists():
         os.replace(run_dir, aside)
     os.replace(staging, run_dir)
@@ -211,7 +249,7 @@ def write_predictions(run_dir: str | Path, frame: pd.DataFrame) -> Path:
 @contextlib.contextmanager
 def writing_model(run_dir: str | Path) -> Iterator[Path]:
     """Yield a temporary folder to save the model in; on success it becomes ``model/`` in one step."""
-    with atomic_dir(Path(run_dir) / MODEL_DIR) as tmp:
+    with atomic_dir(Path(run_dir) / MODEL_DIR, SAVED_MODEL) as tmp:
         yield tmp
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tailtune.errors import TailTuneError
+from tailtune.fileio import FolderKind
 
 PREFIX = "tailtune_"
 OWN_TYPE_PREFIX = "tailtune-"
@@ -66,6 +67,23 @@ def write_record(config: Any, **values: Any) -> None:
         if name not in FIELDS:
             raise TypeError(f"write_record: unknown field {name!r}; fields: {', '.join(FIELDS)}")
         setattr(config, PREFIX + name, value)
+
+
+def is_saved_model(path: Path) -> bool:
+    """Whether ``path`` holds a model tailtune saved: safetensors weights beside a ``config.json`` with its record."""
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(config, dict)
+        and any(str(key).startswith(PREFIX) for key in config)
+        and any(path.glob("*.safetensors"))
+    )
+
+
+#: A saved model's folder, as an output folder that only an earlier save is replaced in.
+SAVED_MODEL = FolderKind("a saved model", "model", "name a folder to save the model into", is_saved_model)
 
 
 def read_record(config: Any) -> SavedRecord:

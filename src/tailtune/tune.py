@@ -30,7 +30,7 @@ from tailtune.fileio import atomic_path, write_json
 from tailtune.fitting import resolve_max_length, validation_split
 from tailtune.metrics import present_macro_f1_of
 from tailtune.run import train_run
-from tailtune.rundir import BEST_DIR, BEST_FILE, CACHE_DIR, STUDY_FILE, TRIALS_DIR, TRIALS_FILE
+from tailtune.rundir import BEST_DIR, BEST_FILE, CACHE_DIR, STUDY_FILE, TRIALS_DIR, TRIALS_FILE, check_run_folder
 from tailtune.strategies import DEFAULT_TUNE_STRATEGIES, DEFAULT_TUNE_TRIALS, STRATEGIES, build_run_config
 from tailtune.training import StageHooks
 
@@ -138,6 +138,8 @@ def tune(
     if trials is None and timeout is None:
         raise TailTuneError("give trials, timeout or both: the search needs a budget", setting="trials")
     out = Path(output)
+    # The final run's folder is refused now, not after the search.
+    check_run_folder((final or FinalRun()).directory or out / BEST_DIR, model=model, splits=splits)
     out.mkdir(parents=True, exist_ok=True)
     shared = {"seed": seed, "cache_dir": str(out / CACHE_DIR), **(settings or {})}
     base = resolve_max_length(build_run_config(model, strategies[0], settings=shared))  # refused before any trial

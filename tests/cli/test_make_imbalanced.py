@@ -57,9 +57,8 @@ def test_make_imbalanced_replaces_an_earlier_split_whole(tmp_path, capsys):
 
     code, _, err = run_cli(capsys, "make-imbalanced", "--input", source, "--output", tmp_path, "--ratio", "2")
     assert code == 2
-    assert err.strip() == (f"tailtune: error: {tmp_path}: holds files that are not part of an imbalanced split "
-                           "('all.csv', 'lt'); the split replaces the whole folder, so write it to a new or empty "
-                           "one")  # fmt: skip
+    assert err.strip() == (f"tailtune: error: --input {source} is inside {tmp_path}, which the split replaces whole; "
+                           "choose another folder")  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["all.csv", "lt"]
 
 

@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     make.add_argument(
         "--output", required=True,
-        help="folder to write train/test files and counts.json; a split written there before is replaced as a "
-        "whole, a folder holding other files is refused",
+        help="folder to write train/test files and counts.json; a split written there before (with its counts.json) "
+        "is replaced as a whole, a folder holding other files, or the --input, is refused",
     )  # fmt: skip
     make.add_argument("--ratio", type=float, help="imbalance ratio n_max / n_min (>= 1)")
     make.add_argument("--profile", default="exp", help="exp (exponential) or step (default %(default)s)")
@@ -52,7 +52,7 @@ def cmd_make_imbalanced(args: argparse.Namespace) -> int:
         raise TailTuneError("give either --ratio (multi-class long tail) or --minority with --rate (binary)")
     if args.minority is not None and args.rate is None:
         raise TailTuneError("--minority needs --rate (the kept fraction of the majority class's size)")
-    check_split_folder(args.output)  # before the data is read and split, not after
+    check_split_folder(args.output, inputs={"--input": args.input})  # before the data is read and split, not after
     data = load_data(args.input, text_column=args.text_column, label_column=args.label_column)
     split = holdout_then_long_tail(
         data, ratio=args.ratio, profile=args.profile, order=args.order, max_per_class=args.max_per_class,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -84,8 +83,8 @@ def _made_splits(folder: Path, settings: dict[str, Any], load: Callable, *, writ
         stored = _stored_splits(folder, settings)
         if stored is not None:
             return stored
-        if folder.exists():
-            shutil.rmtree(folder)  # left by an interrupted write: data.json is written last
+        # A split left by an interrupted write (data.json is written last) is replaced by write_imbalanced, which
+        # refuses a folder holding anything else.
         write_imbalanced(split, folder, fmt_suffix=".parquet")
         write_json(folder / DATA_INFO, {"fingerprint": _fingerprint(settings), "settings": settings})
     logger.info("data written to %s (train %s)", folder, counts_text(split.train))
