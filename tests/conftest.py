@@ -85,6 +85,15 @@ def make_texts(counts: dict[str, int], seed: int = 0) -> tuple[list[str], list[s
     return texts, labels
 
 
+def write_file(path: Path, content: str | bytes) -> Path:
+    """Write ``content`` (text as UTF-8, or bytes as they are) to ``path``; return the path."""
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
 def write_texts_csv(path: Path, counts: dict[str, int], seed: int = 0) -> Path:
     """Write :func:`make_texts` as a ``text,label`` CSV at ``path``; return the path."""
     texts, labels = make_texts(counts, seed=seed)

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_file
 
 from tailtune.data import LabelMap, TextDataset, dataset_from_values, parse_hub_spec, read_dataset, save_dataset
 from tailtune.errors import TailTuneError
@@ -17,14 +17,6 @@ LABELS = ["pos", "neg", "NA", "None", "pos", "neg", "null"]
 
 def _ds() -> TextDataset:
     return TextDataset(list(TEXTS), list(LABELS), "mem")
-
-
-def _write(path: Path, content: str | bytes) -> Path:
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 # ------------------------------------------------------------------------------------ TextDataset/LabelMap
@@ -110,23 +102,23 @@ def test_integer_labels_become_strings(tmp_path):
     assert read_dataset(pq).labels == ["1", "0", "2"]
     pd.DataFrame({"text": ["a", "b"], "label": np.array([3, 0], dtype=np.int64)}).to_parquet(pq)
     assert read_dataset(pq).labels == ["3", "0"]
-    js = _write(tmp_path / "d.jsonl", '{"text": "a", "label": 1}\n{"text": "b", "label": 2.0}\n')
+    js = write_file(tmp_path / "d.jsonl", '{"text": "a", "label": 1}\n{"text": "b", "label": 2.0}\n')
     assert read_dataset(js).labels == ["1", "2"]
 
 
 def test_csv_keeps_na_like_labels_and_bom(tmp_path):
-    path = _write(tmp_path / "d.csv", "\ufefftext,label\nhello,NA\nworld,None\nx, pos \n")
+    path = write_file(tmp_path / "d.csv", "\ufefftext,label\nhello,NA\nworld,None\nx, pos \n")
     ds = read_dataset(path)
     assert ds.labels == ["NA", "None", "pos"]
 
 
 def test_json_array_accepted(tmp_path):
-    path = _write(tmp_path / "d.json", json.dumps([{"text": "a", "label": "x"}, {"text": "b", "label": "y"}]))
+    path = write_file(tmp_path / "d.json", json.dumps([{"text": "a", "label": "x"}, {"text": "b", "label": "y"}]))
     assert read_dataset(path).labels == ["x", "y"]
 
 
 def test_require_labels_false_without_label_column(tmp_path):
-    path = _write(tmp_path / "d.csv", "text\na\nb\n")
+    path = write_file(tmp_path / "d.csv", "text\na\nb\n")
     assert read_dataset(path, require_labels=False).labels is None
     with pytest.raises(TailTuneError, match="name it with label_column$"):
         read_dataset(path)
@@ -276,7 +268,7 @@ def test_missing_local_path(tmp_path, monkeypatch, spec):
 
 
 def test_empty_file(tmp_path):
-    path = _write(tmp_path / "d.csv", b"")
+    path = write_file(tmp_path / "d.csv", b"")
     with pytest.raises(TailTuneError, match=r"d\.csv: the file is empty \(0 bytes\)"):
         read_dataset(path)
 
@@ -286,7 +278,7 @@ def test_empty_file(tmp_path):
     [("h.csv", "text,label\n"), ("h.tsv", "text\tlabel\n"), ("h.jsonl", "\n\n")],
 )
 def test_header_only(tmp_path, name, content):
-    path = _write(tmp_path / name, content)
+    path = write_file(tmp_path / name, content)
     with pytest.raises(TailTuneError, match=rf"{name}: (has a header but no data rows|the file holds only whitespace)"):
         read_dataset(path)
 
@@ -299,7 +291,7 @@ def test_parquet_without_rows(tmp_path):
 
 
 def test_missing_columns_list_found(tmp_path):
-    path = _write(tmp_path / "d.csv", "sentence,y\na,b\n")
+    path = write_file(tmp_path / "d.csv", "sentence,y\na,b\n")
     with pytest.raises(TailTuneError) as err:
         read_dataset(path)
     assert str(err.value) == (
@@ -316,7 +308,7 @@ def test_missing_columns_list_found(tmp_path):
 def test_csv_empty_labels_name_rows_and_lines(tmp_path):
     # Row 2's text spans two lines, so data rows and file lines drift apart after it.
     content = 'text,label\na,x\n"b\nc",\nd,y\ne,  \nf,z\n'
-    path = _write(tmp_path / "d.csv", content)
+    path = write_file(tmp_path / "d.csv", content)
     with pytest.raises(TailTuneError) as err:
         read_dataset(path)
     assert str(err.value) == (
@@ -325,7 +317,7 @@ def test_csv_empty_labels_name_rows_and_lines(tmp_path):
 
 
 def test_csv_short_row_is_refused(tmp_path):
-    path = _write(tmp_path / "d.csv", "text,label\na,x\nb\n")
+    path = write_file(tmp_path / "d.csv", "text,label\na,x\nb\n")
     with pytest.raises(
         TailTuneError, match=r"data row 2 \(line 3 of the file\) has 1 field where the header has 2; wrap"
     ):
@@ -334,7 +326,7 @@ def test_csv_short_row_is_refused(tmp_path):
 
 def test_csv_empty_texts_capped_at_ten(tmp_path):
     rows = "".join(f"{'' if i % 2 else 't'},x\n" for i in range(30))
-    path = _write(tmp_path / "d.csv", "text,label\n" + rows)
+    path = write_file(tmp_path / "d.csv", "text,label\n" + rows)
     with pytest.raises(TailTuneError) as err:
         read_dataset(path)
     msg = str(err.value)
@@ -343,39 +335,39 @@ def test_csv_empty_texts_capped_at_ten(tmp_path):
 
 
 def test_tsv_whitespace_text(tmp_path):
-    path = _write(tmp_path / "d.tsv", "text\tlabel\nok\tx\n   \ty\n")
+    path = write_file(tmp_path / "d.tsv", "text\tlabel\nok\tx\n   \ty\n")
     with pytest.raises(TailTuneError, match=r"d\.tsv: data row 2 \(line 3 of the file\) has an empty text"):
         read_dataset(path)
 
 
 def test_csv_too_many_fields(tmp_path):
-    path = _write(tmp_path / "d.csv", "text,label\na,b\nc,d,e\n")
+    path = write_file(tmp_path / "d.csv", "text,label\na,b\nc,d,e\n")
     with pytest.raises(TailTuneError, match=r"d\.csv: data row 2 \(line 3 of the file\) has 3 fields where the header"):
         read_dataset(path)
 
 
 def test_jsonl_malformed_line(tmp_path):
     lines = ['{"text": "a", "label": "x"}'] * 6 + ['{"text": "b", "label": }']
-    path = _write(tmp_path / "d.jsonl", "\n".join(lines) + "\n")
+    path = write_file(tmp_path / "d.jsonl", "\n".join(lines) + "\n")
     with pytest.raises(TailTuneError, match=r"d\.jsonl line 7: not valid JSON \("):
         read_dataset(path)
 
 
 def test_jsonl_not_an_object(tmp_path):
-    path = _write(tmp_path / "d.jsonl", '{"text": "a", "label": "x"}\n["b", "y"]\n')
+    path = write_file(tmp_path / "d.jsonl", '{"text": "a", "label": "x"}\n["b", "y"]\n')
     with pytest.raises(TailTuneError, match=r"d\.jsonl line 2: expected a JSON object"):
         read_dataset(path)
 
 
 def test_jsonl_null_and_missing_label_rows(tmp_path):
     content = '{"text": "a", "label": "x"}\n\n{"text": "b", "label": null}\n{"text": "c"}\n'
-    path = _write(tmp_path / "d.jsonl", content)
+    path = write_file(tmp_path / "d.jsonl", content)
     with pytest.raises(TailTuneError, match=r"data rows 2, 3 \(lines 3, 4 of the file\) have an empty label"):
         read_dataset(path)
 
 
 def test_jsonl_nested_value(tmp_path):
-    path = _write(tmp_path / "d.jsonl", '{"text": "a", "label": ["x", "y"]}\n')
+    path = write_file(tmp_path / "d.jsonl", '{"text": "a", "label": ["x", "y"]}\n')
     with pytest.raises(TailTuneError, match=r"data row 1 \(line 1 of the file\) has a list in column 'label'"):
         read_dataset(path)
 
@@ -388,19 +380,19 @@ def test_parquet_nan_label(tmp_path):
 
 
 def test_not_utf8(tmp_path):
-    path = _write(tmp_path / "d.csv", b"text,label\nok,x\n" + "caf\xe9,y\n".encode("latin-1"))
+    path = write_file(tmp_path / "d.csv", b"text,label\nok,x\n" + "caf\xe9,y\n".encode("latin-1"))
     with pytest.raises(TailTuneError, match=r"d\.csv: not valid UTF-8 \(byte 0xe9 at offset 19, line 3\); re-save"):
         read_dataset(path)
 
 
 def test_damaged_parquet(tmp_path):
-    path = _write(tmp_path / "d.parquet", b"not parquet at all")
+    path = write_file(tmp_path / "d.parquet", b"not parquet at all")
     with pytest.raises(TailTuneError, match=r"d\.parquet: cannot read as Parquet"):
         read_dataset(path)
 
 
 def test_unknown_extension(tmp_path):
-    path = _write(tmp_path / "d.txt", "hello\n")
+    path = write_file(tmp_path / "d.txt", "hello\n")
     with pytest.raises(TailTuneError, match=r"d\.txt: unknown file type '\.txt'; use one of \.csv, \.tsv, \.jsonl"):
         read_dataset(path)
 
@@ -417,7 +409,7 @@ def test_unclosed_quote_names_its_line(tmp_path, sep):
     # Read leniently, the quote swallows every row after it (and the class "odd" with them) without a word.
     rows = _rows(40, sep)
     rows[30] = f'"quoted at the start{sep}even\n'
-    path = _write(tmp_path / ("d.csv" if sep == "," else "d.tsv"), f"text{sep}label\n" + "".join(rows))
+    path = write_file(tmp_path / ("d.csv" if sep == "," else "d.tsv"), f"text{sep}label\n" + "".join(rows))
     with pytest.raises(TailTuneError) as err:
         read_dataset(path)
     assert str(err.value).startswith(f"{path} line 32: a field opened by a double quote in this row never closes")
@@ -426,7 +418,7 @@ def test_unclosed_quote_names_its_line(tmp_path, sep):
 
 def test_unquoted_comma_in_every_row_is_refused(tmp_path):
     # Read leniently, the extra field turns the first one into the index: every text loses its first word.
-    path = _write(tmp_path / "d.csv", "text,label\nhello, world,pos\nbye, now,neg\nok,pos\n")
+    path = write_file(tmp_path / "d.csv", "text,label\nhello, world,pos\nbye, now,neg\nok,pos\n")
     with pytest.raises(TailTuneError) as err:
         read_dataset(path)
     assert str(err.value) == (
@@ -437,7 +429,7 @@ def test_unquoted_comma_in_every_row_is_refused(tmp_path):
 
 
 def test_tsv_field_count_names_a_tab(tmp_path):
-    path = _write(tmp_path / "d.tsv", "text\tlabel\na\tb\tc\nd\n")
+    path = write_file(tmp_path / "d.tsv", "text\tlabel\na\tb\tc\nd\n")
     with pytest.raises(
         TailTuneError, match=r"have 1 or 3 fields where the header has 2; wrap every field holding a tab"
     ):
@@ -445,7 +437,7 @@ def test_tsv_field_count_names_a_tab(tmp_path):
 
 
 def test_text_after_closing_quote_is_refused(tmp_path):
-    path = _write(tmp_path / "d.csv", 'text,label\na,x\n"Wow" she said,y\n')
+    path = write_file(tmp_path / "d.csv", 'text,label\na,x\n"Wow" she said,y\n')
     with pytest.raises(TailTuneError, match=r"d\.csv line 3: a quoted field goes on after its closing double quote"):
         read_dataset(path)
 
@@ -453,21 +445,21 @@ def test_text_after_closing_quote_is_refused(tmp_path):
 def test_bare_quote_with_quoted_fields_elsewhere_is_refused(tmp_path):
     # The stray quote on line 2 opens a field that the quoted text on line 4 closes early; the file then parses
     # into rows of the right width, and only the bare quote left behind on line 5 gives it away.
-    path = _write(tmp_path / "d.csv", '"t1,l1\n",",l2\n"\nfoo",l3\n'.join(["text,label\n", ""]))
+    path = write_file(tmp_path / "d.csv", '"t1,l1\n",",l2\n"\nfoo",l3\n'.join(["text,label\n", ""]))
     with pytest.raises(TailTuneError, match=r"d\.csv line 5: a double quote inside an unquoted field, while the file "):
         read_dataset(path)
-    path = _write(tmp_path / "e.csv", 'text,label\n5" screen,x\n"a, b",y\n')
+    path = write_file(tmp_path / "e.csv", 'text,label\n5" screen,x\n"a, b",y\n')
     with pytest.raises(TailTuneError, match=r"e\.csv line 2: a double quote inside an unquoted field"):
         read_dataset(path)
 
 
 def test_bare_quotes_in_a_file_without_quoting_are_text(tmp_path):
-    path = _write(tmp_path / "d.tsv", 'text\tlabel\n5" screen\tx\nsay "hi"\ty\n')
+    path = write_file(tmp_path / "d.tsv", 'text\tlabel\n5" screen\tx\nsay "hi"\ty\n')
     assert read_dataset(path).texts == ['5" screen', 'say "hi"']
 
 
 def test_csv_keeps_texts_exactly(tmp_path):
-    path = _write(tmp_path / "d.csv", 'text,label\n  padded  ,x\nNA,y\n"a\r\nb",x\n"",y\n')
+    path = write_file(tmp_path / "d.csv", 'text,label\n  padded  ,x\nNA,y\n"a\r\nb",x\n"",y\n')
     with pytest.raises(TailTuneError, match=r"data row 4 \(line 6 of the file\) has an empty text"):
         read_dataset(path)
     ds = read_dataset(path, allow_empty_texts=True)
@@ -475,27 +467,27 @@ def test_csv_keeps_texts_exactly(tmp_path):
 
 
 def test_blank_lines_and_line_ends(tmp_path):
-    path = _write(tmp_path / "d.csv", "\ntext,label\r\n\n   \na,x\rb,y\r\n\nc,x")
+    path = write_file(tmp_path / "d.csv", "\ntext,label\r\n\n   \na,x\rb,y\r\n\nc,x")
     ds = read_dataset(path)
     assert ds.texts == ["a", "b", "c"]
-    _write(path, "text,label\n\na,x\n \nb\n")
+    write_file(path, "text,label\n\na,x\n \nb\n")
     with pytest.raises(TailTuneError, match=r"data row 2 \(line 5 of the file\) has 1 field"):
         read_dataset(path)
 
 
 def test_one_column_keeps_lines_of_spaces(tmp_path):
     # Texts to label, one per line: a line of spaces is a row to answer, not a blank to drop.
-    path = _write(tmp_path / "d.csv", "text\na\n   \n\nb\n")
+    path = write_file(tmp_path / "d.csv", "text\na\n   \n\nb\n")
     ds = read_dataset(path, require_labels=False, allow_empty_texts=True)
     assert ds.texts == ["a", "   ", "b"]
 
 
 def test_header_names(tmp_path):
-    path = _write(tmp_path / "d.csv", "text,label,text\na,x,b\n")
+    path = write_file(tmp_path / "d.csv", "text,label,text\na,x,b\n")
     with pytest.raises(TailTuneError, match=r"d\.csv line 1: the header names column\(s\) 'text' more than once"):
         read_dataset(path)
     # An index column written without a name, and trailing empty columns, as spreadsheets and pandas write them.
-    _write(path, ",text,label,,\n0,a,x,,\n")
+    write_file(path, ",text,label,,\n0,a,x,,\n")
     ds = read_dataset(path)
     assert list(ds.columns) == ["Unnamed: 0", "text", "label", "Unnamed: 3", "Unnamed: 4"]
     assert ds.texts == ["a"] and ds.labels == ["x"]
@@ -515,11 +507,11 @@ def test_long_field(tmp_path):
 
 
 def test_whole_number_labels_are_one_class_in_every_format(tmp_path):
-    path = _write(tmp_path / "d.csv", "text,label\na,1\nb,1.0\nc, 2.00 \nd,-3.0\ne,1e3\nf,2.50\ng,007\n")
+    path = write_file(tmp_path / "d.csv", "text,label\na,1\nb,1.0\nc, 2.00 \nd,-3.0\ne,1e3\nf,2.50\ng,007\n")
     expected = ["1", "1", "2", "-3", "1e3", "2.50", "007"]
     assert read_dataset(path).labels == expected
     values = [1, 1.0, "1.0", " 2.00 ", -3.0, "1e3", "2.50", "007"]
-    js = _write(tmp_path / "d.jsonl", "".join(json.dumps({"text": "t", "label": v}) + "\n" for v in values))
+    js = write_file(tmp_path / "d.jsonl", "".join(json.dumps({"text": "t", "label": v}) + "\n" for v in values))
     assert read_dataset(js).labels == ["1", *expected]
     values = [1, np.int64(1), 1.0, np.float32(2.0), "-3.0", True]
     assert dataset_from_values(["t"] * 6, values, source="fit()").labels == ["1", "1", "1", "2", "-3", "True"]
@@ -529,10 +521,10 @@ def test_whole_number_labels_are_one_class_in_every_format(tmp_path):
 @pytest.mark.parametrize("missing", [None, float("nan")])
 def test_missing_labels_and_texts_name_the_row_everywhere(tmp_path, missing):
     js = tmp_path / "d.jsonl"
-    _write(js, "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in [("a", "x"), ("b", missing)]))
+    write_file(js, "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in [("a", "x"), ("b", missing)]))
     with pytest.raises(TailTuneError, match=r"d\.jsonl: data row 2 \(line 2 of the file\) has an empty label"):
         read_dataset(js)
-    _write(js, "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in [("a", "x"), (missing, "y")]))
+    write_file(js, "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in [("a", "x"), (missing, "y")]))
     with pytest.raises(TailTuneError, match=r"data row 2 \(line 2 of the file\) has no text \(null, NaN or no value\) "
                                             r"in column 'text'"):  # fmt: skip
         read_dataset(js, allow_empty_texts=True)
@@ -550,7 +542,7 @@ def test_missing_labels_and_texts_name_the_row_everywhere(tmp_path, missing):
 
 
 def test_non_string_texts_are_refused(tmp_path):
-    js = _write(tmp_path / "d.jsonl", '{"text": "a", "label": "x"}\n{"text": 12, "label": "y"}\n')
+    js = write_file(tmp_path / "d.jsonl", '{"text": "a", "label": "x"}\n{"text": 12, "label": "y"}\n')
     with pytest.raises(TailTuneError, match=r"data row 2 \(line 2 of the file\) has a non-text value \(int\) in column "
                                             r"'text'; expected text"):  # fmt: skip
         read_dataset(js)
@@ -563,7 +555,7 @@ def test_non_string_texts_are_refused(tmp_path):
 
 
 def test_allow_empty_texts(tmp_path):
-    path = _write(tmp_path / "d.csv", "text,label\n,x\n  ,y\nc,x\n")
+    path = write_file(tmp_path / "d.csv", "text,label\n,x\n  ,y\nc,x\n")
     with pytest.raises(TailTuneError, match=r"data rows 1, 2 \(lines 2, 3 of the file\) have an empty text"):
         read_dataset(path)
     assert read_dataset(path, allow_empty_texts=True).texts == ["", "  ", "c"]
@@ -591,13 +583,13 @@ def test_dataset_from_values_checks_its_arguments():
 
 
 def test_columns_keep_the_source_as_read(tmp_path):
-    path = _write(tmp_path / "d.csv", "id,text,label,score\n7, a ,1.0,0.5\n8,b, x ,\n")
+    path = write_file(tmp_path / "d.csv", "id,text,label,score\n7, a ,1.0,0.5\n8,b, x ,\n")
     ds = read_dataset(path)
     assert ds.labels == ["1", "x"]
     assert ds.columns == {"id": ["7", "8"], "text": [" a ", "b"], "label": ["1.0", " x "], "score": ["0.5", ""]}
     sub = ds.subset([1])
     assert sub.columns == {"id": ["8"], "text": ["b"], "label": [" x "], "score": [""]}
-    js = _write(tmp_path / "d.jsonl", '{"label": 1.0, "text": "a", "n": null}\n{"text": "b", "label": 2}\n')
+    js = write_file(tmp_path / "d.jsonl", '{"label": 1.0, "text": "a", "n": null}\n{"text": "b", "label": 2}\n')
     assert read_dataset(js).columns == {"label": [1.0, 2], "text": ["a", "b"], "n": [None, None]}
     assert TextDataset(["a"], None, "mem").columns is None
     with pytest.raises(ValueError, match="columns of another length"):
@@ -636,10 +628,10 @@ def test_jsonl_text_with_unicode_line_separators_reads_whole(tmp_path):
 
 
 def test_json_object_with_a_repeated_key_is_refused(tmp_path):
-    path = _write(tmp_path / "d.jsonl", '{"text": "a", "label": "x"}\n{"text": "a", "label": "x", "text": "b"}\n')
+    path = write_file(tmp_path / "d.jsonl", '{"text": "a", "label": "x"}\n{"text": "a", "label": "x", "text": "b"}\n')
     with pytest.raises(TailTuneError, match=r"d\.jsonl line 2: an object names the key\(s\) 'text' more than once"):
         read_dataset(path)
-    array = _write(tmp_path / "d.json", '[{"text": "a", "label": "x", "label": "y"}]')
+    array = write_file(tmp_path / "d.json", '[{"text": "a", "label": "x", "label": "y"}]')
     with pytest.raises(TailTuneError, match=r"d\.json: not valid JSON \(an object names the key\(s\) 'label'"):
         read_dataset(array)
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import make_texts, run_cli
+from conftest import make_texts, run_cli, write_file
 
 
 def test_yaml_config_with_stage_overrides(tiny_model, tiny_data, tmp_path, capsys):
@@ -53,14 +52,6 @@ def test_yaml_unknown_key(tiny_model, tmp_path, capsys):
     assert code == 2
     assert len(err.splitlines()) == 1
     assert err.startswith("tailtune: error: --config: unknown key(s) learning_rate; valid: ")
-
-
-def _write(path: Path, content: str | bytes) -> Path:
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 # name -> (files to write, extra argv, fragment the error line must hold)
@@ -119,7 +110,7 @@ def test_bad_input_is_one_line_exit_2(case, tiny_model, tiny_data, tmp_path, cap
     files, extra, fragment = BAD_INPUTS[case]
     for name, content in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        _write(tmp_path / name, content)
+        write_file(tmp_path / name, content)
     out = tmp_path / "run"
     argv = ["train", "--model", tiny_model, "--output", out, "-q"]
     argv += [a.format(tmp=tmp_path, train=tiny_data["train"]) for a in extra]
