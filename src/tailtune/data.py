@@ -37,12 +37,12 @@ import numpy as np
 import pandas as pd
 
 from tailtune.errors import TailTuneError, first_line
-from tailtune.fileio import atomic_path
+from tailtune.fileio import TABLE_EXTENSIONS, write_table
 
 logger = logging.getLogger(__name__)
 
 #: File extensions :func:`read_dataset` and :func:`save_dataset` understand (``.json`` means JSON lines).
-SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+SUPPORTED_EXTENSIONS = TABLE_EXTENSIONS
 
 # Extensions that mark a spec as a local file even when it is not one we can read, so that a typo'd path
 # gets "file not found" instead of a confusing attempt to fetch it from the hub.
@@ -762,27 +762,7 @@ def save_dataset(
     Raises:
         TailTuneError: For an unsupported extension.
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_EXTENSIONS:
-        raise TailTuneError(
-            f"{path}: cannot write '{suffix or '(no extension)'}' files; use one of {', '.join(SUPPORTED_EXTENSIONS)}"
-        )
     columns: dict[str, list[str]] = {text_column: list(dataset.texts)}
     if dataset.labels is not None:
         columns[label_column] = list(dataset.labels)
-    with atomic_path(path) as tmp:
-        if suffix in (".csv", ".tsv"):
-            # CRLF line ends (RFC 4180): the writer then quotes every field holding a CR or an LF. With "\n" a
-            # bare CR inside a text went out unquoted and a reader took it for a line break.
-            pd.DataFrame(columns).to_csv(tmp, sep="," if suffix == ".csv" else "\t", index=False, encoding="utf-8",
-                                         lineterminator="\r\n")  # fmt: skip
-        elif suffix == ".parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            pq.write_table(pa.table({k: pa.array(v, type=pa.string()) for k, v in columns.items()}), tmp)
-        else:
-            with open(tmp, "w", encoding="utf-8") as f:
-                for row in zip(*columns.values(), strict=True):
-                    f.write(json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False) + "\n")
+    write_table(pd.DataFrame(columns, dtype=object), path)
