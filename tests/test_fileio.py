@@ -97,3 +97,13 @@ def test_atomic_dir_keeps_the_earlier_output_when_the_body_fails(tmp_path):
         raise RuntimeError("disk full")
     assert _files(out) == {"ours": b"1"}
     assert _files_names(tmp_path) == ["out"]
+
+
+def test_parquet_column_of_integers_past_64_bits_is_written_as_text(tmp_path):
+    """An id too large for Parquet's integers (read from JSON lines) goes out as its digits, not a traceback."""
+    import pandas as pd
+
+    from tailtune.fileio import write_table
+
+    write_table(pd.DataFrame({"id": [12345678901234567890, 7]}, dtype=object), tmp_path / "t.parquet")
+    assert pd.read_parquet(tmp_path / "t.parquet")["id"].tolist() == ["12345678901234567890", "7"]

@@ -145,8 +145,9 @@ def _arrow_column(values: pd.Series) -> Any:
 
     try:
         return pa.array(values, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        # A column mixing kinds (numbers and texts from JSON lines) has no Parquet type: its values as text.
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        # A column mixing kinds (numbers and texts from JSON lines), or of integers past 64 bits, has no Parquet
+        # type: its values as text.
         return pa.array([None if _is_missing(v) else str(v) for v in values], type=pa.string())
 
 
