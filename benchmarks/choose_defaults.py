@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     cpu = cpu_info()[0]
-    tasks = []
+    folders = []
     for spec in args.folders:
         name, _, folder = spec.partition("=")
         data = args.out / "data" / name
@@ -108,13 +108,13 @@ def main() -> None:
         train, dev = dev_split(Path(folder), args.dev_fraction)
         train.to_csv(data / "train.csv", index=False)
         dev.to_csv(data / "dev.csv", index=False)
-        tasks += [(data, variant, seed) for seed in args.seeds for variant in args.variants]
+        folders.append(data)
+    # The first seed of everything first: a run cut short still compares every variant.
+    tasks = [(data, variant, seed) for seed in args.seeds for data in folders for variant in args.variants]
     rows = []
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(run_variant, data, args.out, variant, seed, args.model) for data, variant, seed in tasks]
-        futures += [
-            pool.submit(run_baseline, data, method) for data in {t[0] for t in tasks} for method in args.baselines
-        ]
+        futures += [pool.submit(run_baseline, data, method) for data in folders for method in args.baselines]
         for future in as_completed(futures):
             rows.append({**future.result(), "cpu": cpu})
             print(json.dumps(rows[-1]), flush=True)
