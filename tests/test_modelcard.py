@@ -131,7 +131,44 @@ def test_card_leaves_unmeasured_classes_and_groups_unscored():
 
     labels, counts = ["sport", "money", "tech"], [24, 10, 4]
     metrics = {**compute_metrics([0, 0, 1], [0, 0, 1], label_names=labels, train_counts=counts), "split": "test"}
-    results = "\n".join(_results_section(labels, counts, metrics))
+    results = "\n".join(_results_section(metrics))
     assert "macro-F1 1.0000" in results and "medium F1 1.0000, tail F1 not measured" in results
     assert "no prediction are not scored and not in the averages: tech." in results
     assert "| tech | tail | 4 | - | - | - | 0 |" in results
+
+
+def test_card_of_many_classes_folds_its_tables_and_names_the_rarest_and_the_confusions():
+    """60 classes: every row kept, head to tail, in collapsed blocks; above them the rarest, weakest and confusions."""
+    from longtail import HEAD, HEAD_TO_TAIL, MIDDLE, NAMES, RAREST, TRAIN_COUNTS, long_tail_metrics
+
+    from tailtune.modelcard import FOLD_CLASSES, model_card
+
+    assert len(NAMES) > FOLD_CLASSES
+    config = build_run_config("tiny-bert", "two-stage", settings={"max_length": 16})
+    text = model_card(config, NAMES, TRAIN_COUNTS, long_tail_metrics(), saved_config={})
+    ordered = [NAMES[c] for c in HEAD_TO_TAIL]
+    data = text.split("## Training data", 1)[1].split("## ", 1)[0]
+    assert "head: 20 classes of " in data and "tail: 20 classes of 2-" in data
+    assert [line.split(" | ")[0][2:] for line in data.splitlines() if line.startswith("| class-")] == ordered
+    results = text.split("## Results", 1)[1].split("## ", 1)[0]
+    visible, folded = results.split("<details><summary>Per class: all 60 classes", 1)
+    assert "| class-" not in visible and folded.rstrip().endswith("</details>")
+    assert [line.split(" | ")[0][2:] for line in folded.splitlines() if line.startswith("| class-")] == ordered
+    assert f"Rarest classes: {NAMES[RAREST]} (2 train, F1 0.000), " in visible
+    assert f"Lowest F1: {NAMES[RAREST]} 0.000 (2 train), " in visible
+    assert f"- {NAMES[MIDDLE]} -> {NAMES[HEAD]}: 6 of 10" in visible
+    limits = text.split("## Limits", 1)[1]
+    assert "classes have fewer than 20 training examples (all in the table above); the rarest: " in limits
+    assert limits.index(f"{NAMES[RAREST]} (2)") < limits.index(f"{NAMES[HEAD_TO_TAIL[-2]]} (")
+
+
+def test_card_of_few_classes_shows_its_table_and_confusions_unfolded():
+    from tailtune.metrics import compute_metrics
+    from tailtune.modelcard import _results_section
+
+    labels, counts = ["sport", "money", "tech"], [24, 10, 4]
+    metrics = {**compute_metrics([0, 1, 2, 2], [0, 1, 0, 2], label_names=labels, train_counts=counts),
+               "split": "test"}  # fmt: skip
+    results = "\n".join(_results_section(metrics))
+    assert "<details>" not in results and "Rarest classes" not in results
+    assert "- tech -> sport: 1 of 2" in results and "| tech | tail | 4 | 1.0000 | 0.5000 | 0.6667 | 2 |" in results

@@ -13,14 +13,29 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tailtune.classtable import (
+    class_rows,
+    group_spans,
+    lowest_line,
+    metrics_confusions,
+    ordered_classes,
+    rarest,
+    rarest_line,
+)
 from tailtune.config import RunConfig
 from tailtune.markdown import escape_md
-from tailtune.metrics import GROUPS, frequency_groups, head_to_tail
+from tailtune.metrics import GROUPS
 from tailtune.saved import SavedRecord, code_file, read_record
 
 CARD_FILE = "README.md"
 # A class with fewer training examples than this is named under "Limits".
 FEW_EXAMPLES = 20
+# Past this many classes the per-class tables are folded (a collapsed block that lists every class), and the text
+# above them names the rarest and the weakest classes. The folder travels without the run's metrics.json, so the
+# card keeps every row.
+FOLD_CLASSES = 30
+# Classes named as rarest and as weakest above a folded table; confusions listed.
+NAMED_CLASSES = 5
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 _METRICS = (("macro_f1", "macro-F1"), ("micro_f1", "micro-F1"), ("balanced_accuracy", "balanced accuracy"),
             ("tail_f1", "tail F1"))  # fmt: skip
@@ -89,7 +104,7 @@ def model_card(
     body = [f"# {escape_md(config.strategy)} text classifier trained with tailtune", ""]
     body += _data_section(labels, train_counts, data_source)
     body += _training_section(config, metrics, read_record(saved_config))
-    body += _results_section(labels, train_counts, metrics) if evaluated else []
+    body += _results_section(metrics) if evaluated else []
     body += _usage_section(read_record(saved_config), code_file(saved_config), saved_config.get("architectures"))
     body += _limits_section(labels, train_counts, config.max_length)
     return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n"
@@ -103,22 +118,34 @@ def write_model_card(path: str | Path, *args: Any, **kwargs: Any) -> Path:
     return target
 
 
-def _ordered(train_counts: list[int]) -> list[tuple[str, int]]:
-    """(group, class id) from head to tail, the order and groups of the report."""
-    groups = frequency_groups(train_counts)
-    group_of = {i: name for name in GROUPS for i in groups[name]}
-    return [(group_of[i], i) for i in head_to_tail(train_counts)]
+def _ordered(labels: list[str], train_counts: list[int]) -> list[tuple[str, str, int]]:
+    """(name, group, training examples) from head to tail, the order and groups of the report and the CLI."""
+    counts = dict(zip(labels, train_counts, strict=True))
+    return [(name, group, counts[name]) for name, group in ordered_classes(counts)]
+
+
+def _table(header: str, rule: str, rows: list[str], folded: str | None) -> list[str]:
+    """A Markdown table, inside a collapsed ``<details>`` block titled ``folded`` unless that is None."""
+    table = [header, rule, *rows]
+    # Markdown inside an HTML block needs blank lines around it to be read as Markdown.
+    return table if folded is None else [f"<details><summary>{folded}</summary>", "", *table, "", "</details>"]
 
 
 def _data_section(labels: list[str], counts: list[int], source: str | None) -> list[str]:
     ratio = max(counts) / max(1, min(counts))
+    ordered = _ordered(labels, counts)
     lines = ["## Training data", ""]
     if source:
         lines += [f"Source: {escape_md(source)}.", ""]
     lines += [f"{sum(counts)} examples in {len(labels)} classes; imbalance ratio {ratio:.0f} (the largest class "
-              "over the smallest).", "", "| class | group | training examples |", "| --- | --- | ---: |"]  # fmt: skip
-    lines += [f"| {escape_md(labels[i])} | {group} | {counts[i]} |" for group, i in _ordered(counts)]
-    return lines + [""]
+              "over the smallest).", ""]  # fmt: skip
+    folded = None
+    if len(labels) > FOLD_CLASSES:
+        spans = group_spans((group, n) for _, group, n in ordered)
+        lines += ["; ".join(f"{group}: {span}" for group, span in spans.items()) + ".", ""]
+        folded = f"Training examples of all {len(labels)} classes, from the most frequent to the rarest"
+    rows = [f"| {escape_md(name)} | {group} | {n} |" for name, group, n in ordered]
+    return lines + _table("| class | group | training examples |", "| --- | --- | ---: |", rows, folded) + [""]
 
 
 def _training_section(config: RunConfig, metrics: dict[str, Any] | None, saved: SavedRecord) -> list[str]:
@@ -151,7 +178,7 @@ def _training_section(config: RunConfig, metrics: dict[str, Any] | None, saved: 
     return lines + [""]
 
 
-def _results_section(labels: list[str], counts: list[int], metrics: dict[str, Any]) -> list[str]:
+def _results_section(metrics: dict[str, Any]) -> list[str]:
     lines = [f"## Results on {escape_md(metrics['split'])} data ({metrics['n_examples']} examples)", ""]
     overall = ", ".join(f"{name} {_fmt(metrics.get(key))}" for key, name in _METRICS if key != "tail_f1")
     # A group none of whose classes is in the data or the predictions has no score: "not measured".
@@ -161,14 +188,29 @@ def _results_section(labels: list[str], counts: list[int], metrics: dict[str, An
     if absent:
         lines += [f"Classes with no example in these data and no prediction are not scored and not in the averages: "
                   f"{', '.join(escape_md(name) for name in absent)}.", ""]  # fmt: skip
-    lines += ["Per class, from the most frequent in training to the rarest:", "",
-              "| class | group | training examples | precision | recall | F1 | support |",
-              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
-    for group, i in _ordered(counts):
-        row = metrics["per_class"][labels[i]]
-        scores = " | ".join(_fmt(row[key], missing="-") for key in ("precision", "recall", "f1"))
-        lines.append(f"| {escape_md(labels[i])} | {group} | {counts[i]} | {scores} | {row['support']} |")
-    return lines + [""]
+    rows = class_rows(metrics)
+    folded = None
+    if len(rows) > FOLD_CLASSES:
+        lines += [f"{_sentence(rarest_line(rows, NAMED_CLASSES, escape_md))}.",
+                  "", f"{_sentence(lowest_line(rows, NAMED_CLASSES, escape_md))}.", ""]  # fmt: skip
+        folded = f"Per class: all {len(rows)} classes, from the most frequent in training to the rarest"
+    confusions = metrics_confusions(metrics, NAMED_CLASSES)
+    if confusions:
+        lines += ["Most frequent confusions (true -> predicted: count of the true class's examples):", ""]
+        lines += [f"- {confusion.text(escape_md)}" for confusion in confusions] + [""]
+    if folded is None:
+        lines += ["Per class, from the most frequent in training to the rarest:", ""]
+    table = []
+    for row in rows:
+        scores = " | ".join(_fmt(value, missing="-") for value in (row.precision, row.recall, row.f1))
+        table.append(f"| {escape_md(row.name)} | {row.group} | {row.train_count} | {scores} | {row.support} |")
+    header = "| class | group | training examples | precision | recall | F1 | support |"
+    return lines + _table(header, "| --- | --- | ---: | ---: | ---: | ---: | ---: |", table, folded) + [""]
+
+
+def _sentence(text: str) -> str:
+    """``text`` with a capital first letter."""
+    return text[:1].upper() + text[1:]
 
 
 def _usage_section(saved: SavedRecord, code: str | None, architectures: list[str] | None) -> list[str]:
@@ -202,9 +244,14 @@ def _usage_section(saved: SavedRecord, code: str | None, architectures: list[str
 
 
 def _limits_section(labels: list[str], counts: list[int], max_length: int) -> list[str]:
-    few = [(labels[i], counts[i]) for _, i in _ordered(counts) if counts[i] < FEW_EXAMPLES]
+    few = [(name, n) for name, _, n in _ordered(labels, counts) if n < FEW_EXAMPLES]
     lines = ["## Limits", ""]
-    if few:
+    if len(few) > 2 * NAMED_CLASSES:
+        named = ", ".join(f"{escape_md(name)} ({n})" for name, n in rarest(few, 2 * NAMED_CLASSES))
+        lines.append(f"{len(few)} classes have fewer than {FEW_EXAMPLES} training examples (all in the table above); "
+                     f"the rarest: {named}. Their scores rest on few examples and will vary with new data more than "
+                     "the others'.")  # fmt: skip
+    elif few:
         named = ", ".join(f"{escape_md(name)} ({n})" for name, n in few)
         lines.append(f"Classes with fewer than {FEW_EXAMPLES} training examples: {named}. Their scores rest on "
                      "few examples and will vary with new data more than the others'.")  # fmt: skip

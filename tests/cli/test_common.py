@@ -1,11 +1,13 @@
-"""What the command modules share (:mod:`tailtune.cli.common`): library errors in the terms of flags."""
+"""What the command modules share (:mod:`tailtune.cli.common`): errors in the terms of flags, the metrics table."""
 
 from __future__ import annotations
 
 import pytest
+from longtail import HEAD, HEAD_TO_TAIL, MIDDLE, NAMES, RAREST, long_tail_metrics
 
-from tailtune.cli.common import in_flag_terms
+from tailtune.cli.common import FULL_TABLE_CLASSES, SHOWN_CLASSES, in_flag_terms, metrics_table
 from tailtune.errors import TailTuneError
+from tailtune.metrics import compute_metrics
 
 
 @pytest.mark.parametrize(
@@ -20,3 +22,42 @@ from tailtune.errors import TailTuneError
 def test_errors_speak_of_flags(message, setting, expected):
     """A setting named first or last in a library message becomes its flag; elsewhere it stays a word."""
     assert in_flag_terms(TailTuneError(message, setting=setting)) == expected
+
+
+def test_summary_of_many_classes_stays_short():
+    """60 classes: group scores, the weakest and rarest rows head to tail, confusions, and where the rest is."""
+    metrics = long_tail_metrics()
+    table = metrics_table(metrics, full_scores="RUN/metrics.json")
+    lines = table.splitlines()
+    assert len(lines) <= 25 and max(map(len, lines)) <= 130
+    assert lines[0].startswith(f"test: macro-F1 {metrics['macro_f1']:.4f}")
+    assert lines[1].startswith(f"head F1 {metrics['head_f1']:.4f}: 20 classes of ")
+    assert lines[3].startswith(f"tail F1 {metrics['tail_f1']:.4f}: 20 classes of 2-")
+    assert "(all classes in RUN/metrics.json)" in lines[4]
+    rows = [line.split() for line in lines if line.startswith("class-")]
+    assert 5 <= len(rows) <= 2 * SHOWN_CLASSES
+    shown = [row[0] for row in rows]
+    assert shown == [name for name in map(NAMES.__getitem__, HEAD_TO_TAIL) if name in shown]  # head to tail
+    assert shown[-SHOWN_CLASSES:] == [NAMES[c] for c in HEAD_TO_TAIL[-SHOWN_CLASSES:]]  # the rarest, last
+    rarest = next(row for row in rows if row[0] == NAMES[RAREST])
+    assert rarest[1:] == ["tail", "2", "2", "0.000", "0.000", "0.000"]
+    assert f"  {NAMES[MIDDLE]} -> {NAMES[HEAD]}: 6 of 10" in lines
+
+
+def test_summary_of_many_classes_names_a_few_unscored_ones():
+    metrics = long_tail_metrics()
+    metrics["absent_classes"] = NAMES[:40]
+    table = metrics_table(metrics)
+    assert "(all classes in the file --output writes)" in table
+    assert table.splitlines()[-1].endswith(", class-09 and 30 more")
+
+
+def test_summary_of_few_classes_lists_every_class():
+    """Up to FULL_TABLE_CLASSES classes: the headline, the header and one row per class, nothing else."""
+    names = [f"c{i}" for i in range(FULL_TABLE_CLASSES)]
+    counts = list(range(FULL_TABLE_CLASSES, 0, -1))
+    y = list(range(FULL_TABLE_CLASSES))
+    metrics = {**compute_metrics(y, y[1:] + y[:1], label_names=names, train_counts=counts), "split": "test"}
+    lines = metrics_table(metrics, full_scores="RUN/metrics.json").splitlines()
+    assert lines[1] == f"{'class':<24} {'train':>7} {'support':>8} {'precision':>9} {'recall':>7} {'F1':>7}"
+    assert [line.split()[0] for line in lines[2:]] == names

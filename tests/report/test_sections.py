@@ -63,3 +63,55 @@ def test_report_shows_what_a_test_set_did_not_measure(tmp_path):
     table = page.split("Per-class F1 table: exp-10", 1)[1].split("</table>", 1)[0]
     row = table.split("sci/tech", 1)[1].split("</tr>", 1)[0]
     assert row.count(">not measured<") == 2
+
+
+def test_report_of_many_classes_stays_readable(tmp_path):
+    """60 classes: the table head to tail, the rarest named, confusions listed, the figure cut to 15 classes."""
+    import pandas as pd
+    from longtail import HEAD_TO_TAIL, NAMES, TRAIN_COUNTS
+    from run_factory import write_run
+
+    from tailtune.report.sections import CONFUSION_CLASSES, LISTED
+
+    for strategy in ("vanilla", "two-stage"):
+        write_run(tmp_path / "lt" / strategy / "seed-0", strategy=strategy, variant="lt", labels=NAMES,
+                  train_counts=TRAIN_COUNTS, n_test_per_class=4)  # fmt: skip
+    _, md_path = build_report(tmp_path)
+    text = md_path.read_text(encoding="utf-8")
+    table = text.split("### Per-class F1 table: lt (60 classes", 1)[1].split("\n\n", 2)[1]
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    assert [row[0][2:] for row in rows] == [NAMES[c] for c in HEAD_TO_TAIL]
+    assert [int(row[2]) for row in rows] == sorted(TRAIN_COUNTS, reverse=True) and {row[3] for row in rows} == {"4"}
+    rarest = text.split("the 5 rarest classes in training", 1)[1].split("\n\n", 2)[1].splitlines()
+    assert [line.split(" (")[0][2:] for line in rarest] == [NAMES[c] for c in HEAD_TO_TAIL[: -LISTED - 1 : -1]]
+
+    # The listed confusions, counted again from predictions.csv: true label -> predicted label.
+    frame = pd.read_csv(tmp_path / "lt" / "vanilla" / "seed-0" / "predictions.csv")
+    wrong = frame[frame["label"] != frame["predicted"]].groupby(["label", "predicted"]).size()
+    top = wrong.sort_values(ascending=False, kind="stable")
+    listed = text.split("- vanilla (1 seed): ", 1)[1].split("\n", 1)[0].split(", ")
+    assert len(listed) == LISTED
+    for item in listed:
+        pair, count = item.replace("-&gt;", "->").split(": ")
+        true, predicted = pair.split(" -> ")
+        assert int(count.split(" of ")[0]) == wrong[(true, predicted)]
+        assert int(count.split(" of ")[1]) == (frame["label"] == true).sum()
+    assert int(listed[0].split(": ")[1].split(" of ")[0]) == top.iloc[0]
+    assert f"the {CONFUSION_CLASSES} of 60 classes in the most frequent confusions" in text
+
+
+def test_report_of_few_classes_draws_every_class_and_lists_no_confusions(page):
+    assert "Most frequent confusions" not in page and "rarest classes in training" not in page
+    assert "classes in the most frequent confusions" not in page
+
+
+def test_confusion_figure_of_many_classes_takes_the_classes_of_the_largest_confusions():
+    """Pair by pair from the largest confusion down; a pair that no longer fits is passed over."""
+    import numpy as np
+
+    from tailtune.report.sections import _most_confused
+
+    counts = np.diag([10, 10, 10, 10, 10])
+    counts[3, 0], counts[4, 1], counts[1, 0], counts[2, 4] = 9, 7, 5, 3
+    assert _most_confused(list("abcde"), counts, 3) == ["d", "a", "b"]
+    assert _most_confused(list("abcde"), counts, 5) == ["d", "a", "e", "b", "c"]

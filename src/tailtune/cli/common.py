@@ -4,9 +4,12 @@ one-line error and the exit status of an interruption."""
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tailtune.errors import TailTuneError
+
+if TYPE_CHECKING:
+    from tailtune.classtable import ClassRow
 
 # The exit status of an interrupted command, as for SIGINT in a shell (a compare resumes when run again).
 INTERRUPTED = 130
@@ -14,33 +17,59 @@ INTERRUPTED = 130
 EPILOG = "Docs and examples: README.md. Every option can also come from --config FILE.yaml (CLI flags win)."
 
 
-def metrics_table(metrics: dict[str, Any]) -> str:
+#: Up to this many classes the command line prints every class's row; past it, only the weakest and the rarest.
+FULL_TABLE_CLASSES = 20
+#: Past FULL_TABLE_CLASSES: how many classes of the lowest F1, and how many of the rarest, get a row; also how many
+#: confusions are listed.
+SHOWN_CLASSES = 5
+_SCORES_HEADER = f"{'train':>7} {'support':>8} {'precision':>9} {'recall':>7} {'F1':>7}"
+
+
+def metrics_table(metrics: dict[str, Any], *, full_scores: str | None = None) -> str:
     """A split's headline metrics and its per-class rows, most frequent training class first.
 
     A class with no example in the split and no prediction has no scores (``-``); tail F1 is "not measured"
-    when no tail class is scored, e.g. on a test file that holds no tail class.
+    when no tail class is scored, e.g. on a test file that holds no tail class. Past :data:`FULL_TABLE_CLASSES`
+    classes the table stays short: each group's F1, rows for the :data:`SHOWN_CLASSES` classes of the lowest F1
+    and the as many rarest, and the most frequent confusions; ``full_scores`` says where every class's scores
+    are (e.g. ``RUN/metrics.json``).
     """
-    tail = _fmt(metrics.get("tail_f1"), missing="not measured")
+    # Here, not at the top: --help must answer without the libraries the metrics import (sklearn, pandas).
+    from tailtune.classtable import class_rows, fmt_score, group_lines, lowest_f1, metrics_confusions, name_list, rarest
+
+    tail = fmt_score(metrics.get("tail_f1"), missing="not measured")
     lines = [
         f"{metrics['split']}: macro-F1 {metrics['macro_f1']:.4f}  micro-F1 {metrics['micro_f1']:.4f}  "
         f"balanced accuracy {metrics['balanced_accuracy']:.4f}  tail F1 {tail}",
-        f"{'class':<24} {'train':>7} {'support':>8} {'precision':>9} {'recall':>7} {'F1':>7}",
     ]
-    rows = sorted(metrics["per_class"].items(), key=lambda kv: -(kv[1].get("train_count") or 0))
-    for name, row in rows:
-        lines.append(
-            f"{name[:24]:<24} {row.get('train_count') or 0:>7} {row['support']:>8} {_fmt(row['precision'], 3):>9} "
-            f"{_fmt(row['recall'], 3):>7} {_fmt(row['f1'], 3):>7}"
-        )
+    rows = class_rows(metrics)
+    if len(rows) <= FULL_TABLE_CLASSES:
+        lines.append(f"{'class':<24} {_SCORES_HEADER}")
+        lines += [f"{row.name[:24]:<24} {_row_scores(row)}" for row in rows]
+    else:
+        shown = {row.name for row in [*lowest_f1(rows, SHOWN_CLASSES), *rarest(rows, SHOWN_CLASSES)]}
+        where = full_scores or "the file --output writes"
+        lines += group_lines(metrics, rows)
+        lines.append(f"the {SHOWN_CLASSES} lowest-F1 and {SHOWN_CLASSES} rarest of {len(rows)} classes, most frequent "
+                     f"in training first (all classes in {where}):")  # fmt: skip
+        lines.append(f"{'class':<24} {'group':<6} {_SCORES_HEADER}")
+        lines += [f"{row.name[:24]:<24} {row.group:<6} {_row_scores(row)}" for row in rows if row.name in shown]
+        confusions = metrics_confusions(metrics, SHOWN_CLASSES)
+        if confusions:
+            lines.append("most frequent confusions (true -> predicted: count of the true class's examples):")
+            lines += [f"  {confusion}" for confusion in confusions]
     absent = metrics.get("absent_classes") or []
     if absent:
         lines.append(f"{len(absent)} class(es) with no example here and no prediction are not scored and not in "
-                     f"the macro averages: {', '.join(absent)}")  # fmt: skip
+                     f"the macro averages: {name_list(absent, 2 * SHOWN_CLASSES)}")  # fmt: skip
     return "\n".join(lines)
 
 
-def _fmt(value: float | None, digits: int = 4, missing: str = "-") -> str:
-    return missing if value is None else f"{value:.{digits}f}"
+def _row_scores(row: ClassRow) -> str:
+    from tailtune.classtable import fmt_score
+
+    return (f"{row.train_count:>7} {row.support:>8} {fmt_score(row.precision, 3):>9} {fmt_score(row.recall, 3):>7} "
+            f"{fmt_score(row.f1, 3):>7}")  # fmt: skip
 
 
 def print_error(exc: TailTuneError) -> None:

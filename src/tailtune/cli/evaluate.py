@@ -41,7 +41,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     train_counts = [int(counts.get(name, 0)) for name in names]
     metrics = compute_metrics(y_true, y_pred, label_names=names, train_counts=train_counts)
     metrics["split"] = data.source
-    print(metrics_table(metrics))
+    print(metrics_table(metrics, full_scores=args.output))
     if args.output:
         write_json(args.output, metrics)
         print(f"metrics written to {args.output}")

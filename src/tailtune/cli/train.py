@@ -76,7 +76,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                         show_progress=not args.quiet)  # fmt: skip
     if _is_main_process():
         if metrics.get("split"):
-            print(metrics_table(metrics))
+            print(metrics_table(metrics, full_scores=os.path.join(get("output"), "metrics.json")))
         print(f"run directory: {get('output')}")
     return 0
 

@@ -77,6 +77,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(f"best: {result.strategy} {result.settings['settings']} (validation {result.validation_score:.4f}, "
           f"{result.n_trials} trials)")  # fmt: skip
     if result.final_metrics.get("split"):
-        print(metrics_table(result.final_metrics))
+        print(metrics_table(result.final_metrics, full_scores=f"{args.output}/best/metrics.json"))
     print(f"tuning folder: {args.output} (final model in {args.output}/best)")
     return 0

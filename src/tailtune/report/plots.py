@@ -266,37 +266,40 @@ def per_class_vs_frequency(
     return fig
 
 
-def confusion_matrices(labels: list[str], matrices: dict[str, np.ndarray], titles: dict[str, str]) -> Figure:
+def confusion_matrices(labels: list[str], shares: dict[str, np.ndarray], titles: dict[str, str]) -> Figure:
     """Row-normalised confusion matrices, one panel per strategy (rows: true label, columns: predicted).
+
+    Up to 15 classes each cell is written out (past 12 smaller, and empty cells left blank); past that only the
+    colours show it (the report draws at most 15 classes).
 
     Args:
         labels: Class names, in matrix order.
-        matrices: Count matrix per strategy.
+        shares: Per strategy, the share of each true class's examples predicted as each class.
         titles: Panel title per strategy.
     """
     n = len(labels)
-    rows, cols = _grid(len(matrices))
+    rows, cols = _grid(len(shares))
     # Panels are square; size them from the width actually available so rows do not leave gaps.
     side = min(5.0, max(3.2, 0.32 * n + 1.6), (12.5 - 1.0) / cols)
     fig = _figure(side * cols + 1.0, side * rows + 0.3)
     axes = fig.subplots(rows, cols, squeeze=False)
     image = None
-    for ax, (strategy, counts) in zip(axes.flat, matrices.items(), strict=False):
-        totals = counts.sum(axis=1, keepdims=True)
-        normed = np.divide(counts, totals, out=np.zeros_like(counts, dtype=float), where=totals > 0)
+    for ax, (strategy, normed) in zip(axes.flat, shares.items(), strict=False):
         image = ax.imshow(normed, cmap="Blues", vmin=0.0, vmax=1.0)
         ax.set_title(plain(titles.get(strategy, strategy), 60), fontsize=10, color=_TEXT)
-        if n <= 12:
+        if n <= 15:
             for i in range(n):
                 for j in range(n):
                     value = normed[i, j]
+                    if value == 0 and n > 12:
+                        continue  # many empty cells: "0.00" everywhere would hide the ones that count
                     ax.text(
                         j,
                         i,
                         f"{value:.2f}",
                         ha="center",
                         va="center",
-                        fontsize=8,
+                        fontsize=8 if n <= 12 else 6,
                         color="white" if value > 0.6 else _TEXT,
                     )
         if n <= 30:
@@ -315,7 +318,7 @@ def confusion_matrices(labels: list[str], matrices: dict[str, np.ndarray], title
             ax.set_yticks([])
         ax.set_xlabel("predicted", fontsize=9, color=_MUTED)
         ax.set_ylabel("true", fontsize=9, color=_MUTED)
-    _hide_unused(axes, len(matrices))
+    _hide_unused(axes, len(shares))
     if image is not None:
         bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8)
         bar.set_label("share of the true class", fontsize=9, color=_MUTED)

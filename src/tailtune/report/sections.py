@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tailtune.classtable import ordered_classes, rarest, top_confusions
 from tailtune.errors import TailTuneError
 from tailtune.experiments.summary import (
     METRIC_TITLES,
@@ -39,6 +40,11 @@ logger = logging.getLogger(__package__)
 TEXT_LIMIT = 300
 #: Misclassified tail examples shown per strategy and variant.
 EXAMPLES_PER_STRATEGY = 3
+#: Past this many classes a confusion figure draws only the classes of the most frequent confusions, their
+#: confusions are also listed as text, and the per-class table is preceded by the rarest classes.
+CONFUSION_CLASSES = 15
+#: Confusions listed per strategy, and rarest classes named, for a variant of more than CONFUSION_CLASSES classes.
+LISTED = 5
 _STAGE_KEYS = ("name", "trainable", "loss", "weights", "lr", "epochs")
 # Shown elsewhere (stages have their own tables) or differing per run by design.
 _NOT_SETTINGS = ("seed", "strategy", "stages")
@@ -94,6 +100,10 @@ class ReportContext:
     def groups_of(self, variant: str) -> dict[str, str]:
         """Class name to its group."""
         return {name: group for group, names in self.groups(variant).items() for name in names}
+
+    def ordered(self, variant: str) -> list[tuple[str, str]]:
+        """``(class name, group)`` of a variant from the most frequent in training to the rarest."""
+        return ordered_classes(self.first(variant).train_counts, self.groups(variant) or None)
 
     def per_class_panels(self) -> list[tuple[str, dict[str, int], dict[str, dict[str, float | None]]]]:
         """Per variant: its training counts per class and each strategy's mean F1 per class."""
@@ -190,13 +200,14 @@ def distribution_section(doc: Document, ctx: ReportContext) -> None:
     panels = []
     for variant in ctx.variants:
         counts = ctx.first(variant).train_counts
-        panels.append((variant, list(counts), list(counts.values()), ctx.groups_of(variant)))
+        ordered = ctx.ordered(variant)
+        panels.append((variant, [n for n, _ in ordered], [counts[n] for n, _ in ordered], dict(ordered)))
     doc.figure(
         "class-distribution",
         plots.to_png(plots.class_distribution(panels)),
         "Training examples per class for each variant",
-        "Training examples per class (from config.json of each variant's first run), coloured by the "
-        "head / medium / tail group used for the group F1 scores.",
+        "Training examples per class (from config.json of each variant's first run), from the most frequent to "
+        "the rarest, coloured by the head / medium / tail group used for the group F1 scores.",
     )
 
 
@@ -241,7 +252,8 @@ def ratio_section(doc: Document, ctx: ReportContext) -> None:
 
 
 def per_class_section(doc: Document, ctx: ReportContext) -> None:
-    """Per-class F1 against training frequency, and a folded table per variant."""
+    """Per-class F1 against training frequency, and a folded table per variant from head to tail; past
+    :data:`CONFUSION_CLASSES` classes the rarest are named above it."""
     doc.section("Per-class F1 against training frequency")
     doc.figure(
         "per-class-f1",
@@ -252,17 +264,35 @@ def per_class_section(doc: Document, ctx: ReportContext) -> None:
     )
     for variant in ctx.variants:
         strategies = ctx.strategies_of(variant)
-        groups = ctx.groups_of(variant)
         counts = ctx.first(variant).train_counts
-        doc.open_details(f"Per-class F1 table: {variant} ({len(counts)} classes)")
+        ordered = ctx.ordered(variant)
+        if len(ordered) > CONFUSION_CLASSES:
+            doc.paragraph(f"{variant}: the {LISTED} rarest classes in training, rarest first (training examples; "
+                          "F1 per strategy, mean ± std over seeds):")  # fmt: skip
+            doc.bullets(_rarest_lines(ctx, variant, ordered))
+        per_class = ctx.first(variant).metrics.get("per_class") or {}
+        support = {name: row.get("support") for name, row in per_class.items()}
+        doc.open_details(f"Per-class F1 table: {variant} ({len(counts)} classes, most frequent in training first)")
         rows = []
-        for name, count in counts.items():
-            cells = [Cell(name), Cell(groups.get(name, "-")), Cell(str(count), numeric=True)]
+        for name, group in ordered:
+            cells = [Cell(name), Cell(group), Cell(str(counts[name]), numeric=True),
+                     Cell(_fmt_value(support.get(name)), numeric=True)]  # fmt: skip
             for strategy in strategies:
                 cells.append(Cell(fmt_over_seeds(ctx.rows[(variant, strategy)], "per_class_f1", name), numeric=True))
             rows.append(cells)
-        doc.table(["Class", "Group", "Train examples", *(f"F1 {s}" for s in strategies)], rows)
+        doc.table(["Class", "Group", "Train examples", "Test support", *(f"F1 {s}" for s in strategies)], rows)
         doc.close_details()
+
+
+def _rarest_lines(ctx: ReportContext, variant: str, ordered: list[tuple[str, str]]) -> list[str]:
+    """The rarest classes of a variant with their training examples and each strategy's mean F1 over seeds."""
+    counts = ctx.first(variant).train_counts
+    strategies = ctx.strategies_of(variant)
+    lines = []
+    for name, _ in rarest(ordered, LISTED):
+        scores = ", ".join(f"{s} {fmt_over_seeds(ctx.rows[(variant, s)], 'per_class_f1', name)}" for s in strategies)
+        lines.append(f"{name} ({counts[name]} train): {scores}")
+    return lines
 
 
 def _summed_confusion(runs: list[RunRecord]) -> tuple[list[str], np.ndarray, int]:
@@ -291,11 +321,16 @@ def _summed_confusion(runs: list[RunRecord]) -> tuple[list[str], np.ndarray, int
 
 
 def confusion_section(doc: Document, ctx: ReportContext) -> None:
-    """Row-normalised confusion matrices per variant, summed over seeds."""
+    """Row-normalised confusion matrices per variant, summed over seeds, classes from head to tail.
+
+    Past :data:`CONFUSION_CLASSES` classes a full grid is unreadable: the figure draws only the classes of the
+    most frequent confusions (summed over the strategies), and each strategy's most frequent confusions are
+    listed as text.
+    """
     doc.section("Confusion matrices")
     doc.paragraph(
         "Summed over all seeds of each strategy, then normalised by row: each row shows where the test "
-        "examples of one true class went.",
+        "examples of one true class went. Classes run from the most frequent in training to the rarest.",
         note=True,
     )
     for variant in ctx.variants:
@@ -313,12 +348,48 @@ def confusion_section(doc: Document, ctx: ReportContext) -> None:
         if not matrices:
             doc.paragraph("No confusion matrices in metrics.json.", note=True)
             continue
+        rank = {name: i for i, (name, _) in enumerate(ctx.ordered(variant))}
+        order = sorted(range(len(labels)), key=lambda i: (rank.get(labels[i], len(rank)), i))
+        caption = f"{variant}: rows are true classes, columns predicted classes; counts summed over seeds."
+        if len(labels) > CONFUSION_CLASSES:
+            shown = set(_most_confused(labels, sum(matrices.values()), CONFUSION_CLASSES))
+            order = [i for i in order if labels[i] in shown]
+            caption = (f"{variant}: the {len(order)} of {len(labels)} classes in the most frequent confusions (all "
+                       "strategies together); rows are true classes, columns predicted classes; counts summed over "
+                       "seeds. Each row is divided by all the test examples of its class, so a row's shares add up "
+                       "to less than 1 where some went to classes not drawn.")  # fmt: skip
+            doc.paragraph(f"Most frequent confusions of each strategy (true -> predicted: count of the true class's "
+                          f"examples, summed over seeds), {LISTED} at most:", note=True)  # fmt: skip
+            doc.bullets([f"{titles[s]}: " + (", ".join(str(c) for c in top_confusions(labels, m, LISTED)) or "none")
+                         for s, m in matrices.items()])  # fmt: skip
+        if not order:
+            doc.paragraph("No test example of any class was predicted as another class.", note=True)
+            continue
+        shares = {s: _row_shares(m)[np.ix_(order, order)] for s, m in matrices.items()}
         doc.figure(
             f"confusion-{variant}",
-            plots.to_png(plots.confusion_matrices(labels, matrices, titles)),
+            plots.to_png(plots.confusion_matrices([labels[i] for i in order], shares, titles)),
             f"Row-normalised confusion matrices for {variant}",
-            f"{variant}: rows are true classes, columns predicted classes; counts summed over seeds.",
+            caption,
         )
+
+
+def _row_shares(counts: np.ndarray) -> np.ndarray:
+    """Each row of a count matrix divided by its sum (rows of no example stay 0)."""
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts, dtype=float), where=totals > 0)
+
+
+def _most_confused(labels: list[str], counts: np.ndarray, limit: int) -> list[str]:
+    """Up to ``limit`` classes, taken pair by pair from the most frequent confusions of ``counts`` down."""
+    shown: list[str] = []
+    for confusion in top_confusions(labels, counts, counts.size):
+        new = [name for name in (confusion.true, confusion.predicted) if name not in shown]
+        if len(shown) + len(new) <= limit:
+            shown += new
+        if len(shown) == limit:
+            break
+    return shown
 
 
 def _pick_errors(frame: pd.DataFrame, tail: list[str], limit: int) -> list[pd.Series]:
