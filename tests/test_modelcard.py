@@ -103,17 +103,19 @@ def test_card_of_a_mean_pooling_model_says_what_remote_code_runs(tiny_model, tmp
     assert "`tailtune_pooling.py` (`TailTuneMeanPoolingBertForSequenceClassification`)" in text
     assert "runs that file and nothing else" in text and "fetches no code from the network" in text
     assert "`--pooling cls --head linear`" in text
-    # The usage line cuts texts where tailtune does (the saved tokenizer states the trained length as its limit),
-    # so the pipeline agrees with it on texts longer than that.
+    # The usage line cuts texts where tailtune does with long_texts truncate (the saved tokenizer states the trained
+    # length as its limit), so the pipeline agrees with it on texts longer than that.
     assert 'classifier("a new text", truncation=True)' in text
     assert "`truncation=True` reads the first 16 tokens of a longer text" in text
+    assert "by default tailtune reads a longer text whole, in windows of 16 tokens" in text
     from transformers import pipeline
 
     long_texts = [" ".join(texts[i:i + 6]) for i in range(0, 12, 6)]
     classify = pipeline("text-classification", model=str(tmp_path / "model"), device="cpu", trust_remote_code=True)
     results = classify(long_texts, truncation=True)
-    probs = TailTuner.load(tmp_path / "model", mixed_precision="no").predict_proba(long_texts)
-    assert [r["label"] for r in results] == list(tuner.predict(long_texts))
+    cut = TailTuner.load(tmp_path / "model", mixed_precision="no", long_texts="truncate")
+    probs = cut.predict_proba(long_texts)
+    assert [r["label"] for r in results] == list(cut.predict(long_texts))
     np.testing.assert_allclose([r["score"] for r in results], probs.max(axis=1), atol=1e-5)
 
 

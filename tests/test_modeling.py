@@ -383,7 +383,7 @@ def trained_at_8(model_dirs, tmp_path_factory) -> Path:
 
 def test_saved_tokenizer_reads_as_tailtune(trained_at_8):
     """The saved tokenizer states the trained length, so a plain pipeline with truncation=True reads long texts as
-    tailtune does; the config keeps the tokenizer's own limit."""
+    tailtune does with long_texts truncate; the config keeps the tokenizer's own limit."""
     from transformers import pipeline
 
     from tailtune.classifier import TailTuner
@@ -393,7 +393,7 @@ def test_saved_tokenizer_reads_as_tailtune(trained_at_8):
     assert (tokenizer_config["model_max_length"], config["tailtune_max_length"]) == (8, 8)
     assert config["tailtune_tokenizer_max_length"] == 64
     texts = _long_texts()
-    tuner = TailTuner.load(trained_at_8, mixed_precision="no")
+    tuner = TailTuner.load(trained_at_8, mixed_precision="no", long_texts="truncate")
     classify = pipeline("text-classification", model=str(trained_at_8), device="cpu", top_k=None)
     results = classify(texts, truncation=True)
     piped = [[{r["label"]: r["score"] for r in result}[label] for label in tuner.classes_] for result in results]

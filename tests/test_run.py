@@ -279,13 +279,15 @@ def short_model(tmp_path_factory) -> str:
 
 
 def test_default_max_length_is_fitted_to_a_short_model(short_model, splits, tmp_path, caplog):
-    """Not given, max_length is the model's limit where that is below 128: logged, recorded and used."""
+    """Not given, max_length is the model's limit where that is below what the training texts ask for (at least
+    128): logged, recorded and used."""
     config = build_run_config(short_model, "vanilla", settings={"batch_size": 8, "epochs": 1, "min_steps": 0,
                                                                 "eval_fraction": 0, "seed": 1})  # fmt: skip
     assert config.max_length is None
     with caplog.at_level("INFO", logger="tailtune.fitting"):
         metrics = train_run(config, Splits(splits.train, test=splits.test), tmp_path / "r", show_progress=False)
-    assert "max_length 24, this model's limit (the default 128 is above it)" in caplog.messages
+    chosen = [m for m in caplog.messages if m.startswith("max_length 24 from the training texts: 95% of the ")]
+    assert len(chosen) == 1 and "(below the least length of 128; 128 is above this model's limit of 24)" in chosen[0]
     assert json.loads((tmp_path / "r" / "config.json").read_text())["run"]["max_length"] == 24
     assert json.loads((tmp_path / "r" / "model" / "config.json").read_text())["tailtune_max_length"] == 24
     assert metrics["n_examples"] == len(splits.test)
@@ -357,7 +359,7 @@ def test_tailtuner_fit_records_the_fitted_length(short_model):
         ({"eval_batch_size": -1}, "eval_batch_size must be >= 1, got -1"),
         ({"mixed_precision": "fp8"}, "unknown mixed precision 'fp8'"),
         ({"batch_size": 8}, "TailTuner.load: unknown prediction setting(s) batch_size; valid: eval_batch_size, "
-                            "max_length, mixed_precision"),
+                            "long_texts, max_length, mixed_precision"),
     ],
 )  # fmt: skip
 def test_load_checks_every_prediction_setting(run_dir, settings, message):

@@ -47,7 +47,7 @@ def _given(value: Any) -> bool:
 
 
 # What TailTuner.load takes: the settings of prediction.
-_PREDICT_SETTINGS = ("eval_batch_size", "max_length", "mixed_precision")
+_PREDICT_SETTINGS = ("eval_batch_size", "long_texts", "max_length", "mixed_precision")
 
 
 class TailTunerNotFitted(TailTuneError, NotFittedError):
@@ -68,7 +68,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         strategy: A strategy name (``tailtune strategies`` lists them) or ``custom`` with ``stages``.
         stages: Per-stage override dicts by position, e.g. ``[{"lr": 1e-3}, {"epochs": 2}]``.
         show_progress: Progress bars during training.
-        head, max_length, batch_size, eval_batch_size, seed, gradient_accumulation_steps, mixed_precision,
+        head, max_length, long_texts, batch_size, eval_batch_size, seed, gradient_accumulation_steps, mixed_precision,
         group_by_length, feature_cache, cache_dir, trust_remote_code, logging_steps, pooling, eval_fraction,
         eval_min_class_count, select_metric, eval_steps, patience, refit, calibrate, report_to, attention_dropout: Run
             settings (:class:`~tailtune.config.RunConfig`).
@@ -101,6 +101,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         show_progress: bool = True,
         head: str = UNSET,
         max_length: int = UNSET,
+        long_texts: str = UNSET,
         batch_size: int = UNSET,
         eval_batch_size: int = UNSET,
         seed: int = UNSET,
@@ -165,7 +166,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         values = _column(labels, "labels", "fit()")
         train = dataset_from_values(_column(texts, "texts", "fit()"), values, source="fit()")
         kind = _label_kind(values, "fit()")
-        self.config_ = resolve_max_length(self._config())
+        self.config_ = resolve_max_length(self._config(), train.texts)
         label_map = check_labels(Splits(train))
         self.accelerator_ = make_accelerator(self.config_)
         # The same method as `tailtune train`: a held-out split, the best epochs, a refit and the decision rule.
@@ -234,7 +235,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             path: A folder written by :meth:`save` or a run directory's ``model/``.
             trust_remote_code: Allow code shipped with the checkpoint.
             **settings: Prediction settings: ``max_length`` (default: the training length recorded with the
-                model), ``eval_batch_size`` and ``mixed_precision``.
+                model), ``long_texts`` (default: as recorded with the model, else ``chunks``), ``eval_batch_size``
+                and ``mixed_precision``.
         """
         unknown = sorted(set(settings) - set(_PREDICT_SETTINGS))
         if unknown:
@@ -266,6 +268,13 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         trained = read_record(self.model_.config).max_length
         return int(trained) if trained else min(512, position_limit(self.model_.config, self.tokenizer_) or 512)
 
+    def _long_texts(self) -> str:
+        if self.config_ is not None:
+            return self.config_.long_texts
+        if _given(self.long_texts):
+            return str(self.long_texts)
+        return read_record(self.model_.config).long_texts or field_default(RunConfig, "long_texts")
+
     def _eval_batch_size(self) -> int:
         if self.config_ is not None:
             return self.config_.eval_batch_size
@@ -283,7 +292,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         if not len(column):
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
         texts = dataset_from_values(column, None, source=call, allow_empty_texts=True).texts
-        encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length())
+        encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length(), long_texts=self._long_texts())
         logits = predict_logits(self.model_, encoded, self._accelerator(), batch_size=self._eval_batch_size(),
                                 inference_only=True)  # fmt: skip
         return softmax(logits)

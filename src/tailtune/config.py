@@ -25,6 +25,7 @@ POOLINGS = ("auto", "cls", "mean")
 SELECT_METRICS = ("macro_f1", "micro_f1", "balanced_accuracy", "accuracy", "none")
 CALIBRATIONS = ("none", "logit-adjust", "class-bias")
 REPORT_TO = ("none", "tensorboard", "mlflow", "wandb")
+LONG_TEXTS = ("chunks", "truncate")
 # The names of the loss and weighting registries, here so that a config is checked without importing torch:
 # tailtune.losses.LOSSES builds each loss (its keyword-only parameters are the names listed) and
 # tailtune.weights.WEIGHTINGS each weighting; tests/test_losses.py and tests/test_weights.py check they agree.
@@ -44,13 +45,15 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "select_metric": SELECT_METRICS,
     "calibrate": CALIBRATIONS,
     "report_to": REPORT_TO,
+    "long_texts": LONG_TEXTS,
     "loss": tuple(LOSS_PARAMS),
     "weights": WEIGHTING_SCHEMES,
     "sampler": SAMPLERS,
 }
 #: The strategy a run trains when none is named (a name from :data:`tailtune.strategies.STRATEGIES`).
 DEFAULT_STRATEGY = "two-stage"
-# Tokens per text when max_length is not given (lowered to the model's limit where that is smaller).
+# Tokens per text when max_length is not given and no training texts are at hand, and the least that the length
+# read from training texts may be (tailtune.lengths); lowered to the model's limit where that is smaller.
 DEFAULT_MAX_LENGTH = 128
 
 
@@ -168,10 +171,18 @@ class RunConfig:
         stages: The resolved stages, in order.
         head: ``linear`` (the model's stock head) or ``mlp`` (hidden -> 50 -> ReLU -> K, as the
             two-stage authors use).
-        max_length: Token budget per text, special tokens included (longer texts are truncated). None (not
-            given): :data:`DEFAULT_MAX_LENGTH`, or the model's limit where that is lower, fitted when the run
-            starts (:func:`tailtune.run.resolve_max_length`); a value given is never changed, and one the model
-            cannot take is refused.
+        max_length: Token budget per text, special tokens included: training reads a text's first ``max_length``
+            tokens. None (not given): read from the training texts when the run starts
+            (:func:`tailtune.fitting.resolve_max_length`, rule in :mod:`tailtune.lengths`): the 95th percentile of
+            their token lengths rounded up to a multiple of 64, at least :data:`DEFAULT_MAX_LENGTH` (short texts
+            cost nothing more: batches are padded to their own longest text), at most 256 (the cost cap: a
+            256-token text costs about twice a 128-token one), and never above the model's limit; the choice and
+            its numbers are logged. A value given is never changed, and one the model cannot take is refused.
+        long_texts: How evaluation and prediction read a text longer than ``max_length``: ``chunks`` reads it whole,
+            in windows of ``max_length`` tokens spread evenly over it (as few as cover it, at most 8: tokens after
+            those are not read), and averages the model's logits over them; ``truncate`` reads its first
+            ``max_length`` tokens, as training does. Validation during training (epoch selection, the decision
+            rule) reads texts the same way. Recorded with the saved model, which predicts so when loaded.
         batch_size: Default per-device training batch size.
         eval_batch_size: Per-device batch size for evaluation and prediction.
         seed: Seeds model initialisation, shuffling and dropout, once per run.
@@ -207,6 +218,7 @@ class RunConfig:
     stages: list[StageConfig] = field(default_factory=list)
     head: str = "linear"
     max_length: int | None = None
+    long_texts: str = "chunks"
     batch_size: int = 16
     eval_batch_size: int = 64
     seed: int = 42
@@ -252,6 +264,7 @@ class RunConfig:
         _choice("select_metric", self.select_metric, SELECT_METRICS)
         _choice("calibrate", self.calibrate, CALIBRATIONS)
         _choice("report_to", self.report_to, REPORT_TO)
+        _choice("long_texts", self.long_texts, LONG_TEXTS)
         _check(0 <= self.eval_fraction < 1, f"eval_fraction must be in [0, 1), got {self.eval_fraction}",
                "eval_fraction")  # fmt: skip
         _check(self.eval_min_class_count >= 2, f"eval_min_class_count must be >= 2, got {self.eval_min_class_count}",

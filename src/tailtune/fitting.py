@@ -27,11 +27,12 @@ import numpy as np
 import pandas as pd
 from accelerate.utils import set_seed
 
-from tailtune.batching import Encoded, encode
+from tailtune.batching import Encoded, encode, token_lengths
 from tailtune.calibration import Calibration, choose_calibration, fold_into_bias, prior_tau_for
 from tailtune.config import DEFAULT_MAX_LENGTH, RunConfig, StageConfig
 from tailtune.data import LabelMap, Splits, TextDataset
 from tailtune.imbalance import class_counts
+from tailtune.lengths import choose_max_length, length_sample
 from tailtune.metrics import compute_metrics, score_predictions, softmax
 from tailtune.modeling import check_max_length, load_classifier, position_limit
 from tailtune.saved import read_record, write_record
@@ -177,7 +178,7 @@ def fit(ctx: FitContext, splits: Splits, *, hooks: Sequence[StageHooks] = ()) ->
         hooks: Hear the stage loop's events; the refit's history entries reach them marked ``phase: refit``.
     """
     if ctx.config.max_length is None:
-        ctx = dataclasses.replace(ctx, config=resolve_max_length(ctx.config))
+        ctx = dataclasses.replace(ctx, config=resolve_max_length(ctx.config, splits.train.texts))
     config = ctx.config
     held = validation_split(config, splits)
     trained = train_model(ctx, held.train, validation=held.validation,
@@ -256,6 +257,7 @@ def train_model(
         train_counts=dict(zip(label_map.labels, train_counts, strict=True)),
         # A loaded model predicts at the length it was trained at, unless told otherwise.
         max_length=config.max_length,
+        long_texts=config.long_texts,
         label_kind=_label_kind(label_map),
         calibration=None,  # a rule recorded by the checkpoint it started from is not this model's
     )
@@ -310,12 +312,17 @@ def trained_counts(model: torch.nn.Module, label_map: LabelMap) -> list[int]:
     return [read_record(model.config).train_counts[name] for name in label_map.labels]
 
 
-def resolve_max_length(config: RunConfig) -> RunConfig:
+def resolve_max_length(config: RunConfig, texts: Sequence[str] | None = None) -> RunConfig:
     """``config`` with a ``max_length`` its model can take, decided before anything loads weights or is written.
 
-    Not given (None): :data:`~tailtune.config.DEFAULT_MAX_LENGTH`, or the model's limit where that is lower (the
-    log says so). Given: kept as it is, and refused with one line when the model cannot take it. The limits come
+    Not given (None): read from the training ``texts`` by :func:`tailtune.lengths.choose_max_length` (logged with
+    its numbers), or :data:`~tailtune.config.DEFAULT_MAX_LENGTH` without texts; either way no more than the
+    model's limit. Given: kept as it is, and refused with one line when the model cannot take it. The limits come
     from the checkpoint's config and tokenizer; where those cannot be read, loading the model says why.
+
+    Args:
+        config: The run's settings.
+        texts: The training texts (all of them: a held-out validation split included).
 
     Raises:
         TailTuneError: A given ``max_length`` above the model's limit, or too short for any text.
@@ -328,18 +335,18 @@ def resolve_max_length(config: RunConfig) -> RunConfig:
         config_dict, _ = PretrainedConfig.get_config_dict(source)  # the file as it is, whatever its model type
     except (OSError, ValueError):
         return config if config.max_length is not None else config.replace(max_length=DEFAULT_MAX_LENGTH)
-    return fit_max_length(config, config_dict, tokenizer)
+    return fit_max_length(config, config_dict, tokenizer, texts)
 
 
-def fit_max_length(config: RunConfig, model_config: Any, tokenizer: Any) -> RunConfig:
+def fit_max_length(
+    config: RunConfig, model_config: Any, tokenizer: Any, texts: Sequence[str] | None = None
+) -> RunConfig:
     """:func:`resolve_max_length` for a model whose config and tokenizer are at hand."""
     if config.max_length is None:
-        limit = position_limit(model_config, tokenizer)
-        max_length = DEFAULT_MAX_LENGTH if limit is None else min(DEFAULT_MAX_LENGTH, limit)
-        if max_length < DEFAULT_MAX_LENGTH:
-            logger.info("max_length %d, this model's limit (the default %d is above it)", max_length,
-                        DEFAULT_MAX_LENGTH)  # fmt: skip
-        config = config.replace(max_length=max_length)
+        lengths = None if texts is None else token_lengths(tokenizer, length_sample(texts))
+        choice = choose_max_length(lengths, position_limit(model_config, tokenizer))
+        logger.info("%s", choice.reason)
+        config = config.replace(max_length=choice.max_length)
     check_max_length(config.max_length, model_config, tokenizer)
     return config
 
@@ -351,9 +358,9 @@ def _label_kind(label_map: LabelMap) -> str:
 
 
 def _encode_split(ctx: FitContext, tokenizer: Any, dataset: TextDataset) -> Encoded:
-    """A labelled split encoded as the run encodes its data."""
+    """A labelled split encoded to be scored as prediction reads texts (``long_texts``)."""
     ids = ctx.label_map.encode(dataset.labels, source=dataset.source)
-    return encode(tokenizer, dataset.texts, ids, max_length=ctx.config.max_length)
+    return encode(tokenizer, dataset.texts, ids, max_length=ctx.config.max_length, long_texts=ctx.config.long_texts)
 
 
 def _choose_calibration(ctx: FitContext, trained: TrainedModel, validation: TextDataset) -> Calibration:
@@ -362,7 +369,7 @@ def _choose_calibration(ctx: FitContext, trained: TrainedModel, validation: Text
     y_val = ctx.label_map.encode(validation.labels, source=validation.source)
     logits = trained.validation_logits
     if logits is None:
-        encoded = encode(trained.tokenizer, validation.texts, y_val, max_length=config.max_length)
+        encoded = _encode_split(ctx, trained.tokenizer, validation)
         logits = predict_logits(trained.model, encoded, ctx.accelerator, batch_size=config.eval_batch_size)
     last = [stage for stage in config.stages if stage.epochs][-1]
     prior_tau = prior_tau_for(last.loss, last.weights, last.sampler)

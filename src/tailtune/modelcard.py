@@ -23,6 +23,7 @@ from tailtune.classtable import (
     rarest_line,
 )
 from tailtune.config import RunConfig
+from tailtune.lengths import MAX_WINDOWS
 from tailtune.markdown import escape_md
 from tailtune.metrics import GROUPS
 from tailtune.saved import SavedRecord, code_file, read_record
@@ -106,7 +107,7 @@ def model_card(
     body += _training_section(config, metrics, read_record(saved_config))
     body += _results_section(metrics) if evaluated else []
     body += _usage_section(read_record(saved_config), code_file(saved_config), saved_config.get("architectures"))
-    body += _limits_section(labels, train_counts, config.max_length)
+    body += _limits_section(labels, train_counts, config.max_length, config.long_texts)
     return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n"
 
 
@@ -231,8 +232,11 @@ def _usage_section(saved: SavedRecord, code: str | None, architectures: list[str
     lines += ["```python", "from transformers import pipeline", "", f"classifier = {call}",
               f'classifier("a new text"{read})', "```", ""]  # fmt: skip
     if saved.max_length:
+        tailtune_reads = ("and as tailtune reads it with `--long-texts truncate`; by default tailtune reads a longer "
+                          f"text whole, in windows of {saved.max_length} tokens whose logits it averages"
+                          if saved.long_texts != "truncate" else "and as tailtune reads it")  # fmt: skip
         lines += [f"`truncation=True` reads the first {saved.max_length} tokens of a longer text, as the model was "
-                  f"trained and as tailtune reads it: the folder's tokenizer states {saved.max_length} as its limit. "
+                  f"trained {tailtune_reads}: the folder's tokenizer states {saved.max_length} as its limit. "
                   "Without it, the pipeline reads long texts whole and can predict otherwise.", ""]  # fmt: skip
     lines += ["Or with tailtune" + (", which needs no `trust_remote_code`" if code else "")
               + ': `TailTuner.load("PATH").predict([...])`, or `tailtune predict --model PATH`.', ""]  # fmt: skip
@@ -243,7 +247,7 @@ def _usage_section(saved: SavedRecord, code: str | None, architectures: list[str
     return lines
 
 
-def _limits_section(labels: list[str], counts: list[int], max_length: int) -> list[str]:
+def _limits_section(labels: list[str], counts: list[int], max_length: int, long_texts: str) -> list[str]:
     few = [(name, n) for name, _, n in _ordered(labels, counts) if n < FEW_EXAMPLES]
     lines = ["## Limits", ""]
     if len(few) > 2 * NAMED_CLASSES:
@@ -257,7 +261,12 @@ def _limits_section(labels: list[str], counts: list[int], max_length: int) -> li
                      "few examples and will vary with new data more than the others'.")  # fmt: skip
     else:
         lines.append(f"Every class had at least {FEW_EXAMPLES} training examples.")
-    lines.append(f"It knows only the classes above, and reads only the first {max_length} tokens of a text.")
+    if long_texts == "truncate":
+        lines.append(f"It knows only the classes above, and reads only the first {max_length} tokens of a text.")
+    else:
+        lines.append(f"It knows only the classes above. It was trained on the first {max_length} tokens of each text; "
+                     f"tailtune's prediction reads a longer text whole, in up to {MAX_WINDOWS} windows of "
+                     f"{max_length} tokens, and no further.")  # fmt: skip
     return lines
 
 

@@ -101,7 +101,7 @@ def train_run(
         raise TailTuneError(f"{final}: already holds a complete run; choose another --output or pass --overwrite")
     label_map = check_labels(splits)
     check_tracker(config.report_to)
-    config = resolve_max_length(config)  # what config.json, the model and every encoding use
+    config = resolve_max_length(config, splits.train.texts)  # what config.json, the model and every encoding use
     accelerator = make_accelerator(config)
     ctx = FitContext.of(config, splits.train, label_map, accelerator, show_progress=show_progress)
     main = accelerator.is_main_process

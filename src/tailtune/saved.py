@@ -1,10 +1,11 @@
 """What a saved model records about itself, and what its folder tells other loaders.
 
 tailtune keeps what it needs to use a model again in the model's config (``config.json``), under ``tailtune_*``
-keys: how the head reads the encoder (pooling), the head type, the token budget it was trained with and the
-tokenizer's own limit, whether its labels were integers, the training class counts, the decision rule folded into
-its bias, and the architecture it is built on. :func:`write_record` is the one place that sets them and
-:func:`read_record` the one place that reads them (the loader, the model card and prediction all go through it).
+keys: how the head reads the encoder (pooling), the head type, the token budget it was trained with, how its
+prediction reads longer texts and the tokenizer's own limit, whether its labels were integers, the training class
+counts, the decision rule folded into its bias, and the architecture it is built on. :func:`write_record` is the one
+place that sets them and :func:`read_record` the one place that reads them (the loader, the model card and
+prediction all go through it).
 
 A model whose forward pass is not its architecture's stock one (mean pooling, the mlp head) is saved with a
 model type of tailtune's own (e.g. ``tailtune-mean-pooling-bert``) and an ``auto_map`` into a modeling file in
@@ -39,6 +40,9 @@ class SavedRecord:
         head: ``linear`` (the architecture's stock head) or ``mlp``.
         max_length: The token budget it was trained with. The saved tokenizer states it as its ``model_max_length``,
             so that plain ``transformers`` with ``truncation=True`` reads texts as tailtune does.
+        long_texts: How tailtune's own prediction reads a text longer than ``max_length``: ``chunks`` (whole, in
+            windows) or ``truncate`` (:attr:`RunConfig.long_texts <tailtune.config.RunConfig>`); None where not
+            recorded (models saved before it was), which predict in windows too.
         tokenizer_max_length: The tokenizer's own ``model_max_length`` before it was saved with ``max_length``
             (0: it stated none); None where the saved tokenizer keeps its own (models saved without it).
         label_kind: ``string``, ``integer`` or ``boolean``: the type of every training label, which predictions
@@ -51,6 +55,7 @@ class SavedRecord:
     pooling: str | None = None
     head: str = "linear"
     max_length: int | None = None
+    long_texts: str | None = None
     tokenizer_max_length: int | None = None
     label_kind: str = "string"
     train_counts: dict[str, int] | None = None

@@ -379,10 +379,11 @@ def predict_logits(
     show_progress: bool = False,
     inference_only: bool = False,
 ) -> np.ndarray:
-    """Logits ``[n, K]`` for every example, in data order, over all processes.
+    """Logits ``[n, K]`` for every text, in data order, over all processes.
 
-    Batches are sorted by length (little padding); under several processes each example is computed once
-    by one process and the results are gathered, without duplicates, in data order. ``inference_only`` runs
+    Batches are sorted by length (little padding); under several processes each row is computed once
+    by one process and the results are gathered, without duplicates, in data order. A text read in windows
+    (:attr:`Encoded.owners <tailtune.batching.Encoded>`) gets the mean of its windows' logits. ``inference_only`` runs
     under ``inference_mode`` (no autograd bookkeeping at all) for a model that will not train again; the
     evaluations between epochs use ``no_grad``, because under DDP tensors made in inference mode would reach
     the next training step's autograd.
@@ -411,4 +412,20 @@ def predict_logits(
     unique, first = np.unique(index, return_index=True)
     if len(unique) != len(data):
         raise RuntimeError(f"prediction covered {len(unique)} of {len(data)} examples")
-    return logits[first]
+    logits = logits[first]
+    return logits if data.owners is None else mean_over_windows(logits, data.owners)
+
+
+def mean_over_windows(logits: np.ndarray, owners: np.ndarray) -> np.ndarray:
+    """Each text's mean of its rows' logits: ``owners[r]`` is row ``r``'s text (non-decreasing, none left out).
+
+    Summed in float64, so a text of one window keeps its logits exactly.
+    """
+    if not len(owners):
+        return logits
+    starts = np.flatnonzero(np.r_[True, np.diff(owners) != 0])
+    if len(starts) != owners[-1] + 1:  # a text without a row would shift every later text's logits
+        raise RuntimeError(f"windows of {len(starts)} texts where {owners[-1] + 1} were encoded")
+    sums = np.add.reduceat(logits.astype(np.float64), starts, axis=0)
+    counts = np.diff(np.r_[starts, len(owners)])
+    return (sums / counts[:, None]).astype(logits.dtype)

@@ -142,7 +142,10 @@ def tune(
     check_run_folder((final or FinalRun()).directory or out / BEST_DIR, model=model, splits=splits)
     out.mkdir(parents=True, exist_ok=True)
     shared = {"seed": seed, "cache_dir": str(out / CACHE_DIR), **(settings or {})}
-    base = resolve_max_length(build_run_config(model, strategies[0], settings=shared))  # refused before any trial
+    base = resolve_max_length(build_run_config(model, strategies[0], settings=shared), splits.train.texts)
+    # Read from all the training texts once (refused before any trial where impossible), so that every trial and the
+    # final run read as many tokens, whatever part of the data they train on.
+    shared["max_length"] = base.max_length
     held = validation_split(base, splits)
     if held.validation is None:
         raise TailTuneError("tuning needs validation data: give eval data, or a positive eval_fraction and classes "

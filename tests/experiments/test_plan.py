@@ -65,25 +65,36 @@ def test_complete_runs_compare_at_the_length_they_recorded(compared, tmp_path, n
         prepare_compare(path, write_data=False)
 
 
-def test_complete_run_at_the_default_length_counts_without_reading_the_model(tmp_path, tiny_data, monkeypatch):
-    """A run that recorded the default max_length trained at what a config without one means: the model (and
-    transformers) need not be read to tell."""
+def test_complete_run_counts_at_the_length_its_training_texts_give(tmp_path, tiny_data, monkeypatch):
+    """Without max_length, a complete run counts when it recorded the length the variant's training texts give, read
+    once per variant; a run recorded at another length does not."""
     from run_factory import MODEL, RUN_SETTINGS, write_run
 
     from tailtune import fitting
-    from tailtune.config import DEFAULT_MAX_LENGTH
 
-    run = write_run(tmp_path / "out" / "mine" / "vanilla" / "seed-0", variant="mine")
-    recorded = json.loads((run / "config.json").read_text(encoding="utf-8"))
-    recorded["run"]["max_length"] = DEFAULT_MAX_LENGTH
-    (run / "config.json").write_text(json.dumps(recorded), encoding="utf-8")
-    config = {"output": str(tmp_path / "out"), "model": MODEL, "seeds": [0], "strategies": ["vanilla"],
+    runs = [write_run(tmp_path / "out" / "mine" / "vanilla" / f"seed-{seed}", seed=seed, variant="mine")
+            for seed in (0, 1)]  # fmt: skip
+    for run in runs:
+        recorded = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        recorded["run"]["max_length"] = 192
+        (run / "config.json").write_text(json.dumps(recorded), encoding="utf-8")
+    config = {"output": str(tmp_path / "out"), "model": MODEL, "seeds": [0, 1], "strategies": ["vanilla"],
               "run": {k: v for k, v in RUN_SETTINGS.items() if k != "max_length"},
               "data": {"variants": [{"name": "mine", "train": str(tiny_data["train"]),
                                      "test": str(tiny_data["test"])}]}}  # fmt: skip
-    monkeypatch.setattr(fitting, "resolve_max_length", lambda config: pytest.fail("the model was read"))
-    prepared = prepare_compare(write_config(tmp_path / "exp.yaml", config), write_data=False)
-    assert [item.directory for item in prepared.plan] == [run]
+    path = write_config(tmp_path / "exp.yaml", config)
+    read: list[int] = []
+
+    def resolve(config, texts=None):
+        read.append(len(texts))
+        return config.replace(max_length=192)
+
+    monkeypatch.setattr(fitting, "resolve_max_length", resolve)
+    assert [item.directory for item in prepare_compare(path, write_data=False).plan] == runs
+    assert read == [56]  # the variant's training texts, once
+    monkeypatch.setattr(fitting, "resolve_max_length", lambda config, texts=None: config.replace(max_length=256))
+    with pytest.raises(TailTuneError, match=r"seed-0 is a complete run with other settings \(max_length 192 -> 256\)"):
+        prepare_compare(path, write_data=False)
 
 
 def test_dry_run_after_compare_shows_done(compared, no_training, capsys):

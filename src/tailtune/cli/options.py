@@ -3,7 +3,7 @@
 A run setting's option takes its type, its valid values and the default its help names from the config's
 declaration (:func:`add_setting`), so that each value is written down once. A setting left off the command line
 reads as None: ``train`` then takes it from ``--config``, else from the config's default. Nothing here imports
-more than the config, so that ``tailtune --help`` stays quick.
+more than the config and :mod:`tailtune.lengths` (NumPy), so that ``tailtune --help`` stays quick.
 """
 
 from __future__ import annotations
@@ -14,14 +14,20 @@ from typing import Any
 
 from tailtune.config import CHOICES, DEFAULT_MAX_LENGTH, RunConfig, StageConfig, number_type
 from tailtune.errors import TailTuneError
+from tailtune.lengths import COST_CAP, MAX_WINDOWS, PERCENTILE, ROUND_TO
 from tailtune.strategies import STAGE_SHORTCUTS
 
 #: The columns data is read from unless ``--text-column``/``--label-column`` say otherwise.
 TEXT_COLUMN = "text"
 LABEL_COLUMN = "label"
 
-MAX_LENGTH_HELP = (f"max tokens per text, special tokens included (default {DEFAULT_MAX_LENGTH}, or the model's "
-                   "limit where lower)")  # fmt: skip
+MAX_LENGTH_HELP = ("max tokens per text in training, special tokens included (default: from the training texts, "
+                   f"their {PERCENTILE}th percentile rounded up to a multiple of {ROUND_TO}, at least "
+                   f"{DEFAULT_MAX_LENGTH} and at most {COST_CAP}, within the model's limit; logged)")  # fmt: skip
+LONG_TEXTS_HELP = ("how evaluation, validation and prediction read a text longer than --max-length: chunks (default) "
+                   f"reads it whole, in up to {MAX_WINDOWS} windows of --max-length tokens whose logits are averaged; "
+                   "truncate reads its first --max-length tokens, as training does; recorded with the saved "
+                   "model")  # fmt: skip
 
 
 def setting_field(setting: str) -> dataclasses.Field:
@@ -88,9 +94,12 @@ def add_predict_options(parser: argparse.ArgumentParser) -> None:
     """Add the options of the commands that run a saved model (``evaluate``, ``predict``)."""
     parser.add_argument(
         "--max-length", type=int,
-        help="max tokens per text, special tokens included (default: the length the model was trained at, else "
-        "the model's limit up to 512)",
+        help="max tokens per text (or per window of a longer text), special tokens included (default: the length "
+        "the model was trained at, else the model's limit up to 512)",
     )  # fmt: skip
+    add_setting(parser, "long_texts", f"a text longer than --max-length: chunks reads it whole, in up to "
+                f"{MAX_WINDOWS} windows whose logits are averaged; truncate reads its first --max-length tokens "
+                "(default: as recorded with the model, else chunks)")  # fmt: skip
     add_setting(parser, "eval_batch_size", "batch size (default {default})", flag="--batch-size")
     add_setting(parser, "mixed_precision", _precision_help())
     parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoint code")
@@ -103,7 +112,8 @@ def predict_settings(args: argparse.Namespace) -> dict[str, int | str]:
     # An option given is passed on whatever its value (0 is not "not given"): TailTuner.load checks each one.
     if args.batch_size is not None and args.batch_size < 1:  # checked here: the library calls it eval_batch_size
         raise TailTuneError(f"--batch-size must be >= 1, got {args.batch_size}")
-    given = {"max_length": args.max_length, "eval_batch_size": args.batch_size, "mixed_precision": args.mixed_precision}
+    given = {"max_length": args.max_length, "long_texts": args.long_texts, "eval_batch_size": args.batch_size,
+             "mixed_precision": args.mixed_precision}  # fmt: skip
     return {name: value for name, value in given.items() if value is not None}
 
 
@@ -114,6 +124,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_setting(parser, "head", "classification head (default {default})")
     add_setting(parser, "seed", "random seed (default {default})")
     add_setting(parser, "max_length", MAX_LENGTH_HELP)
+    add_setting(parser, "long_texts", LONG_TEXTS_HELP)
     add_setting(parser, "batch_size", "per-device training batch size (default {default})")
     add_setting(parser, "eval_batch_size", "per-device evaluation batch size (default {default})")
     add_setting(parser, "gradient_accumulation_steps", "batches per optimiser step")

@@ -6,6 +6,7 @@ import argparse
 
 from tailtune.cli.common import metrics_table
 from tailtune.cli.options import (
+    LONG_TEXTS_HELP,
     MAX_LENGTH_HELP,
     add_data_columns,
     add_quiet_option,
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tune.add_argument("--storage", metavar="URL", help="Optuna storage shared by workers (default OUT/study.db)")
     add_setting(tune, "seed", "seeds the sampler, the split and every trial", default=field_default(RunConfig, "seed"))
     add_setting(tune, "max_length", MAX_LENGTH_HELP)
+    add_setting(tune, "long_texts", LONG_TEXTS_HELP)
     add_setting(tune, "batch_size", "per-device training batch size (default {default})")
     add_setting(tune, "pooling", "what the head reads (default {default})")
     add_quiet_option(tune)

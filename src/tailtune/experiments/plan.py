@@ -6,10 +6,11 @@ Nothing here trains or imports torch, so ``tailtune compare --dry-run`` stays qu
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tailtune.config import DEFAULT_MAX_LENGTH, RunConfig
+from tailtune.config import RunConfig
 from tailtune.data import Splits
 from tailtune.errors import TailTuneError
 from tailtune.experiments.checks import in_context
@@ -51,9 +52,12 @@ def prepare_compare(
     with in_context(str(config_path)):
         splits = prepare_data(experiment, write=write_data)
         plan = experiment.plan()
+        lengths: dict[tuple[str, str, bool], int] = {}  # read from each variant's training texts once
         for item in plan:
             if is_complete(item.directory):
-                _check_complete(item, experiment.run_config(item.strategy, item.seed), tuned=bool(experiment.tune))
+                config = _with_length(experiment.run_config(item.strategy, item.seed), item.variant.name,
+                                      splits[item.variant.name].train.texts, lengths)  # fmt: skip
+                _check_complete(item, config, tuned=bool(experiment.tune))
     return PreparedExperiment(experiment, splits, plan)
 
 
@@ -63,7 +67,6 @@ def _check_complete(item: PlannedRun, config: RunConfig, *, tuned: bool = False)
     A tuned run's stages hold the budget its search chose, so only its run settings are compared.
     """
     stored = load_run(item.directory).config.get("run") or {}
-    config = _as_recorded(config, stored.get("max_length"))
     # A complete run may differ in the settings that do not change what it learns, and still count.
     skip = (*NOT_LEARNED, "stages") if tuned else NOT_LEARNED
     planned = {k: v for k, v in json.loads(json.dumps(config.to_dict())).items() if k not in skip}
@@ -75,20 +78,19 @@ def _check_complete(item: PlannedRun, config: RunConfig, *, tuned: bool = False)
         )
 
 
-def _as_recorded(config: RunConfig, recorded_max_length: object) -> RunConfig:
-    """``config`` with the ``max_length`` a run of it records (:func:`tailtune.fitting.resolve_max_length`).
-
-    The model's limits are read (with transformers) only where the record leaves a doubt: a length given is
-    recorded as given, and one not given is recorded as the default unless the model's limit is lower, so a run
-    that recorded the default or the given length trained at the length the config means.
-    """
+def _with_length(config: RunConfig, variant: str, texts: Sequence[str], known: dict[tuple[str, str, bool], int]
+                 ) -> RunConfig:  # fmt: skip
+    """``config`` with the ``max_length`` a run of it trains at: as given, else as
+    :func:`tailtune.fitting.resolve_max_length` reads it from the variant's training texts (once per variant and
+    model, kept in ``known``)."""
     if config.max_length is not None:
         return config
-    if recorded_max_length == DEFAULT_MAX_LENGTH:
-        return config.replace(max_length=DEFAULT_MAX_LENGTH)
-    from tailtune.fitting import resolve_max_length
+    key = (variant, config.model, config.trust_remote_code)
+    if key not in known:
+        from tailtune.fitting import resolve_max_length
 
-    return resolve_max_length(config)
+        known[key] = resolve_max_length(config, texts).max_length
+    return config.replace(max_length=known[key])
 
 
 def describe_plan(experiment: Experiment, plan: list[PlannedRun], splits: dict[str, Splits] | None = None) -> str:
