@@ -4,7 +4,8 @@ For every data folder given (``train.csv`` and ``test.csv`` with ``text,label`` 
 Ohsumed sets with their standard splits), this runs:
 
 - ``default``: ``tailtune train`` with no budget flags and the embedded MiniLM, once per seed;
-- ``tfidf-svm``: TF-IDF (word 1-2 grams, sublinear tf) + ``LinearSVC(class_weight="balanced")``;
+- ``tfidf-svm``: TF-IDF (word 1-2 grams, sublinear tf) + ``LinearSVC(class_weight="balanced")``, the pipeline of
+  the ``tfidf`` strategy (:func:`tailtune.classic.make_pipeline`);
 - ``frozen-probe``: ``LogisticRegression(class_weight="balanced")`` on the frozen MiniLM's mean-pooled embeddings
   (max length 128, as ``frozen_probe.py``).
 
@@ -55,11 +56,10 @@ def run_default(folder: Path, out: Path, seed: int) -> tuple[list[str], float]:
 
 
 def run_tfidf(train: pd.DataFrame, test: pd.DataFrame) -> list[str]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.svm import LinearSVC
+    """The ``tfidf`` strategy's pipeline (:func:`tailtune.classic.make_pipeline`), as ``tailtune train`` fits it."""
+    from tailtune.classic import make_pipeline
 
-    model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), LinearSVC(class_weight="balanced"))
+    model = make_pipeline()
     return list(model.fit(train["text"], train["label"]).predict(test["text"]))
 
 

@@ -16,6 +16,7 @@ from sklearn.exceptions import DataConversionWarning, NotFittedError
 
 from tailtune.batching import encode
 from tailtune.builtin import resolve_model
+from tailtune.classic import TfidfModel, is_tfidf_model
 from tailtune.config import DEFAULT_STRATEGY, RunConfig, field_default
 from tailtune.data import LabelMap, Splits, check_labels, dataset_from_values
 from tailtune.errors import TailTuneError
@@ -142,9 +143,13 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         return {name: getattr(self, name) for name in SETTINGS if _given(getattr(self, name))}
 
     def _config(self) -> RunConfig:
+        config = build_run_config(None, self.strategy, settings=self.settings(), stages=self.stages)
+        if config.classic:
+            raise TailTuneError(f"TailTuner fine-tunes transformers; for strategy {self.strategy!r} use "
+                                "tailtune.classic.make_pipeline(), a scikit-learn pipeline (TF-IDF + linear model)")
         if not self.model:
             raise TailTuneError("TailTuner needs a model: a local model folder, a hub id or builtin:minilm")
-        return build_run_config(resolve_model(self.model), self.strategy, settings=self.settings(), stages=self.stages)
+        return config.replace(model=resolve_model(self.model))
 
     def fit(self, texts: Sequence[str], labels: Sequence[Any]) -> TailTuner:
         """Fine-tune on ``texts`` with ``labels``; returns ``self``.
@@ -237,6 +242,9 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             **settings: Prediction settings: ``max_length`` (default: the training length recorded with the
                 model), ``long_texts`` (default: as recorded with the model, else ``chunks``), ``eval_batch_size``
                 and ``mixed_precision``.
+
+        A TF-IDF model's folder (strategy ``tfidf``) gives a :class:`~tailtune.classic.TfidfModel`, with the same
+        ``classes_``, ``predict`` and ``predict_proba``.
         """
         unknown = sorted(set(settings) - set(_PREDICT_SETTINGS))
         if unknown:
@@ -244,6 +252,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
                                 f"valid: {', '.join(_PREDICT_SETTINGS)}")  # fmt: skip
         run = build_run_config(str(path), "vanilla", settings=settings)  # each value checked as for training
         given = {name: getattr(run, name) for name, value in settings.items() if value is not None}
+        if is_tfidf_model(path):  # strategy tfidf's folder: a TfidfModel predicts as a TailTuner does
+            return TfidfModel.load(path, **given)
         model, tokenizer, labels = load_saved_classifier(path, trust_remote_code=trust_remote_code)
         if "max_length" in given:
             check_max_length(given["max_length"], model.config, tokenizer)

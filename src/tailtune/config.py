@@ -161,14 +161,78 @@ class StageConfig:
         return dataclasses.replace(self, **changes)
 
 
+#: The linear models of :class:`TfidfStage`: scikit-learn's ``LinearSVC`` and ``LogisticRegression``.
+CLASSIC_CLASSIFIERS = ("linear-svc", "logistic-regression")
+
+
+@dataclass
+class TfidfStage:
+    """The one stage of the ``tfidf`` strategy: TF-IDF features and a class-balanced linear model, no transformer.
+
+    :mod:`tailtune.classic` builds it as a scikit-learn pipeline (``TfidfVectorizer``, then the classifier with
+    ``class_weight="balanced"``).
+
+    Attributes:
+        name: Name in logs and reports.
+        classifier: ``linear-svc`` (squared hinge, one-vs-rest; predictions score each class by a softmax over
+            its margins) or ``logistic-regression`` (multinomial; its probabilities are the scores).
+        C: Inverse regularisation strength of the classifier.
+        ngram_max: Word n-grams from 1 to this many words.
+        min_df: A term is kept when it occurs in at least this many training texts.
+        sublinear_tf: Term frequency as ``1 + log(tf)``.
+    """
+
+    name: str = "tfidf"
+    classifier: str = "linear-svc"
+    C: float = 1.0
+    ngram_max: int = 2
+    min_df: int = 1
+    sublinear_tf: bool = True
+
+    def __post_init__(self) -> None:
+        where = f"stage {self.name!r}"
+        _coerce_numbers(self, where)
+        _check(self.classifier in CLASSIC_CLASSIFIERS,
+               f"{where}: unknown classifier {self.classifier!r}; valid: {', '.join(CLASSIC_CLASSIFIERS)}")  # fmt: skip
+        _check(self.C > 0, f"{where}: C must be > 0, got {self.C}")
+        _check(self.ngram_max >= 1, f"{where}: ngram_max must be >= 1, got {self.ngram_max}")
+        _check(self.min_df >= 1, f"{where}: min_df must be >= 1, got {self.min_df}")
+        _check(isinstance(self.sublinear_tf, bool), f"{where}: sublinear_tf must be true or false")
+
+    def describe(self) -> str:
+        """One line: the features and the classifier."""
+        return (f"{self.name}: TF-IDF of word 1-{self.ngram_max} grams (min_df={self.min_df}"
+                f"{', sublinear tf' if self.sublinear_tf else ''}), {self.classifier} with class_weight=balanced, "
+                f"C={self.C:g}")  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form, suitable for JSON and YAML."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> TfidfStage:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+#: A stage of a run: a fine-tuning stage, or the whole TF-IDF model.
+Stage = StageConfig | TfidfStage
+
+
+def stage_from_dict(data: dict[str, Any], *, where: str = "stage") -> Stage:
+    """A stage from its dict: a :class:`TfidfStage` where it names a ``classifier``, else a :class:`StageConfig`."""
+    kind = TfidfStage if isinstance(data, dict) and "classifier" in data else StageConfig
+    return kind(**known_keys(kind, data, where))
+
+
 @dataclass
 class RunConfig:
     """Everything one training run needs besides the data.
 
     Attributes:
-        model: A local model folder or a Hugging Face hub id.
+        model: A local model folder or a Hugging Face hub id (None for a TF-IDF run: it uses none).
         strategy: The strategy name the stages came from (``custom`` for hand-written stages).
-        stages: The resolved stages, in order.
+        stages: The resolved stages, in order; a TF-IDF run has its one :class:`TfidfStage`, and of the other
+            settings uses only ``seed`` (and ``report_to``).
         head: ``linear`` (the model's stock head) or ``mlp`` (hidden -> 50 -> ReLU -> K, as the
             two-stage authors use).
         max_length: Token budget per text, special tokens included: training reads a text's first ``max_length``
@@ -213,9 +277,9 @@ class RunConfig:
             it (``benchmarks/README.md``). Hidden-state dropout is kept.
     """
 
-    model: str
+    model: str | None
     strategy: str = DEFAULT_STRATEGY
-    stages: list[StageConfig] = field(default_factory=list)
+    stages: list[Stage] = field(default_factory=list)
     head: str = "linear"
     max_length: int | None = None
     long_texts: str = "chunks"
@@ -242,8 +306,10 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         _coerce_numbers(self, "run config")
-        self.stages = [s if isinstance(s, StageConfig) else StageConfig.from_dict(s) for s in self.stages]
+        self.stages = [s if isinstance(s, (StageConfig, TfidfStage)) else stage_from_dict(s) for s in self.stages]
         _check(bool(self.stages), "a run needs at least one stage (tailtune.strategies.build_run_config fills them in)")
+        _check(len(self.stages) == 1 or not self.classic,
+               "a TF-IDF stage is a whole model: it cannot be combined with other stages")  # fmt: skip
         _check(self.head in HEADS, f"unknown head {self.head!r}; valid: {', '.join(HEADS)}")
         # A classifier reads at least one special token plus one token of text; the exact floor depends on the
         # tokenizer and is checked when the model is loaded (tailtune.modeling.check_max_length).
@@ -292,7 +358,12 @@ class RunConfig:
         """Build from a dict, rejecting unknown keys with a clear error."""
         data = known_keys(cls, data, "run config")
         stages = data.pop("stages", [])
-        return cls(**data, stages=[StageConfig.from_dict(s, where=f"stage {i + 1}") for i, s in enumerate(stages)])
+        return cls(**data, stages=[stage_from_dict(s, where=f"stage {i + 1}") for i, s in enumerate(stages)])
+
+    @property
+    def classic(self) -> bool:
+        """Whether the run trains a TF-IDF + linear model (:class:`TfidfStage`) rather than a transformer."""
+        return any(isinstance(stage, TfidfStage) for stage in self.stages)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

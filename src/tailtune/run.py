@@ -1,4 +1,5 @@
-"""A run directory: one model trained by :func:`tailtune.fitting.fit`, evaluated, and written to disk.
+"""A run directory: one model trained by :func:`tailtune.fitting.fit` (a TF-IDF strategy's by
+:mod:`tailtune.classic`), evaluated, and written to disk.
 
 :func:`train_run` claims the folder, then writes ``config.json``, ``history.jsonl`` (each entry as training logs
 it), ``predictions.csv``, ``model/`` with its card, and last ``metrics.json``, which marks the run complete.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import platform
 import time
 from collections.abc import Sequence
@@ -19,9 +21,9 @@ from typing import Any
 
 import torch
 
-from tailtune import __version__, rundir
+from tailtune import __version__, classic, rundir
 from tailtune.config import RunConfig
-from tailtune.data import Splits, check_labels
+from tailtune.data import LabelMap, Splits, check_labels
 from tailtune.errors import TailTuneError
 from tailtune.fitting import FitContext, evaluate_split, fit, resolve_max_length
 from tailtune.modelcard import write_model_card
@@ -101,48 +103,65 @@ def train_run(
         raise TailTuneError(f"{final}: already holds a complete run; choose another --output or pass --overwrite")
     label_map = check_labels(splits)
     check_tracker(config.report_to)
-    config = resolve_max_length(config, splits.train.texts)  # what config.json, the model and every encoding use
-    accelerator = make_accelerator(config)
-    ctx = FitContext.of(config, splits.train, label_map, accelerator, show_progress=show_progress)
-    main = accelerator.is_main_process
+    if config.classic:  # a TF-IDF + linear model (tailtune.classic): no transformer, so no accelerator
+        ctx, accelerator, main = None, None, int(os.environ.get("RANK", "0")) == 0
+    else:
+        config = resolve_max_length(config, splits.train.texts)  # what config.json, the model and every encoding use
+        accelerator = make_accelerator(config)
+        ctx = FitContext.of(config, splits.train, label_map, accelerator, show_progress=show_progress)
+        main = accelerator.is_main_process
     # Only the main process writes; it builds the run in a staging folder and moves it into place once complete.
     with rundir.claim(final) if main else contextlib.nullcontext(final) as out:
         if rundir.is_complete(final) and not overwrite:  # finished by another process since the check above
             raise rundir.RunBusy(f"{final}: another process has just completed this run")
         name = "/".join(str(part) for part in (variant, config.strategy, f"seed-{config.seed}") if part)
-        tracker = open_tracker(config.report_to, Path(out), name, config.to_dict()) if main else None
+        settings = classic.run_settings(config) if ctx is None else config.to_dict()  # the stages included, once
+        tracker = open_tracker(config.report_to, Path(out), name, settings) if main else None
         with tracker or contextlib.nullcontext():
             history = HistoryWriter(Path(out), tracker, main=main)
-            metrics = _train_into(ctx, splits, Path(out), variant=variant, variant_info=variant_info,
-                                  hooks=[history, *hooks], save_model=save_model)  # fmt: skip
+            record = _record(settings, label_map, splits, variant, variant_info)
+            if ctx is None:
+                metrics = classic.train_into(config, splits, label_map, Path(out), record=record,
+                                             hooks=[history, *hooks], save_model=save_model, main=main)  # fmt: skip
+            else:
+                metrics = _train_into(ctx, splits, Path(out), record=record, hooks=[history, *hooks],
+                                      save_model=save_model)  # fmt: skip
             if tracker is not None:
                 tracker.log_final(metrics)
         metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
         if main:
             rundir.write_metrics(out, metrics)  # last: marks the run complete
             rundir.publish(out, final)
-    accelerator.wait_for_everyone()
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
     return metrics
 
 
-def _train_into(ctx: FitContext, splits: Splits, out: Path, *, variant: str | None,
-                variant_info: dict[str, Any] | None, hooks: Sequence[StageHooks],
+def _record(run: dict[str, Any], label_map: LabelMap, splits: Splits, variant: str | None,
+            variant_info: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    """What every run's ``config.json`` holds: versions, the run's settings, labels, training counts, data, variant."""
+    return {
+        "tailtune_version": __version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": library_versions(),
+        "run": run,
+        "labels": label_map.labels,
+        "train_counts": dict(zip(label_map.labels, label_map.counts(splits.train), strict=True)),
+        "data": {name: (part.source if part is not None else None)
+                 for name, part in (("train", splits.train), ("eval", splits.eval), ("test", splits.test))},
+        "variant": variant,
+        "variant_info": variant_info or {},
+    }  # fmt: skip
+
+
+def _train_into(ctx: FitContext, splits: Splits, out: Path, *, record: dict[str, Any], hooks: Sequence[StageHooks],
                 save_model: bool) -> dict[str, Any]:  # fmt: skip
     """Train and write every file of the run but ``metrics.json`` into ``out``; return the metrics."""
     config, label_map, accelerator = ctx.config, ctx.label_map, ctx.accelerator
     main = accelerator.is_main_process
     if main:
         rundir.write_config(out, {
-            "tailtune_version": __version__,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "versions": library_versions(),
-            "run": config.to_dict(),  # the stages included, once
-            "labels": label_map.labels,
-            "train_counts": dict(zip(label_map.labels, ctx.train_counts, strict=True)),
-            "data": {name: (part.source if part is not None else None)
-                     for name, part in (("train", splits.train), ("eval", splits.eval), ("test", splits.test))},
-            "variant": variant,
-            "variant_info": variant_info or {},
+            **record,
             "accelerate": {"num_processes": accelerator.num_processes,
                            "mixed_precision": accelerator.mixed_precision, "device": str(accelerator.device),
                            "mixed_precision_reason": _precision_reason(config)},

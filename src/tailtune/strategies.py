@@ -1,7 +1,9 @@
 """Strategies, and the one place where a run config is assembled.
 
 Every method tailtune offers, the baselines included, is data: an ordered list of
-:class:`~tailtune.config.StageConfig`. The trainer has one code path for all of them.
+:class:`~tailtune.config.StageConfig`. The trainer has one code path for all of them. The classic baseline,
+``tfidf``, is one :class:`~tailtune.config.TfidfStage`: a TF-IDF + linear model that :mod:`tailtune.classic`
+trains instead of a transformer.
 
 :func:`build_run_config` turns a strategy name, per-stage overrides and flat settings into a validated
 :class:`~tailtune.config.RunConfig`. The command line, :class:`~tailtune.classifier.TailTuner`, experiment
@@ -14,7 +16,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tailtune.config import DEFAULT_STRATEGY, RunConfig, StageConfig, known_keys
+from tailtune.config import DEFAULT_STRATEGY, RunConfig, Stage, StageConfig, TfidfStage, known_keys, stage_from_dict
 from tailtune.errors import TailTuneError
 
 # What ``tailtune tune`` searches unless told otherwise: these strategies, until this many trials finish.
@@ -43,7 +45,7 @@ def _finetune(**kw) -> StageConfig:
     return StageConfig(**{"name": "finetune", "trainable": "all", "loss": "ce", **FULL, **kw})
 
 
-STRATEGIES: dict[str, tuple[str, Callable[[], list[StageConfig]]]] = {
+STRATEGIES: dict[str, tuple[str, Callable[[], list[Stage]]]] = {
     "vanilla": (
         "standard fine-tuning of all parameters with cross-entropy",
         lambda: [_finetune()],
@@ -130,6 +132,11 @@ STRATEGIES: dict[str, tuple[str, Callable[[], list[StageConfig]]]] = {
             StageConfig(name="retrain-head", trainable="head", loss="ce", sampler="class-balanced", **TOP),
         ],
     ),
+    "tfidf": (
+        "the classic baseline, no transformer: TF-IDF of word 1-2 grams and a linear SVM with class-balanced "
+        "weights (scikit-learn); shows what fine-tuning adds",
+        lambda: [TfidfStage()],
+    ),
 }
 
 
@@ -157,7 +164,7 @@ NULLABLE_SETTINGS = frozenset({"patience", "cache_dir", "min_steps", "stage_batc
 
 
 def build_run_config(
-    model: str,
+    model: str | None,
     strategy: str = DEFAULT_STRATEGY,
     *,
     settings: Mapping[str, Any] | None = None,
@@ -166,7 +173,8 @@ def build_run_config(
     """The validated run config of a strategy with overrides: the one assembly path.
 
     Args:
-        model: A local model folder or hub id (already resolved: see :func:`tailtune.builtin.resolve_model`).
+        model: A local model folder or hub id (already resolved: see :func:`tailtune.builtin.resolve_model`);
+            recorded but not used by a TF-IDF strategy, for which it may be None.
         strategy: A name from :data:`STRATEGIES`, or ``custom`` when ``stages`` spells out every stage.
         settings: Flat settings by name: run settings (:data:`RUN_SETTINGS`, e.g. ``max_length``, ``seed``)
             and stage shortcuts (:data:`STAGE_SHORTCUTS`, e.g. ``lr``, ``epochs``) given as one value for every
@@ -176,8 +184,9 @@ def build_run_config(
             before the shortcuts.
 
     Raises:
-        TailTuneError: An unknown strategy or setting, a bad value, or a per-stage list of the wrong length.
-            The message names the setting as spelled here (``lr``, ``beta``), never a command-line flag.
+        TailTuneError: An unknown strategy or setting, a bad value, a per-stage list of the wrong length, or a
+            stage shortcut for a TF-IDF strategy (its run settings are taken and left unused). The message names
+            the setting as spelled here (``lr``, ``beta``), never a command-line flag.
     """
     settings = {k: v for k, v in (settings or {}).items() if v is not None or k in NULLABLE_SETTINGS}
     unknown = sorted(set(settings) - set(SETTINGS))
@@ -187,11 +196,15 @@ def build_run_config(
     resolved = resolve_stages(strategy, stages=stages)
     for name, value in settings.items():
         if name in STAGE_SHORTCUTS:
+            if isinstance(resolved[0], TfidfStage):
+                raise TailTuneError(f"{name} does not apply to strategy {strategy!r}, a TF-IDF + linear model without "
+                                    "fine-tuning stages; leave it out (its own settings, such as C, go in 'stages')",
+                                    setting=name)  # fmt: skip
             resolved = apply_stage_overrides(resolved, broadcast(name, value, len(resolved)), setting=name)
     return RunConfig(model=model, strategy=strategy, stages=resolved, **run)
 
 
-def resolve_stages(strategy: str, *, stages: list[dict[str, Any]] | None = None) -> list[StageConfig]:
+def resolve_stages(strategy: str, *, stages: list[dict[str, Any]] | None = None) -> list[Stage]:
     """A strategy's stages with per-stage override mappings applied by position.
 
     Args:
@@ -201,7 +214,7 @@ def resolve_stages(strategy: str, *, stages: list[dict[str, Any]] | None = None)
     if strategy == "custom":
         if not stages:
             raise TailTuneError("strategy 'custom' needs a 'stages' list with one mapping per stage")
-        return [StageConfig.from_dict(s, where=f"stage {i + 1}") for i, s in enumerate(stages)]
+        return [stage_from_dict(s, where=f"stage {i + 1}") for i, s in enumerate(stages)]
     if stages is not None and not isinstance(stages, list):
         raise TailTuneError("stages must be a list with one mapping per stage")
     return apply_stage_overrides(get_strategy(strategy), stages or [])
@@ -222,8 +235,8 @@ def broadcast(setting: str, value: Any, n_stages: int) -> list[dict[str, Any]]:
 
 
 def apply_stage_overrides(
-    stages: list[StageConfig], overrides: list[dict[str, Any]], *, setting: str | None = None
-) -> list[StageConfig]:
+    stages: list[Stage], overrides: list[dict[str, Any]], *, setting: str | None = None
+) -> list[Stage]:
     """Merge per-stage override mappings onto stages by position.
 
     Args:
@@ -238,11 +251,12 @@ def apply_stage_overrides(
         raise TailTuneError(f"{len(overrides)} stage override(s) given but the strategy has {len(stages)} stage(s)")
     merged = []
     for i, stage in enumerate(stages):
-        change = known_keys(StageConfig, overrides[i] if i < len(overrides) else {}, f"stage {i + 1} override")
-        if "loss_params" in change and "loss" not in change:
-            change["loss_params"] = {**stage.loss_params, **change["loss_params"]}
-        elif "loss" in change and change["loss"] != stage.loss and "loss_params" not in change:
-            change["loss_params"] = {}  # the old loss's parameters mean nothing to the new loss
+        change = known_keys(type(stage), overrides[i] if i < len(overrides) else {}, f"stage {i + 1} override")
+        if isinstance(stage, StageConfig):
+            if "loss_params" in change and "loss" not in change:
+                change["loss_params"] = {**stage.loss_params, **change["loss_params"]}
+            elif "loss" in change and change["loss"] != stage.loss and "loss_params" not in change:
+                change["loss_params"] = {}  # the old loss's parameters mean nothing to the new loss
         try:
             merged.append(stage.replace(**change))
         except TailTuneError as exc:
@@ -250,7 +264,7 @@ def apply_stage_overrides(
     return merged
 
 
-def get_strategy(name: str) -> list[StageConfig]:
+def get_strategy(name: str) -> list[Stage]:
     """Fresh stage list of a strategy.
 
     Raises:
@@ -270,12 +284,14 @@ def describe_strategies() -> str:
     return "\n".join(lines)
 
 
-def describe_stage(stage: StageConfig) -> str:
+def describe_stage(stage: Stage) -> str:
     """One line per stage: name, scope, loss, weights, sampler, learning rate, epochs, step budget, batch size.
 
     Weights, sampler, step budget and batch size are left out at their defaults (none, random, no minimum,
-    the run's batch size).
+    the run's batch size). A TF-IDF stage describes its features and classifier instead.
     """
+    if isinstance(stage, TfidfStage):
+        return stage.describe()
     params = ", ".join(f"{k}={v}" for k, v in stage.loss_params.items())
     text = f"{stage.name}: trainable={stage.trainable}, loss={stage.loss}" + (f"({params})" if params else "")
     if stage.weights != "none":

@@ -23,7 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-from tailtune.config import RunConfig
+from tailtune.classic import suggest_stage
+from tailtune.config import RunConfig, TfidfStage
 from tailtune.data import Splits
 from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import atomic_path, write_json
@@ -75,9 +76,12 @@ def _lr_range(trainable: str) -> tuple[float, float]:
 
 
 def suggest_settings(trial, strategies: tuple[str, ...] | list[str], model: str) -> tuple[str, dict[str, Any]]:
-    """Sample a strategy and its budget: a learning rate per stage, the step budget, loss parameters."""
+    """Sample a strategy and its budget: a learning rate per stage, the step budget, loss parameters (a TF-IDF
+    strategy: its ``C``, :func:`tailtune.classic.suggest_stage`)."""
     strategy = trial.suggest_categorical("strategy", list(strategies))
     stages = build_run_config(model, strategy).stages
+    if isinstance(stages[0], TfidfStage):
+        return strategy, suggest_stage(trial, strategy)
     lrs = [
         trial.suggest_float(f"{strategy}.lr{i + 1}", *_lr_range(s.trainable), log=True) for i, s in enumerate(stages)
     ]
@@ -162,7 +166,7 @@ def tune(
                                   stages=chosen["stages"])  # fmt: skip
         try:
             metrics = train_run(config, search_splits, out / TRIALS_DIR / f"trial-{trial.number}", overwrite=True,
-                                show_progress=show_progress, hooks=[_Pruning(trial, config)],
+                                show_progress=show_progress, hooks=[] if config.classic else [_Pruning(trial, config)],
                                 save_model=False)  # fmt: skip
         finally:
             gc.collect()  # a pruned trial leaves its model behind; free it before the next one

@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Print the metrics table and optionally write the metrics as JSON."""
     from tailtune.builtin import load_data
+    from tailtune.classic import TfidfModel
     from tailtune.classifier import TailTuner
     from tailtune.fileio import check_file_target, write_json
     from tailtune.metrics import compute_metrics
@@ -36,7 +37,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = load_data(args.data, text_column=args.text_column, label_column=args.label_column)
     y_true = tuner.label_map.encode(data.labels, source=data.source)
     y_pred = tuner.predict_proba(data.texts).argmax(axis=1)
-    counts = read_record(tuner.model_.config).train_counts or {}
+    record = tuner if isinstance(tuner, TfidfModel) else read_record(tuner.model_.config)  # tfidf: no transformer
+    counts = record.train_counts or {}
     names = tuner.label_map.labels
     train_counts = [int(counts.get(name, 0)) for name in names]
     metrics = compute_metrics(y_true, y_pred, label_names=names, train_counts=train_counts)

@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
     train = sub.add_parser("train", help="fine-tune a model and write a run directory",
                            description="Fine-tune a pretrained model with a strategy and write a run directory "
-                           "(config.json, history.jsonl, model/, predictions.csv, metrics.json).")  # fmt: skip
+                           "(config.json, history.jsonl, model/, predictions.csv, metrics.json). --strategy tfidf "
+                           "trains the classic baseline instead, a TF-IDF + linear model: no --model, and of the run "
+                           "settings only --seed and --report-to.")  # fmt: skip
     train.add_argument("--train", help="training data: .csv/.tsv/.jsonl/.parquet, a save_to_disk folder, "
                        "a hub data set such as glue/sst2:train, or builtin:bbc-news")  # fmt: skip
     train.add_argument("--eval", help="validation data: selects each stage's best epoch and the decision rule "
@@ -47,10 +49,16 @@ def run_config_from_args(args: argparse.Namespace, file_config: dict[str, Any]) 
         raise TailTuneError(f"--config: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}")
     merged = {k: v for k, v in file_config.items() if k not in _TRAIN_FILE_KEYS}
     merged.update({k: getattr(args, k) for k in ("model", "strategy", *SETTINGS) if getattr(args, k, None) is not None})
-    if not merged.get("model"):
+    model, strategy = merged.pop("model", None), merged.pop("strategy", DEFAULT_STRATEGY)
+    config = build_run_config(None, strategy, settings=merged, stages=merged.pop("stages", None))
+    if config.classic:  # a TF-IDF strategy: no model, and only the settings it uses
+        from tailtune.classic import refuse_unused
+
+        refuse_unused(strategy, [*(["model"] if model else []), *merged])
+        return config
+    if not model:
         raise TailTuneError("--model is required (a local model folder, a hub id or builtin:minilm)")
-    model, strategy, stages = merged.pop("model"), merged.pop("strategy", DEFAULT_STRATEGY), merged.pop("stages", None)
-    return build_run_config(resolve_model(str(model)), strategy, settings=merged, stages=stages)
+    return config.replace(model=resolve_model(str(model)))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
