@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss
 
 from tailtune.cli.common import metrics_table
 from tailtune.errors import TailTuneError
@@ -224,3 +224,14 @@ def test_softmax_rows_sum_to_one_and_survive_large_logits() -> None:
     assert probs[0].tolist() == [0.5, 0.5]
     assert probs[1] == pytest.approx([1.0, 0.0])
     assert probs[2] == pytest.approx([1 / (1 + np.e), np.e / (1 + np.e)])
+
+
+def test_log_loss_is_scikit_learns_over_all_classes():
+    """Given probabilities, the log loss is scikit-learn's over every class, a float32 softmax included."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(40, 4)).astype(np.float32)
+    y = rng.integers(0, 3, size=40)  # class 3 never true: still a column of the loss
+    metrics = compute_metrics(y, logits.argmax(axis=1), label_names=list("abcd"), train_counts=[5, 4, 3, 2],
+                              probabilities=softmax(logits))  # fmt: skip
+    assert metrics["log_loss"] == pytest.approx(log_loss(y, softmax(logits.astype(np.float64)), labels=range(4)))
+    assert "log_loss" not in compute_metrics(y, y, label_names=list("abcd"), train_counts=[5, 4, 3, 2])

@@ -27,7 +27,7 @@ LABELS = ["money", "sport", "tech"]
 METRIC_KEYS = {
     "accuracy", "micro_f1", "macro_f1", "weighted_f1", "balanced_accuracy", "n_examples", "head_f1", "medium_f1",
     "tail_f1", "groups", "per_class", "confusion_matrix", "split", "eval", "stages", "wall_time_s",
-    "validation_split", "selection", "refit_epochs", "calibration", "absent_classes",
+    "validation_split", "selection", "refit", "refit_epochs", "calibration", "absent_classes", "log_loss",
 }  # fmt: skip
 
 
@@ -49,7 +49,7 @@ def _config(model: str, *, strategy: str = "two-stage", stages=None, **changes) 
 def run_dir(tiny_model, splits, tmp_path_factory) -> tuple[Path, dict]:
     """One complete two-stage run (1 epoch per stage) with eval and test splits."""
     out = tmp_path_factory.mktemp("runs") / "two-stage"
-    metrics = train_run(_config(tiny_model, logging_steps=2, min_steps=0), splits, out, show_progress=False)
+    metrics = train_run(_config(tiny_model, logging_steps=2, min_steps=0, epochs=1), splits, out, show_progress=False)
     return out, metrics
 
 

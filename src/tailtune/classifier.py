@@ -119,7 +119,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         select_metric: str = UNSET,
         eval_steps: int | None = UNSET,
         patience: int | None = UNSET,
-        refit: bool = UNSET,
+        refit: bool | str = UNSET,
         calibrate: str = UNSET,
         report_to: str = UNSET,
         attention_dropout: float | None = UNSET,

@@ -55,6 +55,8 @@ DEFAULT_STRATEGY = "two-stage"
 # Tokens per text when max_length is not given and no training texts are at hand, and the least that the length
 # read from training texts may be (tailtune.lengths); lowered to the model's limit where that is smaller.
 DEFAULT_MAX_LENGTH = 128
+# refit "auto": retrain on all the training data when the median class has fewer examples than this.
+REFIT_BELOW_MEDIAN_CLASS = 200
 
 
 @dataclass
@@ -266,7 +268,10 @@ class RunConfig:
         eval_steps: Also evaluate on validation every this many optimiser steps within an epoch, for long
             epochs; None evaluates at epoch ends only.
         patience: Evaluations without validation improvement that end a stage early (None: never).
-        refit: After selection on a held-out split, retrain on all the training data with the chosen epochs.
+        refit: After selection on a held-out split, retrain on all the training data with the chosen epochs:
+            true, false, or ``auto`` (the default: where the median class has fewer than
+            :data:`REFIT_BELOW_MEDIAN_CLASS` training examples,
+            there the held-out tenth is data the final model would miss; :func:`tailtune.fitting.refit_decision`).
         calibrate: Decision rule chosen on validation and folded into the bias: ``none``, ``logit-adjust``
             or ``class-bias``; see :mod:`tailtune.calibration`.
         report_to: Experiment tracker for losses, learning rates, validation scores, final metrics and the
@@ -299,7 +304,7 @@ class RunConfig:
     select_metric: str = "macro_f1"
     eval_steps: int | None = None
     patience: int | None = 2
-    refit: bool = True
+    refit: bool | str = "auto"
     calibrate: str = "logit-adjust"
     report_to: str = "none"
     attention_dropout: float | None = 0.0
@@ -335,6 +340,8 @@ class RunConfig:
                "eval_fraction")  # fmt: skip
         _check(self.eval_min_class_count >= 2, f"eval_min_class_count must be >= 2, got {self.eval_min_class_count}",
                "eval_min_class_count")  # fmt: skip
+        _check(isinstance(self.refit, bool) or self.refit == "auto", f"refit must be true, false or auto, got "
+               f"{self.refit!r}", "refit")  # fmt: skip
         _check(self.patience is None or self.patience >= 1, f"patience must be >= 1 (or null), got {self.patience}",
                "patience")  # fmt: skip
         _check(self.eval_steps is None or self.eval_steps >= 1, f"eval_steps must be >= 1, got {self.eval_steps}",

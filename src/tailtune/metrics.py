@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix, f1_score, log_loss, precision_recall_fscore_support
 
 from tailtune.errors import TailTuneError
 
@@ -40,6 +40,8 @@ def frequency_groups(train_counts: Sequence[int]) -> dict[str, list[int]]:
 
     Args:
         train_counts: Training examples per class, indexed by class id.
+        probabilities: The predicted probabilities (``[n, K]``), where there are any: adds ``log_loss``
+            (scikit-learn's, over all K classes), which tells apart models whose labels score alike.
 
     Returns:
         ``{"head": [...], "medium": [...], "tail": [...]}``, each a list of class ids in ascending order.
@@ -63,6 +65,7 @@ def compute_metrics(
     *,
     label_names: Sequence[str],
     train_counts: Sequence[int],
+    probabilities: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Classification metrics overall, per class and per frequency group, as scikit-learn computes them.
 
@@ -82,6 +85,8 @@ def compute_metrics(
         y_pred: Predicted class ids, each in ``[0, K)``.
         label_names: Name of each class, indexed by class id; unique.
         train_counts: Training examples per class, indexed by class id.
+        probabilities: The predicted probabilities (``[n, K]``), where there are any: adds ``log_loss``
+            (scikit-learn's, over all K classes), which tells apart models whose labels score alike.
 
     Returns:
         A JSON-serialisable dict with keys ``accuracy``, ``micro_f1``, ``macro_f1``, ``weighted_f1``,
@@ -125,6 +130,10 @@ def compute_metrics(
     def score(values: np.ndarray, c: int) -> float | None:
         return float(values[c]) if measured[c] else None
 
+    extra = {}
+    if probabilities is not None:
+        probs = np.asarray(probabilities, dtype=np.float64)  # float32 rows sum to 1 only within float32's precision
+        extra["log_loss"] = float(log_loss(true, probs / probs.sum(axis=1, keepdims=True), labels=labels))
     return {
         "accuracy": float(np.mean(true == pred)),
         # No labels= argument: scikit-learn's default averages over the classes in y_true or y_pred.
@@ -150,6 +159,7 @@ def compute_metrics(
             "labels": list(label_names),
             "matrix": confusion_matrix(true, pred, labels=labels).tolist(),
         },
+        **extra,
     }
 
 

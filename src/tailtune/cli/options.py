@@ -12,7 +12,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from tailtune.config import CHOICES, DEFAULT_MAX_LENGTH, RunConfig, StageConfig, number_type
+from tailtune.config import CHOICES, DEFAULT_MAX_LENGTH, REFIT_BELOW_MEDIAN_CLASS, RunConfig, StageConfig, number_type
 from tailtune.errors import TailTuneError
 from tailtune.lengths import COST_CAP, MAX_WINDOWS, PERCENTILE, ROUND_TO
 from tailtune.strategies import STAGE_SHORTCUTS
@@ -151,7 +151,8 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "validation and selection",
         "without --eval, a stratified validation split is held out of the training data; each stage keeps its "
-        "best epoch on it, the final model is retrained on all the data, and the decision rule is tuned on it",
+        "best epoch on it, the decision rule is tuned on it, and where the median class has fewer than "
+        f"{REFIT_BELOW_MEDIAN_CLASS} examples the final model is retrained on all the data",
     )
     add_setting(group, "eval_fraction", "share of each class held out when no --eval is given (default {default}; "
                 "0 turns it off)", metavar="F")  # fmt: skip
@@ -167,7 +168,8 @@ def add_selection_options(parser: argparse.ArgumentParser) -> None:
         dest="refit",
         action="store_false",
         default=None,
-        help="keep the model selected on the held-out split instead of retraining on all the data",
+        help="keep the model selected on the held-out split instead of retraining on all the data (by default "
+        f"retrained where the median class has fewer than {REFIT_BELOW_MEDIAN_CLASS} training examples)",
     )
     add_setting(group, "calibrate", "decision rule chosen on validation and folded into the bias (default {default})")
 
