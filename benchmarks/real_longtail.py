@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import pandas as pd
@@ -84,30 +85,38 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["tfidf-svm", "frozen-probe", "default"])
     parser.add_argument("--out", type=Path, default=Path("runs/real-longtail"), help="folder for the runs")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (timings are then shared)")
     args = parser.parse_args()
     cpu = cpu_info()[0]
     rows = []
-    for folder in args.folders:
+
+    def measure(folder: Path, method: str, seed: int | None) -> dict:
         read = {"dtype": str, "keep_default_na": False}
         train, test = pd.read_csv(folder / "train.csv", **read), pd.read_csv(folder / "test.csv", **read)
-        for method in args.methods:
-            for seed in args.seeds if method == "default" else [None]:
-                start = time.perf_counter()
-                if method == "default":
-                    predicted, wall = run_default(folder, args.out, seed)
-                else:
-                    predicted = run_tfidf(train, test) if method == "tfidf-svm" else run_probe(train, test)
-                    wall = time.perf_counter() - start
-                row = {"data": folder.name, "method": method, "seed": seed, "wall_s": round(wall, 1), "cpu": cpu,
-                       **scores(train["label"].tolist(), test["label"].tolist(), predicted)}  # fmt: skip
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-    summary = pd.DataFrame(rows).groupby(["data", "method"], sort=False)
+        start = time.perf_counter()
+        if method == "default":
+            predicted, wall = run_default(folder, args.out, seed)
+        else:
+            predicted = run_tfidf(train, test) if method == "tfidf-svm" else run_probe(train, test)
+            wall = time.perf_counter() - start
+        return {"data": folder.name, "method": method, "seed": seed, "wall_s": round(wall, 1), "cpu": cpu,
+                **scores(train["label"].tolist(), test["label"].tolist(), predicted)}  # fmt: skip
+
+    tasks = [(folder, method, seed) for folder in args.folders for method in args.methods
+             for seed in (args.seeds if method == "default" else [None])]  # fmt: skip
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for future in as_completed([pool.submit(measure, *task) for task in tasks]):
+            try:
+                rows.append(future.result())
+            except subprocess.CalledProcessError as exc:  # one failed run leaves the others' rows
+                rows.append({"error": str(exc)})
+            print(json.dumps(rows[-1]), flush=True)
+            if args.json:  # after every run: a benchmark cut short keeps what finished
+                args.json.write_text(json.dumps({"cpu": cpu, "rows": rows}, indent=2) + "\n", encoding="utf-8")
+    summary = pd.DataFrame([row for row in rows if "error" not in row]).groupby(["data", "method"], sort=False)
     table = summary[["accuracy", "macro_f1", "tail_f1", "wall_s"]].mean().round(4)
     table["runs"] = summary.size()
     print(f"\nmean over runs, {cpu}\n{table.to_string()}")
-    if args.json:
-        args.json.write_text(json.dumps({"cpu": cpu, "rows": rows}, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
