@@ -189,10 +189,15 @@ def test_tune_searches_c(tiny_model, tiny_data, tmp_path):
     result = tune(tiny_model, Splits(train, None, test), tmp_path / "t", strategies=["tfidf"], trials=2,
                   show_progress=False)  # fmt: skip
     trials = pd.read_csv(tmp_path / "t" / "trials.csv")
-    assert set(trials["state"]) == {"COMPLETE"} and trials["param.tfidf.C"].between(1e-2, 1e2).all()
-    chosen = result.settings["stages"][0]["C"]
-    assert chosen in trials["param.tfidf.C"].tolist()
+    assert set(trials["state"]) == {"COMPLETE"}
+    # Trial 0 is the strategy as train runs it (C as configured); the others sample C.
+    assert pd.isna(trials.loc[0, "param.tfidf.C"]) and trials.loc[1:, "param.tfidf.C"].between(1e-2, 1e2).all()
     best = load_run(tmp_path / "t" / "best")
+    if result.settings["stages"]:
+        chosen = result.settings["stages"][0]["C"]
+        assert chosen in trials["param.tfidf.C"].tolist()
+    else:
+        chosen = build_run_config(None, "tfidf").stages[0].C
     assert best.config["run"]["stages"][0]["C"] == chosen
     assert (tmp_path / "t" / "best" / "model" / PIPELINE_FILE).is_file()
 

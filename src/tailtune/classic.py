@@ -218,8 +218,10 @@ def evaluate(model: TfidfModel, dataset: TextDataset, label_map: LabelMap) -> tu
     predicted = probs.argmax(axis=1)
     names = label_map.labels
     counts = [model.train_counts[name] for name in names]
+    # The log loss of the margins' softmax only ranks tied TF-IDF trials: it is a probability only for
+    # logistic regression.
     metrics = compute_metrics(label_map.encode(dataset.labels, source=dataset.source), predicted, label_names=names,
-                              train_counts=counts)  # fmt: skip
+                              train_counts=counts, probabilities=probs)  # fmt: skip
     predictions = pd.DataFrame({
         "text": dataset.texts,
         "label": dataset.labels,
@@ -278,7 +280,8 @@ def train_into(config: RunConfig, splits: Splits, label_map: LabelMap, out: Path
     metrics["stages"] = [{"name": stage.name, "seconds": seconds, "examples": len(splits.train), "features": features,
                           "phase": "train"}]  # fmt: skip
     # Nothing is chosen on validation data: the keys of a fine-tuned run's decisions, empty.
-    metrics.update({"validation_split": {"source": None}, "selection": [], "refit_epochs": None, "calibration": None})
+    metrics.update({"validation_split": {"source": None}, "selection": [], "calibration": None,
+                    "refit": {"done": False, "reason": "nothing was selected"}, "refit_epochs": None})  # fmt: skip
     if main and save_model:
         with rundir.writing_model(out) as tmp:
             model.save(tmp, scores=metrics)

@@ -4,10 +4,14 @@ Every trial trains one strategy with sampled learning rates (one per stage), ste
 parameters on the same validation split, and reports its per-epoch validation scores so that Optuna's
 pruner can end hopeless trials early. The study lives in ``OUT/study.db`` (SQLite) unless ``storage`` names
 another database, so re-running resumes it and several workers (on one machine or many) can share it.
-Stage-1 feature caches are shared by all trials (``OUT/.cache``). When the search ends, the best settings
-train the final model (on all the training data, a carved validation split included, unless ``refit`` is
-off) into
-``OUT/best/``, a complete run directory; ``OUT/trials.csv`` and ``OUT/best.json`` describe the search.
+Stage-1 feature caches are shared by all trials (``OUT/.cache``).
+
+The first trial is the default strategy as ``tailtune train`` runs it. Trials are ranked by their validation
+score, where one validation example's worth is a tie; among ties the defaults are kept, else the lowest
+validation log loss (:func:`pick_best`), so a split on which every trial scores 1.0 keeps the defaults rather
+than whichever trial ran first. When the search ends, the kept settings train the final model (as ``train``
+does, a refit included where ``refit`` decides one) into ``OUT/best/``, a complete run directory;
+``OUT/trials.csv`` and ``OUT/best.json`` (with ``kept_because``) describe the search.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from tailtune.classic import suggest_stage
-from tailtune.config import RunConfig, TfidfStage
+from tailtune.config import DEFAULT_STRATEGY, RunConfig, TfidfStage
 from tailtune.data import Splits
 from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import atomic_path, write_json
@@ -98,6 +102,26 @@ def suggest_settings(trial, strategies: tuple[str, ...] | list[str], model: str)
     return strategy, {"settings": settings, "stages": overrides}
 
 
+def pick_best(trials: list, tolerance: float) -> tuple[Any, str]:
+    """The trial to keep, and why: the best validation score, where a score within ``tolerance`` of it is a tie.
+
+    A small validation split often scores several trials alike (every one at 1.0 on an easy split). Among tied
+    trials the defaults are kept where they ran (a search then never returns less than ``tailtune train``
+    would on validation), else the one with the lowest validation log loss, which tells apart models whose
+    labels score alike.
+    """
+    top = max(trial.value for trial in trials)
+    tied = [trial for trial in trials if trial.value >= top - tolerance]
+    defaults = [trial for trial in tied if trial.user_attrs.get("defaults")]
+    if defaults:
+        why = "the defaults" + (f", within {tolerance:.3g} of the best validation score" if len(tied) > 1 else "")
+        return defaults[0], why
+    if len(tied) == 1:
+        return tied[0], "the best validation score"
+    best = min(tied, key=lambda trial: (trial.user_attrs.get("log_loss", float("inf")), trial.number))
+    return best, f"{len(tied)} trials within {tolerance:.3g} of the best validation score; the lowest log loss"
+
+
 def tune(
     model: str,
     splits: Splits,
@@ -158,9 +182,15 @@ def tune(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(optuna, storage or f"sqlite:///{out / STUDY_FILE}", out, strategies, seed)
+    # The first trial is the default strategy as it is (else the first searched strategy's defaults).
+    first = DEFAULT_STRATEGY if DEFAULT_STRATEGY in strategies else strategies[0]
+    study.enqueue_trial({"strategy": first}, user_attrs={"defaults": True}, skip_if_exists=True)
 
     def objective(trial) -> float:
-        strategy, chosen = suggest_settings(trial, strategies, model)
+        if trial.user_attrs.get("defaults"):  # the strategy as train runs it, with the shared settings only
+            strategy, chosen = trial.suggest_categorical("strategy", strategies), {"settings": {}, "stages": []}
+        else:
+            strategy, chosen = suggest_settings(trial, strategies, model)
         trial.set_user_attr("chosen", chosen)  # the final run reads it back, whatever the search space is then
         config = build_run_config(model, strategy, settings={**shared, **chosen["settings"], "refit": False},
                                   stages=chosen["stages"])  # fmt: skip
@@ -171,6 +201,8 @@ def tune(
         finally:
             gc.collect()  # a pruned trial leaves its model behind; free it before the next one
         trial.set_user_attr("seconds", metrics["wall_time_s"])
+        if metrics.get("log_loss") is not None:
+            trial.set_user_attr("log_loss", metrics["log_loss"])
         return _validation_score(metrics, config)
 
     def finished(study, trial) -> None:
@@ -183,7 +215,8 @@ def tune(
     if trials is not None:
         # Counted over the shared study, so several workers stop together at the total.
         callbacks.insert(0, optuna.study.MaxTrialsCallback(trials, states=None))
-    if trials is None or len(study.trials) < trials:
+    finished = [t for t in study.trials if t.state.is_finished()]  # the enqueued defaults trial waits
+    if trials is None or len(finished) < trials:
         study.optimize(objective, timeout=timeout, callbacks=callbacks, catch=(RuntimeError,))
     write_trials(study, out / TRIALS_FILE)
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -191,7 +224,9 @@ def tune(
         failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
         reason = f"; the first failure: {failed[0].system_attrs.get('fail_reason', '?')}" if failed else ""
         raise TailTuneError(f"{out}: no trial completed ({len(failed)} failed{reason}); raise trials or timeout")
-    best = study.best_trial
+    # One validation example's worth of score is a tie, as in epoch selection.
+    best, why = pick_best(completed, tolerance=max(0.01, 1.0 / len(held.validation)))
+    logger.info("kept trial %d (%s): %s", best.number, best.params["strategy"], why)
     strategy, chosen = best.params["strategy"], best.user_attrs["chosen"]
     final = final or FinalRun()
     config = build_run_config(model, strategy, settings={**shared, **chosen["settings"]}, stages=chosen["stages"])
@@ -202,7 +237,8 @@ def tune(
     result = TuneResult(strategy, chosen, float(best.value), len(study.trials), metrics)
     write_json(out / BEST_FILE, {
         "strategy": strategy, "settings": chosen, "validation_score": result.validation_score,
-        "select_metric": config.select_metric, "trial": best.number, "n_trials": len(study.trials),
+        "select_metric": config.select_metric, "trial": best.number, "kept_because": why,
+        "n_trials": len(study.trials),
         "validation_split": held.info, "final": {k: metrics.get(k) for k in ("split", "macro_f1", "micro_f1")},
     })  # fmt: skip
     return result

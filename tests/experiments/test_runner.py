@@ -15,6 +15,7 @@ from compare_config import STRATEGIES, VARIANTS, compare, config_dict, run_dirs,
 from tailtune.experiments import runner
 from tailtune.experiments.runner import CompareInterrupted, run_compare
 from tailtune.rundir import is_complete, staging_dir
+from tailtune.strategies import build_run_config
 
 
 @pytest.fixture
@@ -132,7 +133,9 @@ def test_tuned_compare_gives_every_run_the_same_search(tiny_model, source_csv, t
     recorded = json.loads((run_dir / "config.json").read_text())
     assert recorded["run"]["strategy"] == "plain" and recorded["variant"] == "ratio-2"
     best = json.loads((tuning / "best.json").read_text())
-    assert recorded["run"]["stages"][0]["lr"] == best["settings"]["settings"]["lr"][0]
+    # One trial: the strategy as configured (the defaults trial), whose learning rate is the strategy's own.
+    assert best["trial"] == 0 and best["settings"] == {"settings": {}, "stages": []}
+    assert recorded["run"]["stages"][0]["lr"] == build_run_config(tiny_model, "vanilla").stages[0].lr
     # Resuming counts the tuned run as complete although its stages differ from the configured ones.
     assert run_compare(write_config(tmp_path / "exp.yaml", config), show_progress=False).skipped == [run_dir]
 
