@@ -254,12 +254,12 @@ def test_training_texts_decide_the_length(roomy_model, tmp_path, caplog):
 
 @pytest.fixture(scope="module")
 def trained(tiny_model, tmp_path_factory) -> Path:
-    """A tiny BERT trained at max_length 16 (long texts read in windows, the default) and saved."""
+    """A tiny BERT trained at max_length 16 to read long texts in windows, and saved."""
     from tailtune.classifier import TailTuner
 
     texts, labels = make_texts({"sport": 8, "tech": 8}, seed=1)
     tuner = TailTuner(tiny_model, "vanilla", epochs=1, min_steps=0, max_length=16, eval_fraction=0,
-                      mixed_precision="no", show_progress=False).fit(texts, labels)  # fmt: skip
+                      long_texts="chunks", mixed_precision="no", show_progress=False).fit(texts, labels)  # fmt: skip
     return tuner.save(tmp_path_factory.mktemp("trained") / "model")
 
 
@@ -270,6 +270,8 @@ def test_tailtuner_reads_long_texts_whole(trained, tokenizer):
     from tailtune.metrics import softmax
 
     assert json.loads((trained / "config.json").read_text())["tailtune_long_texts"] == "chunks"
+    card = (trained / "README.md").read_text()
+    assert "tailtune reads this model's longer texts whole, in windows of 16 tokens" in card
     tuner = TailTuner.load(trained, mixed_precision="no")
     texts = ["goal match team", _long_text(60, seed=2)]
     probs = tuner.predict_proba(texts)
@@ -284,6 +286,7 @@ def test_tailtuner_reads_long_texts_whole(trained, tokenizer):
     np.testing.assert_allclose(cut[1:], softmax(logits[:1]), atol=1e-5)  # the first window alone
     assert not np.allclose(logits[0], logits.mean(axis=0), rtol=0, atol=1e-6)  # so the two readings differ here
 
+
 def test_a_model_trained_to_truncate_predicts_truncated(tiny_model, trained, tmp_path):
     from tailtune.classifier import TailTuner
 
@@ -293,7 +296,7 @@ def test_a_model_trained_to_truncate_predicts_truncated(tiny_model, trained, tmp
     assert json.loads((saved / "config.json").read_text())["tailtune_long_texts"] == "truncate"
     assert TailTuner.load(saved)._long_texts() == "truncate"
     assert TailTuner.load(saved, long_texts="chunks")._long_texts() == "chunks"
-    with pytest.raises(ValueError, match="long_texts: unknown value 'all'; valid: chunks, truncate"):
+    with pytest.raises(ValueError, match="long_texts: unknown value 'all'; valid: auto, chunks, truncate"):
         TailTuner.load(saved, long_texts="all")
 
 
@@ -330,14 +333,18 @@ def test_predict_and_evaluate_read_long_texts_whole(trained, tmp_path, capsys, e
 
 
 def test_train_scores_in_windows(tiny_model, tmp_path, encodings):
-    """train reads its training data cut to max_length, and scores validation and test data in windows."""
+    """With long_texts chunks, train reads its training data cut to max_length, and scores validation and test data
+    in windows."""
     from tailtune.data import TextDataset
     from tailtune.run import Splits, train_run
 
     texts, labels = make_texts({"sport": 20, "tech": 20}, seed=4)
     test = TextDataset([_long_text(50, seed=i) for i in range(6)] + texts[:4], ["sport", "tech"] * 5, "test")
-    config = build_run_config(tiny_model, "vanilla", settings={"epochs": 1, "min_steps": 0, "max_length": 16,
-                                                               "batch_size": 8, "seed": 1})  # fmt: skip
+    config = build_run_config(
+        tiny_model,
+        "vanilla",
+        settings={"epochs": 1, "min_steps": 0, "max_length": 16, "batch_size": 8, "seed": 1, "long_texts": "chunks"},
+    )
     metrics = train_run(config, Splits(TextDataset(texts, labels, "train"), test=test), tmp_path / "r",
                         show_progress=False)  # fmt: skip
     # The selection model's training and validation data, the refit's training data, the test data.
@@ -345,3 +352,53 @@ def test_train_scores_in_windows(tiny_model, tmp_path, encodings):
     assert metrics["n_examples"] == len(test)
     assert len(pd.read_csv(tmp_path / "r" / "predictions.csv")) == len(test)
     assert json.loads((tmp_path / "r" / "config.json").read_text())["run"]["long_texts"] == "chunks"
+    assert metrics["long_texts"] is None  # given, not chosen
+
+
+def test_auto_chooses_the_reading_on_validation(tiny_model, tmp_path, encodings):
+    """long_texts auto (the default): validation reads as training does; once trained, the validation split is read
+    both ways and the choice, its scores and its reason are recorded; the test data and the saved model read as
+    chosen."""
+    from tailtune.classifier import TailTuner
+    from tailtune.data import TextDataset
+    from tailtune.run import Splits, train_run
+
+    texts, labels = make_texts({"sport": 20, "tech": 20}, seed=4)
+    texts = [text if i % 2 else text + " " + _long_text(40, seed=i) for i, text in enumerate(texts)]
+    test = TextDataset([_long_text(50, seed=i) for i in range(6)] + texts[:4], ["sport", "tech"] * 5, "test")
+    config = build_run_config(tiny_model, "vanilla", settings={"epochs": 1, "min_steps": 0, "max_length": 16,
+                                                               "batch_size": 8, "seed": 1})  # fmt: skip
+    assert config.long_texts == "auto"
+    metrics = train_run(config, Splits(TextDataset(texts, labels, "train"), test=test), tmp_path / "r",
+                        show_progress=False)  # fmt: skip
+    decision = metrics["long_texts"]
+    chosen = decision["chosen"]
+    assert set(decision["validation"]) == {"chunks", "truncate"} and "validation texts are longer" in decision["reason"]
+    better = decision["validation"]["chunks"] > decision["validation"]["truncate"] + 0.25  # 4 validation texts
+    assert chosen == ("chunks" if better else "truncate")
+    # Training and selection truncate; the choice reads validation whole; the refit trains; the test reads as chosen.
+    assert encodings == ["truncate", "truncate", "chunks", "truncate", chosen]
+    saved = json.loads((tmp_path / "r" / "model" / "config.json").read_text())
+    assert saved["tailtune_long_texts"] == chosen
+    assert TailTuner.load(tmp_path / "r" / "model")._long_texts() == chosen
+
+
+def test_auto_without_long_validation_texts_truncates(tiny_model):
+    """Nothing to choose where no validation text is longer than max_length: the model truncates."""
+    from tailtune.classifier import TailTuner
+
+    texts, labels = make_texts({"sport": 20, "tech": 20}, seed=4)
+    tuner = TailTuner(tiny_model, "vanilla", epochs=1, min_steps=0, max_length=64, show_progress=False)
+    tuner.fit(texts, labels)
+    assert tuner.decisions_["long_texts"] == {"chosen": "truncate",
+                                              "reason": "no validation text is longer than 64 tokens"}  # fmt: skip
+    assert tuner._long_texts() == "truncate"
+
+
+def test_predict_refuses_auto(trained, tmp_path, capsys):
+    """A saved model reads as chosen when it was trained; auto, a choice made on validation data, is no option."""
+    from tailtune.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "--model", str(trained), "--input", "in.csv", "--output", "out.csv", "--long-texts", "auto"])
+    assert exit_info.value.code == 2 and "invalid choice: 'auto'" in capsys.readouterr().err

@@ -32,7 +32,7 @@ from tailtune.config import RunConfig, TfidfStage
 from tailtune.data import LabelMap, Splits, TextDataset, dataset_from_values
 from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import write_atomic, write_json
-from tailtune.metrics import compute_metrics, softmax
+from tailtune.metrics import score_probabilities, softmax
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -215,20 +215,13 @@ def evaluate(model: TfidfModel, dataset: TextDataset, label_map: LabelMap) -> tu
     """Score ``model`` on labelled data: the metrics, and one row per example (``text``, ``label``, ``predicted``
     and the predicted class's ``score``), as a fine-tuned run's predictions."""
     probs = model.predict_proba(dataset.texts)
-    predicted = probs.argmax(axis=1)
     names = label_map.labels
-    counts = [model.train_counts[name] for name in names]
     # The log loss of the margins' softmax only ranks tied TF-IDF trials: it is a probability only for
     # logistic regression.
-    metrics = compute_metrics(label_map.encode(dataset.labels, source=dataset.source), predicted, label_names=names,
-                              train_counts=counts, probabilities=probs)  # fmt: skip
-    predictions = pd.DataFrame({
-        "text": dataset.texts,
-        "label": dataset.labels,
-        "predicted": [names[i] for i in predicted],
-        "score": probs[np.arange(len(predicted)), predicted].round(6),
-    })  # fmt: skip
-    return metrics, predictions
+    return score_probabilities(
+        label_map.encode(dataset.labels, source=dataset.source), probs, texts=dataset.texts, labels=dataset.labels,
+        label_names=names, train_counts=[model.train_counts[name] for name in names],
+    )  # fmt: skip
 
 
 def run_settings(config: RunConfig) -> dict[str, Any]:
@@ -280,7 +273,7 @@ def train_into(config: RunConfig, splits: Splits, label_map: LabelMap, out: Path
     metrics["stages"] = [{"name": stage.name, "seconds": seconds, "examples": len(splits.train), "features": features,
                           "phase": "train"}]  # fmt: skip
     # Nothing is chosen on validation data: the keys of a fine-tuned run's decisions, empty.
-    metrics.update({"validation_split": {"source": None}, "selection": [], "calibration": None,
+    metrics.update({"validation_split": {"source": None}, "selection": [], "calibration": None, "long_texts": None,
                     "refit": {"done": False, "reason": "nothing was selected"}, "refit_epochs": None})  # fmt: skip
     if main and save_model:
         with rundir.writing_model(out) as tmp:

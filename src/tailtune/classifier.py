@@ -145,8 +145,10 @@ class TailTuner(ClassifierMixin, BaseEstimator):
     def _config(self) -> RunConfig:
         config = build_run_config(None, self.strategy, settings=self.settings(), stages=self.stages)
         if config.classic:
-            raise TailTuneError(f"TailTuner fine-tunes transformers; for strategy {self.strategy!r} use "
-                                "tailtune.classic.make_pipeline(), a scikit-learn pipeline (TF-IDF + linear model)")
+            raise TailTuneError(
+                f"TailTuner fine-tunes transformers; for strategy {self.strategy!r} use "
+                "tailtune.classic.make_pipeline(), a scikit-learn pipeline (TF-IDF + linear model)"
+            )
         if not self.model:
             raise TailTuneError("TailTuner needs a model: a local model folder, a hub id or builtin:minilm")
         return config.replace(model=resolve_model(self.model))
@@ -177,6 +179,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         # The same method as `tailtune train`: a held-out split, the best epochs, a refit and the decision rule.
         ctx = FitContext.of(self.config_, train, label_map, self.accelerator_, show_progress=self.show_progress)
         fitted = fit(ctx, Splits(train))
+        self.config_ = fitted.config  # with what the fit decided (long_texts under auto)
         self.model_, self.tokenizer_, self.stages_ = fitted.model, fitted.tokenizer, fitted.stages
         self.decisions_ = fitted.summary()
         # Saved with the model, so that a loaded model predicts integers too.
@@ -240,7 +243,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             path: A folder written by :meth:`save` or a run directory's ``model/``.
             trust_remote_code: Allow code shipped with the checkpoint.
             **settings: Prediction settings: ``max_length`` (default: the training length recorded with the
-                model), ``long_texts`` (default: as recorded with the model, else ``chunks``), ``eval_batch_size``
+                model), ``long_texts`` (default: as recorded with the model, else ``truncate``), ``eval_batch_size``
                 and ``mixed_precision``.
 
         A TF-IDF model's folder (strategy ``tfidf``) gives a :class:`~tailtune.classic.TfidfModel`, with the same
@@ -281,9 +284,10 @@ class TailTuner(ClassifierMixin, BaseEstimator):
     def _long_texts(self) -> str:
         if self.config_ is not None:
             return self.config_.long_texts
-        if _given(self.long_texts):
+        if _given(self.long_texts) and self.long_texts != "auto":
             return str(self.long_texts)
-        return read_record(self.model_.config).long_texts or field_default(RunConfig, "long_texts")
+        # Recorded as chosen when the model was fitted; a model saved without a record reads as it trained.
+        return read_record(self.model_.config).long_texts or "truncate"
 
     def _eval_batch_size(self) -> int:
         if self.config_ is not None:

@@ -25,7 +25,9 @@ POOLINGS = ("auto", "cls", "mean")
 SELECT_METRICS = ("macro_f1", "micro_f1", "balanced_accuracy", "accuracy", "none")
 CALIBRATIONS = ("none", "logit-adjust", "class-bias")
 REPORT_TO = ("none", "tensorboard", "mlflow", "wandb")
-LONG_TEXTS = ("chunks", "truncate")
+LONG_TEXTS = ("auto", "chunks", "truncate")
+# How a saved model reads long texts: a choice made, never "auto" (a model without a record truncates, as it trained).
+PREDICT_LONG_TEXTS = ("chunks", "truncate")
 # The names of the loss and weighting registries, here so that a config is checked without importing torch:
 # tailtune.losses.LOSSES builds each loss (its keyword-only parameters are the names listed) and
 # tailtune.weights.WEIGHTINGS each weighting; tests/test_losses.py and tests/test_weights.py check they agree.
@@ -247,8 +249,12 @@ class RunConfig:
         long_texts: How evaluation and prediction read a text longer than ``max_length``: ``chunks`` reads it whole,
             in windows of ``max_length`` tokens spread evenly over it (as few as cover it, at most 8: tokens after
             those are not read), and averages the model's logits over them; ``truncate`` reads its first
-            ``max_length`` tokens, as training does. Validation during training (epoch selection, the decision
-            rule) reads texts the same way. Recorded with the saved model, which predicts so when loaded.
+            ``max_length`` tokens, as training does; ``auto`` (the default) chooses between them on the validation
+            split once training ends, ``truncate`` unless ``chunks`` scores better by more than one validation
+            example's worth (:func:`tailtune.fitting.choose_long_texts`). Validation during training (epoch
+            selection) reads texts as given, and truncates under ``auto``; the decision rule is chosen on the
+            logits of the reading chosen. The reading chosen is recorded with the saved model, which predicts so
+            when loaded.
         batch_size: Default per-device training batch size.
         eval_batch_size: Per-device batch size for evaluation and prediction.
         seed: Seeds model initialisation, shuffling and dropout, once per run.
@@ -287,7 +293,7 @@ class RunConfig:
     stages: list[Stage] = field(default_factory=list)
     head: str = "linear"
     max_length: int | None = None
-    long_texts: str = "chunks"
+    long_texts: str = "auto"
     batch_size: int = 16
     eval_batch_size: int = 64
     seed: int = 42

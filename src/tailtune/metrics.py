@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, log_loss, precision_recall_fscore_support
 
 from tailtune.errors import TailTuneError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 GROUPS = ("head", "medium", "tail")
 
@@ -161,6 +164,32 @@ def compute_metrics(
         },
         **extra,
     }
+
+
+def score_probabilities(
+    y_true: Sequence[int],
+    probabilities: np.ndarray,
+    *,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    label_names: Sequence[str],
+    train_counts: Sequence[int],
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """A model's predicted probabilities on labelled data, scored: :func:`compute_metrics` of their argmax (with
+    the log loss), and one row per example (``text``, ``label``, ``predicted`` and the predicted class's
+    ``score``), as every run's ``predictions.csv`` holds them."""
+    import pandas as pd  # not at import time: the command line's --help reads this module
+
+    predicted = probabilities.argmax(axis=1)
+    metrics = compute_metrics(y_true, predicted, label_names=label_names, train_counts=train_counts,
+                              probabilities=probabilities)  # fmt: skip
+    predictions = pd.DataFrame({
+        "text": list(texts),
+        "label": list(labels),
+        "predicted": [label_names[i] for i in predicted],
+        "score": probabilities[np.arange(len(predicted)), predicted].round(6),
+    })  # fmt: skip
+    return metrics, predictions
 
 
 def present_macro_f1(y_true: Sequence[int], y_pred: Sequence[int]) -> float:

@@ -232,9 +232,9 @@ def _usage_section(saved: SavedRecord, code: str | None, architectures: list[str
     lines += ["```python", "from transformers import pipeline", "", f"classifier = {call}",
               f'classifier("a new text"{read})', "```", ""]  # fmt: skip
     if saved.max_length:
-        tailtune_reads = ("and as tailtune reads it with `--long-texts truncate`; by default tailtune reads a longer "
-                          f"text whole, in windows of {saved.max_length} tokens whose logits it averages"
-                          if saved.long_texts != "truncate" else "and as tailtune reads it")  # fmt: skip
+        tailtune_reads = ("and as tailtune reads it with `--long-texts truncate`; without it, tailtune reads this "
+                          f"model's longer texts whole, in windows of {saved.max_length} tokens whose logits it "
+                          "averages" if saved.long_texts == "chunks" else "and as tailtune reads it")  # fmt: skip
         lines += [f"`truncation=True` reads the first {saved.max_length} tokens of a longer text, as the model was "
                   f"trained {tailtune_reads}: the folder's tokenizer states {saved.max_length} as its limit. "
                   "Without it, the pipeline reads long texts whole and can predict otherwise.", ""]  # fmt: skip

@@ -9,6 +9,7 @@ How each file is written is :mod:`tailtune.rundir`'s business; the method itself
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -170,6 +171,8 @@ def _train_into(ctx: FitContext, splits: Splits, out: Path, *, record: dict[str,
     accelerator.wait_for_everyone()
 
     fitted = fit(ctx, splits, hooks=hooks)
+    ctx = dataclasses.replace(ctx, config=fitted.config)  # as the fit decided: the final model is read so
+    config = ctx.config
     metrics: dict[str, Any] = {"split": None}
     target = splits.test if splits.test is not None else splits.eval
     if target is not None:

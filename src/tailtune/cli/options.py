@@ -12,7 +12,15 @@ import argparse
 import dataclasses
 from typing import Any
 
-from tailtune.config import CHOICES, DEFAULT_MAX_LENGTH, REFIT_BELOW_MEDIAN_CLASS, RunConfig, StageConfig, number_type
+from tailtune.config import (
+    CHOICES,
+    DEFAULT_MAX_LENGTH,
+    PREDICT_LONG_TEXTS,
+    REFIT_BELOW_MEDIAN_CLASS,
+    RunConfig,
+    StageConfig,
+    number_type,
+)
 from tailtune.errors import TailTuneError
 from tailtune.lengths import COST_CAP, MAX_WINDOWS, PERCENTILE, ROUND_TO
 from tailtune.strategies import STAGE_SHORTCUTS
@@ -24,9 +32,10 @@ LABEL_COLUMN = "label"
 MAX_LENGTH_HELP = ("max tokens per text in training, special tokens included (default: from the training texts, "
                    f"their {PERCENTILE}th percentile rounded up to a multiple of {ROUND_TO}, at least "
                    f"{DEFAULT_MAX_LENGTH} and at most {COST_CAP}, within the model's limit; logged)")  # fmt: skip
-LONG_TEXTS_HELP = ("how evaluation, validation and prediction read a text longer than --max-length: chunks (default) "
-                   f"reads it whole, in up to {MAX_WINDOWS} windows of --max-length tokens whose logits are averaged; "
-                   "truncate reads its first --max-length tokens, as training does; recorded with the saved "
+LONG_TEXTS_HELP = ("how evaluation and prediction read a text longer than --max-length: chunks reads it whole, in up "
+                   f"to {MAX_WINDOWS} windows of --max-length tokens whose logits are averaged; truncate reads its "
+                   "first --max-length tokens, as training does; auto (default) chooses on the validation split "
+                   "once training ends, truncate unless chunks scores better; recorded with the saved "
                    "model")  # fmt: skip
 
 
@@ -55,7 +64,7 @@ def add_setting(parser: Any, setting: str, help: str, *, flag: str | None = None
     if "action" not in kwargs:
         kwargs.setdefault("type", number_type(f))
         if choices and "nargs" not in kwargs:
-            kwargs["choices"] = choices
+            kwargs.setdefault("choices", choices)
     help = help.format(default=_shown(f.default), choices=_listed(choices or ()))
     return parser.add_argument(flag or "--" + setting.replace("_", "-"), help=help, **kwargs)
 
@@ -99,7 +108,7 @@ def add_predict_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     add_setting(parser, "long_texts", f"a text longer than --max-length: chunks reads it whole, in up to "
                 f"{MAX_WINDOWS} windows whose logits are averaged; truncate reads its first --max-length tokens "
-                "(default: as recorded with the model, else chunks)")  # fmt: skip
+                "(default: as recorded with the model, else truncate)", choices=PREDICT_LONG_TEXTS)  # fmt: skip
     add_setting(parser, "eval_batch_size", "batch size (default {default})", flag="--batch-size")
     add_setting(parser, "mixed_precision", _precision_help())
     parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoint code")
