@@ -6,9 +6,11 @@
 1. Validation data: the eval split, else one carved from the training data (:func:`validation_split`).
 2. :func:`train_model`: the pretrained model trained through the stages; each stage keeps its best epoch on
    validation and may stop early (:class:`~tailtune.selection.EpochSelector`, a hook of the stage loop).
-3. With a carved split and a refit (:func:`refit_decision`), a fresh model trains on all the training data for
+3. With ``long_texts: auto``, whether a text longer than ``max_length`` is read whole or cut is chosen on the
+   validation split (:func:`choose_long_texts`).
+4. With a carved split and a refit (:func:`refit_decision`), a fresh model trains on all the training data for
    the chosen epochs.
-4. The decision rule (``calibrate``) is chosen on the selection model's validation logits and folded into the
+5. The decision rule (``calibrate``) is chosen on the selection model's validation logits and folded into the
    final model's bias.
 
 :func:`evaluate_split` scores a model on labelled data. What a run directory holds is :mod:`tailtune.run`'s
@@ -180,9 +182,11 @@ def fit(ctx: FitContext, splits: Splits, *, hooks: Sequence[StageHooks] = ()) ->
     1. Validation: the eval split, else one carved from the training data (``eval_fraction``).
     2. Each stage keeps its best epoch on validation and may stop early (``select_metric``, ``patience``);
        without selection, the eval split is scored after every stage, for the history only.
-    3. With a carved split and a refit (``refit``; ``auto``: where classes are small, :func:`refit_decision`), a
+    3. With ``long_texts: auto``, how a text longer than ``max_length`` is read is chosen on validation
+       (:func:`choose_long_texts`).
+    4. With a carved split and a refit (``refit``; ``auto``: where classes are small, :func:`refit_decision`), a
        fresh model trains on all the training data for the chosen epochs.
-    4. The decision rule (``calibrate``) is chosen on the selection model's validation logits and folded into
+    5. The decision rule (``calibrate``) is chosen on the selection model's validation logits and folded into
        the final model's bias.
 
     Args:
