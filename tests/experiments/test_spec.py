@@ -96,3 +96,16 @@ def test_tune_settings_are_checked(tiny_model, source_csv, tmp_path, tune, fragm
     config = {**config_dict(tiny_model, source_csv, tmp_path / "out"), "tune": tune}
     with pytest.raises(TailTuneError, match=re.escape(fragment)):
         load_experiment(write_config(tmp_path / "exp.yaml", config))
+
+
+def test_tune_refuses_stage_overrides(tiny_model, source_csv, tmp_path):
+    """A search samples every stage's settings: a strategy's 'stages' overrides under 'tune' would be dropped
+    silently while its label still named them, so the experiment is refused; without 'tune' they are kept."""
+    config = config_dict(tiny_model, source_csv, tmp_path / "out")
+    config["strategies"] = ["tfidf", {"name": "tfidf", "label": "tfidf-lr",
+                                      "stages": [{"classifier": "logistic-regression", "C": 10}]}]  # fmt: skip
+    config["baseline"] = "tfidf"
+    experiment = load_experiment(write_config(tmp_path / "exp.yaml", config))
+    assert experiment.run_config(experiment.strategies[1], 1).stages[0].classifier == "logistic-regression"
+    with pytest.raises(TailTuneError, match="strategies tfidf-lr: 'stages' overrides cannot be kept under 'tune'"):
+        load_experiment(write_config(tmp_path / "exp.yaml", {**config, "tune": {"trials": 2}}))

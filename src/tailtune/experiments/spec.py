@@ -225,6 +225,12 @@ def _parse(data: dict[str, Any], path: Path, output: str | Path | None) -> Exper
         raise TailTuneError(f"baseline {baseline!r} is not one of the strategies ({', '.join(labels)})")
     variants = _parse_data(as_mapping(data["data"], "data"))
     tune = _parse_tune(data.get("tune"))
+    if tune is not None:
+        # A search samples every stage's settings afresh: per-stage overrides would be dropped without a word.
+        fixed = [s.label for s in strategies if s.overrides]
+        if fixed:
+            raise TailTuneError(f"strategies {', '.join(fixed)}: 'stages' overrides cannot be kept under 'tune', "
+                                "which searches each stage's settings; drop 'tune' or the 'stages' overrides")  # fmt: skip
     return Experiment(path, Path(output), model, seeds, baseline, run, strategies, variants, tune)
 
 
