@@ -15,7 +15,7 @@ from conftest import make_texts, run_cli, write_file
 from tailtune.classic import PIPELINE_FILE, RECORD_FILE, TfidfModel, class_scores, make_pipeline
 from tailtune.classifier import TailTuner
 from tailtune.config import RunConfig, TfidfStage
-from tailtune.data import Splits, read_dataset
+from tailtune.data import Splits, TextDataset, check_labels, read_dataset
 from tailtune.errors import TailTuneError
 from tailtune.rundir import load_run
 from tailtune.strategies import build_run_config
@@ -119,6 +119,26 @@ def test_scores_match_the_pipeline(classifier):
         assert pipeline.classes_[scores.argmax(axis=1)].tolist() == pipeline.predict(texts).tolist()
         if classifier == "logistic-regression":
             assert np.allclose(scores, pipeline.predict_proba(texts))
+
+
+@pytest.mark.parametrize(("classifier", "has_log_loss"), [("linear-svc", False), ("logistic-regression", True)])
+def test_log_loss_only_where_scores_are_probabilities(classifier, has_log_loss):
+    """A softmax over SVM margins falls as C grows: its log loss would rank tied tune trials by C, so a linear SVM's
+    metrics have none; logistic regression's is scikit-learn's."""
+    from sklearn.metrics import log_loss
+
+    from tailtune.classic import evaluate, fit
+
+    texts, labels = make_texts({"sport": 10, "tech": 6, "money": 4}, seed=5)
+    data = TextDataset(texts, labels, "train")
+    label_map = check_labels(Splits(data))
+    model = fit(TfidfStage(classifier=classifier), data, label_map, seed=0)
+    metrics, _ = evaluate(model, data, label_map)
+    if has_log_loss:
+        expected = log_loss(label_map.encode(labels, source="t"), model.predict_proba(texts), labels=range(3))
+        assert metrics["log_loss"] == pytest.approx(expected)
+    else:
+        assert metrics["log_loss"] is None
 
 
 def test_stage_settings_reach_the_pipeline():

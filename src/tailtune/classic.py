@@ -216,11 +216,12 @@ def evaluate(model: TfidfModel, dataset: TextDataset, label_map: LabelMap) -> tu
     and the predicted class's ``score``), as a fine-tuned run's predictions."""
     probs = model.predict_proba(dataset.texts)
     names = label_map.labels
-    # The log loss of the margins' softmax only ranks tied TF-IDF trials: it is a probability only for
-    # logistic regression.
+    # A softmax over the SVM's margins is no probability: its log loss would fall as C grows and rank tied
+    # trials by that alone, so it is measured for logistic regression only.
     return score_probabilities(
         label_map.encode(dataset.labels, source=dataset.source), probs, texts=dataset.texts, labels=dataset.labels,
         label_names=names, train_counts=[model.train_counts[name] for name in names],
+        calibrated=model.stage.classifier == "logistic-regression",
     )  # fmt: skip
 
 

@@ -43,8 +43,8 @@ def frequency_groups(train_counts: Sequence[int]) -> dict[str, list[int]]:
 
     Args:
         train_counts: Training examples per class, indexed by class id.
-        probabilities: The predicted probabilities (``[n, K]``), where there are any: adds ``log_loss``
-            (scikit-learn's, over all K classes), which tells apart models whose labels score alike.
+        probabilities: The predicted probabilities (``[n, K]``), where the model gives any: ``log_loss``
+            (scikit-learn's, over all K classes; None without them) tells apart models whose labels score alike.
 
     Returns:
         ``{"head": [...], "medium": [...], "tail": [...]}``, each a list of class ids in ascending order.
@@ -88,8 +88,8 @@ def compute_metrics(
         y_pred: Predicted class ids, each in ``[0, K)``.
         label_names: Name of each class, indexed by class id; unique.
         train_counts: Training examples per class, indexed by class id.
-        probabilities: The predicted probabilities (``[n, K]``), where there are any: adds ``log_loss``
-            (scikit-learn's, over all K classes), which tells apart models whose labels score alike.
+        probabilities: The predicted probabilities (``[n, K]``), where the model gives any: ``log_loss``
+            (scikit-learn's, over all K classes; None without them) tells apart models whose labels score alike.
 
     Returns:
         A JSON-serialisable dict with keys ``accuracy``, ``micro_f1``, ``macro_f1``, ``weighted_f1``,
@@ -133,10 +133,10 @@ def compute_metrics(
     def score(values: np.ndarray, c: int) -> float | None:
         return float(values[c]) if measured[c] else None
 
-    extra = {}
+    loss = None
     if probabilities is not None:
         probs = np.asarray(probabilities, dtype=np.float64)  # float32 rows sum to 1 only within float32's precision
-        extra["log_loss"] = float(log_loss(true, probs / probs.sum(axis=1, keepdims=True), labels=labels))
+        loss = float(log_loss(true, probs / probs.sum(axis=1, keepdims=True), labels=labels))
     return {
         "accuracy": float(np.mean(true == pred)),
         # No labels= argument: scikit-learn's default averages over the classes in y_true or y_pred.
@@ -162,7 +162,7 @@ def compute_metrics(
             "labels": list(label_names),
             "matrix": confusion_matrix(true, pred, labels=labels).tolist(),
         },
-        **extra,
+        "log_loss": loss,
     }
 
 
@@ -174,15 +174,16 @@ def score_probabilities(
     labels: Sequence[str],
     label_names: Sequence[str],
     train_counts: Sequence[int],
+    calibrated: bool = True,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """A model's predicted probabilities on labelled data, scored: :func:`compute_metrics` of their argmax (with
-    the log loss), and one row per example (``text``, ``label``, ``predicted`` and the predicted class's
-    ``score``), as every run's ``predictions.csv`` holds them."""
+    """A model's class scores on labelled data, scored: :func:`compute_metrics` of their argmax (with the log
+    loss where the scores are ``calibrated`` probabilities), and one row per example (``text``, ``label``,
+    ``predicted`` and the predicted class's ``score``), as every run's ``predictions.csv`` holds them."""
     import pandas as pd  # not at import time: the command line's --help reads this module
 
     predicted = probabilities.argmax(axis=1)
     metrics = compute_metrics(y_true, predicted, label_names=label_names, train_counts=train_counts,
-                              probabilities=probabilities)  # fmt: skip
+                              probabilities=probabilities if calibrated else None)  # fmt: skip
     predictions = pd.DataFrame({
         "text": list(texts),
         "label": list(labels),

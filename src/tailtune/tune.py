@@ -108,7 +108,8 @@ def pick_best(trials: list, tolerance: float) -> tuple[Any, str]:
     A small validation split often scores several trials alike (every one at 1.0 on an easy split). Among tied
     trials the defaults are kept where they ran (a search then never returns less than ``tailtune train``
     would on validation), else the one with the lowest validation log loss, which tells apart models whose
-    labels score alike.
+    labels score alike; a trial whose scores are no probabilities (a linear SVM's) has none and ranks after
+    those that have one, then by trial number.
     """
     top = max(trial.value for trial in trials)
     tied = [trial for trial in trials if trial.value >= top - tolerance]

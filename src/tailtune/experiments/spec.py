@@ -230,7 +230,7 @@ def _parse(data: dict[str, Any], path: Path, output: str | Path | None) -> Exper
         fixed = [s.label for s in strategies if s.overrides]
         if fixed:
             raise TailTuneError(f"strategies {', '.join(fixed)}: 'stages' overrides cannot be kept under 'tune', "
-                                "which searches each stage's settings; drop 'tune' or the 'stages' overrides")  # fmt: skip
+                                "which searches each stage's settings; drop 'tune' or the overrides")  # fmt: skip
     return Experiment(path, Path(output), model, seeds, baseline, run, strategies, variants, tune)
 
 
