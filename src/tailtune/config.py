@@ -58,7 +58,7 @@ DEFAULT_STRATEGY = "two-stage"
 # read from training texts may be (tailtune.lengths); lowered to the model's limit where that is smaller.
 DEFAULT_MAX_LENGTH = 128
 # refit "auto": retrain on all the training data when the median class has fewer examples than this.
-REFIT_BELOW_MEDIAN_CLASS = 200
+REFIT_BELOW_MEDIAN_CLASS = 150
 
 
 @dataclass
