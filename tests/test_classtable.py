@@ -68,3 +68,13 @@ def test_top_confusions_skip_the_diagonal_and_empty_cells():
     assert [str(c) for c in top_confusions(["a", "b", "c"], matrix, 5)] == ["c -> a: 3 of 11", "a -> c: 1 of 10",
                                                                              "c -> b: 1 of 11"]  # fmt: skip
     assert top_confusions(["a", "b", "c"], np.diag([3, 4, 5]), 5) == []
+
+
+def test_lowest_f1_ties_put_the_frequent_class_first():
+    """Of classes failing alike, the more frequent in training comes first: the rarest are listed on their own, and
+    a frequent class at F1 0 must not hide behind them."""
+    from tailtune.metrics import compute_metrics
+
+    names = ["big", "mid", "rare"]
+    metrics = compute_metrics([0, 1, 2, 0], [1, 0, 0, 0], label_names=names, train_counts=[50, 20, 2])
+    assert [row.name for row in lowest_f1(class_rows(metrics), 2)] == ["mid", "rare"]

@@ -88,10 +88,11 @@ def rarest(rows: Sequence[_Row], n: int) -> list[_Row]:
 
 
 def lowest_f1(rows: Sequence[ClassRow], n: int) -> list[ClassRow]:
-    """The ``n`` scored classes with the lowest F1, lowest first; of equal F1 the rarer in training first."""
+    """The ``n`` scored classes with the lowest F1, lowest first; of equal F1 the more frequent in training first
+    (a frequent class that fails says more than a rare one, and the rarest are listed on their own)."""
     position = {row.name: i for i, row in enumerate(rows)}
     scored = [row for row in rows if row.f1 is not None]
-    return sorted(scored, key=lambda row: (row.f1, -position[row.name]))[: max(n, 0)]
+    return sorted(scored, key=lambda row: (row.f1, position[row.name]))[: max(n, 0)]
 
 
 def rarest_line(rows: Sequence[ClassRow], n: int, name: Callable[[str], str] = str) -> str:

@@ -33,7 +33,7 @@ def test_summary_of_many_classes_stays_short():
     assert lines[0].startswith(f"test: macro-F1 {metrics['macro_f1']:.4f}")
     assert lines[1].startswith(f"head F1 {metrics['head_f1']:.4f}: 20 classes of ")
     assert lines[3].startswith(f"tail F1 {metrics['tail_f1']:.4f}: 20 classes of 2-")
-    assert "(all classes in RUN/metrics.json)" in lines[4]
+    assert "(every class in RUN/metrics.json)" in lines[4]
     rows = [line.split() for line in lines if line.startswith("class-")]
     assert 5 <= len(rows) <= 2 * SHOWN_CLASSES
     shown = [row[0] for row in rows]
@@ -48,7 +48,7 @@ def test_summary_of_many_classes_names_a_few_unscored_ones():
     metrics = long_tail_metrics()
     metrics["absent_classes"] = NAMES[:40]
     table = metrics_table(metrics)
-    assert "(all classes in the file --output writes)" in table
+    assert "(every class with --output, in the file it writes)" in table
     assert table.splitlines()[-1].endswith(", class-09 and 30 more")
 
 
@@ -61,3 +61,16 @@ def test_summary_of_few_classes_lists_every_class():
     lines = metrics_table(metrics, full_scores="RUN/metrics.json").splitlines()
     assert lines[1] == f"{'class':<24} {'train':>7} {'support':>8} {'precision':>9} {'recall':>7} {'F1':>7}"
     assert [line.split()[0] for line in lines[2:]] == names
+
+
+def test_long_class_names_end_in_an_ellipsis_not_a_cut():
+    """Names sharing a long prefix stay apart: written whole up to NAME_WIDTH characters, longer ones end in '…'."""
+    from tailtune.cli.common import NAME_WIDTH
+    from tailtune.metrics import compute_metrics
+
+    names = ["C12 pediatric cardiovascular diseases", "C12 pediatric cardiovascular surgery", "x" * 60]
+    metrics = {**compute_metrics([0, 1, 2], [0, 1, 2], label_names=names, train_counts=[3, 2, 1]), "split": "test"}
+    lines = metrics_table(metrics).splitlines()
+    assert any(line.startswith(names[0] + " ") for line in lines)
+    assert any(line.startswith(names[1] + " ") for line in lines)
+    assert any(line.startswith("x" * (NAME_WIDTH - 1) + "… ") for line in lines)

@@ -44,16 +44,23 @@ def metrics_table(metrics: dict[str, Any], *, full_scores: str | None = None) ->
     ]
     rows = class_rows(metrics)
     if len(rows) <= FULL_TABLE_CLASSES:
-        lines.append(f"{'class':<24} {_SCORES_HEADER}")
-        lines += [f"{row.name[:24]:<24} {_row_scores(row)}" for row in rows]
+        width = _name_width(rows)
+        lines.append(f"{'class':<{width}} {_SCORES_HEADER}")
+        lines += [f"{_name_cell(row.name, width)} {_row_scores(row)}" for row in rows]
     else:
-        shown = {row.name for row in [*lowest_f1(rows, SHOWN_CLASSES), *rarest(rows, SHOWN_CLASSES)]}
-        where = full_scores or "the file --output writes"
+        scored = [row for row in rows if row.f1 is not None]  # the rarest the split can say something about
+        shown = [
+            row
+            for row in rows
+            if row.name in {r.name for r in [*lowest_f1(rows, SHOWN_CLASSES), *rarest(scored, SHOWN_CLASSES)]}
+        ]
+        where = f"in {full_scores}" if full_scores else "with --output, in the file it writes"
         lines += group_lines(metrics, rows)
-        lines.append(f"the {SHOWN_CLASSES} lowest-F1 and {SHOWN_CLASSES} rarest of {len(rows)} classes, most frequent "
-                     f"in training first (all classes in {where}):")  # fmt: skip
-        lines.append(f"{'class':<24} {'group':<6} {_SCORES_HEADER}")
-        lines += [f"{row.name[:24]:<24} {row.group:<6} {_row_scores(row)}" for row in rows if row.name in shown]
+        lines.append(f"the {SHOWN_CLASSES} lowest-F1 and {SHOWN_CLASSES} rarest scored of {len(rows)} classes, most "
+                     f"frequent in training first (every class {where}):")  # fmt: skip
+        width = _name_width(shown)
+        lines.append(f"{'class':<{width}} {'group':<6} {_SCORES_HEADER}")
+        lines += [f"{_name_cell(row.name, width)} {row.group:<6} {_row_scores(row)}" for row in shown]
         confusions = metrics_confusions(metrics, SHOWN_CLASSES)
         if confusions:
             lines.append("most frequent confusions (true -> predicted: count of the true class's examples):")
@@ -63,6 +70,18 @@ def metrics_table(metrics: dict[str, Any], *, full_scores: str | None = None) ->
         lines.append(f"{len(absent)} class(es) with no example here and no prediction are not scored and not in "
                      f"the macro averages: {name_list(absent, 2 * SHOWN_CLASSES)}")  # fmt: skip
     return "\n".join(lines)
+
+
+#: Class names are written whole up to this many characters; longer ones end in an ellipsis.
+NAME_WIDTH = 40
+
+
+def _name_width(rows: list[ClassRow]) -> int:
+    return min(NAME_WIDTH, max([len("class"), 24, *(len(row.name) for row in rows)]))
+
+
+def _name_cell(name: str, width: int) -> str:
+    return f"{name if len(name) <= width else name[: width - 1] + '…':<{width}}"
 
 
 def _row_scores(row: ClassRow) -> str:
