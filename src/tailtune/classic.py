@@ -274,8 +274,10 @@ def train_into(config: RunConfig, splits: Splits, label_map: LabelMap, out: Path
     metrics["stages"] = [{"name": stage.name, "seconds": seconds, "examples": len(splits.train), "features": features,
                           "phase": "train"}]  # fmt: skip
     # Nothing is chosen on validation data: the keys of a fine-tuned run's decisions, empty.
-    metrics.update({"validation_split": {"source": None}, "selection": [], "calibration": None, "long_texts": None,
-                    "refit": {"done": False, "reason": "nothing was selected"}, "refit_epochs": None})  # fmt: skip
+    metrics.update({
+        "validation_split": {"source": None}, "selection": [], "calibration": None, "long_texts": None,
+        "refit": {"done": False, "reason": "a TF-IDF model fits once, on all the training data"}, "refit_epochs": None,
+    })  # fmt: skip
     if main and save_model:
         with rundir.writing_model(out) as tmp:
             model.save(tmp, scores=metrics)

@@ -17,10 +17,13 @@ from tailtune.metrics import compute_metrics
         ("x: name it with label_column", "label_column", "x: name it with --label-column"),
         ("stage 2: lr must be > 0", "lr", "stage 2: lr must be > 0"),
         ("lr must be > 0", None, "lr must be > 0"),
+        ("refit does not apply to strategy 'tfidf'", "refit", "--no-refit does not apply to strategy 'tfidf'"),
+        ("feature_cache does not apply", "feature_cache", "--no-feature-cache does not apply"),
     ],
 )
 def test_errors_speak_of_flags(message, setting, expected):
-    """A setting named first or last in a library message becomes its flag; elsewhere it stays a word."""
+    """A setting named first or last in a library message becomes its flag (the one that turns it off, where that
+    is the only one); elsewhere it stays a word."""
     assert in_flag_terms(TailTuneError(message, setting=setting)) == expected
 
 

@@ -96,6 +96,14 @@ def print_error(exc: TailTuneError) -> None:
     print(f"tailtune: error: {in_flag_terms(exc)}", file=sys.stderr)
 
 
+#: Settings whose command-line flag turns them off (``cli/options.py``): the flag to name in a message.
+NEGATED_FLAGS = {
+    "refit": "--no-refit",
+    "feature_cache": "--no-feature-cache",
+    "group_by_length": "--no-group-by-length",
+}
+
+
 def in_flag_terms(exc: TailTuneError) -> str:
     """The error's message, naming the command-line flag where the library named a setting.
 
@@ -106,7 +114,7 @@ def in_flag_terms(exc: TailTuneError) -> str:
     message, setting = str(exc), exc.setting
     if not setting:
         return message
-    flag = "--" + setting.replace("_", "-")
+    flag = NEGATED_FLAGS.get(setting, "--" + setting.replace("_", "-"))
     if message.startswith(setting):
         message = flag + message[len(setting) :]
     if message.endswith(" " + setting):
