@@ -153,7 +153,10 @@ def _training_section(config: RunConfig, metrics: dict[str, Any] | None, saved: 
     pooling = saved.pooling or config.pooling
     if config.pooling != pooling:
         pooling += f" (chosen by {config.pooling})"
-    lines = ["## Training", "", f"Base model: `{config.model}`; strategy `{config.strategy}`; max length "
+    # The hub id where the model has one: a local path (the embedded MiniLM's inside a virtualenv) says nothing
+    # to a reader of a shared folder.
+    lines = ["## Training", "", f"Base model: `{base_model_id(config.model) or config.model}`; strategy "
+             f"`{config.strategy}`; max length "
              f"{config.max_length}, batch size {config.batch_size}, seed {config.seed}, pooling {pooling}, head "
              f"{saved.head}.",
              "", "| stage | trains | loss | class weights | learning rate | epochs | min steps | sampler |",
@@ -232,9 +235,10 @@ def _usage_section(saved: SavedRecord, code: str | None, architectures: list[str
     lines += ["```python", "from transformers import pipeline", "", f"classifier = {call}",
               f'classifier("a new text"{read})', "```", ""]  # fmt: skip
     if saved.max_length:
-        tailtune_reads = ("and as tailtune reads it with `--long-texts truncate`; without it, tailtune reads this "
+        tailtune_reads = ("and as tailtune reads it with `--long-texts truncate` (otherwise tailtune reads this "
                           f"model's longer texts whole, in windows of {saved.max_length} tokens whose logits it "
-                          "averages" if saved.long_texts == "chunks" else "and as tailtune reads it")  # fmt: skip
+                          "averages)" if saved.long_texts == "chunks"
+                          else "and as tailtune reads it")  # fmt: skip
         lines += [f"`truncation=True` reads the first {saved.max_length} tokens of a longer text, as the model was "
                   f"trained {tailtune_reads}: the folder's tokenizer states {saved.max_length} as its limit. "
                   "Without it, the pipeline reads long texts whole and can predict otherwise.", ""]  # fmt: skip
