@@ -70,3 +70,14 @@ def test_report_refuses_to_pool_unrelated_runs(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"tailtune: error: {first} and {other} cannot be pooled") and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # nothing written
+
+
+def test_report_compares_with_the_experiments_recorded_baseline(tmp_path):
+    """Without --baseline the report compares with the baseline compare recorded in summary.json, else vanilla."""
+    from tailtune.report.build import _recorded_baseline
+
+    assert _recorded_baseline(tmp_path) == "vanilla"
+    (tmp_path / "summary.json").write_text('{"baseline": "tfidf", "rows": []}')
+    assert _recorded_baseline(tmp_path) == "tfidf"
+    (tmp_path / "summary.json").write_text("[1, 2]")  # not what compare writes: the default
+    assert _recorded_baseline(tmp_path) == "vanilla"

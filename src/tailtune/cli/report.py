@@ -17,7 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     report.add_argument("runs", help="folder holding run directories (an experiment, a demo, or one run)")
     report.add_argument("--output", help="HTML file to write (default RUNS/report.html)")
-    report.add_argument("--baseline", default="vanilla", help="strategy to compare against (default %(default)s)")
+    report.add_argument(
+        "--baseline",
+        help="strategy to compare against (default: the experiment's baseline as "
+        "RUNS/summary.json records it, else vanilla)",
+    )
     report.add_argument("--per-class-png", metavar="PNG", help="also write the per-class F1 vs frequency figure here")
     add_quiet_option(report)
     report.set_defaults(func=cmd_report)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from tailtune.fileio import write_atomic
 from tailtune.report.document import Document
 from tailtune.report.sections import SECTIONS, ReportContext
 from tailtune.report.tuning import tuning_section
-from tailtune.rundir import find_failures, no_runs_error, scan_runs
+from tailtune.rundir import SUMMARY_JSON, find_failures, no_runs_error, scan_runs
 
 # Records carry the package name, the one users configure and see in the log format.
 logger = logging.getLogger(__package__)
@@ -33,7 +34,7 @@ def build_report(
     root: str | Path,
     *,
     output: str | Path | None = None,
-    baseline: str = "vanilla",
+    baseline: str | None = None,
     per_class_png: str | Path | None = None,
 ) -> tuple[Path, Path]:
     """Build the report for the runs under ``root``.
@@ -48,7 +49,8 @@ def build_report(
         output: Path of the HTML file (an existing directory gets ``report.html`` inside it; another suffix
             is replaced by ``.html``). The Markdown goes next to it with suffix ``.md``, and its images in a
             ``<name>_files/`` folder. Default: ``root/report.html``.
-        baseline: The strategy the others are compared with.
+        baseline: The strategy the others are compared with (default: the experiment's, as ``compare`` recorded it
+            in ``summary.json``, else ``vanilla``).
         per_class_png: Also write the per-class F1 against training frequency figure to this PNG file.
 
     Returns:
@@ -64,7 +66,7 @@ def build_report(
     if not runs:
         raise no_runs_error(root_path)
     html_path, md_path, files_dir = _output_paths(root_path, output)
-    ctx = ReportContext(runs, baseline)
+    ctx = ReportContext(runs, baseline or _recorded_baseline(root_path))
     doc = Document(files_dir=files_dir.name)
     for section in SECTIONS:
         section(doc, ctx)
@@ -90,3 +92,12 @@ def build_report(
         write_atomic(per_class_png, ctx.per_class_png)
     logger.info("Wrote %s and %s", html_path, md_path)
     return html_path, md_path
+
+
+def _recorded_baseline(root: Path) -> str:
+    """The baseline an experiment's ``summary.json`` names, else ``vanilla``."""
+    try:
+        recorded = json.loads((root / SUMMARY_JSON).read_text(encoding="utf-8")).get("baseline")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    return recorded if isinstance(recorded, str) and recorded else "vanilla"
