@@ -281,6 +281,13 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         trained = read_record(self.model_.config).max_length
         return int(trained) if trained else min(512, position_limit(self.model_.config, self.tokenizer_) or 512)
 
+    @property
+    def reading(self) -> str:
+        """How the fitted or loaded model reads a text longer than its ``max_length``: ``chunks`` (whole, in windows)
+        or ``truncate`` (its first ``max_length`` tokens)."""
+        self._check_fitted()
+        return self._long_texts()
+
     def _long_texts(self) -> str:
         if self.config_ is not None:
             return self.config_.long_texts

@@ -40,8 +40,9 @@ def test_train_evaluate_predict(tiny_model, tiny_data, tmp_path, capsys):
     assert code == 0, err
     evaluated = json.loads(scores.read_text())
     assert evaluated["split"] == str(tiny_data["test"])
-    for key in ("accuracy", "macro_f1", "micro_f1", "balanced_accuracy", "tail_f1"):
+    for key in ("accuracy", "macro_f1", "micro_f1", "balanced_accuracy", "tail_f1", "log_loss"):
         assert evaluated[key] == pytest.approx(metrics[key]), key
+    assert evaluated["long_texts"] == metrics["long_texts"]["chosen"]  # read as train read its test data
     assert {name: row["train_count"] for name, row in evaluated["per_class"].items()} == {
         "money": 4, "sport": 40, "tech": 12,
     }  # fmt: skip

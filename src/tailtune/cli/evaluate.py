@@ -36,13 +36,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     tuner = TailTuner.load(args.model, trust_remote_code=args.trust_remote_code, **predict_settings(args))
     data = load_data(args.data, text_column=args.text_column, label_column=args.label_column)
     y_true = tuner.label_map.encode(data.labels, source=data.source)
-    y_pred = tuner.predict_proba(data.texts).argmax(axis=1)
-    record = tuner if isinstance(tuner, TfidfModel) else read_record(tuner.model_.config)  # tfidf: no transformer
+    probabilities = tuner.predict_proba(data.texts)
+    classic = isinstance(tuner, TfidfModel)
+    record = tuner if classic else read_record(tuner.model_.config)  # tfidf: no transformer
     counts = record.train_counts or {}
     names = tuner.label_map.labels
     train_counts = [int(counts.get(name, 0)) for name in names]
-    metrics = compute_metrics(y_true, y_pred, label_names=names, train_counts=train_counts)
+    # Scored as the run scored its test data: the log loss where the scores are probabilities.
+    calibrated = not classic or tuner.stage.classifier == "logistic-regression"
+    metrics = compute_metrics(y_true, probabilities.argmax(axis=1), label_names=names, train_counts=train_counts,
+                              probabilities=probabilities if calibrated else None)  # fmt: skip
     metrics["split"] = data.source
+    if not classic:
+        metrics["long_texts"] = tuner.reading  # the reading these scores come from
     print(metrics_table(metrics, full_scores=args.output))
     if args.output:
         write_json(args.output, metrics)
