@@ -76,8 +76,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     result = tune(resolve_model(args.model), splits, args.output, strategies=args.strategies, trials=args.trials,
                   timeout=args.timeout, storage=args.storage, settings=settings, seed=args.seed,
                   show_progress=not args.quiet, on_trial=report)  # fmt: skip
-    print(f"best: {result.strategy} {result.settings['settings']} (validation {result.validation_score:.4f}, "
-          f"{result.n_trials} trials)")  # fmt: skip
+    stages = result.settings["stages"]
+    chosen = {**result.settings["settings"], **({"stages": stages} if any(stages) else {})}
+    print(f"kept: {result.strategy} {chosen or 'as train runs it'} (validation {result.validation_score:.4f}, "
+          f"{result.n_trials} trials; why: {args.output}/best.json)")  # fmt: skip
     if result.final_metrics.get("split"):
         print(metrics_table(result.final_metrics, full_scores=f"{args.output}/best/metrics.json"))
     print(f"tuning folder: {args.output} (final model in {args.output}/best)")
