@@ -259,3 +259,17 @@ def test_experiment_refuses_a_fine_tuning_option_for_tfidf(tiny_model, source_cs
     path = write_config(tmp_path / "exp.yaml", config)
     code, _, err = run_cli(capsys, "compare", "--config", path, "--dry-run")
     assert code == 2 and "strategies[1]" in err and "lr does not apply to strategy 'tfidf'" in err
+
+
+def test_tune_command_prints_what_it_kept(tiny_model, tiny_data, tmp_path, capsys):
+    """The command names the kept strategy with its settings, stage overrides included, and where best.json is."""
+    code, out, err = run_cli(capsys, "tune", "--train", tiny_data["train"], "--model", tiny_model, "--strategies",
+                             "tfidf", "--trials", "3", "--output", tmp_path / "t", "-q")  # fmt: skip
+    assert code == 0, err
+    best = json.loads((tmp_path / "t" / "best.json").read_text())
+    kept = next(line for line in out.splitlines() if line.startswith("kept: tfidf "))
+    if best["settings"]["stages"]:
+        assert f"'C': {best['settings']['stages'][0]['C']}" in kept
+    else:
+        assert "as train runs it" in kept
+    assert kept.endswith(f"why: {tmp_path / 't'}/best.json)")
