@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -160,6 +161,26 @@ def build_tiny_model_dir(path: Path, model_type: str = "bert", dropout: float = 
     model.save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
     return path
+
+
+def build_tiny_model_with_positions(path: Path, positions: int, tokenizer_limit: int | None) -> str:
+    """A tiny BERT (:func:`build_tiny_model_dir`) with ``positions`` position embeddings, whose tokenizer states
+    ``tokenizer_limit`` as its ``model_max_length`` (None: states none)."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    build_tiny_model_dir(path)
+    config = AutoConfig.from_pretrained(path)
+    config.max_position_embeddings = positions
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(str(path))
+    tokenizer_config = path / "tokenizer_config.json"
+    settings = json.loads(tokenizer_config.read_text())
+    settings.pop("model_max_length", None)
+    if tokenizer_limit is not None:
+        settings["model_max_length"] = tokenizer_limit
+    tokenizer_config.write_text(json.dumps(settings))
+    return str(path)
 
 
 @pytest.fixture(scope="session")

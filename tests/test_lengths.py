@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import FILLER, WORDS, build_tiny_model_dir, make_texts, run_cli
+from conftest import FILLER, WORDS, build_tiny_model_with_positions, make_texts, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -218,16 +218,7 @@ def test_a_given_max_length_is_never_changed(tokenizer):
 @pytest.fixture(scope="module")
 def roomy_model(tmp_path_factory) -> str:
     """A tiny BERT with 600 positions whose tokenizer states 512: room for the length the data asks for."""
-    from transformers import AutoConfig, AutoModel
-
-    path = build_tiny_model_dir(tmp_path_factory.mktemp("roomy-bert"))
-    config = AutoConfig.from_pretrained(path)
-    config.max_position_embeddings = 600
-    torch.manual_seed(0)
-    AutoModel.from_config(config).save_pretrained(str(path))
-    tokenizer_config = path / "tokenizer_config.json"
-    tokenizer_config.write_text(json.dumps({**json.loads(tokenizer_config.read_text()), "model_max_length": 512}))
-    return str(path)
+    return build_tiny_model_with_positions(tmp_path_factory.mktemp("roomy-bert"), 600, 512)
 
 
 def test_training_texts_decide_the_length(roomy_model, tmp_path, caplog):

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import build_tiny_model_dir
+from conftest import build_tiny_model_with_positions
 from sklearn.metrics import f1_score
 
 import tailtune.run as run_module
@@ -265,18 +265,7 @@ def test_single_class_and_unlabelled_training(tiny_model, tmp_path):
 @pytest.fixture(scope="module")
 def short_model(tmp_path_factory) -> str:
     """A tiny BERT with 24 positions whose tokenizer states no limit: its position table is the limit."""
-    from transformers import AutoConfig, AutoModel
-
-    path = build_tiny_model_dir(tmp_path_factory.mktemp("short-bert"))
-    config = AutoConfig.from_pretrained(path)
-    config.max_position_embeddings = 24
-    torch.manual_seed(0)
-    AutoModel.from_config(config).save_pretrained(str(path))
-    tokenizer_config = path / "tokenizer_config.json"
-    settings = json.loads(tokenizer_config.read_text())
-    del settings["model_max_length"]
-    tokenizer_config.write_text(json.dumps(settings))
-    return str(path)
+    return build_tiny_model_with_positions(tmp_path_factory.mktemp("short-bert"), 24, None)
 
 
 def test_default_max_length_is_fitted_to_a_short_model(short_model, splits, tmp_path, caplog):
