@@ -261,10 +261,11 @@ def test_experiment_refuses_a_fine_tuning_option_for_tfidf(tiny_model, source_cs
     assert code == 2 and "strategies[1]" in err and "lr does not apply to strategy 'tfidf'" in err
 
 
-def test_tune_command_prints_what_it_kept(tiny_model, tiny_data, tmp_path, capsys):
-    """The command names the kept strategy with its settings, stage overrides included, and where best.json is."""
-    code, out, err = run_cli(capsys, "tune", "--train", tiny_data["train"], "--model", tiny_model, "--strategies",
-                             "tfidf", "--trials", "3", "--output", tmp_path / "t", "-q")  # fmt: skip
+def test_tune_command_prints_what_it_kept(tiny_data, tmp_path, capsys):
+    """A TF-IDF search needs no --model; the command names the kept strategy with its settings, stage overrides
+    included, and where best.json is."""
+    code, out, err = run_cli(capsys, "tune", "--train", tiny_data["train"], "--strategies", "tfidf", "--trials", "3",
+                             "--output", tmp_path / "t", "-q")  # fmt: skip
     assert code == 0, err
     best = json.loads((tmp_path / "t" / "best.json").read_text())
     kept = next(line for line in out.splitlines() if line.startswith("kept: tfidf "))
@@ -273,3 +274,17 @@ def test_tune_command_prints_what_it_kept(tiny_model, tiny_data, tmp_path, capsy
     else:
         assert "as train runs it" in kept
     assert kept.endswith(f"why: {tmp_path / 't'}/best.json)")
+
+
+@pytest.mark.parametrize(("extra", "flag"), [(["--model", "m"], "--model"), (["--max-length", "64"], "--max-length"),
+                                             (["--no-refit"], "--no-refit")])  # fmt: skip
+def test_tune_of_tfidf_refuses_what_train_refuses(tiny_data, tmp_path, capsys, extra, flag):
+    code, _, err = run_cli(capsys, "tune", "--train", tiny_data["train"], "--strategies", "tfidf", "--trials", "1",
+                           "--output", tmp_path / "t", *extra)  # fmt: skip
+    assert code == 2 and f"{flag} does not apply to strategy 'tfidf'" in err
+
+
+def test_tune_of_a_transformer_strategy_needs_a_model(tiny_data, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "tune", "--train", tiny_data["train"], "--strategies", "tfidf", "vanilla",
+                           "--trials", "1", "--output", tmp_path / "t")  # fmt: skip
+    assert code == 2 and "--model is required" in err

@@ -124,7 +124,7 @@ def pick_best(trials: list, tolerance: float) -> tuple[Any, str]:
 
 
 def tune(
-    model: str,
+    model: str | None,
     splits: Splits,
     output: str | Path,
     *,
@@ -141,7 +141,7 @@ def tune(
     """Search strategies and budgets on validation data, then train the best on all the data.
 
     Args:
-        model: A resolved model folder or hub id.
+        model: A resolved model folder or hub id (None where only TF-IDF strategies are searched).
         splits: Training data, optional eval data (else a split is carved from training) and test data (only
             reported for the final model, never used to choose).
         output: The tuning folder.
@@ -171,10 +171,12 @@ def tune(
     check_run_folder((final or FinalRun()).directory or out / BEST_DIR, model=model, splits=splits)
     out.mkdir(parents=True, exist_ok=True)
     shared = {"seed": seed, "cache_dir": str(out / CACHE_DIR), **(settings or {})}
-    base = resolve_max_length(build_run_config(model, strategies[0], settings=shared), splits.train.texts)
-    # Read from all the training texts once (refused before any trial where impossible), so that every trial and the
-    # final run read as many tokens, whatever part of the data they train on.
-    shared["max_length"] = base.max_length
+    base = build_run_config(model, strategies[0], settings=shared)
+    if not all(build_run_config(model, strategy).classic for strategy in strategies):
+        # Read from all the training texts once (refused before any trial where impossible), so that every trial and
+        # the final run read as many tokens, whatever part of the data they train on.
+        base = resolve_max_length(base, splits.train.texts)
+        shared["max_length"] = base.max_length
     held = validation_split(base, splits)
     if held.validation is None:
         raise TailTuneError("tuning needs validation data: give eval data, or a positive eval_fraction and classes "

@@ -31,7 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     tune.add_argument("--train", required=True, help="training data (file, save_to_disk folder, hub or builtin: name)")
     tune.add_argument("--eval", help="validation data (default: held out of --train)")
     tune.add_argument("--test", help="test data, scored only for the final model (never used to choose)")
-    tune.add_argument("--model", required=True, help="local model folder, hub id or builtin:minilm")
+    tune.add_argument(
+        "--model",
+        help="local model folder, hub id or builtin:minilm (not needed where only TF-IDF strategies are searched)",
+    )
     tune.add_argument("--output", required=True, help="tuning folder")
     tune.add_argument("--strategies", nargs="+", metavar="NAME",
                       help=f"strategies to search (default {' '.join(DEFAULT_TUNE_STRATEGIES)})")  # fmt: skip
@@ -53,8 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_tune(args: argparse.Namespace) -> int:
     """Run the search, print one line per trial and the final model's metrics."""
     from tailtune.builtin import load_data, resolve_model
+    from tailtune.classic import refuse_unused
     from tailtune.run import Splits
-    from tailtune.strategies import RUN_SETTINGS
+    from tailtune.strategies import RUN_SETTINGS, build_run_config
     from tailtune.tune import tune
 
     if args.trials is not None and args.trials < 1:
@@ -66,6 +70,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
         test=load_data(args.test, **columns) if args.test else None,
     )
     settings = {k: getattr(args, k) for k in RUN_SETTINGS if k != "seed" and getattr(args, k, None) is not None}
+    strategies = args.strategies or list(DEFAULT_TUNE_STRATEGIES)
+    if all(build_run_config(None, strategy).classic for strategy in strategies):
+        # A TF-IDF search: no transformer, so no model and none of the settings that shape one (as train refuses).
+        refuse_unused(", ".join(strategies), [*(["model"] if args.model else []), *settings])
+        model = None
+    elif not args.model:
+        raise TailTuneError("--model is required (a local model folder, a hub id or builtin:minilm)")
+    else:
+        model = resolve_model(args.model)
 
     def report(trial: dict) -> None:
         value = "-" if trial["value"] is None else f"{trial['value']:.4f}"
@@ -73,7 +86,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(f"trial {trial['number']}: {trial['state'].lower()} {trial['strategy']} validation {value}{seconds}",
               flush=True)  # fmt: skip
 
-    result = tune(resolve_model(args.model), splits, args.output, strategies=args.strategies, trials=args.trials,
+    result = tune(model, splits, args.output, strategies=args.strategies, trials=args.trials,
                   timeout=args.timeout, storage=args.storage, settings=settings, seed=args.seed,
                   show_progress=not args.quiet, on_trial=report)  # fmt: skip
     stages = result.settings["stages"]
