@@ -107,6 +107,11 @@ class TfidfModel:
         self.classes_ = np.asarray(pipeline.classes_)[self._columns]
 
     @property
+    def calibrated(self) -> bool:
+        """Whether the scores are probabilities (logistic regression), not a softmax over a linear SVM's margins."""
+        return self.stage.classifier == "logistic-regression"
+
+    @property
     def label_map(self) -> LabelMap:
         """Label names in class-id order."""
         return LabelMap([str(label) for label in self.classes_])
@@ -221,7 +226,7 @@ def evaluate(model: TfidfModel, dataset: TextDataset, label_map: LabelMap) -> tu
     return score_probabilities(
         label_map.encode(dataset.labels, source=dataset.source), probs, texts=dataset.texts, labels=dataset.labels,
         label_names=names, train_counts=[model.train_counts[name] for name in names],
-        calibrated=model.stage.classifier == "logistic-regression",
+        calibrated=model.calibrated,
     )  # fmt: skip
 
 

@@ -36,7 +36,7 @@ from tailtune.fitting import resolve_max_length, validation_split
 from tailtune.metrics import present_macro_f1_of
 from tailtune.run import train_run
 from tailtune.rundir import BEST_DIR, BEST_FILE, CACHE_DIR, STUDY_FILE, TRIALS_DIR, TRIALS_FILE, check_run_folder
-from tailtune.strategies import DEFAULT_TUNE_STRATEGIES, DEFAULT_TUNE_TRIALS, STRATEGIES, build_run_config
+from tailtune.strategies import DEFAULT_TUNE_STRATEGIES, DEFAULT_TUNE_TRIALS, STRATEGIES, all_classic, build_run_config
 from tailtune.training import StageHooks
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def tune(
     out.mkdir(parents=True, exist_ok=True)
     shared = {"seed": seed, "cache_dir": str(out / CACHE_DIR), **(settings or {})}
     base = build_run_config(model, strategies[0], settings=shared)
-    if not all(build_run_config(model, strategy).classic for strategy in strategies):
+    if not all_classic(strategies):
         # Read from all the training texts once (refused before any trial where impossible), so that every trial and
         # the final run read as many tokens, whatever part of the data they train on.
         base = resolve_max_length(base, splits.train.texts)

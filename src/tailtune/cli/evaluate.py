@@ -43,7 +43,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     names = tuner.label_map.labels
     train_counts = [int(counts.get(name, 0)) for name in names]
     # Scored as the run scored its test data: the log loss where the scores are probabilities.
-    calibrated = not classic or tuner.stage.classifier == "logistic-regression"
+    calibrated = not classic or tuner.calibrated
     metrics = compute_metrics(y_true, probabilities.argmax(axis=1), label_names=names, train_counts=train_counts,
                               probabilities=probabilities if calibrated else None)  # fmt: skip
     metrics["split"] = data.source

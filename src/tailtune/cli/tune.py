@@ -58,7 +58,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from tailtune.builtin import load_data, resolve_model
     from tailtune.classic import refuse_unused
     from tailtune.run import Splits
-    from tailtune.strategies import RUN_SETTINGS, build_run_config
+    from tailtune.strategies import RUN_SETTINGS, all_classic
     from tailtune.tune import tune
 
     if args.trials is not None and args.trials < 1:
@@ -71,7 +71,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     )
     settings = {k: getattr(args, k) for k in RUN_SETTINGS if k != "seed" and getattr(args, k, None) is not None}
     strategies = args.strategies or list(DEFAULT_TUNE_STRATEGIES)
-    if all(build_run_config(None, strategy).classic for strategy in strategies):
+    if all_classic(strategies):
         # A TF-IDF search: no transformer, so no model and none of the settings that shape one (as train refuses).
         refuse_unused(", ".join(strategies), [*(["model"] if args.model else []), *settings])
         model = None
