@@ -21,8 +21,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from transformers import AutoModel, AutoTokenizer
 
-from tailtune.builtin import bbc_headlines, minilm_path
-from tailtune.precision import cpu_info
+from tailtune.data.builtin import bbc_headlines, minilm_path
+from tailtune.training.precision import cpu_info
 
 
 def main() -> None:

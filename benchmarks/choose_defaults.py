@@ -25,8 +25,8 @@ from pathlib import Path
 import pandas as pd
 from real_longtail import run_probe, run_tfidf, scores
 
-from tailtune.precision import cpu_info
-from tailtune.selection import carve_validation
+from tailtune.training.precision import cpu_info
+from tailtune.training.selection import carve_validation
 
 # Each variant: the flags added to ``tailtune train`` (none: the defaults as they are).
 VARIANTS: dict[str, list[str]] = {

@@ -20,12 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from tailtune.builtin import minilm_path
-from tailtune.data import read_dataset
-from tailtune.demo import demo_splits
-from tailtune.precision import cpu_info
-from tailtune.run import Splits, train_run
+from tailtune.data.builtin import minilm_path
+from tailtune.data.readers import read_dataset
+from tailtune.experiments.demo import demo_splits
+from tailtune.runs.train import Splits, train_run
 from tailtune.strategies import build_run_config
+from tailtune.training.precision import cpu_info
 
 # name -> (strategy, settings)
 CANDIDATES: dict[str, tuple[str, dict]] = {

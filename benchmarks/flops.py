@@ -54,7 +54,7 @@ def _sync(device: torch.device) -> None:
 
 def encoder_shape(model: torch.nn.Module) -> dict[str, int]:
     """``n_layers``, ``hidden`` and ``layer_params`` (parameters of all encoder layers) of a supported model."""
-    from tailtune.scopes import encoder_layers
+    from tailtune.models.scopes import encoder_layers
 
     layers = encoder_layers(model)
     return {

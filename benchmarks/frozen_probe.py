@@ -22,9 +22,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from transformers import AutoModel, AutoTokenizer
 
-from tailtune.builtin import minilm_path
-from tailtune.pooling import mean_pool
-from tailtune.precision import cpu_info
+from tailtune.data.builtin import minilm_path
+from tailtune.models.pooling import mean_pool
+from tailtune.training.precision import cpu_info
 
 
 @torch.no_grad()

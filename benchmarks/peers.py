@@ -1,8 +1,8 @@
 """The two peer implementations of two-stage fine-tuning that ``speed.py`` times against tailtune.
 
-Both train the same model (``tailtune.modeling.load_classifier``, seeded the same way, so the head starts
+Both train the same model (``tailtune.models.transformer.load_classifier``, seeded the same way, so the head starts
 from the same weights), through the same stages (``tailtune.strategies``' two-stage list with the
-benchmark's epochs), with the same losses and class weights (``tailtune.training.stage_loss``), learning
+benchmark's epochs), with the same losses and class weights (``tailtune.training.loop.stage_loss``), learning
 rates, AdamW settings, linear schedule without warm-up, gradient clipping and batch size. They differ from
 tailtune only in the data and training pipeline:
 
@@ -32,9 +32,9 @@ import numpy as np
 import torch
 
 from tailtune.config import StageConfig
-from tailtune.modeling import load_classifier
-from tailtune.scopes import set_trainable
-from tailtune.training import stage_loss
+from tailtune.models.scopes import set_trainable
+from tailtune.models.transformer import load_classifier
+from tailtune.training.loop import stage_loss
 
 # Modules each peer imports on use; the benchmark imports them before the timed run, since library import
 # time is no part of a training run.

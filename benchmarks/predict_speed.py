@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from accelerate.state import AcceleratorState
 
-from tailtune.builtin import bbc_headlines, bbc_news
 from tailtune.classifier import TailTuner
-from tailtune.precision import auto_precision, cpu_info
+from tailtune.data.builtin import bbc_headlines, bbc_news
+from tailtune.training.precision import auto_precision, cpu_info
 
 BATCH = 64
 MAX_LENGTH = 128

@@ -5,7 +5,7 @@ Ohsumed sets with their standard splits), this runs:
 
 - ``default``: ``tailtune train`` with no budget flags and the embedded MiniLM, once per seed;
 - ``tfidf-svm``: TF-IDF (word 1-2 grams, sublinear tf) + ``LinearSVC(class_weight="balanced")``, the pipeline of
-  the ``tfidf`` strategy (:func:`tailtune.classic.make_pipeline`);
+  the ``tfidf`` strategy (:func:`tailtune.models.tfidf.make_pipeline`);
 - ``frozen-probe``: ``LogisticRegression(class_weight="balanced")`` on the frozen MiniLM's mean-pooled embeddings
   (max length 128, as ``frozen_probe.py``).
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from tailtune.metrics import compute_metrics
-from tailtune.precision import cpu_info
+from tailtune.training.precision import cpu_info
 
 
 def scores(train_labels: list[str], true: list[str], predicted: list[str]) -> dict[str, float | None]:
@@ -57,8 +57,8 @@ def run_default(folder: Path, out: Path, seed: int) -> tuple[list[str], float]:
 
 
 def run_tfidf(train: pd.DataFrame, test: pd.DataFrame) -> list[str]:
-    """The ``tfidf`` strategy's pipeline (:func:`tailtune.classic.make_pipeline`), as ``tailtune train`` fits it."""
-    from tailtune.classic import make_pipeline
+    """The ``tfidf`` strategy's pipeline (:func:`tailtune.models.tfidf.make_pipeline`), as ``train`` fits it."""
+    from tailtune.models.tfidf import make_pipeline
 
     model = make_pipeline()
     return list(model.fit(train["text"], train["label"]).predict(test["text"]))
@@ -69,7 +69,7 @@ def run_probe(train: pd.DataFrame, test: pd.DataFrame) -> list[str]:
     from sklearn.linear_model import LogisticRegression
     from transformers import AutoModel, AutoTokenizer
 
-    from tailtune.builtin import minilm_path
+    from tailtune.data.builtin import minilm_path
 
     tokenizer = AutoTokenizer.from_pretrained(minilm_path())
     model = AutoModel.from_pretrained(minilm_path()).eval()

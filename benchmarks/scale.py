@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tailtune.builtin import bbc_headlines, minilm_path
-from tailtune.precision import cpu_info
+from tailtune.data.builtin import bbc_headlines, minilm_path
+from tailtune.training.precision import cpu_info
 
 
 def tiny_model(folder: Path) -> str:

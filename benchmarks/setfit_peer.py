@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from tailtune.builtin import minilm_path
+from tailtune.data.builtin import minilm_path
 from tailtune.metrics import compute_metrics
-from tailtune.precision import cpu_info
+from tailtune.training.precision import cpu_info
 
 
 def run_setfit(train: pd.DataFrame, test: pd.DataFrame, *, seed: int, num_iterations: int) -> list[str]:

@@ -8,8 +8,9 @@ Model: the embedded all-MiniLM-L6-v2 (6-layer BERT, 384 wide) with a fresh linea
 - ``articles128``: whole articles, max length 128 (nearly all are truncated);
 - ``articles256``: whole articles, max length 256.
 
-Systems (``benchmarks/peers.py`` describes the peers): **tailtune** (``tailtune.fitting.train_model`` with its default
-speed features, then ``tailtune.training.predict_logits``), **peer_a** (two ``transformers.Trainer`` runs)
+Systems (``benchmarks/peers.py`` describes the peers): **tailtune**
+(``tailtune.training.fitting.train_model`` with its default
+speed features, then ``tailtune.training.loop.predict_logits``), **peer_a** (two ``transformers.Trainer`` runs)
 and **peer_b** (the two-stage authors' pipeline: per-example max-length padding, plain PyTorch loop). All
 three run the two-stage strategy (stage 1: head + pooler + top layer, LDAM + effective-number weights,
 lr 1e-4; stage 2: all parameters, cross-entropy, lr 1e-5) with the same epochs, batch size 16, AdamW
@@ -113,8 +114,8 @@ CHILD_ENV = {
 
 def workload_splits(workload: str, *, max_per_class: int, test_per_class: int):
     """``(train, test)`` TextDatasets of a workload: long-tailed train, balanced test."""
-    from tailtune.builtin import bbc_headlines, bbc_news
-    from tailtune.imbalance import balanced_holdout, make_long_tailed
+    from tailtune.data.builtin import bbc_headlines, bbc_news
+    from tailtune.data.imbalance import balanced_holdout, make_long_tailed
 
     kind, _ = WORKLOADS[workload]
     data = bbc_headlines() if kind == "headlines" else bbc_news()
@@ -128,8 +129,8 @@ def build_setup(job: dict[str, Any]):
     """The :class:`peers.BenchSetup` of a job (data, stages and settings shared by all systems)."""
     from peers import BenchSetup
 
-    from tailtune.builtin import minilm_path
-    from tailtune.data import LabelMap
+    from tailtune.data.builtin import minilm_path
+    from tailtune.data.types import LabelMap
     from tailtune.strategies import build_run_config
 
     train, test = workload_splits(
@@ -157,11 +158,11 @@ def run_tailtune(setup):
     """tailtune's library path: ``fit`` (load, tokenise, both stages), then ``predict_logits`` on the test set."""
     from peers import SystemRun
 
-    from tailtune.batching import encode
     from tailtune.config import RunConfig
-    from tailtune.data import LabelMap, TextDataset
-    from tailtune.fitting import FitContext, train_model
-    from tailtune.training import make_accelerator, predict_logits
+    from tailtune.data.types import LabelMap, TextDataset
+    from tailtune.training.batching import encode
+    from tailtune.training.fitting import FitContext, train_model
+    from tailtune.training.loop import make_accelerator, predict_logits
 
     start = time.perf_counter()
     config = RunConfig(
@@ -313,7 +314,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     setup = build_setup(job)
     import peers
 
-    imports = {"tailtune": ("tailtune.fitting",), "peer_a": peers.PEER_A_IMPORTS, "peer_b": peers.PEER_B_IMPORTS}
+    imports = {"tailtune": ("tailtune.training.fitting",), "peer_a": peers.PEER_A_IMPORTS,
+               "peer_b": peers.PEER_B_IMPORTS}  # fmt: skip
     for module in imports[job["system"]]:
         importlib.import_module(module)
     model, tokenizer = _warm_up(setup)
@@ -551,7 +553,7 @@ def _source_revision() -> str | None:
 
 
 def _cpu_name() -> str:
-    from tailtune.precision import cpu_info
+    from tailtune.training.precision import cpu_info
 
     name = cpu_info()[0]
     return name if name != "?" else platform.processor() or platform.machine()
@@ -634,7 +636,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error("--device cuda: no CUDA device is visible")
     if device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the subprocesses then see no GPU, whatever the machine
-    from tailtune.precision import auto_precision
+    from tailtune.training.precision import auto_precision
 
     bf16 = args.precision == "bf16" or (args.precision == "auto" and auto_precision(device) == "bf16")
     threads = args.threads or torch.get_num_threads()

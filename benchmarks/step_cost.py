@@ -18,8 +18,8 @@ import time
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from tailtune.builtin import minilm_path
-from tailtune.precision import cpu_info
+from tailtune.data.builtin import minilm_path
+from tailtune.training.precision import cpu_info
 
 NO_ATTENTION_DROPOUT = {"attention_probs_dropout_prob": 0.0}
 # name: (config overrides, bf16 autocast, frozen word embeddings[, torch.compile])

@@ -1,6 +1,6 @@
 """Write small, self-consistent run directories for tests of the readers, summary and report.
 
-The runs are written as training writes them: through the writers of :mod:`tailtune.rundir`, with a config
+The runs are written as training writes them: through the writers of :mod:`tailtune.runs.rundir`, with a config
 built by :func:`tailtune.strategies.build_run_config` (so it holds only values training accepts), and with
 metrics.json computed by :func:`tailtune.metrics.compute_metrics` from predictions drawn at random (seeded,
 so every call gives the same files). The per-class scores, the confusion matrix and predictions.csv agree.
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tailtune.metrics import compute_metrics
-from tailtune.rundir import (
+from tailtune.runs.rundir import (
     append_history,
     reset_history,
     write_config,
@@ -26,7 +26,7 @@ from tailtune.rundir import (
     writing_model,
 )
 from tailtune.strategies import build_run_config
-from tailtune.training import StageReport
+from tailtune.training.loop import StageReport
 
 LABELS = ["world", "sports", "business", "sci/tech"]
 #: How much each strategy loses on the rarest class compared with the most frequent one.

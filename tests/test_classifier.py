@@ -19,7 +19,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import GridSearchCV, cross_val_predict, cross_val_score
 from sklearn.utils import get_tags
 
-import tailtune.fitting as fitting
+import tailtune.training.fitting as fitting
 from tailtune.classifier import TailTuner
 from tailtune.errors import TailTuneError
 from tailtune.strategies import SETTINGS

@@ -9,7 +9,7 @@ import pytest
 
 from tailtune.config import CHOICES, RunConfig, StageConfig, load_yaml
 from tailtune.errors import TailTuneError
-from tailtune.scopes import scope_top_k, validate_scope
+from tailtune.models.scopes import scope_top_k, validate_scope
 from tailtune.strategies import apply_stage_overrides, broadcast, build_run_config, get_strategy
 
 

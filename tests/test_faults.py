@@ -22,7 +22,7 @@ import pytest
 import yaml
 from conftest import write_texts_csv
 
-from tailtune.rundir import HISTORY_FILE, METRICS_FILE, is_complete
+from tailtune.runs.rundir import HISTORY_FILE, METRICS_FILE, is_complete
 
 KILLS_PER_COMMAND = 3
 

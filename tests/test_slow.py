@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tailtune.builtin import bbc_news, minilm_path
-from tailtune.data import Splits, TextDataset
-from tailtune.imbalance import balanced_holdout
-from tailtune.run import train_run
-from tailtune.rundir import is_complete
+from tailtune.data.builtin import bbc_news, minilm_path
+from tailtune.data.imbalance import balanced_holdout
+from tailtune.data.types import Splits, TextDataset
+from tailtune.runs.rundir import is_complete
+from tailtune.runs.train import train_run
 from tailtune.strategies import build_run_config
 
 pytestmark = pytest.mark.slow

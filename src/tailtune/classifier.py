@@ -14,20 +14,21 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import DataConversionWarning, NotFittedError
 
-from tailtune.batching import encode
-from tailtune.builtin import resolve_model
-from tailtune.classic import TfidfModel, is_tfidf_model
 from tailtune.config import DEFAULT_STRATEGY, RunConfig, field_default
-from tailtune.data import LabelMap, Splits, check_labels, dataset_from_values
+from tailtune.data.builtin import resolve_model
+from tailtune.data.types import LabelMap, Splits, check_labels
+from tailtune.data.values import dataset_from_values
 from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir
-from tailtune.fitting import FitContext, fit, resolve_max_length, trained_counts
 from tailtune.metrics import softmax
-from tailtune.modelcard import CARD_FILE, write_model_card
-from tailtune.modeling import check_max_length, load_saved_classifier, position_limit, save_classifier
-from tailtune.saved import SAVED_MODEL, read_record, write_record
+from tailtune.models.saved import SAVED_MODEL, read_record, write_record
+from tailtune.models.tfidf import TfidfModel, is_tfidf_model
+from tailtune.models.transformer import check_max_length, load_saved_classifier, position_limit, save_classifier
+from tailtune.runs.modelcard import CARD_FILE, write_model_card
 from tailtune.strategies import SETTINGS, build_run_config
-from tailtune.training import make_accelerator, predict_logits
+from tailtune.training.batching import encode
+from tailtune.training.fitting import FitContext, fit, resolve_max_length, trained_counts
+from tailtune.training.loop import make_accelerator, predict_logits
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -83,7 +84,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         model_, tokenizer_: The trained model and its tokenizer.
         config_: The resolved run config (None after :meth:`load`).
         decisions_: What validation chose: the split, each stage's best epoch, the refit and the decision rule.
-        stages_: What each training stage did (:class:`~tailtune.training.StageReport`: steps, time, cache).
+        stages_: What each training stage did (:class:`~tailtune.training.loop.StageReport`: steps, time, cache).
 
     A fitted (or loaded) TailTuner pickles, e.g. with ``joblib.dump``: the pickle leaves out the ``accelerate``
     state, which is made again on the first prediction after loading, and holds the model on the CPU.
@@ -147,7 +148,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         if config.classic:
             raise TailTuneError(
                 f"TailTuner fine-tunes transformers; for strategy {self.strategy!r} use "
-                "tailtune.classic.make_pipeline(), a scikit-learn pipeline (TF-IDF + linear model)"
+                "tailtune.models.tfidf.make_pipeline(), a scikit-learn pipeline (TF-IDF + linear model)"
             )
         if not self.model:
             raise TailTuneError("TailTuner needs a model: a local model folder, a hub id or builtin:minilm")
@@ -246,7 +247,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
                 model), ``long_texts`` (default: as recorded with the model, else ``truncate``), ``eval_batch_size``
                 and ``mixed_precision``.
 
-        A TF-IDF model's folder (strategy ``tfidf``) gives a :class:`~tailtune.classic.TfidfModel`, with the same
+        A TF-IDF model's folder (strategy ``tfidf``) gives a :class:`~tailtune.models.tfidf.TfidfModel`, with the same
         ``classes_``, ``predict`` and ``predict_proba``.
         """
         unknown = sorted(set(settings) - set(_PREDICT_SETTINGS))

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from tailtune.errors import TailTuneError, first_line
-from tailtune.scopes import validate_scope
+from tailtune.models.scopes import validate_scope
 
 MIXED_PRECISION = ("no", "auto", "bf16", "fp16")
 HEADS = ("linear", "mlp")
@@ -29,8 +29,8 @@ LONG_TEXTS = ("auto", "chunks", "truncate")
 # How a saved model reads long texts: a choice made, never "auto" (a model without a record truncates, as it trained).
 PREDICT_LONG_TEXTS = ("chunks", "truncate")
 # The names of the loss and weighting registries, here so that a config is checked without importing torch:
-# tailtune.losses.LOSSES builds each loss (its keyword-only parameters are the names listed) and
-# tailtune.weights.WEIGHTINGS each weighting; tests/test_losses.py and tests/test_weights.py check they agree.
+# tailtune.training.losses.LOSSES builds each loss (its keyword-only parameters are the names listed) and
+# tailtune.training.weights.WEIGHTINGS each weighting; tests/test_losses.py and tests/test_weights.py check they agree.
 LOSS_PARAMS: dict[str, tuple[str, ...]] = {
     "ce": (),
     "focal": ("gamma",),
@@ -55,7 +55,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 #: The strategy a run trains when none is named (a name from :data:`tailtune.strategies.STRATEGIES`).
 DEFAULT_STRATEGY = "two-stage"
 # Tokens per text when max_length is not given and no training texts are at hand, and the least that the length
-# read from training texts may be (tailtune.lengths); lowered to the model's limit where that is smaller.
+# read from training texts may be (tailtune.training.lengths); lowered to the model's limit where that is smaller.
 DEFAULT_MAX_LENGTH = 128
 # refit "auto": retrain on all the training data when the median class has fewer examples than this.
 REFIT_BELOW_MEDIAN_CLASS = 150
@@ -68,9 +68,10 @@ class StageConfig:
     Attributes:
         name: A short label used in logs and ``history.jsonl``.
         trainable: ``head`` (classifier head only), ``top<k>`` (head + pooler + top k encoder layers) or ``all``.
-        loss: A name from :data:`LOSS_PARAMS` (built by :data:`tailtune.losses.LOSSES`).
+        loss: A name from :data:`LOSS_PARAMS` (built by :data:`tailtune.training.losses.LOSSES`).
         loss_params: Keyword parameters of the loss (e.g. ``{"max_margin": 0.5, "scale": 1.0}``).
-        weights: Class weighting scheme from :data:`WEIGHTING_SCHEMES` (:data:`tailtune.weights.WEIGHTINGS`) passed
+        weights: Class weighting scheme from :data:`WEIGHTING_SCHEMES`
+            (:data:`~tailtune.training.weights.WEIGHTINGS`) passed
             to the loss.
         beta: Beta of the effective-number weighting, in [0, 1).
         lr: Peak learning rate of a fresh AdamW.
@@ -173,7 +174,7 @@ CLASSIC_CLASSIFIERS = ("linear-svc", "logistic-regression")
 class TfidfStage:
     """The one stage of the ``tfidf`` strategy: TF-IDF features and a class-balanced linear model, no transformer.
 
-    :mod:`tailtune.classic` builds it as a scikit-learn pipeline (``TfidfVectorizer``, then the classifier with
+    :mod:`tailtune.models.tfidf` builds it as a scikit-learn pipeline (``TfidfVectorizer``, then the classifier with
     ``class_weight="balanced"``).
 
     Attributes:
@@ -241,7 +242,8 @@ class RunConfig:
             two-stage authors use).
         max_length: Token budget per text, special tokens included: training reads a text's first ``max_length``
             tokens. None (not given): read from the training texts when the run starts
-            (:func:`tailtune.fitting.resolve_max_length`, rule in :mod:`tailtune.lengths`): the 95th percentile of
+            (:func:`~tailtune.training.fitting.resolve_max_length`, rule in :mod:`~tailtune.training.lengths`): the
+            95th percentile of
             their token lengths rounded up to a multiple of 64, at least :data:`DEFAULT_MAX_LENGTH` (short texts
             cost nothing more: batches are padded to their own longest text), at most 256 (the cost cap: a
             256-token text costs about twice a 128-token one), and never above the model's limit; the choice and
@@ -251,7 +253,7 @@ class RunConfig:
             those are not read), and averages the model's logits over them; ``truncate`` reads its first
             ``max_length`` tokens, as training does; ``auto`` (the default) chooses between them on the validation
             split once training ends, ``truncate`` unless ``chunks`` scores better by more than one validation
-            example's worth (:func:`tailtune.fitting.choose_long_texts`). Validation during training (epoch
+            example's worth (:func:`tailtune.training.fitting.choose_long_texts`). Validation during training (epoch
             selection) reads texts as given, and truncates under ``auto``; the decision rule is chosen on the
             logits of the reading chosen. The reading chosen is recorded with the saved model, which predicts so
             when loaded.
@@ -260,14 +262,14 @@ class RunConfig:
         seed: Seeds model initialisation, shuffling and dropout, once per run.
         gradient_accumulation_steps: Batches per optimiser step.
         mixed_precision: ``no``, ``bf16``, ``fp16`` or ``auto`` (bf16 on GPUs that support it and on CPUs
-            with native bf16 instructions, else fp32; see :mod:`tailtune.precision`).
+            with native bf16 instructions, else fp32; see :mod:`tailtune.training.precision`).
         group_by_length: Batch texts of similar length together (less padding); the batch order stays random.
         feature_cache: Train frozen-bottom stages on cached hidden states (the frozen part runs once).
         cache_dir: Folder for feature caches shared between runs; None keeps caches in memory.
         trust_remote_code: Allow model code shipped with a checkpoint (off by default).
         logging_steps: Optimiser steps between ``history.jsonl`` entries.
         pooling: ``auto`` (mean pooling for sentence-transformers checkpoints trained for it, else the
-            stock ``[CLS]`` head), ``cls`` or ``mean``; see :mod:`tailtune.pooling`.
+            stock ``[CLS]`` head), ``cls`` or ``mean``; see :mod:`tailtune.models.pooling`.
         eval_fraction: Without eval data, the share of each class held out for validation (0: none).
         eval_min_class_count: A class with fewer training examples stays whole in training.
         select_metric: Validation metric that picks the best epoch of each stage (``none``: last epoch).
@@ -276,12 +278,12 @@ class RunConfig:
         patience: Evaluations without validation improvement that end a stage early (None: never).
         refit: After selection on a held-out split, retrain on all the training data with the chosen epochs:
             true, false, or ``auto`` (the default: where the median class has fewer than
-            :data:`REFIT_BELOW_MEDIAN_CLASS` training examples,
-            there the held-out tenth is data the final model would miss; :func:`tailtune.fitting.refit_decision`).
+            :data:`REFIT_BELOW_MEDIAN_CLASS` training examples, there the held-out tenth is data the final model
+            would miss; :func:`~tailtune.training.fitting.refit_decision`).
         calibrate: Decision rule chosen on validation and folded into the bias: ``none``, ``logit-adjust``
-            or ``class-bias``; see :mod:`tailtune.calibration`.
+            or ``class-bias``; see :mod:`tailtune.training.calibration`.
         report_to: Experiment tracker for losses, learning rates, validation scores, final metrics and the
-            config: ``none``, ``tensorboard``, ``mlflow`` or ``wandb``; see :mod:`tailtune.tracking`.
+            config: ``none``, ``tensorboard``, ``mlflow`` or ``wandb``; see :mod:`tailtune.runs.tracking`.
         attention_dropout: Dropout on the attention probabilities while training; None keeps the
             checkpoint's. Off by default: PyTorch's fused CPU attention has no dropout path, so the usual 0.1
             makes every full fine-tuning step about 28% slower there, and validation scores did not gain from
@@ -323,7 +325,7 @@ class RunConfig:
                "a TF-IDF stage is a whole model: it cannot be combined with other stages")  # fmt: skip
         _check(self.head in HEADS, f"unknown head {self.head!r}; valid: {', '.join(HEADS)}")
         # A classifier reads at least one special token plus one token of text; the exact floor depends on the
-        # tokenizer and is checked when the model is loaded (tailtune.modeling.check_max_length).
+        # tokenizer and is checked when the model is loaded (tailtune.models.transformer.check_max_length).
         _check(self.max_length is None or self.max_length >= 2, f"max_length must be >= 2, got {self.max_length}",
                "max_length")  # fmt: skip
         _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}", "batch_size")

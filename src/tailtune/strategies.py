@@ -2,7 +2,7 @@
 
 Every method tailtune offers, the baselines included, is data: an ordered list of
 :class:`~tailtune.config.StageConfig`. The trainer has one code path for all of them. The classic baseline,
-``tfidf``, is one :class:`~tailtune.config.TfidfStage`: a TF-IDF + linear model that :mod:`tailtune.classic`
+``tfidf``, is one :class:`~tailtune.config.TfidfStage`: a TF-IDF + linear model that :mod:`tailtune.models.tfidf`
 trains instead of a transformer.
 
 :func:`build_run_config` turns a strategy name, per-stage overrides and flat settings into a validated
@@ -177,7 +177,7 @@ def build_run_config(
     """The validated run config of a strategy with overrides: the one assembly path.
 
     Args:
-        model: A local model folder or hub id (already resolved: see :func:`tailtune.builtin.resolve_model`);
+        model: A local model folder or hub id (already resolved: see :func:`tailtune.data.builtin.resolve_model`);
             recorded but not used by a TF-IDF strategy, for which it may be None.
         strategy: A name from :data:`STRATEGIES`, or ``custom`` when ``stages`` spells out every stage.
         settings: Flat settings by name: run settings (:data:`RUN_SETTINGS`, e.g. ``max_length``, ``seed``)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from conftest import make_texts, run_cli
 
-from tailtune.data import TextDataset
+from tailtune.data.types import TextDataset
 from tailtune.strategies import STRATEGIES, describe_strategies
 
 
@@ -182,7 +182,7 @@ def _trained(tiny_model, tiny_data, tmp_path, capsys) -> Path:
 
 def test_every_data_command_reads_builtin_names(tiny_model, tiny_data, tmp_path, capsys, monkeypatch):
     """evaluate, predict and make-imbalanced accept the builtin: names that train accepts."""
-    import tailtune.builtin as builtin
+    import tailtune.data.builtin as builtin
 
     texts, labels = make_texts({"sport": 6, "tech": 6, "money": 6}, seed=9)
     monkeypatch.setattr(builtin, "bbc_news", lambda: TextDataset(texts, labels, "stand-in bbc-news"))

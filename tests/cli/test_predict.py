@@ -40,7 +40,7 @@ def test_predict_keeps_the_input_columns_in_the_format_named(predict_model, tmp_
     """predict writes every input column as read, then predicted, score and (asked) one prob_<label> per class,
     in the format --output names; an empty text is predicted with a warning instead of failing the run."""
     from tailtune.classifier import TailTuner
-    from tailtune.data import read_dataset
+    from tailtune.data.readers import read_dataset
 
     source = _predict_input(tmp_path)
     out = tmp_path / f"p{suffix}"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from compare_config import compare
 
-from tailtune import data as data_module
+from tailtune.data import readers as data_module
+from tailtune.data.values import Table
 from tailtune.experiments.spec import load_experiment
 from tailtune.strategies import build_run_config
 
@@ -21,7 +22,7 @@ def test_sst2_example_validates_and_dry_runs(tmp_path, monkeypatch, no_training,
         n = 40 if spec.endswith(":train") else 10
         texts = [f"sentence {spec} {i}" for i in range(2 * n)]
         labels = [i % 2 for i in range(2 * n)]
-        return data_module._Table({"idx": list(range(2 * n)), "sentence": texts, "label": labels}, spec,
+        return Table({"idx": list(range(2 * n)), "sentence": texts, "label": labels}, spec,
                                   class_names={"label": ["negative", "positive"]})  # fmt: skip
 
     monkeypatch.setattr(data_module, "_read_hub", fake_hub)
@@ -62,7 +63,7 @@ def test_bbc_binary_example_keeps_the_chosen_pair(tmp_path, no_training, capsys)
     reason="needs the demo extra",
 )
 def test_bbc_example_mirrors_demo_budgets(tmp_path, no_training, capsys):
-    from tailtune.demo import DEMO_STAGES
+    from tailtune.experiments.demo import DEMO_STAGES
 
     exp = load_experiment(EXAMPLES / "bbc-lt.yaml")
     stages = {s.label: s.stages for s in exp.strategies}

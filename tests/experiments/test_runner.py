@@ -14,7 +14,7 @@ from compare_config import STRATEGIES, VARIANTS, compare, config_dict, run_dirs,
 
 from tailtune.experiments import runner
 from tailtune.experiments.runner import CompareInterrupted, run_compare
-from tailtune.rundir import is_complete, staging_dir
+from tailtune.runs.rundir import is_complete, staging_dir
 from tailtune.strategies import build_run_config
 
 

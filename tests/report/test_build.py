@@ -45,7 +45,7 @@ def test_report_command_writes_the_per_class_png(experiment, tmp_path, capsys):
 
 def test_failed_runs_are_listed(tmp_path):
     """A run recorded as failed (e.g. diverged) gets its own section with the reason, escaped."""
-    from tailtune.rundir import write_failure
+    from tailtune.runs.rundir import write_failure
 
     make_experiment(tmp_path, ratios=(10,), seeds=(0, 1))
     write_failure(tmp_path / "exp-10" / "ldam" / "seed-0", "stage 1 (finetune): training diverged <at> step 3")

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo's strategies into ``--output``."""
-    from tailtune.demo import format_demo_table, run_demo
+    from tailtune.experiments.demo import format_demo_table, run_demo
 
     results = run_demo(args.output, strategies=args.strategies, show_progress=not args.quiet)
     print(format_demo_table(results))

@@ -24,12 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Print the metrics table and optionally write the metrics as JSON."""
-    from tailtune.builtin import load_data
-    from tailtune.classic import TfidfModel
     from tailtune.classifier import TailTuner
+    from tailtune.data.builtin import load_data
     from tailtune.fileio import check_file_target, write_json
     from tailtune.metrics import compute_metrics
-    from tailtune.saved import read_record
+    from tailtune.models.saved import read_record
+    from tailtune.models.tfidf import TfidfModel
 
     if args.output:
         check_file_target(args.output)  # before the model loads and predicts, not after

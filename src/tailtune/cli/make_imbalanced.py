@@ -45,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_make_imbalanced(args: argparse.Namespace) -> int:
     """Write the imbalanced split and print the training count of each class."""
-    from tailtune.builtin import load_data
-    from tailtune.imbalance import check_split_folder, holdout_then_long_tail, write_imbalanced
+    from tailtune.data.builtin import load_data
+    from tailtune.data.imbalance import check_split_folder, holdout_then_long_tail, write_imbalanced
 
     if (args.ratio is None) == (args.minority is None):
         raise TailTuneError("give either --ratio (multi-class long tail) or --minority with --rate (binary)")
@@ -69,7 +69,7 @@ def cmd_make_imbalanced(args: argparse.Namespace) -> int:
 
 def _suffix_of(spec: str) -> str:
     # The input's own format when tailtune can write it; hub data sets and folders become Parquet.
-    from tailtune.data import SUPPORTED_EXTENSIONS
+    from tailtune.data.readers import SUPPORTED_EXTENSIONS
 
     suffix = Path(spec.split(":")[0]).suffix.lower()
     return suffix if suffix in SUPPORTED_EXTENSIONS else ".parquet"

@@ -3,7 +3,7 @@
 A run setting's option takes its type, its valid values and the default its help names from the config's
 declaration (:func:`add_setting`), so that each value is written down once. A setting left off the command line
 reads as None: ``train`` then takes it from ``--config``, else from the config's default. Nothing here imports
-more than the config and :mod:`tailtune.lengths` (NumPy), so that ``tailtune --help`` stays quick.
+more than the config and :mod:`tailtune.training.lengths` (NumPy), so that ``tailtune --help`` stays quick.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from tailtune.config import (
     number_type,
 )
 from tailtune.errors import TailTuneError
-from tailtune.lengths import COST_CAP, MAX_WINDOWS, PERCENTILE, ROUND_TO
 from tailtune.strategies import STAGE_SHORTCUTS
+from tailtune.training.lengths import COST_CAP, MAX_WINDOWS, PERCENTILE, ROUND_TO
 
 #: The columns data is read from unless ``--text-column``/``--label-column`` say otherwise.
 TEXT_COLUMN = "text"

@@ -11,7 +11,7 @@ from tailtune.cli.options import add_predict_options, predict_settings
 from tailtune.errors import TailTuneError
 
 if TYPE_CHECKING:
-    from tailtune.data import TextDataset
+    from tailtune.data.types import TextDataset
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Write the input's rows with the predicted label, its probability and, if asked, every class's."""
     import pandas as pd
 
-    from tailtune.builtin import load_data
     from tailtune.classifier import TailTuner
+    from tailtune.data.builtin import load_data
     from tailtune.fileio import check_table_target, table_bytes, write_table
 
     to_stdout = args.output == STDOUT

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_config_from_args(args: argparse.Namespace, file_config: dict[str, Any]) -> RunConfig:
     """Merge defaults < YAML config < explicit CLI flags, then build the run config the library's one way."""
-    from tailtune.builtin import resolve_model
+    from tailtune.data.builtin import resolve_model
     from tailtune.strategies import DEFAULT_STRATEGY, SETTINGS, build_run_config
 
     allowed = {"model", "strategy", "stages", *SETTINGS, *_TRAIN_FILE_KEYS}
@@ -52,7 +52,7 @@ def run_config_from_args(args: argparse.Namespace, file_config: dict[str, Any]) 
     model, strategy = merged.pop("model", None), merged.pop("strategy", DEFAULT_STRATEGY)
     config = build_run_config(None, strategy, settings=merged, stages=merged.pop("stages", None))
     if config.classic:  # a TF-IDF strategy: no model, and only the settings it uses
-        from tailtune.classic import refuse_unused
+        from tailtune.models.tfidf import refuse_unused
 
         refuse_unused(strategy, [*(["model"] if model else []), *merged])
         return config
@@ -63,9 +63,9 @@ def run_config_from_args(args: argparse.Namespace, file_config: dict[str, Any]) 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train, print the test metrics (if any) and the run directory."""
-    from tailtune.builtin import load_data
     from tailtune.config import load_yaml
-    from tailtune.run import Splits, train_run
+    from tailtune.data.builtin import load_data
+    from tailtune.runs.train import Splits, train_run
 
     file_config = load_yaml(args.config) if args.config else {}
     config = run_config_from_args(args, file_config)

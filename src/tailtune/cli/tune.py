@@ -55,11 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Run the search, print one line per trial and the final model's metrics."""
-    from tailtune.builtin import load_data, resolve_model
-    from tailtune.classic import refuse_unused
-    from tailtune.run import Splits
+    from tailtune.data.builtin import load_data, resolve_model
+    from tailtune.experiments.tune import tune
+    from tailtune.models.tfidf import refuse_unused
+    from tailtune.runs.train import Splits
     from tailtune.strategies import RUN_SETTINGS, all_classic
-    from tailtune.tune import tune
 
     if args.trials is not None and args.trials < 1:
         raise TailTuneError("--trials must be at least 1")

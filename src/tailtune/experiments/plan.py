@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tailtune.config import RunConfig
-from tailtune.data import Splits
+from tailtune.data.types import Splits
 from tailtune.errors import TailTuneError
 from tailtune.experiments.checks import in_context
 from tailtune.experiments.spec import Experiment, PlannedRun, load_experiment
 from tailtune.experiments.variants import counts_text, prepare_data
-from tailtune.rundir import NOT_LEARNED, config_differences, is_complete, load_run
+from tailtune.runs.rundir import NOT_LEARNED, config_differences, is_complete, load_run
 from tailtune.strategies import describe_stage
 
 
@@ -81,13 +81,14 @@ def _check_complete(item: PlannedRun, config: RunConfig, *, tuned: bool = False)
 def _with_length(config: RunConfig, variant: str, texts: Sequence[str], known: dict[tuple[str, str, bool], int]
                  ) -> RunConfig:  # fmt: skip
     """``config`` with the ``max_length`` a run of it trains at: as given, else as
-    :func:`tailtune.fitting.resolve_max_length` reads it from the variant's training texts (once per variant and
+    :func:`~tailtune.training.fitting.resolve_max_length` reads it from the variant's training texts (once per
+    variant and
     model, kept in ``known``)."""
     if config.max_length is not None:
         return config
     key = (variant, config.model, config.trust_remote_code)
     if key not in known:
-        from tailtune.fitting import resolve_max_length
+        from tailtune.training.fitting import resolve_max_length
 
         known[key] = resolve_max_length(config, texts).max_length
     return config.replace(max_length=known[key])

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tailtune.data import Splits
+from tailtune.data.types import Splits
 from tailtune.errors import TailTuneError, TrainingDiverged
 from tailtune.experiments.plan import PreparedExperiment, prepare_compare
 from tailtune.experiments.spec import Experiment, PlannedRun
 from tailtune.experiments.summary import write_summary
-from tailtune.run import train_run
-from tailtune.rundir import RunBusy, is_complete, tuning_dir, write_failure
+from tailtune.runs.rundir import RunBusy, is_complete, tuning_dir, write_failure
+from tailtune.runs.train import train_run
 
 # PreparedExperiment and prepare_compare live in plan.py, which a dry run imports without torch; they stay
 # importable from here.
@@ -141,7 +141,7 @@ def _train(experiment: Experiment, item: PlannedRun, splits: Splits, *, show_pro
     described = {"variant": item.variant.name, "variant_info": item.variant.info}
     if experiment.tune is None:
         return train_run(config, splits, item.directory, show_progress=show_progress, **described)
-    from tailtune.tune import FinalRun, tune
+    from tailtune.experiments.tune import FinalRun, tune
 
     settings = {"cache_dir": config.cache_dir, **experiment.run, **item.strategy.options}
     result = tune(

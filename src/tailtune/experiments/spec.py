@@ -55,9 +55,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tailtune.builtin import BUILTIN_DATA, resolve_model
 from tailtune.config import RunConfig, StageConfig, load_yaml
-from tailtune.data import _resolve_spec
+from tailtune.data.builtin import BUILTIN_DATA, resolve_model
+from tailtune.data.imbalance import PROFILES
+from tailtune.data.readers import _resolve_spec
 from tailtune.errors import TailTuneError
 from tailtune.experiments.checks import (
     as_folder_name,
@@ -72,8 +73,7 @@ from tailtune.experiments.checks import (
     optional_int,
     plain_number,
 )
-from tailtune.imbalance import PROFILES
-from tailtune.rundir import CACHE_DIR, DATA_DIR
+from tailtune.runs.rundir import CACHE_DIR, DATA_DIR
 from tailtune.strategies import RUN_SETTINGS, STAGE_SHORTCUTS, build_run_config
 
 _TOP_KEYS = ("output", "model", "seeds", "baseline", "run", "strategies", "data", "tune")

@@ -16,14 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from tailtune.builtin import load_data
-from tailtune.data import Splits, TextDataset, check_labels, read_dataset
+from tailtune.data.builtin import load_data
+from tailtune.data.imbalance import ImbalancedSplit, class_counts, holdout_then_long_tail, write_imbalanced
+from tailtune.data.readers import read_dataset
+from tailtune.data.types import Splits, TextDataset, check_labels
 from tailtune.errors import TailTuneError
 from tailtune.experiments.checks import in_context
 from tailtune.experiments.spec import Experiment
 from tailtune.fileio import waiting_lock, write_json
-from tailtune.imbalance import ImbalancedSplit, class_counts, holdout_then_long_tail, write_imbalanced
-from tailtune.rundir import DATA_DIR, DATA_INFO
+from tailtune.runs.rundir import DATA_DIR, DATA_INFO
 
 logger = logging.getLogger(__name__)
 

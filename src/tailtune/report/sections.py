@@ -31,7 +31,7 @@ from tailtune.experiments.summary import (
 )
 from tailtune.report import plots
 from tailtune.report.document import Cell, Document
-from tailtune.rundir import RunRecord
+from tailtune.runs.rundir import RunRecord
 
 # Records carry the package name, the one users configure and see in the log format.
 logger = logging.getLogger(__package__)

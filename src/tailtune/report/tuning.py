@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from tailtune.report.document import Cell, Document
-from tailtune.rundir import BEST_FILE, TRIALS_FILE
+from tailtune.runs.rundir import BEST_FILE, TRIALS_FILE
 
 
 def _number(value: object, digits: int = 4) -> Cell:

@@ -1,0 +1,148 @@
+"""The data types every layer shares: a labelled text dataset, the label map, a run's splits.
+
+Labels are names (strings) whatever the source stored: :mod:`tailtune.data.values` normalises them on the way in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tailtune.errors import TailTuneError
+
+_INT_LITERAL = re.compile(r"[+-]?\d+")
+
+
+@dataclass
+class TextDataset:
+    """Texts with their label names.
+
+    Attributes:
+        texts: The input texts.
+        labels: Label names as strings, aligned with ``texts``; ``None`` for unlabelled data.
+        source: Where the data came from (a path or hub spec), used in messages.
+        columns: Every column of the source, in its order, with the values as read (strings for CSV and
+            TSV), for writing them back out beside predictions; set by :func:`read_dataset`, ``None``
+            for data built in memory.
+    """
+
+    texts: list[str]
+    labels: list[str] | None
+    source: str
+    columns: dict[str, list[Any]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.labels is not None and len(self.labels) != len(self.texts):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+        if self.columns is not None and any(len(v) != len(self.texts) for v in self.columns.values()):
+            raise ValueError(f"columns of another length than the {len(self.texts)} texts")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> TextDataset:
+        """Return a new dataset with the rows at ``indices`` (in that order), from the same source."""
+        idx = [int(i) for i in np.asarray(indices, dtype=np.int64).ravel()]
+        labels = None if self.labels is None else [self.labels[i] for i in idx]
+        columns = None if self.columns is None else {k: [v[i] for i in idx] for k, v in self.columns.items()}
+        return TextDataset([self.texts[i] for i in idx], labels, self.source, columns)
+
+
+@dataclass
+class LabelMap:
+    """The mapping between label names and the integer ids a model is trained on.
+
+    Attributes:
+        labels: Label names in id order (``labels[i]`` has id ``i``).
+    """
+
+    labels: list[str]
+
+    def __post_init__(self) -> None:
+        self.labels = [str(x) for x in self.labels]
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"duplicate label names in {self.labels}")
+
+    @classmethod
+    def from_labels(cls, values: Iterable[str]) -> LabelMap:
+        """Build a map from the label names seen in training data.
+
+        The order is stable across runs and files: numerically when every name is an integer literal (so
+        ``"2"`` comes before ``"10"``), otherwise as plain strings.
+        """
+        names = set(values)
+        if names and all(_INT_LITERAL.fullmatch(n) for n in names):
+            ordered = sorted(names, key=lambda n: (int(n), n))
+        else:
+            ordered = sorted(names)
+        return cls(ordered)
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        """Label name -> class id."""
+        return {name: i for i, name in enumerate(self.labels)}
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def encode(self, values: Sequence[str], *, source: str) -> np.ndarray:
+        """Turn label names into int64 ids.
+
+        Args:
+            values: Label names.
+            source: The file the names came from, for the error message.
+
+        Raises:
+            TailTuneError: If a name is not in the map.
+        """
+        mapping = self.label2id
+        unknown = sorted({v for v in values if v not in mapping})
+        if unknown:
+            raise TailTuneError(
+                f"{source}: label(s) {quote_names(unknown)} never seen in training; the model knows "
+                f"{quote_names(self.labels)} - relabel those rows or retrain with them"
+            )
+        return np.fromiter((mapping[v] for v in values), dtype=np.int64, count=len(values))
+
+    def counts(self, dataset: TextDataset) -> list[int]:
+        """Examples per class of a labelled dataset, in class-id order (a class it lacks counts 0).
+
+        Raises:
+            TailTuneError: If a label is not in the map.
+        """
+        ids = self.encode(dataset.labels or [], source=dataset.source)
+        return np.bincount(ids, minlength=len(self)).tolist()
+
+
+@dataclass
+class Splits:
+    """The data of one run: training data and optional eval/test data."""
+
+    train: TextDataset
+    eval: TextDataset | None = None
+    test: TextDataset | None = None
+
+
+def check_labels(splits: Splits) -> LabelMap:
+    """The label map of the training data; eval/test labels must all occur in training."""
+    if splits.train.labels is None:
+        raise TailTuneError(f"{splits.train.source}: training data needs labels")
+    label_map = LabelMap.from_labels(splits.train.labels)
+    if len(label_map) < 2:
+        raise TailTuneError(
+            f"{splits.train.source}: only one class ({label_map.labels[0]!r}); a classifier needs at least two"
+        )
+    for part in (splits.eval, splits.test):
+        if part is not None and part.labels is not None:
+            label_map.encode(part.labels, source=part.source)
+    return label_map
+
+
+def quote_names(values: Iterable[Any], limit: int = 20) -> str:
+    values = list(values)
+    text = ", ".join(f"'{v}'" for v in values[:limit])
+    return text + (f" and {len(values) - limit} more" if len(values) > limit else "")

@@ -1,0 +1,211 @@
+"""From raw columns to a :class:`~tailtune.data.types.TextDataset`: the checks and the label normalisation that
+every source (each file format, the hub, the Python API) goes through.
+
+- Labels: surrounding whitespace is stripped; a whole-number float (``1.0``) and a string that is a plain
+  decimal literal with an all-zero fraction (``"1.0"``, ``"-3.00"``) both become the integer name ``"1"``,
+  ``"-3"``; other strings stay as written (``"1e3"``, ``"2.50"``, ``"007"``, ``"NA"``); booleans become
+  ``"True"``/``"False"``. A missing label (empty, null, NaN) is refused naming the row.
+- Texts: kept exactly as read. A missing text (null, NaN) or a non-string one (a number, a list) is refused
+  naming the row and column; an empty or whitespace-only one too, unless ``allow_empty_texts`` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tailtune.data.types import TextDataset, quote_names
+from tailtune.errors import TailTuneError
+
+logger = logging.getLogger(__name__)
+
+_MAX_ROWS_SHOWN = 10
+# A label string that is a whole number written as a decimal ("1.0", "-3.00"): the integer part is its name,
+# as it is for the float 1.0. Exponent forms ("1e3") are left alone: they are as likely codes as numbers.
+_WHOLE_DECIMAL = re.compile(r"([+-]?[0-9]+)\.0+")
+
+
+@dataclass
+class Table:
+    """Columns read from any source, before validation. Values are str, None (missing) or raw numbers."""
+
+    columns: dict[str, list[Any]]
+    source: str
+    # The 1-based file line each data row starts on, when the format has lines worth quoting.
+    row_lines: list[int] | None = None
+    # HF ClassLabel names per column, used to turn ids back into names.
+    class_names: dict[str, list[str]] | None = None
+
+
+def dataset_from_values(
+    texts: Sequence[Any], labels: Sequence[Any] | None, *, source: str, allow_empty_texts: bool = False
+) -> TextDataset:
+    """Check and normalise texts and labels given in memory exactly as :func:`read_dataset` does a file's.
+
+    Args:
+        texts: One string per row.
+        labels: One label per text (strings, integers, whole floats; booleans become ``"True"``/``"False"``),
+            or ``None`` for unlabelled texts.
+        source: What the data is called in messages, e.g. ``"fit()"``.
+        allow_empty_texts: Accept empty and whitespace-only texts.
+
+    Returns:
+        The texts and their label names as strings; ``columns`` is ``None``.
+
+    Raises:
+        TailTuneError: For texts and labels of different lengths, no texts, and any row :func:`read_dataset`
+            would refuse (a missing label, a missing or non-string text, ...), naming the (1-based) row.
+    """
+    columns: dict[str, list[Any]] = {"texts": _as_list(texts, "texts", source)}
+    if labels is not None:
+        columns["labels"] = _as_list(labels, "labels", source)
+        if len(columns["labels"]) != len(columns["texts"]):
+            raise TailTuneError(
+                f"{source}: {len(columns['texts'])} texts but {len(columns['labels'])} labels; pass one label per text"
+            )
+    if not columns["texts"]:
+        raise TailTuneError(f"{source}: no texts given")
+    return to_dataset(Table(columns, source), text_column="texts", label_column="labels",
+                       require_labels=labels is not None, allow_empty_texts=allow_empty_texts)  # fmt: skip
+
+
+def _as_list(values: Sequence[Any], name: str, source: str) -> list[Any]:
+    # A lone string would otherwise be taken for a list of one-character texts, and a table for its column names.
+    if isinstance(values, (str, bytes)) or getattr(values, "ndim", 1) != 1:
+        raise TailTuneError(f"{source}: {name} must be a one-dimensional sequence (a list), one value per row")
+    return list(values)
+
+
+def to_dataset(
+    table: Table, *, text_column: str, label_column: str, require_labels: bool, allow_empty_texts: bool = False
+) -> TextDataset:
+    src = table.source
+    found = quote_names(list(table.columns)) or "none"
+    if text_column not in table.columns:
+        raise TailTuneError(
+            f"{src}: no text column '{text_column}' (columns found: {found}); name it with text_column",
+            setting="text_column",
+        )
+    if require_labels and label_column not in table.columns:
+        raise TailTuneError(
+            f"{src}: no label column '{label_column}' (columns found: {found}); name it with label_column",
+            setting="label_column",
+        )
+    if not table.columns[text_column]:
+        raise TailTuneError(f"{src}: has a header but no data rows")
+
+    texts = _texts(table, text_column, allow_empty=allow_empty_texts)
+    labels: list[str] | None = None
+    if label_column in table.columns:
+        values = _label_names(table, label_column)
+        bad = [i for i, v in enumerate(values) if not v]
+        if not bad:
+            labels = values  # type: ignore[assignment]
+        elif require_labels:
+            raise TailTuneError(f"{src}: {_describe_rows(table, bad)} an empty label; fill it in or remove the row")
+        else:
+            logger.warning("%s: %d rows have no label; reading the texts without labels", src, len(bad))
+    return TextDataset(texts, labels, src)
+
+
+def _texts(table: Table, column: str, *, allow_empty: bool) -> list[str]:
+    """The text column as strings exactly as read, refusing missing, non-string and (unless allowed) empty texts."""
+    values = table.columns[column]
+    src = table.source
+    missing = [i for i, v in enumerate(values) if _is_missing(v)]
+    if missing:
+        raise TailTuneError(
+            f"{src}: {_describe_rows(table, missing)} no text (null, NaN or no value) in column '{column}'; "
+            "fill it in or remove the row"
+        )
+    wrong = [i for i, v in enumerate(values) if not isinstance(v, str)]
+    if wrong:
+        kinds = ", ".join(sorted({type(values[i]).__name__ for i in wrong}))
+        raise TailTuneError(
+            f"{src}: {_describe_rows(table, wrong)} a non-text value ({kinds}) in column '{column}'; expected "
+            "text: store the column as strings"
+        )
+    if not allow_empty:
+        empty = [i for i, v in enumerate(values) if not v.strip()]
+        if empty:
+            raise TailTuneError(f"{src}: {_describe_rows(table, empty)} an empty text; fill it in or remove the row")
+    # str() turns str subclasses (numpy's str_) into plain strings.
+    return [str(v) for v in values]
+
+
+def _label_names(table: Table, column: str) -> list[str | None]:
+    """The label column as label names (see the module docstring), ``None`` or ``""`` where missing."""
+    names = (table.class_names or {}).get(column)
+    out: list[str | None] = []
+    for i, value in enumerate(table.columns[column]):
+        if names is not None and not _is_missing(value):
+            # ClassLabel ids become names; -1 is the hub's "no label" marker (e.g. GLUE test splits).
+            if not -1 <= int(value) < len(names):
+                raise TailTuneError(
+                    f"{table.source}: {_describe_rows(table, [i])} label id {int(value)} in column '{column}', "
+                    f"which has only {len(names)} class names; fix the dataset's labels"
+                )
+            value = None if int(value) < 0 else names[int(value)]
+        try:
+            out.append(_label_name(value))
+        except TypeError:
+            raise TailTuneError(
+                f"{table.source}: {_describe_rows(table, [i])} a {type(value).__name__} in column "
+                f"'{column}'; expected one label per row, a string or a number"
+            ) from None
+    return out
+
+
+def _label_name(value: Any) -> str | None:
+    """A label value as its name, ``None`` when missing: ``1``, ``1.0``, ``"1.0"`` and ``" 1 "`` are all ``"1"``.
+
+    Raises:
+        TypeError: For a container (list, dict, array) or bytes, which are not one label.
+    """
+    if _is_missing(value):
+        return None
+    if isinstance(value, str):
+        name = value.strip()
+    elif isinstance(value, (bool, np.bool_)):
+        name = str(bool(value))
+    elif isinstance(value, (int, np.integer)):
+        name = str(int(value))
+    elif isinstance(value, (float, np.floating)):
+        name = str(int(value)) if float(value).is_integer() else repr(float(value))
+    elif isinstance(value, (list, dict, tuple, set, np.ndarray, bytes)):
+        raise TypeError(type(value).__name__)
+    else:
+        name = str(value).strip()
+    whole = _WHOLE_DECIMAL.fullmatch(name)
+    return str(int(whole.group(1))) if whole else name
+
+
+def _is_missing(value: Any) -> bool:
+    """Null in any of the forms readers produce: None, pandas' NA and NaT, a float NaN."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
+
+
+def _describe_rows(table: Table, bad: list[int]) -> str:
+    return rows_text(bad, table.row_lines)
+
+
+def rows_text(bad: list[int], lines: list[int] | None) -> str:
+    """``data rows 2, 5 (lines 3, 7 of the file) have`` for the 0-based rows ``bad``."""
+    shown = bad[:_MAX_ROWS_SHOWN]
+    more = f" and {len(bad) - len(shown)} more" if len(bad) > len(shown) else ""
+    noun = "data row" if len(bad) == 1 else "data rows"
+    verb = "has" if len(bad) == 1 else "have"
+    desc = f"{noun} {', '.join(str(i + 1) for i in shown)}{more}"
+    if lines is not None:
+        word = "line" if len(bad) == 1 else "lines"
+        desc += f" ({word} {', '.join(str(lines[i]) for i in shown)} of the file)"
+    return f"{desc} {verb}"
