@@ -4,12 +4,13 @@ before loading the model."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import make_texts, run_cli
 
 from tailtune.cli import main
 
@@ -97,3 +98,57 @@ def test_predict_refuses_what_it_cannot_write_before_loading_the_model(predict_m
                         tmp_path / "p.csv", "--probabilities")  # fmt: skip
     assert code == 2 and "already has column(s) 'score', 'prob_tech', which predict writes" in err
     assert not (tmp_path / "p.csv").exists() and not (tmp_path / "p.txt").exists()
+
+
+def test_predict_counts_texts_of_invisible_characters_as_empty(predict_model, tmp_path, capsys, caplog):
+    """A text of zero-width characters, BOMs, soft hyphens and spaces shows nothing: predict counts it among the
+    empty texts, and -q keeps the warning."""
+    source = tmp_path / "in.jsonl"
+    texts = ["match goal team", "", "\u200b\u200b", "\ufeff \u2060", "\u00ad", "bank shares \u200b"]
+    source.write_text("".join(f'{{"text": "{t}"}}\n' for t in texts), encoding="utf-8")
+    code, stdout, err = run_cli(capsys, "predict", "--model", predict_model, "--input", source, "--output",
+                                tmp_path / "p.csv", "-q")  # fmt: skip
+    assert code == 0, err
+    assert stdout.strip() == f"6 predictions written to {tmp_path / 'p.csv'}"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"{source}: 4 empty text(s) (no visible character); predicted like the others, from no words"]
+
+
+def _topic_csv(path: Path, seed: int, spell) -> Path:
+    """Topic texts labelled 'ciné', 'football' and 'money', each label written as ``spell(label, row)`` says."""
+    texts, topics = make_texts({"sport": 12, "tech": 12, "money": 12}, seed=seed)
+    names = {"sport": "ciné", "tech": "football", "money": "money"}
+    labels = [spell(names[topic], i) for i, topic in enumerate(topics)]
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
+    return path
+
+
+def test_labels_that_print_alike_are_one_class_in_train_and_evaluate(tmp_path, capsys, caplog):
+    """'ciné' written half NFC, half NFD, and 'football' half with a zero-width space, train three classes with a
+    warning naming both spellings that -q keeps; a test file written all in NFD is scored against the model's
+    labels."""
+    import unicodedata
+
+    def mixed(label: str, row: int) -> str:
+        if row % 2:
+            return unicodedata.normalize("NFD", label) if label == "ciné" else label + "\u200b"
+        return label
+
+    train = _topic_csv(tmp_path / "train.csv", 1, mixed)
+    code, _, err = run_cli(capsys, "train", "--strategy", "tfidf", "--train", train, "--output", tmp_path / "run",
+                           "-q")  # fmt: skip
+    assert code == 0, err
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("label 'ciné' is written 2 ways that print alike" in w and "'cine\\u0301' in 6 rows" in w
+               for w in warnings), warnings  # fmt: skip
+    assert any("label 'football' is written 2 ways" in w and "'football\\u200b' in 6 rows" in w for w in warnings)
+
+    test = _topic_csv(tmp_path / "test.csv", 2, lambda label, _: unicodedata.normalize("NFD", label) + "\ufeff")
+    out = tmp_path / "metrics.json"
+    code, stdout, err = run_cli(capsys, "evaluate", "--model", tmp_path / "run" / "model", "--data", test,
+                                "--output", out)  # fmt: skip
+    assert code == 0, err
+    metrics = json.loads(out.read_text(encoding="utf-8"))
+    assert list(metrics["per_class"]) == ["ciné", "football", "money"]
+    assert [c["support"] for c in metrics["per_class"].values()] == [12, 12, 12]
+    assert [c["train_count"] for c in metrics["per_class"].values()] == [12, 12, 12]

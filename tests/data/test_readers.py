@@ -59,6 +59,20 @@ def test_labelmap_encode_unknown_names_them():
         LabelMap(["neg", "pos"]).encode(["pos", "zzz", "maybe", "zzz"], source="test.csv")
 
 
+def test_labelmap_encode_matches_a_saved_label_written_in_another_form(caplog):
+    # A model saved with labels in NFD or with a zero-width space still knows them as read today (NFC, no ZWSP).
+    m = LabelMap(["cine\u0301", "football\u200b", "money"])
+    assert m.encode(["ciné", "football", "money", "cine\u0301"], source="test.csv").tolist() == [0, 1, 2, 0]
+    assert not caplog.records
+    # Two saved spellings of one name each match only exactly, with a warning naming both.
+    twins = LabelMap(["a", "a\u200b", "b"])
+    assert twins.encode(["a", "a\u200b", "b"], source="test.csv").tolist() == [0, 1, 2]
+    assert [r.getMessage() for r in caplog.records] == [
+        "test.csv: the model has 2 classes that print alike ('a', 'a\\u200b'), saved before labels were compared in "
+        "one form, while data is read as 'a' now: retrain the model to make them one class"
+    ]
+
+
 # --------------------------------------------------------------------------------------------- round trips
 
 
@@ -644,3 +658,85 @@ def test_parquet_keeps_a_named_index_as_a_column(tmp_path):
     ds = read_dataset(tmp_path / "d.parquet")
     assert list(ds.columns) == ["id", "text", "label"] and ds.columns["id"] == [7, 8]
     assert ds.texts == ["a", "b"]
+
+
+# ------------------------------------------------------------------------------- labels and texts as they show
+
+
+def test_label_spellings_that_print_alike_are_one_class_with_a_warning(tmp_path, caplog):
+    nfd = "cine\u0301"
+    rows = ["ciné", nfd, nfd, "football", "football\u200b", "\ufefffootball", "money\u00ad", "money"]
+    path = write_file(tmp_path / "d.csv", "text,label\n" + "".join(f"t{i},{y}\n" for i, y in enumerate(rows)))
+    with caplog.at_level("WARNING", logger="tailtune"):
+        ds = read_dataset(path)
+    assert ds.labels == ["ciné", "ciné", "ciné", "football", "football", "football", "money", "money"]
+    assert LabelMap.from_labels(ds.labels).labels == ["ciné", "football", "money"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"{path}: label 'ciné' is written 2 ways that print alike ('cine\\u0301' in 2 rows, 'ciné' in 1 row); read "
+        "as one class 'ciné' (labels are compared in Unicode NFC, without invisible characters)",
+        f"{path}: label 'football' is written 3 ways that print alike ('football' in 1 row, 'football\\u200b' in 1 "
+        "row, '\\ufefffootball' in 1 row); read as one class 'football' (labels are compared in Unicode NFC, "
+        "without invisible characters)",
+        f"{path}: label 'money' is written 2 ways that print alike ('money\\u00ad' in 1 row, 'money' in 1 row); read "
+        "as one class 'money' (labels are compared in Unicode NFC, without invisible characters)",
+    ]
+
+
+def test_labels_in_one_form_are_read_without_a_warning(tmp_path, caplog):
+    # Surrounding spaces and whole-number decimals were always one label: nothing to warn of.
+    path = write_file(tmp_path / "d.csv", "text,label\na,ciné\nb, ciné \nc,1\nd,1.0\n")
+    with caplog.at_level("WARNING", logger="tailtune"):
+        assert read_dataset(path).labels == ["ciné", "ciné", "1", "1"]
+    assert not caplog.records
+
+
+def test_a_label_of_invisible_characters_is_an_empty_label(tmp_path):
+    path = write_file(tmp_path / "d.csv", "text,label\na,x\nb,\u200b\u2060\n")
+    with pytest.raises(TailTuneError, match=r"data row 2 \(line 3 of the file\) has an empty label"):
+        read_dataset(path)
+
+
+@pytest.mark.parametrize("blank", ["\u200b", "\u200b\u200c\u200d", "\ufeff \u2060", "\u00ad\t\u00a0", "\u3164"])
+def test_a_text_of_invisible_characters_is_empty(tmp_path, blank):
+    path = write_file(tmp_path / "d.jsonl", "".join(json.dumps({"text": t, "label": "x"}) + "\n" for t in ["a", blank]))
+    with pytest.raises(TailTuneError, match=r"d\.jsonl: data row 2 \(line 2 of the file\) has an empty text; fill"):
+        read_dataset(path)
+    with pytest.raises(TailTuneError, match=r"fit\(\): data row 1 has an empty text"):
+        dataset_from_values([blank, "a"], ["x", "y"], source="fit()")
+    # A visible character among them is a text; prediction takes the empty ones too.
+    assert dataset_from_values([blank + "a"], ["x"], source="fit()").texts == [blank + "a"]
+    assert read_dataset(path, allow_empty_texts=True).texts == ["a", blank]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("d.csv", "text;label\nhello;x\nbye;y\n", "splits on ';', not on commas, so the file would read as one "
+         "column; save it with commas between the fields, or with tabs as a .tsv file"),
+        # Excel quotes a field holding the list separator; read with commas, that quote fails first.
+        ("d.csv", '"text";"label"\n"hello; world";x\n', "splits on ';', not on commas"),
+        ("d.csv", 'text;label\n"hello, world";x\nbye;y\n', "splits on ';', not on commas"),
+        ("d.csv", "text\tlabel\nhello\tx\n", "splits on tabs, not on commas, so the file would read as one column; "
+         "rename the file to .tsv"),
+        ("d.tsv", "text,label\nhello,x\n", "splits on commas, not on tabs, so the file would read as one column; "
+         "rename the file to .csv"),
+        ("d.tsv", "\ntext;label;id\nhello;x;1\n", "splits on ';', not on tabs, so the file would read as one "
+         "column; save it with tabs between the fields, or with commas as a .csv file"),
+    ],
+)  # fmt: skip
+def test_a_header_split_by_another_separator_is_refused_naming_it(tmp_path, name, content, says):
+    path = write_file(tmp_path / name, content)
+    with pytest.raises(TailTuneError) as err:
+        read_dataset(path)
+    line = 2 if content.startswith("\n") else 1
+    assert str(err.value).startswith(f"{path} line {line}: the header ")
+    assert says in str(err.value)
+
+
+def test_a_one_column_file_is_read_when_its_header_holds_no_other_separator(tmp_path):
+    # Texts to label, one per line, may hold semicolons and commas; only the header tells the separator.
+    path = write_file(tmp_path / "d.csv", "text\nfirst; second\nthird\ta tab\n")
+    assert read_dataset(path, require_labels=False).texts == ["first; second", "third\ta tab"]
+    path = write_file(tmp_path / "d.tsv", "text\na, b; c\n")
+    assert read_dataset(path, require_labels=False).texts == ["a, b; c"]

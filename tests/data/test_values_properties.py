@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,17 @@ from hypothesis import strategies as st
 from tailtune.data.readers import read_dataset, save_dataset
 from tailtune.data.types import TextDataset
 from tailtune.data.values import dataset_from_values
+from tailtune.data.visible import is_empty_text, is_invisible, normal_label
 from tailtune.errors import TailTuneError
 
 TRICKY = ['"', "'", ",", "\t", "\n", "\r\n", "\r", "\ufeff", "\\", "{", "}", "é", "中文", "🙂", " "]
 
 texts = st.lists(st.sampled_from(TRICKY) | st.text(min_size=1, max_size=8), min_size=1, max_size=6).map("".join)
-# Labels that read back as written: no surrounding spaces and none that normalise ("1.0" reads as "1").
-labels = st.text(min_size=1, max_size=6).map(str.strip).filter(lambda y: y and not re.fullmatch(r"[+-]?[0-9]+\.0+", y))
+# Labels that read back as written: in their normal form (NFC, no invisible characters, no surrounding spaces) and
+# none that normalise as numbers ("1.0" reads as "1").
+labels = (
+    st.text(min_size=1, max_size=6).map(normal_label).filter(lambda y: y and not re.fullmatch(r"[+-]?[0-9]+\.0+", y))
+)
 rows = st.lists(st.tuples(texts, labels), min_size=1, max_size=8)
 SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -172,3 +177,77 @@ def _labels_or_error(read: Any) -> tuple[str, ...] | str:
         return tuple(read().labels)
     except TailTuneError:
         return "refused"
+
+
+# ------------------------------------------------------------------------------ what a text or a label shows
+
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u200e", "\u202e", "\u2066", "\u180e",
+             "\u034f", "\ufe0f", "\U000e0041", "\x00", "\x7f"]  # fmt: skip
+WHITESPACE = [" ", "\t", "\n", "\r", "\u00a0", "\u2003", "\u3000", "\u2028"]
+invisible_runs = st.lists(st.sampled_from(INVISIBLE + WHITESPACE), max_size=6).map("".join)
+
+
+def test_the_invisible_characters_are_the_format_characters_and_default_ignorables():
+    assert all(is_invisible(c) for c in INVISIBLE)
+    # Format characters that print a sign of their own, and everything visible, are not.
+    assert not any(is_invisible(c) for c in ["\u0600", "\u06dd", "a", "é", "中", "🙂", "\u0301", " ", "\t"])
+
+
+@PROPERTY
+@given(
+    label=st.text(max_size=8)
+    | st.builds("".join, st.lists(st.sampled_from(["a", "é", "e\u0301", "한", *INVISIBLE, *WHITESPACE]), max_size=8))
+)
+def test_label_normal_form_is_idempotent_nfc_and_without_invisible_characters(label):
+    name = normal_label(label)
+    assert normal_label(name) == name
+    assert unicodedata.is_normalized("NFC", name)
+    assert not any(is_invisible(c) for c in name)
+    assert name == name.strip()
+
+
+@PROPERTY
+@given(words=st.lists(st.text(min_size=1, max_size=5).filter(lambda y: normal_label(y) == y), min_size=2, max_size=4,
+                      unique=True), data=st.data())  # fmt: skip
+def test_spellings_that_print_alike_are_one_class(words, data):
+    """Each label written in NFC and NFD, with invisible characters anywhere and spaces around, is one class."""
+    spellings: list[str] = []
+    for word in words:
+        for form in ("NFC", "NFD"):
+            written = unicodedata.normalize(form, word)
+            at = data.draw(st.integers(0, len(written)))
+            inside = "".join(data.draw(st.lists(st.sampled_from(INVISIBLE), max_size=3)))
+            spellings.append(
+                data.draw(invisible_runs) + written[:at] + inside + written[at:] + data.draw(invisible_runs)
+            )
+    try:
+        read = dataset_from_values(["t"] * len(spellings), spellings, source="api").labels
+    except TailTuneError:
+        # Only a label that is all invisible characters and spaces is refused (as an empty label).
+        assert any(not normal_label(s) for s in spellings)
+        return
+    expected = [re.sub(r"^([+-]?[0-9]+)\.0+$", lambda m: str(int(m.group(1))), unicodedata.normalize("NFC", w))
+                for w in words for _ in ("NFC", "NFD")]  # fmt: skip
+    assert read == expected
+    assert len(set(read)) == len({normal_label(w) for w in expected})
+
+
+@PROPERTY
+@given(text=invisible_runs, suffix=st.sampled_from((".csv", ".tsv", ".jsonl", ".parquet")))
+def test_a_text_of_invisible_characters_is_refused_as_empty_naming_its_row(text, suffix):
+    assert is_empty_text(text)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"data{suffix}"
+        save_dataset(TextDataset(["a visible text", text], ["x", "y"], "mem"), path)
+        try:
+            read_dataset(path)
+        except TailTuneError as e:
+            assert re.search(r": data row 2 (\(line \d+ of the file\) )?has an empty text; fill it in", str(e)), e
+            return
+    raise AssertionError(f"{text!r} was read as a text")
+
+
+@PROPERTY
+@given(text=invisible_runs, visible=st.text(min_size=1, max_size=3).filter(lambda t: not is_empty_text(t)))
+def test_a_text_with_one_visible_character_is_not_empty(text, visible):
+    assert not is_empty_text(text + visible + text)

@@ -57,6 +57,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from tailtune.classifier import TailTuner
     from tailtune.data.builtin import load_data
+    from tailtune.data.visible import is_empty_text
     from tailtune.fileio import check_table_target, table_bytes, write_table
 
     to_stdout = args.output == STDOUT
@@ -68,9 +69,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     prob_names = [f"{PROB_PREFIX}{label}" for label in tuner.classes_] if args.probabilities else []
     _refuse_clashes(columns, ["predicted", "score", *prob_names], data.source)  # before predicting, not after
 
-    empty = sum(1 for text in data.texts if not text.strip())
+    empty = sum(1 for text in data.texts if is_empty_text(text))
     if empty:
-        logger.warning("%s: %d empty text(s); predicted like the others, from no words", data.source, empty)
+        logger.warning("%s: %d empty text(s) (no visible character); predicted like the others, from no words",
+                       data.source, empty)  # fmt: skip
     probs = tuner.predict_proba(data.texts).astype("float64")  # rounded float32 would print as 0.3502329885959625
     best = probs.argmax(axis=1)
     # Input values stay as read (object columns): "007" stays "007" and an id column with a gap stays integers.

@@ -8,9 +8,10 @@ kind of label. Every source, and the Python API through
 
 CSV and TSV are read strictly as RFC 4180 quoting: every row must hold exactly the header's fields, a
 quoted field must close, and a double quote inside an unquoted field is refused when other fields of the
-file are quoted (there it means a quote went astray and field ends are ambiguous). Problems in the user's
-data raise :class:`~tailtune.errors.TailTuneError` with a one-line message naming the file and the rows or
-lines at fault.
+file are quoted (there it means a quote went astray and field ends are ambiguous); a header that does not
+split on the file's separator but does on another (``;`` or a tab in a ``.csv``, a comma or ``;`` in a
+``.tsv``) is refused naming that separator. Problems in the user's data raise
+:class:`~tailtune.errors.TailTuneError` with a one-line message naming the file and the rows or lines at fault.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pandas as pd
 
 from tailtune.data.types import TextDataset, quote_names
 from tailtune.data.values import Table, rows_text, to_dataset
+from tailtune.data.visible import is_empty_text
 from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import TABLE_EXTENSIONS, write_table
 
@@ -149,8 +151,8 @@ def _read_file(path: Path) -> Table:
     if suffix == ".parquet":
         return _read_parquet(path)
     text = _decode_utf8(path)
-    if not text.strip():
-        raise TailTuneError(f"{path}: the file holds only whitespace, no data")
+    if is_empty_text(text):
+        raise TailTuneError(f"{path}: the file holds only whitespace (or invisible characters), no data")
     if suffix in (".csv", ".tsv"):
         return _read_delimited(path, text, sep="," if suffix == ".csv" else "\t")
     return _read_jsonl(path, text)
@@ -202,6 +204,10 @@ def _read_delimited(path: Path, text: str, *, sep: str) -> Table:
                     starts.append(start)
                 start = reader.line_num + 1
     except csv.Error as e:
+        # A file written with another separator often fails on its first quoted field: say so first.
+        first = next((i for i, line in enumerate(lines) if line.strip()), None)
+        if first is not None and first < reader.line_num:
+            _refuse_other_separator(path, lines[first], sep, line=first + 1)
         raise TailTuneError(_parse_error(path, kind, str(e), record_line=start, line=reader.line_num)) from None
     if not records:
         raise TailTuneError(f"{path}: the file holds no header and no rows")
@@ -217,6 +223,8 @@ def _read_delimited(path: Path, text: str, *, sep: str) -> Table:
     kept = [i for i, r in enumerate(records) if len(r) > 1 or r[0].strip() or (several is False and i > 0)]
     records, starts = [records[i] for i in kept], [starts[i] for i in kept]
     header, rows, row_lines = records[0], records[1:], starts[1:]
+    if len(header) == 1:
+        _refuse_other_separator(path, lines[starts[0] - 1], sep, line=starts[0])
     # Unnamed columns are named as pandas names them; a repeated name would leave the column to use in doubt.
     names = [name or f"Unnamed: {j}" for j, name in enumerate(header)]
     repeated = sorted({n for n in names if names.count(n) > 1})
@@ -237,6 +245,41 @@ def _read_delimited(path: Path, text: str, *, sep: str) -> Table:
         )
     columns = {name: [row[j] for row in rows] for j, name in enumerate(names)}
     return Table(columns, str(path), row_lines=row_lines)
+
+
+def _refuse_other_separator(path: Path, header: str, sep: str, *, line: int) -> None:
+    """Refuse a file whose header line does not split on ``sep`` but does on another separator.
+
+    A spreadsheet saved as CSV where the list separator is ``;`` (much of Europe) writes ``text;label``: read
+    with commas, that is one column named ``text;label``, and every message after would be about that.
+    """
+    if _field_count(header, sep) > 1:
+        return
+    counts = {other: _field_count(header, other) for other in (";", "\t", ",") if other != sep}
+    other, count = max(counts.items(), key=lambda item: item[1])
+    if count < 2:
+        return
+    if other in (",", "\t"):
+        fix = f"rename the file to {'.csv' if other == ',' else '.tsv'}"
+    else:
+        fix = "save it with commas between the fields, or with tabs as a .tsv file"
+        if sep == "\t":
+            fix = "save it with tabs between the fields, or with commas as a .csv file"
+    raise TailTuneError(
+        f"{path} line {line}: the header splits on {_SEPARATOR_NAMES[other]}, not on {_SEPARATOR_NAMES[sep]}, "
+        f"so the file would read as one column; {fix}"
+    )
+
+
+_SEPARATOR_NAMES = {",": "commas", "\t": "tabs", ";": "';'"}
+
+
+def _field_count(line: str, sep: str) -> int:
+    """The fields one line splits into with ``sep``; 0 where it does not parse with it."""
+    try:
+        return len(next(csv.reader([line.rstrip("\r\n")], delimiter=sep, strict=True), []))
+    except csv.Error:
+        return 0
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ Labels are names (strings) whatever the source stored: :mod:`tailtune.data.value
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,7 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from tailtune.data.visible import normal_label, shown
 from tailtune.errors import TailTuneError
+
+logger = logging.getLogger(__name__)
 
 _INT_LITERAL = re.compile(r"[+-]?\d+")
 
@@ -92,6 +96,10 @@ class LabelMap:
     def encode(self, values: Sequence[str], *, source: str) -> np.ndarray:
         """Turn label names into int64 ids.
 
+        A name matches the map's name it is spelled like once both are in the one form labels are compared in
+        (:func:`~tailtune.data.visible.normal_label`), so that a model saved with a label written in another
+        Unicode form, or with a zero-width space, still knows it.
+
         Args:
             values: Label names.
             source: The file the names came from, for the error message.
@@ -99,14 +107,32 @@ class LabelMap:
         Raises:
             TailTuneError: If a name is not in the map.
         """
-        mapping = self.label2id
-        unknown = sorted({v for v in values if v not in mapping})
+        mapping = self._lookup(source)
+        unknown = sorted({v for v in values if v not in mapping and normal_label(v) not in mapping})
         if unknown:
             raise TailTuneError(
                 f"{source}: label(s) {quote_names(unknown)} never seen in training; the model knows "
                 f"{quote_names(self.labels)} - relabel those rows or retrain with them"
             )
-        return np.fromiter((mapping[v] for v in values), dtype=np.int64, count=len(values))
+        ids = (mapping[v] if v in mapping else mapping[normal_label(v)] for v in values)
+        return np.fromiter(ids, dtype=np.int64, count=len(values))
+
+    def _lookup(self, source: str) -> dict[str, int]:
+        """Label name -> class id, the names also in their normal form where that names one class only."""
+        mapping = self.label2id
+        normal: dict[str, list[str]] = {}
+        for name in mapping:
+            normal.setdefault(normal_label(name), []).append(name)
+        # A model trained before labels were normalised may hold two spellings of one name: each matches only
+        # exactly, and data read now arrives in the normal form.
+        for name, names in normal.items():
+            if len(names) > 1:
+                logger.warning(
+                    "%s: the model has %d classes that print alike (%s), saved before labels were compared in one "
+                    "form, while data is read as %s now: retrain the model to make them one class",
+                    source, len(names), ", ".join(map(shown, names)), shown(name),
+                )  # fmt: skip
+        return {**{name: mapping[names[0]] for name, names in normal.items() if len(names) == 1}, **mapping}
 
     def counts(self, dataset: TextDataset) -> list[int]:
         """Examples per class of a labelled dataset, in class-id order (a class it lacks counts 0).

@@ -1,12 +1,16 @@
 """From raw columns to a :class:`~tailtune.data.types.TextDataset`: the checks and the label normalisation that
 every source (each file format, the hub, the Python API) goes through.
 
-- Labels: surrounding whitespace is stripped; a whole-number float (``1.0``) and a string that is a plain
-  decimal literal with an all-zero fraction (``"1.0"``, ``"-3.00"``) both become the integer name ``"1"``,
-  ``"-3"``; other strings stay as written (``"1e3"``, ``"2.50"``, ``"007"``, ``"NA"``); booleans become
-  ``"True"``/``"False"``. A missing label (empty, null, NaN) is refused naming the row.
+- Labels: a string label is put in the one form labels are compared in (:func:`~tailtune.data.visible.normal_label`:
+  invisible characters such as zero-width spaces removed, Unicode NFC, surrounding whitespace stripped); two
+  spellings of one source that meet in that form are one class, with a warning naming both. A whole-number float
+  (``1.0``) and a string that is a plain decimal literal with an all-zero fraction (``"1.0"``, ``"-3.00"``)
+  both become the integer name ``"1"``, ``"-3"``; other strings stay as written (``"1e3"``, ``"2.50"``,
+  ``"007"``, ``"NA"``); booleans become ``"True"``/``"False"``. A missing label (empty, null, NaN, or nothing
+  but invisible characters) is refused naming the row.
 - Texts: kept exactly as read. A missing text (null, NaN) or a non-string one (a number, a list) is refused
-  naming the row and column; an empty or whitespace-only one too, unless ``allow_empty_texts`` is set.
+  naming the row and column; an empty one too (nothing but whitespace and invisible characters:
+  :func:`~tailtune.data.visible.is_empty_text`), unless ``allow_empty_texts`` is set.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tailtune.data.types import TextDataset, quote_names
+from tailtune.data.visible import is_empty_text, normal_label, shown
 from tailtune.errors import TailTuneError
 
 logger = logging.getLogger(__name__)
@@ -133,7 +139,7 @@ def _texts(table: Table, column: str, *, allow_empty: bool) -> list[str]:
             "text: store the column as strings"
         )
     if not allow_empty:
-        empty = [i for i, v in enumerate(values) if not v.strip()]
+        empty = [i for i, v in enumerate(values) if is_empty_text(v)]
         if empty:
             raise TailTuneError(f"{src}: {_describe_rows(table, empty)} an empty text; fill it in or remove the row")
     # str() turns str subclasses (numpy's str_) into plain strings.
@@ -144,6 +150,7 @@ def _label_names(table: Table, column: str) -> list[str | None]:
     """The label column as label names (see the module docstring), ``None`` or ``""`` where missing."""
     names = (table.class_names or {}).get(column)
     out: list[str | None] = []
+    spellings: dict[str, Counter[str]] = {}
     for i, value in enumerate(table.columns[column]):
         if names is not None and not _is_missing(value):
             # ClassLabel ids become names; -1 is the hub's "no label" marker (e.g. GLUE test splits).
@@ -154,17 +161,36 @@ def _label_names(table: Table, column: str) -> list[str | None]:
                 )
             value = None if int(value) < 0 else names[int(value)]
         try:
-            out.append(_label_name(value))
+            written = _written_name(value)
         except TypeError:
             raise TailTuneError(
                 f"{table.source}: {_describe_rows(table, [i])} a {type(value).__name__} in column "
                 f"'{column}'; expected one label per row, a string or a number"
             ) from None
+        name = None if written is None else _whole_number(normal_label(written))
+        if name:
+            spellings.setdefault(name, Counter())[_whole_number(written.strip())] += 1
+        out.append(name)
+    _warn_merged_spellings(table.source, spellings)
     return out
 
 
-def _label_name(value: Any) -> str | None:
-    """A label value as its name, ``None`` when missing: ``1``, ``1.0``, ``"1.0"`` and ``" 1 "`` are all ``"1"``.
+def _warn_merged_spellings(source: str, spellings: dict[str, Counter[str]]) -> None:
+    """Warn, naming both, of label spellings that differ only in invisible characters or Unicode composition."""
+    merged = {name: written for name, written in spellings.items() if len(written) > 1}
+    for name, written in list(merged.items())[:_MAX_ROWS_SHOWN]:
+        ways = ", ".join(f"{shown(w)} in {n} row{'s' if n > 1 else ''}" for w, n in written.most_common())
+        logger.warning(
+            "%s: label '%s' is written %d ways that print alike (%s); read as one class '%s' (labels are compared "
+            "in Unicode NFC, without invisible characters)", source, name, len(written), ways, name,
+        )  # fmt: skip
+    if len(merged) > _MAX_ROWS_SHOWN:
+        logger.warning("%s: %d more labels are written several ways that print alike; each read as one class",
+                       source, len(merged) - _MAX_ROWS_SHOWN)  # fmt: skip
+
+
+def _written_name(value: Any) -> str | None:
+    """A label value as a string as written, ``None`` when missing; numbers and booleans get their name.
 
     Raises:
         TypeError: For a container (list, dict, array) or bytes, which are not one label.
@@ -172,17 +198,19 @@ def _label_name(value: Any) -> str | None:
     if _is_missing(value):
         return None
     if isinstance(value, str):
-        name = value.strip()
-    elif isinstance(value, (bool, np.bool_)):
-        name = str(bool(value))
-    elif isinstance(value, (int, np.integer)):
-        name = str(int(value))
-    elif isinstance(value, (float, np.floating)):
-        name = str(int(value)) if float(value).is_integer() else repr(float(value))
-    elif isinstance(value, (list, dict, tuple, set, np.ndarray, bytes)):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, (list, dict, tuple, set, np.ndarray, bytes)):
         raise TypeError(type(value).__name__)
-    else:
-        name = str(value).strip()
+    return str(value)
+
+
+def _whole_number(name: str) -> str:
     whole = _WHOLE_DECIMAL.fullmatch(name)
     return str(int(whole.group(1))) if whole else name
 
