@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="finished trials the study should reach (default %(default)s)")  # fmt: skip
     tune.add_argument("--timeout", type=float, metavar="SECONDS", help="stop searching after this long")
     tune.add_argument("--storage", metavar="URL", help="Optuna storage shared by workers (default OUT/study.db)")
+    tune.add_argument("--fresh", action="store_true",
+                      help="delete the study already there (and OUT's trials and final model) and start anew; a study "
+                      "is otherwise resumed, and refused where its data or a setting changed")  # fmt: skip
     add_setting(tune, "seed", "seeds the sampler, the split and every trial", default=field_default(RunConfig, "seed"))
     add_setting(tune, "max_length", MAX_LENGTH_HELP)
     add_setting(tune, "long_texts", LONG_TEXTS_HELP)
@@ -88,7 +91,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     result = tune(model, splits, args.output, strategies=args.strategies, trials=args.trials,
                   timeout=args.timeout, storage=args.storage, settings=settings, seed=args.seed,
-                  show_progress=not args.quiet, on_trial=report)  # fmt: skip
+                  show_progress=not args.quiet, on_trial=report, fresh=args.fresh)  # fmt: skip
     stages = result.settings["stages"]
     chosen = {**result.settings["settings"], **({"stages": stages} if any(stages) else {})}
     print(f"kept: {result.strategy} {chosen or 'as train runs it'} (validation {result.validation_score:.4f}, "

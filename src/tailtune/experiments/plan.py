@@ -6,11 +6,13 @@ Nothing here trains or imports torch, so ``tailtune compare --dry-run`` stays qu
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tailtune.config import RunConfig
+from tailtune.data.fingerprint import changed_roles, describe_change, split_fingerprints
 from tailtune.data.types import Splits
 from tailtune.errors import TailTuneError
 from tailtune.experiments.checks import in_context
@@ -18,6 +20,8 @@ from tailtune.experiments.spec import Experiment, PlannedRun, load_experiment
 from tailtune.experiments.variants import counts_text, prepare_data
 from tailtune.runs.rundir import NOT_LEARNED, config_differences, is_complete, load_run
 from tailtune.strategies import describe_stage
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,19 +50,50 @@ def prepare_compare(
         write_data: Write made data under OUT; without it (a dry run) nothing is written.
 
     Raises:
-        TailTuneError: For a bad config or data, or a complete run whose settings differ from the config's.
+        TailTuneError: For a bad config or data, or a complete run whose settings differ from the config's or that
+            was trained on other data (:func:`_check_data`).
     """
     experiment = load_experiment(config_path, output=output)
     with in_context(str(config_path)):
         splits = prepare_data(experiment, write=write_data)
         plan = experiment.plan()
         lengths: dict[tuple[str, str, bool], int] = {}  # read from each variant's training texts once
+        fingerprints: dict[str, dict[str, str | None]] = {}  # each variant's, once
+        predating: list[Path] = []
         for item in plan:
             if is_complete(item.directory):
-                config = _with_length(experiment.run_config(item.strategy, item.seed), item.variant.name,
-                                      splits[item.variant.name].train.texts, lengths)  # fmt: skip
+                name = item.variant.name
+                if name not in fingerprints:
+                    fingerprints[name] = split_fingerprints(splits[name])
+                if not _check_data(item, splits[name], fingerprints[name], experiment.output / name):
+                    predating.append(item.directory)
+                config = _with_length(experiment.run_config(item.strategy, item.seed), name, splits[name].train.texts,
+                                      lengths)  # fmt: skip
                 _check_complete(item, config, tuned=bool(experiment.tune))
+        if predating:
+            logger.warning("%d complete run(s) predate data fingerprints (e.g. %s): counted as they are, but whether "
+                           "their data changed since cannot be checked", len(predating), predating[0])  # fmt: skip
     return PreparedExperiment(experiment, splits, plan)
+
+
+def _check_data(item: PlannedRun, splits: Splits, current: dict[str, str | None], variant_dir: Path) -> bool:
+    """Refuse to count a complete run trained on other data than the variant's now.
+
+    The data is compared by content (:mod:`tailtune.data.fingerprint`): a file edited in place, even reshuffled
+    with the same labels and counts, is other data, and its runs are no seeds of one setup with new ones.
+
+    Returns:
+        Whether the run's data could be checked: False for a run written before tailtune fingerprinted data.
+    """
+    recorded = load_run(item.directory).config.get("fingerprints")
+    changed = changed_roles(recorded, current)
+    if changed is None:
+        return False
+    if changed:
+        what = describe_change(changed[0], splits, recorded)
+        raise TailTuneError(f"{item.directory} is a complete run trained on other data: {what}; use another --output, "
+                            f"or delete {variant_dir} to start this variant afresh")  # fmt: skip
+    return True
 
 
 def _check_complete(item: PlannedRun, config: RunConfig, *, tuned: bool = False) -> None:

@@ -149,5 +149,6 @@ def _train(experiment: Experiment, item: PlannedRun, splits: Splits, *, show_pro
         strategies=[item.strategy.name], trials=experiment.tune["trials"], timeout=experiment.tune["timeout"],
         settings=settings, seed=item.seed, show_progress=show_progress,
         final=FinalRun(item.directory, label=item.strategy.label, **described),
+        restart=f"use another --output, or delete {tuning_dir(item.directory)} to start this search afresh",
     )  # fmt: skip
     return result.final_metrics

@@ -12,14 +12,22 @@ validation log loss (:func:`pick_best`), so a split on which every trial scores 
 than whichever trial ran first. When the search ends, the kept settings train the final model (as ``train``
 does, a refit included where ``refit`` decides one) into ``OUT/best/``, a complete run directory;
 ``OUT/trials.csv`` and ``OUT/best.json`` (with ``kept_because``) describe the search.
+
+A study records what its trials were scored on: the content fingerprints of the training and validation data
+(:mod:`tailtune.data.fingerprint`), the strategies, the seed and every run setting that changes results. A
+resumed search refuses to go on where any of them changed (trials scored on other data or settings are not
+comparable with new ones), unless asked to start afresh (``fresh``). A study started before tailtune recorded
+them is resumed with a logged warning: what its trials were scored on cannot be checked.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
+import json
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +36,23 @@ from typing import Any
 import pandas as pd
 
 from tailtune.config import DEFAULT_STRATEGY, RunConfig, TfidfStage
+from tailtune.data.fingerprint import changed_roles, describe_change, split_fingerprints
 from tailtune.data.types import Splits
 from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import atomic_path, write_json
 from tailtune.metrics import present_macro_f1_of
 from tailtune.models.tfidf import suggest_stage
-from tailtune.runs.rundir import BEST_DIR, BEST_FILE, CACHE_DIR, STUDY_FILE, TRIALS_DIR, TRIALS_FILE, check_run_folder
+from tailtune.runs.rundir import (
+    BEST_DIR,
+    BEST_FILE,
+    CACHE_DIR,
+    NOT_LEARNED,
+    STUDY_FILE,
+    TRIALS_DIR,
+    TRIALS_FILE,
+    check_run_folder,
+    config_differences,
+)
 from tailtune.runs.train import train_run
 from tailtune.strategies import DEFAULT_TUNE_STRATEGIES, DEFAULT_TUNE_TRIALS, STRATEGIES, all_classic, build_run_config
 from tailtune.training.fitting import resolve_max_length, validation_split
@@ -46,6 +65,8 @@ STUDY_NAME = "tailtune"
 # Learning-rate ranges by what a stage trains: the top of the model takes larger steps than the whole.
 LR_RANGES = {"all": (2e-5, 5e-4), "top": (1e-4, 1e-2), "head": (1e-3, 5e-2)}
 MIN_STEPS = (50, 100, 200, 400)
+#: How a refused resumption is told to start afresh, where ``tune`` runs from its command.
+RESTART = "choose another --output (and --storage, if given), or pass --fresh to start afresh"
 
 
 @dataclass
@@ -137,6 +158,8 @@ def tune(
     show_progress: bool = True,
     on_trial: Callable[[dict[str, Any]], None] | None = None,
     final: FinalRun | None = None,
+    fresh: bool = False,
+    restart: str = RESTART,
 ) -> TuneResult:
     """Search strategies and budgets on validation data, then train the best on all the data.
 
@@ -154,6 +177,13 @@ def tune(
         show_progress: Progress bars in each trial.
         on_trial: Receives one dict per finished trial (number, state, value, strategy, seconds).
         final: Where the final model's run directory goes and what it records (default ``OUT/best``).
+        fresh: Delete the study already in the storage (and this folder's trials and final model) and start anew,
+            rather than resume it.
+        restart: The words a refused resumption ends with: how to start afresh.
+
+    Raises:
+        TailTuneError: Bad arguments, or a study to resume that was started on other training or validation data,
+            with other strategies, another seed or another setting that changes results (unless ``fresh``).
     """
     import optuna
 
@@ -184,7 +214,12 @@ def tune(
     search_splits = Splits(held.train, held.validation, None)  # test data never reaches the search
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = _open_study(optuna, storage or f"sqlite:///{out / STUDY_FILE}", out, strategies, seed)
+    storage = storage or f"sqlite:///{out / STUDY_FILE}"
+    if fresh:
+        _start_afresh(optuna, storage, out, final_dir=None if final is None else final.directory)
+    record = {"data": split_fingerprints(splits, ("train", "eval")), "strategies": strategies, "seed": seed,
+              "settings": _recorded_settings(base)}  # fmt: skip
+    study = _open_study(optuna, storage, out, record, splits, restart)
     # The first trial is the default strategy as it is (else the first searched strategy's defaults).
     first = DEFAULT_STRATEGY if DEFAULT_STRATEGY in strategies else strategies[0]
     study.enqueue_trial({"strategy": first}, user_attrs={"defaults": True}, skip_if_exists=True)
@@ -247,8 +282,32 @@ def tune(
     return result
 
 
-def _open_study(optuna, storage: str, out: Path, strategies: list[str], seed: int):
-    """Create or resume the study; a resumed one must search the same strategies with the same seed."""
+def _recorded_settings(config: RunConfig) -> dict[str, Any]:
+    """What a study records of the settings its trials share: every run setting that changes results (the model
+    and the first strategy's stages included), as JSON reads it back; the seed and strategies go on their own."""
+    settings = json.loads(json.dumps(config.to_dict()))
+    return {k: v for k, v in settings.items() if k not in ("seed", "strategy", *NOT_LEARNED)}
+
+
+def _start_afresh(optuna, storage: str, out: Path, *, final_dir: str | Path | None) -> None:
+    """Delete the study in ``storage`` with the trials, ``trials.csv``, ``best.json`` and final model of ``out``
+    (the final model only where it is ``OUT/best``: one given elsewhere is replaced when the search ends)."""
+    try:
+        optuna.delete_study(study_name=STUDY_NAME, storage=storage)
+    except KeyError:
+        pass  # no study there yet
+    except (ImportError, ValueError, RuntimeError) as exc:
+        raise TailTuneError(f"storage: cannot open {storage} ({first_line(exc)})", setting="storage") from None
+    shutil.rmtree(out / TRIALS_DIR, ignore_errors=True)
+    for name in (TRIALS_FILE, BEST_FILE):
+        (out / name).unlink(missing_ok=True)
+    if final_dir is None:
+        shutil.rmtree(out / BEST_DIR, ignore_errors=True)  # a run of ours: check_run_folder allowed no other
+
+
+def _open_study(optuna, storage: str, out: Path, record: dict[str, Any], splits: Splits, restart: str):
+    """Create or resume the study; a resumed one must have been started on the same training and validation data,
+    strategies, seed and settings (``record``), else it is refused, its last words ``restart``."""
     try:
         study = optuna.create_study(
             study_name=STUDY_NAME, storage=storage, load_if_exists=True, direction="maximize",
@@ -256,18 +315,28 @@ def _open_study(optuna, storage: str, out: Path, strategies: list[str], seed: in
         )  # fmt: skip
     except (ImportError, ValueError, RuntimeError) as exc:
         raise TailTuneError(f"storage: cannot open {storage} ({first_line(exc)})", setting="storage") from None
-    for name, value in (("strategies", strategies), ("seed", seed)):
-        stored = study.user_attrs.get(name)
-        if stored is None:
+    started = f"{out}: this search was started"
+    stored = study.user_attrs.get("data")
+    changed = changed_roles(stored, record["data"])
+    if changed:
+        raise TailTuneError(f"{started} on other data: {describe_change(changed[0], splits, stored)}; {restart}")
+    if changed is None and study.trials:
+        logger.warning("%s before tailtune recorded its data: whether its %d trial(s) were scored on the same data "
+                       "cannot be checked", started, len(study.trials))  # fmt: skip
+    for name in ("strategies", "seed"):
+        if name in study.user_attrs and study.user_attrs[name] != record[name]:
+            raise TailTuneError(f"{started} with {name} {study.user_attrs[name]}; give the same {name}, or {restart}",
+                                setting=name)  # fmt: skip
+    differences = config_differences(record["settings"], study.user_attrs.get("settings") or {})
+    if differences:
+        key, new, old = differences[0]
+        raise TailTuneError(f"{started} with other settings ({key} {old!r}, now {new!r}); give the same, or {restart}")
+    for name, value in record.items():
+        if name not in study.user_attrs:
             study.set_user_attr(name, value)
-        elif stored != value:
-            raise TailTuneError(
-                f"{out}: this study was started with {name} {stored}; give the same {name} or another output",
-                setting=name,
-            )
     # Seeded by the trials already there: a resumed search or a second worker does not repeat the first's
     # draws; constant_liar keeps parallel workers from sampling the same point.
-    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials), constant_liar=True)
+    study.sampler = optuna.samplers.TPESampler(seed=record["seed"] + len(study.trials), constant_liar=True)
     return study
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tailtune.data.builtin import load_data
+from tailtune.data.fingerprint import changed_roles, fingerprint
 from tailtune.data.imbalance import ImbalancedSplit, class_counts, holdout_then_long_tail, write_imbalanced
 from tailtune.data.readers import read_dataset
 from tailtune.data.types import Splits, TextDataset, check_labels
@@ -72,28 +73,33 @@ def _made_splits(folder: Path, settings: dict[str, Any], load: Callable, *, writ
 
     The data is made in memory first (bad settings fail before anything is written), then written under a
     lock beside ``folder``: compare workers sharing an output write it once, and a worker that finds it
-    written meanwhile reads it instead.
+    written meanwhile reads it instead. ``data.json`` records the content fingerprints of the files it was made
+    from, so data made from a source edited since is refused rather than silently reused.
     """
-    stored = _stored_splits(folder, settings)
+    sources = _source_fingerprints(settings, load)
+    stored = _stored_splits(folder, settings, sources)
     if stored is not None:
         return stored
     split = _make(settings, load)
     if not write:
         return Splits(split.train, split.eval, split.test)
     with waiting_lock(folder.parent / f".{folder.name}.lock"):
-        stored = _stored_splits(folder, settings)
+        stored = _stored_splits(folder, settings, sources)
         if stored is not None:
             return stored
         # A split left by an interrupted write (data.json is written last) is replaced by write_imbalanced, which
         # refuses a folder holding anything else.
         write_imbalanced(split, folder, fmt_suffix=".parquet")
-        write_json(folder / DATA_INFO, {"fingerprint": _fingerprint(settings), "settings": settings})
+        write_json(folder / DATA_INFO, {"fingerprint": _fingerprint(settings), "settings": settings,
+                                        "sources": sources})  # fmt: skip
     logger.info("data written to %s (train %s)", folder, counts_text(split.train))
     return _read_made(folder)
 
 
-def _stored_splits(folder: Path, settings: dict[str, Any]) -> Splits | None:
-    """The data written to ``folder`` before, None if there is none yet; an error if other settings made it."""
+def _stored_splits(folder: Path, settings: dict[str, Any], sources: dict[str, str | None]) -> Splits | None:
+    """The data written to ``folder`` before, None if there is none yet; an error if other settings made it, or
+    files whose content has changed since (``sources``: their fingerprints now; data written before tailtune
+    recorded them is not checked)."""
     info_path = folder / DATA_INFO
     if not info_path.is_file():
         return None
@@ -111,7 +117,38 @@ def _stored_splits(folder: Path, settings: dict[str, Any]) -> Splits | None:
             f"{folder} was made with other settings ({changed}); use another --output, or delete that "
             "variant's folder to start it afresh"
         )
+    changed_sources = changed_roles(stored.get("sources"), sources)
+    if changed_sources:
+        role = changed_sources[0]
+        raise TailTuneError(
+            f"{folder} was made from other data: the {role} data ({settings[role]}) has changed since; use another "
+            "--output, or delete that variant's folder to start it afresh"
+        )
     return _read_made(folder)
+
+
+def _source_fingerprints(settings: dict[str, Any], load: Callable) -> dict[str, str | None]:
+    """The content fingerprints of the files a made variant is made from: its source, and fixed test/eval data.
+
+    Only local data (files, folders, ``builtin:``) is read for it: a hub dataset is not fetched again just to
+    check that data made from it is current (None, as for a role not given).
+    """
+    columns = (settings["text_column"], settings["label_column"])
+    return {role: fingerprint(load(settings[role], *columns)) if _is_local(settings.get(role)) else None
+            for role in ("source", "test", "eval")}  # fmt: skip
+
+
+def _is_local(spec: str | None) -> bool:
+    """Whether a data spec names data on this machine (a file, a ``save_to_disk`` folder with its split, or
+    built-in data) rather than a hub dataset."""
+    if not spec:
+        return False
+    folder, colon, _ = spec.rpartition(":")
+    return (
+        spec.startswith("builtin:")
+        or Path(spec).expanduser().exists()
+        or bool(colon and folder and Path(folder).expanduser().is_dir())
+    )
 
 
 def _make(settings: dict[str, Any], load: Callable) -> ImbalancedSplit:

@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from tailtune.data.fingerprint import short
 from tailtune.errors import TailTuneError
 from tailtune.fileio import FolderKind, atomic_dir, atomic_path, check_output_folder, write_atomic, write_json
 from tailtune.models.saved import MODEL_DIR, SAVED_MODEL
@@ -58,8 +59,9 @@ SUMMARY_CSV = "summary.csv"
 SUMMARY_JSON = "summary.json"
 #: Run settings that do not change what a run learns: runs may differ in them and still be seeds of one setup.
 NOT_LEARNED = ("cache_dir", "eval_batch_size", "logging_steps")
-# What runs on the same data share in config.json.
-_DATA_KEYS = ("data", "labels", "train_counts", "variant_info")
+# What runs on the same data share in config.json; "fingerprints" (by content, tailtune.data.fingerprint) is
+# missing from runs written before tailtune recorded it, and then not compared.
+_DATA_KEYS = ("data", "labels", "train_counts", "fingerprints", "variant_info")
 
 # Directories that never hold runs but can be large (a saved model) or hold a Hugging Face config.json
 # that must not be mistaken for a run's.
@@ -326,6 +328,11 @@ class RunRecord:
         return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
     @property
+    def fingerprinted(self) -> bool:
+        """Whether the run recorded its data's content fingerprints (runs written before tailtune did have none)."""
+        return isinstance(self.config.get("fingerprints"), dict)
+
+    @property
     def tuned(self) -> bool:
         """Whether a search chose the run's stage budgets (an experiment with ``tune``), so seeds differ in them."""
         return tuning_dir(self.path).is_dir()
@@ -333,12 +340,13 @@ class RunRecord:
     def setup(self) -> dict[str, Any]:
         """What seeds of one strategy share: everything recorded in ``config.json`` that shapes the result.
 
-        The data sources, labels, training counts and variant parameters, and the resolved run settings and
-        stages but the seed and the settings in :data:`NOT_LEARNED`; a tuned run's stages are left out too.
+        The data sources, labels, training counts, the data's content fingerprints (where recorded: see
+        :attr:`fingerprinted`) and variant parameters, and the resolved run settings and stages but the seed and
+        the settings in :data:`NOT_LEARNED`; a tuned run's stages are left out too.
         """
         config = self.config
         run = {k: v for k, v in (config.get("run") or {}).items() if k not in ("seed", "stages", *NOT_LEARNED)}
-        setup = {key: config.get(key) for key in _DATA_KEYS}
+        setup = {key: config.get(key) for key in _DATA_KEYS if key != "fingerprints" or self.fingerprinted}
         setup["run"] = run
         if not self.tuned:
             setup["stages"] = self.stages
@@ -546,9 +554,13 @@ def check_poolable(runs: list[RunRecord]) -> None:
     """Refuse runs that a summary or report would pool as if they were related.
 
     A summary compares the strategies of one variant, so the runs of a variant must share their data: data
-    sources, labels, training counts and variant parameters. It averages the runs of one (variant, strategy)
-    as seeds of one setup, so those must also share every setting and stage (:meth:`RunRecord.setup`), each
-    with its own seed.
+    sources, labels, training counts, the data's content (its fingerprints, which tell apart a file edited in
+    place, even reshuffled with the same labels and counts) and variant parameters. It averages the runs of one
+    (variant, strategy) as seeds of one setup, so those must also share every setting and stage
+    (:meth:`RunRecord.setup`), each with its own seed.
+
+    A run written before tailtune recorded fingerprints is pooled by the rest (sources, labels, counts) with a
+    logged warning: whether its data's content matches cannot be known.
 
     Args:
         runs: Complete runs, e.g. from :func:`find_runs`.
@@ -557,6 +569,11 @@ def check_poolable(runs: list[RunRecord]) -> None:
         TailTuneError: Naming two of the runs, the first key that differs between them (or the seed they
             share), and what to do.
     """
+    unknown = [run for run in runs if not run.fingerprinted]
+    if unknown and len(runs) > 1:
+        logger.warning("%d run(s) predate data fingerprints (e.g. %s): pooled where their data sources, labels and "
+                       "training counts match, but whether their data's content changed cannot be checked",
+                       len(unknown), unknown[0].path)  # fmt: skip
     groups: dict[str, list[RunRecord]] = {}
     for run in sorted(runs, key=lambda r: (r.seed, str(r.path))):
         groups.setdefault(run.variant, []).append(run)
@@ -580,12 +597,23 @@ def _refuse_differences(a: RunRecord, b: RunRecord, keys: tuple[str, ...] | None
     """Raise when the setups of ``a`` and ``b`` (only ``keys`` of them, if given) differ."""
     ours, theirs = a.setup(), b.setup()
     if keys is not None:
-        ours, theirs = {k: ours[k] for k in keys}, {k: theirs[k] for k in keys}
+        ours, theirs = {k: ours[k] for k in keys if k in ours}, {k: theirs[k] for k in keys if k in theirs}
     differences = config_differences(ours, theirs)
     if differences:
         key, x, y = differences[0]
+        if key.startswith("fingerprints."):
+            role = key.split(".", 1)[1]
+            raise TailTuneError(f"{a.path} and {b.path} cannot be pooled as {what}: they were trained on different "
+                                f"{role} data ({_source(a, role)}, content {short(x)} vs {short(y)}); "
+                                f"{hint}")  # fmt: skip
         raise TailTuneError(f"{a.path} and {b.path} cannot be pooled as {what}: they differ in {key} "
                             f"({_short(x)} vs {_short(y)}); {hint}")  # fmt: skip
+
+
+def _source(run: RunRecord, role: str) -> str:
+    """Where a run's ``role`` data came from, as recorded."""
+    source = (run.config.get("data") or {}).get(role)
+    return str(source) if source else f"no {role} data"
 
 
 def _short(value: Any, limit: int = 80) -> str:

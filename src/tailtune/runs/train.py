@@ -25,6 +25,7 @@ import torch
 
 from tailtune import __version__
 from tailtune.config import RunConfig
+from tailtune.data.fingerprint import split_fingerprints
 from tailtune.data.types import LabelMap, Splits, check_labels
 from tailtune.errors import TailTuneError
 from tailtune.models import tfidf as classic
@@ -143,7 +144,8 @@ def train_run(
 
 def _record(run: dict[str, Any], label_map: LabelMap, splits: Splits, variant: str | None,
             variant_info: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
-    """What every run's ``config.json`` holds: versions, the run's settings, labels, training counts, data, variant."""
+    """What every run's ``config.json`` holds: versions, settings, labels, training counts, data and its fingerprints,
+    variant."""
     return {
         "tailtune_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -153,6 +155,7 @@ def _record(run: dict[str, Any], label_map: LabelMap, splits: Splits, variant: s
         "train_counts": dict(zip(label_map.labels, label_map.counts(splits.train), strict=True)),
         "data": {name: (part.source if part is not None else None)
                  for name, part in (("train", splits.train), ("eval", splits.eval), ("test", splits.test))},
+        "fingerprints": split_fingerprints(splits),  # by content: tells a file edited under the same path apart
         "variant": variant,
         "variant_info": variant_info or {},
     }  # fmt: skip
