@@ -5,14 +5,19 @@ Tables (:func:`write_table`) are written here too, in the format their file name
 An output folder that tailtune replaces whole (a run directory, a saved model, an imbalanced split) is replaced
 only when it is missing, empty, or an earlier output of the same kind, recognised by what tailtune writes into
 it (:class:`FolderKind`, :func:`check_output_folder`): a folder of the user's is refused, never emptied.
+
+A write the environment refuses (a full disk, a read-only file system, a folder without permission) is one
+:class:`~tailtune.errors.TailTuneError` naming the file or folder and what to do (:func:`environment_fault`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +33,79 @@ if TYPE_CHECKING:
 #: Extensions :func:`write_table` writes: ``.json`` means JSON lines, as it does for reading.
 TABLE_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 
+_PERMISSION = "choose a folder you can write to, or check its permissions"
+#: The errors of the environment rather than of tailtune, by errno, and what to do about each.
+ENVIRONMENT_FAULTS = {
+    errno.ENOSPC: "free some space on the disk, or choose a folder on another one",
+    errno.EDQUOT: "free some space within your disk quota, or choose a folder on another disk",
+    errno.EFBIG: "choose a folder on a file system that takes larger files",
+    errno.EROFS: "choose a folder you can write to",
+    errno.EACCES: _PERMISSION,
+    errno.EPERM: _PERMISSION,
+}
+# Libraries written in Rust (safetensors, tokenizers) raise their own exception types; their message ends in the
+# operating system's error number.
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+# SQLite (a tune's study) reports a full disk, a read-only database and a refused permission by its own codes.
+_SQLITE_CODES = {13: errno.ENOSPC, 8: errno.EROFS, 3: errno.EACCES}
+
+
+def environment_fault(
+    exc: BaseException, path: str | Path | None = None, *, staging: str | Path | None = None
+) -> TailTuneError | None:
+    """The one-line error for a fault of the environment (:data:`ENVIRONMENT_FAULTS`), or None for another error.
+
+    The fault is looked for in ``exc`` and the exceptions it was raised from: an ``OSError``'s number, the
+    ``(os error N)`` of a Rust library's message, an SQLite error code.
+
+    Args:
+        exc: The exception raised.
+        path: What was being written, named where the exception names no file.
+        staging: The temporary file or folder that becomes ``path``: a file in it is named as in ``path``.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen and not isinstance(exc, TailTuneError):
+        seen.add(id(exc))
+        number = _fault_number(exc)
+        if number in ENVIRONMENT_FAULTS:
+            where = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
+            where = _as_final(str(where or path or ""), staging, path)
+            return TailTuneError(f"{where + ': ' if where else ''}{os.strerror(number)}; {ENVIRONMENT_FAULTS[number]}")
+        exc = exc.__cause__ or exc.__context__ or getattr(exc, "orig", None)
+    return None
+
+
+def _fault_number(exc: BaseException) -> int | None:
+    if isinstance(exc, OSError):
+        return exc.errno
+    if isinstance(getattr(exc, "sqlite_errorcode", None), int):
+        return _SQLITE_CODES.get(exc.sqlite_errorcode & 0xFF)  # the primary code: extended codes add high bits
+    match = _RUST_OS_ERROR.search(str(exc))
+    return int(match.group(1)) if match else None
+
+
+def _as_final(text: str, staging: str | Path | None, path: str | Path | None) -> str:
+    # What the user will see at the end is path, not the hidden staging name it is built under.
+    return text if staging is None or path is None else text.replace(str(staging), str(path))
+
+
+@contextlib.contextmanager
+def writing(path: str | Path, *, staging: str | Path | None = None) -> Iterator[None]:
+    """Writing ``path`` (or ``staging``, the temporary file or folder that becomes it) in the block: a fault of the
+    environment becomes one :class:`TailTuneError` (:func:`environment_fault`), and an error naming ``staging``
+    names ``path`` instead."""
+    try:
+        yield
+    except TailTuneError as exc:
+        if staging is None or str(staging) not in str(exc):
+            raise
+        raise type(exc)(_as_final(str(exc), staging, path), setting=exc.setting) from None
+    except Exception as exc:
+        error = environment_fault(exc, path, staging=staging)
+        if error is None:
+            raise
+        raise error from None
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -41,16 +119,23 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise TailTuneError(f"{path}: cannot write there ({exc.strerror or exc})") from None
+        raise _cannot_create(exc, path) from None
     os.close(fd)
     try:
-        yield Path(tmp)
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would have.
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, path)
+        with writing(path, staging=tmp):
+            yield Path(tmp)
+            # mkstemp makes the file private (0600); give it the permissions a plain open() would have.
+            os.chmod(tmp, 0o666 & ~current_umask())
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _cannot_create(exc: OSError, path: Path) -> TailTuneError:
+    # The error of making the temporary file or folder that becomes path: named as path, not as the temporary name.
+    fault = environment_fault(OSError(exc.errno, exc.strerror), path)
+    return fault or TailTuneError(f"{path}: cannot write there ({exc.strerror or exc})")
 
 
 def check_file_target(path: str | Path) -> Path:
@@ -222,21 +307,25 @@ def atomic_dir(path: str | Path, kind: FolderKind) -> Iterator[Path]:
     point leaves either folder whole.
     """
     path = check_output_folder(path, kind)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~current_umask())
-        aside = None
-        if path.exists():
-            aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, aside)
-        try:
-            os.replace(tmp, path)
-        except BaseException:
-            if aside is not None:
-                os.replace(aside, path)
-            raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        raise _cannot_create(exc, path) from None
+    try:
+        with writing(path, staging=tmp):
+            yield tmp
+            os.chmod(tmp, 0o777 & ~current_umask())
+            aside = None
+            if path.exists():
+                aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+                os.replace(path, aside)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                if aside is not None:
+                    os.replace(aside, path)
+                raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -252,8 +341,10 @@ def waiting_lock(path: str | Path) -> Iterator[None]:
     operating system releases the lock of a killed holder. The lock file stays, so every process locks the
     same file.
     """
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
+    with writing(path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 -- closed below, once locked
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -17,6 +17,7 @@ from tailtune import __version__
 from tailtune.cli import compare, demo, evaluate, make_imbalanced, predict, report, strategies, train, tune
 from tailtune.cli.common import EPILOG, INTERRUPTED, print_error
 from tailtune.errors import TailTuneError
+from tailtune.fileio import environment_fault
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -75,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         # nothing so that Python's own flush at exit does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        # A full disk, a read-only folder, a refused permission: the environment's fault, not a bug; one line too.
+        fault = environment_fault(exc)
+        if fault is None:
+            raise
+        print_error(fault)
+        return 2
     finally:
         package_logger.setLevel(previous_level)
 

@@ -39,7 +39,7 @@ from tailtune.config import DEFAULT_STRATEGY, RunConfig, TfidfStage
 from tailtune.data.fingerprint import changed_roles, describe_change, split_fingerprints
 from tailtune.data.types import Splits
 from tailtune.errors import TailTuneError, first_line
-from tailtune.fileio import atomic_path, write_json
+from tailtune.fileio import atomic_path, write_json, writing
 from tailtune.metrics import present_macro_f1_of
 from tailtune.models.tfidf import suggest_stage
 from tailtune.runs.rundir import (
@@ -59,6 +59,28 @@ from tailtune.training.fitting import resolve_max_length, validation_split
 from tailtune.training.loop import StageHooks
 
 logger = logging.getLogger(__name__)
+
+
+class _EndingFailures(logging.Filter):
+    """Drops optuna's report of a trial that raised a :class:`TailTuneError` (its traceback, then its value): the
+    error ends the search, and the command prints it as its one line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ended: str | None = None  # "Trial N failed with value", the report's second line, still to drop
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and isinstance(record.exc_info[1], TailTuneError):
+            self.ended = message.split(" failed ", 1)[0] + " failed with value"
+            return False
+        if self.ended is not None and message.startswith(self.ended):
+            self.ended = None
+            return False
+        return True
+
+
+_ENDING_FAILURES = _EndingFailures()
 
 DEFAULT_STRATEGIES = DEFAULT_TUNE_STRATEGIES  # declared with the strategies, where the command line reads it
 STUDY_NAME = "tailtune"
@@ -214,12 +236,14 @@ def tune(
     search_splits = Splits(held.train, held.validation, None)  # test data never reaches the search
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("optuna.study._optimize").addFilter(_ENDING_FAILURES)  # once: the same filter
     storage = storage or f"sqlite:///{out / STUDY_FILE}"
     if fresh:
         _start_afresh(optuna, storage, out, final_dir=None if final is None else final.directory)
     record = {"data": split_fingerprints(splits, ("train", "eval")), "strategies": strategies, "seed": seed,
               "settings": _recorded_settings(base)}  # fmt: skip
-    study = _open_study(optuna, storage, out, record, splits, restart)
+    with writing(out):  # the study's database: a full disk is one line naming the folder
+        study = _open_study(optuna, storage, out, record, splits, restart)
     # The first trial is the default strategy as it is (else the first searched strategy's defaults).
     first = DEFAULT_STRATEGY if DEFAULT_STRATEGY in strategies else strategies[0]
     study.enqueue_trial({"strategy": first}, user_attrs={"defaults": True}, skip_if_exists=True)
@@ -255,7 +279,8 @@ def tune(
         callbacks.insert(0, optuna.study.MaxTrialsCallback(trials, states=None))
     finished = [t for t in study.trials if t.state.is_finished()]  # the enqueued defaults trial waits
     if trials is None or len(finished) < trials:
-        study.optimize(objective, timeout=timeout, callbacks=callbacks, catch=(RuntimeError,))
+        with writing(out):
+            study.optimize(objective, timeout=timeout, callbacks=callbacks, catch=(RuntimeError,))
     write_trials(study, out / TRIALS_FILE)
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not completed:

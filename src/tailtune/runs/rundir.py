@@ -32,7 +32,15 @@ import pandas as pd
 
 from tailtune.data.fingerprint import short
 from tailtune.errors import TailTuneError
-from tailtune.fileio import FolderKind, atomic_dir, atomic_path, check_output_folder, write_atomic, write_json
+from tailtune.fileio import (
+    FolderKind,
+    atomic_dir,
+    atomic_path,
+    check_output_folder,
+    write_atomic,
+    write_json,
+    writing,
+)
 from tailtune.models.saved import MODEL_DIR, SAVED_MODEL
 
 logger = logging.getLogger(__name__)
@@ -161,7 +169,8 @@ def claim(run_dir: str | Path) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         try:
-            yield staging
+            with writing(run_dir, staging=staging):  # a full disk, a read-only folder: one line naming the run
+                yield staging
         finally:
             shutil.rmtree(staging, ignore_errors=True)  # nothing, once published
     finally:
