@@ -109,3 +109,34 @@ def test_tune_refuses_stage_overrides(tiny_model, source_csv, tmp_path):
     assert experiment.run_config(experiment.strategies[1], 1).stages[0].classifier == "logistic-regression"
     with pytest.raises(TailTuneError, match="strategies tfidf-lr: 'stages' overrides cannot be kept under 'tune'"):
         load_experiment(write_config(tmp_path / "exp.yaml", {**config, "tune": {"trials": 2}}))
+
+
+def test_tfidf_strategies_alone_need_no_model(tmp_path, source_csv, capsys):
+    """As for tune: an experiment of TF-IDF strategies only runs without 'model', and its dry run says so."""
+    from conftest import run_cli
+
+    from tailtune.runs.rundir import load_run
+
+    config = config_dict("unused", source_csv, tmp_path / "out")
+    del config["model"], config["run"], config["baseline"]
+    config["strategies"] = ["tfidf", {"name": "tfidf", "label": "tfidf-lr",
+                                      "stages": [{"classifier": "logistic-regression"}]}]  # fmt: skip
+    config["data"]["make"]["ratios"] = [2]
+    config["seeds"] = [1]
+    path = write_config(tmp_path / "exp.yaml", config)
+    code, out, err = run_cli(capsys, "compare", "--config", path, "--dry-run")
+    assert code == 0, err
+    assert "model: none (TF-IDF strategies only)" in out
+    code, out, err = run_cli(capsys, "compare", "--config", path, "-q")
+    assert code == 0, err
+    runs = [load_run(tmp_path / "out" / "ratio-2" / label / "seed-1") for label in ("tfidf", "tfidf-lr")]
+    assert [run.config["run"]["stages"][0]["classifier"] for run in runs] == ["linear-svc", "logistic-regression"]
+
+
+def test_a_fine_tuned_strategy_still_needs_a_model(tmp_path, source_csv, no_training):
+    config = config_dict("unused", source_csv, tmp_path / "out")
+    del config["model"]
+    config["strategies"] = ["tfidf", "vanilla"]
+    path = write_config(tmp_path / "exp.yaml", config)
+    with pytest.raises(TailTuneError, match="'model' is required"):
+        run_compare(path)

@@ -143,7 +143,7 @@ def describe_plan(experiment: Experiment, plan: list[PlannedRun], splits: dict[s
         f"experiment {experiment.path}: {len(experiment.variants)} data variant(s) x {len(experiment.strategies)} "
         f"strateg{'y' if len(experiment.strategies) == 1 else 'ies'} x {len(experiment.seeds)} seed(s) = "
         f"{len(plan)} runs ({done} done, {len(plan) - done} to do) in {experiment.output}",
-        f"model: {experiment.model}",
+        f"model: {experiment.model or 'none (TF-IDF strategies only)'}",
         f"run settings: {settings}",
         "data variants:",
     ]  # fmt: skip

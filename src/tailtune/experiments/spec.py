@@ -3,7 +3,8 @@
 The file (every key is checked before anything trains; an unknown key is an error)::
 
     output: runs/bbc-lt          # the output folder OUT; --output overrides it
-    model: builtin:minilm        # a local folder, a hub id, or builtin:minilm (the embedded all-MiniLM-L6-v2)
+    model: builtin:minilm        # a local folder, a hub id, or builtin:minilm (the embedded all-MiniLM-L6-v2);
+                                 # not needed where every strategy is a TF-IDF one (tfidf)
     seeds: [1, 2, 3]             # one run per seed and (variant, strategy)
     baseline: vanilla            # strategy the summary compares with (default vanilla, else the first listed)
     run: {max_length: 128, batch_size: 16}   # shared RunConfig fields (all but model, strategy, stages, seed)
@@ -55,7 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tailtune.config import RunConfig, StageConfig, load_yaml
+from tailtune.config import RunConfig, StageConfig, TfidfStage, load_yaml
 from tailtune.data.builtin import BUILTIN_DATA, resolve_model
 from tailtune.data.imbalance import PROFILES
 from tailtune.data.readers import _resolve_spec
@@ -144,7 +145,8 @@ class Experiment:
     Attributes:
         path: The YAML file.
         output: The output folder OUT.
-        model: The model folder or hub id (``builtin:minilm`` resolved to its folder).
+        model: The model folder or hub id (``builtin:minilm`` resolved to its folder); None where every strategy
+            is a TF-IDF one, which uses no model.
         seeds: Run seeds, in config order.
         baseline: Label of the strategy the summary compares with.
         run: Shared :class:`~tailtune.config.RunConfig` settings.
@@ -155,7 +157,7 @@ class Experiment:
 
     path: Path
     output: Path
-    model: str
+    model: str | None
     seeds: list[int]
     baseline: str
     run: dict[str, Any]
@@ -198,7 +200,7 @@ def load_experiment(path: str | Path, *, output: str | Path | None = None) -> Ex
 
 def _parse(data: dict[str, Any], path: Path, output: str | Path | None) -> Experiment:
     check_keys(data, _TOP_KEYS, "")
-    for key in ("model", "seeds", "strategies", "data"):
+    for key in ("seeds", "strategies", "data"):
         if data.get(key) in (None, "", []):
             raise TailTuneError(f"'{key}' is required")
     output = output if output is not None else data.get("output")
@@ -206,16 +208,16 @@ def _parse(data: dict[str, Any], path: Path, output: str | Path | None) -> Exper
         raise TailTuneError("no output folder; add 'output: DIR' or pass --output")
     if Path(output).is_file():
         raise TailTuneError(f"output {output} is a file, not a folder")
-    model = resolve_model(as_text(data["model"], "model"))
     seeds = _parse_seeds(data["seeds"])
     run = as_mapping(data.get("run"), "run")
     check_keys(run, _RUN_KEYS, "run")
     with in_context("run"):
-        build_run_config(model, "vanilla", settings=run)  # validates the values once, up front
+        build_run_config("model", "vanilla", settings=run)  # validates the values once, up front
     items = data["strategies"]
     if not isinstance(items, list):
         raise TailTuneError("strategies must be a list")
     strategies = [_parse_strategy(item, f"strategies[{i}]") for i, item in enumerate(items)]
+    model = _parse_model(data.get("model"), strategies)
     check_unique([s.label for s in strategies], "strategy label", "give one a different 'label'")
     labels = [s.label for s in strategies]
     baseline = data.get("baseline")
@@ -232,6 +234,16 @@ def _parse(data: dict[str, Any], path: Path, output: str | Path | None) -> Exper
             raise TailTuneError(f"strategies {', '.join(fixed)}: 'stages' overrides cannot be kept under 'tune', "
                                 "which searches each stage's settings; drop 'tune' or the overrides")  # fmt: skip
     return Experiment(path, Path(output), model, seeds, baseline, run, strategies, variants, tune)
+
+
+def _parse_model(value: Any, strategies: list[Strategy]) -> str | None:
+    """The model the fine-tuned strategies start from; none is needed (None) where every strategy is a TF-IDF one
+    (as for ``tailtune tune``), and one given then is recorded in no run."""
+    if value in (None, ""):
+        if all(isinstance(stage, TfidfStage) for strategy in strategies for stage in strategy.stages):
+            return None
+        raise TailTuneError("'model' is required (a local model folder, a hub id or builtin:minilm)")
+    return resolve_model(as_text(value, "model"))
 
 
 def _parse_tune(value: Any) -> dict[str, Any] | None:
