@@ -168,6 +168,11 @@ class StageConfig:
 
 #: The linear models of :class:`TfidfStage`: scikit-learn's ``LinearSVC`` and ``LogisticRegression``.
 CLASSIC_CLASSIFIERS = ("linear-svc", "logistic-regression")
+#: What :class:`TfidfStage` reads as terms: ``word`` n-grams, ``char`` n-grams, or ``auto`` (decided from the training
+#: texts by :func:`tailtune.models.tfidf.choose_analyzer`).
+TFIDF_ANALYZERS = ("auto", "word", "char")
+#: The character n-grams of ``analyzer: char``, inside words: 1 to 3 characters.
+TFIDF_CHAR_NGRAMS = (1, 3)
 
 
 @dataclass
@@ -185,6 +190,10 @@ class TfidfStage:
         ngram_max: Word n-grams from 1 to this many words.
         min_df: A term is kept when it occurs in at least this many training texts.
         sublinear_tf: Term frequency as ``1 + log(tf)``.
+        analyzer: The terms: ``word`` n-grams (1 to ``ngram_max`` words), ``char`` n-grams (of
+            :data:`TFIDF_CHAR_NGRAMS` characters, within words: scikit-learn's ``char_wb``, for scripts written
+            without spaces between words), or ``auto``: characters where most training texts are in such a
+            script, else words (:func:`tailtune.models.tfidf.choose_analyzer`; the run records the choice).
     """
 
     name: str = "tfidf"
@@ -193,6 +202,7 @@ class TfidfStage:
     ngram_max: int = 2
     min_df: int = 1
     sublinear_tf: bool = True
+    analyzer: str = "auto"
 
     def __post_init__(self) -> None:
         where = f"stage {self.name!r}"
@@ -203,10 +213,14 @@ class TfidfStage:
         _check(self.ngram_max >= 1, f"{where}: ngram_max must be >= 1, got {self.ngram_max}")
         _check(self.min_df >= 1, f"{where}: min_df must be >= 1, got {self.min_df}")
         _check(isinstance(self.sublinear_tf, bool), f"{where}: sublinear_tf must be true or false")
+        _check(self.analyzer in TFIDF_ANALYZERS,
+               f"{where}: unknown analyzer {self.analyzer!r}; valid: {', '.join(TFIDF_ANALYZERS)}")  # fmt: skip
 
     def describe(self) -> str:
         """One line: the features and the classifier."""
-        return (f"{self.name}: TF-IDF of word 1-{self.ngram_max} grams (min_df={self.min_df}"
+        words, chars = f"word 1-{self.ngram_max} grams", "character {}-{} grams".format(*TFIDF_CHAR_NGRAMS)
+        terms = {"word": words, "char": chars, "auto": f"{words}, or {chars} where words have no spaces between them"}
+        return (f"{self.name}: TF-IDF of {terms[self.analyzer]} (min_df={self.min_df}"
                 f"{', sublinear tf' if self.sublinear_tf else ''}), {self.classifier} with class_weight=balanced, "
                 f"C={self.C:g}")  # fmt: skip
 

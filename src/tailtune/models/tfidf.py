@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from tailtune import __version__
-from tailtune.config import RunConfig, TfidfStage
+from tailtune.config import TFIDF_CHAR_NGRAMS, RunConfig, TfidfStage
 from tailtune.data.types import LabelMap, Splits, TextDataset
 from tailtune.data.values import dataset_from_values
 from tailtune.errors import TailTuneError, first_line
@@ -50,14 +51,70 @@ FORMAT = "tailtune-tfidf"
 RUN_SETTINGS = ("seed", "report_to")
 #: The range ``tailtune tune`` searches ``C`` in, on a log scale.
 C_RANGE = (1e-2, 1e2)
+#: Letters of the scripts written without spaces between words: Thai, Lao, Tibetan, Myanmar, Khmer, the Japanese
+#: kana (halfwidth katakana too) and the CJK ideographs (with 々, 〆, 〇 and the extensions).
+_UNSPACED = (
+    "\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff\u3005-\u3007\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
+    "\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"
+)
+_UNSPACED_RUN = re.compile(f"[{_UNSPACED}]+")
+_OTHER_WORDS = re.compile(f"[^\\W\\d_{_UNSPACED}]+")
+#: Letters of such a script whose runs (between spaces, punctuation, digits and other letters) average more than
+#: this many are words written together: text segmented with spaces averages under 2 (Chinese words have 1 or 2
+#: characters, few have more), an unsegmented headline or clause has 4 or more.
+RUN_LETTERS = 2.5
 
 
-def make_pipeline(stage: TfidfStage | None = None, *, seed: int = 0) -> Pipeline:
+def runs_words_together(text: str) -> bool:
+    """Whether ``text`` is written without spaces between its words.
+
+    It is where it has at least as many letters of a script written so (Chinese, Japanese, Thai, ...; each about a
+    syllable) as words of other scripts, and their runs average more than :data:`RUN_LETTERS` letters (the same
+    script segmented into words with spaces does not).
+    """
+    runs = _UNSPACED_RUN.findall(text)
+    if not runs:
+        return False
+    letters = sum(map(len, runs))
+    return letters > RUN_LETTERS * len(runs) and letters >= len(_OTHER_WORDS.findall(text))
+
+
+def choose_analyzer(texts: Sequence[str]) -> tuple[str, str]:
+    """What ``analyzer: auto`` reads in these training texts, and why.
+
+    ``char`` where more than half of them are written without spaces between words (:func:`runs_words_together`):
+    there a word n-gram is a whole clause or text, seen once, and a new text shares none with the training texts;
+    else ``word``, the n-grams of text whose words are separated by spaces.
+
+    Returns:
+        ``word`` or ``char``, and the reason (how many texts run their words together).
+    """
+    together = sum(map(runs_words_together, texts))
+    counted = (f"auto: {together} of {len(texts)} training texts are written without spaces between words (as "
+               "Chinese, Japanese or Thai are)")  # fmt: skip
+    if 2 * together > len(texts):
+        return "char", counted
+    return "word", f"{counted}; character n-grams are read where more than half are"
+
+
+def analyzer_decision(stage: TfidfStage, texts: Sequence[str] | None) -> tuple[str, str]:
+    """The analyzer a stage reads ``texts`` (its training texts) with, ``word`` or ``char``, and why: the one
+    given, else :func:`choose_analyzer`'s choice (words where there are no texts to decide on)."""
+    if stage.analyzer != "auto":
+        return stage.analyzer, "given"
+    if texts is None:
+        return "word", "auto without training texts: words"
+    return choose_analyzer(texts)
+
+
+def make_pipeline(stage: TfidfStage | None = None, *, seed: int = 0, texts: Sequence[str] | None = None) -> Pipeline:
     """The unfitted scikit-learn pipeline of a TF-IDF stage (default: the ``tfidf`` strategy's).
 
     Args:
         stage: The features and classifier.
         seed: Seeds the linear SVM's coordinate descent (logistic regression's solver is deterministic).
+        texts: The training texts, on which ``analyzer: auto`` is decided (:func:`choose_analyzer`); without
+            them ``auto`` reads words.
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -65,7 +122,12 @@ def make_pipeline(stage: TfidfStage | None = None, *, seed: int = 0) -> Pipeline
     from sklearn.svm import LinearSVC
 
     stage = stage or TfidfStage()
-    vectorizer = TfidfVectorizer(ngram_range=(1, stage.ngram_max), min_df=stage.min_df, sublinear_tf=stage.sublinear_tf)
+    tf = {"min_df": stage.min_df, "sublinear_tf": stage.sublinear_tf}
+    if analyzer_decision(stage, texts)[0] == "char":
+        # Within words (char_wb): an n-gram never spans the space between two words of other scripts in the text.
+        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=TFIDF_CHAR_NGRAMS, **tf)
+    else:
+        vectorizer = TfidfVectorizer(ngram_range=(1, stage.ngram_max), **tf)
     if stage.classifier == "linear-svc":
         classifier = LinearSVC(C=stage.C, class_weight="balanced", random_state=seed)
     else:
@@ -197,10 +259,11 @@ def is_tfidf_model(path: str | Path) -> bool:
 
 
 def fit(stage: TfidfStage, train: TextDataset, label_map: LabelMap, *, seed: int) -> TfidfModel:
-    """Fit the pipeline of ``stage`` on ``train``.
+    """Fit the pipeline of ``stage`` on ``train``; the model's stage names the analyzer it read with.
 
     The pipeline learns the labels as the user gave them, integers where every training label is one, so that
-    ``joblib.load(...).predict`` returns what ``tailtune predict`` writes.
+    ``joblib.load(...).predict`` returns what ``tailtune predict`` writes. A vocabulary that leaves most training
+    texts with at most one term shared with another text is a warning (:func:`warn_few_shared_terms`).
 
     Raises:
         TailTuneError: The vectoriser keeps no term (e.g. ``min_df`` above every term's document count).
@@ -208,14 +271,44 @@ def fit(stage: TfidfStage, train: TextDataset, label_map: LabelMap, *, seed: int
     from tailtune.training.fitting import _label_kind
 
     typed = [int(name) for name in train.labels] if _label_kind(label_map) == "integer" else list(train.labels)
+    stage = stage.replace(analyzer=analyzer_decision(stage, train.texts)[0])
     pipeline = make_pipeline(stage, seed=seed)
     try:
-        pipeline.fit(train.texts, typed)
+        # The pipeline's fit, step by step (the same model): the training texts' vectors are checked below.
+        vectors = pipeline.named_steps["tfidf"].fit_transform(train.texts)
+        pipeline.named_steps["classifier"].fit(vectors, typed)
     except ValueError as exc:
         raise TailTuneError(f"{train.source}: the TF-IDF stage cannot be fitted ({first_line(exc)}); lower min_df "
                             "or give texts with words") from None  # fmt: skip
+    warn_few_shared_terms(vectors, stage, train.source)
     counts = dict(zip(label_map.labels, label_map.counts(train), strict=True))
     return TfidfModel(pipeline, label_map.labels, counts, stage)
+
+
+def warn_few_shared_terms(vectors: Any, stage: TfidfStage, source: str) -> None:
+    """Warn where most training texts have at most one term that another training text has too.
+
+    A term of one text only tells nothing about a new text; where most texts have no more than one shared term
+    (words run together and read as one term per text, or ``min_df`` drops nearly all), the model sees next to
+    nothing and predicts the most frequent class for most new texts.
+
+    Args:
+        vectors: The training texts' TF-IDF vectors, a CSR matrix ``[n, terms]`` (each stored value a term present).
+        stage: The stage, its analyzer decided, for the message.
+        source: The training data, for the message.
+    """
+    texts = vectors.shape[0]
+    document_counts = np.bincount(vectors.indices, minlength=vectors.shape[1])
+    rows = np.repeat(np.arange(texts), np.diff(vectors.indptr))
+    shared = np.bincount(rows, weights=document_counts[vectors.indices] >= 2, minlength=texts)
+    few = int(np.count_nonzero(shared <= 1))
+    if 2 * few > texts:
+        fixes = ["where words are not separated by spaces, set analyzer: char in the stage"]
+        if stage.min_df > 1:
+            fixes.append("lower min_df")
+        logger.warning("%s: %d of %d training texts have at most one TF-IDF term that another training text has "
+                       "(analyzer %s, min_df %d): new texts will mostly get the most frequent class; %s", source, few,
+                       texts, stage.analyzer, stage.min_df, ", or ".join(fixes))  # fmt: skip
 
 
 def evaluate(model: TfidfModel, dataset: TextDataset, label_map: LabelMap) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -261,13 +354,15 @@ def train_into(config: RunConfig, splits: Splits, label_map: LabelMap, out: Path
         rundir.write_config(out, {**record, "run": run_settings(config)})
         rundir.reset_history(out)
     started = time.perf_counter()
-    model = fit(stage, splits.train, label_map, seed=config.seed)
+    analyzer, reason = analyzer_decision(stage, splits.train.texts)
+    model = fit(stage.replace(analyzer=analyzer), splits.train, label_map, seed=config.seed)
     seconds = round(time.perf_counter() - started, 3)
     features = len(model.pipeline.named_steps["tfidf"].vocabulary_)
-    logger.info("%s: %d training texts, %d TF-IDF features, fitted in %.1fs", stage.name, len(splits.train), features,
-                seconds)  # fmt: skip
+    logger.info("%s: %d training texts, %d TF-IDF features of %s n-grams (%s), fitted in %.1fs", stage.name,
+                len(splits.train), features, analyzer, reason, seconds)  # fmt: skip
+    terms = {"features": features, "analyzer": analyzer, "analyzer_reason": reason}
     for hook in hooks:
-        hook.on_log({"stage": 0, "stage_name": stage.name, "examples": len(splits.train), "features": features,
+        hook.on_log({"stage": 0, "stage_name": stage.name, "examples": len(splits.train), **terms,
                      "seconds": seconds})  # fmt: skip
     metrics: dict[str, Any] = {"split": None}
     target = splits.test if splits.test is not None else splits.eval
@@ -278,7 +373,7 @@ def train_into(config: RunConfig, splits: Splits, label_map: LabelMap, out: Path
             rundir.write_predictions(out, predictions)
     if splits.test is not None and splits.eval is not None:
         metrics["eval"] = evaluate(model, splits.eval, label_map)[0]
-    metrics["stages"] = [{"name": stage.name, "seconds": seconds, "examples": len(splits.train), "features": features,
+    metrics["stages"] = [{"name": stage.name, "seconds": seconds, "examples": len(splits.train), **terms,
                           "phase": "train"}]  # fmt: skip
     # Nothing is chosen on validation data: the keys of a fine-tuned run's decisions, empty.
     metrics.update({
