@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import DataConversionWarning, NotFittedError
 
-from tailtune.config import DEFAULT_STRATEGY, RunConfig, field_default
+from tailtune.config import DEFAULT_STRATEGY, PREDICT_SETTINGS, PredictSettings, RunConfig, field_default
 from tailtune.data.builtin import resolve_model
 from tailtune.data.types import LabelMap, Splits, check_labels
 from tailtune.data.values import dataset_from_values
@@ -48,8 +48,8 @@ def _given(value: Any) -> bool:
     return not (isinstance(value, str) and value == UNSET)
 
 
-# What TailTuner.load takes: the settings of prediction.
-_PREDICT_SETTINGS = ("eval_batch_size", "long_texts", "max_length", "mixed_precision")
+# What TailTuner.load takes: the settings of prediction (PredictSettings), as its message lists them.
+_PREDICT_SETTINGS = tuple(sorted(PREDICT_SETTINGS))
 
 
 class TailTunerNotFitted(TailTuneError, NotFittedError):
@@ -254,8 +254,9 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         if unknown:
             raise TailTuneError(f"TailTuner.load: unknown prediction setting(s) {', '.join(unknown)}; "
                                 f"valid: {', '.join(_PREDICT_SETTINGS)}")  # fmt: skip
-        run = build_run_config(str(path), "vanilla", settings=settings)  # each value checked as for training
-        given = {name: getattr(run, name) for name, value in settings.items() if value is not None}
+        given = {name: value for name, value in settings.items() if value is not None}
+        checked = PredictSettings(**given)  # each value checked as for training, and coerced (max_length "16")
+        given = {name: getattr(checked, name) for name in given}
         if is_tfidf_model(path):  # strategy tfidf's folder: a TfidfModel predicts as a TailTuner does
             return TfidfModel.load(path, **given)
         model, tokenizer, labels = load_saved_classifier(path, trust_remote_code=trust_remote_code)
@@ -265,7 +266,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         tuner.model_, tuner.tokenizer_ = model, tokenizer
         tuner.classes_ = _typed(labels, read_record(model.config).label_kind)
         tuner.config_ = None
-        tuner.accelerator_ = make_accelerator(run)
+        tuner.accelerator_ = make_accelerator(checked)
         return tuner
 
     @property
@@ -326,7 +327,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
                 config = self.config_
             else:  # loaded: the prediction settings it was loaded with
                 given = {name: value for name, value in self.settings().items() if name in _PREDICT_SETTINGS}
-                config = build_run_config(str(self.model), "vanilla", settings=given)
+                config = PredictSettings(**given)
             self.accelerator_ = make_accelerator(config)
         return self.accelerator_
 

@@ -1,22 +1,23 @@
 """Configuration dataclasses: a run is a list of stages plus shared settings.
 
-Every value is validated when the object is built, so a bad option fails before any model is loaded.
+Each setting is declared once, with its field (:func:`tailtune.settings.setting`: default, help, range, choices, what
+null means), and every value is validated from those declarations when the object is built, so a bad option fails
+before any model is loaded.
 Configs round-trip through plain dicts (and so JSON/YAML) with ``to_dict``/``from_dict``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 from tailtune.errors import TailTuneError, first_line
 from tailtune.models.scopes import validate_scope
+from tailtune.settings import declaration, field_kind, like, setting, validate
 
 MIXED_PRECISION = ("no", "auto", "bf16", "fp16")
 HEADS = ("linear", "mlp")
@@ -39,19 +40,6 @@ LOSS_PARAMS: dict[str, tuple[str, ...]] = {
     "balanced-softmax": (),
 }
 WEIGHTING_SCHEMES = ("none", "inverse", "inverse-sqrt", "effective")
-#: The settings that take one of a fixed set of values, and those values (the command line offers them).
-CHOICES: dict[str, tuple[str, ...]] = {
-    "head": HEADS,
-    "mixed_precision": MIXED_PRECISION,
-    "pooling": POOLINGS,
-    "select_metric": SELECT_METRICS,
-    "calibrate": CALIBRATIONS,
-    "report_to": REPORT_TO,
-    "long_texts": LONG_TEXTS,
-    "loss": tuple(LOSS_PARAMS),
-    "weights": WEIGHTING_SCHEMES,
-    "sampler": SAMPLERS,
-}
 #: The strategy a run trains when none is named (a name from :data:`tailtune.strategies.STRATEGIES`).
 DEFAULT_STRATEGY = "two-stage"
 # Tokens per text when max_length is not given and no training texts are at hand, and the least that the length
@@ -91,66 +79,34 @@ class StageConfig:
     """
 
     name: str = "finetune"
-    trainable: str = "all"
-    loss: str = "ce"
-    loss_params: dict[str, Any] = field(default_factory=dict)
-    weights: str = "none"
-    beta: float = 0.9999
-    lr: float = 1e-5
-    epochs: int = 1
-    min_steps: int | None = None
-    max_epochs: int = 20
-    stop_after: float | None = None
-    batch_size: int | None = None
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.0
-    adam_epsilon: float = 1e-8
-    max_grad_norm: float | None = 1.0
-    sampler: str = "random"
+    trainable: str = setting("all", "head, top1..topK or all, per stage", check=validate_scope)
+    loss: str = setting("ce", "loss per stage ({choices})", choices=sorted(LOSS_PARAMS), noun="loss")
+    loss_params: dict[str, Any] = setting(help="keyword parameters of the loss", default_factory=dict)
+    weights: str = setting("none", "class weights per stage", choices=sorted(WEIGHTING_SCHEMES), noun="weights")
+    beta: float = setting(0.9999, "effective-number beta per stage", at_least=0, below=1)
+    lr: float = setting(1e-5, "peak learning rate per stage", above=0, noun="learning rate")
+    epochs: int = setting(1, "epochs per stage (at least: --min-steps may add more)", at_least=0)
+    min_steps: int | None = setting(None, "raise epochs until a stage makes N optimiser steps (0: epochs as given)",
+                                    at_least=0, null="keep epochs as given")  # fmt: skip
+    max_epochs: int = setting(20, "the most epochs min_steps may raise a stage to", at_least=1)
+    stop_after: float | None = setting(None, "end a stage after this many epochs", above=0, null="run every epoch")
+    batch_size: int | None = setting(None, "batch size per stage", at_least=1, null="use the run's", noun="batch size")
+    warmup_ratio: float = setting(0.0, "share of a stage's steps with linear warm-up", at_least=0, below=1)
+    weight_decay: float = setting(0.0, "AdamW weight decay", at_least=0)
+    adam_epsilon: float = setting(1e-8, "AdamW epsilon")
+    max_grad_norm: float | None = setting(1.0, "gradient-norm clipping threshold", above=0, null="disable clipping")
+    sampler: str = setting("random", "{choices}, per stage", choices=SAMPLERS, noun="sampler")
 
     def __post_init__(self) -> None:
         where = f"stage {self.name!r}"
-        _coerce_numbers(self, where)
+        validate(self, where)
         self.loss_params = dict(self.loss_params)  # never share a caller's (or a strategy's) dict
-        try:
-            validate_scope(self.trainable)
-        except TailTuneError as exc:
-            raise TailTuneError(f"{where}: {exc}") from None
-        if self.loss not in LOSS_PARAMS:
-            raise TailTuneError(f"{where}: unknown loss {self.loss!r}; valid: {', '.join(sorted(LOSS_PARAMS))}")
         unknown = set(self.loss_params) - set(LOSS_PARAMS[self.loss])
         if unknown:
             valid = ", ".join(sorted(LOSS_PARAMS[self.loss])) or "none"
             raise TailTuneError(
                 f"{where}: unknown parameter(s) {', '.join(sorted(unknown))} for loss {self.loss!r}; valid: {valid}"
             )
-        if self.weights not in WEIGHTING_SCHEMES:
-            raise TailTuneError(
-                f"{where}: unknown weights {self.weights!r}; valid: {', '.join(sorted(WEIGHTING_SCHEMES))}"
-            )
-        if self.sampler not in SAMPLERS:
-            raise TailTuneError(f"{where}: unknown sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
-        _check(0 <= self.beta < 1, f"{where}: beta must be in [0, 1), got {self.beta}")
-        _check(self.lr > 0, f"{where}: learning rate must be > 0, got {self.lr}")
-        _check(
-            isinstance(self.epochs, int) and self.epochs >= 0,
-            f"{where}: epochs must be >= 0, got {self.epochs}",
-        )
-        _check(self.min_steps is None or self.min_steps >= 0, f"{where}: min_steps must be >= 0, got {self.min_steps}")
-        _check(self.max_epochs >= 1, f"{where}: max_epochs must be >= 1, got {self.max_epochs}")
-        _check(
-            self.stop_after is None or self.stop_after > 0, f"{where}: stop_after must be > 0, got {self.stop_after}"
-        )
-        _check(
-            self.batch_size is None or self.batch_size >= 1,
-            f"{where}: batch size must be >= 1, got {self.batch_size}",
-        )
-        _check(0 <= self.warmup_ratio < 1, f"{where}: warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        _check(self.weight_decay >= 0, f"{where}: weight_decay must be >= 0, got {self.weight_decay}")
-        _check(
-            self.max_grad_norm is None or self.max_grad_norm > 0,
-            f"{where}: max_grad_norm must be > 0 (or null to disable), got {self.max_grad_norm}",
-        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form, suitable for JSON and YAML."""
@@ -168,11 +124,6 @@ class StageConfig:
 
 #: The linear models of :class:`TfidfStage`: scikit-learn's ``LinearSVC`` and ``LogisticRegression``.
 CLASSIC_CLASSIFIERS = ("linear-svc", "logistic-regression")
-#: What :class:`TfidfStage` reads as terms: ``word`` n-grams, ``char`` n-grams, or ``auto`` (decided from the training
-#: texts by :func:`tailtune.models.tfidf.choose_analyzer`).
-TFIDF_ANALYZERS = ("auto", "word", "char")
-#: The character n-grams of ``analyzer: char``, inside words: 1 to 3 characters.
-TFIDF_CHAR_NGRAMS = (1, 3)
 
 
 @dataclass
@@ -190,37 +141,21 @@ class TfidfStage:
         ngram_max: Word n-grams from 1 to this many words.
         min_df: A term is kept when it occurs in at least this many training texts.
         sublinear_tf: Term frequency as ``1 + log(tf)``.
-        analyzer: The terms: ``word`` n-grams (1 to ``ngram_max`` words), ``char`` n-grams (of
-            :data:`TFIDF_CHAR_NGRAMS` characters, within words: scikit-learn's ``char_wb``, for scripts written
-            without spaces between words), or ``auto``: characters where most training texts are in such a
-            script, else words (:func:`tailtune.models.tfidf.choose_analyzer`; the run records the choice).
     """
 
     name: str = "tfidf"
-    classifier: str = "linear-svc"
-    C: float = 1.0
-    ngram_max: int = 2
-    min_df: int = 1
-    sublinear_tf: bool = True
-    analyzer: str = "auto"
+    classifier: str = setting("linear-svc", "the linear model", choices=CLASSIC_CLASSIFIERS, noun="classifier")
+    C: float = setting(1.0, "inverse regularisation strength of the classifier", above=0)
+    ngram_max: int = setting(2, "word n-grams from 1 to this many words", at_least=1)
+    min_df: int = setting(1, "the least number of training texts a term must occur in", at_least=1)
+    sublinear_tf: bool = setting(True, "term frequency as 1 + log(tf)")
 
     def __post_init__(self) -> None:
-        where = f"stage {self.name!r}"
-        _coerce_numbers(self, where)
-        _check(self.classifier in CLASSIC_CLASSIFIERS,
-               f"{where}: unknown classifier {self.classifier!r}; valid: {', '.join(CLASSIC_CLASSIFIERS)}")  # fmt: skip
-        _check(self.C > 0, f"{where}: C must be > 0, got {self.C}")
-        _check(self.ngram_max >= 1, f"{where}: ngram_max must be >= 1, got {self.ngram_max}")
-        _check(self.min_df >= 1, f"{where}: min_df must be >= 1, got {self.min_df}")
-        _check(isinstance(self.sublinear_tf, bool), f"{where}: sublinear_tf must be true or false")
-        _check(self.analyzer in TFIDF_ANALYZERS,
-               f"{where}: unknown analyzer {self.analyzer!r}; valid: {', '.join(TFIDF_ANALYZERS)}")  # fmt: skip
+        validate(self, f"stage {self.name!r}")
 
     def describe(self) -> str:
         """One line: the features and the classifier."""
-        words, chars = f"word 1-{self.ngram_max} grams", "character {}-{} grams".format(*TFIDF_CHAR_NGRAMS)
-        terms = {"word": words, "char": chars, "auto": f"{words}, or {chars} where words have no spaces between them"}
-        return (f"{self.name}: TF-IDF of {terms[self.analyzer]} (min_df={self.min_df}"
+        return (f"{self.name}: TF-IDF of word 1-{self.ngram_max} grams (min_df={self.min_df}"
                 f"{', sublinear tf' if self.sublinear_tf else ''}), {self.classifier} with class_weight=balanced, "
                 f"C={self.C:g}")  # fmt: skip
 
@@ -305,72 +240,61 @@ class RunConfig:
     """
 
     model: str | None
-    strategy: str = DEFAULT_STRATEGY
+    strategy: str = setting(DEFAULT_STRATEGY, "strategy name (see 'tailtune strategies'); default {default}")
     stages: list[Stage] = field(default_factory=list)
-    head: str = "linear"
-    max_length: int | None = None
-    long_texts: str = "auto"
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    seed: int = 42
-    gradient_accumulation_steps: int = 1
-    mixed_precision: str = "auto"
-    group_by_length: bool = True
-    feature_cache: bool = True
-    cache_dir: str | None = None
-    trust_remote_code: bool = False
-    logging_steps: int = 10
-    pooling: str = "auto"
-    eval_fraction: float = 0.1
-    eval_min_class_count: int = 5
-    select_metric: str = "macro_f1"
-    eval_steps: int | None = None
-    patience: int | None = 2
-    refit: bool | str = "auto"
-    calibrate: str = "logit-adjust"
-    report_to: str = "none"
-    attention_dropout: float | None = 0.0
+    head: str = setting("linear", "classification head (default {default})", choices=HEADS, noun="head")
+    # At least one special token plus one token of text; the exact floor depends on the tokenizer and is checked
+    # when the model is loaded (tailtune.models.transformer.check_max_length).
+    max_length: int | None = setting(None, "max tokens per text in training, special tokens included (default: from "
+                                     "the training texts, their {percentile}th percentile rounded up to a multiple of "
+                                     "{round_to}, at least {least} and at most {cost_cap}, within the model's limit; "
+                                     "logged)", at_least=2)  # fmt: skip
+    long_texts: str = setting("auto", "how evaluation and prediction read a text longer than --max-length: chunks "
+                              "reads it whole, in up to {windows} windows of --max-length tokens whose logits are "
+                              "averaged; truncate reads its first --max-length tokens, as training does; auto "
+                              "(default) chooses on the validation split once training ends, truncate unless chunks "
+                              "scores better; recorded with the saved model", choices=LONG_TEXTS)  # fmt: skip
+    batch_size: int = setting(16, "per-device training batch size (default {default})", at_least=1)
+    eval_batch_size: int = setting(64, "per-device evaluation batch size (default {default})", at_least=1)
+    seed: int = setting(42, "random seed (default {default})")
+    gradient_accumulation_steps: int = setting(1, "batches per optimiser step", at_least=1)
+    mixed_precision: str = setting("auto", "default {default}: bf16 on GPUs that support it and on CPUs with native "
+                                   "bf16 (AMX-BF16 or AVX512-BF16, read from the CPU flags; config.json records why), "
+                                   "else full precision", choices=MIXED_PRECISION, noun="mixed precision")  # fmt: skip
+    group_by_length: bool = setting(True, "batch texts of similar length together (less padding)")
+    feature_cache: bool = setting(True, "train frozen-bottom stages on cached hidden states")
+    cache_dir: str | None = setting(None, "folder for feature caches shared between runs", null="keep caches in memory")
+    trust_remote_code: bool = setting(False, "allow checkpoint code")
+    logging_steps: int = setting(10, "optimiser steps between history.jsonl entries", at_least=1, option=False)
+    pooling: str = setting("auto", "what the head reads: {default} (default) mean-pools sentence-transformers "
+                           "checkpoints, cls reads the [CLS] pooler", choices=POOLINGS)  # fmt: skip
+    eval_fraction: float = setting(0.1, "share of each class held out when no --eval is given (default {default}; 0 "
+                                   "turns it off)", at_least=0, below=1)  # fmt: skip
+    eval_min_class_count: int = setting(5, "classes with fewer training examples stay whole in training (default "
+                                        "{default})", at_least=2)  # fmt: skip
+    select_metric: str = setting("macro_f1", "validation metric that picks each stage's best epoch (default "
+                                 "{default})", choices=SELECT_METRICS)  # fmt: skip
+    eval_steps: int | None = setting(None, "also evaluate every N optimiser steps within an epoch, for long epochs "
+                                     "(default: epoch ends only)", at_least=1)  # fmt: skip
+    patience: int | None = setting(2, "evaluations without validation improvement before a stage stops (default "
+                                   "{default})", at_least=1, null="never stop early")  # fmt: skip
+    refit: bool | str = setting("auto", "retrain on all the training data after selection", choices=("auto",))
+    calibrate: str = setting("logit-adjust", "decision rule chosen on validation and folded into the bias (default "
+                             "{default})", choices=CALIBRATIONS)  # fmt: skip
+    report_to: str = setting("none", "experiment tracker for losses, validation scores, final metrics and the config "
+                             "(default {default}; tensorboard writes RUN/tensorboard; needs tailtune[tracking])",
+                             choices=REPORT_TO)  # fmt: skip
+    attention_dropout: float | None = setting(0.0, "dropout on attention probabilities while training (default "
+                                              "{default}, faster on CPUs; BERT-style checkpoints ship 0.1; null in a "
+                                              "config file keeps the checkpoint's)", at_least=0, below=1,
+                                              null="keep the checkpoint's")  # fmt: skip
 
     def __post_init__(self) -> None:
-        _coerce_numbers(self, "run config")
+        validate(self)
         self.stages = [s if isinstance(s, (StageConfig, TfidfStage)) else stage_from_dict(s) for s in self.stages]
         _check(bool(self.stages), "a run needs at least one stage (tailtune.strategies.build_run_config fills them in)")
         _check(len(self.stages) == 1 or not self.classic,
                "a TF-IDF stage is a whole model: it cannot be combined with other stages")  # fmt: skip
-        _check(self.head in HEADS, f"unknown head {self.head!r}; valid: {', '.join(HEADS)}")
-        # A classifier reads at least one special token plus one token of text; the exact floor depends on the
-        # tokenizer and is checked when the model is loaded (tailtune.models.transformer.check_max_length).
-        _check(self.max_length is None or self.max_length >= 2, f"max_length must be >= 2, got {self.max_length}",
-               "max_length")  # fmt: skip
-        _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}", "batch_size")
-        _check(self.eval_batch_size >= 1, f"eval_batch_size must be >= 1, got {self.eval_batch_size}",
-               "eval_batch_size")  # fmt: skip
-        _check(self.gradient_accumulation_steps >= 1,
-               f"gradient_accumulation_steps must be >= 1, got {self.gradient_accumulation_steps}",
-               "gradient_accumulation_steps")  # fmt: skip
-        _check(
-            self.mixed_precision in MIXED_PRECISION,
-            f"unknown mixed precision {self.mixed_precision!r}; valid: {', '.join(MIXED_PRECISION)}",
-        )
-        _check(self.logging_steps >= 1, f"logging_steps must be >= 1, got {self.logging_steps}")
-        _choice("pooling", self.pooling, POOLINGS)
-        _choice("select_metric", self.select_metric, SELECT_METRICS)
-        _choice("calibrate", self.calibrate, CALIBRATIONS)
-        _choice("report_to", self.report_to, REPORT_TO)
-        _choice("long_texts", self.long_texts, LONG_TEXTS)
-        _check(0 <= self.eval_fraction < 1, f"eval_fraction must be in [0, 1), got {self.eval_fraction}",
-               "eval_fraction")  # fmt: skip
-        _check(self.eval_min_class_count >= 2, f"eval_min_class_count must be >= 2, got {self.eval_min_class_count}",
-               "eval_min_class_count")  # fmt: skip
-        _check(isinstance(self.refit, bool) or self.refit == "auto", f"refit must be true, false or auto, got "
-               f"{self.refit!r}", "refit")  # fmt: skip
-        _check(self.patience is None or self.patience >= 1, f"patience must be >= 1 (or null), got {self.patience}",
-               "patience")  # fmt: skip
-        _check(self.eval_steps is None or self.eval_steps >= 1, f"eval_steps must be >= 1, got {self.eval_steps}",
-               "eval_steps")  # fmt: skip
-        _check(self.attention_dropout is None or 0 <= self.attention_dropout < 1,
-               f"attention_dropout must be in [0, 1) (or null), got {self.attention_dropout}",
-               "attention_dropout")  # fmt: skip
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with some fields changed (validated again)."""
@@ -393,6 +317,48 @@ class RunConfig:
     def classic(self) -> bool:
         """Whether the run trains a TF-IDF + linear model (:class:`TfidfStage`) rather than a transformer."""
         return any(isinstance(stage, TfidfStage) for stage in self.stages)
+
+
+#: The settings of a run or a stage that take one of a fixed set of values, and those values (the command line
+#: offers them), as the fields declare them.
+CHOICES: dict[str, tuple[str, ...]] = {
+    f.name: declaration(f).choices
+    for cls in (RunConfig, StageConfig)
+    for f in dataclasses.fields(cls)
+    if field_kind(f)[0] is str and declaration(f).choices
+}
+
+
+@dataclass
+class PredictSettings:
+    """The settings of prediction with a saved model (``TailTuner.load``, ``predict``, ``evaluate``), each declared
+    and checked as the run setting of the same name is.
+
+    Attributes:
+        max_length: Tokens per text (or per window of a longer text); None: the length the model trained at.
+        long_texts: ``chunks`` or ``truncate``; ``auto`` (the default): as recorded with the model, else truncate.
+        eval_batch_size: Texts per batch.
+        mixed_precision: As :attr:`RunConfig.mixed_precision`.
+    """
+
+    max_length: int | None = like(RunConfig, "max_length", "max tokens per text (or per window of a longer text), "
+                                  "special tokens included (default: the length the model was trained at, else the "
+                                  "model's limit up to 512)")  # fmt: skip
+    long_texts: str = like(RunConfig, "long_texts", "a text longer than --max-length: chunks reads it whole, in up to "
+                           "{windows} windows whose logits are averaged; truncate reads its first --max-length tokens "
+                           "(default: as recorded with the model, else truncate)")  # fmt: skip
+    eval_batch_size: int = like(RunConfig, "eval_batch_size", "batch size (default {default})")
+    mixed_precision: str = like(RunConfig, "mixed_precision", "default {default}: bf16 on GPUs that support it and on "
+                                "CPUs with native bf16 (AMX-BF16 or AVX512-BF16), else full precision")  # fmt: skip
+    #: Prediction takes no optimiser steps (read by :func:`tailtune.training.loop.make_accelerator`).
+    gradient_accumulation_steps: ClassVar[int] = 1
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+#: The names of the prediction settings.
+PREDICT_SETTINGS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(PredictSettings))
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -429,46 +395,11 @@ def field_default(cls: type, name: str) -> Any:
 
 def number_type(f: dataclasses.Field) -> type | None:
     """``int`` or ``float`` for a config field that holds a number (or None), None for any other field."""
-    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-    return float if kind.startswith("float") else int if kind.startswith("int") else None
+    kind = field_kind(f)[0]
+    return kind if kind in (int, float) else None
 
 
-def _coerce_numbers(obj: Any, where: str) -> None:
-    """Give every number field its type: numeric strings (YAML reads ``1e-4`` as a string) and whole floats are
-    converted; a fraction for a whole-number field (``max_length: 32.5``), a bool or a non-number is refused."""
-    for f in dataclasses.fields(obj):
-        target = number_type(f)
-        value = getattr(obj, f.name)
-        if target is None or value is None:
-            continue
-        number = _as_number(value)
-        if number is None:
-            raise TailTuneError(f"{where}: {f.name} must be a number, got {value!r}")
-        if target is int and not (isinstance(number, int) or number.is_integer()):
-            raise TailTuneError(f"{where}: {f.name} must be a whole number, got {value!r}")
-        setattr(obj, f.name, target(number))
-
-
-def _as_number(value: Any) -> int | float | None:
-    """``value`` as a Python int or float (numpy numbers and numeric strings included); None for anything else."""
-    if isinstance(value, bool):
-        return None  # a bool is an int to Python, never a number in a config
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if isinstance(value, str):
-        for parse in (int, float):
-            with contextlib.suppress(ValueError):
-                return parse(value)
-    return None
-
-
-def _check(condition: bool, message: str, setting: str | None = None) -> None:
+def _check(condition: bool, message: str) -> None:
+    """A rule between settings (each setting alone is checked by :func:`tailtune.settings.validate`)."""
     if not condition:
-        raise TailTuneError(message, setting=setting)
-
-
-def _choice(setting: str, value: str, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise TailTuneError(f"{setting}: unknown value {value!r}; valid: {', '.join(valid)}", setting=setting)
+        raise TailTuneError(message)

@@ -18,6 +18,7 @@ from typing import Any
 
 from tailtune.config import DEFAULT_STRATEGY, RunConfig, Stage, StageConfig, TfidfStage, known_keys, stage_from_dict
 from tailtune.errors import TailTuneError
+from tailtune.settings import declaration
 
 # What ``tailtune tune`` searches unless told otherwise: these strategies, until this many trials finish.
 DEFAULT_TUNE_STRATEGIES = ("two-stage", "reweight", "vanilla", "probe")
@@ -162,9 +163,19 @@ RUN_SETTINGS: tuple[str, ...] = tuple(
     f.name for f in dataclasses.fields(RunConfig) if f.name not in ("model", "strategy", "stages")
 )
 SETTINGS: tuple[str, ...] = (*RUN_SETTINGS, *STAGE_SHORTCUTS)
-# Settings whose None means something (never stop early, no cache folder, epochs as given, the run's batch
-# size, the checkpoint's attention dropout); None for any other setting means "not given".
-NULLABLE_SETTINGS = frozenset({"patience", "cache_dir", "min_steps", "stage_batch_size", "attention_dropout"})
+
+
+def setting_field(setting: str) -> dataclasses.Field:
+    """The config field a setting sets, which declares it: a :class:`RunConfig` field, or the stage field of a stage
+    shortcut."""
+    if setting in STAGE_SHORTCUTS:
+        return {f.name: f for f in dataclasses.fields(StageConfig)}[STAGE_SHORTCUTS[setting]]
+    return {f.name: f for f in dataclasses.fields(RunConfig)}[setting]
+
+
+# Settings whose None means something, as their declarations say (never stop early, no cache folder, epochs as given,
+# the run's batch size, the checkpoint's attention dropout); None for any other setting means "not given".
+NULLABLE_SETTINGS = frozenset(name for name in SETTINGS if declaration(setting_field(name)).null)
 
 
 def build_run_config(

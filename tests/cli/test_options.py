@@ -28,3 +28,28 @@ def test_options_of_settings_follow_the_config():
                 assert f"{field.default:g}" in action.help, action.dest
             checked.add(action.dest)
     assert {"head", "seed", "mixed_precision", "pooling", "calibrate", "patience", "lr", "loss"} <= checked
+
+
+def test_help_of_settings_is_their_declaration():
+    """train's options of settings, and predict's, say what the settings' declarations say (once, in the config)."""
+    import argparse
+
+    from tailtune.cli import build_parser
+    from tailtune.cli.options import HELP_NUMBERS, declaring_field
+    from tailtune.config import PredictSettings
+    from tailtune.settings import declaration
+    from tailtune.strategies import SETTINGS
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for command, config, names in (("train", None, SETTINGS), ("predict", PredictSettings, ("max_length",
+                                   "long_texts", "mixed_precision"))):  # fmt: skip
+        actions = [a for a in commands[command]._actions if a.dest in names and a.nargs != 0]
+        assert actions, command
+        for action in actions:
+            field = declaring_field(action.dest, config)
+            declared = declaration(field).help
+            assert "{" not in action.help and declared.split("{")[0] in action.help, action.dest
+            if "{" not in declared:
+                assert action.help == declared.format(**HELP_NUMBERS), action.dest
+    batch = next(a for a in commands["predict"]._actions if a.dest == "batch_size")
+    assert batch.help == "batch size (default 64)" and batch.type is int

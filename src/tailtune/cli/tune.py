@@ -5,14 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tailtune.cli.common import metrics_table
-from tailtune.cli.options import (
-    LONG_TEXTS_HELP,
-    MAX_LENGTH_HELP,
-    add_data_columns,
-    add_quiet_option,
-    add_selection_options,
-    add_setting,
-)
+from tailtune.cli.options import add_data_columns, add_quiet_option, add_selection_options, add_setting
 from tailtune.config import RunConfig, field_default
 from tailtune.errors import TailTuneError
 from tailtune.strategies import DEFAULT_TUNE_STRATEGIES, DEFAULT_TUNE_TRIALS
@@ -46,10 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="delete the study already there (and OUT's trials and final model) and start anew; a study "
                       "is otherwise resumed, and refused where its data or a setting changed")  # fmt: skip
     add_setting(tune, "seed", "seeds the sampler, the split and every trial", default=field_default(RunConfig, "seed"))
-    add_setting(tune, "max_length", MAX_LENGTH_HELP)
-    add_setting(tune, "long_texts", LONG_TEXTS_HELP)
-    add_setting(tune, "batch_size", "per-device training batch size (default {default})")
-    add_setting(tune, "pooling", "what the head reads (default {default})")
+    for setting in ("max_length", "long_texts", "batch_size", "pooling"):
+        add_setting(tune, setting)
     add_quiet_option(tune)
     add_selection_options(tune)
     add_data_columns(tune)

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from tailtune.config import RunConfig, StageConfig
+from tailtune.config import PredictSettings, RunConfig, StageConfig
 from tailtune.errors import TailTuneError, TrainingDiverged
 from tailtune.models.scopes import cacheable, set_trainable
 from tailtune.training.batching import BatchPlan, Encoded
@@ -90,8 +90,8 @@ class HookList(StageHooks):
             hook.on_stage_end(stage_index, stage, model)
 
 
-def make_accelerator(config: RunConfig) -> Accelerator:
-    """An ``Accelerator`` for the run's precision and accumulation settings.
+def make_accelerator(config: RunConfig | PredictSettings) -> Accelerator:
+    """An ``Accelerator`` for the precision and accumulation settings of a run (or of prediction).
 
     ``auto`` picks bf16 where the hardware has it natively (see :func:`tailtune.training.precision.auto_precision`).
 
