@@ -124,6 +124,11 @@ class StageConfig:
 
 #: The linear models of :class:`TfidfStage`: scikit-learn's ``LinearSVC`` and ``LogisticRegression``.
 CLASSIC_CLASSIFIERS = ("linear-svc", "logistic-regression")
+#: What :class:`TfidfStage` reads as terms: ``word`` n-grams, ``char`` n-grams, or ``auto`` (decided from the training
+#: texts by :func:`tailtune.models.tfidf.choose_analyzer`).
+TFIDF_ANALYZERS = ("auto", "word", "char")
+#: The character n-grams of ``analyzer: char``, inside words: 1 to 3 characters.
+TFIDF_CHAR_NGRAMS = (1, 3)
 
 
 @dataclass
@@ -141,6 +146,10 @@ class TfidfStage:
         ngram_max: Word n-grams from 1 to this many words.
         min_df: A term is kept when it occurs in at least this many training texts.
         sublinear_tf: Term frequency as ``1 + log(tf)``.
+        analyzer: The terms: ``word`` n-grams (1 to ``ngram_max`` words), ``char`` n-grams (of
+            :data:`TFIDF_CHAR_NGRAMS` characters, within words: scikit-learn's ``char_wb``, for scripts written
+            without spaces between words), or ``auto``: characters where most training texts are in such a
+            script, else words (:func:`tailtune.models.tfidf.choose_analyzer`; the run records the choice).
     """
 
     name: str = "tfidf"
@@ -149,13 +158,17 @@ class TfidfStage:
     ngram_max: int = setting(2, "word n-grams from 1 to this many words", at_least=1)
     min_df: int = setting(1, "the least number of training texts a term must occur in", at_least=1)
     sublinear_tf: bool = setting(True, "term frequency as 1 + log(tf)")
+    analyzer: str = setting("auto", "word or char n-grams, or auto: decided from the training texts",
+                            choices=TFIDF_ANALYZERS, noun="analyzer")  # fmt: skip
 
     def __post_init__(self) -> None:
         validate(self, f"stage {self.name!r}")
 
     def describe(self) -> str:
         """One line: the features and the classifier."""
-        return (f"{self.name}: TF-IDF of word 1-{self.ngram_max} grams (min_df={self.min_df}"
+        words, chars = f"word 1-{self.ngram_max} grams", "character {}-{} grams".format(*TFIDF_CHAR_NGRAMS)
+        terms = {"word": words, "char": chars, "auto": f"{words}, or {chars} where words have no spaces between them"}
+        return (f"{self.name}: TF-IDF of {terms[self.analyzer]} (min_df={self.min_df}"
                 f"{', sublinear tf' if self.sublinear_tf else ''}), {self.classifier} with class_weight=balanced, "
                 f"C={self.C:g}")  # fmt: skip
 
