@@ -22,8 +22,9 @@ from pathlib import Path
 
 from tailtune.data.builtin import minilm_path
 from tailtune.data.readers import read_dataset
+from tailtune.data.types import Splits
 from tailtune.experiments.demo import demo_splits
-from tailtune.runs.train import Splits, train_run
+from tailtune.runs.train import train_run
 from tailtune.strategies import build_run_config
 from tailtune.training.precision import cpu_info
 

@@ -15,9 +15,10 @@ import json
 import logging
 from pathlib import Path
 
+from tailtune.data.types import Splits
 from tailtune.experiments.demo import demo_config, demo_splits
 from tailtune.fileio import write_json
-from tailtune.runs.train import Splits, train_run
+from tailtune.runs.train import train_run
 
 # The best setting of the first grid sat at its upper edge for every strategy, so the grid was extended
 # upwards by one step (3e-4); --only runs a subset of candidates, e.g. --only vanilla:2 reweight:2 two-stage:4.

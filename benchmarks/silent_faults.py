@@ -43,8 +43,9 @@ def case(name):
 
 
 def cli(*args, stdin=None):
-    proc = subprocess.run([sys.executable, "-m", "tailtune", *args], capture_output=True, text=True, env=ENV,
-                          input=stdin)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tailtune", *args], capture_output=True, text=True, env=ENV, input=stdin
+    )
     err = proc.stderr.strip().splitlines()
     return proc.returncode, proc.stdout, proc.stderr, (err[-1][:160] if err else "")
 
@@ -171,15 +172,38 @@ def _():
     # a sentence-transformers-like folder: modules.json says mean pooling
     st = OUT / "st-tiny"
     build_tiny_model_dir(st)
-    (st / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-    ]))
+    (st / "modules.json").write_text(
+        json.dumps(
+            [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            ]
+        )
+    )
     (st / "1_Pooling").mkdir(exist_ok=True)
     (st / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
-    rc, _, _, last = cli("train", "--train", str(data), "--model", str(st), "--output", str(run1), "--strategy",
-                         "vanilla", "--epochs", "8", "--min-steps", "0", "--lr", "3e-3", "--eval-fraction", "0",
-                         "--max-length", "64", "-q")
+    rc, _, _, last = cli(
+        "train",
+        "--train",
+        str(data),
+        "--model",
+        str(st),
+        "--output",
+        str(run1),
+        "--strategy",
+        "vanilla",
+        "--epochs",
+        "8",
+        "--min-steps",
+        "0",
+        "--lr",
+        "3e-3",
+        "--eval-fraction",
+        "0",
+        "--max-length",
+        "64",
+        "-q",
+    )
     if rc:
         return f"train failed: {last}"
     from transformers import pipeline
@@ -192,16 +216,41 @@ def _():
     ours = [str(x) for x in tuned.predict(texts)]
     theirs = [r["label"] for r in pipe(texts)]
     agreement = np.mean([a == b for a, b in zip(ours, theirs, strict=True)])
-    return (f"plain pipeline loads it; agreement with tailtune {agreement:.2f} "
-            f"({len(set(ours))} distinct labels from tailtune)")
+    return (
+        f"plain pipeline loads it; agreement with tailtune {agreement:.2f} "
+        f"({len(set(ours))} distinct labels from tailtune)"
+    )
 
 
 @case("train: continue from a checkpoint whose id2label is in another order")
 def _():
     src = OUT / "ckpt-plain"
-    rc, _, _, last = cli("train", "--train", str(data), "--model", str(tiny), "--output", str(src), "--strategy",
-                         "vanilla", "--epochs", "8", "--min-steps", "0", "--lr", "3e-3", "--eval-fraction", "0",
-                         "--pooling", "cls", "--calibrate", "none", "--max-length", "64", "-q")
+    rc, _, _, last = cli(
+        "train",
+        "--train",
+        str(data),
+        "--model",
+        str(tiny),
+        "--output",
+        str(src),
+        "--strategy",
+        "vanilla",
+        "--epochs",
+        "8",
+        "--min-steps",
+        "0",
+        "--lr",
+        "3e-3",
+        "--eval-fraction",
+        "0",
+        "--pooling",
+        "cls",
+        "--calibrate",
+        "none",
+        "--max-length",
+        "64",
+        "-q",
+    )
     if rc:
         return f"train failed: {last}"
     # reorder id2label (and the head rows with it) -> the same model under another label order
@@ -223,12 +272,24 @@ def _():
         state[key] = state[key][order].contiguous()
     save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
     before = [str(x) for x in TailTuner.load(folder).predict(texts)]
-    cont = TailTuner(model=str(folder), strategy="vanilla", epochs=1, lr=1e-12, min_steps=0, show_progress=False,
-                     eval_fraction=0, calibrate="none", pooling="cls", max_length=64).fit(texts, labels)
+    cont = TailTuner(
+        model=str(folder),
+        strategy="vanilla",
+        epochs=1,
+        lr=1e-12,
+        min_steps=0,
+        show_progress=False,
+        eval_fraction=0,
+        calibrate="none",
+        pooling="cls",
+        max_length=64,
+    ).fit(texts, labels)
     after = [str(x) for x in cont.predict(texts)]
     unchanged = np.mean([a == b for a, b in zip(before, after, strict=True)])
-    return (f"predictions unchanged after lr=1e-12 continuation: {unchanged:.2f}"
-            f" ({len(set(before))} distinct labels before)")
+    return (
+        f"predictions unchanged after lr=1e-12 continuation: {unchanged:.2f}"
+        f" ({len(set(before))} distinct labels before)"
+    )
 
 
 @case("predict: checkpoint with an untrained head")
@@ -259,16 +320,40 @@ def _():
 
 @case("train: position limit 64 < 128, no --max-length")
 def _():
-    rc, _, _, last = cli("train", "--train", str(data), "--model", str(tiny), "--output", str(OUT / "pos"),
-                         "--strategy", "vanilla", "--epochs", "1", "--min-steps", "0", "-q")
+    rc, _, _, last = cli(
+        "train",
+        "--train",
+        str(data),
+        "--model",
+        str(tiny),
+        "--output",
+        str(OUT / "pos"),
+        "--strategy",
+        "vanilla",
+        "--epochs",
+        "1",
+        "--min-steps",
+        "0",
+        "-q",
+    )
     return f"exit {rc}" + (f": {last}" if rc else "")
 
 
 for value in ("1", "-3", "0"):
+
     @case(f"predict --max-length {value}")
     def _(value=value):
-        rc, _, err, last = cli("predict", "--model", str(run1 / "model"), "--input", str(data), "--output",
-                               str(OUT / "p.csv"), "--max-length", value)
+        rc, _, err, last = cli(
+            "predict",
+            "--model",
+            str(run1 / "model"),
+            "--input",
+            str(data),
+            "--output",
+            str(OUT / "p.csv"),
+            "--max-length",
+            value,
+        )
         return f"exit {rc}" + (" (traceback)" if "Traceback" in err else "") + f": {last}"
 
 
@@ -276,19 +361,37 @@ for value in ("1", "-3", "0"):
 def _():
     inp = OUT / "ids.csv"
     pd.DataFrame({"id": range(5), "text": texts[:4] + [""], "extra": list("abcde")}).to_csv(inp, index=False)
-    rc, _, _, last = cli("predict", "--model", str(run1 / "model"), "--input", str(inp), "--output",
-                         str(OUT / "p.jsonl"))
+    rc, _, _, last = cli(
+        "predict", "--model", str(run1 / "model"), "--input", str(inp), "--output", str(OUT / "p.jsonl")
+    )
     parts = [f"empty text: exit {rc} {last[:60]}"]
     inp2 = OUT / "ids2.csv"
     pd.DataFrame({"id": range(4), "text": texts[:4]}).to_csv(inp2, index=False)
-    rc, _, _, last = cli("predict", "--model", str(run1 / "model"), "--input", str(inp2), "--output",
-                         str(OUT / "p2.jsonl"))
+    rc, _, _, last = cli(
+        "predict", "--model", str(run1 / "model"), "--input", str(inp2), "--output", str(OUT / "p2.jsonl")
+    )
     first = (OUT / "p2.jsonl").read_text().splitlines()[0] if (OUT / "p2.jsonl").exists() else ""
     parts.append(f"--output p2.jsonl starts {first[:50]!r}")
     cwd = OUT / "stdout-cwd"
     cwd.mkdir(exist_ok=True)
-    subprocess.run([sys.executable, "-m", "tailtune", "predict", "--model", str(run1 / "model"), "--input", str(inp2),
-                    "--output", "-"], capture_output=True, text=True, env=ENV, cwd=cwd)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tailtune",
+            "predict",
+            "--model",
+            str(run1 / "model"),
+            "--input",
+            str(inp2),
+            "--output",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=cwd,
+    )
     parts.append("file named '-' created" if (cwd / "-").exists() else "no file named '-'")
     return "; ".join(parts)
 
@@ -298,17 +401,54 @@ def _():
     folder = OUT / "mixed"
     folder.mkdir(exist_ok=True)
     for i, lr in enumerate(("3e-3", "1e-3")):  # two unrelated runs: another learning rate, another seed
-        cli("train", "--train", str(data), "--model", str(tiny), "--output", str(folder / f"r{i}"), "--strategy",
-            "vanilla", "--epochs", "1", "--min-steps", "0", "--lr", lr, "--max-length", "32", "--seed", str(i),
-            "--eval-fraction", "0", "-q")
+        cli(
+            "train",
+            "--train",
+            str(data),
+            "--model",
+            str(tiny),
+            "--output",
+            str(folder / f"r{i}"),
+            "--strategy",
+            "vanilla",
+            "--epochs",
+            "1",
+            "--min-steps",
+            "0",
+            "--lr",
+            lr,
+            "--max-length",
+            "32",
+            "--seed",
+            str(i),
+            "--eval-fraction",
+            "0",
+            "-q",
+        )
     rc, _, _, last = cli("report", str(folder))
     return f"exit {rc}: {last[:120]}"
 
 
 @case("-q: stderr lines of a train run")
 def _():
-    rc, _, err, _ = cli("train", "--train", str(data), "--model", str(tiny), "--output", str(OUT / "quiet"),
-                        "--strategy", "vanilla", "--epochs", "1", "--min-steps", "0", "--max-length", "32", "-q")
+    rc, _, err, _ = cli(
+        "train",
+        "--train",
+        str(data),
+        "--model",
+        str(tiny),
+        "--output",
+        str(OUT / "quiet"),
+        "--strategy",
+        "vanilla",
+        "--epochs",
+        "1",
+        "--min-steps",
+        "0",
+        "--max-length",
+        "32",
+        "-q",
+    )
     return f"exit {rc}, {len(err.strip().splitlines())} stderr lines"
 
 

@@ -62,7 +62,7 @@ def _one_thread():
 @pytest.fixture(autouse=True, scope="session")
 def _auto_precision_is_fp32():
     """In-process, 'auto' resolves to fp32 whatever the CPU: tiny-model numbers must not depend on bf16 support."""
-    from tailtune import precision
+    from tailtune.training import precision
 
     native = precision.NATIVE_BF16_FLAGS
     precision.NATIVE_BF16_FLAGS = ()

@@ -237,7 +237,7 @@ def test_cross_val_score_and_grid_search(tiny_model):
 
 def test_builtin_model_name_is_resolved(tiny_model, monkeypatch):
     """TailTuner takes the same builtin:minilm name as the command line."""
-    from tailtune import builtin
+    from tailtune.data import builtin
 
     monkeypatch.setattr(builtin, "minilm_path", lambda: tiny_model)
     texts, labels = make_texts({"sport": 4, "tech": 4}, seed=2)

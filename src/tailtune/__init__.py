@@ -44,8 +44,8 @@ MOVED_MODULES = {
     "scopes": "models.scopes", "classic": "models.tfidf",
     "selection": "training.selection", "features": "training.features", "batching": "training.batching",
     "losses": "training.losses", "weights": "training.weights", "calibration": "training.calibration",
-    "precision": "training.precision", "lengths": "training.lengths", "fitting": "training.fitting",
-    "rundir": "runs.rundir", "run": "runs.train", "tracking": "runs.tracking", "modelcard": "runs.modelcard",
+    "precision": "training.precision", "lengths": "models.lengths", "fitting": "training.fitting",
+    "rundir": "runs.rundir", "run": "runs.train", "tracking": "runs.tracking", "modelcard": "models.card",
     "tune": "experiments.tune", "demo": "experiments.demo",
 }  # fmt: skip
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 import warnings
 from collections.abc import Mapping, Sequence, Set
 from pathlib import Path
@@ -21,12 +22,14 @@ from tailtune.data.values import dataset_from_values
 from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir
 from tailtune.metrics import softmax
+from tailtune.models.card import CARD_FILE, write_model_card
+from tailtune.models.family import family_of_folder
 from tailtune.models.saved import SAVED_MODEL, read_record, write_record
-from tailtune.models.tfidf import TfidfModel, is_tfidf_model
 from tailtune.models.transformer import check_max_length, load_saved_classifier, position_limit, save_classifier
-from tailtune.runs.modelcard import CARD_FILE, write_model_card
 from tailtune.strategies import SETTINGS, build_run_config
+from tailtune.task import Task, get_task
 from tailtune.training.batching import encode
+from tailtune.training.cost import plan_fit
 from tailtune.training.fitting import FitContext, fit, resolve_max_length, trained_counts
 from tailtune.training.loop import make_accelerator, predict_logits
 
@@ -72,8 +75,9 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         show_progress: Progress bars during training.
         head, max_length, long_texts, batch_size, eval_batch_size, seed, gradient_accumulation_steps, mixed_precision,
         group_by_length, feature_cache, cache_dir, trust_remote_code, logging_steps, pooling, eval_fraction,
-        eval_min_class_count, select_metric, eval_steps, patience, refit, calibrate, report_to, attention_dropout: Run
-            settings (:class:`~tailtune.config.RunConfig`).
+        eval_min_class_count, select_metric, eval_steps, patience, refit, calibrate, report_to, attention_dropout,
+        time_budget: Run settings (:class:`~tailtune.config.RunConfig`); ``time_budget`` (seconds, or ``"10m"``)
+            shrinks the plan to fit and stops training in time (``decisions_["cost"]`` says what it decided).
         epochs, lr, loss, weights, trainable, stage_batch_size, beta, sampler, min_steps: Stage settings, one
             value for every stage or a list with one per stage (``stage_batch_size`` sets
             :attr:`StageConfig.batch_size <tailtune.config.StageConfig>`).
@@ -83,7 +87,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             booleans, or strings (object); :meth:`predict` returns values from it.
         model_, tokenizer_: The trained model and its tokenizer.
         config_: The resolved run config (None after :meth:`load`).
-        decisions_: What validation chose: the split, each stage's best epoch, the refit and the decision rule.
+        decisions_: What validation chose: the split, each stage's best epoch, the refit and the decision rule;
+            and ``cost``: the plan, its estimated and actual seconds, and the time budget's decision.
         stages_: What each training stage did (:class:`~tailtune.training.loop.StageReport`: steps, time, cache).
 
     A fitted (or loaded) TailTuner pickles, e.g. with ``joblib.dump``: the pickle leaves out the ``accelerate``
@@ -124,6 +129,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         calibrate: str = UNSET,
         report_to: str = UNSET,
         attention_dropout: float | None = UNSET,
+        time_budget: float | str | None = UNSET,
         epochs: int | list[int] = UNSET,
         lr: float | list[float] = UNSET,
         loss: str | list[str] = UNSET,
@@ -169,6 +175,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
                 no rows, a missing or non-string text, a missing label, continuous or mixed-kind labels),
                 and bad settings.
         """
+        started = time.perf_counter()
         if labels is None:  # worded as scikit-learn words it, which its estimator checks look for
             raise TailTuneError("fit() requires y to be passed, but the target y is None: give one label per text")
         values = _column(labels, "labels", "fit()")
@@ -179,10 +186,12 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         self.accelerator_ = make_accelerator(self.config_)
         # The same method as `tailtune train`: a held-out split, the best epochs, a refit and the decision rule.
         ctx = FitContext.of(self.config_, train, label_map, self.accelerator_, show_progress=self.show_progress)
-        fitted = fit(ctx, Splits(train))
+        plan = plan_fit(ctx, Splits(train), started=started)  # its estimated time, and a time budget's decision
+        fitted = fit(ctx, Splits(train), plan=plan)
         self.config_ = fitted.config  # with what the fit decided (long_texts under auto)
         self.model_, self.tokenizer_, self.stages_ = fitted.model, fitted.tokenizer, fitted.stages
-        self.decisions_ = fitted.summary()
+        self.decisions_ = fitted.decisions().to_dict()
+        self.decisions_["cost"] = {**plan.record(), "actual_s": round(time.perf_counter() - started, 2)}
         # Saved with the model, so that a loaded model predicts integers too.
         write_record(self.model_.config, label_kind=kind)
         self.classes_ = _typed(label_map.labels, kind)
@@ -257,8 +266,11 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         given = {name: value for name, value in settings.items() if value is not None}
         checked = PredictSettings(**given)  # each value checked as for training, and coerced (max_length "16")
         given = {name: getattr(checked, name) for name in given}
-        if is_tfidf_model(path):  # strategy tfidf's folder: a TfidfModel predicts as a TailTuner does
-            return TfidfModel.load(path, **given)
+        return family_of_folder(path).load(path, trust_remote_code=trust_remote_code, **given)
+
+    @classmethod
+    def _load_transformer(cls, path: str | Path, *, trust_remote_code: bool = False, **given: Any) -> TailTuner:
+        """:meth:`load` for a fine-tuned transformer's folder, with prediction settings already checked."""
         model, tokenizer, labels = load_saved_classifier(path, trust_remote_code=trust_remote_code)
         if "max_length" in given:
             check_max_length(given["max_length"], model.config, tokenizer)
@@ -266,7 +278,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         tuner.model_, tuner.tokenizer_ = model, tokenizer
         tuner.classes_ = _typed(labels, read_record(model.config).label_kind)
         tuner.config_ = None
-        tuner.accelerator_ = make_accelerator(checked)
+        tuner.accelerator_ = None
+        tuner._accelerator()  # made now, as the loaded model's settings ask
         return tuner
 
     @property
@@ -274,6 +287,21 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         """Label names in class-id order."""
         self._check_fitted()
         return LabelMap([str(label) for label in self.classes_])
+
+    #: Its scores are a softmax over the classifier's logits.
+    calibrated = True
+
+    @property
+    def task(self) -> Task:
+        """What the model's labels are (:mod:`tailtune.task`), as recorded with it."""
+        self._check_fitted()
+        return get_task(read_record(self.model_.config).task)
+
+    @property
+    def train_counts(self) -> dict[str, int]:
+        """Training examples per label name of the data the model trained on, as recorded with it."""
+        self._check_fitted()
+        return dict(read_record(self.model_.config).train_counts or {})
 
     def _max_length(self) -> int:
         if self.config_ is not None:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from tailtune.durations import parse_duration
 from tailtune.errors import TailTuneError, first_line
 from tailtune.models.scopes import validate_scope
 from tailtune.settings import declaration, field_kind, like, setting, validate
@@ -43,7 +44,7 @@ WEIGHTING_SCHEMES = ("none", "inverse", "inverse-sqrt", "effective")
 #: The strategy a run trains when none is named (a name from :data:`tailtune.strategies.STRATEGIES`).
 DEFAULT_STRATEGY = "two-stage"
 # Tokens per text when max_length is not given and no training texts are at hand, and the least that the length
-# read from training texts may be (tailtune.training.lengths); lowered to the model's limit where that is smaller.
+# read from training texts may be (tailtune.models.lengths); lowered to the model's limit where that is smaller.
 DEFAULT_MAX_LENGTH = 128
 # refit "auto": retrain on all the training data when the median class has fewer examples than this.
 REFIT_BELOW_MEDIAN_CLASS = 150
@@ -204,7 +205,7 @@ class RunConfig:
             two-stage authors use).
         max_length: Token budget per text, special tokens included: training reads a text's first ``max_length``
             tokens. None (not given): read from the training texts when the run starts
-            (:func:`~tailtune.training.fitting.resolve_max_length`, rule in :mod:`~tailtune.training.lengths`): the
+            (:func:`~tailtune.training.fitting.resolve_max_length`, rule in :mod:`~tailtune.models.lengths`): the
             95th percentile of
             their token lengths rounded up to a multiple of 64, at least :data:`DEFAULT_MAX_LENGTH` (short texts
             cost nothing more: batches are padded to their own longest text), at most 256 (the cost cap: a
@@ -250,6 +251,10 @@ class RunConfig:
             checkpoint's. Off by default: PyTorch's fused CPU attention has no dropout path, so the usual 0.1
             makes every full fine-tuning step about 28% slower there, and validation scores did not gain from
             it (``benchmarks/README.md``). Hidden-state dropout is kept.
+        time_budget: Seconds the whole run may take (``90s``, ``10m``, ``1h30m`` or a number of seconds are read
+            as such); None: no limit. Before training, the plan is shrunk until its estimated time fits (refit,
+            epochs of full fine-tuning, ``max_length``, the scope of full stages, and last the ``tfidf`` strategy),
+            and training stops in time with the best model selected so far (:mod:`tailtune.training.cost`).
     """
 
     model: str | None
@@ -301,6 +306,9 @@ class RunConfig:
                                               "{default}, faster on CPUs; BERT-style checkpoints ship 0.1; null in a "
                                               "config file keeps the checkpoint's)", at_least=0, below=1,
                                               null="keep the checkpoint's")  # fmt: skip
+    time_budget: float | None = setting(None, "the longest the run may take, e.g. 90s, 10m, 1h30m or seconds: the "
+                                        "plan is shrunk to fit it and training stops in time (default: no limit)",
+                                        above=0, null="set no limit", parse=parse_duration)  # fmt: skip
 
     def __post_init__(self) -> None:
         validate(self)

@@ -74,6 +74,8 @@ class Setting:
             choices ``unknown loss 'hinge'`` (without a noun: ``pooling: unknown value 'max'``).
         check: A further check of a value that passed the others; raises :class:`TailTuneError`.
         option: Whether the command line offers it, so that an error can name its flag (``--max-length``).
+        parse: Turns a value as written (``"10m"``) into the field's type before the other checks (``600.0``);
+            raises :class:`TailTuneError` with a message that follows the setting's name (``must be ...``).
     """
 
     help: str = ""
@@ -83,6 +85,7 @@ class Setting:
     noun: str = ""
     check: Callable[[Any], None] | None = None
     option: bool = True
+    parse: Callable[[Any], Any] | None = None
 
 
 def setting(
@@ -98,6 +101,7 @@ def setting(
     noun: str = "",
     check: Callable[[Any], None] | None = None,
     option: bool = True,
+    parse: Callable[[Any], Any] | None = None,
     default_factory: Callable[[], Any] | Any = dataclasses.MISSING,
 ) -> Any:
     """A dataclass field that declares a setting: its default and a :class:`Setting` in its metadata.
@@ -107,7 +111,7 @@ def setting(
         help: See :attr:`Setting.help`.
         at_least, above, below, at_most: The bounds of its :class:`Range`, included (``at_least``, ``at_most``) or
             not (``above``, ``below``).
-        choices, null, noun, check, option: See :class:`Setting`.
+        choices, null, noun, check, option, parse: See :class:`Setting`.
         default_factory: Makes the default, as for :func:`dataclasses.field`.
     """
     bounds = (at_least, above, below, at_most)
@@ -116,7 +120,7 @@ def setting(
         span = Range(low=above if at_least is None else at_least, high=below if at_most is None else at_most,
                      low_included=above is None, high_included=at_most is not None)  # fmt: skip
     declared = Setting(help=help, range=span, choices=tuple(choices), null=null, noun=noun, check=check,
-                       option=option)  # fmt: skip
+                       option=option, parse=parse)  # fmt: skip
     return dataclasses.field(default=default, default_factory=default_factory, metadata={METADATA_KEY: declared})
 
 
@@ -186,6 +190,11 @@ def check_value(f: dataclasses.Field, value: Any, *, where: str = "", name: str 
             return TailTuneError(f"{where}: {text}")
         return TailTuneError(text, setting=name if declared.option and text.startswith(name) else None)
 
+    if declared.parse is not None:
+        try:
+            value = declared.parse(value)
+        except TailTuneError as exc:
+            raise refuse(f"{name} {exc}") from None
     if kind in (int, float):
         value = _number(value, kind, name, refuse)
     elif kind is bool:

@@ -13,7 +13,7 @@ files and the demo all call it, so a setting is checked, coerced and broadcast o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tailtune.config import DEFAULT_STRATEGY, RunConfig, Stage, StageConfig, TfidfStage, known_keys, stage_from_dict
@@ -288,11 +288,6 @@ def get_strategy(name: str) -> list[Stage]:
     if name not in STRATEGIES:
         raise TailTuneError(f"unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}")
     return STRATEGIES[name][1]()
-
-
-def all_classic(strategies: Sequence[str]) -> bool:
-    """Whether every strategy named trains a TF-IDF + linear model: no transformer, so no model to name."""
-    return all(isinstance(stage, TfidfStage) for name in strategies for stage in get_strategy(name))
 
 
 def describe_strategies() -> str:

@@ -11,6 +11,7 @@ def test_options_of_settings_follow_the_config():
     from tailtune.cli import build_parser
     from tailtune.cli.options import setting_field
     from tailtune.config import CHOICES, number_type
+    from tailtune.settings import declaration
     from tailtune.strategies import SETTINGS
 
     commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
@@ -20,7 +21,8 @@ def test_options_of_settings_follow_the_config():
             if action.dest not in SETTINGS or action.nargs == 0:  # --no-refit and the like store a boolean
                 continue
             field = setting_field(action.dest)
-            assert action.type is number_type(field), action.dest
+            # A setting read from how it is written (--time-budget 10m) reaches the config as given, which reads it.
+            assert action.type is (None if declaration(field).parse else number_type(field)), action.dest
             assert action.choices == (CHOICES.get(field.name) if action.nargs is None else None), action.dest
             if "default" in action.help and field.default not in (None, "none") and isinstance(field.default, str):
                 assert field.default in action.help, action.dest
@@ -28,6 +30,7 @@ def test_options_of_settings_follow_the_config():
                 assert f"{field.default:g}" in action.help, action.dest
             checked.add(action.dest)
     assert {"head", "seed", "mixed_precision", "pooling", "calibrate", "patience", "lr", "loss"} <= checked
+    assert "time_budget" in checked
 
 
 def test_help_of_settings_is_their_declaration():
@@ -53,3 +56,18 @@ def test_help_of_settings_is_their_declaration():
                 assert action.help == declared.format(**HELP_NUMBERS), action.dest
     batch = next(a for a in commands["predict"]._actions if a.dest == "batch_size")
     assert batch.help == "batch size (default 64)" and batch.type is int
+
+
+def test_train_help_marks_the_options_it_needs_and_names_the_embedded_model():
+    """--train, --output and --model are needed unless --config gives them, which argparse cannot require (the
+    file is read later): their help says so, and --model's names builtin:minilm, the model a first run needs."""
+    import argparse
+
+    from tailtune.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    helps = {action.dest: " ".join(action.help.split()) for action in commands["train"]._actions if action.help}
+    for option in ("train", "output", "model"):
+        assert "required unless given in --config" in helps[option], option
+    assert "builtin:minilm" in helps["model"]
+    assert not any(action.required for action in commands["train"]._actions)  # --config may still give them

@@ -16,9 +16,9 @@ from tailtune.data.imbalance import (
     long_tail_targets,
     make_imbalanced,
     make_long_tailed,
-    write_imbalanced,
 )
 from tailtune.data.readers import read_dataset, save_dataset
+from tailtune.data.split_folder import write_imbalanced
 from tailtune.data.types import TextDataset
 from tailtune.errors import TailTuneError
 
@@ -398,7 +398,7 @@ def test_write_imbalanced_replaces_an_earlier_split_whole(tmp_path):
 
 def test_write_imbalanced_keeps_the_earlier_split_when_interrupted(tmp_path, monkeypatch):
     """A write that fails part-way leaves the earlier split exactly as it was, and nothing beside it."""
-    import tailtune.data.imbalance as imbalance
+    import tailtune.data.split_folder as imbalance
 
     data = _dataset_with_duplicates()
     out = tmp_path / "out"

@@ -70,7 +70,7 @@ def test_complete_run_counts_at_the_length_its_training_texts_give(tmp_path, tin
     once per variant; a run recorded at another length does not."""
     from run_factory import MODEL, RUN_SETTINGS, write_run
 
-    from tailtune import fitting
+    from tailtune.training import fitting
 
     runs = [write_run(tmp_path / "out" / "mine" / "vanilla" / f"seed-{seed}", seed=seed, variant="mine")
             for seed in (0, 1)]  # fmt: skip

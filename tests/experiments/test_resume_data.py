@@ -20,7 +20,8 @@ from tailtune.errors import TailTuneError
 from tailtune.experiments.runner import run_compare
 from tailtune.experiments.summary import summarize
 from tailtune.experiments.tune import tune
-from tailtune.runs.rundir import find_runs, is_complete
+from tailtune.runs.records import find_runs
+from tailtune.runs.rundir import is_complete
 from tailtune.runs.train import train_run
 from tailtune.strategies import build_run_config
 

@@ -115,7 +115,7 @@ def test_tfidf_strategies_alone_need_no_model(tmp_path, source_csv, capsys):
     """As for tune: an experiment of TF-IDF strategies only runs without 'model', and its dry run says so."""
     from conftest import run_cli
 
-    from tailtune.runs.rundir import load_run
+    from tailtune.runs.records import load_run
 
     config = config_dict("unused", source_csv, tmp_path / "out")
     del config["model"], config["run"], config["baseline"]

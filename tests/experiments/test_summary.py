@@ -17,7 +17,8 @@ from scipy import stats
 from tailtune.errors import TailTuneError
 from tailtune.experiments.summary import compare_paired, format_table, summarize, write_summary
 from tailtune.metrics import compute_metrics
-from tailtune.runs.rundir import find_runs, load_run, write_metrics
+from tailtune.runs.records import find_runs, load_run
+from tailtune.runs.rundir import write_metrics
 
 
 def metrics_of(root: Path, variant: str, strategy: str) -> dict[int, dict]:

@@ -18,7 +18,7 @@ from tailtune.data.readers import read_dataset
 from tailtune.data.types import Splits, TextDataset, check_labels
 from tailtune.errors import TailTuneError
 from tailtune.models.tfidf import PIPELINE_FILE, RECORD_FILE, TfidfModel, class_scores, make_pipeline
-from tailtune.runs.rundir import load_run
+from tailtune.runs.records import load_run
 from tailtune.strategies import build_run_config
 
 
@@ -40,7 +40,7 @@ def test_train_writes_a_run_directory(tfidf_run):
     assert sorted(p.name for p in (tfidf_run / "model").iterdir()) == ["README.md", PIPELINE_FILE, RECORD_FILE]
     run = load_run(tfidf_run)
     assert run.strategy == "tfidf" and run.seed == 3
-    assert run.config["run"] == {"strategy": "tfidf", "seed": 3, "report_to": "none",
+    assert run.config["run"] == {"strategy": "tfidf", "seed": 3, "report_to": "none", "time_budget": None,
                                  "stages": [TfidfStage().to_dict()]}  # fmt: skip
     assert run.config["train_counts"] == {"money": 4, "sport": 40, "tech": 12}
     history = [json.loads(line) for line in (tfidf_run / "history.jsonl").read_text().splitlines()]
@@ -128,13 +128,14 @@ def test_log_loss_only_where_scores_are_probabilities(classifier, has_log_loss):
     metrics have none; logistic regression's is scikit-learn's."""
     from sklearn.metrics import log_loss
 
-    from tailtune.models.tfidf import evaluate, fit
+    from tailtune.models.family import evaluate
+    from tailtune.models.tfidf import fit
 
     texts, labels = make_texts({"sport": 10, "tech": 6, "money": 4}, seed=5)
     data = TextDataset(texts, labels, "train")
     label_map = check_labels(Splits(data))
     model = fit(TfidfStage(classifier=classifier), data, label_map, seed=0)
-    metrics, _ = evaluate(model, data, label_map)
+    metrics, _ = evaluate(model, data)
     if has_log_loss:
         expected = log_loss(label_map.encode(labels, source="t"), model.predict_proba(texts), labels=range(3))
         assert metrics["log_loss"] == pytest.approx(expected)

@@ -19,7 +19,7 @@ from tailtune.config import TFIDF_CHAR_NGRAMS, TfidfStage
 from tailtune.data.readers import read_dataset
 from tailtune.errors import TailTuneError
 from tailtune.models.tfidf import choose_analyzer, make_pipeline
-from tailtune.runs.rundir import load_run
+from tailtune.runs.records import load_run
 
 #: Topic vocabularies of scripts written without spaces between words, and the function words mixed in.
 UNSPACED = {

@@ -71,7 +71,7 @@ def test_report_of_many_classes_stays_readable(tmp_path):
     from longtail import HEAD_TO_TAIL, NAMES, TRAIN_COUNTS
     from run_factory import write_run
 
-    from tailtune.report.sections import CONFUSION_CLASSES, LISTED
+    from tailtune.report.context import CONFUSION_CLASSES, LISTED
 
     for strategy in ("vanilla", "two-stage"):
         write_run(tmp_path / "lt" / strategy / "seed-0", strategy=strategy, variant="lt", labels=NAMES,
@@ -109,7 +109,7 @@ def test_confusion_figure_of_many_classes_takes_the_classes_of_the_largest_confu
     """Pair by pair from the largest confusion down; a pair that no longer fits is passed over."""
     import numpy as np
 
-    from tailtune.report.sections import _most_confused
+    from tailtune.report.mistakes import _most_confused
 
     counts = np.diag([10, 10, 10, 10, 10])
     counts[3, 0], counts[4, 1], counts[1, 0], counts[2, 4] = 9, 7, 5, 3

@@ -11,8 +11,8 @@ import pytest
 from run_factory import SEEDS, write_run
 
 from tailtune.errors import TailTuneError
-from tailtune.runs import rundir
-from tailtune.runs.rundir import find_runs, load_run
+from tailtune.runs import records, rundir
+from tailtune.runs.records import find_runs, load_run
 
 CONFIG = {"tailtune_version": "0.1.0", "run": {"strategy": "vanilla", "seed": 3}, "labels": ["ä", "b"]}
 METRICS = {"macro_f1": 0.5, "per_class": {"ä": {"f1": 0.25}}, "split": "test"}
@@ -41,7 +41,7 @@ def test_files_have_the_layout_training_writes(tmp_path):
         "config.json", "history.jsonl", "metrics.json", "model", "predictions.csv",
     ]  # fmt: skip
 
-    record = rundir.load_run(run)
+    record = records.load_run(run)
     assert (record.strategy, record.seed, record.variant, record.labels) == ("vanilla", 3, "default", ["ä", "b"])
     assert record.metrics == METRICS
     assert record.predictions()["label"].tolist() == ["ä", "b"]
@@ -56,7 +56,7 @@ def test_starting_a_run_again_marks_it_incomplete(tmp_path):
     assert not rundir.is_complete(tmp_path)
     assert (tmp_path / "history.jsonl").read_text(encoding="utf-8") == ""
     with pytest.raises(TailTuneError, match="incomplete run"):
-        rundir.load_run(tmp_path)
+        records.load_run(tmp_path)
 
 
 def test_a_failed_model_save_leaves_no_model(tmp_path):
@@ -113,7 +113,7 @@ def test_runs_that_differ_in_more_than_the_seed_are_not_pooled(tmp_path, change,
     other = write_run(tmp_path / "b", strategy="vanilla", seed=1)
     edit_config(other, change)
     with pytest.raises(TailTuneError) as info:
-        rundir.check_poolable(rundir.find_runs(tmp_path))
+        records.check_poolable(records.find_runs(tmp_path))
     message = str(info.value)
     assert message.startswith(f"{first} and {other} cannot be pooled as ")
     assert f": they differ in {key} (" in message and "separate folders" in message and "\n" not in message
@@ -125,7 +125,7 @@ def test_strategies_of_one_variant_must_share_the_data(tmp_path):
     edit_config(other, lambda c: c["data"].update(test="other/test.csv"))
     with pytest.raises(TailTuneError, match=r"cannot be pooled as runs of variant default: they differ in data\.test "
                                             r'\("data/test\.csv" vs "other/test\.csv"\)') as info:  # fmt: skip
-        rundir.check_poolable(rundir.find_runs(tmp_path))
+        records.check_poolable(records.find_runs(tmp_path))
     assert str(first) in str(info.value) and str(other) in str(info.value)
 
 
@@ -133,7 +133,7 @@ def test_a_seed_counts_once(tmp_path):
     write_run(tmp_path / "a", strategy="vanilla", seed=4)
     write_run(tmp_path / "b", strategy="vanilla", seed=4)
     with pytest.raises(TailTuneError, match=r"a.* and .*b are both seed 4 of default/vanilla"):
-        rundir.check_poolable(rundir.find_runs(tmp_path))
+        records.check_poolable(records.find_runs(tmp_path))
 
 
 def test_seeds_of_one_setup_are_pooled(tmp_path):
@@ -146,16 +146,16 @@ def test_seeds_of_one_setup_are_pooled(tmp_path):
         edit_config(run, lambda c, place=place: c["run"].update(model=f"/{place}/site-packages/minilm"))
         # An experiment folder moved between runs: its made data moved with it.
         edit_config(run, lambda c, place=place: c["data"].update(train=f"/{place}/out/exp-10/data/train.parquet"))
-    rundir.check_poolable(rundir.find_runs(tmp_path))
+    records.check_poolable(records.find_runs(tmp_path))
 
     # An experiment's tuned runs: each seed's search chose its own budget, kept beside the run.
     edit_config(runs[2], lambda c: c["run"]["stages"][0].update(lr=0.5))
     with pytest.raises(TailTuneError, match=r"stages\[0\]\.lr"):
-        rundir.check_poolable(rundir.find_runs(tmp_path))
+        records.check_poolable(records.find_runs(tmp_path))
     for run in runs:
         rundir.tuning_dir(run).mkdir()
-    assert rundir.load_run(runs[2]).tuned
-    rundir.check_poolable(rundir.find_runs(tmp_path))
+    assert records.load_run(runs[2]).tuned
+    records.check_poolable(records.find_runs(tmp_path))
 
 
 def test_runs_that_recorded_the_stages_twice_still_read_and_pool(tmp_path):
@@ -165,12 +165,12 @@ def test_runs_that_recorded_the_stages_twice_still_read_and_pool(tmp_path):
     edit_config(old, lambda c: c.update(stages=c["run"]["stages"]))
     new = write_run(tmp_path / "seed-1", seed=1)
     assert "stages" not in json.loads((new / "config.json").read_text(encoding="utf-8"))
-    rundir.check_poolable(rundir.find_runs(tmp_path))
-    assert rundir.load_run(old).stages == rundir.load_run(new).stages == json.loads(
+    records.check_poolable(records.find_runs(tmp_path))
+    assert records.load_run(old).stages == records.load_run(new).stages == json.loads(
         (new / "config.json").read_text(encoding="utf-8"))["run"]["stages"]  # fmt: skip
     edit_config(new, lambda c: c["run"]["stages"][0].update(lr=0.5))
     with pytest.raises(TailTuneError, match=r"stages\[0\]\.lr"):
-        rundir.check_poolable(rundir.find_runs(tmp_path))
+        records.check_poolable(records.find_runs(tmp_path))
 
 
 def test_find_runs_skips_incomplete_runs_and_saved_models(experiment, caplog):
@@ -286,10 +286,10 @@ def test_train_refuses_an_output_that_is_not_a_run_before_training(tiny_model, t
                                                                    monkeypatch):  # fmt: skip
     """--output naming a folder of the user's, one holding the training data, or the current folder is one line and
     exit 2, with or without --overwrite; nothing in it is touched and nothing is trained."""
-    from tailtune import run
     from tailtune.cli import main
+    from tailtune.training import family
 
-    monkeypatch.setattr(run, "fit", lambda *a, **k: pytest.fail("must not train"))
+    monkeypatch.setattr(family, "fit", lambda *a, **k: pytest.fail("must not train"))
     train = ["train", "--model", tiny_model, "--test", str(tiny_data["test"]), "--epochs", "1", "-q"]
     mine = _user_folder(tmp_path / "mine")
     for extra in ([], ["--overwrite"]):

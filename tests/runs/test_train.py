@@ -14,7 +14,7 @@ import torch
 from conftest import build_tiny_model_with_positions
 from sklearn.metrics import f1_score
 
-import tailtune.runs.train as run_module
+import tailtune.models.transformer as transformer_module
 import tailtune.training.loop as training
 from tailtune.config import RunConfig, StageConfig
 from tailtune.data.readers import read_dataset
@@ -29,7 +29,7 @@ METRIC_KEYS = {
     "accuracy", "micro_f1", "macro_f1", "weighted_f1", "balanced_accuracy", "n_examples", "head_f1", "medium_f1",
     "tail_f1", "groups", "per_class", "confusion_matrix", "split", "eval", "stages", "wall_time_s",
     "validation_split", "selection", "long_texts", "refit", "refit_epochs", "calibration", "absent_classes",
-    "log_loss",
+    "log_loss", "cost",
 }  # fmt: skip
 
 
@@ -199,7 +199,7 @@ def test_failure_while_saving_leaves_no_model(tiny_model, splits, tmp_path, monk
         (Path(path) / "config.json").write_text("{}")
         raise OSError("disk full")
 
-    monkeypatch.setattr(run_module, "save_classifier", failing_save)
+    monkeypatch.setattr(transformer_module, "save_classifier", failing_save)
     config = _config(tiny_model, strategy="custom", stages=[StageConfig(epochs=0)])
     out = tmp_path / "fresh"
     with pytest.raises(OSError, match="disk full"):

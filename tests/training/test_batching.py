@@ -131,7 +131,7 @@ def test_encode_in_chunks_keeps_flat_compact_ids(tiny_model, monkeypatch):
     """Chunked tokenising gives the same ids as one call, stored flat in the smallest integer type."""
     from transformers import AutoTokenizer
 
-    from tailtune import batching
+    from tailtune.training import batching
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     texts = ["match goal", "the team", "bank rates rise", "a", "film star wins prize"]

@@ -6,7 +6,9 @@ import argparse
 import sys
 
 from tailtune.cli.common import INTERRUPTED
-from tailtune.cli.options import add_quiet_option
+from tailtune.cli.cost import plan_printer
+from tailtune.cli.options import add_quiet_option, add_setting
+from tailtune.durations import format_duration
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     compare.add_argument("--config", required=True, help="experiment YAML (see examples/)")
     compare.add_argument("--output", help="output folder (overrides the config's 'output')")
     compare.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    add_setting(compare, "time_budget", "the longest the whole experiment may take, e.g. 90s, 10m, 1h30m or "
+                "seconds: each run left gets an equal share of the time left, and no run starts once it is spent "
+                "(run the same command again to train the rest)", metavar="DURATION")  # fmt: skip
     add_quiet_option(compare)
     compare.set_defaults(func=cmd_compare)
 
@@ -36,13 +41,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from tailtune.experiments.summary import format_table
 
     try:
-        result = run_compare(args.config, output=args.output, show_progress=not args.quiet)
+        result = run_compare(args.config, output=args.output, show_progress=not args.quiet,
+                             time_budget=args.time_budget,
+                             hooks=[] if args.quiet else [plan_printer(compact=True)])  # fmt: skip
     except CompareInterrupted as stop:
         print(f"\ninterrupted: {stop.done} of {stop.total} runs complete in {stop.output}; run the same command "
               "again to resume", file=sys.stderr)  # fmt: skip
         return INTERRUPTED
+    if result.unstarted:
+        print(f"time budget spent: {len(result.unstarted)} run(s) not started; run the same command again to train "
+              "them")  # fmt: skip
+    if result.estimates and not args.quiet:  # beside the plans printed before training
+        estimated, took = (sum(pair) for pair in zip(*result.estimates, strict=True))
+        print(f"time: {len(result.estimates)} run(s) took {format_duration(took)}, estimated "
+              f"{format_duration(estimated)} ({(took - estimated) / estimated:+.0%})", file=sys.stderr)  # fmt: skip
     if result.summary is None:
-        print(f"every run left is being trained by another worker on {result.experiment.output}")
+        if result.busy:
+            print(f"every run left is being trained by another worker on {result.experiment.output}")
         return 0
     print(format_table(result.summary))
     for failure in result.summary.get("failed", []):

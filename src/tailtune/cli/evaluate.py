@@ -27,28 +27,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tailtune.classifier import TailTuner
     from tailtune.data.builtin import load_data
     from tailtune.fileio import check_file_target, write_json
-    from tailtune.metrics import compute_metrics
-    from tailtune.models.saved import read_record
-    from tailtune.models.tfidf import TfidfModel
+    from tailtune.models.family import evaluate
 
     if args.output:
         check_file_target(args.output)  # before the model loads and predicts, not after
-    tuner = TailTuner.load(args.model, trust_remote_code=args.trust_remote_code, **predict_settings(args))
+    classifier = TailTuner.load(args.model, trust_remote_code=args.trust_remote_code, **predict_settings(args))
     data = load_data(args.data, text_column=args.text_column, label_column=args.label_column)
-    y_true = tuner.label_map.encode(data.labels, source=data.source)
-    probabilities = tuner.predict_proba(data.texts)
-    classic = isinstance(tuner, TfidfModel)
-    record = tuner if classic else read_record(tuner.model_.config)  # tfidf: no transformer
-    counts = record.train_counts or {}
-    names = tuner.label_map.labels
-    train_counts = [int(counts.get(name, 0)) for name in names]
-    # Scored as the run scored its test data: the log loss where the scores are probabilities.
-    calibrated = not classic or tuner.calibrated
-    metrics = compute_metrics(y_true, probabilities.argmax(axis=1), label_names=names, train_counts=train_counts,
-                              probabilities=probabilities if calibrated else None)  # fmt: skip
+    metrics, _ = evaluate(classifier, data)  # scored as the run scored its test data
     metrics["split"] = data.source
-    if not classic:
-        metrics["long_texts"] = tuner.reading  # the reading these scores come from
+    if classifier.reading is not None:
+        metrics["long_texts"] = classifier.reading  # the reading these scores come from
     print(metrics_table(metrics, full_scores=args.output))
     if args.output:
         write_json(args.output, metrics)

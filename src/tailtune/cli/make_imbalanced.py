@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_make_imbalanced(args: argparse.Namespace) -> int:
     """Write the imbalanced split and print the training count of each class."""
     from tailtune.data.builtin import load_data
-    from tailtune.data.imbalance import check_split_folder, holdout_then_long_tail, write_imbalanced
+    from tailtune.data.imbalance import holdout_then_long_tail
+    from tailtune.data.split_folder import check_split_folder, write_imbalanced
 
     if (args.ratio is None) == (args.minority is None):
         raise TailTuneError("give either --ratio (multi-class long tail) or --minority with --rate (binary)")

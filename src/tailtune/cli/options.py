@@ -3,7 +3,7 @@
 A setting's option takes its type, its valid values and its help (with the default it names) from the setting's
 declaration in :mod:`tailtune.config` (:func:`add_setting`; :mod:`tailtune.settings`), so that each is written down
 once. A setting left off the command line reads as None: ``train`` then takes it from ``--config``, else from the
-config's default. Nothing here imports more than the config and :mod:`tailtune.training.lengths` (NumPy), so that
+config's default. Nothing here imports more than the config and :mod:`tailtune.models.lengths` (NumPy), so that
 ``tailtune --help`` stays quick.
 """
 
@@ -14,9 +14,9 @@ import dataclasses
 from typing import Any
 
 from tailtune.config import DEFAULT_MAX_LENGTH, PREDICT_LONG_TEXTS, REFIT_BELOW_MEDIAN_CLASS, PredictSettings
+from tailtune.models.lengths import COST_CAP, MAX_WINDOWS, PERCENTILE, ROUND_TO
 from tailtune.settings import check_value, declaration, field_kind
 from tailtune.strategies import setting_field
-from tailtune.training.lengths import COST_CAP, MAX_WINDOWS, PERCENTILE, ROUND_TO
 
 #: The columns data is read from unless ``--text-column``/``--label-column`` say otherwise.
 TEXT_COLUMN = "text"
@@ -59,7 +59,8 @@ def add_setting(
     kind, declared = field_kind(f)[0], declaration(f)
     choices = declared.choices if kind is str else ()
     if "action" not in kwargs:
-        kwargs.setdefault("type", kind if kind in (int, float) else None)
+        # A setting read from how it is written ("10m") reaches the config as a string, which checks and words it.
+        kwargs.setdefault("type", kind if kind in (int, float) and declared.parse is None else None)
         if choices and "nargs" not in kwargs:
             kwargs.setdefault("choices", choices)
     text = (declared.help if help is None else help).format(default=_shown(f.default), choices=_listed(choices),
@@ -115,7 +116,9 @@ def predict_settings(args: argparse.Namespace) -> dict[str, int | str]:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Add the model, the strategy and every run setting, the validation and stage groups included (``train``)."""
-    parser.add_argument("--model", help="local model folder or Hugging Face hub id")
+    parser.add_argument("--model", help="local model folder, Hugging Face hub id or builtin:minilm (the embedded "
+                        "all-MiniLM-L6-v2, offline); required unless given in --config, except with --strategy "
+                        "tfidf, which takes none")  # fmt: skip
     for setting in ("strategy", "head", "seed", "max_length", "long_texts", "batch_size", "eval_batch_size",
                     "gradient_accumulation_steps", "mixed_precision"):  # fmt: skip
         add_setting(parser, setting)
@@ -128,6 +131,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_setting(parser, "report_to")
     add_setting(parser, "attention_dropout", metavar="P")
     add_setting(parser, "pooling")
+    add_setting(parser, "time_budget", metavar="DURATION")
     add_selection_options(parser)
     add_stage_options(parser)
 

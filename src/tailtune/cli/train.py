@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from tailtune.cli.common import metrics_table
+from tailtune.cli.cost import outcome_line, plan_printer
 from tailtune.cli.options import LABEL_COLUMN, TEXT_COLUMN, add_data_columns, add_quiet_option, add_run_options
 from tailtune.errors import TailTuneError
 
@@ -15,6 +17,8 @@ if TYPE_CHECKING:
 
 # Keys a --config file may hold besides the run settings: where the data and the run directory are.
 _TRAIN_FILE_KEYS = ("train", "eval", "test", "output", "text_column", "label_column", "overwrite")
+# How the help marks an option the command needs, which argparse cannot require where --config may give it.
+_REQUIRED = "(required unless given in --config)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,12 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "(config.json, history.jsonl, model/, predictions.csv, metrics.json). --strategy tfidf "
                            "trains the classic baseline instead, a TF-IDF + linear model: no --model, and of the run "
                            "settings only --seed and --report-to.")  # fmt: skip
+    # --train, --output and --model may come from --config, so argparse cannot require them: the help says so.
     train.add_argument("--train", help="training data: .csv/.tsv/.jsonl/.parquet, a save_to_disk folder, "
-                       "a hub data set such as glue/sst2:train, or builtin:bbc-news")  # fmt: skip
+                       f"a hub data set such as glue/sst2:train, or builtin:bbc-news {_REQUIRED}")  # fmt: skip
     train.add_argument("--eval", help="validation data: selects each stage's best epoch and the decision rule "
                        "(default: held out of --train)")  # fmt: skip
     train.add_argument("--test", help="test data (the final metrics)")
-    train.add_argument("--output", help="run directory to write")
+    train.add_argument("--output", help=f"run directory to write {_REQUIRED}")
     train.add_argument("--config", help="YAML file with any of these options (CLI flags win)")
     train.add_argument("--overwrite", action="store_true", default=None, help="replace a complete run")
     add_quiet_option(train)
@@ -41,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_config_from_args(args: argparse.Namespace, file_config: dict[str, Any]) -> RunConfig:
     """Merge defaults < YAML config < explicit CLI flags, then build the run config the library's one way."""
     from tailtune.data.builtin import resolve_model
+    from tailtune.models.family import family_of
     from tailtune.strategies import DEFAULT_STRATEGY, SETTINGS, build_run_config
 
     allowed = {"model", "strategy", "stages", *SETTINGS, *_TRAIN_FILE_KEYS}
@@ -51,10 +57,9 @@ def run_config_from_args(args: argparse.Namespace, file_config: dict[str, Any]) 
     merged.update({k: getattr(args, k) for k in ("model", "strategy", *SETTINGS) if getattr(args, k, None) is not None})
     model, strategy = merged.pop("model", None), merged.pop("strategy", DEFAULT_STRATEGY)
     config = build_run_config(None, strategy, settings=merged, stages=merged.pop("stages", None))
-    if config.classic:  # a TF-IDF strategy: no model, and only the settings it uses
-        from tailtune.models.tfidf import refuse_unused
-
-        refuse_unused(strategy, [*(["model"] if model else []), *merged])
+    family = family_of(config)
+    family.refuse_unused(strategy, [*(["model"] if model else []), *merged])  # e.g. a TF-IDF run takes no --model
+    if not family.uses_model:
         return config
     if not model:
         raise TailTuneError("--model is required (a local model folder, a hub id or builtin:minilm)")
@@ -65,7 +70,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train, print the test metrics (if any) and the run directory."""
     from tailtune.config import load_yaml
     from tailtune.data.builtin import load_data
-    from tailtune.runs.train import Splits, train_run
+    from tailtune.data.types import Splits
+    from tailtune.runs.train import train_run
 
     file_config = load_yaml(args.config) if args.config else {}
     config = run_config_from_args(args, file_config)
@@ -80,11 +86,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         eval=load_data(get("eval"), **columns) if get("eval") else None,
         test=load_data(get("test"), **columns) if get("test") else None,
     )
+    # The plan and its estimated time print before training (on stderr, as the library's messages do).
+    printer = [] if args.quiet or not _is_main_process() else [plan_printer()]
     metrics = train_run(config, splits, get("output"), overwrite=bool(get("overwrite", False)),
-                        show_progress=not args.quiet)  # fmt: skip
+                        show_progress=not args.quiet, hooks=printer)  # fmt: skip
     if _is_main_process():
         if metrics.get("split"):
             print(metrics_table(metrics, full_scores=os.path.join(get("output"), "metrics.json")))
+        timing = outcome_line(metrics.get("cost"))
+        if timing and not args.quiet:  # beside the plan printed before training
+            print(timing, file=sys.stderr)
         print(f"run directory: {get('output')}")
     return 0
 

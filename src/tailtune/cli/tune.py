@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from tailtune.cli.common import metrics_table
+from tailtune.cli.cost import outcome_line, plan_printer
 from tailtune.cli.options import add_data_columns, add_quiet_option, add_selection_options, add_setting
 from tailtune.config import RunConfig, field_default
 from tailtune.errors import TailTuneError
@@ -34,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     tune.add_argument("--trials", type=int, default=DEFAULT_TUNE_TRIALS,
                       help="finished trials the study should reach (default %(default)s)")  # fmt: skip
     tune.add_argument("--timeout", type=float, metavar="SECONDS", help="stop searching after this long")
+    add_setting(tune, "time_budget", "the longest the search and the final run may take together, e.g. 90s, 10m, "
+                "1h30m or seconds: trials start while the search's share is left and train within it, and the final "
+                "run's plan shrinks to fit what is left", metavar="DURATION")  # fmt: skip
     tune.add_argument("--storage", metavar="URL", help="Optuna storage shared by workers (default OUT/study.db)")
     tune.add_argument("--fresh", action="store_true",
                       help="delete the study already there (and OUT's trials and final model) and start anew; a study "
@@ -50,10 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_tune(args: argparse.Namespace) -> int:
     """Run the search, print one line per trial and the final model's metrics."""
     from tailtune.data.builtin import load_data, resolve_model
+    from tailtune.data.types import Splits
     from tailtune.experiments.tune import tune
-    from tailtune.models.tfidf import refuse_unused
-    from tailtune.runs.train import Splits
-    from tailtune.strategies import RUN_SETTINGS, all_classic
+    from tailtune.models.family import family_of
+    from tailtune.strategies import RUN_SETTINGS, build_run_config
 
     if args.trials is not None and args.trials < 1:
         raise TailTuneError("--trials must be at least 1")
@@ -64,10 +69,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
         test=load_data(args.test, **columns) if args.test else None,
     )
     settings = {k: getattr(args, k) for k in RUN_SETTINGS if k != "seed" and getattr(args, k, None) is not None}
+    time_budget = settings.pop("time_budget", None)  # the whole search's, not each trial's
     strategies = args.strategies or list(DEFAULT_TUNE_STRATEGIES)
-    if all_classic(strategies):
-        # A TF-IDF search: no transformer, so no model and none of the settings that shape one (as train refuses).
-        refuse_unused(", ".join(strategies), [*(["model"] if args.model else []), *settings])
+    families = [family_of(build_run_config(None, strategy)) for strategy in strategies]
+    if not any(family.uses_model for family in families):
+        # E.g. a TF-IDF search: no model, and none of the settings that shape one (as train refuses).
+        families[0].refuse_unused(", ".join(strategies), [*(["model"] if args.model else []), *settings])
         model = None
     elif not args.model:
         raise TailTuneError("--model is required (a local model folder, a hub id or builtin:minilm)")
@@ -77,17 +84,23 @@ def cmd_tune(args: argparse.Namespace) -> int:
     def report(trial: dict) -> None:
         value = "-" if trial["value"] is None else f"{trial['value']:.4f}"
         seconds = "" if trial["seconds"] is None else f" in {trial['seconds']:.0f}s"
+        if trial["seconds"] is not None and trial.get("estimate_s"):
+            seconds += f" (estimated {trial['estimate_s']:.0f}s)"
         print(f"trial {trial['number']}: {trial['state'].lower()} {trial['strategy']} validation {value}{seconds}",
               flush=True)  # fmt: skip
 
     result = tune(model, splits, args.output, strategies=args.strategies, trials=args.trials,
                   timeout=args.timeout, storage=args.storage, settings=settings, seed=args.seed,
-                  show_progress=not args.quiet, on_trial=report, fresh=args.fresh)  # fmt: skip
+                  show_progress=not args.quiet, on_trial=report, fresh=args.fresh, time_budget=time_budget,
+                  hooks=[] if args.quiet else [plan_printer(compact=True)])  # fmt: skip
     stages = result.settings["stages"]
     chosen = {**result.settings["settings"], **({"stages": stages} if any(stages) else {})}
     print(f"kept: {result.strategy} {chosen or 'as train runs it'} (validation {result.validation_score:.4f}, "
           f"{result.n_trials} trials; why: {args.output}/best.json)")  # fmt: skip
     if result.final_metrics.get("split"):
         print(metrics_table(result.final_metrics, full_scores=f"{args.output}/best/metrics.json"))
+    timing = outcome_line(result.final_metrics.get("cost"))
+    if timing and not args.quiet:  # beside the plans printed before training
+        print(f"final model {timing}", file=sys.stderr)
     print(f"tuning folder: {args.output} (final model in {args.output}/best)")
     return 0

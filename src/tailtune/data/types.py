@@ -71,6 +71,13 @@ class LabelMap:
         if len(set(self.labels)) != len(self.labels):
             raise ValueError(f"duplicate label names in {self.labels}")
 
+    @property
+    def kind(self) -> str:
+        """``integer`` where every name is a whole number as its own canonical spelling (a column of them comes back
+        as integers when loaded), else ``string``."""
+        whole = all(name.lstrip("-").isdigit() and str(int(name)) == name for name in self.labels)
+        return "integer" if whole else "string"
+
     @classmethod
     def from_labels(cls, values: Iterable[str]) -> LabelMap:
         """Build a map from the label names seen in training data.

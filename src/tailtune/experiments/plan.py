@@ -18,7 +18,8 @@ from tailtune.errors import TailTuneError
 from tailtune.experiments.checks import in_context
 from tailtune.experiments.spec import Experiment, PlannedRun, load_experiment
 from tailtune.experiments.variants import counts_text, prepare_data
-from tailtune.runs.rundir import NOT_LEARNED, config_differences, is_complete, load_run
+from tailtune.runs.records import config_differences, load_run
+from tailtune.runs.rundir import NOT_LEARNED, is_complete
 from tailtune.strategies import describe_stage
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ from tailtune.experiments.spec import Experiment, PlannedRun
 from tailtune.experiments.summary import write_summary
 from tailtune.runs.rundir import RunBusy, is_complete, tuning_dir, write_failure
 from tailtune.runs.train import train_run
+from tailtune.settings import check_value
+from tailtune.strategies import setting_field
+from tailtune.training.loop import StageHooks
 
 # PreparedExperiment and prepare_compare live in plan.py, which a dry run imports without torch; they stay
 # importable from here.
@@ -43,6 +47,8 @@ class CompareResult:
         summary_csv: ``OUT/summary.csv``.
         summary_json: ``OUT/summary.json``.
         summary: The content of ``summary.json``.
+        unstarted: The runs a time budget left no time for (a later call trains them).
+        estimates: ``(estimated, actual)`` seconds of each run trained by this call.
     """
 
     experiment: Experiment
@@ -53,6 +59,8 @@ class CompareResult:
     summary_csv: Path | None
     summary_json: Path | None
     summary: dict[str, Any] | None
+    unstarted: list[Path] = field(default_factory=list)
+    estimates: list[tuple[float, float]] = field(default_factory=list)
 
 
 class CompareInterrupted(KeyboardInterrupt):
@@ -72,7 +80,12 @@ class CompareInterrupted(KeyboardInterrupt):
 
 
 def run_compare(
-    config_path: str | Path, *, output: str | Path | None = None, show_progress: bool = True
+    config_path: str | Path,
+    *,
+    output: str | Path | None = None,
+    show_progress: bool = True,
+    time_budget: float | str | None = None,
+    hooks: Sequence[StageHooks] = (),
 ) -> CompareResult:
     """Run an experiment: every (variant, strategy, seed) not complete yet, then write the summary.
 
@@ -80,6 +93,10 @@ def run_compare(
         config_path: The experiment YAML file (schema in :mod:`tailtune.experiments.spec`).
         output: Output folder; overrides the file's ``output``.
         show_progress: Per-stage progress bars.
+        time_budget: Seconds (or ``"10m"``) for the whole experiment: each run left gets an equal share of the time
+            left (its own ``time_budget``, where the file's ``run`` gives one, when that is less), and no run starts
+            once it is spent (:attr:`CompareResult.unstarted`).
+        hooks: Hear every run's stage loop (e.g. its plan, before it trains).
 
     Returns:
         The runs trained and skipped, and the summary.
@@ -88,8 +105,12 @@ def run_compare(
         TailTuneError: For a bad config or data, before any training starts.
         CompareInterrupted: When interrupted; complete runs stay, and running again resumes.
     """
+    seconds = None if time_budget is None else check_value(setting_field("time_budget"), time_budget)
     prepared = prepare_compare(config_path, output=output)
     experiment, plan = prepared.experiment, prepared.plan
+    deadline = None if seconds is None else time.perf_counter() + seconds
+    unstarted: list[Path] = []
+    estimates: list[tuple[float, float]] = []
     trained: list[Path] = []
     skipped: list[Path] = []
     failed: list[Path] = []
@@ -101,11 +122,20 @@ def run_compare(
                 logger.info("run %d/%d: skipping complete run %s", number, total, item.directory)
                 skipped.append(item.directory)
                 continue
+            share = None
+            if deadline is not None:
+                left = [later.directory for later in plan[number - 1 :] if not is_complete(later.directory)]
+                if deadline - time.perf_counter() <= 0:
+                    logger.info("time budget spent: %d run(s) not started", len(left))
+                    unstarted.extend(left)
+                    break
+                share = (deadline - time.perf_counter()) / len(left)
             logger.info("run %d/%d: %s / %s / seed %d", number, total, item.variant.name, item.strategy.label,
                         item.seed)  # fmt: skip
             started = time.perf_counter()
             try:
-                metrics = _train(experiment, item, prepared.splits[item.variant.name], show_progress=show_progress)
+                metrics = _train(experiment, item, prepared.splits[item.variant.name], show_progress=show_progress,
+                                 time_budget=share, hooks=hooks)  # fmt: skip
             except RunBusy:
                 # Several workers may share one output (on one machine or on several sharing a filesystem):
                 # each run is trained by the worker that holds its lock.
@@ -118,6 +148,9 @@ def run_compare(
                 failed.append(item.directory)
                 continue
             trained.append(item.directory)
+            cost = metrics.get("cost") or {}
+            if cost.get("estimate_s") is not None and cost.get("actual_s") is not None:
+                estimates.append((cost["estimate_s"], cost["actual_s"]))
             score = metrics.get("macro_f1")
             logger.info("run %d/%d done in %.0fs%s", number, total, time.perf_counter() - started,
                         "" if score is None else f": macro-F1 {score:.4f}")  # fmt: skip
@@ -126,29 +159,37 @@ def run_compare(
         raise CompareInterrupted(done, total, experiment.output) from None
 
     if not any(is_complete(item.directory) for item in plan):
-        if busy:  # other workers hold every run left; the last of them writes the summary
-            return CompareResult(experiment, trained, skipped, failed, busy, None, None, None)
+        if busy or unstarted:  # other workers hold every run left (the last writes the summary), or no time was left
+            return CompareResult(experiment, trained, skipped, failed, busy, None, None, None, unstarted, estimates)
         raise TailTuneError(f"{experiment.output}: no run completed ({len(failed)} failed: see failed.json in each)")
     csv_path, json_path = write_summary(experiment.output, baseline=experiment.baseline)
     # The summary as stored: what a later reader of summary.json sees.
     summary = json.loads(json_path.read_text(encoding="utf-8"))
-    return CompareResult(experiment, trained, skipped, failed, busy, csv_path, json_path, summary)
+    return CompareResult(experiment, trained, skipped, failed, busy, csv_path, json_path, summary, unstarted,
+                         estimates)  # fmt: skip
 
 
-def _train(experiment: Experiment, item: PlannedRun, splits: Splits, *, show_progress: bool) -> dict[str, Any]:
-    """One planned run: trained as configured, or, with ``tune``, after a search of its strategy's budget."""
+def _train(experiment: Experiment, item: PlannedRun, splits: Splits, *, show_progress: bool,
+           time_budget: float | None = None, hooks: Sequence[StageHooks] = ()) -> dict[str, Any]:  # fmt: skip
+    """One planned run: trained as configured, or, with ``tune``, after a search of its strategy's budget; within
+    ``time_budget`` seconds (and its own, where the file's ``run`` gives one), where given."""
     config = experiment.run_config(item.strategy, item.seed)
+    limits = [limit for limit in (config.time_budget, time_budget) if limit is not None]
+    budget = min(limits) if limits else None
     described = {"variant": item.variant.name, "variant_info": item.variant.info}
     if experiment.tune is None:
-        return train_run(config, splits, item.directory, show_progress=show_progress, **described)
+        config = config.replace(time_budget=budget)
+        return train_run(config, splits, item.directory, show_progress=show_progress, hooks=hooks, **described)
     from tailtune.experiments.tune import FinalRun, tune
 
     settings = {"cache_dir": config.cache_dir, **experiment.run, **item.strategy.options}
+    settings.pop("time_budget", None)  # the search's as a whole, not each trial's
     result = tune(
         experiment.model, splits, tuning_dir(item.directory),
         strategies=[item.strategy.name], trials=experiment.tune["trials"], timeout=experiment.tune["timeout"],
         settings=settings, seed=item.seed, show_progress=show_progress,
         final=FinalRun(item.directory, label=item.strategy.label, **described),
         restart=f"use another --output, or delete {tuning_dir(item.directory)} to start this search afresh",
+        time_budget=budget, hooks=hooks,
     )  # fmt: skip
     return result.final_metrics

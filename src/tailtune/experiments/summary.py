@@ -35,15 +35,8 @@ import numpy as np
 from scipy import stats
 
 from tailtune.fileio import write_atomic, write_json
-from tailtune.runs.rundir import (
-    SUMMARY_CSV,
-    SUMMARY_JSON,
-    RunRecord,
-    check_poolable,
-    find_failures,
-    natural_key,
-    require_runs,
-)
+from tailtune.runs.records import RunRecord, check_poolable, natural_key, require_runs
+from tailtune.runs.rundir import SUMMARY_CSV, SUMMARY_JSON, find_failures
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +140,7 @@ def summarize(runs: list[RunRecord], *, baseline: str = "vanilla") -> dict:
     """Aggregate runs per (variant, strategy) and compare each strategy with the baseline.
 
     Args:
-        runs: Complete runs, e.g. from :func:`tailtune.runs.rundir.find_runs`.
+        runs: Complete runs, e.g. from :func:`tailtune.runs.records.find_runs`.
         baseline: The strategy every other strategy of the same variant is compared with.
 
     Returns:
@@ -165,7 +158,7 @@ def summarize(runs: list[RunRecord], *, baseline: str = "vanilla") -> dict:
 
     Raises:
         TailTuneError: If the runs of one variant differ in their data, or those of one (variant, strategy)
-            in a setting or stage, or two of them share a seed (:func:`tailtune.runs.rundir.check_poolable`): a
+            in a setting or stage, or two of them share a seed (:func:`tailtune.runs.records.check_poolable`): a
             mean or comparison of unrelated runs would look like a result.
     """
     groups: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)

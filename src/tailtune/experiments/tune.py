@@ -28,20 +28,23 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tailtune.config import DEFAULT_STRATEGY, RunConfig, TfidfStage
+from tailtune.config import DEFAULT_STRATEGY, RunConfig
 from tailtune.data.fingerprint import changed_roles, describe_change, split_fingerprints
+from tailtune.data.imbalance import class_counts
 from tailtune.data.types import Splits
 from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import atomic_path, write_json, writing
 from tailtune.metrics import present_macro_f1_of
-from tailtune.models.tfidf import suggest_stage
+from tailtune.models.family import family_of
+from tailtune.runs.records import config_differences
 from tailtune.runs.rundir import (
     BEST_DIR,
     BEST_FILE,
@@ -51,11 +54,17 @@ from tailtune.runs.rundir import (
     TRIALS_DIR,
     TRIALS_FILE,
     check_run_folder,
-    config_differences,
 )
 from tailtune.runs.train import train_run
-from tailtune.strategies import DEFAULT_TUNE_STRATEGIES, DEFAULT_TUNE_TRIALS, STRATEGIES, all_classic, build_run_config
-from tailtune.training.fitting import resolve_max_length, validation_split
+from tailtune.settings import check_value
+from tailtune.strategies import (
+    DEFAULT_TUNE_STRATEGIES,
+    DEFAULT_TUNE_TRIALS,
+    STRATEGIES,
+    build_run_config,
+    setting_field,
+)
+from tailtune.training.fitting import refit_decision, validation_split
 from tailtune.training.loop import StageHooks
 
 logger = logging.getLogger(__name__)
@@ -84,9 +93,6 @@ _ENDING_FAILURES = _EndingFailures()
 
 DEFAULT_STRATEGIES = DEFAULT_TUNE_STRATEGIES  # declared with the strategies, where the command line reads it
 STUDY_NAME = "tailtune"
-# Learning-rate ranges by what a stage trains: the top of the model takes larger steps than the whole.
-LR_RANGES = {"all": (2e-5, 5e-4), "top": (1e-4, 1e-2), "head": (1e-3, 5e-2)}
-MIN_STEPS = (50, 100, 200, 400)
 #: How a refused resumption is told to start afresh, where ``tune`` runs from its command.
 RESTART = "choose another --output (and --storage, if given), or pass --fresh to start afresh"
 
@@ -118,31 +124,13 @@ class FinalRun:
     label: str | None = None
 
 
-def _lr_range(trainable: str) -> tuple[float, float]:
-    return LR_RANGES["all" if trainable == "all" else "head" if trainable == "head" else "top"]
-
-
 def suggest_settings(trial, strategies: tuple[str, ...] | list[str], model: str) -> tuple[str, dict[str, Any]]:
-    """Sample a strategy and its budget: a learning rate per stage, the step budget, loss parameters (a TF-IDF
-    strategy: its ``C``, :func:`tailtune.models.tfidf.suggest_stage`)."""
+    """Sample a strategy, then its settings from its family's search space
+    (:meth:`~tailtune.models.family.ModelFamily.suggest`: for a fine-tuned transformer a learning rate per stage, the
+    step budget and loss parameters; for a TF-IDF strategy its ``C``)."""
     strategy = trial.suggest_categorical("strategy", list(strategies))
-    stages = build_run_config(model, strategy).stages
-    if isinstance(stages[0], TfidfStage):
-        return strategy, suggest_stage(trial, strategy)
-    lrs = [
-        trial.suggest_float(f"{strategy}.lr{i + 1}", *_lr_range(s.trainable), log=True) for i, s in enumerate(stages)
-    ]
-    settings: dict[str, Any] = {"lr": lrs}
-    if any(s.trainable == "all" for s in stages):
-        full = trial.suggest_categorical(f"{strategy}.min_steps", list(MIN_STEPS))
-        settings["min_steps"] = [full if s.trainable == "all" else s.min_steps for s in stages]
-    overrides: list[dict[str, Any]] = []
-    for i, stage in enumerate(stages):
-        params = {}
-        if stage.loss == "ldam":
-            params["max_margin"] = trial.suggest_float(f"{strategy}.margin{i + 1}", 0.1, 1.0)
-        overrides.append({"loss_params": params} if params else {})
-    return strategy, {"settings": settings, "stages": overrides}
+    config = build_run_config(model, strategy)
+    return strategy, family_of(config).suggest(trial, strategy, config.stages)
 
 
 def pick_best(trials: list, tolerance: float) -> tuple[Any, str]:
@@ -182,6 +170,8 @@ def tune(
     final: FinalRun | None = None,
     fresh: bool = False,
     restart: str = RESTART,
+    time_budget: float | str | None = None,
+    hooks: Sequence[StageHooks] = (),
 ) -> TuneResult:
     """Search strategies and budgets on validation data, then train the best on all the data.
 
@@ -202,6 +192,10 @@ def tune(
         fresh: Delete the study already in the storage (and this folder's trials and final model) and start anew,
             rather than resume it.
         restart: The words a refused resumption ends with: how to start afresh.
+        time_budget: Seconds (or ``"10m"``) for the whole search and the final run (:class:`TuneBudget`): trials
+            start only while the search's share is left, each trains within what is left of it, and the final run
+            gets the rest.
+        hooks: Hear every trial's and the final run's stage loop (e.g. their plans, before each trains).
 
     Raises:
         TailTuneError: Bad arguments, or a study to resume that was started on other training or validation data,
@@ -216,24 +210,33 @@ def tune(
     if unknown:
         raise TailTuneError(f"strategies: unknown {', '.join(unknown)}; valid: {', '.join(STRATEGIES)}",
                             setting="strategies")  # fmt: skip
-    if trials is None and timeout is None:
+    budget = None if time_budget is None else TuneBudget(check_value(setting_field("time_budget"), time_budget))
+    if trials is None and timeout is None and budget is None:
         raise TailTuneError("give trials, timeout or both: the search needs a budget", setting="trials")
     out = Path(output)
     # The final run's folder is refused now, not after the search.
     check_run_folder((final or FinalRun()).directory or out / BEST_DIR, model=model, splits=splits)
     out.mkdir(parents=True, exist_ok=True)
     shared = {"seed": seed, "cache_dir": str(out / CACHE_DIR), **(settings or {})}
+    # What the data decides (the token budget) is read from all the training texts once, by the first family that
+    # reads a budget (refused before any trial where impossible), so that every trial and the final run read as many
+    # tokens, whatever part of the data they train on.
+    for strategy in strategies:
+        config = build_run_config(model, strategy, settings=shared)
+        resolved = family_of(config).prepare(config, splits.train.texts)
+        if resolved.max_length is not None:
+            shared["max_length"] = resolved.max_length
+            break
     base = build_run_config(model, strategies[0], settings=shared)
-    if not all_classic(strategies):
-        # Read from all the training texts once (refused before any trial where impossible), so that every trial and
-        # the final run read as many tokens, whatever part of the data they train on.
-        base = resolve_max_length(base, splits.train.texts)
-        shared["max_length"] = base.max_length
     held = validation_split(base, splits)
     if held.validation is None:
         raise TailTuneError("tuning needs validation data: give eval data, or a positive eval_fraction and classes "
                             f"of at least {base.eval_min_class_count} training examples")  # fmt: skip
     search_splits = Splits(held.train, held.validation, None)  # test data never reaches the search
+    if budget is not None:
+        budget.scale_final(len(splits.train) / max(1, len(held.train)),
+                           held.carved and refit_decision(base.refit, list(class_counts(splits.train.labels).values()))[
+                               "done"])  # fmt: skip
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("optuna.study._optimize").addFilter(_ENDING_FAILURES)  # once: the same filter
@@ -254,15 +257,20 @@ def tune(
         else:
             strategy, chosen = suggest_settings(trial, strategies, model)
         trial.set_user_attr("chosen", chosen)  # the final run reads it back, whatever the search space is then
-        config = build_run_config(model, strategy, settings={**shared, **chosen["settings"], "refit": False},
+        limit = {} if budget is None else {"time_budget": budget.for_trial()}
+        config = build_run_config(model, strategy, settings={**shared, **chosen["settings"], "refit": False, **limit},
                                   stages=chosen["stages"])  # fmt: skip
         try:
+            pruning = [_Pruning(trial, config)]
             metrics = train_run(config, search_splits, out / TRIALS_DIR / f"trial-{trial.number}", overwrite=True,
-                                show_progress=show_progress, hooks=[] if config.classic else [_Pruning(trial, config)],
-                                save_model=False)  # fmt: skip
+                                show_progress=show_progress, hooks=[*pruning, *hooks], save_model=False)  # fmt: skip
         finally:
             gc.collect()  # a pruned trial leaves its model behind; free it before the next one
+        if budget is not None:
+            budget.trial_done(metrics["wall_time_s"])
         trial.set_user_attr("seconds", metrics["wall_time_s"])
+        if (metrics.get("cost") or {}).get("estimate_s") is not None:
+            trial.set_user_attr("estimate_s", metrics["cost"]["estimate_s"])
         if metrics.get("log_loss") is not None:
             trial.set_user_attr("log_loss", metrics["log_loss"])
         return _validation_score(metrics, config)
@@ -270,10 +278,13 @@ def tune(
     def finished(study, trial) -> None:
         if on_trial is not None:
             on_trial({"number": trial.number, "state": trial.state.name, "value": trial.value,
-                      "strategy": trial.params.get("strategy"),
-                      "seconds": trial.user_attrs.get("seconds")})  # fmt: skip
+                      "strategy": trial.params.get("strategy"), "seconds": trial.user_attrs.get("seconds"),
+                      "estimate_s": trial.user_attrs.get("estimate_s")})  # fmt: skip
 
     callbacks = [finished]
+    if budget is not None:
+        callbacks.append(budget.stop_when_spent)
+        timeout = budget.search_left() if timeout is None else min(timeout, budget.search_left())
     if trials is not None:
         # Counted over the shared study, so several workers stop together at the total.
         callbacks.insert(0, optuna.study.MaxTrialsCallback(trials, states=None))
@@ -295,16 +306,77 @@ def tune(
     config = build_run_config(model, strategy, settings={**shared, **chosen["settings"]}, stages=chosen["stages"])
     if final.label is not None:
         config = dataclasses.replace(config, strategy=final.label)
+    if budget is not None:
+        config = config.replace(time_budget=budget.for_final())
     metrics = train_run(config, splits, final.directory or out / BEST_DIR, overwrite=True, show_progress=show_progress,
-                        variant=final.variant, variant_info=final.variant_info)  # fmt: skip
+                        variant=final.variant, variant_info=final.variant_info, hooks=hooks)  # fmt: skip
     result = TuneResult(strategy, chosen, float(best.value), len(study.trials), metrics)
     write_json(out / BEST_FILE, {
         "strategy": strategy, "settings": chosen, "validation_score": result.validation_score,
         "select_metric": config.select_metric, "trial": best.number, "kept_because": why,
         "n_trials": len(study.trials),
         "validation_split": held.info, "final": {k: metrics.get(k) for k in ("split", "macro_f1", "micro_f1")},
+        "time_budget": None if budget is None else budget.record(),
     })  # fmt: skip
     return result
+
+
+class TuneBudget:
+    """A time budget spent across a search and its final run.
+
+    The final run is kept its share: until a trial has finished, half the budget; then the shortest trial's time,
+    scaled to all the training data (and doubled where the final run refits). Trials start while time is left
+    beyond that share and more than the shortest trial took, and each trains within what is left of the search;
+    the final run gets whatever is left (its plan shrinks to fit it, :mod:`tailtune.training.cost`).
+
+    Args:
+        seconds: The budget.
+        clock: The clock (``time.perf_counter``).
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.seconds, self.clock = seconds, clock
+        self.deadline = clock() + seconds
+        self.shortest: float | None = None
+        self.scale = 1.0
+        self.stopped: str | None = None
+
+    def scale_final(self, data_ratio: float, refits: bool) -> None:
+        """How much dearer the final run is than a trial: more training data, and perhaps a refit."""
+        self.scale = data_ratio * (2 if refits else 1)
+
+    def final_share(self) -> float:
+        """Seconds kept for the final run."""
+        return self.seconds / 2 if self.shortest is None else min(self.seconds / 2, self.shortest * self.scale)
+
+    def search_left(self) -> float:
+        """Seconds left for trials."""
+        return max(0.0, self.deadline - self.clock() - self.final_share())
+
+    def for_trial(self) -> float:
+        """The time budget of the trial about to start: what is left of the search."""
+        return max(1.0, self.search_left())
+
+    def trial_done(self, seconds: float) -> None:
+        """A trial took ``seconds``."""
+        self.shortest = seconds if self.shortest is None else min(self.shortest, seconds)
+
+    def stop_when_spent(self, study, trial) -> None:
+        """An Optuna callback: stop the search when no further trial fits what is left of it."""
+        left = self.search_left()
+        if self.shortest is not None and left < self.shortest:
+            self.stopped = (f"the search stopped after {len(study.trials)} trial(s): {left:.0f} s were left of it, the "
+                            f"shortest trial took {self.shortest:.0f} s")  # fmt: skip
+            logger.info("time budget: %s", self.stopped)
+            study.stop()
+
+    def for_final(self) -> float:
+        """The final run's time budget: what is left."""
+        return max(1.0, self.deadline - self.clock())
+
+    def record(self) -> dict[str, Any]:
+        """For ``best.json``."""
+        return {"budget_s": self.seconds, "search_stopped": self.stopped}
 
 
 def _recorded_settings(config: RunConfig) -> dict[str, Any]:
@@ -377,7 +449,8 @@ class _Pruning(StageHooks):
 
         self.trial = trial
         self.pruned = optuna.TrialPruned
-        self.last = max(i for i, stage in enumerate(config.stages) if stage.epochs)
+        # The last stage that trains in epochs (none for a model fitted in one go: nothing to report).
+        self.last = max((i for i, stage in enumerate(config.stages) if getattr(stage, "epochs", 0)), default=None)
         self.key = f"validation_{config.select_metric}"
         self.evaluations = 0  # Optuna's steps are whole numbers; evaluations may fall within epochs
 

@@ -18,8 +18,9 @@ import numpy as np
 
 from tailtune.data.builtin import load_data
 from tailtune.data.fingerprint import changed_roles, fingerprint
-from tailtune.data.imbalance import ImbalancedSplit, class_counts, holdout_then_long_tail, write_imbalanced
+from tailtune.data.imbalance import ImbalancedSplit, class_counts, holdout_then_long_tail
 from tailtune.data.readers import read_dataset
+from tailtune.data.split_folder import write_imbalanced
 from tailtune.data.types import Splits, TextDataset, check_labels
 from tailtune.errors import TailTuneError
 from tailtune.experiments.checks import in_context

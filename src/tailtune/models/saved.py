@@ -52,6 +52,8 @@ class SavedRecord:
         train_counts: Training examples per label name.
         calibration: The decision rule folded into the bias (:meth:`tailtune.training.calibration.Calibration.to_dict`).
         base_model_type: The architecture's own model type (``bert``) when the folder declares tailtune's own.
+        task: What its labels are (:mod:`tailtune.task`); None where not recorded (models saved before tasks were
+            named, all single-label).
     """
 
     pooling: str | None = None
@@ -63,6 +65,7 @@ class SavedRecord:
     train_counts: dict[str, int] | None = None
     calibration: dict[str, Any] | None = None
     base_model_type: str | None = None
+    task: str | None = None
 
 
 FIELDS = tuple(field.name for field in dataclasses.fields(SavedRecord))

@@ -2,10 +2,9 @@
 
 One :class:`~tailtune.config.TfidfStage` describes the model; :func:`make_pipeline` builds it as a scikit-learn
 ``Pipeline`` (``TfidfVectorizer``, then ``LinearSVC`` or ``LogisticRegression`` with ``class_weight="balanced"``).
-:func:`train_into` is what :func:`tailtune.runs.train.train_run` runs for it: the pipeline is fitted on all the training
-data and scored by :func:`tailtune.metrics.compute_metrics`, the metric path of every run, into a run directory
-with the same files as a fine-tuned one. Nothing is chosen on validation data (``tailtune tune`` searches ``C``
-there: :func:`suggest_stage`).
+:data:`FAMILY` is its :class:`~tailtune.models.family.ModelFamily`: ``tailtune train`` fits the pipeline on all the
+training data and scores it as every run is scored, into a run directory with the same files as a fine-tuned one.
+Nothing is chosen on validation data (``tailtune tune`` searches ``C`` there: :func:`suggest_stage`).
 
 Its model folder holds ``pipeline.joblib`` (``joblib.load`` gives the fitted pipeline, whose ``predict`` returns the
 training labels), ``tailtune.json`` (the record tailtune loads it by: labels, training counts, the stage) and a short
@@ -19,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from tailtune import __version__
 from tailtune.config import TFIDF_CHAR_NGRAMS, RunConfig, TfidfStage
@@ -34,8 +33,9 @@ from tailtune.data.types import LabelMap, Splits, TextDataset
 from tailtune.data.values import dataset_from_values
 from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import write_atomic, write_json
-from tailtune.metrics import score_probabilities, softmax
-from tailtune.runs import rundir
+from tailtune.metrics import softmax
+from tailtune.models.family import Decisions, FitResult
+from tailtune.task import SingleLabel, Task
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -48,7 +48,7 @@ CARD_FILE = "README.md"
 FORMAT = "tailtune-tfidf"
 #: The run settings a TF-IDF run uses, and all its ``config.json`` records beside the strategy and the stage; the
 #: others shape fine-tuning only.
-RUN_SETTINGS = ("seed", "report_to")
+RUN_SETTINGS = ("seed", "report_to", "time_budget")
 #: The range ``tailtune tune`` searches ``C`` in, on a log scale.
 C_RANGE = (1e-2, 1e2)
 #: Letters of the scripts written without spaces between words: Thai, Lao, Tibetan, Myanmar, Khmer, the Japanese
@@ -170,6 +170,11 @@ class TfidfModel:
         self.pipeline, self.train_counts, self.stage, self.batch_size = pipeline, dict(train_counts), stage, batch_size
         self.classes_ = np.asarray(pipeline.classes_)[self._columns]
 
+    #: One class per text: the pipeline's classifier is a multi-class one.
+    task: Task = SingleLabel()
+    #: Every text is read whole: no token budget.
+    reading = None
+
     @property
     def calibrated(self) -> bool:
         """Whether the scores are probabilities (logistic regression), not a softmax over a linear SVM's margins."""
@@ -197,12 +202,14 @@ class TfidfModel:
         """Predicted labels, of ``classes_``' type."""
         return self.classes_[self.predict_proba(texts).argmax(axis=1)]
 
-    def save(self, path: str | Path, *, scores: dict[str, Any] | None = None) -> None:
+    def save(self, path: str | Path, *, scores: dict[str, Any] | None = None, **_: Any) -> None:
         """Write the model folder's files into the folder ``path``: the pipeline, the record and a card.
 
         Args:
             path: An empty folder (a run writes its ``model/`` through :func:`tailtune.runs.rundir.writing_model`).
             scores: The run's metrics, quoted in the card.
+            **_: What a run tells every family's model as it saves it (the settings, the data's source): the
+                pipeline and its record say all a TF-IDF model needs.
         """
         import joblib
         import sklearn
@@ -268,9 +275,7 @@ def fit(stage: TfidfStage, train: TextDataset, label_map: LabelMap, *, seed: int
     Raises:
         TailTuneError: The vectoriser keeps no term (e.g. ``min_df`` above every term's document count).
     """
-    from tailtune.training.fitting import _label_kind
-
-    typed = [int(name) for name in train.labels] if _label_kind(label_map) == "integer" else list(train.labels)
+    typed = [int(name) for name in train.labels] if label_map.kind == "integer" else list(train.labels)
     stage = stage.replace(analyzer=analyzer_decision(stage, train.texts)[0])
     pipeline = make_pipeline(stage, seed=seed)
     try:
@@ -311,79 +316,120 @@ def warn_few_shared_terms(vectors: Any, stage: TfidfStage, source: str) -> None:
                        texts, stage.analyzer, stage.min_df, ", or ".join(fixes))  # fmt: skip
 
 
-def evaluate(model: TfidfModel, dataset: TextDataset, label_map: LabelMap) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Score ``model`` on labelled data: the metrics, and one row per example (``text``, ``label``, ``predicted``
-    and the predicted class's ``score``), as a fine-tuned run's predictions."""
-    probs = model.predict_proba(dataset.texts)
-    names = label_map.labels
-    # A softmax over the SVM's margins is no probability: its log loss would fall as C grows and rank tied
-    # trials by that alone, so it is measured for logistic regression only.
-    return score_probabilities(
-        label_map.encode(dataset.labels, source=dataset.source), probs, texts=dataset.texts, labels=dataset.labels,
-        label_names=names, train_counts=[model.train_counts[name] for name in names],
-        calibrated=model.calibrated,
-    )  # fmt: skip
+class _Session:
+    """One TF-IDF run: a single process fits (the others of a distributed launch fit the same model and write
+    nothing)."""
+
+    def __init__(self, config: RunConfig, label_map: LabelMap) -> None:
+        (self.stage,) = config.stages
+        self.config, self.label_map = config, label_map
+        self.main = int(os.environ.get("RANK", "0")) == 0
+
+    def run_settings(self) -> dict[str, Any]:
+        """The strategy, the settings a TF-IDF run uses, the stage."""
+        config = self.config
+        return {"strategy": config.strategy, **{name: getattr(config, name) for name in RUN_SETTINGS},
+                "stages": [stage.to_dict() for stage in config.stages]}  # fmt: skip
+
+    def environment(self) -> dict[str, Any]:
+        return {}  # no accelerator: scikit-learn on the CPU
+
+    def wait(self) -> None:
+        """A TF-IDF run has no process group to wait for."""
+
+    def fit(self, splits: Splits, *, hooks: Sequence[Any] = ()) -> FitResult:
+        """Fit on all the training data (nothing is chosen on validation data: ``tailtune tune`` searches ``C``
+        there); ``hooks`` hear the one ``history.jsonl`` entry."""
+        stage, train = self.stage, splits.train
+        cost = estimate_cost(self.config, splits, self.label_map)
+        for hook in hooks:
+            hook.on_plan({k: v for k, v in cost.items() if k != "actual_s"})
+        started = time.perf_counter()
+        analyzer, reason = analyzer_decision(stage, train.texts)
+        model = fit(stage.replace(analyzer=analyzer), train, self.label_map, seed=self.config.seed)
+        seconds = round(time.perf_counter() - started, 3)
+        features = len(model.pipeline.named_steps["tfidf"].vocabulary_)
+        logger.info("%s: %d training texts, %d TF-IDF features of %s n-grams (%s), fitted in %.1fs", stage.name,
+                    len(train), features, analyzer, reason, seconds)  # fmt: skip
+        terms = {"features": features, "analyzer": analyzer, "analyzer_reason": reason}
+        for hook in hooks:
+            hook.on_log({"stage": 0, "stage_name": stage.name, "examples": len(train), **terms, "seconds": seconds})
+        stages = [{"name": stage.name, "seconds": seconds, "examples": len(train), **terms, "phase": "train"}]
+        refit = {"done": False, "reason": "a TF-IDF model fits once, on all the training data"}
+        return FitResult(model, stages, Decisions(refit=refit, cost=cost), self.config)
 
 
-def run_settings(config: RunConfig) -> dict[str, Any]:
-    """What a TF-IDF run's ``config.json`` records under ``run``: the strategy, the settings it uses, the stage."""
-    return {"strategy": config.strategy, **{name: getattr(config, name) for name in RUN_SETTINGS},
-            "stages": [stage.to_dict() for stage in config.stages]}  # fmt: skip
+#: The share of the training texts a TF-IDF run's estimate fits on (at least :data:`PROBE_TEXTS` of them).
+PROBE_SHARE = 0.1
+PROBE_TEXTS = 200
 
 
-def train_into(config: RunConfig, splits: Splits, label_map: LabelMap, out: Path, *, record: dict[str, Any],
-               hooks: Sequence[Any] = (), save_model: bool = True, main: bool = True) -> dict[str, Any]:  # fmt: skip
-    """Fit a TF-IDF run and write every file of its run directory but ``metrics.json`` into ``out``.
-
-    Args:
-        config: A run config whose one stage is a :class:`~tailtune.config.TfidfStage`.
-        splits: Training data, and optional eval and test data; the metrics come from the test split (else the
-            eval split), and with both the eval split is scored too (``metrics["eval"]``).
-        label_map: The labels (:func:`tailtune.data.check_labels`).
-        out: The folder the run is built in.
-        record: ``config.json`` as every run writes it, without ``run`` (:func:`run_settings` fills it in).
-        hooks: Hear the one ``history.jsonl`` entry (``on_log``), as the stage loop's hooks do.
-        save_model: Write ``model/``.
-        main: Write files (other processes of a distributed launch fit the same model and write nothing).
-
-    Returns:
-        The run's metrics, keyed as a fine-tuned run's.
-    """
+def estimate_cost(config: RunConfig, splits: Splits, label_map: LabelMap) -> dict[str, Any]:
+    """The estimated time of a TF-IDF run, from fitting its pipeline on a sample of the training texts (a tenth,
+    at least :data:`PROBE_TEXTS`) and scoring it, scaled to the whole: ``metrics.json``'s ``cost`` (``actual_s`` is
+    filled in by whoever times the whole run)."""
     (stage,) = config.stages
-    if main:
-        rundir.write_config(out, {**record, "run": run_settings(config)})
-        rundir.reset_history(out)
+    train = splits.train
     started = time.perf_counter()
-    analyzer, reason = analyzer_decision(stage, splits.train.texts)
-    model = fit(stage.replace(analyzer=analyzer), splits.train, label_map, seed=config.seed)
-    seconds = round(time.perf_counter() - started, 3)
-    features = len(model.pipeline.named_steps["tfidf"].vocabulary_)
-    logger.info("%s: %d training texts, %d TF-IDF features of %s n-grams (%s), fitted in %.1fs", stage.name,
-                len(splits.train), features, analyzer, reason, seconds)  # fmt: skip
-    terms = {"features": features, "analyzer": analyzer, "analyzer_reason": reason}
-    for hook in hooks:
-        hook.on_log({"stage": 0, "stage_name": stage.name, "examples": len(splits.train), **terms,
-                     "seconds": seconds})  # fmt: skip
-    metrics: dict[str, Any] = {"split": None}
+    size = min(len(train), max(PROBE_TEXTS, round(PROBE_SHARE * len(train))))
+    sample = train.subset(np.sort(np.random.default_rng(0).permutation(len(train))[:size]))
+    try:
+        pipeline = make_pipeline(stage, seed=config.seed, texts=sample.texts).fit(sample.texts, sample.labels)
+        fitted = time.perf_counter()
+        class_scores(pipeline, sample.texts)
+        fit_s, predict_per_text = fitted - started, (time.perf_counter() - fitted) / max(1, size)
+    except ValueError:  # a sample of one class, or of no term the vectoriser keeps: the run itself says why
+        fit_s, predict_per_text = time.perf_counter() - started, 0.0
+    probe_s = time.perf_counter() - started
     target = splits.test if splits.test is not None else splits.eval
-    if target is not None:
-        metrics, predictions = evaluate(model, target, label_map)
-        metrics["split"] = "test" if splits.test is not None else "eval"
-        if main:
-            rundir.write_predictions(out, predictions)
-    if splits.test is not None and splits.eval is not None:
-        metrics["eval"] = evaluate(model, splits.eval, label_map)[0]
-    metrics["stages"] = [{"name": stage.name, "seconds": seconds, "examples": len(splits.train), **terms,
-                          "phase": "train"}]  # fmt: skip
-    # Nothing is chosen on validation data: the keys of a fine-tuned run's decisions, empty.
-    metrics.update({
-        "validation_split": {"source": None}, "selection": [], "calibration": None, "long_texts": None,
-        "refit": {"done": False, "reason": "a TF-IDF model fits once, on all the training data"}, "refit_epochs": None,
-    })  # fmt: skip
-    if main and save_model:
-        with rundir.writing_model(out) as tmp:
-            model.save(tmp, scores=metrics)
-    return metrics
+    scored = sum(len(part) for part in (target, splits.eval if splits.test is not None else None) if part is not None)
+    parts = {"before": 0.0, "probe": round(probe_s, 3), "fit": round(fit_s * len(train) / max(1, size), 3),
+             "evaluate": round(predict_per_text * scored, 3)}  # fmt: skip
+    estimate = sum(parts.values())
+    budget = None
+    if config.time_budget is not None:
+        fits = estimate <= config.time_budget
+        budget = {"budget_s": config.time_budget, "chosen": "as planned", "changes": [],
+                  "planned_s": round(estimate, 1), "estimate_s": round(estimate, 1), "stopped": None,
+                  "reason": "a TF-IDF model is fitted in one go, with nothing to shrink; its estimate "
+                  f"{'fits' if fits else 'does not fit'} the budget"}  # fmt: skip
+    plan = {"family": "tfidf", "strategy": config.strategy, "texts": len(train),
+            "stages": [{"name": stage.name, "describe": stage.describe()}]}  # fmt: skip
+    probe = {"seconds": round(probe_s, 3), "sample_texts": size, "fit_s": round(fit_s, 3),
+             "predict_per_text_s": predict_per_text}  # fmt: skip
+    return {"estimate_s": round(estimate, 1), "actual_s": None, "parts": parts, "plan": plan, "probe": probe,
+            "budget": budget}  # fmt: skip
+
+
+class TfidfFamily:
+    """TF-IDF features and a class-balanced linear model (:class:`~tailtune.models.family.ModelFamily`)."""
+
+    name = "tfidf"
+    uses_model = False
+
+    def refuse_unused(self, strategy: str, given: Sequence[str]) -> None:
+        refuse_unused(strategy, given)
+
+    def suggest(self, trial: Any, strategy: str, stages: Sequence[Any]) -> dict[str, Any]:
+        return suggest_stage(trial, strategy)
+
+    def handles(self, config: RunConfig) -> bool:
+        return config.classic
+
+    def owns(self, path: str | Path) -> bool:
+        return is_tfidf_model(path)
+
+    def prepare(self, config: RunConfig, texts: Sequence[str] | None = None) -> RunConfig:
+        return config  # every text is read whole: nothing to resolve
+
+    def start(self, config: RunConfig, splits: Splits, label_map: LabelMap, *, show_progress: bool = True) -> _Session:
+        return _Session(config, label_map)
+
+    def load(self, path: str | Path, *, trust_remote_code: bool = False, **settings: Any) -> TfidfModel:
+        return TfidfModel.load(path, **settings)
+
+
+FAMILY = TfidfFamily()
 
 
 def refuse_unused(strategy: str, given: Sequence[str]) -> None:

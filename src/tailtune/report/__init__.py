@@ -7,13 +7,14 @@ that comes from the runs (labels, texts, names, paths, configs) is escaped befor
 Modules:
     build: :func:`build_report`, which writes the files.
     document: The HTML/Markdown document builder, its page shell, CSS and escaping.
-    sections: The report's sections and the grouping of runs they read.
+    context: The grouping of runs the sections read.
+    sections: The report's sections, in order; mistakes: those on where the models err.
     plots: The matplotlib figures.
 """
 
 from __future__ import annotations
 
 from tailtune.report.build import build_report
-from tailtune.report.sections import EXAMPLES_PER_STRATEGY, TEXT_LIMIT
+from tailtune.report.mistakes import EXAMPLES_PER_STRATEGY, TEXT_LIMIT
 
 __all__ = ["EXAMPLES_PER_STRATEGY", "TEXT_LIMIT", "build_report"]

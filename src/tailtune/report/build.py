@@ -10,7 +10,8 @@ from tailtune.fileio import write_atomic
 from tailtune.report.document import Document
 from tailtune.report.sections import SECTIONS, ReportContext
 from tailtune.report.tuning import tuning_section
-from tailtune.runs.rundir import SUMMARY_JSON, find_failures, no_runs_error, scan_runs
+from tailtune.runs.records import no_runs_error, scan_runs
+from tailtune.runs.rundir import SUMMARY_JSON, find_failures
 
 # Records carry the package name, the one users configure and see in the log format.
 logger = logging.getLogger(__package__)

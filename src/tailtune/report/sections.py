@@ -5,18 +5,11 @@
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from tailtune.classtable import ordered_classes, rarest, top_confusions
-from tailtune.errors import TailTuneError
+from tailtune.classtable import rarest
 from tailtune.experiments.summary import (
     METRIC_TITLES,
     METRICS,
@@ -25,114 +18,19 @@ from tailtune.experiments.summary import (
     fmt_over_seeds,
     fmt_p,
     fmt_wlt,
-    strategy_order,
-    summarize,
-    variant_order,
 )
 from tailtune.report import plots
+from tailtune.report.context import CONFUSION_CLASSES, LISTED, ReportContext, fmt_value
 from tailtune.report.document import Cell, Document
-from tailtune.runs.rundir import RunRecord
+from tailtune.report.mistakes import confusion_section, examples_section
+from tailtune.runs.records import RunRecord
 
 # Records carry the package name, the one users configure and see in the log format.
 logger = logging.getLogger(__package__)
 
-#: Misclassified texts are cut to about this many characters.
-TEXT_LIMIT = 300
-#: Misclassified tail examples shown per strategy and variant.
-EXAMPLES_PER_STRATEGY = 3
-#: Past this many classes a confusion figure draws only the classes of the most frequent confusions, their
-#: confusions are also listed as text, and the per-class table is preceded by the rarest classes.
-CONFUSION_CLASSES = 15
-#: Confusions listed per strategy, and rarest classes named, for a variant of more than CONFUSION_CLASSES classes.
-LISTED = 5
 _STAGE_KEYS = ("name", "trainable", "loss", "weights", "lr", "epochs")
 # Shown elsewhere (stages have their own tables) or differing per run by design.
 _NOT_SETTINGS = ("seed", "strategy", "stages")
-
-
-def _count(n: int, noun: str) -> str:
-    """``n`` and the noun, plural unless ``n`` is 1."""
-    return f"{n} {noun}{'s' if n != 1 else ''}"
-
-
-class ReportContext:
-    """The runs of a report, grouped the ways the sections need them."""
-
-    def __init__(self, runs: list[RunRecord], baseline: str) -> None:
-        self.runs = runs
-        self.baseline = baseline
-        self.summary = summarize(runs, baseline=baseline)
-        self.rows = {(r["variant"], r["strategy"]): r for r in self.summary["rows"]}
-        self.variants = variant_order(runs)
-        self.strategies = strategy_order({r.strategy for r in runs}, baseline)
-        self.colors = plots.strategy_colors(self.strategies)
-        self.by_group: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
-        self.by_variant: dict[str, list[RunRecord]] = defaultdict(list)
-        for run in sorted(runs, key=lambda r: r.seed):
-            self.by_group[(run.variant, run.strategy)].append(run)
-            self.by_variant[run.variant].append(run)
-
-    def facts(self, n_incomplete: int) -> str:
-        """One line about the runs: how many, variants, strategies, seeds and the baseline."""
-        seeds = sorted({r.seed for r in self.runs})
-        skipped = f" ({n_incomplete} incomplete skipped)" if n_incomplete else ""
-        return (
-            f"{_count(len(self.runs), 'complete run')}{skipped} · {_count(len(self.variants), 'variant')} · "
-            f"strategies: {', '.join(self.strategies)} · seeds: {', '.join(map(str, seeds))} · "
-            f"baseline: {self.baseline}"
-        )
-
-    def strategies_of(self, variant: str) -> list[str]:
-        """The strategies run on a variant, in report order."""
-        return [s for s in self.strategies if (variant, s) in self.by_group]
-
-    def first(self, variant: str) -> RunRecord:
-        """The run of a variant with the lowest seed."""
-        return self.by_variant[variant][0]
-
-    def groups(self, variant: str) -> dict[str, list[str]]:
-        """Head/medium/tail class names of a variant (from the first run that was scored)."""
-        for run in self.by_variant[variant]:
-            if run.metrics.get("groups"):
-                return {group: [str(n) for n in names or []] for group, names in run.metrics["groups"].items()}
-        return {}
-
-    def groups_of(self, variant: str) -> dict[str, str]:
-        """Class name to its group."""
-        return {name: group for group, names in self.groups(variant).items() for name in names}
-
-    def ordered(self, variant: str) -> list[tuple[str, str]]:
-        """``(class name, group)`` of a variant from the most frequent in training to the rarest."""
-        return ordered_classes(self.first(variant).train_counts, self.groups(variant) or None)
-
-    def per_class_panels(self) -> list[tuple[str, dict[str, int], dict[str, dict[str, float | None]]]]:
-        """Per variant: its training counts per class and each strategy's mean F1 per class."""
-        return [
-            (
-                variant,
-                self.first(variant).train_counts,
-                {s: self.rows[(variant, s)]["per_class_f1_mean"] for s in self.strategies_of(variant)},
-            )
-            for variant in self.variants
-        ]
-
-    @functools.cached_property
-    def per_class_png(self) -> bytes:
-        """The per-class F1 against training frequency figure, rendered once for the report and its PNG copy."""
-        return plots.to_png(plots.per_class_vs_frequency(self.per_class_panels(), self.colors))
-
-
-def _fmt_value(value: Any) -> str:
-    """A config value as table text: ``-`` for None, lower-case booleans, JSON for dicts and lists."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
-    return str(value)
 
 
 def summary_section(doc: Document, ctx: ReportContext) -> None:
@@ -276,7 +174,7 @@ def per_class_section(doc: Document, ctx: ReportContext) -> None:
         rows = []
         for name, group in ordered:
             cells = [Cell(name), Cell(group), Cell(str(counts[name]), numeric=True),
-                     Cell(_fmt_value(support.get(name)), numeric=True)]  # fmt: skip
+                     Cell(fmt_value(support.get(name)), numeric=True)]  # fmt: skip
             for strategy in strategies:
                 cells.append(Cell(fmt_over_seeds(ctx.rows[(variant, strategy)], "per_class_f1", name), numeric=True))
             rows.append(cells)
@@ -293,177 +191,6 @@ def _rarest_lines(ctx: ReportContext, variant: str, ordered: list[tuple[str, str
         scores = ", ".join(f"{s} {fmt_over_seeds(ctx.rows[(variant, s)], 'per_class_f1', name)}" for s in strategies)
         lines.append(f"{name} ({counts[name]} train): {scores}")
     return lines
-
-
-def _summed_confusion(runs: list[RunRecord]) -> tuple[list[str], np.ndarray, int]:
-    """The confusion matrices of the runs summed: ``(labels, matrix, runs used)``; malformed ones are left out."""
-    labels: list[str] = []
-    total: np.ndarray | None = None
-    used = 0
-    for run in runs:
-        if "confusion_matrix" not in run.metrics:
-            continue  # a run without a test or eval split has no scores at all
-        cm = run.metrics.get("confusion_matrix") or {}
-        matrix = np.asarray(cm.get("matrix") or [], dtype=float)
-        run_labels = [str(name) for name in cm.get("labels") or []]
-        if matrix.ndim != 2 or matrix.shape != (len(run_labels), len(run_labels)) or not run_labels:
-            logger.warning("%s: confusion_matrix missing or malformed; left out", run.path)
-            continue
-        if total is None:
-            labels, total = run_labels, matrix.copy()
-        elif run_labels != labels:
-            logger.warning("%s: confusion matrix labels differ from the other seeds'; left out", run.path)
-            continue
-        else:
-            total += matrix
-        used += 1
-    return labels, (total if total is not None else np.zeros((0, 0))), used
-
-
-def confusion_section(doc: Document, ctx: ReportContext) -> None:
-    """Row-normalised confusion matrices per variant, summed over seeds, classes from head to tail.
-
-    Past :data:`CONFUSION_CLASSES` classes a full grid is unreadable: the figure draws only the classes of the
-    most frequent confusions (summed over the strategies), and each strategy's most frequent confusions are
-    listed as text.
-    """
-    doc.section("Confusion matrices")
-    doc.paragraph(
-        "Summed over all seeds of each strategy, then normalised by row: each row shows where the test "
-        "examples of one true class went. Classes run from the most frequent in training to the rarest.",
-        note=True,
-    )
-    for variant in ctx.variants:
-        matrices: dict[str, np.ndarray] = {}
-        titles: dict[str, str] = {}
-        labels: list[str] = []
-        for strategy in ctx.strategies_of(variant):
-            run_labels, matrix, used = _summed_confusion(ctx.by_group[(variant, strategy)])
-            if not used or (labels and run_labels != labels):
-                continue
-            labels = run_labels
-            matrices[strategy] = matrix
-            titles[strategy] = f"{strategy} ({_count(used, 'seed')})"
-        doc.subsection(f"Confusion matrices: {variant}")
-        if not matrices:
-            doc.paragraph("No confusion matrices in metrics.json.", note=True)
-            continue
-        rank = {name: i for i, (name, _) in enumerate(ctx.ordered(variant))}
-        order = sorted(range(len(labels)), key=lambda i: (rank.get(labels[i], len(rank)), i))
-        caption = f"{variant}: rows are true classes, columns predicted classes; counts summed over seeds."
-        if len(labels) > CONFUSION_CLASSES:
-            shown = set(_most_confused(labels, sum(matrices.values()), CONFUSION_CLASSES))
-            order = [i for i in order if labels[i] in shown]
-            caption = (f"{variant}: the {len(order)} of {len(labels)} classes in the most frequent confusions (all "
-                       "strategies together); rows are true classes, columns predicted classes; counts summed over "
-                       "seeds. Each row is divided by all the test examples of its class, so a row's shares add up "
-                       "to less than 1 where some went to classes not drawn.")  # fmt: skip
-            doc.paragraph(f"Most frequent confusions of each strategy (true -> predicted: count of the true class's "
-                          f"examples, summed over seeds), {LISTED} at most:", note=True)  # fmt: skip
-            doc.bullets([f"{titles[s]}: " + (", ".join(str(c) for c in top_confusions(labels, m, LISTED)) or "none")
-                         for s, m in matrices.items()])  # fmt: skip
-        if not order:
-            doc.paragraph("No test example of any class was predicted as another class.", note=True)
-            continue
-        shares = {s: _row_shares(m)[np.ix_(order, order)] for s, m in matrices.items()}
-        doc.figure(
-            f"confusion-{variant}",
-            plots.to_png(plots.confusion_matrices([labels[i] for i in order], shares, titles)),
-            f"Row-normalised confusion matrices for {variant}",
-            caption,
-        )
-
-
-def _row_shares(counts: np.ndarray) -> np.ndarray:
-    """Each row of a count matrix divided by its sum (rows of no example stay 0)."""
-    totals = counts.sum(axis=1, keepdims=True)
-    return np.divide(counts, totals, out=np.zeros_like(counts, dtype=float), where=totals > 0)
-
-
-def _most_confused(labels: list[str], counts: np.ndarray, limit: int) -> list[str]:
-    """Up to ``limit`` classes, taken pair by pair from the most frequent confusions of ``counts`` down."""
-    shown: list[str] = []
-    for confusion in top_confusions(labels, counts, counts.size):
-        new = [name for name in (confusion.true, confusion.predicted) if name not in shown]
-        if len(shown) + len(new) <= limit:
-            shown += new
-        if len(shown) == limit:
-            break
-    return shown
-
-
-def _pick_errors(frame: pd.DataFrame, tail: list[str], limit: int) -> list[pd.Series]:
-    """Most confident errors, taking the tail classes in turn (in the given order) so one class does not fill
-    the table."""
-    errors = frame[frame["label"].isin(tail) & (frame["label"] != frame["predicted"])]
-    errors = errors.sort_values("score", ascending=False, kind="stable")
-    by_label = {label: group for label, group in errors.groupby("label", sort=False)}
-    queues = [by_label[name] for name in tail if name in by_label]
-    picked = []
-    depth = 0
-    while len(picked) < limit and any(depth < len(q) for q in queues):
-        for queue in queues:
-            if depth < len(queue) and len(picked) < limit:
-                picked.append(queue.iloc[depth])
-        depth += 1
-    return picked
-
-
-def _truncate(text: str, limit: int = TEXT_LIMIT) -> str:
-    """The text on one line, cut to ``limit`` characters with an ellipsis."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def examples_section(doc: Document, ctx: ReportContext) -> None:
-    """The most confident errors on tail classes, from each strategy's first seed."""
-    doc.section("Misclassified tail examples")
-    doc.paragraph(
-        f"Test examples of tail-group classes that were predicted wrongly, from predictions.csv of each "
-        f"strategy's first seed: up to {EXAMPLES_PER_STRATEGY} per strategy, most confident errors first. "
-        f"Texts are cut to about {TEXT_LIMIT} characters; the score is the probability of the predicted "
-        "label.",
-        note=True,
-    )
-    for variant in ctx.variants:
-        doc.subsection(f"Tail examples: {variant}")
-        counts = ctx.first(variant).train_counts
-        tail = list(ctx.groups(variant).get("tail", []))
-        tail.sort(key=lambda name: counts.get(name, 0))  # rarest class first
-        if not tail:
-            doc.paragraph("This variant has no tail group.", note=True)
-            continue
-        rows = []
-        notes: list[str] = []
-        clean: list[str] = []
-        for strategy in ctx.strategies_of(variant):
-            run = ctx.by_group[(variant, strategy)][0]
-            try:
-                frame = run.predictions()
-            except TailTuneError as exc:
-                notes.append(str(exc))
-                continue
-            picked = _pick_errors(frame, tail, EXAMPLES_PER_STRATEGY)
-            if not picked:
-                clean.append(f"{strategy} (seed {run.seed})")
-            for example in picked:
-                score = example["score"]
-                rows.append(
-                    [
-                        Cell(f"{strategy} (seed {run.seed})"),
-                        Cell(example["label"]),
-                        Cell(example["predicted"]),
-                        Cell("-" if score != score else f"{score:.2f}", numeric=True),
-                        Cell(_truncate(example["text"]), wide=True),
-                    ]
-                )
-        doc.paragraph(f"Tail classes: {', '.join(tail)}.", note=True)
-        if rows:
-            doc.table(["Strategy", "True label", "Predicted", "Score", "Text"], rows)
-        if clean:
-            doc.paragraph(f"No misclassified tail examples: {', '.join(clean)}.", note=True)
-        for note in notes:
-            doc.paragraph(note, note=True)
 
 
 def config_section(doc: Document, ctx: ReportContext) -> None:
@@ -486,7 +213,7 @@ def config_section(doc: Document, ctx: ReportContext) -> None:
         doc.table(
             ["#", *keys],
             [
-                [Cell(str(i), numeric=True), *(Cell(_fmt_value(s.get(k))) for k in keys)]
+                [Cell(str(i), numeric=True), *(Cell(fmt_value(s.get(k))) for k in keys)]
                 for i, s in enumerate(stages, start=1)
             ],
         )
@@ -496,7 +223,7 @@ def config_section(doc: Document, ctx: ReportContext) -> None:
     keys = list(dict.fromkeys(k for run in settings.values() for k in run if k not in _NOT_SETTINGS))
     doc.table(
         ["Setting", *settings],
-        [[Cell(k), *(Cell(_fmt_value(run.get(k))) for run in settings.values())] for k in keys],
+        [[Cell(k), *(Cell(fmt_value(run.get(k))) for run in settings.values())] for k in keys],
     )
 
     doc.subsection("Data")
@@ -507,10 +234,10 @@ def config_section(doc: Document, ctx: ReportContext) -> None:
         rows.append(
             [
                 Cell(variant),
-                Cell(_fmt_value(data.get("train"))),
-                Cell(_fmt_value(data.get("eval"))),
-                Cell(_fmt_value(data.get("test"))),
-                Cell(_fmt_value(config.get("variant_info") or {})),
+                Cell(fmt_value(data.get("train"))),
+                Cell(fmt_value(data.get("eval"))),
+                Cell(fmt_value(data.get("test"))),
+                Cell(fmt_value(config.get("variant_info") or {})),
             ]
         )
     doc.table(["Variant", "Train", "Eval", "Test", "Variant info"], rows)
@@ -521,7 +248,7 @@ def config_section(doc: Document, ctx: ReportContext) -> None:
         if run.config.get("tailtune_version"):
             versions["tailtune"].add(str(run.config["tailtune_version"]))
         for name, version in (run.config.get("versions") or {}).items():
-            versions[str(name)].add(_fmt_value(version))
+            versions[str(name)].add(fmt_value(version))
     if versions:
         doc.table(
             ["Package", "Version"],

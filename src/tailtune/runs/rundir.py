@@ -1,5 +1,5 @@
-"""The run directory: its file names, how each file is written, and how finished runs are read back; and the names
-in the folders that hold runs (a tuning folder, an experiment's output).
+"""The run directory: its file names and how each file is written; and the names in the folders that hold runs (a
+tuning folder, an experiment's output). Finished runs are read back by :mod:`tailtune.runs.records`.
 
 A run directory holds ``config.json`` (written when the run starts), ``history.jsonl`` (one line per logging
 step or evaluation), ``predictions.csv``, a saved ``model/`` and ``metrics.json``, which is written last: a run
@@ -21,16 +21,13 @@ import fcntl
 import json
 import logging
 import os
-import re
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tailtune.data.fingerprint import short
 from tailtune.errors import TailTuneError
 from tailtune.fileio import (
     FolderKind,
@@ -67,13 +64,6 @@ SUMMARY_CSV = "summary.csv"
 SUMMARY_JSON = "summary.json"
 #: Run settings that do not change what a run learns: runs may differ in them and still be seeds of one setup.
 NOT_LEARNED = ("cache_dir", "eval_batch_size", "logging_steps")
-# What runs on the same data share in config.json; "fingerprints" (by content, tailtune.data.fingerprint) is
-# missing from runs written before tailtune recorded it, and then not compared.
-_DATA_KEYS = ("data", "labels", "train_counts", "fingerprints", "variant_info")
-
-# Directories that never hold runs but can be large (a saved model) or hold a Hugging Face config.json
-# that must not be mistaken for a run's.
-_SKIP_DIRS = frozenset({MODEL_DIR, "checkpoints", "__pycache__", "report_files"})
 
 
 def is_complete(run_dir: str | Path) -> bool:
@@ -94,9 +84,9 @@ class RunBusy(TailTuneError):
 def _is_run_dir(path: Path) -> bool:
     """Whether ``path`` holds a run tailtune wrote: a run's ``config.json``, or the ``failed.json`` of a failed run."""
     if (path / CONFIG_FILE).is_file():
-        return _is_run_config(path / CONFIG_FILE)
+        return is_run_config(path / CONFIG_FILE)
     try:
-        return "reason" in _read_json(path / FAILED_FILE)
+        return "reason" in read_json(path / FAILED_FILE)
     except TailTuneError:
         return False
 
@@ -293,108 +283,7 @@ def find_failures(root: str | Path) -> list[dict[str, str]]:
     return failures
 
 
-# --------------------------------------------------------------------------------------------- reading
-
-
-@dataclass
-class RunRecord:
-    """One complete run, as read from its directory.
-
-    Attributes:
-        path: The run directory.
-        config: The parsed ``config.json``.
-        metrics: The parsed ``metrics.json``.
-        variant: The data variant (``config["variant"]``, or ``"default"`` when null).
-        strategy: The fine-tuning strategy (``config["run"]["strategy"]``).
-        seed: The random seed (``config["run"]["seed"]``).
-
-    ``config["run"]`` is the run's :class:`~tailtune.config.RunConfig` as a dict, its stages included. Runs
-    written before tailtune stored the stages once also repeat them as ``config["stages"]``, which is not read.
-    """
-
-    path: Path
-    config: dict
-    metrics: dict
-    variant: str
-    strategy: str
-    seed: int
-    _predictions: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
-
-    @property
-    def labels(self) -> list[str]:
-        """Label names in id order."""
-        return [str(name) for name in self.config.get("labels") or []]
-
-    @property
-    def stages(self) -> list[dict[str, Any]]:
-        """The run's stages as recorded (``config["run"]["stages"]``)."""
-        return [s for s in (self.config.get("run") or {}).get("stages") or [] if isinstance(s, dict)]
-
-    @property
-    def ratio(self) -> int | float | None:
-        """The imbalance ratio of the run's variant, when the variant records one."""
-        value = (self.config.get("variant_info") or {}).get("ratio")
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-    @property
-    def fingerprinted(self) -> bool:
-        """Whether the run recorded its data's content fingerprints (runs written before tailtune did have none)."""
-        return isinstance(self.config.get("fingerprints"), dict)
-
-    @property
-    def tuned(self) -> bool:
-        """Whether a search chose the run's stage budgets (an experiment with ``tune``), so seeds differ in them."""
-        return tuning_dir(self.path).is_dir()
-
-    def setup(self) -> dict[str, Any]:
-        """What seeds of one strategy share: everything recorded in ``config.json`` that shapes the result.
-
-        The data sources, labels, training counts, the data's content fingerprints (where recorded: see
-        :attr:`fingerprinted`) and variant parameters, and the resolved run settings and stages but the seed and
-        the settings in :data:`NOT_LEARNED`; a tuned run's stages are left out too.
-        """
-        config = self.config
-        run = {k: v for k, v in (config.get("run") or {}).items() if k not in ("seed", "stages", *NOT_LEARNED)}
-        setup = {key: config.get(key) for key in _DATA_KEYS if key != "fingerprints" or self.fingerprinted}
-        setup["run"] = run
-        if not self.tuned:
-            setup["stages"] = self.stages
-        return setup
-
-    @property
-    def train_counts(self) -> dict[str, int]:
-        """Training examples per class, in label-id order."""
-        counts = self.config.get("train_counts") or {}
-        if counts:
-            return {name: int(counts.get(name, 0)) for name in self.labels} if self.labels else dict(counts)
-        # Older or hand-written configs may lack train_counts; metrics.json repeats them per class.
-        per_class = self.metrics.get("per_class") or {}
-        return {name: int(row.get("train_count") or 0) for name, row in per_class.items()}
-
-    def predictions(self) -> pd.DataFrame:
-        """Read ``predictions.csv`` (once; later calls reuse the frame).
-
-        Returns:
-            A frame with columns ``text``, ``label``, ``predicted`` (strings) and ``score`` (float).
-
-        Raises:
-            TailTuneError: If the file is missing or lacks one of those columns.
-        """
-        if self._predictions is None:
-            path = self.path / PREDICTIONS_FILE
-            if not path.is_file():
-                raise TailTuneError(f"{path}: missing (the run wrote no predictions)")
-            # Labels and texts stay strings: a label called "NA" or "1" must not turn into NaN or an int.
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-            missing = [col for col in ("text", "label", "predicted", "score") if col not in frame.columns]
-            if missing:
-                raise TailTuneError(f"{path}: missing column(s) {', '.join(missing)}")
-            frame["score"] = pd.to_numeric(frame["score"], errors="coerce")
-            self._predictions = frame
-        return self._predictions
-
-
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     try:
         with path.open(encoding="utf-8") as handle:
             data = json.load(handle)
@@ -407,230 +296,11 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def _is_run_config(path: Path) -> bool:
+def is_run_config(path: Path) -> bool:
     """Whether ``path`` is a tailtune config.json rather than, say, a Hugging Face model config."""
     try:
-        data = _read_json(path)
+        data = read_json(path)
     except TailTuneError:
         # A broken file in a run's place is reported by load_run; anything else is not ours to judge.
         return path.parent.joinpath(METRICS_FILE).is_file()
     return "tailtune_version" in data or isinstance(data.get("run"), dict)
-
-
-def load_run(path: str | Path) -> RunRecord:
-    """Load one complete run directory.
-
-    Args:
-        path: The run directory (the folder holding ``config.json`` and ``metrics.json``).
-
-    Returns:
-        The run's record.
-
-    Raises:
-        TailTuneError: If a file is missing or malformed, or the run is incomplete (no ``metrics.json``).
-    """
-    run_dir = Path(path)
-    config_path = run_dir / CONFIG_FILE
-    metrics_path = run_dir / METRICS_FILE
-    if not config_path.is_file():
-        raise TailTuneError(f"{run_dir}: not a run directory (no {CONFIG_FILE})")
-    if not metrics_path.is_file():
-        raise TailTuneError(f"{run_dir}: incomplete run (no {METRICS_FILE}; it is written when the run ends)")
-    config = _read_json(config_path)
-    metrics = _read_json(metrics_path)
-    run = config.get("run")
-    if not isinstance(run, dict) or "strategy" not in run or "seed" not in run:
-        raise TailTuneError(f"{config_path}: missing run.strategy or run.seed")
-    try:
-        seed = int(run["seed"])
-    except (TypeError, ValueError) as exc:
-        raise TailTuneError(f"{config_path}: run.seed must be an integer, got {run['seed']!r}") from exc
-    variant = config.get("variant")
-    return RunRecord(
-        path=run_dir,
-        config=config,
-        metrics=metrics,
-        variant=DEFAULT_VARIANT if variant in (None, "") else str(variant),
-        strategy=str(run["strategy"]),
-        seed=seed,
-    )
-
-
-def scan_runs(root: str | Path) -> tuple[list[RunRecord], list[Path]]:
-    """Walk ``root`` for run directories.
-
-    Args:
-        root: A run directory, or any folder above run directories.
-
-    Returns:
-        The complete runs sorted by (variant, strategy, seed), and the incomplete run directories (those
-        with a ``config.json`` but no ``metrics.json`` yet), sorted.
-
-    Raises:
-        TailTuneError: If ``root`` is not a directory, or a complete run's files are malformed.
-    """
-    root_path = Path(root)
-    if not root_path.is_dir():
-        raise TailTuneError(f"{root_path}: no such directory")
-    complete: list[RunRecord] = []
-    incomplete: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root_path):
-        current = Path(dirpath)
-        if CONFIG_FILE in filenames and _is_run_config(current / CONFIG_FILE):
-            # A run directory never contains other runs; not descending also skips the saved model.
-            dirnames[:] = []
-            if METRICS_FILE in filenames:
-                complete.append(load_run(current))
-            else:
-                incomplete.append(current)
-            continue
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
-    complete.sort(key=lambda r: (r.variant, r.strategy, r.seed, str(r.path)))
-    return complete, sorted(incomplete)
-
-
-def find_runs(root: str | Path) -> list[RunRecord]:
-    """Find the complete runs under ``root``; incomplete ones are skipped with a logged warning.
-
-    Args:
-        root: A run directory, or any folder above run directories (an experiment, a demo folder).
-
-    Returns:
-        The complete runs, sorted by (variant, strategy, seed). Empty when there are none.
-
-    Raises:
-        TailTuneError: If ``root`` is not a directory, or a complete run's files are malformed.
-    """
-    runs, incomplete = scan_runs(root)
-    if incomplete:
-        logger.warning(
-            "Skipped %d incomplete run(s) under %s (no %s yet), e.g. %s",
-            len(incomplete),
-            root,
-            METRICS_FILE,
-            incomplete[0],
-        )
-    return runs
-
-
-def no_runs_error(root: str | Path) -> TailTuneError:
-    """The error for a root without complete runs (shared so every command words it the same)."""
-    return TailTuneError(f"{root}: no complete runs (a run is complete once its {METRICS_FILE} exists)")
-
-
-def require_runs(root: str | Path) -> list[RunRecord]:
-    """Like :func:`find_runs`, but an empty result is a user error.
-
-    Raises:
-        TailTuneError: If ``root`` holds no complete run.
-    """
-    runs = find_runs(root)
-    if not runs:
-        raise no_runs_error(root)
-    return runs
-
-
-def config_differences(a: Any, b: Any, where: str = "") -> list[tuple[str, Any, Any]]:
-    """Where two recorded configs (or parts of them) differ: ``(key path, value in a, value in b)`` each.
-
-    A key missing on either side is not compared, so that a run written by another tailtune version stays
-    comparable. Folders move, and runs trained after a move record the new place, so two paths compare by
-    their last parts, which identify them well enough: a key named ``model`` by two (a new virtualenv for
-    builtin:minilm), a data source (``data.train``, ``data.eval``, ``data.test``) by three when both are
-    absolute paths (an experiment's made data, ``OUT/<variant>/data/train.parquet``, when OUT moves).
-    """
-    if isinstance(a, dict) and isinstance(b, dict):
-        return [
-            difference
-            for key in a
-            if key in b
-            for difference in config_differences(a[key], b[key], f"{where}.{key}" if where else str(key))
-        ]
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [
-            difference
-            for i, (x, y) in enumerate(zip(a, b, strict=True))
-            for difference in config_differences(x, y, f"{where}[{i}]")
-        ]
-    if where.rsplit(".", 1)[-1] == "model" and isinstance(a, str) and isinstance(b, str):
-        return [] if Path(a).parts[-2:] == Path(b).parts[-2:] else [(where, a, b)]
-    if where.startswith("data.") and all(isinstance(p, str) and os.path.isabs(p) for p in (a, b)):
-        return [] if Path(a).parts[-3:] == Path(b).parts[-3:] else [(where, a, b)]
-    return [] if a == b else [(where, a, b)]
-
-
-def check_poolable(runs: list[RunRecord]) -> None:
-    """Refuse runs that a summary or report would pool as if they were related.
-
-    A summary compares the strategies of one variant, so the runs of a variant must share their data: data
-    sources, labels, training counts, the data's content (its fingerprints, which tell apart a file edited in
-    place, even reshuffled with the same labels and counts) and variant parameters. It averages the runs of one
-    (variant, strategy) as seeds of one setup, so those must also share every setting and stage
-    (:meth:`RunRecord.setup`), each with its own seed.
-
-    A run written before tailtune recorded fingerprints is pooled by the rest (sources, labels, counts) with a
-    logged warning: whether its data's content matches cannot be known.
-
-    Args:
-        runs: Complete runs, e.g. from :func:`find_runs`.
-
-    Raises:
-        TailTuneError: Naming two of the runs, the first key that differs between them (or the seed they
-            share), and what to do.
-    """
-    unknown = [run for run in runs if not run.fingerprinted]
-    if unknown and len(runs) > 1:
-        logger.warning("%d run(s) predate data fingerprints (e.g. %s): pooled where their data sources, labels and "
-                       "training counts match, but whether their data's content changed cannot be checked",
-                       len(unknown), unknown[0].path)  # fmt: skip
-    groups: dict[str, list[RunRecord]] = {}
-    for run in sorted(runs, key=lambda r: (r.seed, str(r.path))):
-        groups.setdefault(run.variant, []).append(run)
-    hint = ("put unrelated runs in separate folders and report each, or run them as one experiment with distinct "
-            "variant names or strategy labels")  # fmt: skip
-    for variant, members in groups.items():
-        for run in members[1:]:
-            _refuse_differences(members[0], run, _DATA_KEYS, f"runs of variant {variant}", hint)
-        first: dict[str, RunRecord] = {}
-        seen: dict[tuple[str, int], RunRecord] = {}
-        for run in members:
-            if (run.strategy, run.seed) in seen:
-                raise TailTuneError(f"{seen[(run.strategy, run.seed)].path} and {run.path} are both seed {run.seed} "
-                                    f"of {variant}/{run.strategy}; a seed counts once, so {hint}")  # fmt: skip
-            seen[(run.strategy, run.seed)] = run
-            base = first.setdefault(run.strategy, run)
-            _refuse_differences(base, run, None, f"seeds of {variant}/{run.strategy}", hint)
-
-
-def _refuse_differences(a: RunRecord, b: RunRecord, keys: tuple[str, ...] | None, what: str, hint: str) -> None:
-    """Raise when the setups of ``a`` and ``b`` (only ``keys`` of them, if given) differ."""
-    ours, theirs = a.setup(), b.setup()
-    if keys is not None:
-        ours, theirs = {k: ours[k] for k in keys if k in ours}, {k: theirs[k] for k in keys if k in theirs}
-    differences = config_differences(ours, theirs)
-    if differences:
-        key, x, y = differences[0]
-        if key.startswith("fingerprints."):
-            role = key.split(".", 1)[1]
-            raise TailTuneError(f"{a.path} and {b.path} cannot be pooled as {what}: they were trained on different "
-                                f"{role} data ({_source(a, role)}, content {short(x)} vs {short(y)}); "
-                                f"{hint}")  # fmt: skip
-        raise TailTuneError(f"{a.path} and {b.path} cannot be pooled as {what}: they differ in {key} "
-                            f"({_short(x)} vs {_short(y)}); {hint}")  # fmt: skip
-
-
-def _source(run: RunRecord, role: str) -> str:
-    """Where a run's ``role`` data came from, as recorded."""
-    source = (run.config.get("data") or {}).get(role)
-    return str(source) if source else f"no {role} data"
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    """JSON text of a value, its middle cut out when long (the ends of a path tell two apart)."""
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return text if len(text) <= limit else text[: limit // 2 - 1] + "…" + text[-(limit // 2) :]
-
-
-def natural_key(text: str) -> list[Any]:
-    """Sort key that orders embedded numbers by value, so ``exp-10`` comes before ``exp-100``."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]

@@ -1,19 +1,16 @@
-"""A run directory: one model trained by :func:`tailtune.training.fitting.fit` (a TF-IDF strategy's by
-:mod:`tailtune.models.tfidf`), evaluated, and written to disk.
+"""A run directory: one model trained by its family (:mod:`tailtune.models.family`), evaluated, and written to disk.
 
 :func:`train_run` claims the folder, then writes ``config.json``, ``history.jsonl`` (each entry as training logs
 it), ``predictions.csv``, ``model/`` with its card, and last ``metrics.json``, which marks the run complete.
-How each file is written is :mod:`tailtune.runs.rundir`'s business; the method itself is
-:mod:`tailtune.training.fitting`'s.
+How each file is written is :mod:`tailtune.runs.rundir`'s business; the method itself is the family's (for
+fine-tuned transformers :func:`tailtune.training.fitting.fit`). Nothing here asks which family it runs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import logging
-import os
 import platform
 import time
 from collections.abc import Sequence
@@ -21,24 +18,16 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from tailtune import __version__
 from tailtune.config import RunConfig
 from tailtune.data.fingerprint import split_fingerprints
-from tailtune.data.types import LabelMap, Splits, check_labels
+from tailtune.data.types import LabelMap, Splits
 from tailtune.errors import TailTuneError
-from tailtune.models import tfidf as classic
-from tailtune.models.transformer import save_classifier
+from tailtune.models.family import Trained, evaluate, family_of
 from tailtune.runs import rundir
-from tailtune.runs.modelcard import write_model_card
 from tailtune.runs.tracking import RunTracker, check_tracker, open_tracker
-from tailtune.training.fitting import FitContext, evaluate_split, fit, resolve_max_length
-from tailtune.training.loop import StageHooks, make_accelerator
-from tailtune.training.precision import auto_decision
-
-# Splits, check_labels and resolve_max_length are imported from here by scripts and other modules.
-__all__ = ["HistoryWriter", "Splits", "check_labels", "library_versions", "resolve_max_length", "train_run"]
+from tailtune.task import Task, get_task
+from tailtune.training.loop import StageHooks
 
 logger = logging.getLogger(__name__)
 
@@ -106,51 +95,73 @@ def train_run(
     final = rundir.check_run_folder(output_dir, model=config.model, splits=splits)  # only a run of ours is replaced
     if rundir.is_complete(final) and not overwrite:
         raise TailTuneError(f"{final}: already holds a complete run; choose another --output or pass --overwrite")
-    label_map = check_labels(splits)
+    task = get_task(None)  # single-label: the one task so far
+    label_map = task.label_map(splits)
     check_tracker(config.report_to)
-    if config.classic:  # a TF-IDF + linear model (tailtune.models.tfidf): no transformer, so no accelerator
-        ctx, accelerator, main = None, None, int(os.environ.get("RANK", "0")) == 0
-    else:
-        config = resolve_max_length(config, splits.train.texts)  # what config.json, the model and every encoding use
-        accelerator = make_accelerator(config)
-        ctx = FitContext.of(config, splits.train, label_map, accelerator, show_progress=show_progress)
-        main = accelerator.is_main_process
+    family = family_of(config)
+    config = family.prepare(config, splits.train.texts)  # what config.json, the model and every encoding use
+    session = family.start(config, splits, label_map, show_progress=show_progress)
+    main = session.main
     # Only the main process writes; it builds the run in a staging folder and moves it into place once complete.
     with rundir.claim(final) if main else contextlib.nullcontext(final) as out:
         if rundir.is_complete(final) and not overwrite:  # finished by another process since the check above
             raise rundir.RunBusy(f"{final}: another process has just completed this run")
         name = "/".join(str(part) for part in (variant, config.strategy, f"seed-{config.seed}") if part)
-        settings = classic.run_settings(config) if ctx is None else config.to_dict()  # the stages included, once
+        settings = session.run_settings()  # the stages included, once
         tracker = open_tracker(config.report_to, Path(out), name, settings) if main else None
         with tracker or contextlib.nullcontext():
             history = HistoryWriter(Path(out), tracker, main=main)
-            record = _record(settings, label_map, splits, variant, variant_info)
-            if ctx is None:
-                metrics = classic.train_into(config, splits, label_map, Path(out), record=record,
-                                             hooks=[history, *hooks], save_model=save_model, main=main)  # fmt: skip
-            else:
-                metrics = _train_into(ctx, splits, Path(out), record=record, hooks=[history, *hooks],
-                                      save_model=save_model)  # fmt: skip
+            if main:
+                rundir.write_config(out, {**_record(settings, task, label_map, splits, variant, variant_info),
+                                          **session.environment()})  # fmt: skip
+                rundir.reset_history(out)
+            session.wait()
+            result = session.fit(splits, hooks=[history, *hooks])
+            metrics = _scores(result.classifier, splits, Path(out) if main else None)
+            metrics["stages"] = result.stages
+            metrics.update(result.decisions.to_dict())
+            if main and save_model:
+                with rundir.writing_model(out) as tmp:
+                    target = splits.test if splits.test is not None else splits.eval
+                    result.classifier.save(tmp, config=result.config, scores=metrics, data_source=splits.train.source,
+                                           scored_on=None if target is None else target.source)  # fmt: skip
             if tracker is not None:
                 tracker.log_final(metrics)
         metrics["wall_time_s"] = round(time.perf_counter() - started, 2)
+        if metrics.get("cost"):  # the estimate made before training, beside the time the whole run took
+            metrics["cost"]["actual_s"] = metrics["wall_time_s"]
         if main:
             rundir.write_metrics(out, metrics)  # last: marks the run complete
             rundir.publish(out, final)
-    if accelerator is not None:
-        accelerator.wait_for_everyone()
+    session.wait()
     return metrics
 
 
-def _record(run: dict[str, Any], label_map: LabelMap, splits: Splits, variant: str | None,
+def _scores(classifier: Trained, splits: Splits, out: Path | None) -> dict[str, Any]:
+    """The run's metrics: the test split's (else the eval split's), whose predictions are written into ``out``
+    (None: by another process), and with both the eval split's under ``eval``."""
+    metrics: dict[str, Any] = {"split": None}
+    target = splits.test if splits.test is not None else splits.eval
+    if target is not None:
+        metrics, predictions = evaluate(classifier, target)
+        metrics["split"] = "test" if splits.test is not None else "eval"
+        if out is not None:
+            rundir.write_predictions(out, predictions)
+    if splits.test is not None and splits.eval is not None:
+        metrics["eval"] = evaluate(classifier, splits.eval)[0]
+    return metrics
+
+
+def _record(run: dict[str, Any], task: Task, label_map: LabelMap, splits: Splits, variant: str | None,
             variant_info: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
-    """What every run's ``config.json`` holds: versions, settings, labels, training counts, data and its fingerprints,
-    variant."""
+    """What every run's ``config.json`` holds: versions, settings, the task, labels, training counts, data and its
+    fingerprints, variant."""
     return {
         "tailtune_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": library_versions(),
         "run": run,
+        "task": task.name,
         "labels": label_map.labels,
         "train_counts": dict(zip(label_map.labels, label_map.counts(splits.train), strict=True)),
         "data": {name: (part.source if part is not None else None)
@@ -159,48 +170,3 @@ def _record(run: dict[str, Any], label_map: LabelMap, splits: Splits, variant: s
         "variant": variant,
         "variant_info": variant_info or {},
     }  # fmt: skip
-
-
-def _train_into(ctx: FitContext, splits: Splits, out: Path, *, record: dict[str, Any], hooks: Sequence[StageHooks],
-                save_model: bool) -> dict[str, Any]:  # fmt: skip
-    """Train and write every file of the run but ``metrics.json`` into ``out``; return the metrics."""
-    config, label_map, accelerator = ctx.config, ctx.label_map, ctx.accelerator
-    main = accelerator.is_main_process
-    if main:
-        rundir.write_config(out, {
-            **record,
-            "accelerate": {"num_processes": accelerator.num_processes,
-                           "mixed_precision": accelerator.mixed_precision, "device": str(accelerator.device),
-                           "mixed_precision_reason": _precision_reason(config)},
-        })  # fmt: skip
-        rundir.reset_history(out)
-    accelerator.wait_for_everyone()
-
-    fitted = fit(ctx, splits, hooks=hooks)
-    ctx = dataclasses.replace(ctx, config=fitted.config)  # as the fit decided: the final model is read so
-    config = ctx.config
-    metrics: dict[str, Any] = {"split": None}
-    target = splits.test if splits.test is not None else splits.eval
-    if target is not None:
-        evaluation = evaluate_split(ctx, fitted.model, fitted.tokenizer, target, show_progress=ctx.show_progress)
-        metrics = evaluation.metrics
-        metrics["split"] = "test" if splits.test is not None else "eval"
-        if main:
-            rundir.write_predictions(out, evaluation.predictions)
-    if splits.test is not None and splits.eval is not None:
-        metrics["eval"] = evaluate_split(ctx, fitted.model, fitted.tokenizer, splits.eval).metrics
-    metrics["stages"] = [vars(s) for s in fitted.stages]
-    metrics.update(fitted.summary())
-    if main and save_model:
-        with rundir.writing_model(out) as tmp:
-            save_classifier(fitted.model, fitted.tokenizer, tmp)
-            write_model_card(tmp, config, label_map.labels, ctx.train_counts, metrics, data_source=splits.train.source,
-                             scored_on=None if target is None else target.source)  # fmt: skip
-    return metrics
-
-
-def _precision_reason(config: RunConfig) -> str:
-    """Why the run trains at its precision, for ``config.json``."""
-    if config.mixed_precision != "auto":
-        return f"mixed_precision {config.mixed_precision} given"
-    return "auto: " + auto_decision("cuda" if torch.cuda.is_available() else "cpu")[1]  # as make_accelerator

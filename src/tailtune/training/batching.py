@@ -4,7 +4,7 @@ Texts are tokenised a single time, in batches, with the fast tokenizer, without 
 epoch and evaluation reuses the token ids. Batches are padded only to their own longest text, and
 (optionally) grouped by length so that little padding is left: a ``max_length`` above what short texts need
 costs them nothing. Training reads the first ``max_length`` tokens of a text; evaluation and prediction may read a
-longer text whole, in windows (:func:`encode` with ``long_texts="chunks"``, :mod:`tailtune.training.lengths`).
+longer text whole, in windows (:func:`encode` with ``long_texts="chunks"``, :mod:`tailtune.models.lengths`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from tailtune.errors import TailTuneError
-from tailtune.training.lengths import MAX_WINDOWS, window_starts
+from tailtune.models.lengths import MAX_WINDOWS, window_starts
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def encode(
         max_length: Tokens per row, special tokens included.
         long_texts: ``truncate``: each text's first ``max_length`` tokens (as training reads it). ``chunks``: a
             text longer than that in windows of ``max_length`` tokens, each with the tokenizer's special tokens, one
-            row each (:func:`~tailtune.training.lengths.window_starts`); a text that fits is one row, the same as
+            row each (:func:`~tailtune.models.lengths.window_starts`); a text that fits is one row, the same as
             truncated.
         max_windows: The most windows of one text; the tokens after them are not read.
 

@@ -34,13 +34,16 @@ from accelerate.utils import set_seed
 from tailtune.config import DEFAULT_MAX_LENGTH, REFIT_BELOW_MEDIAN_CLASS, RunConfig, StageConfig
 from tailtune.data.imbalance import class_counts
 from tailtune.data.types import LabelMap, Splits, TextDataset
-from tailtune.metrics import score_predictions, score_probabilities, softmax
+from tailtune.metrics import score_predictions
+from tailtune.models.family import Decisions
+from tailtune.models.lengths import choose_max_length, length_sample
 from tailtune.models.saved import read_record, write_record
 from tailtune.models.scopes import final_linear
 from tailtune.models.transformer import check_max_length, load_classifier, position_limit
+from tailtune.task import Task, get_task
 from tailtune.training.batching import Encoded, encode, token_lengths
 from tailtune.training.calibration import Calibration, choose_calibration, fold_into_bias, prior_tau_for
-from tailtune.training.lengths import choose_max_length, length_sample
+from tailtune.training.cost import RunPlan, plan_fit
 from tailtune.training.loop import HookList, StageHooks, StageReport, predict_logits, train_stages
 from tailtune.training.selection import EpochSelector, Score, StageChoice, carve_validation, refit_config
 
@@ -62,6 +65,7 @@ class FitContext:
         train_counts: Examples per class of all the run's training data, in class-id order; evaluations group
             classes by them (the selection model trains without a carved validation split).
         show_progress: Progress bars.
+        task: What the labels are (:mod:`tailtune.task`): how they are encoded and the logits scored.
     """
 
     config: RunConfig
@@ -69,6 +73,7 @@ class FitContext:
     accelerator: Accelerator
     train_counts: list[int]
     show_progress: bool = True
+    task: Task = field(default_factory=lambda: get_task(None))
 
     @classmethod
     def of(
@@ -151,16 +156,16 @@ class Fitted:
     refit: dict[str, Any] = field(default_factory=lambda: {"done": False, "reason": "no validation split was carved"})
     refit_epochs: list[float] | None = None
 
-    def summary(self) -> dict[str, Any]:
-        """The decisions, for ``metrics.json``."""
-        return {
-            "validation_split": self.validation_split,
-            "selection": [vars(c) for c in self.choices],
-            "long_texts": self.long_texts,
-            "refit": self.refit,
-            "refit_epochs": self.refit_epochs,
-            "calibration": None if self.calibration is None else self.calibration.to_dict(),
-        }
+    def decisions(self) -> Decisions:
+        """What the fit decided, as every family records it."""
+        return Decisions(
+            validation_split=self.validation_split,
+            selection=[vars(c) for c in self.choices],
+            long_texts=self.long_texts,
+            refit=self.refit,
+            refit_epochs=self.refit_epochs,
+            calibration=None if self.calibration is None else self.calibration.to_dict(),
+        )
 
 
 @dataclass
@@ -176,7 +181,7 @@ class Evaluation:
     predictions: pd.DataFrame
 
 
-def fit(ctx: FitContext, splits: Splits, *, hooks: Sequence[StageHooks] = ()) -> Fitted:
+def fit(ctx: FitContext, splits: Splits, *, hooks: Sequence[StageHooks] = (), plan: RunPlan | None = None) -> Fitted:
     """Train with model selection on validation data, refit on all the data, then calibrate.
 
     1. Validation: the eval split, else one carved from the training data (``eval_fraction``).
@@ -193,13 +198,14 @@ def fit(ctx: FitContext, splits: Splits, *, hooks: Sequence[StageHooks] = ()) ->
         ctx: The run's settings, labels and accelerator.
         splits: The training data and the optional eval data (test data plays no part).
         hooks: Hear the stage loop's events; the refit's history entries reach them marked ``phase: refit``.
+        plan: The run's priced plan (default :func:`~tailtune.training.cost.plan_fit`'s), fitted to its time budget.
     """
-    if ctx.config.max_length is None:
-        ctx = dataclasses.replace(ctx, config=resolve_max_length(ctx.config, splits.train.texts))
+    plan = plan or plan_fit(ctx, splits, hooks=hooks)
+    ctx = dataclasses.replace(ctx, config=plan.config)
     config = ctx.config
     held = validation_split(config, splits)
-    trained = train_model(ctx, held.train, validation=held.validation,
-                          watch=splits.eval if config.select_metric == "none" else None, hooks=hooks)  # fmt: skip
+    watch, listen = splits.eval if config.select_metric == "none" else None, [*hooks, *plan.hooks("train")]
+    trained = train_model(ctx, held.train, validation=held.validation, watch=watch, hooks=listen)
     fitted = Fitted(trained.model, trained.tokenizer, trained.stages, trained.choices, held.info)
     if config.long_texts == "auto":
         fitted.long_texts, whole_logits = choose_long_texts(ctx, trained, held.validation)
@@ -212,17 +218,19 @@ def fit(ctx: FitContext, splits: Splits, *, hooks: Sequence[StageHooks] = ()) ->
     if held.validation is not None and config.calibrate != "none" and any(stage.epochs for stage in config.stages):
         fitted.calibration = _choose_calibration(ctx, trained, held.validation)
     if held.carved:
-        fitted.refit = refit_decision(config.refit, ctx.train_counts)
+        fitted.refit = plan.refit_now()
         logger.info("refit %s: %s", "on all the training data" if fitted.refit["done"] else "skipped",
                     fitted.refit["reason"])  # fmt: skip
     if fitted.refit["done"]:
         refit = refit_config(config, trained.choices) if trained.choices else config
         fitted.refit_epochs = [stage.stop_after or stage.epochs for stage in refit.stages]
         logger.info("refit on all %d training examples, epochs per stage %s", len(splits.train), fitted.refit_epochs)
-        final = train_model(dataclasses.replace(ctx, config=refit), splits.train, hooks=[_RefitHistory(hooks)])
-        fitted.model, fitted.tokenizer = final.model, final.tokenizer
+        final = train_model(dataclasses.replace(ctx, config=refit), splits.train,
+                            hooks=[_RefitHistory(hooks), *plan.hooks("refit")])  # fmt: skip
         fitted.stages.extend(dataclasses.replace(stage, phase="refit") for stage in final.stages)
-        counts = final.train_counts
+        fitted.refit, fitted.refit_epochs = plan.refit_kept(fitted.refit, fitted.refit_epochs)  # unless unfinished
+        if fitted.refit["done"]:
+            fitted.model, fitted.tokenizer, counts = final.model, final.tokenizer, final.train_counts
     if fitted.calibration is not None:
         fold_into_bias(fitted.model, fitted.calibration.offsets(counts))
         write_record(fitted.model.config, calibration=fitted.calibration.to_dict())
@@ -330,7 +338,8 @@ def train_model(
         # A loaded model predicts at the length it was trained at, unless told otherwise.
         max_length=config.max_length,
         long_texts=config.long_texts,
-        label_kind=_label_kind(label_map),
+        label_kind=label_map.kind,
+        task=ctx.task.name,
         calibration=None,  # a rule recorded by the checkpoint it started from is not this model's
     )
     if selector is None:
@@ -385,10 +394,8 @@ def evaluate_split(
     encoded = _encode_split(ctx, tokenizer, dataset)
     logits = predict_logits(model, encoded, ctx.accelerator, batch_size=ctx.config.eval_batch_size,
                             show_progress=show_progress)  # fmt: skip
-    metrics, predictions = score_probabilities(
-        encoded.labels, softmax(logits), texts=dataset.texts, labels=dataset.labels,
-        label_names=ctx.label_map.labels, train_counts=ctx.train_counts,
-    )  # fmt: skip
+    metrics, predictions = ctx.task.evaluate(ctx.label_map, dataset, ctx.task.scores(logits),
+                                             train_counts=ctx.train_counts)  # fmt: skip
     return Evaluation(metrics, predictions)
 
 
@@ -400,7 +407,7 @@ def trained_counts(model: torch.nn.Module, label_map: LabelMap) -> list[int]:
 def resolve_max_length(config: RunConfig, texts: Sequence[str] | None = None) -> RunConfig:
     """``config`` with a ``max_length`` its model can take, decided before anything loads weights or is written.
 
-    Not given (None): read from the training ``texts`` by :func:`~tailtune.training.lengths.choose_max_length`
+    Not given (None): read from the training ``texts`` by :func:`~tailtune.models.lengths.choose_max_length`
     (logged with
     its numbers), or :data:`~tailtune.config.DEFAULT_MAX_LENGTH` without texts; either way no more than the
     model's limit. Given: kept as it is, and refused with one line when the model cannot take it. The limits come
@@ -435,12 +442,6 @@ def fit_max_length(
         config = config.replace(max_length=choice.max_length)
     check_max_length(config.max_length, model_config, tokenizer)
     return config
-
-
-def _label_kind(label_map: LabelMap) -> str:
-    """Labels read from a file are strings; a column of whole numbers comes back as integers when loaded."""
-    whole = all(name.lstrip("-").isdigit() and str(int(name)) == name for name in label_map.labels)
-    return "integer" if whole else "string"
 
 
 def _encode_split(ctx: FitContext, tokenizer: Any, dataset: TextDataset) -> Encoded:

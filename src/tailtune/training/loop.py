@@ -51,6 +51,19 @@ class StageHooks:
     def on_log(self, entry: dict[str, Any]) -> None:
         """A history entry: a logging step's loss and learning rate, or a score some hook measured."""
 
+    def on_plan(self, plan: dict[str, Any]) -> None:
+        """Before training: the plan and its estimated time (:func:`tailtune.training.cost.describe`), e.g. for the
+        command line to print."""
+
+    def on_step(self, stage_index: int, stage: StageConfig, step: int) -> bool:
+        """Before a stage starts (``step`` 0) and after each of its optimiser steps (``step``: steps done).
+
+        Returns:
+            True to end training now, whatever the step budget: the stage stops at this step (model selection
+            scores it first, and the stage keeps its best weights), and the stages after it do not run.
+        """
+        return False
+
     def on_epoch_end(self, stage_index: int, stage: StageConfig, epoch: float, planned: int) -> bool:
         """After every epoch (and every ``eval_steps`` steps), with the whole model in place, not the cache's
         stand-ins.
@@ -79,6 +92,13 @@ class HookList(StageHooks):
     def on_log(self, entry: dict[str, Any]) -> None:
         for hook in self.hooks:
             hook.on_log(entry)
+
+    def on_plan(self, plan: dict[str, Any]) -> None:
+        for hook in self.hooks:
+            hook.on_plan(plan)
+
+    def on_step(self, stage_index: int, stage: StageConfig, step: int) -> bool:
+        return any([hook.on_step(stage_index, stage, step) for hook in self.hooks])  # every hook hears it
 
     def on_epoch_end(self, stage_index: int, stage: StageConfig, epoch: float, planned: int) -> bool:
         # Every hook hears the event, whatever an earlier one answered.
@@ -169,6 +189,9 @@ def train_stages(
         if stage.epochs == 0:
             logger.info("stage %d (%s): 0 epochs, skipped", index + 1, stage.name)
             continue
+        if loop.hooks.on_step(index, stage, 0):
+            logger.info("stage %d (%s): not started, a hook ended training", index + 1, stage.name)
+            break
         params = set_trainable(model, stage.trainable)
         names = {n for n, p in model.named_parameters() if p.requires_grad}
         # The frozen bottom is still the pretrained one only if no earlier stage trained any of it; only
@@ -307,8 +330,15 @@ def _run_stage(loop: _Loop, model, params, data: Encoded, stage: StageConfig, in
                 epoch_end = step % steps_per_epoch == 0
                 if epoch_end:
                     _check_finite(running, stage, index, step)
-                if epoch_end or step == last_step or (config.eval_steps and step % config.eval_steps == 0):
+                evaluated = epoch_end or step == last_step or bool(config.eval_steps and step % config.eval_steps == 0)
+                if evaluated:
                     stopped = end_of_epoch()
+                if not stopped and step < last_step and hooks.on_step(index, stage, step):
+                    if not evaluated:
+                        end_of_epoch()  # selection scores the steps since its last evaluation before the stage ends
+                    logger.info("stage %d (%s): ended at step %d of %d, a hook ended training", index + 1, stage.name,
+                                step, last_step)  # fmt: skip
+                    stopped = True
                 if stopped or step == last_step:
                     break
         bar.close()

@@ -25,8 +25,8 @@ from tailtune.classtable import (
 from tailtune.config import RunConfig
 from tailtune.markdown import escape_md
 from tailtune.metrics import GROUPS
+from tailtune.models.lengths import MAX_WINDOWS
 from tailtune.models.saved import SavedRecord, code_file, read_record
-from tailtune.training.lengths import MAX_WINDOWS
 
 CARD_FILE = "README.md"
 # A class with fewer training examples than this is named under "Limits".

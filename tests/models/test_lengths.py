@@ -17,9 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tailtune.config import DEFAULT_MAX_LENGTH
-from tailtune.strategies import build_run_config
-from tailtune.training.batching import encode, special_layout
-from tailtune.training.lengths import (
+from tailtune.models.lengths import (
     COST_CAP,
     MAX_WINDOWS,
     PERCENTILE,
@@ -29,6 +27,8 @@ from tailtune.training.lengths import (
     length_sample,
     window_starts,
 )
+from tailtune.strategies import build_run_config
+from tailtune.training.batching import encode, special_layout
 from tailtune.training.loop import mean_over_windows
 
 VOCAB = sorted({w for ws in WORDS.values() for w in ws.split()} | set(FILLER))
@@ -294,7 +294,8 @@ def test_a_model_trained_to_truncate_predicts_truncated(tiny_model, trained, tmp
 @pytest.fixture
 def encodings(monkeypatch) -> list[str]:
     """The long_texts of every encode() that prediction and fitting make."""
-    from tailtune import batching, classifier, fitting
+    from tailtune import classifier
+    from tailtune.training import batching, fitting
 
     seen: list[str] = []
 
@@ -326,8 +327,8 @@ def test_predict_and_evaluate_read_long_texts_whole(trained, tmp_path, capsys, e
 def test_train_scores_in_windows(tiny_model, tmp_path, encodings):
     """With long_texts chunks, train reads its training data cut to max_length, and scores validation and test data
     in windows."""
-    from tailtune.data.types import TextDataset
-    from tailtune.runs.train import Splits, train_run
+    from tailtune.data.types import Splits, TextDataset
+    from tailtune.runs.train import train_run
 
     texts, labels = make_texts({"sport": 20, "tech": 20}, seed=4)
     test = TextDataset([_long_text(50, seed=i) for i in range(6)] + texts[:4], ["sport", "tech"] * 5, "test")
@@ -351,8 +352,8 @@ def test_auto_chooses_the_reading_on_validation(tiny_model, tmp_path, encodings)
     both ways and the choice, its scores and its reason are recorded; the test data and the saved model read as
     chosen."""
     from tailtune.classifier import TailTuner
-    from tailtune.data.types import TextDataset
-    from tailtune.runs.train import Splits, train_run
+    from tailtune.data.types import Splits, TextDataset
+    from tailtune.runs.train import train_run
 
     texts, labels = make_texts({"sport": 20, "tech": 20}, seed=4)
     texts = [text if i % 2 else text + " " + _long_text(40, seed=i) for i, text in enumerate(texts)]

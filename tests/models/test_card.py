@@ -15,7 +15,7 @@ from huggingface_hub import ModelCard
 from tailtune.classifier import TailTuner
 from tailtune.data.readers import read_dataset
 from tailtune.data.types import Splits
-from tailtune.runs.modelcard import CARD_FILE, MINILM_HUB_ID, base_model_id
+from tailtune.models.card import CARD_FILE, MINILM_HUB_ID, base_model_id
 from tailtune.runs.train import train_run
 from tailtune.strategies import build_run_config
 
@@ -131,7 +131,7 @@ def test_base_model_id():
 def test_card_leaves_unmeasured_classes_and_groups_unscored():
     """A test set without the rare classes: their rows read "-", the tail F1 "not measured", never 0."""
     from tailtune.metrics import compute_metrics
-    from tailtune.runs.modelcard import _results_section
+    from tailtune.models.card import _results_section
 
     labels, counts = ["sport", "money", "tech"], [24, 10, 4]
     metrics = {**compute_metrics([0, 0, 1], [0, 0, 1], label_names=labels, train_counts=counts), "split": "test"}
@@ -145,7 +145,7 @@ def test_card_of_many_classes_folds_its_tables_and_names_the_rarest_and_the_conf
     """60 classes: every row kept, head to tail, in collapsed blocks; above them the rarest, weakest and confusions."""
     from longtail import HEAD, HEAD_TO_TAIL, MIDDLE, NAMES, RAREST, TRAIN_COUNTS, long_tail_metrics
 
-    from tailtune.runs.modelcard import FOLD_CLASSES, model_card
+    from tailtune.models.card import FOLD_CLASSES, model_card
 
     assert len(NAMES) > FOLD_CLASSES
     config = build_run_config("tiny-bert", "two-stage", settings={"max_length": 16})
@@ -168,7 +168,7 @@ def test_card_of_many_classes_folds_its_tables_and_names_the_rarest_and_the_conf
 
 def test_card_of_few_classes_shows_its_table_and_confusions_unfolded():
     from tailtune.metrics import compute_metrics
-    from tailtune.runs.modelcard import _results_section
+    from tailtune.models.card import _results_section
 
     labels, counts = ["sport", "money", "tech"], [24, 10, 4]
     metrics = {**compute_metrics([0, 1, 2, 2], [0, 1, 0, 2], label_names=labels, train_counts=counts),
