@@ -38,7 +38,7 @@ def test_layers_import_only_downwards(layer):
     """``models`` never imports ``runs``, ``data`` imports no other layer, and so on: a layer can be read and
     tested without the ones above it. A model family's loader may name the estimator (``tailtune.classifier``)."""
     wrong = []
-    for path in sorted((PACKAGE / layer).glob("*.py")):
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
         for module in _imports(path):
             parts = module.split(".")
             if len(parts) > 1 and parts[1] in UPPER - ALLOWED[layer] - {layer}:
