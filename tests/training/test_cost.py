@@ -249,3 +249,25 @@ def test_cli_prints_the_plan_and_estimate_before_training(capsys, tiny_model, ti
     assert [(s["trainable"], s["cached"]) for s in probed] == [("all", False)]
     assert probed[0]["per_token"] > 0 or probed[0]["per_step"] > 0
     assert record["budget"] is None and record["estimate_s"] > 0
+
+
+def test_tune_budget_keeps_the_final_run_its_share():
+    """A search's budget: half is kept for the final run until a trial has taken its time, then that trial's time
+    scaled to all the data (and doubled for a refit); the search stops when no further trial fits."""
+    from tailtune.experiments.tune import TuneBudget
+
+    clock = _Clock()
+    budget = TuneBudget(100.0, clock=clock)
+    budget.scale_final(1.25, refits=True)
+    assert budget.for_trial() == 50.0  # nothing measured yet: half for the final run
+    clock.now = 10.0
+    budget.trial_done(10.0)
+    assert budget.final_share() == 25.0 and budget.for_trial() == 65.0  # 100 - 10 spent - 25 kept
+    stopped = []
+    study = type("Study", (), {"trials": [1], "stop": lambda self: stopped.append(True)})()
+    budget.stop_when_spent(study, None)
+    assert not stopped
+    clock.now = 70.0  # 5 s left of the search: less than the shortest trial
+    budget.stop_when_spent(study, None)
+    assert stopped and "5 s were left" in budget.stopped
+    assert budget.for_final() == 30.0

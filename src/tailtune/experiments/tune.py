@@ -268,6 +268,8 @@ def tune(
             gc.collect()  # a pruned trial leaves its model behind; free it before the next one
         if budget is not None:
             budget.trial_done(metrics["wall_time_s"])
+            if ((metrics.get("cost") or {}).get("budget") or {}).get("chosen") == "tfidf" and not config.classic:
+                raise optuna.TrialPruned("the time budget left no room to fine-tune this trial's strategy")
         trial.set_user_attr("seconds", metrics["wall_time_s"])
         if (metrics.get("cost") or {}).get("estimate_s") is not None:
             trial.set_user_attr("estimate_s", metrics["cost"]["estimate_s"])

@@ -35,10 +35,11 @@ if TYPE_CHECKING:
 
 #: Texts whose token lengths stand for the training texts' (a fixed sample of larger sets).
 SAMPLE_TEXTS = 1000
-#: Steps timed per batch shape (two shapes: the median and the widest batch), after a warm-up step on each.
-TIMED_STEPS = 2
-#: A warm-up step this long (seconds) or longer: the clock's error is small beside a step, so each shape is timed
-#: once, and the first warm-up serves both (on a slow CPU the probe stays a few steps).
+#: Each batch shape (two: the median and the widest batch) is timed over at least this many seconds of steps, and
+#: at least one step, at most :data:`MAX_TIMED_STEPS`: cheap steps are timed many times, a slow CPU's few.
+TIMED_SECONDS = 2.0
+MAX_TIMED_STEPS = 5
+#: A warm-up step this long (seconds) or longer serves both shapes; a cheaper one is run on each.
 SLOW_STEP = 1.0
 
 
@@ -55,7 +56,7 @@ class StepCost:
         cache_per_token: Seconds per padded token of building the cache (one forward pass), else 0.
         shapes: The ``[texts, tokens]`` of the batches timed, with the seconds each step took on them.
         warmup: Steps run before timing started.
-        timed: Steps timed on each shape.
+        timed: Steps timed, over both shapes.
     """
 
     trainable: str
@@ -225,14 +226,15 @@ class Probe:
             warmup = 1 if slow else len(batches)
             for batch in batches[: warmup - 1]:
                 step(batch)
-            timed = 1 if slow else TIMED_STEPS
-            shapes = []
+            shapes, timed = [], 0
             for batch in batches:
-                started = _now(accelerator)
-                for _ in range(timed):
+                started, steps = _now(accelerator), 0
+                while steps < MAX_TIMED_STEPS and (steps == 0 or _now(accelerator) - started < TIMED_SECONDS):
                     step(batch)
-                seconds = (_now(accelerator) - started) / timed
+                    steps += 1
+                seconds = (_now(accelerator) - started) / steps
                 shapes.append([len(batch["labels"]), int(batch["input_ids"].shape[1]), seconds])
+                timed += steps
             accelerator.free_memory()
         per_step, per_token = _line([rows * width for rows, width, _ in shapes], [s for *_, s in shapes])
         return StepCost(trainable, cached, batch_size, per_step, per_token, cache_per_token, shapes, warmup, timed)
