@@ -70,3 +70,14 @@ def test_former_names_through_packages_still_resolve():
     assert read_dataset.__module__ == "tailtune.data.readers" and LabelMap.__module__ == "tailtune.data.types"
     assert train_run.__module__ == "tailtune.runs.train"
     assert StageHooks.__module__ == predict_logits.__module__ == "tailtune.training.loop"
+
+
+def test_names_that_moved_between_modules_still_import_from_the_former_ones():
+    from tailtune.imbalance import SPLIT_ROLES, write_imbalanced
+    from tailtune.rundir import RunRecord, check_poolable, find_runs, load_run
+
+    assert load_run.__module__ == RunRecord.__module__ == "tailtune.runs.records"
+    assert find_runs is importlib.import_module("tailtune.runs.records").find_runs and callable(check_poolable)
+    assert write_imbalanced.__module__ == "tailtune.data.split_folder" and "train" in SPLIT_ROLES
+    with pytest.raises(AttributeError):
+        importlib.import_module("tailtune.rundir").no_such_name  # noqa: B018

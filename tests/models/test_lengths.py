@@ -295,7 +295,7 @@ def test_a_model_trained_to_truncate_predicts_truncated(tiny_model, trained, tmp
 def encodings(monkeypatch) -> list[str]:
     """The long_texts of every encode() that prediction and fitting make."""
     from tailtune import classifier
-    from tailtune.training import batching, fitting
+    from tailtune.training import batching, family, fitting
 
     seen: list[str] = []
 
@@ -305,6 +305,7 @@ def encodings(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(classifier, "encode", spy)
     monkeypatch.setattr(fitting, "encode", spy)
+    monkeypatch.setattr(family, "encode", spy)  # the run's scoring of its test data
     return seen
 
 

@@ -472,3 +472,16 @@ def _holdouts(
 
 def _names(values: Any) -> str:
     return ", ".join(f"'{v}'" for v in values)
+
+
+#: Names that moved to :mod:`tailtune.data.split_folder` (a made split on disk); importing them from here keeps
+#: working.
+_MOVED_TO_SPLIT_FOLDER = ("SPLIT_FOLDER", "SPLIT_ROLES", "check_split_folder", "write_imbalanced")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_SPLIT_FOLDER:
+        from tailtune.data import split_folder
+
+        return getattr(split_folder, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

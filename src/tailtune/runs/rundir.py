@@ -304,3 +304,17 @@ def is_run_config(path: Path) -> bool:
         # A broken file in a run's place is reported by load_run; anything else is not ours to judge.
         return path.parent.joinpath(METRICS_FILE).is_file()
     return "tailtune_version" in data or isinstance(data.get("run"), dict)
+
+
+#: Names that moved to :mod:`tailtune.runs.records` (reading finished runs); ``from tailtune.runs.rundir import
+#: load_run`` and the like keep working.
+_MOVED_TO_RECORDS = ("RunRecord", "check_poolable", "config_differences", "find_runs", "load_run", "natural_key",
+                     "no_runs_error", "require_runs", "scan_runs")  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_RECORDS:
+        from tailtune.runs import records
+
+        return getattr(records, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
