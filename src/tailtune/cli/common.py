@@ -14,7 +14,10 @@ if TYPE_CHECKING:
 # The exit status of an interrupted command, as for SIGINT in a shell (a compare resumes when run again).
 INTERRUPTED = 130
 
-EPILOG = "Docs and examples: README.md. Every option can also come from --config FILE.yaml (CLI flags win)."
+EPILOG = (
+    "Docs and examples: README.md. Every option of train can also come from train --config FILE.yaml (flags "
+    "win); compare --config names an experiment file."
+)
 
 
 #: Up to this many classes the command line prints every class's row; past it, only the weakest and the rarest.
