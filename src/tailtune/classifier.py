@@ -191,7 +191,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         self.config_ = fitted.config  # with what the fit decided (long_texts under auto)
         self.model_, self.tokenizer_, self.stages_ = fitted.model, fitted.tokenizer, fitted.stages
         self.decisions_ = fitted.decisions().to_dict()
-        self.decisions_["cost"] = {**plan.record(), "actual_s": round(time.perf_counter() - started, 2)}
+        cost = plan.record()  # None without a time budget: nothing was probed
+        self.decisions_["cost"] = cost and {**cost, "actual_s": round(time.perf_counter() - started, 2)}
         # Saved with the model, so that a loaded model predicts integers too.
         write_record(self.model_.config, label_kind=kind)
         self.classes_ = _typed(label_map.labels, kind)

@@ -58,6 +58,7 @@ class FakeProbe:
 @pytest.fixture
 def fake_probe(monkeypatch):
     monkeypatch.setattr(cost, "Probe", FakeProbe)
+    monkeypatch.setattr(cost, "MIN_PROBED_BUDGET", 0.0)  # the fake probe costs nothing: small budgets are priced
 
 
 def _train_data(counts: dict[str, int], seed: int = 0):
@@ -271,3 +272,67 @@ def test_tune_budget_keeps_the_final_run_its_share():
     budget.stop_when_spent(study, None)
     assert stopped and "5 s were left" in budget.stopped
     assert budget.for_final() == 30.0
+
+
+class _NoProbe:
+    def __init__(self, *args, **kwargs) -> None:
+        raise AssertionError("probed although nothing asked for the estimate")
+
+
+def test_a_plain_library_run_does_not_probe(monkeypatch, tiny_model, tiny_data, tmp_path):
+    """Without a time budget or a hook that hears the plan, nothing is probed and metrics.json's cost is null."""
+    monkeypatch.setattr(cost, "Probe", _NoProbe)
+    config = build_run_config(tiny_model, "vanilla", settings={"batch_size": 16, "epochs": 1, "min_steps": 0})
+    metrics = train_run(config, _splits(tiny_data), str(tmp_path / "run"))
+    assert metrics["cost"] is None
+
+
+class _Heard(StageHooks):
+    def __init__(self) -> None:
+        self.plans = []
+
+    def on_plan(self, plan):
+        self.plans.append(plan)
+
+
+def test_a_budget_under_the_floor_falls_back_without_probing(monkeypatch, tiny_model, tiny_data, tmp_path):
+    """A budget too short to probe and fine-tune trains tfidf at once; the hooks hear only the plan that runs."""
+    monkeypatch.setattr(cost, "Probe", _NoProbe)
+    heard = _Heard()
+    config = build_run_config(tiny_model, "two-stage", settings={"time_budget": 15})
+    metrics = train_run(config, _splits(tiny_data), str(tmp_path / "run"), hooks=[heard])
+    assert metrics["cost"]["budget"]["chosen"] == "tfidf" and "no room to probe" in metrics["cost"]["budget"]["reason"]
+    assert [plan["plan"]["family"] for plan in heard.plans] == ["tfidf"] and heard.plans[0]["budget"]
+
+
+def test_a_slow_model_load_ends_the_probe_early(fake_probe, monkeypatch):
+    """Where loading the model alone takes too much of the budget, tfidf trains without timing any step."""
+
+    class SlowLoad(FakeProbe):
+        def __init__(self, *args) -> None:
+            super().__init__(*args)
+            self.load_s = 40.0
+
+        def step(self, *args):
+            raise AssertionError("timed steps although the load showed fine-tuning cannot fit")
+
+    monkeypatch.setattr(cost, "Probe", SlowLoad)
+    train = _train_data({"sport": 60, "tech": 30, "money": 10})
+    plan = _plan(build_run_config("m", "vanilla", settings={"max_length": 32, "time_budget": 70}), train, fallback=True)
+    assert plan.fallback.strategy == "tfidf" and "loading the model took" in plan.budget.reason
+
+
+def test_outcome_line_says_when_the_budget_was_overrun():
+    from tailtune.cli.cost import outcome_line
+
+    budget = {"budget_s": 15.0, "chosen": "tfidf", "stopped": None}
+    assert outcome_line({"actual_s": 35.0, "estimate_s": 30.0, "budget": budget}).endswith(
+        "over the 15 s budget by 20 s"
+    )
+    assert "over" not in outcome_line({"actual_s": 10.0, "estimate_s": 9.0, "budget": budget})
+
+
+def _splits(tiny_data):
+    from tailtune.data.readers import read_dataset
+
+    return Splits(read_dataset(tiny_data["train"]), test=read_dataset(tiny_data["test"]))

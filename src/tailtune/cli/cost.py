@@ -69,15 +69,21 @@ def budget_line(budget: dict[str, Any]) -> str:
 
 
 def outcome_line(cost: dict[str, Any] | None) -> str | None:
-    """How the estimate compared with the time the run took (None where either is missing)."""
-    if not cost or cost.get("actual_s") is None or not cost.get("estimate_s"):
+    """How the estimate compared with the time the run took, and by how much it overran its time budget where it
+    did (None where the time taken or both the estimate and the budget are missing)."""
+    if not cost or cost.get("actual_s") is None:
         return None
-    actual, estimate = cost["actual_s"], cost["estimate_s"]
-    line = (f"time: took {format_duration(actual)}, estimated {format_duration(estimate)} "
-            f"({(actual - estimate) / estimate:+.0%})")  # fmt: skip
-    stopped = (cost.get("budget") or {}).get("stopped")
-    if stopped:
-        line += f"; the time budget ended training early: {stopped['reason']}"
+    actual, estimate, budget = cost["actual_s"], cost.get("estimate_s"), cost.get("budget") or {}
+    if not estimate and not budget:
+        return None
+    line = f"time: took {format_duration(actual)}"
+    if estimate:
+        line += f", estimated {format_duration(estimate)} ({(actual - estimate) / estimate:+.0%})"
+    if budget.get("budget_s") is not None and actual > budget["budget_s"]:
+        line += (f", over the {format_duration(budget['budget_s'])} budget by "
+                 f"{format_duration(actual - budget['budget_s'])}")  # fmt: skip
+    if budget.get("stopped"):
+        line += f"; the time budget ended training early: {budget['stopped']['reason']}"
     return line
 
 

@@ -120,8 +120,8 @@ class Budget:
             no other strategy may replace the run's).
         changes: What was given up, in order.
         reason: One line: why.
-        planned_s: The estimate of the plan as given.
-        estimate_s: The estimate of the plan chosen.
+        planned_s: The estimate of the plan as given (None: the plan was not priced).
+        estimate_s: The estimate of the plan chosen (None: the plan was not priced).
         stopped: Where training was ended to keep the budget (None: it was not).
     """
 
@@ -129,14 +129,14 @@ class Budget:
     chosen: str
     changes: list[str]
     reason: str
-    planned_s: float
-    estimate_s: float
+    planned_s: float | None
+    estimate_s: float | None
     stopped: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The decision as ``metrics.json`` records it."""
         return {"budget_s": self.seconds, "chosen": self.chosen, "changes": self.changes, "reason": self.reason,
-                "planned_s": round(self.planned_s, 1), "estimate_s": round(self.estimate_s, 1),
+                "planned_s": _round(self.planned_s), "estimate_s": _round(self.estimate_s),
                 "stopped": self.stopped}  # fmt: skip
 
 
@@ -261,3 +261,7 @@ def _agree(flag: bool, accelerator: Accelerator | None) -> bool:
     from accelerate.utils import broadcast_object_list
 
     return bool(broadcast_object_list([flag])[0])
+
+
+def _round(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)

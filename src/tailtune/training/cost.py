@@ -28,6 +28,7 @@ import numpy as np
 from tailtune.config import RunConfig
 from tailtune.data.types import Splits, TextDataset
 from tailtune.durations import format_duration
+from tailtune.errors import TailTuneError
 from tailtune.models.lengths import MAX_WINDOWS
 from tailtune.training.batching import BatchPlan
 from tailtune.training.budget import NARROW_SCOPES, RESERVE_MARGIN, Budget, BudgetStop, fit_to_budget
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
     from tailtune.training.fitting import FitContext
 
 logger = logging.getLogger(__name__)
+
+#: A time budget shorter than this (seconds) cannot hold a probe and a fine-tuning run: where the ``tfidf`` strategy
+#: may replace the run, it does at once, without probing.
+MIN_PROBED_BUDGET = 60.0
 
 
 @dataclass
@@ -194,22 +199,22 @@ class RunPlan:
     Attributes:
         config: The settings to train (shrunk to fit a budget where one is given).
         refit: The refit decision (``done``, ``reason``), known up front.
-        estimate: The estimate of the plan chosen.
+        estimate: The estimate of the plan chosen (None where nothing was probed: no estimate was asked for).
         budget: The budget's decision (None without a budget).
         fallback: Train this ``tfidf`` run instead (nothing fine-tuned fits the budget); None otherwise.
         stopper: The hook that ends training in time (None without a budget).
-        probe: What the probe timed.
+        probe: What the probe timed (None where nothing was probed).
         validation: The validation split (``source``, ``size``).
         started: When the run started (``time.perf_counter`` seconds).
     """
 
     config: RunConfig
     refit: dict[str, Any]
-    estimate: Estimate
+    estimate: Estimate | None
     budget: Budget | None
     fallback: RunConfig | None
     stopper: BudgetStop | None
-    probe: dict[str, Any]
+    probe: dict[str, Any] | None
     validation: dict[str, Any]
     started: float
 
@@ -223,11 +228,14 @@ class RunPlan:
             "refit_stages": [_rounded(stage) for stage in self.estimate.refit_stages],
         }  # fmt: skip
 
-    def record(self) -> dict[str, Any]:
-        """``metrics.json``'s ``cost``: the estimate (``actual_s`` is filled in by whoever times the whole run)."""
+    def record(self) -> dict[str, Any] | None:
+        """``metrics.json``'s ``cost``: the estimate (``actual_s`` is filled in by whoever times the whole run); None
+        where nothing was estimated."""
         budget = None if self.budget is None else self.budget.to_dict()
         if budget is not None and self.stopper is not None:
             budget["stopped"] = self.stopper.stopped
+        if self.estimate is None:
+            return None if budget is None else {"budget": budget, "probe": self.probe}
         return {"estimate_s": round(self.estimate.total, 1), "actual_s": None,
                 "parts": {name: round(seconds, 2) for name, seconds in self.estimate.parts.items()},
                 "plan": self.describe(), "probe": self.probe, "budget": budget}  # fmt: skip
@@ -253,6 +261,7 @@ class RunPlan:
             return self.refit
         if stopper.halted:
             return {"done": False, "reason": "skipped: the time budget ended training before the plan was done"}
+        assert self.estimate is not None and self.probe is not None  # a stopper comes with a probed estimate
         fits, why = stopper.refit_fits(self.estimate.parts["refit"] + self.probe["load_s"])
         return self.refit if fits else {"done": False, "reason": why}
 
@@ -296,8 +305,28 @@ def plan_run(
         fallback: Whether the ``tfidf`` strategy may replace the run when nothing fine-tuned fits the budget.
         hooks: Hear the plan.
     """
+    if fallback and config.time_budget is not None and config.time_budget < MIN_PROBED_BUDGET:
+        return _fall_back_unprobed(
+            config,
+            refit,
+            validation,
+            started,
+            hooks,
+            f"a budget under {format_duration(MIN_PROBED_BUDGET)} leaves no room to probe and fine-tune",
+        )
     probe = Probe(config, labels, train, label_ids, accelerator, class_counts)
     try:
+        spent = time.perf_counter() - started
+        if fallback and config.time_budget is not None and spent + probe.load_s > config.time_budget / 2:
+            # The probe's load alone shows it: the run loads the model again and then trains.
+            return _fall_back_unprobed(
+                config,
+                refit,
+                validation,
+                started,
+                hooks,
+                f"loading the model took {format_duration(probe.load_s)}, too much of it to probe and fine-tune",
+            )
         estimator = Estimator(probe, sizes, spent=time.perf_counter() - started - probe.seconds)
         estimate = estimator.estimate(config, refit["done"])
         budget = tfidf = stopper = None
@@ -322,8 +351,23 @@ def plan_run(
         probe.close()
     plan = RunPlan(config, refit, estimate, budget, tfidf, stopper, record, validation, started)
     logger.info("estimated time: %s (probe %s)", format_duration(estimate.total), format_duration(probe.seconds))
-    HookList(hooks).on_plan(plan.event())
+    if tfidf is None:  # the tfidf run that replaces this plan tells the hooks its own plan
+        HookList(hooks).on_plan(plan.event())
     return plan
+
+
+def _fall_back_unprobed(config: RunConfig, refit: dict[str, Any], validation: dict[str, Any], started: float,
+                        hooks: Sequence[StageHooks], why: str) -> RunPlan:  # fmt: skip
+    """The ``tfidf`` strategy in place of a fine-tuning run that its time budget cannot hold, decided before (or
+    instead of) the rest of the probe, so that the probe does not spend the budget."""
+    budget_s = float(config.time_budget or 0)
+    budget = Budget(budget_s, "tfidf", ["the tfidf strategy instead"],
+                    f"{why} within the budget of {format_duration(budget_s)}; the tfidf strategy trains instead",
+                    None, None)  # fmt: skip
+    logger.info("time budget %s: %s", format_duration(budget_s), budget.reason)
+    spent = time.perf_counter() - started
+    probe = {"seconds": round(spent, 3), "skipped": why}
+    return RunPlan(config, refit, None, budget, _tfidf_config(config), None, probe, validation, started)
 
 
 def plan_fit(
@@ -359,10 +403,35 @@ def plan_fit(
     sizes = Sizes(len(held.train), 0 if held.validation is None else len(held.validation), len(splits.train),
                   [len(part) for part in scored], selects=selects, watched=watched)  # fmt: skip
     validation = {"source": held.info["source"], "size": sizes.validation, "train": sizes.selection}
+    if not _probes(config, ctx.accelerator, hooks):
+        return RunPlan(config, refit, None, None, None, None, None, validation, started)
     label_ids = ctx.label_map.encode(held.train.labels, source=held.train.source)
     return plan_run(config, held.train, label_ids, ctx.label_map.labels, ctx.label_map.counts(held.train),
                     ctx.accelerator, sizes, refit=refit, validation=validation, started=started,
                     fallback=fallback, hooks=hooks)  # fmt: skip
+
+
+def asks_for_plan(hooks: Sequence[Any]) -> bool:
+    """Whether any of ``hooks`` listens to the plan (overrides :meth:`StageHooks.on_plan`)."""
+    for hook in hooks:
+        if isinstance(hook, HookList):
+            if asks_for_plan(hook.hooks):
+                return True
+        elif getattr(type(hook), "on_plan", StageHooks.on_plan) is not StageHooks.on_plan:
+            return True
+    return False
+
+
+def _probes(config: RunConfig, accelerator: Accelerator | None, hooks: Sequence[Any]) -> bool:
+    """Whether the run is probed and priced: only where the answer is used, by a time budget or by a hook that
+    hears the plan (the command line prints it). Under several processes, which hooks listen differs between them
+    (only the main process prints) and the probe's steps would not run in step, so nothing is probed there."""
+    if accelerator is not None and accelerator.num_processes > 1:
+        if config.time_budget is not None:
+            raise TailTuneError("time_budget is not supported under several processes (torchrun, accelerate "
+                                "launch): drop --time-budget or train in one process")  # fmt: skip
+        return False
+    return config.time_budget is not None or asks_for_plan(hooks)
 
 
 def _main_process_decides(chosen: Any, budget: Budget, accelerator: Accelerator | None) -> tuple[Any, Budget]:

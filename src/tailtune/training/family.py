@@ -18,7 +18,7 @@ from tailtune.task import Task, get_task
 from tailtune.training.batching import encode
 from tailtune.training.cost import plan_fit
 from tailtune.training.fitting import FitContext, fit, resolve_max_length
-from tailtune.training.loop import make_accelerator, predict_logits
+from tailtune.training.loop import HookList, make_accelerator, predict_logits
 from tailtune.training.precision import auto_decision
 
 if TYPE_CHECKING:
@@ -108,13 +108,25 @@ class _Session:
         from tailtune.models.tfidf import FAMILY as TFIDF
 
         spent = time.perf_counter() - self.started
-        result = TFIDF.start(config, splits, self.label_map, show_progress=self.show_progress).fit(splits, hooks=hooks)
+        told = [_WithBudget(hooks, planned["budget"])]  # the plan heard is the one that runs, with why it runs
+        result = TFIDF.start(config, splits, self.label_map, show_progress=self.show_progress).fit(splits, hooks=told)
         cost = result.decisions.cost
         cost["parts"]["before"] = round(spent, 2)
         cost["estimate_s"] = round(cost["estimate_s"] + spent, 1)
         cost["budget"] = planned["budget"]
         cost["probe"] = {**cost["probe"], "replaced": planned["probe"]}
         return result
+
+
+class _WithBudget(HookList):
+    """Hooks that hear a plan with the time budget's decision that chose it."""
+
+    def __init__(self, hooks: Sequence[Any], budget: dict[str, Any]) -> None:
+        super().__init__(hooks)
+        self.budget = budget
+
+    def on_plan(self, plan: dict[str, Any]) -> None:
+        super().on_plan({**plan, "budget": self.budget})
 
 
 #: ``tune``'s learning-rate ranges by what a stage trains: the top of the model takes larger steps than the whole.
