@@ -290,3 +290,11 @@ def test_tune_of_a_transformer_strategy_needs_a_model(tiny_data, tmp_path, capsy
     code, _, err = run_cli(capsys, "tune", "--train", tiny_data["train"], "--strategies", "tfidf", "vanilla",
                            "--trials", "1", "--output", tmp_path / "t")  # fmt: skip
     assert code == 2 and "--model is required" in err
+
+
+def test_a_loaded_model_saves_into_a_folder_not_made_yet(tfidf_run, tiny_data, tmp_path):
+    model = TfidfModel.load(tfidf_run / "model")
+    model.save(tmp_path / "new" / "model")
+    again = TfidfModel.load(tmp_path / "new" / "model")
+    texts = pd.read_csv(tiny_data["test"])["text"].tolist()
+    assert (again.predict(texts) == model.predict(texts)).all()

@@ -206,7 +206,8 @@ class TfidfModel:
         """Write the model folder's files into the folder ``path``: the pipeline, the record and a card.
 
         Args:
-            path: An empty folder (a run writes its ``model/`` through :func:`tailtune.runs.rundir.writing_model`).
+            path: An empty or new folder (a run writes its ``model/`` through
+                :func:`tailtune.runs.rundir.writing_model`).
             scores: The run's metrics, quoted in the card.
             **_: What a run tells every family's model as it saves it (the settings, the data's source): the
                 pipeline and its record say all a TF-IDF model needs.
@@ -215,6 +216,7 @@ class TfidfModel:
         import sklearn
 
         path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)  # a folder named for the model need not exist yet
         joblib.dump(self.pipeline, path / PIPELINE_FILE)
         labels = self.label_map.labels
         write_json(path / RECORD_FILE, {
