@@ -225,6 +225,20 @@ LOSSES: dict[str, type[_ClassLoss]] = {
 """Loss classes by name. Each takes ``class_counts``, ``weight`` and its own keyword-only parameters."""
 
 
+def keyword_defaults(cls: type) -> dict[str, Any]:
+    """A loss class's own parameters (the keyword-only ones of its ``__init__``) and their defaults."""
+    signature = inspect.signature(cls.__init__)
+    return {p.name: p.default for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def check_params(name: str, params: dict[str, Any], valid: dict[str, Any]) -> None:
+    """Refuse the first of ``params`` that loss ``name`` does not take, listing those it does (``valid``)."""
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        allowed = ", ".join(valid) if valid else "none"
+        raise TailTuneError(f"unknown parameter {unknown[0]!r} for loss {name!r}; valid parameters: {allowed}")
+
+
 def _loss_class(name: str) -> type[_ClassLoss]:
     if name not in LOSSES:
         raise TailTuneError(f"unknown loss {name!r}; valid losses: {', '.join(LOSSES)}")
@@ -244,9 +258,7 @@ def loss_params(name: str) -> dict[str, Any]:
     Raises:
         TailTuneError: If ``name`` is not a known loss.
     """
-    signature = inspect.signature(_loss_class(name).__init__)
-    # The keyword-only arguments are the loss's own parameters; class_counts and weight are shared.
-    return {p.name: p.default for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return keyword_defaults(_loss_class(name))  # class_counts and weight are shared, not the loss's own
 
 
 def build_loss(
@@ -268,10 +280,5 @@ def build_loss(
         TailTuneError: If the name or a parameter is unknown, a parameter value is out of range, or a class
             count is zero.
     """
-    cls = _loss_class(name)
-    valid = loss_params(name)
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        allowed = ", ".join(valid) if valid else "none"
-        raise TailTuneError(f"unknown parameter {unknown[0]!r} for loss {name!r}; valid parameters: {allowed}")
-    return cls(class_counts, weight, **params)
+    check_params(name, params, loss_params(name))
+    return _loss_class(name)(class_counts, weight, **params)

@@ -16,11 +16,11 @@ they stay finite, with finite gradients, for any finite logit. Count-dependent t
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import Any
 
 from tailtune.errors import TailTuneError
+from tailtune.training.losses import check_params, keyword_defaults
 from tailtune.training.multilabel_losses.balanced import ClassBalancedNTRLoss, DistributionBalancedLoss, NTRFocalLoss
 from tailtune.training.multilabel_losses.base import MultiLabelLoss, rebalancing_weights
 from tailtune.training.multilabel_losses.plain import (
@@ -76,8 +76,7 @@ def multilabel_loss_params(name: str) -> dict[str, Any]:
     Raises:
         TailTuneError: If ``name`` is not a known multi-label loss.
     """
-    signature = inspect.signature(_loss_class(name).__init__)
-    return {p.name: p.default for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return keyword_defaults(_loss_class(name))
 
 
 def multilabel_loss_needs(name: str) -> tuple[str, ...]:
@@ -105,10 +104,5 @@ def build_multilabel_loss(
             counts that are missing or invalid (a label with no training text, or for the NTR losses a label on
             every training text).
     """
-    cls = _loss_class(name)
-    valid = multilabel_loss_params(name)
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        allowed = ", ".join(valid) if valid else "none"
-        raise TailTuneError(f"unknown parameter {unknown[0]!r} for loss {name!r}; valid parameters: {allowed}")
-    return cls(label_counts, num_texts, **params)
+    check_params(name, params, multilabel_loss_params(name))
+    return _loss_class(name)(label_counts, num_texts, **params)
