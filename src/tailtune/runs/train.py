@@ -21,7 +21,7 @@ from typing import Any
 from tailtune import __version__
 from tailtune.config import RunConfig
 from tailtune.data.fingerprint import split_fingerprints
-from tailtune.data.types import LabelMap, Splits
+from tailtune.data.types import LabelMap, Splits, TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.models.family import Trained, evaluate, family_of
 from tailtune.runs import rundir
@@ -117,12 +117,12 @@ def train_run(
                 rundir.reset_history(out)
             session.wait()
             result = session.fit(splits, hooks=[history, *hooks])
-            metrics = _scores(result.classifier, splits, Path(out) if main else None)
+            target = splits.test if splits.test is not None else splits.eval  # the split the metrics come from
+            metrics = _scores(result.classifier, splits, target, Path(out) if main else None)
             metrics["stages"] = result.stages
             metrics.update(result.decisions.to_dict())
             if main and save_model:
                 with rundir.writing_model(out) as tmp:
-                    target = splits.test if splits.test is not None else splits.eval
                     result.classifier.save(tmp, config=result.config, scores=metrics, data_source=splits.train.source,
                                            scored_on=None if target is None else target.source)  # fmt: skip
             if tracker is not None:
@@ -137,11 +137,10 @@ def train_run(
     return metrics
 
 
-def _scores(classifier: Trained, splits: Splits, out: Path | None) -> dict[str, Any]:
-    """The run's metrics: the test split's (else the eval split's), whose predictions are written into ``out``
-    (None: by another process), and with both the eval split's under ``eval``."""
+def _scores(classifier: Trained, splits: Splits, target: TextDataset | None, out: Path | None) -> dict[str, Any]:
+    """The run's metrics: the ``target`` split's (the test split, else the eval split), whose predictions are
+    written into ``out`` (None: by another process), and with both the eval split's under ``eval``."""
     metrics: dict[str, Any] = {"split": None}
-    target = splits.test if splits.test is not None else splits.eval
     if target is not None:
         metrics, predictions = evaluate(classifier, target)
         metrics["split"] = "test" if splits.test is not None else "eval"
