@@ -40,6 +40,21 @@ LOSS_PARAMS: dict[str, tuple[str, ...]] = {
     "logit-adjusted": ("tau",),
     "balanced-softmax": (),
 }
+# The same for multi-label data (tailtune.training.multilabel_losses.MULTILABEL_LOSSES); "focal" names both focal
+# losses, and a multi-label run maps single-label losses onto these (tailtune.task.SINGLE_TO_MULTILABEL).
+MULTILABEL_LOSS_PARAMS: dict[str, tuple[str, ...]] = {
+    "bce": (),
+    "focal": ("gamma", "alpha"),
+    "cb": ("beta",),
+    "cb-focal": ("beta", "gamma"),
+    "ntr-focal": ("kappa", "lam", "gamma"),
+    "db": ("alpha", "beta", "mu", "kappa", "lam", "gamma"),
+    "cb-ntr": ("beta", "kappa", "lam", "gamma"),
+    "asl": ("gamma_pos", "gamma_neg", "margin"),
+}
+# Every loss a stage may name, with the parameters it takes under either task.
+ALL_LOSS_PARAMS = {name: tuple(dict.fromkeys(LOSS_PARAMS.get(name, ()) + MULTILABEL_LOSS_PARAMS.get(name, ())))
+                   for name in {**LOSS_PARAMS, **MULTILABEL_LOSS_PARAMS}}  # fmt: skip
 WEIGHTING_SCHEMES = ("none", "inverse", "inverse-sqrt", "effective")
 #: The strategy a run trains when none is named (a name from :data:`tailtune.strategies.STRATEGIES`).
 DEFAULT_STRATEGY = "two-stage"
@@ -81,7 +96,8 @@ class StageConfig:
 
     name: str = "finetune"
     trainable: str = setting("all", "head, top1..topK or all, per stage", check=validate_scope)
-    loss: str = setting("ce", "loss per stage ({choices})", choices=sorted(LOSS_PARAMS), noun="loss")
+    loss: str = setting("ce", "loss per stage ({choices}; multi-label data maps ce, focal and the balancing losses "
+                        "onto its own)", choices=sorted(ALL_LOSS_PARAMS), noun="loss")  # fmt: skip
     loss_params: dict[str, Any] = setting(help="keyword parameters of the loss", default_factory=dict)
     weights: str = setting("none", "class weights per stage", choices=sorted(WEIGHTING_SCHEMES), noun="weights")
     beta: float = setting(0.9999, "effective-number beta per stage", at_least=0, below=1)
@@ -102,9 +118,9 @@ class StageConfig:
         where = f"stage {self.name!r}"
         validate(self, where)
         self.loss_params = dict(self.loss_params)  # never share a caller's (or a strategy's) dict
-        unknown = set(self.loss_params) - set(LOSS_PARAMS[self.loss])
+        unknown = set(self.loss_params) - set(ALL_LOSS_PARAMS[self.loss])
         if unknown:
-            valid = ", ".join(sorted(LOSS_PARAMS[self.loss])) or "none"
+            valid = ", ".join(sorted(ALL_LOSS_PARAMS[self.loss])) or "none"
             raise TailTuneError(
                 f"{where}: unknown parameter(s) {', '.join(sorted(unknown))} for loss {self.loss!r}; valid: {valid}"
             )

@@ -3,11 +3,13 @@
 A task owns the label encoding, the family of losses its stages may use, the decision rule that turns scores into
 predictions, the metrics and the prediction format. Every layer that would otherwise ask "one label or several?"
 asks the run's task instead, so a new shape of labels is one new class here, not a branch in every layer.
-``single-label`` (one class per text, softmax scores, argmax decisions) is the one implemented.
+``single-label`` (one class per text, softmax scores, argmax decisions) and ``multi-label`` (any number of labels
+per text, none included: sigmoid scores, each label decided on its own) are the two.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,8 +20,11 @@ from tailtune.errors import TailTuneError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import torch
 
+    from tailtune.config import StageConfig
     from tailtune.data.types import LabelMap, Splits, TextDataset
+    from tailtune.training.calibration import Calibration
 
 #: The task a run and a model are recorded with when none is named.
 DEFAULT_TASK = "single-label"
@@ -38,6 +43,10 @@ class Task(Protocol):
     name: str
     problem_type: str
     losses: tuple[str, ...]
+
+    def summary(self, metrics: dict[str, Any]) -> str:
+        """The headline scores of a split's metrics, on one line."""
+        ...
 
     def label_map(self, splits: Splits) -> LabelMap:
         """The classes of a run, from its training labels; eval and test labels must all be among them."""
@@ -62,6 +71,23 @@ class Task(Protocol):
         """The metrics of ``scores`` on labelled data, and one prediction row per example."""
         ...
 
+    def strata(self, dataset: TextDataset) -> list[str]:
+        """One name per text that a validation split is stratified by."""
+        ...
+
+    def loss(self, stage: StageConfig, class_counts: Sequence[int], num_texts: int) -> torch.nn.Module:
+        """A stage's loss, for ``class_counts`` training examples per class out of ``num_texts`` texts."""
+        ...
+
+    def select_score(self, metric: str, targets: np.ndarray, logits: np.ndarray) -> float:
+        """The validation score (higher is better) by ``select_metric`` that picks epochs and trials."""
+        ...
+
+    def choose_rule(self, method: str, logits: np.ndarray, targets: np.ndarray, train_counts: Sequence[int], *,
+                    prior_tau: float) -> Calibration:  # fmt: skip
+        """The decision rule chosen on validation logits, as bias offsets a saved checkpoint applies."""
+        ...
+
 
 @dataclass(frozen=True)
 class SingleLabel:
@@ -75,6 +101,10 @@ class SingleLabel:
         from tailtune.config import LOSS_PARAMS
 
         return tuple(LOSS_PARAMS)
+
+    def summary(self, metrics: dict[str, Any]) -> str:
+        return (f"macro-F1 {metrics['macro_f1']:.4f}  micro-F1 {metrics['micro_f1']:.4f}  "
+                f"balanced accuracy {metrics['balanced_accuracy']:.4f}  tail F1 {_score(metrics.get('tail_f1'))}")
 
     def label_map(self, splits: Splits) -> LabelMap:
         from tailtune.data.types import check_labels
@@ -103,8 +133,171 @@ class SingleLabel:
             labels=dataset.labels, label_names=label_map.labels, train_counts=train_counts, calibrated=calibrated,
         )  # fmt: skip
 
+    def strata(self, dataset: TextDataset) -> list[str]:
+        return list(dataset.labels)
 
-TASKS: dict[str, Task] = {task.name: task for task in (SingleLabel(),)}
+    def loss(self, stage: StageConfig, class_counts: Sequence[int], num_texts: int) -> torch.nn.Module:
+        from tailtune.training.loop import stage_loss
+
+        if stage.loss not in self.losses:
+            raise TailTuneError(f"stage {stage.name!r}: loss {stage.loss!r} is for multi-label data; for one label per "
+                                f"text choose one of {', '.join(self.losses)}")  # fmt: skip
+        return stage_loss(stage, class_counts)
+
+    def select_score(self, metric: str, targets: np.ndarray, logits: np.ndarray) -> float:
+        from tailtune.metrics import score_predictions
+
+        return score_predictions(metric, targets, logits.argmax(axis=1))
+
+    def choose_rule(self, method: str, logits: np.ndarray, targets: np.ndarray, train_counts: Sequence[int], *,
+                    prior_tau: float) -> Calibration:  # fmt: skip
+        from tailtune.training.calibration import choose_calibration
+
+        return choose_calibration(method, logits, targets, train_counts, prior_tau=prior_tau)
+
+
+
+#: How a text's label set is written in one cell of a table (predictions.csv, a CSV prediction file).
+LABEL_SET_SEPARATOR = "|"
+
+
+@dataclass(frozen=True)
+class MultiLabel:
+    """Any number of labels per text (none included): a sigmoid score per label, each label predicted where its
+    score exceeds 0.5 (per-label thresholds are folded into the classifier's bias, so 0.5 is the rule a plain
+    checkpoint applies too), the multi-label metrics of :mod:`tailtune.multilabel_metrics`."""
+
+    name: str = "multi-label"
+    problem_type: str = "multi_label_classification"
+
+    @property
+    def losses(self) -> tuple[str, ...]:
+        from tailtune.config import MULTILABEL_LOSS_PARAMS
+
+        return tuple(MULTILABEL_LOSS_PARAMS)
+
+    def summary(self, metrics: dict[str, Any]) -> str:
+        return (f"micro-F1 {metrics['micro_f1']:.4f}  macro-F1 {_score(metrics.get('macro_f1'))}  "
+                f"samples-F1 {metrics['samples_f1']:.4f}  tail F1 {_score(metrics.get('tail_f1'))}")
+
+    def label_map(self, splits: Splits) -> LabelMap:
+        from tailtune.data.types import check_label_sets
+
+        return check_label_sets(splits)
+
+    def encode(self, label_map: LabelMap, dataset: TextDataset) -> np.ndarray:
+        return label_map.encode_sets(dataset.labels, source=dataset.source)
+
+    def scores(self, logits: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+    def decide(self, scores: np.ndarray) -> np.ndarray:
+        return (np.asarray(scores) > 0.5).astype(np.int64)
+
+    def evaluate(
+        self, label_map: LabelMap, dataset: TextDataset, scores: np.ndarray, *, train_counts: Sequence[int],
+        calibrated: bool = True,
+    ) -> tuple[dict[str, Any], pd.DataFrame]:  # fmt: skip
+        import pandas as pd
+
+        from tailtune.multilabel_metrics import compute_multilabel_metrics
+
+        predicted = self.decide(scores)
+        metrics = compute_multilabel_metrics(
+            self.encode(label_map, dataset), predicted, label_names=label_map.labels, train_counts=train_counts,
+            probabilities=scores if calibrated else None,
+        )  # fmt: skip
+        # One name for the per-class rows, whatever the task: the tables, the report and the card read them.
+        metrics["per_class"] = metrics.pop("per_label")
+        names = label_map.labels
+        predictions = pd.DataFrame({
+            "text": list(dataset.texts),
+            "label": [LABEL_SET_SEPARATOR.join(row) for row in dataset.labels],
+            "predicted": [LABEL_SET_SEPARATOR.join(names[i] for i in np.flatnonzero(row)) for row in predicted],
+        })  # fmt: skip
+        return metrics, predictions
+
+    def strata(self, dataset: TextDataset) -> list[str]:
+        # Each text stands for its rarest label, so that a validation split carved by these strata holds some of
+        # every label with enough texts (a text without labels is a stratum of its own).
+        counts = Counter(name for row in dataset.labels for name in row)
+        return [min(row, key=lambda name: (counts[name], name)) if row else "" for row in dataset.labels]
+
+    def loss(self, stage: StageConfig, class_counts: Sequence[int], num_texts: int) -> torch.nn.Module:
+        from tailtune.training.multilabel_losses import build_multilabel_loss
+
+        if stage.sampler != "random":
+            raise TailTuneError(f"stage {stage.name!r}: sampler {stage.sampler!r} draws texts by their one class; "
+                                "texts with several labels train with sampler 'random'")  # fmt: skip
+        name, params = multilabel_loss_of(stage)
+        return build_multilabel_loss(name, label_counts=class_counts, num_texts=num_texts, **params)
+
+    def select_score(self, metric: str, targets: np.ndarray, logits: np.ndarray) -> float:
+        return _label_set_score(metric, targets, self.scores(logits))
+
+    def choose_rule(self, method: str, logits: np.ndarray, targets: np.ndarray, train_counts: Sequence[int], *,
+                    prior_tau: float) -> Calibration:  # fmt: skip
+        from tailtune.training.calibration import Calibration
+        from tailtune.training.thresholds import choose_thresholds, logit
+
+        probabilities = self.scores(logits)
+        before = _label_set_score("macro_f1", targets, probabilities)
+        if method == "none":
+            return Calibration("none", 0.0, [0.0] * logits.shape[1], before, before)
+        chosen = choose_thresholds(probabilities, targets)
+        offsets = -logit(np.asarray(chosen.thresholds))
+        after = _label_set_score("macro_f1", targets, probabilities, thresholds=np.asarray(chosen.thresholds))
+        return Calibration("label-thresholds", 0.0, offsets.tolist(), before, after)
+
+
+
+#: The multi-label loss a stage trains with where its loss is one of single-label data: plain cross-entropy is
+#: binary cross-entropy (class-balanced where the stage weights classes), focal stays focal, and the losses that
+#: balance the prior (the two-stage method's first stage) become the distribution-balanced loss (Wu et al., 2020),
+#: the balanced loss that scored best on the tail of Reuters-21578 (Huang et al., 2021).
+SINGLE_TO_MULTILABEL = {"ce": "bce", "focal": "focal", "ldam": "db", "logit-adjusted": "db", "balanced-softmax": "db"}
+
+
+def multilabel_loss_of(stage: StageConfig) -> tuple[str, dict[str, Any]]:
+    """The multi-label loss (name, parameters) a stage trains with on multi-label data."""
+    from tailtune.training.multilabel_losses import MULTILABEL_LOSSES
+
+    if stage.loss in MULTILABEL_LOSSES and stage.loss != "focal":
+        return stage.loss, dict(stage.loss_params)
+    name = SINGLE_TO_MULTILABEL[stage.loss]
+    if name == "bce" and stage.weights != "none":
+        return "cb", {}
+    return name, dict(stage.loss_params) if name == "focal" else {}
+
+
+def _label_set_score(metric: str, targets: np.ndarray, probabilities: np.ndarray, *,
+                     thresholds: np.ndarray | float = 0.5) -> float:  # fmt: skip
+    """A multi-label validation score: macro-F1 over the labels validation holds (micro-F1 for ``micro_f1``,
+    samples-F1 for the accuracies) of the label sets ``probabilities > thresholds``."""
+    from sklearn.metrics import f1_score
+
+    predicted = (probabilities > thresholds).astype(np.int64)
+    truth = np.asarray(targets).astype(np.int64)
+    if metric == "micro_f1":
+        return float(f1_score(truth, predicted, average="micro", zero_division=0))
+    if metric in ("accuracy", "balanced_accuracy"):
+        return float(f1_score(truth, predicted, average="samples", zero_division=1))
+    present = np.flatnonzero(truth.sum(axis=0))
+    if not len(present):
+        return 0.0
+    return float(f1_score(truth, predicted, labels=present, average="macro", zero_division=0))
+
+
+def _score(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:.4f}"
+
+
+TASKS: dict[str, Task] = {task.name: task for task in (SingleLabel(), MultiLabel())}
+
+
+def task_of(dataset: TextDataset) -> Task:
+    """The task a labelled dataset's labels call for: multi-label where each text holds a set of labels."""
+    return TASKS["multi-label" if dataset.multi_label else DEFAULT_TASK]
 
 
 def get_task(name: str | None) -> Task:

@@ -36,7 +36,7 @@ class FakeProbe:
 
     STEPS, PREDICT, LENGTH = {"all": 1.0, "top3": 0.1, "top1": 0.05}, 1e-3, 10
 
-    def __init__(self, config, labels, train, label_ids, accelerator, class_counts) -> None:
+    def __init__(self, config, labels, train, label_ids, accelerator, class_counts, task=None) -> None:
         self.config = config
         self.lengths = np.full(min(len(train), 1000), self.LENGTH)
         self.specials, self.seconds, self.load_s, self.save_s = 2, 0.5, 1.0, 0.5

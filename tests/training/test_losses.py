@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from tailtune.config import LOSS_PARAMS
+from tailtune.config import LOSS_PARAMS, MULTILABEL_LOSS_PARAMS
 from tailtune.errors import TailTuneError
 from tailtune.training.losses import LOSSES, build_loss, loss_params
 
@@ -18,6 +18,13 @@ WEIGHT = [0.2, 0.8, 2.0]
 def test_config_names_the_losses_and_parameters_the_registry_builds() -> None:
     """config.LOSS_PARAMS, which configs are checked against without torch, lists exactly what LOSSES builds."""
     assert [(name, tuple(loss_params(name))) for name in LOSSES] == list(LOSS_PARAMS.items())
+
+
+def test_config_names_the_multilabel_losses_and_parameters_the_registry_builds() -> None:
+    from tailtune.training.multilabel_losses import MULTILABEL_LOSSES, multilabel_loss_params
+
+    built = [(name, tuple(multilabel_loss_params(name))) for name in MULTILABEL_LOSSES]
+    assert built == list(MULTILABEL_LOSS_PARAMS.items())
 
 
 def _logits() -> torch.Tensor:

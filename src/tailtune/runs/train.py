@@ -26,7 +26,7 @@ from tailtune.errors import TailTuneError
 from tailtune.models.family import Trained, evaluate, family_of
 from tailtune.runs import rundir
 from tailtune.runs.tracking import RunTracker, check_tracker, open_tracker
-from tailtune.task import Task, get_task
+from tailtune.task import Task, task_of
 from tailtune.training.loop import StageHooks
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def train_run(
     final = rundir.check_run_folder(output_dir, model=config.model, splits=splits)  # only a run of ours is replaced
     if rundir.is_complete(final) and not overwrite:
         raise TailTuneError(f"{final}: already holds a complete run; choose another --output or pass --overwrite")
-    task = get_task(None)  # single-label: the one task so far
+    task = task_of(splits.train)  # the labels' shape: one per text, or a set
     label_map = task.label_map(splits)
     check_tracker(config.report_to)
     family = family_of(config)

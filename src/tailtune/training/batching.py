@@ -42,7 +42,8 @@ class Encoded:
         ids: Every row's token ids (special tokens included), one after another, in the smallest unsigned integer
             type that holds the tokenizer's ids.
         offsets: ``ids[offsets[r]:offsets[r + 1]]`` are row ``r``'s ids (int64, one more than the rows).
-        labels: Label ids, one per text, or None for unlabelled data.
+        labels: Label ids, one per text (a 0/1 row of labels per text for multi-label data), or None for
+            unlabelled data.
         pad_id: The tokenizer's padding id.
         owners: The text each row reads (int64, non-decreasing, every text at least once); None: row ``i`` is
             text ``i``.
@@ -111,7 +112,9 @@ class Encoded:
         }
         if self.labels is not None:
             texts = rows if self.owners is None else self.owners[rows]
-            batch["labels"] = torch.as_tensor(self.labels[texts], dtype=torch.long)
+            # Class ids for one label per text; a 0/1 row per text for several.
+            dtype = torch.long if self.labels.ndim == 1 else torch.float32
+            batch["labels"] = torch.as_tensor(self.labels[texts], dtype=dtype)
         return batch
 
 

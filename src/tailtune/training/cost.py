@@ -30,6 +30,7 @@ from tailtune.data.types import Splits, TextDataset
 from tailtune.durations import format_duration
 from tailtune.errors import TailTuneError
 from tailtune.models.lengths import MAX_WINDOWS
+from tailtune.task import Task
 from tailtune.training.batching import BatchPlan
 from tailtune.training.budget import NARROW_SCOPES, RESERVE_MARGIN, Budget, BudgetStop, fit_to_budget
 from tailtune.training.loop import HookList, StageHooks, stage_epochs
@@ -289,6 +290,7 @@ def plan_run(
     started: float,
     fallback: bool = False,
     hooks: Sequence[StageHooks] = (),
+    task: Task | None = None,
 ) -> RunPlan:
     """Probe, estimate and (with ``config.time_budget``) shrink a run's plan; tell the hooks (``on_plan``).
 
@@ -304,6 +306,7 @@ def plan_run(
         started: When the run started (``time.perf_counter`` seconds): the budget counts from there.
         fallback: Whether the ``tfidf`` strategy may replace the run when nothing fine-tuned fits the budget.
         hooks: Hear the plan.
+        task: The labels' task (default: single-label).
     """
     if fallback and config.time_budget is not None and config.time_budget < MIN_PROBED_BUDGET:
         return _fall_back_unprobed(
@@ -314,7 +317,7 @@ def plan_run(
             hooks,
             f"a budget under {format_duration(MIN_PROBED_BUDGET)} leaves no room to probe and fine-tune",
         )
-    probe = Probe(config, labels, train, label_ids, accelerator, class_counts)
+    probe = Probe(config, labels, train, label_ids, accelerator, class_counts, task)
     try:
         spent = time.perf_counter() - started
         if fallback and config.time_budget is not None and spent + probe.load_s > config.time_budget / 2:
@@ -405,10 +408,10 @@ def plan_fit(
     validation = {"source": held.info["source"], "size": sizes.validation, "train": sizes.selection}
     if not _probes(config, ctx.accelerator, hooks):
         return RunPlan(config, refit, None, None, None, None, None, validation, started)
-    label_ids = ctx.label_map.encode(held.train.labels, source=held.train.source)
+    label_ids = ctx.task.encode(ctx.label_map, held.train)
     return plan_run(config, held.train, label_ids, ctx.label_map.labels, ctx.label_map.counts(held.train),
                     ctx.accelerator, sizes, refit=refit, validation=validation, started=started,
-                    fallback=fallback, hooks=hooks)  # fmt: skip
+                    fallback=fallback, hooks=hooks, task=ctx.task)  # fmt: skip
 
 
 def asks_for_plan(hooks: Sequence[Any]) -> bool:

@@ -34,15 +34,14 @@ from accelerate.utils import set_seed
 from tailtune.config import DEFAULT_MAX_LENGTH, REFIT_BELOW_MEDIAN_CLASS, RunConfig, StageConfig
 from tailtune.data.imbalance import class_counts
 from tailtune.data.types import LabelMap, Splits, TextDataset
-from tailtune.metrics import score_predictions
 from tailtune.models.family import Decisions
 from tailtune.models.lengths import choose_max_length, length_sample
 from tailtune.models.saved import read_record, write_record
 from tailtune.models.scopes import final_linear
 from tailtune.models.transformer import check_max_length, load_classifier, position_limit
-from tailtune.task import Task, get_task
+from tailtune.task import Task, get_task, task_of
 from tailtune.training.batching import Encoded, encode, token_lengths
-from tailtune.training.calibration import Calibration, choose_calibration, fold_into_bias, prior_tau_for
+from tailtune.training.calibration import Calibration, fold_into_bias, prior_tau_for
 from tailtune.training.cost import RunPlan, plan_fit
 from tailtune.training.loop import HookList, StageHooks, StageReport, predict_logits, train_stages
 from tailtune.training.selection import EpochSelector, Score, StageChoice, carve_validation, refit_config
@@ -81,7 +80,7 @@ class FitContext:
         show_progress: bool = True,
     ) -> FitContext:  # fmt: skip
         """The context of a run on the training data ``train``."""
-        return cls(config, label_map, accelerator, label_map.counts(train), show_progress)
+        return cls(config, label_map, accelerator, label_map.counts(train), show_progress, task_of(train))
 
 
 @dataclass
@@ -258,7 +257,7 @@ def choose_long_texts(
     if validation is None:
         return {"chosen": "truncate", "reason": "no validation data to show that reading whole texts pays"}, None
     config = ctx.config
-    y_val = ctx.label_map.encode(validation.labels, source=validation.source)
+    y_val = ctx.task.encode(ctx.label_map, validation)
     whole = encode(trained.tokenizer, validation.texts, y_val, max_length=config.max_length, long_texts="chunks")
     if len(whole) == whole.n_texts:
         return {"chosen": "truncate", "reason": f"no validation text is longer than {config.max_length} tokens"}, None
@@ -269,7 +268,7 @@ def choose_long_texts(
     if first_logits is None:
         first_logits = predict(encode(trained.tokenizer, validation.texts, y_val, max_length=config.max_length))
     metric = config.select_metric if config.select_metric != "none" else "macro_f1"
-    scores = {mode: score_predictions(metric, y_val, logits.argmax(axis=1))
+    scores = {mode: ctx.task.select_score(metric, y_val, logits)
               for mode, logits in (("chunks", whole_logits), ("truncate", first_logits))}  # fmt: skip
     tolerance = max(0.01, 1.0 / len(validation))
     chosen = "chunks" if scores["chunks"] > scores["truncate"] + tolerance else "truncate"
@@ -314,8 +313,8 @@ def train_model(
     config = ctx.config
     if config.calibrate != "none":
         final_linear(model)  # fail now, not after training, where the rule cannot be folded in
-    encoded = encode(tokenizer, train.texts, label_map.encode(train.labels, source=train.source),
-                     max_length=config.max_length)  # fmt: skip
+    model.config.problem_type = ctx.task.problem_type  # what plain transformers scores the logits with
+    encoded = encode(tokenizer, train.texts, ctx.task.encode(label_map, train), max_length=config.max_length)
     history = HookList(hooks)
     selector = None
     listeners: list[StageHooks] = []
@@ -330,7 +329,7 @@ def train_model(
     if watch is not None:
         listeners.append(_EvaluateAfterStage(ctx, tokenizer, watch, history))
     stages = train_stages(model, encoded, train_counts, config, ctx.accelerator, hooks=[*listeners, *hooks],
-                          show_progress=ctx.show_progress)  # fmt: skip
+                          show_progress=ctx.show_progress, task=ctx.task)  # fmt: skip
     model = ctx.accelerator.unwrap_model(model)
     write_record(
         model.config,
@@ -376,7 +375,7 @@ def validation_split(config: RunConfig, splits: Splits) -> ValidationSplit:
         return ValidationSplit(splits.train, splits.eval, {"source": "given", "size": len(splits.eval)})
     if config.eval_fraction <= 0 or (config.select_metric == "none" and config.calibrate == "none"):
         return ValidationSplit(splits.train, None, {"source": None})  # nothing would use a held-out split
-    train_idx, val_idx = carve_validation(splits.train.labels, fraction=config.eval_fraction,
+    train_idx, val_idx = carve_validation(task_of(splits.train).strata(splits.train), fraction=config.eval_fraction,
                                           min_class_count=config.eval_min_class_count, seed=config.seed)  # fmt: skip
     if len(val_idx) == 0:
         return ValidationSplit(splits.train, None, {"source": None})
@@ -447,7 +446,7 @@ def fit_max_length(
 def _encode_split(ctx: FitContext, tokenizer: Any, dataset: TextDataset) -> Encoded:
     """A labelled split encoded to be scored as prediction reads texts (``long_texts``; ``auto``, not decided
     yet while training, reads as training does: see :func:`choose_long_texts`)."""
-    ids = ctx.label_map.encode(dataset.labels, source=dataset.source)
+    ids = ctx.task.encode(ctx.label_map, dataset)
     long_texts = "truncate" if ctx.config.long_texts == "auto" else ctx.config.long_texts
     return encode(tokenizer, dataset.texts, ids, max_length=ctx.config.max_length, long_texts=long_texts)
 
@@ -455,14 +454,14 @@ def _encode_split(ctx: FitContext, tokenizer: Any, dataset: TextDataset) -> Enco
 def _choose_calibration(ctx: FitContext, trained: TrainedModel, validation: TextDataset) -> Calibration:
     """The decision rule, chosen on the validation logits of the epoch selection kept (else of the model)."""
     config = ctx.config
-    y_val = ctx.label_map.encode(validation.labels, source=validation.source)
+    y_val = ctx.task.encode(ctx.label_map, validation)
     logits = trained.validation_logits
     if logits is None:
         encoded = _encode_split(ctx, trained.tokenizer, validation)
         logits = predict_logits(trained.model, encoded, ctx.accelerator, batch_size=config.eval_batch_size)
     last = [stage for stage in config.stages if stage.epochs][-1]
     prior_tau = prior_tau_for(last.loss, last.weights, last.sampler)
-    return choose_calibration(config.calibrate, logits, y_val, trained.train_counts, prior_tau=prior_tau)
+    return ctx.task.choose_rule(config.calibrate, logits, y_val, trained.train_counts, prior_tau=prior_tau)
 
 
 class _ValidationScore:
@@ -474,7 +473,7 @@ class _ValidationScore:
     def __call__(self) -> Score:
         config = self.ctx.config
         logits = predict_logits(self.model, self.encoded, self.ctx.accelerator, batch_size=config.eval_batch_size)
-        return Score(score_predictions(config.select_metric, self.encoded.labels, logits.argmax(axis=1)), logits)
+        return Score(self.ctx.task.select_score(config.select_metric, self.encoded.labels, logits), logits)
 
 
 class _EvaluateAfterStage(StageHooks):
@@ -487,7 +486,7 @@ class _EvaluateAfterStage(StageHooks):
         metrics = evaluate_split(self.ctx, model, self.tokenizer, self.dataset).metrics
         logger.info("after stage %d: eval macro-F1 %.4f", stage_index + 1, metrics["macro_f1"])
         self.history.on_log({"stage": stage_index, "stage_name": stage.name, "eval_macro_f1": metrics["macro_f1"],
-                             "eval_accuracy": metrics["accuracy"], "eval_tail_f1": metrics["tail_f1"]})  # fmt: skip
+                             "eval_accuracy": metrics.get("accuracy"), "eval_tail_f1": metrics["tail_f1"]})  # fmt: skip
 
 
 class _RefitHistory(StageHooks):

@@ -32,6 +32,7 @@ from transformers import get_linear_schedule_with_warmup
 from tailtune.config import PredictSettings, RunConfig, StageConfig
 from tailtune.errors import TailTuneError, TrainingDiverged
 from tailtune.models.scopes import cacheable, set_trainable
+from tailtune.task import Task, get_task
 from tailtune.training.batching import BatchPlan, Encoded
 from tailtune.training.features import build_cache, cache_key, pooling_of, replay
 from tailtune.training.losses import build_loss
@@ -166,6 +167,7 @@ def train_stages(
     *,
     hooks: Sequence[StageHooks] = (),
     show_progress: bool = True,
+    task: Task | None = None,
 ) -> list[StageReport]:
     """Train ``model`` through ``config.stages`` in order.
 
@@ -178,11 +180,12 @@ def train_stages(
         accelerator: From :func:`make_accelerator`.
         hooks: Hear the loop's events (:class:`StageHooks`), in this order.
         show_progress: Show a tqdm bar per stage (main process only).
+        task: The labels' task, which builds each stage's loss (default: single-label).
 
     Returns:
         What each stage that ran did.
     """
-    loop = _Loop(config, accelerator, class_counts, HookList(hooks), show_progress)
+    loop = _Loop(config, accelerator, class_counts, HookList(hooks), show_progress, task or get_task(None))
     reports: list[StageReport] = []
     trained: set[str] = set()  # names of parameters some earlier stage has changed
     for index, stage in enumerate(config.stages):
@@ -218,6 +221,7 @@ class _Loop:
     class_counts: list[int]
     hooks: HookList
     show_progress: bool
+    task: Task
 
 
 def stage_epochs(stage: StageConfig, batches_per_epoch: int, accumulation: int) -> int:
@@ -242,7 +246,7 @@ def _run_stage(loop: _Loop, model, params, data: Encoded, stage: StageConfig, in
                shared_key: str | None) -> StageReport:  # fmt: skip
     config, accelerator, hooks = loop.config, loop.accelerator, loop.hooks
     device = accelerator.device
-    loss_fn = stage_loss(stage, loop.class_counts).to(device)
+    loss_fn = loop.task.loss(stage, loop.class_counts, data.n_texts).to(device)
     batch_size = stage.batch_size or config.batch_size
     plan = BatchPlan(
         data.lengths, batch_size, seed=config.seed * 1000 + index * 100, shuffle=True,

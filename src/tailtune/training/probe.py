@@ -27,8 +27,9 @@ from tailtune.config import RunConfig, StageConfig
 from tailtune.data.types import TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.models.scopes import cacheable, set_trainable, trainable_modules
+from tailtune.task import Task, get_task
 from tailtune.training.batching import Encoded, encode, token_lengths
-from tailtune.training.loop import _adamw, stage_loss
+from tailtune.training.loop import _adamw
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -83,14 +84,16 @@ class Probe:
         train: The training texts and their label ids (a sample of them is used).
         accelerator: The run's accelerator (its device and precision).
         class_counts: Training examples per class (the losses' weights).
+        task: The labels' task, which builds the losses (default: single-label).
     """
 
     def __init__(self, config: RunConfig, labels: list[str], train: TextDataset, label_ids: np.ndarray,
-                 accelerator: Accelerator, class_counts: list[int]) -> None:  # fmt: skip
+                 accelerator: Accelerator, class_counts: list[int], task: Task | None = None) -> None:  # fmt: skip
         from tailtune.models.transformer import load_classifier
 
         started = time.perf_counter()
         self.config, self.accelerator, self.class_counts = config, accelerator, class_counts
+        self.task, self.n_texts = task or get_task(None), len(train)
         self.model, self.tokenizer = load_classifier(
             config.model, labels, head=config.head, pooling=config.pooling,
             trust_remote_code=config.trust_remote_code, attention_dropout=config.attention_dropout,
@@ -206,7 +209,7 @@ class Probe:
             for batch in batches:  # the batches' rows, renumbered as the cache holds them
                 batch["index"] = torch.arange(offset, offset + len(batch["index"]))
                 offset += len(batch["index"])
-        loss_fn = stage_loss(stage, self.class_counts).to(accelerator.device)
+        loss_fn = self.task.loss(stage, self.class_counts, self.n_texts).to(accelerator.device)
         optimizer = _adamw(params, stage, accelerator.device)
         with replay(model, cache) as feed:
             prepared, optimizer = accelerator.prepare(model, optimizer)

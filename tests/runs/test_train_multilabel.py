@@ -1,0 +1,122 @@
+"""train_run on multi-label data: one run body, the multi-label task chosen from the data, a checkpoint whose
+plain ``sigmoid > 0.5`` gives the label sets tailtune predicts."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import FILLER, WORDS
+
+from tailtune.data.types import Splits, TextDataset
+from tailtune.errors import TailTuneError
+from tailtune.models.family import evaluate, family_of_folder
+from tailtune.runs.train import train_run
+from tailtune.strategies import build_run_config
+from tailtune.task import MultiLabel, get_task
+
+#: Texts per label set: the frequent label alone, the frequent one with a rarer one, the rare one alone, none.
+SETS = {("sport",): 24, ("money", "sport"): 10, ("money",): 8, ("tech",): 5, ("money", "tech"): 3, (): 6}
+
+
+def label_sets(counts: dict[tuple[str, ...], int], seed: int) -> TextDataset:
+    """Short texts holding the topic words of each of their labels (filler only for a text without labels)."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for names, n in counts.items():
+        for _ in range(n):
+            words = [w for name in names for w in rng.choices(WORDS[name].split(), k=3)]
+            words += rng.choices(FILLER, k=rng.randint(2, 6))
+            rng.shuffle(words)
+            texts.append(" ".join(words))
+            labels.append(names)
+    return TextDataset(texts, labels, f"memory-{seed}")
+
+
+@pytest.fixture(scope="module")
+def splits() -> Splits:
+    return Splits(train=label_sets(SETS, seed=0), test=label_sets({k: max(1, v // 3) for k, v in SETS.items()}, 1))
+
+
+@pytest.fixture(scope="module")
+def run(tiny_model, splits, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("multilabel") / "two-stage"
+    config = build_run_config(tiny_model, "two-stage", settings={
+        "batch_size": 8, "max_length": 32, "eval_batch_size": 16, "seed": 1, "min_steps": 0, "epochs": 1,
+        "eval_min_class_count": 2,
+    })  # fmt: skip
+    return out, train_run(config, splits, out, show_progress=False)
+
+
+def test_the_run_records_the_multilabel_task_and_its_metrics(run):
+    out, metrics = run
+    config = json.loads((out / "config.json").read_text())
+    assert config["task"] == "multi-label"
+    assert config["train_counts"] == {"money": 21, "sport": 34, "tech": 8}
+    for key in ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss", "per_class"):
+        assert key in metrics
+    assert metrics["calibration"]["method"] == "label-thresholds"
+    saved = json.loads((out / "model" / "config.json").read_text())
+    assert saved["problem_type"] == "multi_label_classification"
+    assert saved["tailtune_task"] == "multi-label"
+
+
+def test_predictions_csv_joins_each_label_set(run, splits):
+    out, _ = run
+    predictions = pd.read_csv(out / "predictions.csv", keep_default_na=False)
+    assert predictions["label"].tolist() == ["|".join(row) for row in splits.test.labels]
+    assert all(set(cell.split("|")) <= {"", "money", "sport", "tech"} for cell in predictions["predicted"])
+
+
+def test_plain_transformers_sigmoid_gives_the_label_sets(run, splits):
+    """The per-label thresholds live in the bias: sigmoid(logit) > 0.5 on the plain checkpoint is the prediction."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    out, _ = run
+    model = AutoModelForSequenceClassification.from_pretrained(out / "model").eval()
+    tokenizer = AutoTokenizer.from_pretrained(out / "model")
+    with torch.no_grad():
+        logits = model(**tokenizer(splits.test.texts, padding=True, truncation=True, max_length=32,
+                                   return_tensors="pt")).logits.numpy()  # fmt: skip
+    names = [model.config.id2label[i] for i in range(logits.shape[1])]
+    plain = ["|".join(n for n, on in zip(names, row, strict=True) if on) for row in torch.sigmoid(
+        torch.from_numpy(logits)).numpy() > 0.5]  # fmt: skip
+    predictions = pd.read_csv(out / "predictions.csv", keep_default_na=False)
+    assert plain == predictions["predicted"].tolist()
+
+
+def test_the_loaded_model_scores_as_the_run_did(run, splits):
+    out, metrics = run
+    classifier = family_of_folder(out / "model").load(out / "model")
+    assert isinstance(classifier.task, MultiLabel)
+    again, _ = evaluate(classifier, splits.test)
+    assert again["micro_f1"] == pytest.approx(metrics["micro_f1"])
+    assert again["macro_f1"] == pytest.approx(metrics["macro_f1"])
+
+
+def test_multilabel_losses_are_refused_on_single_label_data(tiny_model, tmp_path):
+    config = build_run_config(tiny_model, "vanilla", settings={"max_length": 16, "epochs": 1, "min_steps": 0,
+                                                               "loss": "db", "eval_fraction": 0})  # fmt: skip
+    data = TextDataset(["a b", "c d", "e f", "g h"], ["x", "y", "x", "y"], "memory")
+    with pytest.raises(TailTuneError, match="loss 'db' is for multi-label data"):
+        train_run(config, Splits(train=data), tmp_path / "run", show_progress=False)
+
+
+def test_single_label_losses_map_onto_multilabel_ones():
+    from tailtune.config import StageConfig
+    from tailtune.task import multilabel_loss_of
+
+    task = get_task("multi-label")
+    assert multilabel_loss_of(StageConfig(name="s", loss="ldam", loss_params={"max_margin": 0.5})) == ("db", {})
+    assert multilabel_loss_of(StageConfig(name="s", loss="ce")) == ("bce", {})
+    assert multilabel_loss_of(StageConfig(name="s", loss="ce", weights="effective")) == ("cb", {})
+    assert multilabel_loss_of(StageConfig(name="s", loss="asl")) == ("asl", {})
+    loss = task.loss(StageConfig(name="s", loss="ldam"), [5, 2, 1], 8)
+    assert np.isfinite(float(loss(torch.zeros(2, 3), torch.tensor([[1.0, 0, 0], [0, 1, 1]]))))
+    with pytest.raises(TailTuneError, match="sampler 'class-balanced'"):
+        task.loss(StageConfig(name="s", loss="ce", sampler="class-balanced"), [5, 2, 1], 8)
