@@ -21,7 +21,6 @@ from tailtune.data.types import LabelMap, Splits, check_labels
 from tailtune.data.values import dataset_from_values
 from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir
-from tailtune.metrics import softmax
 from tailtune.models.card import CARD_FILE, write_model_card
 from tailtune.models.family import family_of_folder
 from tailtune.models.saved import SAVED_MODEL, read_record, write_record
@@ -347,7 +346,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length(), long_texts=self._long_texts())
         logits = predict_logits(self.model_, encoded, self._accelerator(), batch_size=self._eval_batch_size(),
                                 inference_only=True)  # fmt: skip
-        return softmax(logits)
+        return self.task.scores(logits)
 
     def _accelerator(self) -> Accelerator:
         """The Accelerator to predict with; made again on first use after unpickling, which drops it."""

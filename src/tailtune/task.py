@@ -103,8 +103,10 @@ class SingleLabel:
         return tuple(LOSS_PARAMS)
 
     def summary(self, metrics: dict[str, Any]) -> str:
-        return (f"macro-F1 {metrics['macro_f1']:.4f}  micro-F1 {metrics['micro_f1']:.4f}  "
-                f"balanced accuracy {metrics['balanced_accuracy']:.4f}  tail F1 {_score(metrics.get('tail_f1'))}")
+        return (
+            f"macro-F1 {metrics['macro_f1']:.4f}  micro-F1 {metrics['micro_f1']:.4f}  "
+            f"balanced accuracy {metrics['balanced_accuracy']:.4f}  tail F1 {_score(metrics.get('tail_f1'))}"
+        )
 
     def label_map(self, splits: Splits) -> LabelMap:
         from tailtune.data.types import check_labels
@@ -156,7 +158,6 @@ class SingleLabel:
         return choose_calibration(method, logits, targets, train_counts, prior_tau=prior_tau)
 
 
-
 #: How a text's label set is written in one cell of a table (predictions.csv, a CSV prediction file).
 LABEL_SET_SEPARATOR = "|"
 
@@ -177,8 +178,10 @@ class MultiLabel:
         return tuple(MULTILABEL_LOSS_PARAMS)
 
     def summary(self, metrics: dict[str, Any]) -> str:
-        return (f"micro-F1 {metrics['micro_f1']:.4f}  macro-F1 {_score(metrics.get('macro_f1'))}  "
-                f"samples-F1 {metrics['samples_f1']:.4f}  tail F1 {_score(metrics.get('tail_f1'))}")
+        return (
+            f"micro-F1 {metrics['micro_f1']:.4f}  macro-F1 {_score(metrics.get('macro_f1'))}  "
+            f"samples-F1 {metrics['samples_f1']:.4f}  tail F1 {_score(metrics.get('tail_f1'))}"
+        )
 
     def label_map(self, splits: Splits) -> LabelMap:
         from tailtune.data.types import check_label_sets
@@ -248,7 +251,6 @@ class MultiLabel:
         offsets = -logit(np.asarray(chosen.thresholds))
         after = _label_set_score("macro_f1", targets, probabilities, thresholds=np.asarray(chosen.thresholds))
         return Calibration("label-thresholds", 0.0, offsets.tolist(), before, after)
-
 
 
 #: The multi-label loss a stage trains with where its loss is one of single-label data: plain cross-entropy is
