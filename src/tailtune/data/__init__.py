@@ -8,8 +8,8 @@ public surface, defined in :mod:`~tailtune.data.types`, :mod:`~tailtune.data.val
 from __future__ import annotations
 
 from tailtune.data.readers import SUPPORTED_EXTENSIONS, load_dataset, parse_hub_spec, read_dataset, save_dataset
-from tailtune.data.types import LabelMap, Splits, TextDataset, check_labels
+from tailtune.data.types import LabelMap, Splits, TextDataset, check_label_sets, check_labels
 from tailtune.data.values import dataset_from_values
 
-__all__ = ["SUPPORTED_EXTENSIONS", "LabelMap", "Splits", "TextDataset", "check_labels", "dataset_from_values",
-           "load_dataset", "parse_hub_spec", "read_dataset", "save_dataset"]  # fmt: skip
+__all__ = ["SUPPORTED_EXTENSIONS", "LabelMap", "Splits", "TextDataset", "check_label_sets", "check_labels",
+           "dataset_from_values", "load_dataset", "parse_hub_spec", "read_dataset", "save_dataset"]  # fmt: skip

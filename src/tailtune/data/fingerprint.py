@@ -23,14 +23,18 @@ def fingerprint(dataset: TextDataset | None) -> str | None:
     """The content fingerprint of ``dataset`` (``"sha256:<hex>"``), or None for no dataset.
 
     Each text and label enters with its length, so no two different row sequences share the digest by
-    concatenation; unlabelled data hashes its texts alone and differs from the same texts labelled.
+    concatenation; unlabelled data hashes its texts alone and differs from the same texts labelled. A label set
+    (multi-label) enters as its number of names, then each name with its length.
     """
     if dataset is None:
         return None
-    digest = hashlib.sha256(b"labelled\n" if dataset.labels is not None else b"unlabelled\n")
+    kind = b"label sets\n" if dataset.multi_label else b"labelled\n" if dataset.labels is not None else b"unlabelled\n"
+    digest = hashlib.sha256(kind)
     labels = dataset.labels if dataset.labels is not None else [None] * len(dataset.texts)
     for text, label in zip(dataset.texts, labels, strict=True):
-        for value in (text,) if label is None else (text, label):
+        if isinstance(label, tuple):
+            digest.update(len(label).to_bytes(8, "little"))
+        for value in (text,) if label is None else (text, label) if isinstance(label, str) else (text, *label):
             encoded = str(value).encode("utf-8", "surrogatepass")
             digest.update(len(encoded).to_bytes(8, "little"))
             digest.update(encoded)

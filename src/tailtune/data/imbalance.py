@@ -355,6 +355,8 @@ def holdout_then_long_tail(
     """
     if dataset.labels is None:
         raise TailTuneError(f"{dataset.source}: has no labels; an imbalanced split needs a label column")
+    if dataset.multi_label:
+        raise TailTuneError(f"{dataset.source}: has label sets; an imbalanced split needs one label a text")
     binary = minority is not None or rate is not None
     if ratio is not None and binary:
         raise TailTuneError("give either ratio or minority with rate, not both")

@@ -1,6 +1,8 @@
 """The data types every layer shares: a labelled text dataset, the label map, a run's splits.
 
 Labels are names (strings) whatever the source stored: :mod:`tailtune.data.values` normalises them on the way in.
+A single-label dataset holds one name per text; a multi-label one a tuple of names per text (sorted, without
+repeats, empty for a text that carries no label).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ class TextDataset:
 
     Attributes:
         texts: The input texts.
-        labels: Label names as strings, aligned with ``texts``; ``None`` for unlabelled data.
+        labels: Aligned with ``texts``: one label name per text (single-label), or one tuple of label names per
+            text (multi-label: sorted, no name twice, ``()`` for a text with no label); ``None`` for unlabelled
+            data.
         source: Where the data came from (a path or hub spec), used in messages.
         columns: Every column of the source, in its order, with the values as read (strings for CSV and
             TSV), for writing them back out beside predictions; set by :func:`read_dataset`, ``None``
@@ -35,18 +39,25 @@ class TextDataset:
     """
 
     texts: list[str]
-    labels: list[str] | None
+    labels: list[str] | list[tuple[str, ...]] | None
     source: str
     columns: dict[str, list[Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.labels is not None and len(self.labels) != len(self.texts):
             raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+        if self.labels and len({isinstance(y, tuple) for y in self.labels}) > 1:
+            raise ValueError("labels mix single names and tuples of names; give every text one kind")
         if self.columns is not None and any(len(v) != len(self.texts) for v in self.columns.values()):
             raise ValueError(f"columns of another length than the {len(self.texts)} texts")
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether the labels are label sets (a tuple of names per text) rather than one name per text."""
+        return bool(self.labels) and isinstance(self.labels[0], tuple)  # type: ignore[index]
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> TextDataset:
         """Return a new dataset with the rows at ``indices`` (in that order), from the same source."""
@@ -92,6 +103,12 @@ class LabelMap:
             ordered = sorted(names)
         return cls(ordered)
 
+    @classmethod
+    def from_label_sets(cls, rows: Iterable[Iterable[str]]) -> LabelMap:
+        """Build a map from the label sets of multi-label training data: every name that occurs in any row, in
+        the order :meth:`from_labels` gives."""
+        return cls.from_labels(name for row in rows for name in row)
+
     @property
     def label2id(self) -> dict[str, int]:
         """Label name -> class id."""
@@ -124,6 +141,25 @@ class LabelMap:
         ids = (mapping[v] if v in mapping else mapping[normal_label(v)] for v in values)
         return np.fromiter(ids, dtype=np.int64, count=len(values))
 
+    def encode_sets(self, rows: Sequence[Iterable[str]], *, source: str) -> np.ndarray:
+        """Turn label sets into a 0/1 indicator matrix: shape ``(len(rows), len(self))``, float32, a 1 where the
+        row carries the class of that column.
+
+        Names match as in :meth:`encode`; an empty row is a row of zeros.
+
+        Args:
+            rows: One collection of label names per text.
+            source: The file the names came from, for the error message.
+
+        Raises:
+            TailTuneError: If a name is not in the map (the message :meth:`encode` gives).
+        """
+        rows = [tuple(row) for row in rows]
+        ids = self.encode([name for row in rows for name in row], source=source)
+        out = np.zeros((len(rows), len(self)), dtype=np.float32)
+        out[np.repeat(np.arange(len(rows)), [len(row) for row in rows]), ids] = 1.0
+        return out
+
     def _lookup(self, source: str) -> dict[str, int]:
         """Label name -> class id, the names also in their normal form where that names one class only."""
         mapping = self.label2id
@@ -142,12 +178,16 @@ class LabelMap:
         return {**{name: mapping[names[0]] for name, names in normal.items() if len(names) == 1}, **mapping}
 
     def counts(self, dataset: TextDataset) -> list[int]:
-        """Examples per class of a labelled dataset, in class-id order (a class it lacks counts 0).
+        """Examples per class of a labelled dataset, in class-id order (a class it lacks counts 0); for a
+        multi-label dataset, the texts carrying each class (a text counts once for each of its labels).
 
         Raises:
             TailTuneError: If a label is not in the map.
         """
-        ids = self.encode(dataset.labels or [], source=dataset.source)
+        labels: list[Any] = list(dataset.labels or [])
+        if dataset.multi_label:
+            labels = [name for row in labels for name in row]
+        ids = self.encode(labels, source=dataset.source)
         return np.bincount(ids, minlength=len(self)).tolist()
 
 
@@ -161,9 +201,20 @@ class Splits:
 
 
 def check_labels(splits: Splits) -> LabelMap:
-    """The label map of the training data; eval/test labels must all occur in training."""
+    """The label map of single-label training data; eval/test labels must all occur in training.
+
+    Raises:
+        TailTuneError: No training labels, fewer than two classes, an eval/test label unseen in training, or
+            label sets (multi-label data) in any split.
+    """
     if splits.train.labels is None:
         raise TailTuneError(f"{splits.train.source}: training data needs labels")
+    _check_one_shape(splits)
+    if splits.train.multi_label:
+        raise TailTuneError(
+            f"{splits.train.source}: the labels are label sets (several labels a text); train a multi-label task "
+            "on them, or give each text one label"
+        )
     label_map = LabelMap.from_labels(splits.train.labels)
     if len(label_map) < 2:
         raise TailTuneError(
@@ -173,6 +224,46 @@ def check_labels(splits: Splits) -> LabelMap:
         if part is not None and part.labels is not None:
             label_map.encode(part.labels, source=part.source)
     return label_map
+
+
+def check_label_sets(splits: Splits) -> LabelMap:
+    """The label map of multi-label training data: every label name that occurs in training (texts without a
+    label are negative examples); the eval/test label names must all occur in training.
+
+    Raises:
+        TailTuneError: No training labels, one label name per text instead of label sets, splits of different
+            shapes (label sets in one, one label a text in another), fewer than two labels in all, or an
+            eval/test label unseen in training.
+    """
+    train = splits.train
+    if train.labels is None:
+        raise TailTuneError(f"{train.source}: training data needs labels")
+    _check_one_shape(splits)
+    if not train.multi_label:
+        raise TailTuneError(
+            f"{train.source}: the labels are one name a text, not label sets; store them as lists (JSON lines, "
+            "Parquet) or split a CSV/TSV label column with label_separator"
+        )
+    label_map = LabelMap.from_label_sets(train.labels)  # type: ignore[arg-type]
+    if len(label_map) < 2:
+        found = f"only the label {label_map.labels[0]!r}" if label_map.labels else "no label on any text"
+        raise TailTuneError(f"{train.source}: {found}; a multi-label classifier needs at least two labels")
+    for part in (splits.eval, splits.test):
+        if part is not None and part.labels is not None:
+            label_map.encode_sets(part.labels, source=part.source)  # type: ignore[arg-type]
+    return label_map
+
+
+def _check_one_shape(splits: Splits) -> None:
+    """Refuse a run whose labelled splits mix label sets (multi-label) and one label a text (single-label)."""
+    parts = [p for p in (splits.train, splits.eval, splits.test) if p is not None and p.labels]
+    if len({p.multi_label for p in parts}) > 1:
+        shape = {True: "label sets (multi-label)", False: "one label a text (single-label)"}
+        first, other = parts[0], next(p for p in parts if p.multi_label != parts[0].multi_label)
+        raise TailTuneError(
+            f"{other.source}: has {shape[other.multi_label]} while {first.source} has {shape[first.multi_label]}; "
+            "read every split of a run the same way (label_separator for CSV/TSV, lists in JSON lines or Parquet)"
+        )
 
 
 def quote_names(values: Iterable[Any], limit: int = 20) -> str:
