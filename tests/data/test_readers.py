@@ -383,8 +383,8 @@ def test_jsonl_null_and_missing_label_rows(tmp_path):
 
 
 def test_jsonl_nested_value(tmp_path):
-    path = write_file(tmp_path / "d.jsonl", '{"text": "a", "label": ["x", "y"]}\n')
-    with pytest.raises(TailTuneError, match=r"data row 1 \(line 1 of the file\) has a list in column 'label'"):
+    path = write_file(tmp_path / "d.jsonl", '{"text": "a", "label": {"x": 1}}\n')
+    with pytest.raises(TailTuneError, match=r"data row 1 \(line 1 of the file\) has a dict in column 'label'"):
         read_dataset(path)
 
 
@@ -588,7 +588,9 @@ def test_dataset_from_values_checks_its_arguments():
     with pytest.raises(TailTuneError, match=r"^fit\(\): texts must be a one-dimensional sequence"):
         dataset_from_values("ab", ["x", "y"], source="fit()")
     with pytest.raises(TailTuneError, match=r"^fit\(\): labels must be a one-dimensional sequence"):
-        dataset_from_values(["a", "b"], np.array([[0], [1]]), source="fit()")
+        dataset_from_values(["a", "b"], np.zeros((2, 1, 1)), source="fit()")
+    # A 2-D array is a 0/1 indicator matrix (multi-label), its columns named "0" .. "K-1".
+    assert dataset_from_values(["a", "b"], np.array([[0], [1]]), source="fit()").labels == [(), ("0",)]
     with pytest.raises(TailTuneError, match=r"^fit\(\): no texts given$"):
         dataset_from_values([], [], source="fit()")
     with pytest.raises(TailTuneError, match=r"data row 1 has an empty text"):

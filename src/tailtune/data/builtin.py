@@ -142,9 +142,12 @@ def load_data(
     label_column: str = "label",
     require_labels: bool = True,
     allow_empty_texts: bool = False,
+    label_separator: str | None = None,
 ) -> TextDataset:
     """Read text as every command does: :func:`tailtune.data.read_dataset`'s specs (files, ``save_to_disk``
     folders, hub datasets), and ``builtin:bbc-news`` and ``builtin:bbc-headlines`` for the embedded corpora.
+
+    ``label_separator`` splits CSV/TSV label cells into label sets, as :func:`~tailtune.data.read_dataset` does.
 
     Raises:
         TailTuneError: For an unknown ``builtin:`` name, or anything :func:`tailtune.data.read_dataset` raises.
@@ -156,4 +159,4 @@ def load_data(
     if spec.startswith("builtin:"):
         raise TailTuneError(f"unknown built-in data {spec!r}; valid: {', '.join(BUILTIN_DATA)}")
     return read_dataset(spec, text_column=text_column, label_column=label_column, require_labels=require_labels,
-                        allow_empty_texts=allow_empty_texts)  # fmt: skip
+                        allow_empty_texts=allow_empty_texts, label_separator=label_separator)  # fmt: skip

@@ -50,8 +50,13 @@ def read_dataset(
     label_column: str = "label",
     require_labels: bool = True,
     allow_empty_texts: bool = False,
+    label_separator: str | None = None,
 ) -> TextDataset:
     """Read labelled (or, with ``require_labels=False``, unlabelled) text from a file, a folder or the hub.
+
+    A label column holding lists (JSON lines, Parquet, ``datasets`` sequences) is read as label sets (multi-label:
+    a sorted tuple of names per text, ``()`` for ``[]``); so is a CSV/TSV label column, or a JSON column of
+    strings, when ``label_separator`` is given (see :mod:`tailtune.data.label_sets`).
 
     Args:
         spec: One of: a ``.csv``, ``.tsv``, ``.jsonl``/``.json`` (JSON lines) or ``.parquet`` file; a folder
@@ -65,13 +70,16 @@ def read_dataset(
             present, labels are read when every row has one and dropped with a warning otherwise.
         allow_empty_texts: Accept empty and whitespace-only texts (for prediction, where every row gets an
             answer); missing (null) texts are refused either way.
+        label_separator: Split each label cell that is a string on this (``"|"``): its parts, stripped, are the
+            text's labels; empty parts are dropped and an empty cell is a text with no label. Lists are read as
+            they are. Without it, a label that joins labels of other rows with ``|``, ``;`` or ``,`` is refused.
 
     Returns:
         The texts and their label names as strings, with every column of the source in ``columns``.
 
     Raises:
         TailTuneError: For a missing or unreadable file, a malformed CSV/TSV row, missing columns, empty
-            cells and the like.
+            cells, a label column mixing lists and single labels, and the like.
     """
     spec = str(spec)
     kind, location, split = _resolve_spec(spec)
@@ -82,7 +90,7 @@ def read_dataset(
     else:
         table = _read_hub(spec)
     dataset = to_dataset(table, text_column=text_column, label_column=label_column, require_labels=require_labels,
-                          allow_empty_texts=allow_empty_texts)  # fmt: skip
+                          allow_empty_texts=allow_empty_texts, label_separator=label_separator)  # fmt: skip
     dataset.columns = table.columns
     return dataset
 
@@ -302,7 +310,9 @@ def _pick_split(loaded: Any, split: str | None, spec: str) -> Any:
 def _hf_to_table(ds: Any, spec: str) -> Table:
     from datasets import ClassLabel
 
-    class_names = {name: list(f.names) for name, f in ds.features.items() if isinstance(f, ClassLabel)}
+    # A ClassLabel column, or a sequence of ClassLabel ids (multi-label): its ids become names.
+    found = {name: getattr(f, "feature", f) for name, f in ds.features.items()}
+    class_names = {name: list(f.names) for name, f in found.items() if isinstance(f, ClassLabel)}
     columns = {name: list(ds[name]) for name in ds.column_names}
     return Table(columns, spec, class_names=class_names)
 
@@ -311,19 +321,44 @@ def _hf_to_table(ds: Any, spec: str) -> Table:
 
 
 def save_dataset(
-    dataset: TextDataset, path: str | Path, *, text_column: str = "text", label_column: str = "label"
+    dataset: TextDataset,
+    path: str | Path,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_separator: str = "|",
 ) -> None:
     """Write a dataset to a file whose format follows its extension, atomically.
 
     ``.csv``/``.tsv`` use standard CSV quoting and CRLF line ends (fields with separators, quotes, CR or LF are
     quoted);
     ``.jsonl``/``.json`` write one JSON object per line; ``.parquet`` writes string columns. Unlabelled
-    datasets get only the text column.
+    datasets get only the text column. Label sets (multi-label) are JSON lists in JSON lines and Parquet, and
+    joined with ``label_separator`` in CSV/TSV (an empty cell for a text with no label), so that
+    :func:`read_dataset` with the same ``label_separator`` reads the same dataset back.
 
     Raises:
-        TailTuneError: For an unsupported extension.
+        TailTuneError: For an unsupported extension, or a label holding ``label_separator`` in CSV/TSV.
     """
-    columns: dict[str, list[str]] = {text_column: list(dataset.texts)}
+    columns: dict[str, list[Any]] = {text_column: list(dataset.texts)}
     if dataset.labels is not None:
         columns[label_column] = list(dataset.labels)
+        if dataset.multi_label:
+            columns[label_column] = _label_cells(dataset, Path(path), label_separator)
     write_table(pd.DataFrame(columns, dtype=object), path)
+
+
+def _label_cells(dataset: TextDataset, path: Path, separator: str) -> list[Any]:
+    if path.suffix.lower() not in (".csv", ".tsv"):
+        return [list(row) for row in dataset.labels or []]
+    if not separator:
+        raise TailTuneError("label_separator must not be empty; give the character between labels, such as '|'",
+                            setting="label_separator")  # fmt: skip
+    held = sorted({name for row in dataset.labels or [] for name in row if separator in name})
+    if held:
+        raise TailTuneError(
+            f"{path}: cannot join label sets with {separator!r}: label(s) {quote_names(held)} hold it; pick another "
+            "label_separator",
+            setting="label_separator",
+        )
+    return [separator.join(row) for row in dataset.labels or []]

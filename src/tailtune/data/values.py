@@ -8,6 +8,9 @@ every source (each file format, the hub, the Python API) goes through.
   both become the integer name ``"1"``, ``"-3"``; other strings stay as written (``"1e3"``, ``"2.50"``,
   ``"007"``, ``"NA"``); booleans become ``"True"``/``"False"``. A missing label (empty, null, NaN, or nothing
   but invisible characters) is refused naming the row.
+- Label sets (multi-label): a label column holding lists, or split on a ``label_separator``, gives each text a
+  tuple of names, each normalised as above (:mod:`tailtune.data.label_sets`); ``[]`` or an empty cell split on a
+  separator is a text with no label, a null a missing one.
 - Texts: kept exactly as read. A missing text (null, NaN) or a non-string one (a number, a list) is refused
   naming the row and column; an empty one too (nothing but whitespace and invisible characters:
   :func:`~tailtune.data.visible.is_empty_text`), unless ``allow_empty_texts`` is set.
@@ -51,27 +54,46 @@ class Table:
 
 
 def dataset_from_values(
-    texts: Sequence[Any], labels: Sequence[Any] | None, *, source: str, allow_empty_texts: bool = False
+    texts: Sequence[Any],
+    labels: Any,
+    *,
+    source: str,
+    allow_empty_texts: bool = False,
+    label_names: Sequence[Any] | None = None,
+    indicator: bool | None = None,
 ) -> TextDataset:
     """Check and normalise texts and labels given in memory exactly as :func:`read_dataset` does a file's.
 
+    ``labels`` takes one of three shapes, as scikit-learn's classifiers do:
+
+    - one label per text (strings, integers, whole floats; booleans become ``"True"``/``"False"``): single-label;
+    - one collection of labels per text (lists, tuples, sets; ``[]`` for a text with no label): multi-label;
+    - a 0/1 indicator matrix, one row per text and one column per label: multi-label. A 2-D array (NumPy, SciPy
+      sparse, a pandas DataFrame) is always read as one; a list of lists only with ``indicator=True`` or
+      ``label_names`` given (else its rows are label sets: ``[[0, 1]]`` is the labels ``"0"`` and ``"1"``).
+
     Args:
         texts: One string per row.
-        labels: One label per text (strings, integers, whole floats; booleans become ``"True"``/``"False"``),
-            or ``None`` for unlabelled texts.
+        labels: The labels in one of the shapes above, or ``None`` for unlabelled texts.
         source: What the data is called in messages, e.g. ``"fit()"``.
         allow_empty_texts: Accept empty and whitespace-only texts.
+        label_names: The label of each column of an indicator matrix (scikit-learn's ``MultiLabelBinarizer``
+            ``classes_``); by default a DataFrame's column names, else ``"0"`` .. ``"K-1"``. Only for an indicator.
+        indicator: ``True``: ``labels`` is an indicator matrix; ``False``: never read it as one (the rows of a 2-D
+            array are then label sets); ``None`` (default): as the list above says.
 
     Returns:
-        The texts and their label names as strings; ``columns`` is ``None``.
+        The texts and their label names as strings (single-label), or sorted tuples of names (multi-label);
+        ``columns`` is ``None``.
 
     Raises:
         TailTuneError: For texts and labels of different lengths, no texts, and any row :func:`read_dataset`
-            would refuse (a missing label, a missing or non-string text, ...), naming the (1-based) row.
+            would refuse (a missing label, a missing or non-string text, ...), naming the (1-based) row; for an
+            indicator matrix, rows of the wrong width and values other than 0 and 1.
     """
     columns: dict[str, list[Any]] = {"texts": _as_list(texts, "texts", source)}
     if labels is not None:
-        columns["labels"] = _as_list(labels, "labels", source)
+        columns["labels"] = _label_values(labels, source, label_names=label_names, indicator=indicator)
         if len(columns["labels"]) != len(columns["texts"]):
             raise TailTuneError(
                 f"{source}: {len(columns['texts'])} texts but {len(columns['labels'])} labels; pass one label per text"
@@ -82,6 +104,26 @@ def dataset_from_values(
                        require_labels=labels is not None, allow_empty_texts=allow_empty_texts)  # fmt: skip
 
 
+def _label_values(labels: Any, source: str, *, label_names: Sequence[Any] | None, indicator: bool | None) -> list[Any]:
+    """The labels given to :func:`dataset_from_values` as one value per row: a name, or a tuple of names."""
+    from tailtune.data.label_sets import indicator_sets
+
+    two_d = getattr(labels, "ndim", 1) == 2
+    if indicator is None:
+        indicator = two_d or label_names is not None
+    if indicator:
+        if isinstance(labels, (str, bytes)) or getattr(labels, "ndim", 2) != 2:
+            raise TailTuneError(f"{source}: an indicator matrix of labels must be two-dimensional, one row per text",
+                                setting="indicator")  # fmt: skip
+        return indicator_sets(labels, label_names, source=source)  # type: ignore[return-value]
+    if label_names is not None:
+        raise TailTuneError(f"{source}: label_names names the columns of an indicator matrix; drop it with "
+                            "indicator=False", setting="label_names")  # fmt: skip
+    if two_d:
+        return [tuple(row) for row in (labels.toarray() if hasattr(labels, "toarray") else np.asarray(labels))]
+    return _as_list(labels, "labels", source)
+
+
 def _as_list(values: Sequence[Any], name: str, source: str) -> list[Any]:
     # A lone string would otherwise be taken for a list of one-character texts, and a table for its column names.
     if isinstance(values, (str, bytes)) or getattr(values, "ndim", 1) != 1:
@@ -90,8 +132,21 @@ def _as_list(values: Sequence[Any], name: str, source: str) -> list[Any]:
 
 
 def to_dataset(
-    table: Table, *, text_column: str, label_column: str, require_labels: bool, allow_empty_texts: bool = False
+    table: Table,
+    *,
+    text_column: str,
+    label_column: str,
+    require_labels: bool,
+    allow_empty_texts: bool = False,
+    label_separator: str | None = None,
 ) -> TextDataset:
+    """Validate a table read from any source into a dataset (see the module docstring for what is refused).
+
+    The labels are label sets when the label column holds lists or ``label_separator`` is given
+    (:mod:`tailtune.data.label_sets`), else one name per text.
+    """
+    from tailtune.data.label_sets import is_label_list, label_sets, refuse_joined_labels
+
     src = table.source
     found = quote_names(list(table.columns)) or "none"
     if text_column not in table.columns:
@@ -108,14 +163,19 @@ def to_dataset(
         raise TailTuneError(f"{src}: has a header but no data rows")
 
     texts = _texts(table, text_column, allow_empty=allow_empty_texts)
-    labels: list[str] | None = None
+    labels: list[Any] | None = None
     if label_column in table.columns:
-        values = _label_names(table, label_column)
-        bad = [i for i, v in enumerate(values) if not v]
+        sets = label_separator is not None or any(map(is_label_list, table.columns[label_column]))
+        values = label_sets(table, label_column, label_separator) if sets else _label_names(table, label_column)
+        bad = [i for i, v in enumerate(values) if v is None or v == ""]
         if not bad:
-            labels = values  # type: ignore[assignment]
+            labels = values
+            if not sets:
+                refuse_joined_labels(table, label_column, values)
         elif require_labels:
-            raise TailTuneError(f"{src}: {_describe_rows(table, bad)} an empty label; fill it in or remove the row")
+            fix = "write [] for a text with no label, or remove the row" if sets else "fill it in or remove the row"
+            raise TailTuneError(f"{src}: {_describe_rows(table, bad)} {'no label list' if sets else 'an empty label'}; "
+                                f"{fix}")  # fmt: skip
         else:
             logger.warning("%s: %d rows have no label; reading the texts without labels", src, len(bad))
     return TextDataset(texts, labels, src)
@@ -165,7 +225,7 @@ def _label_names(table: Table, column: str) -> list[str | None]:
         except TypeError:
             raise TailTuneError(
                 f"{table.source}: {_describe_rows(table, [i])} a {type(value).__name__} in column "
-                f"'{column}'; expected one label per row, a string or a number"
+                f"'{column}'; expected one label per row, a string or a number (or a list of labels in every row)"
             ) from None
         name = None if written is None else _whole_number(normal_label(written))
         if name:
