@@ -49,9 +49,10 @@ def _step_profile(n_max: int, ratio: float, k: int) -> list[int]:
 PROFILES: dict[str, Callable[[int, float, int], list[int]]] = {"exp": _exp_profile, "step": _step_profile}
 
 
-def class_counts(labels: Sequence[str]) -> dict[str, int]:
-    """Count examples per class, ordered by count (largest first), then by name."""
-    counts = Counter(labels)
+def class_counts(labels: Sequence[str] | Sequence[tuple[str, ...]]) -> dict[str, int]:
+    """Count examples per class, ordered by count (largest first), then by name; a text with a tuple of labels
+    (multi-label data) counts once for each of them."""
+    counts = Counter(name for label in labels for name in (label if isinstance(label, tuple) else (label,)))
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
