@@ -211,7 +211,7 @@ class MultiLabel:
             probabilities=scores if calibrated else None,
         )  # fmt: skip
         # One name for the per-class rows, whatever the task: the tables, the report and the card read them.
-        metrics["per_class"] = metrics.pop("per_label")
+        metrics["per_class"], metrics["absent_classes"] = metrics.pop("per_label"), metrics.pop("absent_labels")
         names = label_map.labels
         predictions = pd.DataFrame({
             "text": list(dataset.texts),

@@ -29,7 +29,7 @@ METRIC_KEYS = {
     "accuracy", "micro_f1", "macro_f1", "weighted_f1", "balanced_accuracy", "n_examples", "head_f1", "medium_f1",
     "tail_f1", "groups", "per_class", "confusion_matrix", "split", "eval", "stages", "wall_time_s",
     "validation_split", "selection", "long_texts", "refit", "refit_epochs", "calibration", "absent_classes",
-    "log_loss", "cost",
+    "log_loss", "cost", "task",
 }  # fmt: skip
 
 

@@ -38,13 +38,11 @@ def metrics_table(metrics: dict[str, Any], *, full_scores: str | None = None) ->
     are (e.g. ``RUN/metrics.json``).
     """
     # Here, not at the top: --help must answer without the libraries the metrics import (sklearn, pandas).
-    from tailtune.classtable import class_rows, fmt_score, group_lines, lowest_f1, metrics_confusions, name_list, rarest
+    from tailtune.classtable import class_rows, group_lines, lowest_f1, metrics_confusions, name_list, rarest
 
-    tail = fmt_score(metrics.get("tail_f1"), missing="not measured")
-    lines = [
-        f"{metrics['split']}: macro-F1 {metrics['macro_f1']:.4f}  micro-F1 {metrics['micro_f1']:.4f}  "
-        f"balanced accuracy {metrics['balanced_accuracy']:.4f}  tail F1 {tail}",
-    ]
+    from tailtune.task import get_task
+
+    lines = [f"{metrics['split']}: {get_task(metrics.get('task')).summary(metrics)}"]
     rows = class_rows(metrics)
     if len(rows) <= FULL_TABLE_CLASSES:
         width = _name_width(rows)

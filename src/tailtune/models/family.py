@@ -220,4 +220,4 @@ def evaluate(classifier: Classifier, dataset: TextDataset) -> tuple[dict[str, An
         classifier.label_map, dataset, classifier.predict_proba(dataset.texts),
         train_counts=[int(classifier.train_counts.get(name, 0)) for name in names], calibrated=classifier.calibrated,
     )  # fmt: skip
-    return metrics, predictions
+    return {"task": classifier.task.name, **metrics}, predictions
