@@ -147,6 +147,14 @@ def test_label_sets_given_as_lists_tuples_and_sets():
     assert dataset_from_values(["a", "b"], rows, source="fit()").labels == [("p",), ()]
 
 
+def test_joined_labels_in_memory_are_refused_or_split_on_the_separator():
+    labels = ["grain", "grain|wheat", "wheat"]
+    with pytest.raises(TailTuneError, match=r"^fit\(\): data row 2 has the label 'grain\|wheat' in column 'labels'"):
+        dataset_from_values(["x", "y", "z"], labels, source="fit()")
+    split = dataset_from_values(["x", "y", "z"], labels, source="fit()", label_separator="|")
+    assert split.labels == [("grain",), ("grain", "wheat"), ("wheat",)]
+
+
 def test_indicator_matrices_in_every_form_give_the_same_label_sets():
     dense = np.array([[1, 0, 1], [0, 0, 0], [0, 1, 0]])
     want = [("a", "c"), (), ("b",)]

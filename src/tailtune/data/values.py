@@ -61,6 +61,7 @@ def dataset_from_values(
     allow_empty_texts: bool = False,
     label_names: Sequence[Any] | None = None,
     indicator: bool | None = None,
+    label_separator: str | None = None,
 ) -> TextDataset:
     """Check and normalise texts and labels given in memory exactly as :func:`read_dataset` does a file's.
 
@@ -81,6 +82,7 @@ def dataset_from_values(
             ``classes_``); by default a DataFrame's column names, else ``"0"`` .. ``"K-1"``. Only for an indicator.
         indicator: ``True``: ``labels`` is an indicator matrix; ``False``: never read it as one (the rows of a 2-D
             array are then label sets); ``None`` (default): as the list above says.
+        label_separator: Split string labels on this into label sets, as :func:`read_dataset` splits CSV cells.
 
     Returns:
         The texts and their label names as strings (single-label), or sorted tuples of names (multi-label);
@@ -101,7 +103,8 @@ def dataset_from_values(
     if not columns["texts"]:
         raise TailTuneError(f"{source}: no texts given")
     return to_dataset(Table(columns, source), text_column="texts", label_column="labels",
-                       require_labels=labels is not None, allow_empty_texts=allow_empty_texts)  # fmt: skip
+                      require_labels=labels is not None, allow_empty_texts=allow_empty_texts,
+                      label_separator=label_separator)  # fmt: skip
 
 
 def _label_values(labels: Any, source: str, *, label_names: Sequence[Any] | None, indicator: bool | None) -> list[Any]:
