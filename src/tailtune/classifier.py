@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import time
@@ -23,13 +24,13 @@ from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir
 from tailtune.models.card import CARD_FILE, write_model_card
 from tailtune.models.family import family_of_folder
-from tailtune.models.saved import SAVED_MODEL, read_record, write_record
+from tailtune.models.saved import SAVED_MODEL, read_record
 from tailtune.models.transformer import check_max_length, load_saved_classifier, position_limit, save_classifier
 from tailtune.strategies import SETTINGS, build_run_config
 from tailtune.task import Task, get_task
 from tailtune.training.batching import encode
 from tailtune.training.cost import plan_fit
-from tailtune.training.fitting import FitContext, fit, resolve_max_length, trained_counts
+from tailtune.training.fitting import FitContext, fit, resolve_max_length
 from tailtune.training.loop import make_accelerator, predict_logits
 
 if TYPE_CHECKING:
@@ -185,6 +186,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         self.accelerator_ = make_accelerator(self.config_)
         # The same method as `tailtune train`: a held-out split, the best epochs, a refit and the decision rule.
         ctx = FitContext.of(self.config_, train, label_map, self.accelerator_, show_progress=self.show_progress)
+        ctx = dataclasses.replace(ctx, label_kind=kind)  # recorded with the model: a loaded one predicts integers too
         plan = plan_fit(ctx, Splits(train), started=started)  # its estimated time, and a time budget's decision
         fitted = fit(ctx, Splits(train), plan=plan)
         self.config_ = fitted.config  # with what the fit decided (long_texts under auto)
@@ -192,8 +194,6 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         self.decisions_ = fitted.decisions().to_dict()
         cost = plan.record()  # None without a time budget: nothing was probed
         self.decisions_["cost"] = cost and {**cost, "actual_s": round(time.perf_counter() - started, 2)}
-        # Saved with the model, so that a loaded model predicts integers too.
-        write_record(self.model_.config, label_kind=kind)
         self.classes_ = _typed(label_map.labels, kind)
         return self
 
@@ -238,7 +238,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         with atomic_dir(path, SAVED_MODEL) as tmp:
             save_classifier(self.model_, self.tokenizer_, tmp)
             if self.config_ is not None:
-                counts = trained_counts(self.model_, self.label_map)
+                counts = [self.train_counts[name] for name in self.label_map.labels]
                 write_model_card(tmp, self.config_, self.label_map.labels, counts, self.decisions_,
                                  data_source="fit()")  # fmt: skip
             elif (Path(self.model) / CARD_FILE).is_file():  # loaded: keep the card it came with

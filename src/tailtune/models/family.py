@@ -62,7 +62,7 @@ class Trained(Classifier, Protocol):
 @dataclass
 class Decisions:
     """What a fit decided on the data, recorded once: ``metrics.json`` holds :meth:`to_dict`, the saved model's
-    record and card are written from the same fit.
+    record (:func:`tailtune.models.saved.write_fit_record`) and card are written from the same fit.
 
     Attributes:
         validation_split: Where the validation data came from (``source``: ``given``, ``carved`` or None).
@@ -73,6 +73,16 @@ class Decisions:
         calibration: The decision rule folded into the model (None: none).
         cost: The plan, its estimated time and the time budget's decision, with the time taken (``actual_s``,
             filled in by whoever times the whole run); None where the family records none.
+        task: What the final model's labels are (:mod:`tailtune.task`).
+        label_kind: ``string``, ``integer`` or ``boolean``: the type of every training label, which predictions keep.
+        train_counts: Examples per label name of the data the final model trained on (less a carved validation
+            split where nothing was refit).
+        max_length: The token budget the final model trained with.
+        reading: How the final model reads a text longer than ``max_length`` (``chunks`` or ``truncate``).
+
+    The last five are recorded with the saved model, not in ``metrics.json``, whose run already records its task,
+    settings and class counts in ``config.json``; None where the family records none (or read from
+    ``metrics.json``).
     """
 
     validation_split: dict[str, Any] = field(default_factory=lambda: {"source": None})
@@ -82,23 +92,24 @@ class Decisions:
     refit_epochs: list[float] | None = None
     calibration: dict[str, Any] | None = None
     cost: dict[str, Any] | None = None
+    task: str | None = None
+    label_kind: str | None = None
+    train_counts: dict[str, int] | None = None
+    max_length: int | None = None
+    reading: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The decisions as ``metrics.json`` keys them."""
-        return {
-            "validation_split": self.validation_split,
-            "selection": self.selection,
-            "long_texts": self.long_texts,
-            "refit": self.refit,
-            "refit_epochs": self.refit_epochs,
-            "calibration": self.calibration,
-            "cost": self.cost,
-        }
+        return {name: getattr(self, name) for name in METRICS_KEYS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Decisions:
         """The decisions of a ``metrics.json`` (keys it lacks take their defaults)."""
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+        return cls(**{name: data[name] for name in METRICS_KEYS if name in data})
+
+
+#: The :class:`Decisions` that ``metrics.json`` holds, in its order.
+METRICS_KEYS = ("validation_split", "selection", "long_texts", "refit", "refit_epochs", "calibration", "cost")
 
 
 @dataclass

@@ -5,7 +5,9 @@ keys: how the head reads the encoder (pooling), the head type, the token budget 
 prediction reads longer texts and the tokenizer's own limit, whether its labels were integers, the training class
 counts, the decision rule folded into its bias, and the architecture it is built on. :func:`write_record` is the one
 place that sets them and :func:`read_record` the one place that reads them (the loader, the model card and
-prediction all go through it).
+prediction all go through it). What a fit decided is recorded at once, from its
+:class:`~tailtune.models.family.Decisions` (:func:`write_fit_record`); the other fields describe the architecture
+and are set where the model is built and saved.
 
 A model whose forward pass is not its architecture's stock one (mean pooling, the mlp head) is saved with a
 model type of tailtune's own (e.g. ``tailtune-mean-pooling-bert``) and an ``auto_map`` into a modeling file in
@@ -22,10 +24,13 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tailtune.errors import TailTuneError
 from tailtune.fileio import FolderKind
+
+if TYPE_CHECKING:
+    from tailtune.models.family import Decisions
 
 #: The folder of a run directory that holds its saved model.
 MODEL_DIR = "model"
@@ -77,6 +82,23 @@ def write_record(config: Any, **values: Any) -> None:
         if name not in FIELDS:
             raise TypeError(f"write_record: unknown field {name!r}; fields: {', '.join(FIELDS)}")
         setattr(config, PREFIX + name, value)
+
+
+def write_fit_record(config: Any, decisions: Decisions) -> None:
+    """Record on a model config what its fit decided: every field a fit sets, at once.
+
+    Each is set, None included, so that nothing recorded by the checkpoint the fit started from (a decision rule,
+    its class counts) is taken for this model's.
+    """
+    write_record(
+        config,
+        task=decisions.task,
+        label_kind=decisions.label_kind,
+        train_counts=decisions.train_counts,
+        max_length=decisions.max_length,  # a loaded model predicts at the length it trained at, unless told otherwise
+        long_texts=decisions.reading,  # as chosen (``auto``): a loaded model reads so
+        calibration=decisions.calibration,
+    )
 
 
 def is_saved_model(path: Path) -> bool:

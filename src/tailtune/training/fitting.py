@@ -36,7 +36,7 @@ from tailtune.data.imbalance import class_counts
 from tailtune.data.types import LabelMap, Splits, TextDataset
 from tailtune.models.family import Decisions
 from tailtune.models.lengths import choose_max_length, length_sample
-from tailtune.models.saved import read_record, write_record
+from tailtune.models.saved import write_fit_record
 from tailtune.models.scopes import final_linear
 from tailtune.models.transformer import check_max_length, load_classifier, position_limit
 from tailtune.task import Task, get_task, task_of
@@ -65,6 +65,8 @@ class FitContext:
             classes by them (the selection model trains without a carved validation split).
         show_progress: Progress bars.
         task: What the labels are (:mod:`tailtune.task`): how they are encoded and the logits scored.
+        label_kind: The type of every training label, recorded with the model (None: as the label names read,
+            :attr:`~tailtune.data.types.LabelMap.kind`).
     """
 
     config: RunConfig
@@ -73,6 +75,7 @@ class FitContext:
     train_counts: list[int]
     show_progress: bool = True
     task: Task = field(default_factory=lambda: get_task(None))
+    label_kind: str | None = None
 
     @classmethod
     def of(
@@ -111,7 +114,7 @@ class TrainedModel:
     Attributes:
         model: The trained model (unwrapped from ``accelerate``).
         tokenizer: Its tokenizer.
-        train_counts: The examples per class it trained on, in class-id order (its config records them too).
+        train_counts: The examples per class it trained on, in class-id order.
         stages: What each stage that ran did.
         choices: The epoch selection chose in each stage (empty without selection).
         validation_logits: The validation logits of the chosen epoch of the last stage (None without selection).
@@ -142,6 +145,8 @@ class Fitted:
             why (:func:`choose_long_texts`); None where the setting was given.
         refit: Whether the final model was retrained on all the training data, and why (:func:`refit_decision`).
         refit_epochs: The epochs per stage of the refit on all the training data; None without a refit.
+        task, label_kind, train_counts: What the final model's labels are, their type, and its training examples
+            per label name (:class:`~tailtune.models.family.Decisions`).
     """
 
     model: Any
@@ -154,6 +159,9 @@ class Fitted:
     long_texts: dict[str, Any] | None = None
     refit: dict[str, Any] = field(default_factory=lambda: {"done": False, "reason": "no validation split was carved"})
     refit_epochs: list[float] | None = None
+    task: str | None = None
+    label_kind: str | None = None
+    train_counts: dict[str, int] | None = None
 
     def decisions(self) -> Decisions:
         """What the fit decided, as every family records it."""
@@ -164,6 +172,11 @@ class Fitted:
             refit=self.refit,
             refit_epochs=self.refit_epochs,
             calibration=None if self.calibration is None else self.calibration.to_dict(),
+            task=self.task,
+            label_kind=self.label_kind,
+            train_counts=self.train_counts,
+            max_length=None if self.config is None else self.config.max_length,
+            reading=None if self.config is None else self.config.long_texts,
         )
 
 
@@ -205,7 +218,8 @@ def fit(ctx: FitContext, splits: Splits, *, hooks: Sequence[StageHooks] = (), pl
     held = validation_split(config, splits)
     watch, listen = splits.eval if config.select_metric == "none" else None, [*hooks, *plan.hooks("train")]
     trained = train_model(ctx, held.train, validation=held.validation, watch=watch, hooks=listen)
-    fitted = Fitted(trained.model, trained.tokenizer, trained.stages, trained.choices, held.info)
+    fitted = Fitted(trained.model, trained.tokenizer, trained.stages, trained.choices, held.info,
+                    task=ctx.task.name, label_kind=ctx.label_kind or ctx.label_map.kind)  # fmt: skip
     if config.long_texts == "auto":
         fitted.long_texts, whole_logits = choose_long_texts(ctx, trained, held.validation)
         config = config.replace(long_texts=fitted.long_texts["chosen"])
@@ -232,8 +246,8 @@ def fit(ctx: FitContext, splits: Splits, *, hooks: Sequence[StageHooks] = (), pl
             fitted.model, fitted.tokenizer, counts = final.model, final.tokenizer, final.train_counts
     if fitted.calibration is not None:
         fold_into_bias(fitted.model, fitted.calibration.offsets(counts))
-        write_record(fitted.model.config, calibration=fitted.calibration.to_dict())
-    write_record(fitted.model.config, long_texts=config.long_texts)  # as chosen: a loaded model reads so
+    fitted.train_counts = dict(zip(ctx.label_map.labels, counts, strict=True))
+    write_fit_record(fitted.model.config, fitted.decisions())  # the one place a fitted model's record is written
     return fitted
 
 
@@ -291,9 +305,8 @@ def train_model(
     """Load the pretrained model and train it through the stages.
 
     With ``validation`` (and a ``select_metric``), every epoch is scored on it, each stage ends with its best
-    epoch's weights, and a stage stops after ``patience`` evaluations without improvement. The model's config
-    records the training class counts (``tailtune_train_counts``) so that later evaluations can group classes
-    by training frequency.
+    epoch's weights, and a stage stops after ``patience`` evaluations without improvement. What the model records
+    of its fit is written by :func:`fit`, once, for the final model.
 
     Args:
         ctx: The run's settings, labels and accelerator.
@@ -331,16 +344,6 @@ def train_model(
     stages = train_stages(model, encoded, train_counts, config, ctx.accelerator, hooks=[*listeners, *hooks],
                           show_progress=ctx.show_progress, task=ctx.task)  # fmt: skip
     model = ctx.accelerator.unwrap_model(model)
-    write_record(
-        model.config,
-        train_counts=dict(zip(label_map.labels, train_counts, strict=True)),
-        # A loaded model predicts at the length it was trained at, unless told otherwise.
-        max_length=config.max_length,
-        long_texts=config.long_texts,
-        label_kind=label_map.kind,
-        task=ctx.task.name,
-        calibration=None,  # a rule recorded by the checkpoint it started from is not this model's
-    )
     if selector is None:
         return TrainedModel(model, tokenizer, train_counts, stages)
     return TrainedModel(model, tokenizer, train_counts, stages, selector.choices, selector.best_logits)
@@ -396,11 +399,6 @@ def evaluate_split(
     metrics, predictions = ctx.task.evaluate(ctx.label_map, dataset, ctx.task.scores(logits),
                                              train_counts=ctx.train_counts)  # fmt: skip
     return Evaluation(metrics, predictions)
-
-
-def trained_counts(model: torch.nn.Module, label_map: LabelMap) -> list[int]:
-    """The class counts :func:`train_model` recorded for the data the model trained on, in class-id order."""
-    return [read_record(model.config).train_counts[name] for name in label_map.labels]
 
 
 def resolve_max_length(config: RunConfig, texts: Sequence[str] | None = None) -> RunConfig:
