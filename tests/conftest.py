@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tailtune.data.types import TextDataset
+
 WORDS = {
     "sport": "match goal team win player coach league score season cup",
     "tech": "software chip phone internet computer data network code app device",
@@ -84,6 +86,24 @@ def make_texts(counts: dict[str, int], seed: int = 0) -> tuple[list[str], list[s
             texts.append(" ".join(words))
             labels.append(label)
     return texts, labels
+
+
+#: Texts per label set: the frequent label alone, the frequent one with a rarer one, the rare one alone, none.
+LABEL_SETS = {("sport",): 24, ("money", "sport"): 10, ("money",): 8, ("tech",): 5, ("money", "tech"): 3, (): 6}
+
+
+def label_sets(counts: dict[tuple[str, ...], int], seed: int) -> TextDataset:
+    """Short texts holding the topic words of each of their labels (filler only for a text without labels)."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for names, n in counts.items():
+        for _ in range(n):
+            words = [w for name in names for w in rng.choices(WORDS[name].split(), k=3)]
+            words += rng.choices(FILLER, k=rng.randint(2, 6))
+            rng.shuffle(words)
+            texts.append(" ".join(words))
+            labels.append(names)
+    return TextDataset(texts, labels, f"memory-{seed}")
 
 
 def write_file(path: Path, content: str | bytes) -> Path:

@@ -18,7 +18,7 @@ from sklearn.exceptions import DataConversionWarning, NotFittedError
 
 from tailtune.config import DEFAULT_STRATEGY, PREDICT_SETTINGS, PredictSettings, RunConfig, field_default
 from tailtune.data.builtin import resolve_model
-from tailtune.data.types import LabelMap, Splits, check_labels
+from tailtune.data.types import LabelMap, Splits
 from tailtune.data.values import dataset_from_values
 from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir
@@ -27,7 +27,7 @@ from tailtune.models.family import family_of_folder
 from tailtune.models.saved import SAVED_MODEL, read_record
 from tailtune.models.transformer import check_max_length, load_saved_classifier, position_limit, save_classifier
 from tailtune.strategies import SETTINGS, build_run_config
-from tailtune.task import Task, get_task
+from tailtune.task import DEFAULT_TASK, Task, get_task, task_of
 from tailtune.training.batching import encode
 from tailtune.training.cost import plan_fit
 from tailtune.training.fitting import FitContext, fit, resolve_max_length
@@ -168,7 +168,10 @@ class TailTuner(ClassifierMixin, BaseEstimator):
                 pass its text column).
             labels: One label per text, all strings, all integers (whole floats count as integers) or all
                 booleans; ``classes_`` and :meth:`predict` give them back in that type. A column vector
-                (shape ``[n, 1]``) is raveled with scikit-learn's ``DataConversionWarning``.
+                (shape ``[n, 1]``) is raveled with scikit-learn's ``DataConversionWarning``. Several labels per
+                text (multi-label) as scikit-learn's multi-label estimators take them: a 0/1 indicator matrix
+                ``[n, K]`` (``classes_`` is then ``0 .. K-1``) or one list of label names per text (an empty
+                list: no label); :meth:`predict` then gives a 0/1 indicator matrix in ``classes_`` order.
 
         Raises:
             TailTuneError: Input that is not one text and one label per row (a lone string, a table, None,
@@ -178,11 +181,15 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         started = time.perf_counter()
         if labels is None:  # worded as scikit-learn words it, which its estimator checks look for
             raise TailTuneError("fit() requires y to be passed, but the target y is None: give one label per text")
-        values = _column(labels, "labels", "fit()")
-        train = dataset_from_values(_column(texts, "texts", "fit()"), values, source="fit()")
-        kind = _label_kind(values, "fit()")
+        if _label_sets(labels):
+            train = dataset_from_values(_column(texts, "texts", "fit()"), labels, source="fit()")
+            kind = LabelMap.from_label_sets(train.labels).kind
+        else:
+            values = _column(labels, "labels", "fit()")
+            train = dataset_from_values(_column(texts, "texts", "fit()"), values, source="fit()")
+            kind = _label_kind(values, "fit()")
         self.config_ = resolve_max_length(self._config(), train.texts)
-        label_map = check_labels(Splits(train))
+        label_map = task_of(train).label_map(Splits(train))
         self.accelerator_ = make_accelerator(self.config_)
         # The same method as `tailtune train`: a held-out split, the best epochs, a refit and the decision rule.
         ctx = FitContext.of(self.config_, train, label_map, self.accelerator_, show_progress=self.show_progress)
@@ -206,9 +213,10 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         return self._proba(texts, "predict_proba()")
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """Predicted labels: a NumPy array of ``classes_``' type (integers for integer labels, else strings)."""
-        probabilities = self._proba(texts, "predict()")
-        return self.classes_[probabilities.argmax(axis=1)]
+        """Predicted labels: a NumPy array of ``classes_``' type (integers for integer labels, else strings); for a
+        multi-label model a 0/1 indicator matrix ``[n, K]``, columns in the order of ``classes_``."""
+        decided = self.task.decide(self._proba(texts, "predict()"))
+        return decided if decided.ndim == 2 else self.classes_[decided]
 
     def score(self, texts: Sequence[str], labels: Sequence[Any], sample_weight: Any = None) -> float:
         """Macro-F1 of the predictions for ``texts``: ``f1_score(labels, predict(texts), average="macro")``.
@@ -221,6 +229,12 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         from sklearn.metrics import f1_score
 
         self._check_fitted()
+        if self.task.name != DEFAULT_TASK:  # label sets: macro-F1 over the labels true or predicted
+            data = dataset_from_values(_column(texts, "texts", "score()"), labels, source="score()",
+                                       allow_empty_texts=True)  # fmt: skip
+            truth = self.task.encode(self.label_map, data)
+            return float(f1_score(truth, self.predict(data.texts), average="macro", sample_weight=sample_weight,
+                                  zero_division=0))  # fmt: skip
         values = _column(labels, "labels", "score()")
         data = dataset_from_values(_column(texts, "texts", "score()"), values, source="score()", allow_empty_texts=True)
         predicted = self.classes_[self._proba(data.texts, "score()").argmax(axis=1)]
@@ -415,6 +429,17 @@ def _column(values: Any, name: str, call: str) -> np.ndarray:
         raise TailTuneError(f"{call}: {name} has shape {column.shape}; give one value per row (a 1-D list)"
                             + (", one label per text" if name == "labels" else ""))  # fmt: skip
     return column
+
+
+def _label_sets(labels: Any) -> bool:
+    """Whether ``labels`` hold several labels per text: a 0/1 matrix of more than one column, or one list (tuple,
+    set) of names per text. A column vector ``[n, 1]`` is one label per text."""
+    shape = getattr(labels, "shape", None)
+    if shape is not None and len(shape) == 2:
+        return shape[1] > 1
+    if not isinstance(labels, (list, tuple, np.ndarray, pd.Series)) or not len(labels):
+        return False
+    return all(isinstance(row, (list, tuple, Set)) for row in labels)
 
 
 def _label_kind(labels: np.ndarray, call: str) -> str:

@@ -75,6 +75,12 @@ class Task(Protocol):
         """One name per text that a validation split is stratified by."""
         ...
 
+    def predicted_columns(self, scores: np.ndarray, classes: Sequence[Any], *,
+                          separator: str | None = None) -> dict[str, list[Any]]:  # fmt: skip
+        """The columns ``predict`` writes beside the input: the prediction per text (a label set as a list, or
+        joined with ``separator`` for a table of plain cells), and its score where it has one."""
+        ...
+
     def loss(self, stage: StageConfig, class_counts: Sequence[int], num_texts: int) -> torch.nn.Module:
         """A stage's loss, for ``class_counts`` training examples per class out of ``num_texts`` texts."""
         ...
@@ -137,6 +143,11 @@ class SingleLabel:
 
     def strata(self, dataset: TextDataset) -> list[str]:
         return list(dataset.labels)
+
+    def predicted_columns(self, scores: np.ndarray, classes: Sequence[Any], *,
+                          separator: str | None = None) -> dict[str, list[Any]]:  # fmt: skip
+        best = self.decide(scores)
+        return {"predicted": [classes[i] for i in best], "score": scores[np.arange(len(best)), best].round(6).tolist()}
 
     def loss(self, stage: StageConfig, class_counts: Sequence[int], num_texts: int) -> torch.nn.Module:
         from tailtune.training.loop import stage_loss
@@ -219,6 +230,13 @@ class MultiLabel:
             "predicted": [LABEL_SET_SEPARATOR.join(names[i] for i in np.flatnonzero(row)) for row in predicted],
         })  # fmt: skip
         return metrics, predictions
+
+    def predicted_columns(self, scores: np.ndarray, classes: Sequence[Any], *,
+                          separator: str | None = None) -> dict[str, list[Any]]:  # fmt: skip
+        sets = [[classes[i] for i in np.flatnonzero(row)] for row in self.decide(scores)]
+        if separator is not None:
+            return {"predicted": [separator.join(str(name) for name in names) for names in sets]}
+        return {"predicted": sets}
 
     def strata(self, dataset: TextDataset) -> list[str]:
         # Each text stands for its rarest label, so that a validation split carved by these strata holds some of

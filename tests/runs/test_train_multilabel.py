@@ -4,14 +4,13 @@ plain ``sigmoid > 0.5`` gives the label sets tailtune predicts."""
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import FILLER, WORDS
+from conftest import LABEL_SETS, label_sets
 
 from tailtune.data.types import Splits, TextDataset
 from tailtune.errors import TailTuneError
@@ -20,27 +19,12 @@ from tailtune.runs.train import train_run
 from tailtune.strategies import build_run_config
 from tailtune.task import MultiLabel, get_task
 
-#: Texts per label set: the frequent label alone, the frequent one with a rarer one, the rare one alone, none.
-SETS = {("sport",): 24, ("money", "sport"): 10, ("money",): 8, ("tech",): 5, ("money", "tech"): 3, (): 6}
-
-
-def label_sets(counts: dict[tuple[str, ...], int], seed: int) -> TextDataset:
-    """Short texts holding the topic words of each of their labels (filler only for a text without labels)."""
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for names, n in counts.items():
-        for _ in range(n):
-            words = [w for name in names for w in rng.choices(WORDS[name].split(), k=3)]
-            words += rng.choices(FILLER, k=rng.randint(2, 6))
-            rng.shuffle(words)
-            texts.append(" ".join(words))
-            labels.append(names)
-    return TextDataset(texts, labels, f"memory-{seed}")
-
 
 @pytest.fixture(scope="module")
 def splits() -> Splits:
-    return Splits(train=label_sets(SETS, seed=0), test=label_sets({k: max(1, v // 3) for k, v in SETS.items()}, 1))
+    return Splits(
+        train=label_sets(LABEL_SETS, seed=0), test=label_sets({k: max(1, v // 3) for k, v in LABEL_SETS.items()}, 1)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +104,52 @@ def test_single_label_losses_map_onto_multilabel_ones():
     assert np.isfinite(float(loss(torch.zeros(2, 3), torch.tensor([[1.0, 0, 0], [0, 1, 1]]))))
     with pytest.raises(TailTuneError, match="sampler 'class-balanced'"):
         task.loss(StageConfig(name="s", loss="ce", sampler="class-balanced"), [5, 2, 1], 8)
+
+
+def _write_csv(path: Path, data: TextDataset) -> Path:
+    pd.DataFrame({"text": data.texts, "label": ["|".join(row) for row in data.labels]}).to_csv(path, index=False)
+    return path
+
+
+def test_predict_writes_label_sets_as_lists_or_joined_cells(run, splits, tmp_path, capsys):
+    from conftest import run_cli
+
+    out, _ = run
+    source = _write_csv(tmp_path / "test.csv", splits.test)
+    expected = pd.read_csv(out / "predictions.csv", keep_default_na=False)["predicted"].tolist()
+    code, _, err = run_cli(capsys, "predict", "--model", out / "model", "--input", source, "--output",
+                           tmp_path / "p.jsonl", "--probabilities", "--label-separator", "|")  # fmt: skip
+    assert code == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert ["|".join(row["predicted"]) for row in rows] == expected
+    assert {"prob_money", "prob_sport", "prob_tech"} <= set(rows[0]) and "score" not in rows[0]
+    code, _, err = run_cli(capsys, "predict", "--model", out / "model", "--input", source, "--output",
+                           tmp_path / "p.csv", "--label-separator", "|")  # fmt: skip
+    assert code == 0, err
+    assert pd.read_csv(tmp_path / "p.csv", keep_default_na=False)["predicted"].tolist() == expected
+
+
+def test_evaluate_reads_label_sets_and_prints_multilabel_scores(run, splits, tmp_path, capsys):
+    from conftest import run_cli
+
+    out, metrics = run
+    source = _write_csv(tmp_path / "test.csv", splits.test)
+    code, printed, err = run_cli(capsys, "evaluate", "--model", out / "model", "--data", source,
+                                 "--label-separator", "|")  # fmt: skip
+    assert code == 0, err
+    assert f"micro-F1 {metrics['micro_f1']:.4f}" in printed and "samples-F1" in printed
+
+
+def test_train_on_a_csv_of_joined_labels(tiny_model, splits, tmp_path, capsys):
+    from conftest import run_cli
+
+    train = _write_csv(tmp_path / "train.csv", splits.train)
+    code, _, err = run_cli(capsys, "train", "--train", train, "--model", tiny_model, "--strategy", "vanilla",
+                           "--output", tmp_path / "run", "--epochs", "1", "--min-steps", "0", "--max-length", "16",
+                           "--label-separator", "|", "-q")  # fmt: skip
+    assert code == 0, err
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["task"] == "multi-label"
+    labelled = splits.train.subset([i for i, row in enumerate(splits.train.labels) if row])
+    joined = _write_csv(tmp_path / "labelled.csv", labelled)
+    code, _, err = run_cli(capsys, "train", "--train", joined, "--model", tiny_model, "--output", tmp_path / "r2")
+    assert code != 0 and "--label-separator" in err and "'|'" in err

@@ -39,7 +39,6 @@ def metrics_table(metrics: dict[str, Any], *, full_scores: str | None = None) ->
     """
     # Here, not at the top: --help must answer without the libraries the metrics import (sklearn, pandas).
     from tailtune.classtable import class_rows, group_lines, lowest_f1, metrics_confusions, name_list, rarest
-
     from tailtune.task import get_task
 
     lines = [f"{metrics['split']}: {get_task(metrics.get('task')).summary(metrics)}"]

@@ -32,7 +32,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.output:
         check_file_target(args.output)  # before the model loads and predicts, not after
     classifier = TailTuner.load(args.model, trust_remote_code=args.trust_remote_code, **predict_settings(args))
-    data = load_data(args.data, text_column=args.text_column, label_column=args.label_column)
+    data = load_data(args.data, text_column=args.text_column, label_column=args.label_column,
+                     label_separator=args.label_separator)  # fmt: skip
     metrics, _ = evaluate(classifier, data)  # scored as the run scored its test data
     metrics["split"] = data.source
     if classifier.reading is not None:

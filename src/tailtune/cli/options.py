@@ -89,6 +89,12 @@ def add_data_columns(parser: argparse.ArgumentParser, *, defaults: bool = True) 
     ``train``, whose ``--config`` file may name it)."""
     parser.add_argument("--text-column", help=f"name of the text column (default {TEXT_COLUMN})")
     parser.add_argument("--label-column", help=f"name of the label column (default {LABEL_COLUMN})")
+    parser.add_argument(
+        "--label-separator", metavar="CHAR",
+        help="multi-label data in CSV/TSV: split each label cell on this string, e.g. '|' (a cell 'grain|wheat' "
+        "holds two labels; an empty cell none); columns holding lists (JSON lines, Parquet) are multi-label "
+        "without it",
+    )  # fmt: skip
     if defaults:
         parser.set_defaults(text_column=TEXT_COLUMN, label_column=LABEL_COLUMN)
 

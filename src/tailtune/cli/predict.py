@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tailtune.cli.options import add_predict_options, predict_settings
 from tailtune.errors import TailTuneError
+from tailtune.task import LABEL_SET_SEPARATOR
 
 if TYPE_CHECKING:
     from tailtune.data.types import TextDataset
@@ -26,9 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     predict = sub.add_parser(
         "predict", help="label texts with a saved model",
         description="Write every row of --input with all its columns, in their order, followed by 'predicted' "
-        "(the label) and 'score' (its probability); with --probabilities, also one 'prob_<label>' column per "
-        "class. Empty texts are predicted too (with a warning). An input column of one of those names is refused: "
-        "rename it.",
+        "(the label) and 'score' (its probability); a multi-label model writes 'predicted' only, the label set of "
+        "each text (a JSON list in .jsonl/.parquet, names joined by --label-separator, default '|', in .csv/.tsv); "
+        "with --probabilities, also one 'prob_<label>' column per class. Empty texts are predicted too (with a "
+        "warning). An input column of one of those names is refused: rename it.",
     )  # fmt: skip
     predict.add_argument("--model", required=True, help="a saved model folder (e.g. RUN/model)")
     predict.add_argument(
@@ -64,21 +67,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not to_stdout:
         check_table_target(args.output)  # before the model loads and predicts, not after
     tuner = TailTuner.load(args.model, trust_remote_code=args.trust_remote_code, **predict_settings(args))
-    data = load_data(args.input, text_column=args.text_column, require_labels=False, allow_empty_texts=True)
+    data = load_data(args.input, text_column=args.text_column, require_labels=False, allow_empty_texts=True,
+                     label_separator=args.label_separator)  # fmt: skip
     columns = _input_columns(data, args.text_column, args.label_column)
     prob_names = [f"{PROB_PREFIX}{label}" for label in tuner.classes_] if args.probabilities else []
-    _refuse_clashes(columns, ["predicted", "score", *prob_names], data.source)  # before predicting, not after
+    written = ["predicted", "score"] if tuner.task.name == "single-label" else ["predicted"]
+    _refuse_clashes(columns, [*written, *prob_names], data.source)  # before predicting, not after
 
     empty = sum(1 for text in data.texts if is_empty_text(text))
     if empty:
         logger.warning("%s: %d empty text(s) (no visible character); predicted like the others, from no words",
                        data.source, empty)  # fmt: skip
     probs = tuner.predict_proba(data.texts).astype("float64")  # rounded float32 would print as 0.3502329885959625
-    best = probs.argmax(axis=1)
     # Input values stay as read (object columns): "007" stays "007" and an id column with a gap stays integers.
     frame = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()})
-    frame["predicted"] = [tuner.classes_[i] for i in best]
-    frame["score"] = probs[range(len(best)), best].round(6)
+    # A label set is a list where the format holds lists (JSON lines, Parquet), else one cell of joined names.
+    plain_cells = to_stdout or Path(args.output).suffix.lower() in (".csv", ".tsv")
+    separator = (args.label_separator or LABEL_SET_SEPARATOR) if plain_cells else None
+    for name, values in tuner.task.predicted_columns(probs, tuner.classes_, separator=separator).items():
+        frame[name] = pd.Series(values, dtype=object)
     for k, name in enumerate(prob_names):
         frame[name] = probs[:, k].round(6)
     if to_stdout:

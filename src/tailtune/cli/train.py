@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from tailtune.config import RunConfig
 
 # Keys a --config file may hold besides the run settings: where the data and the run directory are.
-_TRAIN_FILE_KEYS = ("train", "eval", "test", "output", "text_column", "label_column", "overwrite")
+_TRAIN_FILE_KEYS = ("train", "eval", "test", "output", "text_column", "label_column", "label_separator", "overwrite")
 # How the help marks an option the command needs, which argparse cannot require where --config may give it.
 _REQUIRED = "(required unless given in --config)"
 
@@ -80,7 +80,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise TailTuneError("--train is required (a CSV/TSV/JSONL/Parquet file or a Hugging Face data set)")
     if not get("output"):
         raise TailTuneError("--output is required (the run directory to write)")
-    columns = {"text_column": get("text_column", TEXT_COLUMN), "label_column": get("label_column", LABEL_COLUMN)}
+    columns = {"text_column": get("text_column", TEXT_COLUMN), "label_column": get("label_column", LABEL_COLUMN),
+               "label_separator": get("label_separator")}  # fmt: skip
     splits = Splits(
         train=load_data(get("train"), **columns),
         eval=load_data(get("eval"), **columns) if get("eval") else None,

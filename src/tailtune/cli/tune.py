@@ -62,7 +62,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     if args.trials is not None and args.trials < 1:
         raise TailTuneError("--trials must be at least 1")
-    columns = {"text_column": args.text_column, "label_column": args.label_column}
+    columns = {"text_column": args.text_column, "label_column": args.label_column,
+               "label_separator": args.label_separator}  # fmt: skip
     splits = Splits(
         train=load_data(args.train, **columns),
         eval=load_data(args.eval, **columns) if args.eval else None,

@@ -1,0 +1,67 @@
+"""TailTuner on multi-label data: 2-D indicator ``y`` or label lists in, a 2-D indicator matrix out, as
+scikit-learn's multi-label estimators take and give them."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from conftest import LABEL_SETS, label_sets
+from sklearn.model_selection import KFold, cross_val_predict
+from sklearn.preprocessing import MultiLabelBinarizer
+
+from tailtune.classifier import TailTuner
+from tailtune.task import MultiLabel
+
+DATA = label_sets(LABEL_SETS, seed=0)
+SETS_OF_TEXTS = [list(row) for row in DATA.labels]
+
+
+def _tuner(tiny_model: str) -> TailTuner:
+    return TailTuner(tiny_model, "vanilla", epochs=1, min_steps=0, max_length=16, eval_fraction=0,
+                     show_progress=False)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def fitted_on_lists(tiny_model) -> TailTuner:
+    return _tuner(tiny_model).fit(DATA.texts, SETS_OF_TEXTS)
+
+
+def test_label_lists_in_indicator_matrix_out(fitted_on_lists):
+    assert isinstance(fitted_on_lists.task, MultiLabel)
+    assert list(fitted_on_lists.classes_) == ["money", "sport", "tech"]
+    predicted = fitted_on_lists.predict(DATA.texts[:7])
+    assert predicted.shape == (7, 3) and set(np.unique(predicted)) <= {0, 1}
+    probabilities = fitted_on_lists.predict_proba(DATA.texts[:7])
+    np.testing.assert_array_equal(predicted, (probabilities > 0.5).astype(int))
+
+
+def test_score_is_macro_f1_of_the_label_sets(fitted_on_lists):
+    from sklearn.metrics import f1_score
+
+    truth = MultiLabelBinarizer(classes=["money", "sport", "tech"]).fit_transform(SETS_OF_TEXTS)
+    expected = f1_score(truth, fitted_on_lists.predict(DATA.texts), average="macro", zero_division=0)
+    assert fitted_on_lists.score(DATA.texts, SETS_OF_TEXTS) == pytest.approx(expected)
+
+
+def test_indicator_matrix_gives_integer_classes(tiny_model):
+    y = MultiLabelBinarizer(classes=["money", "sport", "tech"]).fit_transform(SETS_OF_TEXTS)
+    tuner = _tuner(tiny_model).fit(DATA.texts, y)
+    assert list(tuner.classes_) == [0, 1, 2]
+    assert tuner.predict(DATA.texts[:4]).shape == (4, 3)
+
+
+def test_pickle_and_save_load_keep_the_label_sets(fitted_on_lists, tmp_path):
+    again = pickle.loads(pickle.dumps(fitted_on_lists))
+    np.testing.assert_array_equal(again.predict(DATA.texts), fitted_on_lists.predict(DATA.texts))
+    loaded = TailTuner.load(fitted_on_lists.save(tmp_path / "model"))
+    np.testing.assert_array_equal(loaded.predict(DATA.texts), fitted_on_lists.predict(DATA.texts))
+    assert list(loaded.classes_) == ["money", "sport", "tech"]
+
+
+def test_cross_val_predict_gives_an_indicator_matrix(tiny_model):
+    y = MultiLabelBinarizer(classes=["money", "sport", "tech"]).fit_transform(SETS_OF_TEXTS)
+    predicted = cross_val_predict(_tuner(tiny_model), np.array(DATA.texts, dtype=object), y,
+                                  cv=KFold(2, shuffle=True, random_state=0))  # fmt: skip
+    assert predicted.shape == y.shape
