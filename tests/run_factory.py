@@ -1,7 +1,8 @@
 """Write small, self-consistent run directories for tests of the readers, summary and report.
 
-The runs are written as training writes them: through the writers of :mod:`tailtune.runs.rundir`, with a config
-built by :func:`tailtune.strategies.build_run_config` (so it holds only values training accepts), and with
+The runs are written as training writes them: through the writers of :mod:`tailtune.runs.rundir` and
+:class:`tailtune.runs.records.ConfigRecord`, with settings built by :func:`tailtune.strategies.build_run_config`
+(so they hold only values training accepts), and with
 metrics.json computed by :func:`tailtune.metrics.compute_metrics` from predictions drawn at random (seeded,
 so every call gives the same files). The per-class scores, the confusion matrix and predictions.csv agree.
 """
@@ -17,15 +18,16 @@ import numpy as np
 import pandas as pd
 
 from tailtune.metrics import compute_metrics
+from tailtune.runs.records import ConfigRecord
 from tailtune.runs.rundir import (
     append_history,
     reset_history,
-    write_config,
     write_metrics,
     write_predictions,
     writing_model,
 )
 from tailtune.strategies import build_run_config
+from tailtune.task import DEFAULT_TASK
 from tailtune.training.loop import StageReport
 
 LABELS = ["world", "sports", "business", "sci/tech"]
@@ -48,21 +50,22 @@ def exp_counts(n_classes: int, ratio: float, n_max: int = 500) -> list[int]:
 
 def _config(
     strategy: str, seed: int, labels: list[str], counts: list[int], variant: str | None, ratio: float | None
-) -> dict:
-    """The ``config.json`` record, laid out as training lays it out, of a config the real assembly path builds."""
+) -> ConfigRecord:
+    """The ``config.json`` record of a config the real assembly path builds (without data fingerprints)."""
     run = build_run_config(MODEL, strategy, settings={**RUN_SETTINGS, "seed": seed})
-    return {
-        "tailtune_version": VERSIONS["tailtune"],
-        "created": CREATED,
-        "versions": VERSIONS,
-        "run": run.to_dict(),
-        "labels": labels,
-        "train_counts": dict(zip(labels, counts, strict=True)),
-        "data": {"train": "data/train.csv", "eval": None, "test": "data/test.csv"},
-        "variant": variant,
-        "variant_info": {"ratio": ratio, "profile": "exp"} if ratio is not None else {},
-        "accelerate": {"num_processes": 1, "mixed_precision": "no", "device": "cpu"},
-    }
+    return ConfigRecord(
+        run=run.to_dict(),
+        task=DEFAULT_TASK,
+        labels=labels,
+        train_counts=dict(zip(labels, counts, strict=True)),
+        data={"train": "data/train.csv", "eval": None, "test": "data/test.csv"},
+        variant=variant,
+        variant_info={"ratio": ratio, "profile": "exp"} if ratio is not None else {},
+        versions=VERSIONS,
+        environment={"accelerate": {"num_processes": 1, "mixed_precision": "no", "device": "cpu"}},
+        tailtune_version=VERSIONS["tailtune"],
+        created=CREATED,
+    )
 
 
 def write_run(
@@ -123,9 +126,9 @@ def write_run(
         text_col = [f"example {i} about {labels[c]}" for i, c in enumerate(y_true)]
 
     config = _config(strategy, seed, labels, counts, variant, ratio)
-    write_config(run_dir, config)
+    config.write(run_dir)
     reset_history(run_dir)
-    for index, stage in enumerate(config["run"]["stages"]):
+    for index, stage in enumerate(config.run["stages"]):
         for step in range(1, 4):
             append_history(run_dir, {"stage": index, "stage_name": stage["name"], "step": step,
                                      "epoch": round(step * stage["epochs"] / 3, 4), "loss": 1.2 / step,
@@ -142,7 +145,7 @@ def write_run(
             (folder / "config.json").write_text(json.dumps({"architectures": ["BertForSequenceClassification"]}))
         metrics = compute_metrics(y_true, y_pred, label_names=labels, train_counts=counts)
         metrics["split"] = "test"
-        stages = config["run"]["stages"]
+        stages = config.run["stages"]
         metrics["stages"] = [vars(StageReport(name=s["name"], seconds=0.5, steps=3, cached=False)) for s in stages]
         metrics["wall_time_s"] = 1.5
         write_metrics(run_dir, metrics)

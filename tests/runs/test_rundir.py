@@ -47,6 +47,24 @@ def test_files_have_the_layout_training_writes(tmp_path):
     assert record.predictions()["label"].tolist() == ["ä", "b"]
 
 
+def test_config_record_writes_config_json_as_runs_read_it(tmp_path):
+    """ConfigRecord lays out config.json in the order runs write it (environment keys last, no fingerprints where
+    none were taken) and reads it back; the run it starts is incomplete."""
+    record = records.ConfigRecord(
+        run={"strategy": "vanilla", "seed": 3}, task="single-label", labels=["ä", "b"], train_counts={"ä": 3, "b": 1},
+        data={"train": "train.csv", "eval": None, "test": None}, versions={"python": "3.11"},
+        environment={"accelerate": {"device": "cpu"}}, created="2024-05-01T12:00:00+00:00",
+    )  # fmt: skip
+    path = record.write(tmp_path)
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert list(written) == ["tailtune_version", "created", "versions", "run", "task", "labels", "train_counts", "data",
+                             "variant", "variant_info", "accelerate"]  # fmt: skip
+    assert records.ConfigRecord.from_json(written) == record and not rundir.is_complete(tmp_path)
+    fingerprinted = records.ConfigRecord.from_json({**written, "fingerprints": {"train": "abc"}})
+    assert list(fingerprinted.to_json())[8] == "fingerprints"
+    assert rundir.write_metrics(tmp_path, METRICS) and load_run(tmp_path).labels == ["ä", "b"]
+
+
 def test_starting_a_run_again_marks_it_incomplete(tmp_path):
     rundir.write_config(tmp_path, CONFIG)
     rundir.append_history(tmp_path, {"step": 1})

@@ -20,6 +20,7 @@ from tailtune.config import RunConfig, StageConfig
 from tailtune.data.readers import read_dataset
 from tailtune.data.types import Splits, TextDataset, check_labels
 from tailtune.errors import TailTuneError
+from tailtune.runs.records import ConfigRecord
 from tailtune.runs.rundir import is_complete
 from tailtune.runs.train import train_run
 from tailtune.strategies import build_run_config
@@ -83,6 +84,7 @@ def test_config_json(run_dir, tiny_data):
     assert config["data"]["train"] == str(tiny_data["train"])
     assert config["data"]["test"] == str(tiny_data["test"])
     assert RunConfig.from_dict(config["run"]).stages == [StageConfig.from_dict(s) for s in stages]
+    assert ConfigRecord.from_json(config).to_json() == config and list(config)[-1] == "accelerate"  # typed, in order
     if not torch.cuda.is_available():  # auto, on a CPU the suite treats as without native bf16
         assert config["accelerate"]["mixed_precision"] == "no"
         assert config["accelerate"]["mixed_precision_reason"].startswith("auto: ")

@@ -1,12 +1,14 @@
-"""Finished runs read back: :class:`RunRecord`, the one typed view of a run directory's ``config.json`` and
-``metrics.json`` that ``report``, ``compare``'s summary and ``tune`` read, how runs are found under a folder, and
-which runs may be pooled as seeds of one setup (:func:`check_poolable`).
+"""Runs recorded and read back: :class:`ConfigRecord`, the typed ``config.json`` a run writes when it starts (and
+the tests' run factory writes as it does); :class:`RunRecord`, the one typed view of a finished run directory's
+``config.json`` and ``metrics.json`` that ``report``, ``compare``'s summary and ``tune`` read; how runs are found
+under a folder, and which runs may be pooled as seeds of one setup (:func:`check_poolable`).
 
 The files and how they are written are :mod:`tailtune.runs.rundir`'s.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -17,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from tailtune import __version__
 from tailtune.data.fingerprint import short
 from tailtune.errors import TailTuneError
 from tailtune.models.family import Decisions
@@ -30,6 +33,7 @@ from tailtune.runs.rundir import (
     is_run_config,
     read_json,
     tuning_dir,
+    write_config,
 )
 from tailtune.task import DEFAULT_TASK
 
@@ -42,6 +46,68 @@ _SKIP_DIRS = frozenset({MODEL_DIR, "checkpoints", "__pycache__", "report_files"}
 # What runs on the same data share in config.json; "fingerprints" (by content, tailtune.data.fingerprint) is
 # missing from runs written before tailtune recorded it, and then not compared.
 _DATA_KEYS = ("data", "labels", "train_counts", "fingerprints", "variant_info")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class ConfigRecord:
+    """A run's ``config.json``: what it trains on and with, written once when the run starts (:meth:`write`).
+
+    Attributes:
+        run: The run's settings as its family records them (for a fine-tuned model, the resolved
+            :class:`~tailtune.config.RunConfig` as a dict, its stages included).
+        task: What the labels are (:mod:`tailtune.task`).
+        labels: Label names in class-id order.
+        train_counts: Training examples per label name, of all the run's training data.
+        data: Where each split came from (``train``, ``eval``, ``test``; None for a split not given).
+        fingerprints: The splits' content fingerprints (:func:`tailtune.data.fingerprint.split_fingerprints`),
+            which tell a file edited under the same path apart; None where not recorded (left out of the file, as
+            by runs written before tailtune recorded them).
+        variant: The data variant's name (experiments); None for none.
+        variant_info: The variant's parameters (e.g. its imbalance ratio).
+        versions: Versions of Python and the libraries that shape results.
+        environment: Further keys: where and how the run trains (e.g. ``accelerate``), as its family says.
+        tailtune_version: The tailtune that wrote the run.
+        created: When the run started (UTC, ISO 8601).
+    """
+
+    run: dict[str, Any]
+    task: str
+    labels: list[str]
+    train_counts: dict[str, int]
+    data: dict[str, str | None]
+    fingerprints: dict[str, Any] | None = None
+    variant: str | None = None
+    variant_info: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    tailtune_version: str = __version__
+    created: str = field(default_factory=_now)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``config.json`` object, its keys in the order runs have always written them."""
+        record = {"tailtune_version": self.tailtune_version, "created": self.created, "versions": self.versions,
+                  "run": self.run, "task": self.task, "labels": self.labels, "train_counts": self.train_counts,
+                  "data": self.data, "fingerprints": self.fingerprints, "variant": self.variant,
+                  "variant_info": self.variant_info}  # fmt: skip
+        if self.fingerprints is None:
+            del record["fingerprints"]
+        return {**record, **self.environment}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ConfigRecord:
+        """The record of a ``config.json`` object; keys it does not name go to :attr:`environment`."""
+        names = [name for name in cls.__dataclass_fields__ if name != "environment"]
+        known = {name: data[name] for name in names if name in data}
+        return cls(**known, environment={key: value for key, value in data.items() if key not in known})
+
+    def write(self, run_dir: str | Path) -> Path:
+        """Start the run in ``run_dir``: mark it incomplete and write ``config.json``
+        (:func:`tailtune.runs.rundir.write_config`)."""
+        return write_config(run_dir, self.to_json())
 
 
 @dataclass
@@ -58,6 +124,8 @@ class RunRecord:
 
     ``config["run"]`` is the run's :class:`~tailtune.config.RunConfig` as a dict, its stages included. Runs
     written before tailtune stored the stages once also repeat them as ``config["stages"]``, which is not read.
+    ``config`` is what :meth:`ConfigRecord.to_json` wrote; it stays a dict, so that runs written by other tailtune
+    versions, with keys missing or added, read back.
     """
 
     path: Path

@@ -9,7 +9,6 @@ fine-tuned transformers :func:`tailtune.training.fitting.fit`). Nothing here ask
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import platform
 import time
@@ -25,6 +24,7 @@ from tailtune.data.types import LabelMap, Splits, TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.models.family import Trained, evaluate, family_of
 from tailtune.runs import rundir
+from tailtune.runs.records import ConfigRecord
 from tailtune.runs.tracking import RunTracker, check_tracker, open_tracker
 from tailtune.task import Task, task_of
 from tailtune.training.loop import StageHooks
@@ -112,8 +112,7 @@ def train_run(
         with tracker or contextlib.nullcontext():
             history = HistoryWriter(Path(out), tracker, main=main)
             if main:
-                rundir.write_config(out, {**_record(settings, task, label_map, splits, variant, variant_info),
-                                          **session.environment()})  # fmt: skip
+                _record(settings, task, label_map, splits, variant, variant_info, session.environment()).write(out)
                 rundir.reset_history(out)
             session.wait()
             result = session.fit(splits, hooks=[history, *hooks])
@@ -152,20 +151,19 @@ def _scores(classifier: Trained, splits: Splits, target: TextDataset | None, out
 
 
 def _record(run: dict[str, Any], task: Task, label_map: LabelMap, splits: Splits, variant: str | None,
-            variant_info: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
-    """What every run's ``config.json`` holds: versions, settings, the task, labels, training counts, data and its
-    fingerprints, variant."""
-    return {
-        "tailtune_version": __version__,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": library_versions(),
-        "run": run,
-        "task": task.name,
-        "labels": label_map.labels,
-        "train_counts": dict(zip(label_map.labels, label_map.counts(splits.train), strict=True)),
-        "data": {name: (part.source if part is not None else None)
-                 for name, part in (("train", splits.train), ("eval", splits.eval), ("test", splits.test))},
-        "fingerprints": split_fingerprints(splits),  # by content: tells a file edited under the same path apart
-        "variant": variant,
-        "variant_info": variant_info or {},
-    }  # fmt: skip
+            variant_info: dict[str, Any] | None, environment: dict[str, Any]) -> ConfigRecord:  # fmt: skip
+    """What the run's ``config.json`` holds: settings, the task, labels, training counts, data and its
+    fingerprints, variant, versions and where it trains."""
+    return ConfigRecord(
+        run=run,
+        task=task.name,
+        labels=label_map.labels,
+        train_counts=dict(zip(label_map.labels, label_map.counts(splits.train), strict=True)),
+        data={name: (part.source if part is not None else None)
+              for name, part in (("train", splits.train), ("eval", splits.eval), ("test", splits.test))},
+        fingerprints=split_fingerprints(splits),  # by content: tells a file edited under the same path apart
+        variant=variant,
+        variant_info=variant_info or {},
+        versions=library_versions(),
+        environment=environment,
+    )  # fmt: skip
