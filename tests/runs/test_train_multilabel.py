@@ -153,3 +153,13 @@ def test_train_on_a_csv_of_joined_labels(tiny_model, splits, tmp_path, capsys):
     joined = _write_csv(tmp_path / "labelled.csv", labelled)
     code, _, err = run_cli(capsys, "train", "--train", joined, "--model", tiny_model, "--output", tmp_path / "r2")
     assert code != 0 and "--label-separator" in err and "'|'" in err
+
+
+def test_report_reads_a_multilabel_run(run, tmp_path):
+    """The report's tail examples of a multi-label run are texts that carry a tail label it did not predict."""
+    from tailtune.report.build import build_report
+
+    out, _ = run
+    build_report(out.parent, output=tmp_path / "report.html")
+    markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "Misclassified tail examples" in markdown and "missing column" not in markdown

@@ -13,6 +13,7 @@ from tailtune.report import plots
 from tailtune.report.context import CONFUSION_CLASSES, LISTED, ReportContext, count
 from tailtune.report.document import Cell, Document
 from tailtune.runs.records import RunRecord
+from tailtune.task import DEFAULT_TASK, LABEL_SET_SEPARATOR
 
 # Records carry the package name, the one users configure and see in the log format.
 logger = logging.getLogger(__package__)
@@ -120,9 +121,12 @@ def _most_confused(labels: list[str], counts: np.ndarray, limit: int) -> list[st
     return shown
 
 
-def _pick_errors(frame: pd.DataFrame, tail: list[str], limit: int) -> list[pd.Series]:
+def _pick_errors(frame: pd.DataFrame, tail: list[str], limit: int, *, label_sets: bool = False) -> list[pd.Series]:
     """Most confident errors, taking the tail classes in turn (in the given order) so one class does not fill
-    the table."""
+    the table. With ``label_sets`` (cells of names joined by ``|``), an error on a tail label is a text that
+    carries it and was not given it."""
+    if label_sets:
+        frame = _missed_labels(frame, tail)
     errors = frame[frame["label"].isin(tail) & (frame["label"] != frame["predicted"])]
     errors = errors.sort_values("score", ascending=False, kind="stable")
     by_label = {label: group for label, group in errors.groupby("label", sort=False)}
@@ -135,6 +139,17 @@ def _pick_errors(frame: pd.DataFrame, tail: list[str], limit: int) -> list[pd.Se
                 picked.append(queue.iloc[depth])
         depth += 1
     return picked
+
+
+def _missed_labels(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """One row per (text, label of ``names`` it carries but was not predicted), ``label`` the missed label and
+    ``predicted`` the text's predicted label set."""
+    truth = frame["label"].map(lambda cell: set(cell.split(LABEL_SET_SEPARATOR)))
+    given = frame["predicted"].map(lambda cell: set(cell.split(LABEL_SET_SEPARATOR)))
+    parts = [frame[truth.map(lambda s, n=name: n in s) & ~given.map(lambda s, n=name: n in s)].assign(label=name)
+             for name in names]  # fmt: skip
+    missed = pd.concat(parts) if parts else frame.iloc[:0]
+    return missed.assign(predicted=missed["predicted"].replace("", "(none)"))
 
 
 def _truncate(text: str, limit: int = TEXT_LIMIT) -> str:
@@ -171,7 +186,7 @@ def examples_section(doc: Document, ctx: ReportContext) -> None:
             except TailTuneError as exc:
                 notes.append(str(exc))
                 continue
-            picked = _pick_errors(frame, tail, EXAMPLES_PER_STRATEGY)
+            picked = _pick_errors(frame, tail, EXAMPLES_PER_STRATEGY, label_sets=run.task != DEFAULT_TASK)
             if not picked:
                 clean.append(f"{strategy} (seed {run.seed})")
             for example in picked:

@@ -202,7 +202,8 @@ class RunRecord:
         """Read ``predictions.csv`` (once; later calls reuse the frame).
 
         Returns:
-            A frame with columns ``text``, ``label``, ``predicted`` (strings) and ``score`` (float).
+            A frame with columns ``text``, ``label``, ``predicted`` (strings) and ``score`` (float; NaN where the run
+            wrote none: a multi-label run's cells hold label sets, whose one score there is none).
 
         Raises:
             TailTuneError: If the file is missing or lacks one of those columns.
@@ -213,10 +214,14 @@ class RunRecord:
                 raise TailTuneError(f"{path}: missing (the run wrote no predictions)")
             # Labels and texts stay strings: a label called "NA" or "1" must not turn into NaN or an int.
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-            missing = [col for col in ("text", "label", "predicted", "score") if col not in frame.columns]
+            required = (
+                ("text", "label", "predicted", "score") if self.task == DEFAULT_TASK else ("text", "label", "predicted")
+            )
+            missing = [col for col in required if col not in frame.columns]
             if missing:
                 raise TailTuneError(f"{path}: missing column(s) {', '.join(missing)}")
-            frame["score"] = pd.to_numeric(frame["score"], errors="coerce")
+            frame["score"] = pd.to_numeric(frame.get("score", pd.Series(float("nan"), index=frame.index)),
+                                           errors="coerce")  # fmt: skip
             self._predictions = frame
         return self._predictions
 
