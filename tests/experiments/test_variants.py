@@ -26,3 +26,21 @@ def test_classes_keep_a_pair_of_the_source(tmp_path, tiny_model, source_csv, no_
     text = capsys.readouterr().out
     # 14 per class, 4 of each held out: sport keeps 10, money 0.5 x 10
     assert "train 15 (sport 10, money 5)" in text and "test 8" in text and "tech" not in text
+
+
+def test_explicit_csv_variant_reads_label_sets_with_its_separator(tmp_path, tiny_model, no_training):
+    """label_separator of an explicit variant reads CSV label cells as label sets; the dry run counts them."""
+    import pandas as pd
+    from conftest import LABEL_SETS, label_sets
+
+    for name, seed in (("train", 0), ("test", 1)):
+        data = label_sets(LABEL_SETS, seed)
+        pd.DataFrame({"text": data.texts, "label": ["|".join(row) for row in data.labels]}).to_csv(
+            tmp_path / f"{name}.csv", index=False
+        )
+    config = {"model": tiny_model, "strategies": ["vanilla"], "seeds": [1], "output": str(tmp_path / "out"),
+              "data": {"variants": [{"name": "tags", "train": str(tmp_path / "train.csv"),
+                                     "test": str(tmp_path / "test.csv"), "label_separator": "|"}]}}  # fmt: skip
+    assert compare("--config", write_config(tmp_path / "exp.yaml", config), "--dry-run") == 0
+    del config["data"]["variants"][0]["label_separator"]
+    assert compare("--config", write_config(tmp_path / "exp2.yaml", config), "--dry-run") != 0

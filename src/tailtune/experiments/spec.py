@@ -18,6 +18,7 @@ The file (every key is checked before anything trains; an unknown key is an erro
       variants:
         - {name: my-data, train: train.csv, eval: val.csv, test: test.csv,
            text_column: text, label_column: label, ratio: 20}   # eval or test needed; ratio is optional
+                                   # label_separator: '|' reads CSV label cells as label sets (multi-label)
     data:                                         # ... or one source made imbalanced several ways
       source: builtin:bbc-news     # a file, a hub spec, builtin:bbc-news or builtin:bbc-headlines
       text_column: text            # columns of the source (and of test/eval)
@@ -81,7 +82,7 @@ _TOP_KEYS = ("output", "model", "seeds", "baseline", "run", "strategies", "data"
 _TUNE_KEYS = ("trials", "timeout")
 _RUN_KEYS = tuple(f for f in RUN_SETTINGS if f != "seed")
 _STRATEGY_KEYS = ("name", "label", "stages", *STAGE_SHORTCUTS)
-_VARIANT_KEYS = ("name", "train", "eval", "test", "text_column", "label_column", "ratio")
+_VARIANT_KEYS = ("name", "train", "eval", "test", "text_column", "label_column", "label_separator", "ratio")
 _SOURCE_KEYS = ("source", "text_column", "label_column", "classes", "test", "eval", "make")
 _MAKE_KEYS = ("ratios", "profile", "max_per_class", "order", "minority", "rates", "test_per_class",
               "eval_per_class", "seed")  # fmt: skip
@@ -116,6 +117,7 @@ class Variant:
         files: Explicit variants: data specs by role (``train``, ``eval``, ``test``).
         text_column: Text column of the explicit files.
         label_column: Label column of the explicit files.
+        label_separator: Splits the label cells of explicit CSV/TSV files into label sets (multi-label data).
         make: Made variants: every setting the data depends on (source, recipe, holdouts, seed); these are
             hashed into ``data.json``.
     """
@@ -125,6 +127,7 @@ class Variant:
     files: dict[str, str | None] = field(default_factory=dict)
     text_column: str = "text"
     label_column: str = "label"
+    label_separator: str | None = None
     make: dict[str, Any] | None = None
 
 
@@ -327,6 +330,8 @@ def _parse_variants(items: Any) -> list[Variant]:
             name=as_folder_name(item["name"], f"{where}.name"), info=info, files=files,
             text_column=as_text(item.get("text_column", "text"), f"{where}.text_column"),
             label_column=as_text(item.get("label_column", "label"), f"{where}.label_column"),
+            label_separator=None if item.get("label_separator") is None
+            else as_text(item["label_separator"], f"{where}.label_separator"),
         ))  # fmt: skip
     check_unique([v.name for v in variants], "variant name", "give each variant its own name")
     return variants

@@ -21,12 +21,13 @@ from tailtune.data.fingerprint import changed_roles, fingerprint
 from tailtune.data.imbalance import ImbalancedSplit, class_counts, holdout_then_long_tail
 from tailtune.data.readers import read_dataset
 from tailtune.data.split_folder import write_imbalanced
-from tailtune.data.types import Splits, TextDataset, check_labels
+from tailtune.data.types import Splits, TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.experiments.checks import in_context
 from tailtune.experiments.spec import Experiment
 from tailtune.fileio import waiting_lock, write_json
 from tailtune.runs.rundir import DATA_DIR, DATA_INFO
+from tailtune.task import task_of
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +45,14 @@ def prepare_data(experiment: Experiment, *, write: bool = True) -> dict[str, Spl
         TailTuneError: For unreadable data, impossible make settings, an unknown minority label, or data
             under OUT made with other settings.
     """
-    loaded: dict[tuple[str, str, str], TextDataset] = {}
+    loaded: dict[tuple[str, str, str, str | None], TextDataset] = {}
 
-    def load(spec: str, text_column: str, label_column: str) -> TextDataset:
+    def load(spec: str, text_column: str, label_column: str, label_separator: str | None = None) -> TextDataset:
         # The source is shared by every made variant: read it once.
-        key = (spec, text_column, label_column)
+        key = (spec, text_column, label_column, label_separator)
         if key not in loaded:
-            loaded[key] = load_data(spec, text_column=text_column, label_column=label_column)
+            loaded[key] = load_data(spec, text_column=text_column, label_column=label_column,
+                                    label_separator=label_separator)  # fmt: skip
         return loaded[key]
 
     result = {}
@@ -59,12 +61,13 @@ def prepare_data(experiment: Experiment, *, write: bool = True) -> dict[str, Spl
             if variant.make is None:
                 files = variant.files
                 splits = Splits(*(
-                    None if files.get(role) is None else load(files[role], variant.text_column, variant.label_column)
+                    None if files.get(role) is None
+                    else load(files[role], variant.text_column, variant.label_column, variant.label_separator)
                     for role in ("train", "eval", "test")
                 ))  # fmt: skip
             else:
                 splits = _made_splits(experiment.output / variant.name / DATA_DIR, variant.make, load, write=write)
-            check_labels(splits)
+            task_of(splits.train).label_map(splits)  # labels every split agrees on, before anything trains
         result[variant.name] = splits
     return result
 
