@@ -308,28 +308,15 @@ def plan_run(
         hooks: Hear the plan.
         task: The labels' task (default: single-label).
     """
-    if fallback and config.time_budget is not None and config.time_budget < MIN_PROBED_BUDGET:
-        return _fall_back_unprobed(
-            config,
-            refit,
-            validation,
-            started,
-            hooks,
-            f"a budget under {format_duration(MIN_PROBED_BUDGET)} leaves no room to probe and fine-tune",
-        )
-    probe = Probe(config, labels, train, label_ids, accelerator, class_counts, task)
+    why = _no_room_to_probe(config, started) if fallback else None
+    if why is None:
+        probe = Probe(config, labels, train, label_ids, accelerator, class_counts, task)
+        why = _no_room_to_probe(config, started, probe.load_s) if fallback else None
+        if why is not None:
+            probe.close()
+    if why is not None:
+        return _fall_back_unprobed(config, refit, validation, started, hooks, why)
     try:
-        spent = time.perf_counter() - started
-        if fallback and config.time_budget is not None and spent + probe.load_s > config.time_budget / 2:
-            # The probe's load alone shows it: the run loads the model again and then trains.
-            return _fall_back_unprobed(
-                config,
-                refit,
-                validation,
-                started,
-                hooks,
-                f"loading the model took {format_duration(probe.load_s)}, too much of it to probe and fine-tune",
-            )
         estimator = Estimator(probe, sizes, spent=time.perf_counter() - started - probe.seconds)
         estimate = estimator.estimate(config, refit["done"])
         budget = tfidf = stopper = None
@@ -357,6 +344,21 @@ def plan_run(
     if tfidf is None:  # the tfidf run that replaces this plan tells the hooks its own plan
         HookList(hooks).on_plan(plan.event())
     return plan
+
+
+def _no_room_to_probe(config: RunConfig, started: float, load_s: float | None = None) -> str | None:
+    """Why the run's time budget holds no probe and fine-tuning, so that the ``tfidf`` strategy trains instead
+    (None: it may hold them): a budget under :data:`MIN_PROBED_BUDGET`, or, once the probe has loaded the model in
+    ``load_s`` seconds, a budget that the time spent so far and the run's own load would half spend."""
+    budget = config.time_budget
+    if budget is None:
+        return None
+    if budget < MIN_PROBED_BUDGET:
+        return f"a budget under {format_duration(MIN_PROBED_BUDGET)} leaves no room to probe and fine-tune"
+    # The probe's load alone shows it: the run loads the model again and then trains.
+    if load_s is not None and time.perf_counter() - started + load_s > budget / 2:
+        return f"loading the model took {format_duration(load_s)}, too much of it to probe and fine-tune"
+    return None
 
 
 def _fall_back_unprobed(config: RunConfig, refit: dict[str, Any], validation: dict[str, Any], started: float,
