@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tailtune.config import RunConfig, StageConfig, TfidfStage, load_yaml
+from tailtune.config import RunConfig, StageConfig, load_yaml
 from tailtune.data.builtin import BUILTIN_DATA, resolve_model
 from tailtune.data.imbalance import PROFILES
 from tailtune.data.readers import _resolve_spec
@@ -75,6 +75,7 @@ from tailtune.experiments.checks import (
     optional_int,
     plain_number,
 )
+from tailtune.models.family import family_of
 from tailtune.runs.rundir import CACHE_DIR, DATA_DIR
 from tailtune.strategies import RUN_SETTINGS, STAGE_SHORTCUTS, build_run_config
 
@@ -240,10 +241,10 @@ def _parse(data: dict[str, Any], path: Path, output: str | Path | None) -> Exper
 
 
 def _parse_model(value: Any, strategies: list[Strategy]) -> str | None:
-    """The model the fine-tuned strategies start from; none is needed (None) where every strategy is a TF-IDF one
-    (as for ``tailtune tune``), and one given then is recorded in no run."""
+    """The model the fine-tuned strategies start from; none is needed (None) where no strategy's family uses one
+    (the TF-IDF ones, as for ``tailtune tune``), and one given then is recorded in no run."""
     if value in (None, ""):
-        if all(isinstance(stage, TfidfStage) for strategy in strategies for stage in strategy.stages):
+        if not any(family_of(RunConfig(model=None, stages=strategy.stages)).uses_model for strategy in strategies):
             return None
         raise TailTuneError("'model' is required (a local model folder, a hub id or builtin:minilm)")
     return resolve_model(as_text(value, "model"))

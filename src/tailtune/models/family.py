@@ -12,7 +12,7 @@ module's names, so a new family is one new module registered in :data:`FAMILIES`
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -205,22 +205,26 @@ FAMILIES = ("tailtune.models.tfidf:FAMILY", "tailtune.training.family:FAMILY")
 
 def families() -> list[ModelFamily]:
     """Every registered family, in :data:`FAMILIES` order."""
-    found = []
+    return list(_each_family())
+
+
+def _each_family() -> Iterator[ModelFamily]:
+    """The registered families in :data:`FAMILIES` order, each module imported only when reached, so that finding a
+    TF-IDF run's family imports no deep-learning library."""
     for spec in FAMILIES:
         module, _, name = spec.partition(":")
-        found.append(getattr(importlib.import_module(module), name))
-    return found
+        yield getattr(importlib.import_module(module), name)
 
 
 def family_of(config: RunConfig) -> ModelFamily:
     """The family that trains ``config``."""
-    return next(family for family in families() if family.handles(config))
+    return next(family for family in _each_family() if family.handles(config))
 
 
 def family_of_folder(path: str | Path) -> ModelFamily:
     """The family whose saved model the folder ``path`` holds (the transformer family takes what none claims,
     and says why it cannot load it)."""
-    return next(family for family in families() if family.owns(path))
+    return next(family for family in _each_family() if family.owns(path))
 
 
 def evaluate(classifier: Classifier, dataset: TextDataset) -> tuple[dict[str, Any], pd.DataFrame]:
