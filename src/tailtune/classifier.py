@@ -188,8 +188,9 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             values = _column(labels, "labels", "fit()")
             train = dataset_from_values(_column(texts, "texts", "fit()"), values, source="fit()")
             kind = _label_kind(values, "fit()")
-        self.config_ = resolve_max_length(self._config(), train.texts)
-        label_map = task_of(train).label_map(Splits(train))
+        task = task_of(train)
+        self.config_ = resolve_max_length(task.prepare(self._config()), train.texts)
+        label_map = task.label_map(Splits(train))
         self.accelerator_ = make_accelerator(self.config_)
         # The same method as `tailtune train`: a held-out split, the best epochs, a refit and the decision rule.
         ctx = FitContext.of(self.config_, train, label_map, self.accelerator_, show_progress=self.show_progress)

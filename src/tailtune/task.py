@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import torch
 
-    from tailtune.config import StageConfig
+    from tailtune.config import RunConfig, StageConfig
     from tailtune.data.types import LabelMap, Splits, TextDataset
     from tailtune.training.calibration import Calibration
 
@@ -79,6 +79,11 @@ class Task(Protocol):
                           separator: str | None = None) -> dict[str, list[Any]]:  # fmt: skip
         """The columns ``predict`` writes beside the input: the prediction per text (a label set as a list, or
         joined with ``separator`` for a table of plain cells), and its score where it has one."""
+        ...
+
+    def prepare(self, config: RunConfig) -> RunConfig:
+        """The run's settings as this task trains them (each stage's loss one of :attr:`losses`), refusing what
+        it cannot train; called once, before anything is recorded, so ``config.json`` holds what ran."""
         ...
 
     def loss(self, stage: StageConfig, class_counts: Sequence[int], num_texts: int) -> torch.nn.Module:
@@ -149,12 +154,16 @@ class SingleLabel:
         best = self.decide(scores)
         return {"predicted": [classes[i] for i in best], "score": scores[np.arange(len(best)), best].round(6).tolist()}
 
+    def prepare(self, config: RunConfig) -> RunConfig:
+        for stage in _trained_stages(config):
+            if stage.loss not in self.losses:
+                raise TailTuneError(f"stage {stage.name!r}: loss {stage.loss!r} is for multi-label data; for one "
+                                    f"label per text choose one of {', '.join(self.losses)}")  # fmt: skip
+        return config
+
     def loss(self, stage: StageConfig, class_counts: Sequence[int], num_texts: int) -> torch.nn.Module:
         from tailtune.training.loop import stage_loss
 
-        if stage.loss not in self.losses:
-            raise TailTuneError(f"stage {stage.name!r}: loss {stage.loss!r} is for multi-label data; for one label per "
-                                f"text choose one of {', '.join(self.losses)}")  # fmt: skip
         return stage_loss(stage, class_counts)
 
     def select_score(self, metric: str, targets: np.ndarray, logits: np.ndarray) -> float:
@@ -244,12 +253,24 @@ class MultiLabel:
         counts = Counter(name for row in dataset.labels for name in row)
         return [min(row, key=lambda name: (counts[name], name)) if row else "" for row in dataset.labels]
 
+    def prepare(self, config: RunConfig) -> RunConfig:
+        from tailtune.config import StageConfig
+
+        stages = []
+        for stage in config.stages:
+            if isinstance(stage, StageConfig):
+                if stage.sampler != "random":
+                    raise TailTuneError(f"stage {stage.name!r}: sampler {stage.sampler!r} draws texts by their one "
+                                        "class; texts with several labels train with sampler 'random'")  # fmt: skip
+                name, params = multilabel_loss_of(stage)
+                # The balancing a multi-label loss needs is its own (class-balanced terms, rebalancing weights).
+                stage = stage.replace(loss=name, loss_params=params, weights="none")
+            stages.append(stage)
+        return config.replace(stages=stages)
+
     def loss(self, stage: StageConfig, class_counts: Sequence[int], num_texts: int) -> torch.nn.Module:
         from tailtune.training.multilabel_losses import build_multilabel_loss
 
-        if stage.sampler != "random":
-            raise TailTuneError(f"stage {stage.name!r}: sampler {stage.sampler!r} draws texts by their one class; "
-                                "texts with several labels train with sampler 'random'")  # fmt: skip
         name, params = multilabel_loss_of(stage)
         return build_multilabel_loss(name, label_counts=class_counts, num_texts=num_texts, **params)
 
@@ -276,6 +297,12 @@ class MultiLabel:
 #: balance the prior (the two-stage method's first stage) become the distribution-balanced loss (Wu et al., 2020),
 #: the balanced loss that scored best on the tail of Reuters-21578 (Huang et al., 2021).
 SINGLE_TO_MULTILABEL = {"ce": "bce", "focal": "focal", "ldam": "db", "logit-adjusted": "db", "balanced-softmax": "db"}
+
+
+def _trained_stages(config: RunConfig) -> list[StageConfig]:
+    from tailtune.config import StageConfig
+
+    return [stage for stage in config.stages if isinstance(stage, StageConfig)]
 
 
 def multilabel_loss_of(stage: StageConfig) -> tuple[str, dict[str, Any]]:

@@ -102,8 +102,9 @@ def test_single_label_losses_map_onto_multilabel_ones():
     assert multilabel_loss_of(StageConfig(name="s", loss="asl")) == ("asl", {})
     loss = task.loss(StageConfig(name="s", loss="ldam"), [5, 2, 1], 8)
     assert np.isfinite(float(loss(torch.zeros(2, 3), torch.tensor([[1.0, 0, 0], [0, 1, 1]]))))
+    crt = build_run_config("tiny", "crt")
     with pytest.raises(TailTuneError, match="sampler 'class-balanced'"):
-        task.loss(StageConfig(name="s", loss="ce", sampler="class-balanced"), [5, 2, 1], 8)
+        task.prepare(crt)
 
 
 def _write_csv(path: Path, data: TextDataset) -> Path:
@@ -163,3 +164,14 @@ def test_report_reads_a_multilabel_run(run, tmp_path):
     build_report(out.parent, output=tmp_path / "report.html")
     markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "Misclassified tail examples" in markdown and "missing column" not in markdown
+
+
+def test_config_and_card_record_the_multilabel_losses_and_rule(run):
+    """config.json holds the losses that ran (the balancing one in stage 1, BCE in stage 2), and the model card
+    shows how plain transformers reads the label sets."""
+    out, _ = run
+    stages = json.loads((out / "config.json").read_text())["run"]["stages"]
+    assert [(stage["loss"], stage["weights"]) for stage in stages] == [("db", "none"), ("bce", "none")]
+    card = (out / "model" / "README.md").read_text(encoding="utf-8")
+    assert 'function_to_apply="sigmoid"' in card and "one threshold per label" in card
+    assert "samples-F1" in card and "balanced accuracy" not in card

@@ -40,6 +40,17 @@ NAMED_CLASSES = 5
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 _METRICS = (("macro_f1", "macro-F1"), ("micro_f1", "micro-F1"), ("balanced_accuracy", "balanced accuracy"),
             ("tail_f1", "tail F1"))  # fmt: skip
+# The headline scores of a multi-label model (several labels per text): no accuracy over classes there.
+_MULTILABEL_METRICS = (("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"), ("samples_f1", "samples-F1"),
+                       ("subset_accuracy", "subset accuracy"), ("tail_f1", "tail F1"))  # fmt: skip
+
+
+def _metrics_of(saved: SavedRecord) -> tuple[tuple[str, str], ...]:
+    return _MULTILABEL_METRICS if _multi_label(saved) else _METRICS
+
+
+def _multi_label(saved: SavedRecord) -> bool:
+    return saved.task == "multi-label"
 
 
 def base_model_id(model: str) -> str | None:
@@ -80,6 +91,7 @@ def model_card(
     from huggingface_hub import EvalResult, ModelCardData
 
     base = base_model_id(config.model)
+    saved = read_record(saved_config)
     evaluated = bool(metrics and metrics.get("split"))
     results = []
     if evaluated:
@@ -94,7 +106,7 @@ def model_card(
                 metric_name=name,
                 metric_value=round(float(metrics[key]), 4),
             )  # fmt: skip
-            for key, name in _METRICS
+            for key, name in _metrics_of(saved)
             if metrics.get(key) is not None
         ]
     data = ModelCardData(
@@ -103,10 +115,10 @@ def model_card(
         model_name="tailtune-" + config.strategy if results else None, eval_results=results or None,
     )  # fmt: skip
     body = [f"# {escape_md(config.strategy)} text classifier trained with tailtune", ""]
-    body += _data_section(labels, train_counts, data_source)
-    body += _training_section(config, metrics, read_record(saved_config))
-    body += _results_section(metrics) if evaluated else []
-    body += _usage_section(read_record(saved_config), code_file(saved_config), saved_config.get("architectures"))
+    body += _data_section(labels, train_counts, data_source, multi_label=_multi_label(saved))
+    body += _training_section(config, metrics, saved)
+    body += _results_section(metrics, _metrics_of(saved)) if evaluated else []
+    body += _usage_section(saved, code_file(saved_config), saved_config.get("architectures"))
     body += _limits_section(labels, train_counts, config.max_length, config.long_texts)
     return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body) + "\n"
 
@@ -132,14 +144,18 @@ def _table(header: str, rule: str, rows: list[str], folded: str | None) -> list[
     return table if folded is None else [f"<details><summary>{folded}</summary>", "", *table, "", "</details>"]
 
 
-def _data_section(labels: list[str], counts: list[int], source: str | None) -> list[str]:
+def _data_section(labels: list[str], counts: list[int], source: str | None, *, multi_label: bool) -> list[str]:
     ratio = max(counts) / max(1, min(counts))
     ordered = _ordered(labels, counts)
     lines = ["## Training data", ""]
     if source:
         lines += [f"Source: {escape_md(source)}.", ""]
-    lines += [f"{sum(counts)} examples in {len(labels)} classes; imbalance ratio {ratio:.0f} (the largest class "
-              "over the smallest).", ""]  # fmt: skip
+    if multi_label:
+        lines += [f"{len(labels)} labels, several a text (each counts the texts that carry it: {sum(counts)} in "
+                  f"all); imbalance ratio {ratio:.0f} (the most frequent label over the rarest).", ""]  # fmt: skip
+    else:
+        lines += [f"{sum(counts)} examples in {len(labels)} classes; imbalance ratio {ratio:.0f} (the largest class "
+                  "over the smallest).", ""]  # fmt: skip
     folded = None
     if len(labels) > FOLD_CLASSES:
         spans = group_spans((group, n) for _, group, n in ordered)
@@ -176,15 +192,19 @@ def _training_section(config: RunConfig, metrics: dict[str, Any] | None, saved: 
         epochs = ", ".join(f"{e:g}" for e in metrics["refit_epochs"])
         lines.append(f"The final model was then retrained on all the training data for {epochs} epochs per stage.")
     calibration = (metrics or {}).get("calibration")
-    if calibration:
+    if calibration and calibration["method"] == "label-thresholds":
+        lines.append("Decision rule: one threshold per label, chosen on validation (a label with too few validation "
+                     "texts leans on one threshold for all), folded into the classifier's bias so that a label is "
+                     "predicted where sigmoid(logit) > 0.5.")  # fmt: skip
+    elif calibration:
         lines.append(f"Decision rule: {calibration['method']} (tau {calibration.get('tau')}), chosen on "
                      "validation and folded into the classifier's bias.")  # fmt: skip
     return lines + [""]
 
 
-def _results_section(metrics: dict[str, Any]) -> list[str]:
+def _results_section(metrics: dict[str, Any], headline: tuple[tuple[str, str], ...] = _METRICS) -> list[str]:
     lines = [f"## Results on {escape_md(metrics['split'])} data ({metrics['n_examples']} examples)", ""]
-    overall = ", ".join(f"{name} {_fmt(metrics.get(key))}" for key, name in _METRICS if key != "tail_f1")
+    overall = ", ".join(f"{name} {_fmt(metrics.get(key))}" for key, name in headline if key != "tail_f1")
     # A group none of whose classes is in the data or the predictions has no score: "not measured".
     groups = ", ".join(f"{group} F1 {_fmt(metrics.get(f'{group}_f1'))}" for group in GROUPS)
     lines += [f"{overall}; {groups}.", ""]
@@ -232,8 +252,15 @@ def _usage_section(saved: SavedRecord, code: str | None, architectures: list[str
     # The pipeline reads whole texts unless told to cut them, and then cuts them at the tokenizer's limit: the
     # saved tokenizer states the trained length (save_classifier), where tailtune cuts them too.
     read = ", truncation=True" if saved.max_length else ""
-    lines += ["```python", "from transformers import pipeline", "", f"classifier = {call}",
-              f'classifier("a new text"{read})', "```", ""]  # fmt: skip
+    if _multi_label(saved):
+        lines += ["```python", "from transformers import pipeline", "", f"classifier = {call}",
+                  f'scores = classifier("a new text", top_k=None, function_to_apply="sigmoid"{read})',
+                  'labels = [s["label"] for s in scores if s["score"] > 0.5]', "```", "",
+                  "Each label is scored on its own (a sigmoid); its threshold is in the bias, so 0.5 gives the "
+                  "label set tailtune predicts (possibly empty).", ""]  # fmt: skip
+    else:
+        lines += ["```python", "from transformers import pipeline", "", f"classifier = {call}",
+                  f'classifier("a new text"{read})', "```", ""]  # fmt: skip
     if saved.max_length:
         tailtune_reads = ("and as tailtune reads it with `--long-texts truncate` (otherwise tailtune reads this "
                           f"model's longer texts whole, in windows of {saved.max_length} tokens whose logits it "

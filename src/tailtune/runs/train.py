@@ -99,7 +99,8 @@ def train_run(
     label_map = task.label_map(splits)
     check_tracker(config.report_to)
     family = family_of(config)
-    config = family.prepare(config, splits.train.texts)  # what config.json, the model and every encoding use
+    # What config.json, the model and every encoding use: the task's losses, the length the texts call for.
+    config = family.prepare(task.prepare(config), splits.train.texts)
     session = family.start(config, splits, label_map, show_progress=show_progress)
     main = session.main
     # Only the main process writes; it builds the run in a staging folder and moves it into place once complete.
