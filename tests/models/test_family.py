@@ -129,5 +129,5 @@ def test_evaluate_scores_as_the_metrics_module_does():
     expected = compute_metrics(label_map.encode(splits.test.labels, source="t"), probabilities.argmax(axis=1),
                                label_names=label_map.labels, train_counts=label_map.counts(splits.train),
                                probabilities=probabilities)  # fmt: skip
-    assert metrics == expected
+    assert metrics == {"task": "single-label", **expected}
     assert list(predictions.columns) == ["text", "label", "predicted", "score"] and len(predictions) == 12
