@@ -1,4 +1,5 @@
-"""The task: what depends on the shape of the labels, chosen through one value recorded with the run and the model.
+"""The task: what depends on the shape of the labels, read from the training data (:func:`task_of`) and recorded
+with the run (``task`` in ``config.json``) and the model (``tailtune_task``).
 
 A task owns the label encoding, the family of losses its stages may use, the decision rule that turns scores into
 predictions, the metrics and the prediction format. Every layer that would otherwise ask "one label or several?"
