@@ -4,7 +4,8 @@ One :class:`~tailtune.config.TfidfStage` describes the model; :func:`make_pipeli
 ``Pipeline`` (``TfidfVectorizer``, then ``LinearSVC`` or ``LogisticRegression`` with ``class_weight="balanced"``).
 :data:`FAMILY` is its :class:`~tailtune.models.family.ModelFamily`: ``tailtune train`` fits the pipeline on all the
 training data and scores it as every run is scored, into a run directory with the same files as a fine-tuned one.
-Nothing is chosen on validation data (``tailtune tune`` searches ``C`` there: :func:`suggest_stage`).
+Nothing is chosen on validation data (``tailtune tune`` searches ``C`` there: :func:`suggest_stage`). Label sets
+(multi-label data) fit one binary model per label, each with its own threshold: :mod:`tailtune.models.tfidf_multilabel`.
 
 Its model folder holds ``pipeline.joblib`` (``joblib.load`` gives the fitted pipeline, whose ``predict`` returns the
 training labels), ``tailtune.json`` (the record tailtune loads it by: labels, training counts, the stage) and a short
@@ -16,6 +17,7 @@ near -1 and +1, so it understates confidence; on R8 the mean top score is 0.56 a
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -36,7 +38,7 @@ from tailtune.metrics import softmax
 from tailtune.models.family import Decisions, FitResult
 from tailtune.models.tfidf_terms import analyzer_decision, make_vectorizer
 from tailtune.models.tfidf_terms import choose_analyzer as choose_analyzer  # where it was first documented
-from tailtune.task import SingleLabel, Task
+from tailtune.task import SingleLabel, Task, get_task
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -157,18 +159,10 @@ class TfidfModel:
             **_: What a run tells every family's model as it saves it (the settings, the data's source): the
                 pipeline and its record say all a TF-IDF model needs.
         """
-        import joblib
-        import sklearn
-
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)  # a folder named for the model need not exist yet
-        joblib.dump(self.pipeline, path / PIPELINE_FILE)
         labels = self.label_map.labels
-        write_json(path / RECORD_FILE, {
-            "format": FORMAT, "labels": labels, "train_counts": self.train_counts, "stage": self.stage.to_dict(),
-            "versions": {"tailtune": __version__, "scikit-learn": sklearn.__version__},
-        })  # fmt: skip
-        write_atomic(path / CARD_FILE, _card(self.stage, labels, self.train_counts, scores or {}))
+        save_folder(Path(path), self.pipeline, {"task": self.task.name, "labels": labels,
+                                                "train_counts": self.train_counts, "stage": self.stage.to_dict()},
+                    _card(self.stage, labels, self.train_counts, scores or {}))  # fmt: skip
 
     @classmethod
     def load(cls, path: str | Path, **settings: Any) -> TfidfModel:
@@ -196,15 +190,33 @@ class TfidfModel:
                 raise ValueError(f"format {record.get('format')!r}, not {FORMAT!r}")
             stage = TfidfStage(**record["stage"])
             pipeline = joblib.load(path / PIPELINE_FILE)
+            batch_size = settings.get("eval_batch_size")
+            if get_task(record.get("task")).name == "multi-label":  # one binary model per label, thresholds folded in
+                from tailtune.models.tfidf_multilabel import TfidfMultiLabelModel
+
+                return TfidfMultiLabelModel(pipeline, record["labels"], record["train_counts"], stage,
+                                            record["thresholds"], batch_size=batch_size)  # fmt: skip
             if stage.classifier == "linear-svc":
                 logger.info("%s: scores are a softmax over the linear SVM's margins; they rank the classes but are no "
                             "calibrated probabilities", path)  # fmt: skip
-            return cls(pipeline, record["labels"], record["train_counts"], stage,
-                       batch_size=settings.get("eval_batch_size"))  # fmt: skip
+            return cls(pipeline, record["labels"], record["train_counts"], stage, batch_size=batch_size)
         except TailTuneError as exc:
             raise TailTuneError(f"{path}: {exc}") from None
         except Exception as exc:  # unpickling raises whatever the pickled classes raise
             raise TailTuneError(f"{path}: cannot load the TF-IDF model ({first_line(exc)}); train it again") from None
+
+
+def save_folder(path: Path, pipeline: Pipeline, record: dict[str, Any], card: str) -> None:
+    """Write a TF-IDF model folder into ``path`` (made where it does not exist yet): the pipeline, the record
+    (``record`` with the format and the versions) and the card."""
+    import joblib
+    import sklearn
+
+    path.mkdir(parents=True, exist_ok=True)
+    joblib.dump(pipeline, path / PIPELINE_FILE)
+    versions = {"tailtune": __version__, "scikit-learn": sklearn.__version__}
+    write_json(path / RECORD_FILE, {"format": FORMAT, **record, "versions": versions})
+    write_atomic(path / CARD_FILE, card)
 
 
 def is_tfidf_model(path: str | Path) -> bool:
@@ -212,8 +224,10 @@ def is_tfidf_model(path: str | Path) -> bool:
     return (Path(path) / RECORD_FILE).is_file()
 
 
-def fit(stage: TfidfStage, train: TextDataset, label_map: LabelMap, *, seed: int) -> TfidfModel:
-    """Fit the pipeline of ``stage`` on ``train``; the model's stage names the analyzer it read with.
+def fit(stage: TfidfStage, train: TextDataset, label_map: LabelMap, *, seed: int) -> Any:
+    """Fit the pipeline of ``stage`` on ``train``; the model's stage names the analyzer it read with. Label sets
+    (multi-label data) fit one binary model per label with its own threshold
+    (:func:`tailtune.models.tfidf_multilabel.fit_label_sets`).
 
     The pipeline learns the labels as the user gave them, integers where every training label is one, so that
     ``joblib.load(...).predict`` returns what ``tailtune predict`` writes. A vocabulary that leaves most training
@@ -222,8 +236,12 @@ def fit(stage: TfidfStage, train: TextDataset, label_map: LabelMap, *, seed: int
     Raises:
         TailTuneError: The vectoriser keeps no term (e.g. ``min_df`` above every term's document count).
     """
-    typed = [int(name) for name in train.labels] if label_map.kind == "integer" else list(train.labels)
     stage = stage.replace(analyzer=analyzer_decision(stage, train.texts)[0])
+    if train.multi_label:
+        from tailtune.models.tfidf_multilabel import fit_label_sets
+
+        return fit_label_sets(stage, train, label_map, seed=seed)
+    typed = [int(name) for name in train.labels] if label_map.kind == "integer" else list(train.labels)
     pipeline = make_pipeline(stage, seed=seed)
     try:
         # The pipeline's fit, step by step (the same model): the training texts' vectors are checked below.
@@ -303,7 +321,8 @@ class _Session:
             hook.on_log({"stage": 0, "stage_name": stage.name, "examples": len(train), **terms, "seconds": seconds})
         stages = [{"name": stage.name, "seconds": seconds, "examples": len(train), **terms, "phase": "train"}]
         refit = {"done": False, "reason": "a TF-IDF model fits once, on all the training data"}
-        return FitResult(model, stages, Decisions(refit=refit, cost=cost), self.config)
+        rule = getattr(model, "record", None)  # a multi-label model's thresholds, chosen out of fold
+        return FitResult(model, stages, Decisions(refit=refit, calibration=rule, cost=cost), self.config)
 
 
 #: The share of the training texts a TF-IDF run's estimate fits on (at least :data:`PROBE_TEXTS` of them).
@@ -320,12 +339,21 @@ def estimate_cost(config: RunConfig, splits: Splits, label_map: LabelMap) -> dic
     started = time.perf_counter()
     size = min(len(train), max(PROBE_TEXTS, round(PROBE_SHARE * len(train))))
     sample = train.subset(np.sort(np.random.default_rng(0).permutation(len(train))[:size]))
+    describe = stage.describe
     try:
-        pipeline = make_pipeline(stage, seed=config.seed, texts=sample.texts).fit(sample.texts, sample.labels)
+        if train.multi_label:  # the whole fit, its out-of-fold models included
+            from tailtune.models import tfidf_multilabel as multi
+
+            decided = stage.replace(analyzer=analyzer_decision(stage, sample.texts)[0])
+            score = multi.fit_label_sets(decided, sample, label_map, seed=config.seed, quiet=True).margins
+            describe = functools.partial(multi.describe, stage)
+        else:
+            pipeline = make_pipeline(stage, seed=config.seed, texts=sample.texts).fit(sample.texts, sample.labels)
+            score = functools.partial(class_scores, pipeline)
         fitted = time.perf_counter()
-        class_scores(pipeline, sample.texts)
+        score(sample.texts)
         fit_s, predict_per_text = fitted - started, (time.perf_counter() - fitted) / max(1, size)
-    except ValueError:  # a sample of one class, or of no term the vectoriser keeps: the run itself says why
+    except (ValueError, TailTuneError):  # a sample of one class, or of no term kept: the run itself says why
         fit_s, predict_per_text = time.perf_counter() - started, 0.0
     probe_s = time.perf_counter() - started
     target = splits.test if splits.test is not None else splits.eval
@@ -341,7 +369,7 @@ def estimate_cost(config: RunConfig, splits: Splits, label_map: LabelMap) -> dic
                   "reason": "a TF-IDF model is fitted in one go, with nothing to shrink; its estimate "
                   f"{'fits' if fits else 'does not fit'} the budget"}  # fmt: skip
     plan = {"family": "tfidf", "strategy": config.strategy, "texts": len(train),
-            "stages": [{"name": stage.name, "describe": stage.describe()}]}  # fmt: skip
+            "stages": [{"name": stage.name, "describe": describe()}]}  # fmt: skip
     probe = {"seconds": round(probe_s, 3), "sample_texts": size, "fit_s": round(fit_s, 3),
              "predict_per_text_s": predict_per_text}  # fmt: skip
     return {"estimate_s": round(estimate, 1), "actual_s": None, "parts": parts, "plan": plan, "probe": probe,
