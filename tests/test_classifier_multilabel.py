@@ -65,3 +65,9 @@ def test_cross_val_predict_gives_an_indicator_matrix(tiny_model):
     predicted = cross_val_predict(_tuner(tiny_model), np.array(DATA.texts, dtype=object), y,
                                   cv=KFold(2, shuffle=True, random_state=0))  # fmt: skip
     assert predicted.shape == y.shape
+
+
+def test_score_takes_the_indicator_matrix_predict_gives(fitted_on_lists):
+    y = MultiLabelBinarizer(classes=["money", "sport", "tech"]).fit_transform(SETS_OF_TEXTS)
+    assert fitted_on_lists.score(DATA.texts, y) == pytest.approx(fitted_on_lists.score(DATA.texts, SETS_OF_TEXTS))
+    assert 0.0 <= fitted_on_lists.score(DATA.texts, [row[0] if row else "sport" for row in SETS_OF_TEXTS]) <= 1.0

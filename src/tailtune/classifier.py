@@ -231,10 +231,16 @@ class TailTuner(ClassifierMixin, BaseEstimator):
 
         self._check_fitted()
         if self.task.name != DEFAULT_TASK:  # label sets: macro-F1 over the labels true or predicted
-            data = dataset_from_values(_column(texts, "texts", "score()"), labels, source="score()",
-                                       allow_empty_texts=True)  # fmt: skip
-            truth = self.task.encode(self.label_map, data)
-            return float(f1_score(truth, self.predict(data.texts), average="macro", sample_weight=sample_weight,
+            texts = _column(texts, "texts", "score()")
+            if getattr(labels, "ndim", 1) == 2:  # an indicator matrix, its columns in classes_ order as predict gives
+                truth = np.asarray(labels)
+                if truth.shape != (len(texts), len(self.classes_)):
+                    raise TailTuneError(f"score(): y has shape {truth.shape}; give one row per text and one column per "
+                                        f"class of classes_ ({len(texts)} x {len(self.classes_)})")  # fmt: skip
+            else:
+                data = dataset_from_values(texts, labels, source="score()", allow_empty_texts=True)
+                truth = self.task.encode(self.label_map, data)
+            return float(f1_score(truth, self.predict(texts), average="macro", sample_weight=sample_weight,
                                   zero_division=0))  # fmt: skip
         values = _column(labels, "labels", "score()")
         data = dataset_from_values(_column(texts, "texts", "score()"), values, source="score()", allow_empty_texts=True)

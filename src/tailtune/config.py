@@ -307,14 +307,16 @@ class RunConfig:
     eval_min_class_count: int = setting(5, "classes with fewer training examples stay whole in training (default "
                                         "{default})", at_least=2)  # fmt: skip
     select_metric: str = setting("macro_f1", "validation metric that picks each stage's best epoch (default "
-                                 "{default})", choices=SELECT_METRICS)  # fmt: skip
+                                 "{default}; on multi-label data accuracy and balanced_accuracy score samples-F1)",
+                                 choices=SELECT_METRICS)  # fmt: skip
     eval_steps: int | None = setting(None, "also evaluate every N optimiser steps within an epoch, for long epochs "
                                      "(default: epoch ends only)", at_least=1)  # fmt: skip
     patience: int | None = setting(2, "evaluations without validation improvement before a stage stops (default "
                                    "{default})", at_least=1, null="never stop early")  # fmt: skip
     refit: bool | str = setting("auto", "retrain on all the training data after selection", choices=("auto",))
     calibrate: str = setting("logit-adjust", "decision rule chosen on validation and folded into the bias (default "
-                             "{default})", choices=CALIBRATIONS)  # fmt: skip
+                             "{default}; on multi-label data any rule but none is one threshold per label)",
+                             choices=CALIBRATIONS)  # fmt: skip
     report_to: str = setting("none", "experiment tracker for losses, validation scores, final metrics and the config "
                              "(default {default}; tensorboard writes RUN/tensorboard; needs tailtune[tracking])",
                              choices=REPORT_TO)  # fmt: skip

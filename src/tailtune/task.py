@@ -126,7 +126,7 @@ class SingleLabel:
         return check_labels(splits)
 
     def encode(self, label_map: LabelMap, dataset: TextDataset) -> np.ndarray:
-        return np.asarray(label_map.encode(dataset.labels, source=dataset.source))
+        return np.asarray(label_map.encode(_one_label_each(dataset), source=dataset.source))
 
     def scores(self, logits: np.ndarray) -> np.ndarray:
         from tailtune.metrics import softmax
@@ -143,7 +143,7 @@ class SingleLabel:
         from tailtune.metrics import score_probabilities
 
         return score_probabilities(
-            label_map.encode(dataset.labels, source=dataset.source), scores, texts=dataset.texts,
+            self.encode(label_map, dataset), scores, texts=dataset.texts,
             labels=dataset.labels, label_names=label_map.labels, train_counts=train_counts, calibrated=calibrated,
         )  # fmt: skip
 
@@ -210,7 +210,7 @@ class MultiLabel:
         return check_label_sets(splits)
 
     def encode(self, label_map: LabelMap, dataset: TextDataset) -> np.ndarray:
-        return label_map.encode_sets(dataset.labels, source=dataset.source)
+        return label_map.encode_sets(label_sets_of(dataset), source=dataset.source)
 
     def scores(self, logits: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
@@ -236,7 +236,7 @@ class MultiLabel:
         names = label_map.labels
         predictions = pd.DataFrame({
             "text": list(dataset.texts),
-            "label": [LABEL_SET_SEPARATOR.join(row) for row in dataset.labels],
+            "label": [LABEL_SET_SEPARATOR.join(row) for row in label_sets_of(dataset)],
             "predicted": [LABEL_SET_SEPARATOR.join(names[i] for i in np.flatnonzero(row)) for row in predicted],
         })  # fmt: skip
         return metrics, predictions
@@ -245,6 +245,12 @@ class MultiLabel:
                           separator: str | None = None) -> dict[str, list[Any]]:  # fmt: skip
         sets = [[classes[i] for i in np.flatnonzero(row)] for row in self.decide(scores)]
         if separator is not None:
+            joined = [name for name in classes if separator in str(name)]
+            if joined:
+                raise TailTuneError(
+                    f"the label {str(joined[0])!r} holds {separator!r}, which joins a text's labels in "
+                    "one cell: write JSON lines or Parquet (lists), or name another --label-separator"
+                )
             return {"predicted": [separator.join(str(name) for name in names) for names in sets]}
         return {"predicted": sets}
 
@@ -298,6 +304,22 @@ class MultiLabel:
 #: balance the prior (the two-stage method's first stage) become the distribution-balanced loss (Wu et al., 2020),
 #: the balanced loss that scored best on the tail of Reuters-21578 (Huang et al., 2021).
 SINGLE_TO_MULTILABEL = {"ce": "bce", "focal": "focal", "ldam": "db", "logit-adjusted": "db", "balanced-softmax": "db"}
+
+
+def label_sets_of(dataset: TextDataset) -> list[tuple[str, ...]]:
+    """A labelled dataset's label sets; a file of one label per text (no separator given, none needed) holds sets
+    of one, so a multi-label model is scored on it as it is."""
+    return list(dataset.labels) if dataset.multi_label else [(name,) for name in dataset.labels]
+
+
+def _one_label_each(dataset: TextDataset) -> list[str]:
+    """The labels of a dataset scored by a single-label model, refusing label sets."""
+    if dataset.multi_label:
+        raise TailTuneError(
+            f"{dataset.source}: holds several labels a text (label sets), and the model predicts one "
+            "label a text; score it on data of one label a text, or train a multi-label model"
+        )
+    return list(dataset.labels)
 
 
 def _trained_stages(config: RunConfig) -> list[StageConfig]:

@@ -175,3 +175,47 @@ def test_config_and_card_record_the_multilabel_losses_and_rule(run):
     card = (out / "model" / "README.md").read_text(encoding="utf-8")
     assert 'function_to_apply="sigmoid"' in card and "one threshold per label" in card
     assert "samples-F1" in card and "balanced accuracy" not in card
+
+
+def test_a_multilabel_model_scores_a_file_of_one_label_a_text_as_sets_of_one(run, splits, tmp_path, capsys):
+    """Cells of one label each (no separator needed) are label sets of one, never split into letters."""
+    from conftest import run_cli
+
+    out, _ = run
+    single = splits.test.subset([i for i, row in enumerate(splits.test.labels) if len(row) == 1])
+    source = tmp_path / "single.csv"
+    pd.DataFrame({"text": single.texts, "label": [row[0] for row in single.labels]}).to_csv(source, index=False)
+    code, printed, err = run_cli(capsys, "evaluate", "--model", out / "model", "--data", source)
+    assert code == 0, err
+    assert "micro-F1" in printed
+
+
+def test_a_single_label_model_refuses_label_sets_in_one_line(splits, tmp_path, capsys):
+    from conftest import run_cli
+
+    texts = [t for t, row in zip(splits.train.texts, splits.train.labels, strict=True) if len(row) == 1]
+    names = [row[0] for row in splits.train.labels if len(row) == 1]
+    pd.DataFrame({"text": texts, "label": names}).to_csv(tmp_path / "single.csv", index=False)
+    code, _, err = run_cli(capsys, "train", "--train", tmp_path / "single.csv", "--strategy", "tfidf", "--output",
+                           tmp_path / "run", "-q")  # fmt: skip
+    assert code == 0, err
+    source = _write_csv(tmp_path / "sets.csv", splits.test)
+    code, _, err = run_cli(capsys, "evaluate", "--model", tmp_path / "run" / "model", "--data", source,
+                           "--label-separator", "|")  # fmt: skip
+    assert code == 2 and "several labels a text" in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_predict_refuses_a_separator_inside_a_label_name():
+    scores = np.array([[0.9, 0.8]])
+    with pytest.raises(TailTuneError, match="holds '\\|'"):
+        MultiLabel().predicted_columns(scores, ["grain|wheat", "corn"], separator="|")
+    assert MultiLabel().predicted_columns(scores, ["grain|wheat", "corn"]) == {"predicted": [["grain|wheat", "corn"]]}
+
+
+def test_joined_labels_are_named_before_empty_cells(tmp_path):
+    from tailtune.data.readers import read_dataset
+
+    path = tmp_path / "tags.csv"
+    path.write_text("text,label\na,grain\nb,wheat\nc,grain|wheat\nd,\n", encoding="utf-8")
+    with pytest.raises(TailTuneError, match="label_separator"):
+        read_dataset(path)

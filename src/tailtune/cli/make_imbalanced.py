@@ -54,7 +54,8 @@ def cmd_make_imbalanced(args: argparse.Namespace) -> int:
     if args.minority is not None and args.rate is None:
         raise TailTuneError("--minority needs --rate (the kept fraction of the majority class's size)")
     check_split_folder(args.output, inputs={"--input": args.input})  # before the data is read and split, not after
-    data = load_data(args.input, text_column=args.text_column, label_column=args.label_column)
+    data = load_data(args.input, text_column=args.text_column, label_column=args.label_column,
+                     label_separator=args.label_separator)  # fmt: skip
     split = holdout_then_long_tail(
         data, ratio=args.ratio, profile=args.profile, order=args.order, max_per_class=args.max_per_class,
         minority=args.minority, rate=args.rate, test_per_class=args.test_per_class, seed=args.seed,

@@ -176,6 +176,8 @@ def to_dataset(
             if not sets:
                 refuse_joined_labels(table, label_column, values)
         elif require_labels:
+            if not sets:  # joined labels first: with the separator named, an empty cell is a text with no label
+                refuse_joined_labels(table, label_column, values)
             fix = "write [] for a text with no label, or remove the row" if sets else "fill it in or remove the row"
             raise TailTuneError(f"{src}: {_describe_rows(table, bad)} {'no label list' if sets else 'an empty label'}; "
                                 f"{fix}")  # fmt: skip
