@@ -339,14 +339,14 @@ def estimate_cost(config: RunConfig, splits: Splits, label_map: LabelMap) -> dic
     started = time.perf_counter()
     size = min(len(train), max(PROBE_TEXTS, round(PROBE_SHARE * len(train))))
     sample = train.subset(np.sort(np.random.default_rng(0).permutation(len(train))[:size]))
-    describe = stage.describe
+    describe, more = stage.describe, 0.0  # more: seconds of the fits a run makes beyond the one probed
     try:
-        if train.multi_label:  # the whole fit, its out-of-fold models included
+        if train.multi_label:
             from tailtune.models import tfidf_multilabel as multi
 
             decided = stage.replace(analyzer=analyzer_decision(stage, sample.texts)[0])
-            score = multi.fit_label_sets(decided, sample, label_map, seed=config.seed, quiet=True).margins
-            describe = functools.partial(multi.describe, stage)
+            score, models_s = multi.probe(decided, sample, label_map, seed=config.seed)
+            more, describe = models_s * (multi.FOLDS - 1), functools.partial(multi.describe, stage)
         else:
             pipeline = make_pipeline(stage, seed=config.seed, texts=sample.texts).fit(sample.texts, sample.labels)
             score = functools.partial(class_scores, pipeline)
@@ -358,7 +358,7 @@ def estimate_cost(config: RunConfig, splits: Splits, label_map: LabelMap) -> dic
     probe_s = time.perf_counter() - started
     target = splits.test if splits.test is not None else splits.eval
     scored = sum(len(part) for part in (target, splits.eval if splits.test is not None else None) if part is not None)
-    parts = {"before": 0.0, "probe": round(probe_s, 3), "fit": round(fit_s * len(train) / max(1, size), 3),
+    parts = {"before": 0.0, "probe": round(probe_s, 3), "fit": round((fit_s + more) * len(train) / max(1, size), 3),
              "evaluate": round(predict_per_text * scored, 3)}  # fmt: skip
     estimate = sum(parts.values())
     budget = None

@@ -160,8 +160,8 @@ def out_of_fold_margins(stage: TfidfStage, vectors: Any, targets: np.ndarray, fo
 
 
 def fit_label_sets(stage: TfidfStage, train: TextDataset, label_map: LabelMap, *, seed: int,
-                   settings: LabelSetSettings | None = None, choose: Rule = task_rule,
-                   quiet: bool = False) -> TfidfMultiLabelModel:  # fmt: skip
+                   settings: LabelSetSettings | None = None,
+                   choose: Rule = task_rule) -> TfidfMultiLabelModel:  # fmt: skip
     """Fit the multi-label model of ``stage`` on ``train`` and fold in the thresholds chosen out of fold.
 
     Args:
@@ -171,7 +171,6 @@ def fit_label_sets(stage: TfidfStage, train: TextDataset, label_map: LabelMap, *
         seed: Seeds the folds and the linear SVM's coordinate descent.
         settings: The folds and the class weights (default: the module's).
         choose: The threshold rule (default: the multi-label task's, :func:`task_rule`).
-        quiet: Say nothing of a vocabulary that few texts share (a sample fitted to estimate the time).
 
     Raises:
         TailTuneError: The vectoriser keeps no term.
@@ -189,8 +188,7 @@ def fit_label_sets(stage: TfidfStage, train: TextDataset, label_map: LabelMap, *
     except ValueError as exc:
         raise TailTuneError(f"{train.source}: the TF-IDF stage cannot be fitted ({first_line(exc)}); lower min_df "
                             "or give texts with words") from None  # fmt: skip
-    if not quiet:
-        warn_few_shared_terms(vectors, stage, train.source)
+    warn_few_shared_terms(vectors, stage, train.source)
     weight = settings.class_weight
     started = time.perf_counter()
     model = fit_binary_models(stage, vectors, targets, seed=seed, class_weight=weight)
@@ -206,6 +204,23 @@ def fit_label_sets(stage: TfidfStage, train: TextDataset, label_map: LabelMap, *
     counts = dict(zip(label_map.labels, label_map.counts(train), strict=True))
     pipeline = Pipeline([("tfidf", vectorizer), ("classifier", model)])
     return TfidfMultiLabelModel(pipeline, label_map.labels, counts, stage, record)
+
+
+def probe(stage: TfidfStage, sample: TextDataset, label_map: LabelMap, *,
+          seed: int) -> tuple[Callable[[Sequence[str]], Any], float]:  # fmt: skip
+    """Fit the vectoriser and the binary models once on ``sample`` (no folds, no thresholds), as a run's time
+    estimate measures them: their margins for new texts, and the seconds the binary models took to fit (a run
+    fits them :data:`FOLDS` more times, each on ``(FOLDS - 1) / FOLDS`` of its texts)."""
+    from sklearn.pipeline import make_pipeline
+
+    from tailtune.models.tfidf_terms import make_vectorizer
+
+    vectorizer = make_vectorizer(stage)
+    vectors = vectorizer.fit_transform(sample.texts)
+    targets = label_map.encode_sets(sample.labels, source=sample.source).astype(np.int64)
+    started = time.perf_counter()
+    models = fit_binary_models(stage, vectors, targets, seed=seed)
+    return make_pipeline(vectorizer, models).decision_function, time.perf_counter() - started
 
 
 def decision_record(labels: Sequence[str], margins: np.ndarray | None, targets: np.ndarray, folds: int,
