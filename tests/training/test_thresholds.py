@@ -44,10 +44,14 @@ def cuts(scores: np.ndarray) -> np.ndarray:
 
 
 def f1_at(scores, targets, threshold) -> float:
-    """F1 of ``scores > threshold`` (0 where nothing is predicted or true, as scikit-learn's zero_division=0)."""
+    """F1 of ``scores > threshold`` (0 where nothing is predicted or true, as scikit-learn's zero_division=0),
+    counted 0 too where the predictions are no more often positive than a random text (precision at or below the
+    positive rate): the cuts :func:`best_threshold` does not take."""
     predicted, true = np.asarray(scores) > threshold, np.asarray(targets) == 1
-    denominator = predicted.sum() + true.sum()
-    return float(2 * (predicted & true).sum() / denominator) if denominator else 0.0
+    tp = (predicted & true).sum()
+    if tp * len(true) <= true.sum() * predicted.sum():
+        return 0.0
+    return float(2 * tp / (predicted.sum() + true.sum()))
 
 
 @settings(max_examples=60, deadline=None)
@@ -74,8 +78,10 @@ def test_best_threshold_hand_examples():
     scores = [0.9, 0.8, 0.3, 0.2, 0.1]
     assert best_threshold(scores, [1, 1, 1, 0, 0]) == (0.25, 1.0)  # midpoint of 0.3 and 0.2
     assert best_threshold(scores, [1, 1, 0, 0, 0]) == (0.5, 1.0)  # every threshold in [0.3, 0.8) does; 0.5 wins
-    assert best_threshold(scores, [0, 0, 0, 0, 1]) == (0.05, pytest.approx(1 / 3))  # predict all
-    assert best_threshold([0.4, 0.4, 0.4], [1, 0, 0]) == (0.2, 0.5)  # equal scores are cut together
+    # The positive ranked last: only "predict all" finds it, no more often right than chance, so no cut pays.
+    assert best_threshold(scores, [0, 0, 0, 0, 1]) == (0.5, 0.0)
+    assert best_threshold([0.4, 0.4, 0.4], [1, 0, 0]) == (0.5, 0.0)  # equal scores are cut together: all or none
+    assert best_threshold([0.4, 0.4, 0.1], [1, 0, 0]) == (0.25, 2 / 3)  # the top two: precision 1/2 beats 1/3
 
 
 @st.composite

@@ -90,7 +90,10 @@ def best_threshold(scores: Any, targets: Any) -> tuple[float, float]:
     ``[CLIP, 1 - CLIP]``), or by 0.5 where 0.5 makes the same cut. Among cuts with the best F1 the threshold
     nearest 0.5 wins, so a model whose default already does best keeps it. F1 is 0 where nothing is predicted
     or nothing is true; without any positive target every cut scores 0 and the tie rule returns the threshold
-    nearest 0.5.
+    nearest 0.5. A cut whose predictions are no more often positive than a text drawn at random (precision at or
+    below the positive rate, as "predict every text" is) counts as F1 0 too: where a model ranks a label's
+    positives below its negatives, predicting it for (nearly) every text has a small positive F1 of its own and
+    ruins every other text's label set.
 
     Args:
         scores: Scores in ``[0, 1]``, one per example.
@@ -111,7 +114,8 @@ def best_threshold(scores: Any, targets: Any) -> tuple[float, float]:
     n_pred = ends + 1
     n_true = int(y.sum())
     # F1 = 2 TP / (predicted + true); the cut "predict none" (threshold at or above the top score) comes first.
-    f1 = np.r_[0.0, np.divide(2.0 * tp, n_pred + n_true, out=np.zeros(len(ends)), where=tp > 0)]
+    better_than_chance = tp * len(s) > n_true * n_pred  # precision tp / n_pred above the rate n_true / n
+    f1 = np.r_[0.0, np.divide(2.0 * tp, n_pred + n_true, out=np.zeros(len(ends)), where=better_than_chance)]
     # A cut's thresholds lie in [lower, upper): between the lowest score it predicts and the highest it leaves.
     upper = np.r_[1.0, s[ends]]
     lower = np.r_[s[ends], 0.0]
