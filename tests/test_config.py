@@ -41,7 +41,7 @@ def run_config(strategy: str = "two-stage", **settings) -> RunConfig:
         ({"trainable": "middle"}, "unknown trainable scope 'middle'"),
         ({"trainable": "top0"}, "unknown trainable scope 'top0'"),
         ({"sampler": "oversample"}, "unknown sampler 'oversample'"),
-        ({"loss": "focal", "loss_params": {"alpha": 0.25}}, "unknown parameter(s) alpha for loss 'focal'"),
+        ({"loss": "focal", "loss_params": {"tau": 0.25}}, "unknown parameter(s) tau for loss 'focal'"),
         ({"batch_size": 0}, "batch size must be >= 1"),
         ({"warmup_ratio": 1.0}, "warmup_ratio must be in [0, 1)"),
         ({"weight_decay": -0.01}, "weight_decay must be >= 0"),

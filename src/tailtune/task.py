@@ -156,10 +156,18 @@ class SingleLabel:
         return {"predicted": [classes[i] for i in best], "score": scores[np.arange(len(best)), best].round(6).tolist()}
 
     def prepare(self, config: RunConfig) -> RunConfig:
+        from tailtune.config import LOSS_PARAMS
+
         for stage in _trained_stages(config):
             if stage.loss not in self.losses:
                 raise TailTuneError(f"stage {stage.name!r}: loss {stage.loss!r} is for multi-label data; for one "
                                     f"label per text choose one of {', '.join(self.losses)}")  # fmt: skip
+            # A name both tasks use (focal) may take parameters only its multi-label form has.
+            unknown = sorted(set(stage.loss_params) - set(LOSS_PARAMS[stage.loss]))
+            if unknown:
+                raise TailTuneError(f"stage {stage.name!r}: unknown parameter(s) {', '.join(unknown)} for loss "
+                                    f"{stage.loss!r} on one label a text; valid: "
+                                    f"{', '.join(LOSS_PARAMS[stage.loss]) or 'none'}")  # fmt: skip
         return config
 
     def loss(self, stage: StageConfig, class_counts: Sequence[int], num_texts: int) -> torch.nn.Module:

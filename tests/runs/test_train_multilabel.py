@@ -219,3 +219,12 @@ def test_joined_labels_are_named_before_empty_cells(tmp_path):
     path.write_text("text,label\na,grain\nb,wheat\nc,grain|wheat\nd,\n", encoding="utf-8")
     with pytest.raises(TailTuneError, match="label_separator"):
         read_dataset(path)
+
+
+def test_a_multilabel_only_parameter_is_refused_on_single_label_data():
+    from tailtune.task import SingleLabel
+
+    config = build_run_config("tiny", "vanilla", stages=[{"loss": "focal", "loss_params": {"alpha": 0.25}}])
+    with pytest.raises(TailTuneError, match="unknown parameter\\(s\\) alpha for loss 'focal' on one label a text"):
+        SingleLabel().prepare(config)
+    assert MultiLabel().prepare(config).stages[0].loss_params == {"alpha": 0.25}
