@@ -44,7 +44,8 @@ def pytest_addoption(parser):
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--runslow"):
         return
-    skip = pytest.mark.skip(reason="slow (a real pretrained model, or a package build); use --runslow")
+    skip = pytest.mark.skip(reason="slow (a real pretrained model, a package build, or processes killed and "
+                                   "restarted); use --runslow")  # fmt: skip
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)

@@ -92,6 +92,8 @@ def _train_argv(model: str, data: Path, out: Path, *extra: object) -> list[str]:
                     *extra)  # fmt: skip
 
 
+# Kills and restarts whole processes (tens of seconds): with the slow tests, which CI runs too.
+@pytest.mark.slow
 def test_killed_train_and_overwrite(tiny_model, small_csv, tmp_path):
     """A killed --overwrite leaves the old run or the new one, whole; a killed fresh run leaves nothing."""
     out = tmp_path / "run"
@@ -140,6 +142,8 @@ def _check_experiment(out: Path) -> None:
     assert summary["n_seeds"].tolist() == [3] and summary["seeds"].tolist() == ["1;2;3"]
 
 
+# Kills and restarts whole processes (tens of seconds): with the slow tests, which CI runs too.
+@pytest.mark.slow
 def test_killed_compare_resumes_to_every_run_once(tiny_model, balanced_csv, tmp_path):
     (tmp_path / "timing").mkdir()
     duration = _run(_command("compare", "--config", _experiment(tmp_path / "timing", tiny_model, balanced_csv), "-q"))
@@ -153,6 +157,8 @@ def test_killed_compare_resumes_to_every_run_once(tiny_model, balanced_csv, tmp_
     _check_experiment(tmp_path / "out")
 
 
+# Kills and restarts whole processes (tens of seconds): with the slow tests, which CI runs too.
+@pytest.mark.slow
 def test_two_compare_workers_share_one_output(tiny_model, balanced_csv, tmp_path):
     """Two workers started together finish the experiment between them, each run trained by exactly one."""
     config = _experiment(tmp_path, tiny_model, balanced_csv)
