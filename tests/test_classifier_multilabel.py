@@ -71,3 +71,13 @@ def test_score_takes_the_indicator_matrix_predict_gives(fitted_on_lists):
     y = MultiLabelBinarizer(classes=["money", "sport", "tech"]).fit_transform(SETS_OF_TEXTS)
     assert fitted_on_lists.score(DATA.texts, y) == pytest.approx(fitted_on_lists.score(DATA.texts, SETS_OF_TEXTS))
     assert 0.0 <= fitted_on_lists.score(DATA.texts, [row[0] if row else "sport" for row in SETS_OF_TEXTS]) <= 1.0
+
+
+def test_label_arrays_per_text_read_as_label_sets():
+    """A Series of arrays (as a Parquet list column reads) is one label set per text, as lists are."""
+    import pandas as pd
+
+    from tailtune.classifier import _label_sets
+
+    assert _label_sets(pd.Series([np.array(["grain", "wheat"]), np.array([], dtype=object)]))
+    assert _label_sets([{"grain"}, ("earn",)]) and not _label_sets(["grain", "earn"])

@@ -18,6 +18,7 @@ from sklearn.exceptions import DataConversionWarning, NotFittedError
 
 from tailtune.config import DEFAULT_STRATEGY, PREDICT_SETTINGS, PredictSettings, RunConfig, field_default
 from tailtune.data.builtin import resolve_model
+from tailtune.data.label_sets import is_label_list
 from tailtune.data.types import LabelMap, Splits
 from tailtune.data.values import dataset_from_values
 from tailtune.errors import TailTuneError
@@ -446,7 +447,7 @@ def _label_sets(labels: Any) -> bool:
         return shape[1] > 1
     if not isinstance(labels, (list, tuple, np.ndarray, pd.Series)) or not len(labels):
         return False
-    return all(isinstance(row, (list, tuple, Set)) for row in labels)
+    return all(map(is_label_list, labels))
 
 
 def _label_kind(labels: np.ndarray, call: str) -> str:

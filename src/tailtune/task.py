@@ -221,7 +221,9 @@ class MultiLabel:
         return label_map.encode_sets(label_sets_of(dataset), source=dataset.source)
 
     def scores(self, logits: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+        from tailtune.training.thresholds import sigmoid
+
+        return sigmoid(logits)
 
     def decide(self, scores: np.ndarray) -> np.ndarray:
         return (np.asarray(scores) > 0.5).astype(np.int64)
@@ -354,7 +356,9 @@ def _label_set_score(metric: str, targets: np.ndarray, probabilities: np.ndarray
     samples-F1 for the accuracies) of the label sets ``probabilities > thresholds``."""
     from sklearn.metrics import f1_score
 
-    predicted = (probabilities > thresholds).astype(np.int64)
+    from tailtune.training.thresholds import apply_thresholds
+
+    predicted = apply_thresholds(probabilities, thresholds)
     truth = np.asarray(targets).astype(np.int64)
     if metric == "micro_f1":
         return float(f1_score(truth, predicted, average="micro", zero_division=0))

@@ -60,6 +60,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from tailtune.classifier import TailTuner
     from tailtune.data.builtin import load_data
+    from tailtune.data.label_sets import is_label_list
     from tailtune.data.visible import is_empty_text
     from tailtune.fileio import check_table_target, table_bytes, write_table
 
@@ -86,7 +87,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     separator = (args.label_separator or LABEL_SET_SEPARATOR) if plain_cells else None
     if separator is not None:  # an input column of lists (JSON lines, Parquet) is written as the label sets are
         for name in columns:
-            frame[name] = frame[name].map(lambda v: separator.join(map(str, v)) if _is_list(v) else v)
+            frame[name] = frame[name].map(lambda v: separator.join(map(str, v)) if is_label_list(v) else v)
     for name, values in tuner.task.predicted_columns(probs, tuner.classes_, separator=separator).items():
         frame[name] = pd.Series(values, dtype=object)
     for k, name in enumerate(prob_names):
@@ -101,12 +102,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         write_table(frame, args.output)
         print(f"{len(frame)} predictions written to {args.output}")
     return 0
-
-
-def _is_list(value: Any) -> bool:
-    import numpy as np
-
-    return isinstance(value, (list, tuple, np.ndarray))
 
 
 def _input_columns(data: TextDataset, text_column: str, label_column: str) -> dict[str, list[Any]]:
