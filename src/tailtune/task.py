@@ -253,7 +253,8 @@ class MultiLabel:
 
     def predicted_columns(self, scores: np.ndarray, classes: Sequence[Any], *,
                           separator: str | None = None) -> dict[str, list[Any]]:  # fmt: skip
-        sets = [[classes[i] for i in np.flatnonzero(row)] for row in self.decide(scores)]
+        names = classes.tolist() if hasattr(classes, "tolist") else list(classes)  # NumPy scalars as Python's
+        sets = [[names[i] for i in np.flatnonzero(row)] for row in self.decide(scores)]
         if separator is not None:
             joined = [name for name in classes if separator in str(name)]
             if joined:

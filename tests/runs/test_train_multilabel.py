@@ -228,3 +228,9 @@ def test_a_multilabel_only_parameter_is_refused_on_single_label_data():
     with pytest.raises(TailTuneError, match="unknown parameter\\(s\\) alpha for loss 'focal' on one label a text"):
         SingleLabel().prepare(config)
     assert MultiLabel().prepare(config).stages[0].loss_params == {"alpha": 0.25}
+
+
+def test_integer_labels_stay_integers_in_the_label_sets_predict_writes():
+    """As a single-label model's predicted column: a JSON list of 2, not of "2" (NumPy scalars become Python's)."""
+    columns = MultiLabel().predicted_columns(np.array([[0.9, 0.2, 0.7]]), np.array([1, 2, 3]))
+    assert columns == {"predicted": [[1, 3]]} and all(type(name) is int for name in columns["predicted"][0])
