@@ -23,8 +23,20 @@ def test_tfidf_is_one_tfidf_stage():
     """tfidf, the classic baseline, is one TF-IDF stage (the pipeline of benchmarks/real_longtail.py) that survives a
     dict round trip."""
     (stage,) = get_strategy("tfidf")
-    assert stage == TfidfStage(classifier="linear-svc", C=1.0, ngram_max=2, min_df=1, sublinear_tf=True)
+    assert stage == TfidfStage(classifier="linear-svc", C=1.0, ngram_max=None, min_df=1, sublinear_tf=True)
     assert stage_from_dict(stage.to_dict()) == stage
+
+
+def test_the_task_decides_the_tfidf_word_ngrams_left_to_it():
+    """1-2 grams for one label a text, unigrams for label sets; n-grams given stay as given."""
+    from tailtune.strategies import build_run_config
+    from tailtune.task import get_task
+
+    config = build_run_config(None, "tfidf")
+    assert get_task("single-label").prepare(config).stages[0].ngram_max == 2
+    assert get_task("multi-label").prepare(config).stages[0].ngram_max == 1
+    given = build_run_config(None, "tfidf", stages=[{"ngram_max": 3}])
+    assert get_task("multi-label").prepare(given).stages[0].ngram_max == 3
 
 
 def test_two_stage_paper_matches_the_authors():

@@ -160,7 +160,10 @@ class TfidfStage:
         classifier: ``linear-svc`` (squared hinge, one-vs-rest; predictions score each class by a softmax over
             its margins) or ``logistic-regression`` (multinomial; its probabilities are the scores).
         C: Inverse regularisation strength of the classifier.
-        ngram_max: Word n-grams from 1 to this many words.
+        ngram_max: Word n-grams from 1 to this many words; None: decided by the task
+            (:meth:`tailtune.task.Task.prepare`, recorded in ``config.json``): 1-2 grams for one label a text,
+            unigrams for label sets, where they scored higher on development splits of Reuters-21578's training
+            data in a quarter of the time (``benchmarks/README.md``).
         min_df: A term is kept when it occurs in at least this many training texts.
         sublinear_tf: Term frequency as ``1 + log(tf)``.
         analyzer: The terms: ``word`` n-grams (1 to ``ngram_max`` words), ``char`` n-grams (of
@@ -172,7 +175,8 @@ class TfidfStage:
     name: str = "tfidf"
     classifier: str = setting("linear-svc", "the linear model", choices=CLASSIC_CLASSIFIERS, noun="classifier")
     C: float = setting(1.0, "inverse regularisation strength of the classifier", above=0)
-    ngram_max: int = setting(2, "word n-grams from 1 to this many words", at_least=1)
+    ngram_max: int | None = setting(None, "word n-grams from 1 to this many words", at_least=1,
+                                    null="2 for one label a text, 1 for label sets")  # fmt: skip
     min_df: int = setting(1, "the least number of training texts a term must occur in", at_least=1)
     sublinear_tf: bool = setting(True, "term frequency as 1 + log(tf)")
     analyzer: str = setting("auto", "word or char n-grams, or auto: decided from the training texts",
@@ -183,7 +187,8 @@ class TfidfStage:
 
     def describe(self) -> str:
         """One line: the features and the classifier."""
-        words, chars = f"word 1-{self.ngram_max} grams", "character {}-{} grams".format(*TFIDF_CHAR_NGRAMS)
+        words = f"word 1-{self.ngram_max} grams" if self.ngram_max else "word 1-2 grams (unigrams for label sets)"
+        chars = "character {}-{} grams".format(*TFIDF_CHAR_NGRAMS)
         terms = {"word": words, "char": chars, "auto": f"{words}, or {chars} where words have no spaces between them"}
         return (f"{self.name}: TF-IDF of {terms[self.analyzer]} (min_df={self.min_df}"
                 f"{', sublinear tf' if self.sublinear_tf else ''}), {self.classifier} with class_weight=balanced, "

@@ -44,3 +44,25 @@ def test_explicit_csv_variant_reads_label_sets_with_its_separator(tmp_path, tiny
     assert compare("--config", write_config(tmp_path / "exp.yaml", config), "--dry-run") == 0
     del config["data"]["variants"][0]["label_separator"]
     assert compare("--config", write_config(tmp_path / "exp2.yaml", config), "--dry-run") != 0
+
+
+def test_a_complete_multilabel_run_counts_as_done(tmp_path, tiny_model, capsys):
+    """A run on label sets records what its task trained (BCE for cross-entropy, unigrams for TF-IDF); compared
+    again, the plan it is checked against is the same, so it counts as done rather than as other settings."""
+    import pandas as pd
+    from conftest import LABEL_SETS, label_sets
+
+    for name, seed in (("train", 0), ("test", 1)):
+        data = label_sets(LABEL_SETS, seed)
+        pd.DataFrame({"text": data.texts, "label": ["|".join(row) for row in data.labels]}).to_csv(
+            tmp_path / f"{name}.csv", index=False
+        )
+    config = {"model": tiny_model, "seeds": [1], "output": str(tmp_path / "out"), "run": {"max_length": 16},
+              "strategies": [{"vanilla": {"epochs": 1, "min_steps": 0}}, "tfidf"],
+              "data": {"variants": [{"name": "tags", "train": str(tmp_path / "train.csv"),
+                                     "test": str(tmp_path / "test.csv"), "label_separator": "|"}]}}  # fmt: skip
+    path = write_config(tmp_path / "exp.yaml", config)
+    assert compare("--config", path, "-q") == 0
+    capsys.readouterr()
+    assert compare("--config", path, "--dry-run") == 0
+    assert capsys.readouterr().out.count("  done  ") == 2

@@ -41,7 +41,7 @@ def test_train_writes_a_run_directory(tfidf_run):
     run = load_run(tfidf_run)
     assert run.strategy == "tfidf" and run.seed == 3
     assert run.config["run"] == {"strategy": "tfidf", "seed": 3, "report_to": "none", "time_budget": None,
-                                 "stages": [TfidfStage().to_dict()]}  # fmt: skip
+                                 "stages": [TfidfStage(ngram_max=2).to_dict()]}  # fmt: skip
     assert run.config["train_counts"] == {"money": 4, "sport": 40, "tech": 12}
     history = [json.loads(line) for line in (tfidf_run / "history.jsonl").read_text().splitlines()]
     assert len(history) == 1 and history[0]["stage_name"] == "tfidf" and history[0]["features"] > 0

@@ -21,6 +21,7 @@ from tailtune.experiments.variants import counts_text, prepare_data
 from tailtune.runs.records import config_differences, load_run
 from tailtune.runs.rundir import NOT_LEARNED, is_complete
 from tailtune.strategies import describe_stage
+from tailtune.task import task_of
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +69,9 @@ def prepare_compare(
                     fingerprints[name] = split_fingerprints(splits[name])
                 if not _check_data(item, splits[name], fingerprints[name], experiment.output / name):
                     predating.append(item.directory)
-                config = _with_length(experiment.run_config(item.strategy, item.seed), name, splits[name].train.texts,
-                                      lengths)  # fmt: skip
+                # As the run recorded it: what its task decides (losses, TF-IDF terms) and the length it trained at.
+                config = task_of(splits[name].train).prepare(experiment.run_config(item.strategy, item.seed))
+                config = _with_length(config, name, splits[name].train.texts, lengths)
                 _check_complete(item, config, tuned=bool(experiment.tune))
         if predating:
             logger.warning("%d complete run(s) predate data fingerprints (e.g. %s): counted as they are, but whether "

@@ -74,4 +74,5 @@ def make_vectorizer(stage: TfidfStage, texts: Sequence[str] | None = None) -> An
     if analyzer_decision(stage, texts)[0] == "char":
         # Within words (char_wb): an n-gram never spans the space between two words of other scripts in the text.
         return TfidfVectorizer(analyzer="char_wb", ngram_range=TFIDF_CHAR_NGRAMS, **tf)
-    return TfidfVectorizer(ngram_range=(1, stage.ngram_max), **tf)
+    # A stage no task has prepared (tailtune.task.Task.prepare decides ngram_max) reads one label a text's 1-2 grams.
+    return TfidfVectorizer(ngram_range=(1, stage.ngram_max or 2), **tf)

@@ -30,7 +30,7 @@ from tailtune.data.types import Splits, TextDataset
 from tailtune.durations import format_duration
 from tailtune.errors import TailTuneError
 from tailtune.models.lengths import MAX_WINDOWS
-from tailtune.task import Task
+from tailtune.task import TASKS, Task
 from tailtune.training.batching import BatchPlan
 from tailtune.training.budget import NARROW_SCOPES, RESERVE_MARGIN, Budget, BudgetStop, fit_to_budget
 from tailtune.training.loop import HookList, StageHooks, stage_epochs
@@ -315,7 +315,7 @@ def plan_run(
         if why is not None:
             probe.close()
     if why is not None:
-        return _fall_back_unprobed(config, refit, validation, started, hooks, why)
+        return _fall_back_unprobed(config, refit, validation, started, hooks, why, task)
     try:
         estimator = Estimator(probe, sizes, spent=time.perf_counter() - started - probe.seconds)
         estimate = estimator.estimate(config, refit["done"])
@@ -326,7 +326,7 @@ def plan_run(
                                                      fallback=fallback, scopes=scopes)  # fmt: skip
             chosen, budget = _main_process_decides(chosen, budget, accelerator)
             if budget.chosen == "tfidf":
-                tfidf = _tfidf_config(config)
+                tfidf = _tfidf_config(config, task)
             else:
                 config = chosen.config
                 if refit["done"] and not chosen.refit:
@@ -362,7 +362,7 @@ def _no_room_to_probe(config: RunConfig, started: float, load_s: float | None = 
 
 
 def _fall_back_unprobed(config: RunConfig, refit: dict[str, Any], validation: dict[str, Any], started: float,
-                        hooks: Sequence[StageHooks], why: str) -> RunPlan:  # fmt: skip
+                        hooks: Sequence[StageHooks], why: str, task: Task | None) -> RunPlan:  # fmt: skip
     """The ``tfidf`` strategy in place of a fine-tuning run that its time budget cannot hold, decided before (or
     instead of) the rest of the probe, so that the probe does not spend the budget."""
     budget_s = float(config.time_budget or 0)
@@ -372,7 +372,7 @@ def _fall_back_unprobed(config: RunConfig, refit: dict[str, Any], validation: di
     logger.info("time budget %s: %s", format_duration(budget_s), budget.reason)
     spent = time.perf_counter() - started
     probe = {"seconds": round(spent, 3), "skipped": why}
-    return RunPlan(config, refit, None, budget, _tfidf_config(config), None, probe, validation, started)
+    return RunPlan(config, refit, None, budget, _tfidf_config(config, task), None, probe, validation, started)
 
 
 def plan_fit(
@@ -449,11 +449,12 @@ def _main_process_decides(chosen: Any, budget: Budget, accelerator: Accelerator 
     return chosen, budget
 
 
-def _tfidf_config(config: RunConfig) -> RunConfig:
-    """The ``tfidf`` strategy's run in place of ``config``: its seed and tracker."""
+def _tfidf_config(config: RunConfig, task: Task | None) -> RunConfig:
+    """The ``tfidf`` strategy's run in place of ``config``: its seed and tracker, as ``task`` trains it."""
     from tailtune.strategies import build_run_config
 
-    return build_run_config(None, "tfidf", settings={"seed": config.seed, "report_to": config.report_to})
+    tfidf = build_run_config(None, "tfidf", settings={"seed": config.seed, "report_to": config.report_to})
+    return (task or TASKS["single-label"]).prepare(tfidf)
 
 
 def _evaluations(epochs: int, per_epoch: int, eval_steps: int | None) -> int:
