@@ -156,6 +156,22 @@ def test_train_on_a_csv_of_joined_labels(tiny_model, splits, tmp_path, capsys):
     assert code != 0 and "--label-separator" in err and "'|'" in err
 
 
+def test_an_empty_label_separator_is_refused_not_ignored(splits, tmp_path, capsys):
+    """An empty separator, on the command line or in a --config file, is refused in one line (not read as absent,
+    which would train a single-label model on the joined cells)."""
+    from conftest import run_cli
+
+    train = _write_csv(tmp_path / "train.csv", splits.train)
+    code, _, err = run_cli(capsys, "train", "--train", train, "--strategy", "tfidf", "--output", tmp_path / "run",
+                           "--label-separator", "")  # fmt: skip
+    assert code != 0 and "--label-separator must not be empty" in err and "Traceback" not in err
+    config = tmp_path / "run.yaml"
+    config.write_text(f"train: {train}\nstrategy: tfidf\noutput: {tmp_path / 'run'}\nlabel_separator: ''\n")
+    code, _, err = run_cli(capsys, "train", "--config", config)
+    assert code != 0 and "must not be empty" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_report_reads_a_multilabel_run(run, tmp_path):
     """The report's tail examples of a multi-label run are texts that carry a tail label it did not predict."""
     from tailtune.report.build import build_report

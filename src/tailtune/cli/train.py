@@ -75,7 +75,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     file_config = load_yaml(args.config) if args.config else {}
     config = run_config_from_args(args, file_config)
-    get = lambda key, default=None: getattr(args, key, None) or file_config.get(key, default)  # noqa: E731
+
+    def get(key: str, default: Any = None) -> Any:
+        """An option as given on the command line, else as the --config file gives it (an empty string counts as
+        given, so that it is refused where it means nothing, not read as missing)."""
+        value = getattr(args, key, None)
+        return file_config.get(key, default) if value is None or value is False else value
+
     if not get("train"):
         raise TailTuneError("--train is required (a CSV/TSV/JSONL/Parquet file or a Hugging Face data set)")
     if not get("output"):
