@@ -168,9 +168,24 @@ def test_a_label_joining_a_label_and_an_unknown_part_stays_single(tmp_path):
     assert read_dataset(path).labels == ["x", "x|z", "y"]
 
 
-def test_a_separator_named_for_a_single_label_file_reads_one_label_sets(tmp_path):
+def test_a_separator_named_for_a_single_label_file_reads_one_label_sets(tmp_path, caplog):
     path = write_file(tmp_path / "d.csv", "text,label\na,x\nb,y\n")
-    assert read_dataset(path, label_separator="|").labels == [("x",), ("y",)]
+    with caplog.at_level(logging.WARNING):
+        assert read_dataset(path, label_separator="|").labels == [("x",), ("y",)]
+    assert "no cell of column 'label' holds the label separator '|'" in caplog.text
+
+
+def test_a_label_on_every_text_is_warned_of(tmp_path, caplog):
+    """Cells split on the wrong character leave a fragment every text carries: that is said, naming the label."""
+    rows = "".join(f"t{i},news;{'sport' if i % 2 else 'money'}\n" for i in range(12))
+    path = write_file(tmp_path / "d.csv", "text,label\n" + rows)
+    with caplog.at_level(logging.WARNING):
+        read_dataset(path, label_separator=";")
+    assert "every text carries the label(s) 'news'" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        read_dataset(write_file(tmp_path / "e.csv", "text,label\n" + rows.replace("news;", "")), label_separator=";")
+    assert "every text carries" not in caplog.text and "no cell of column" in caplog.text
 
 
 # ----------------------------------------------------------------------------------------------- writing

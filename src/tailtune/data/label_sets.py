@@ -75,7 +75,26 @@ def label_sets(table: Table, column: str, separator: str | None) -> list[tuple[s
                 spellings.setdefault(name, Counter())[_whole_number(raw.strip())] += 1  # type: ignore[union-attr]
         out.append(tuple(sorted(names)))
     _warn_merged_spellings(table.source, spellings)
+    _warn_unlikely_sets(table.source, column, separator, values, out)
     return out
+
+
+def _warn_unlikely_sets(source: str, column: str, separator: str | None, values: Sequence[Any],
+                        sets: Sequence[tuple[str, ...] | None]) -> None:  # fmt: skip
+    """Warn where label sets look misread: a separator that no cell holds (every text then has at most one
+    label: perhaps the cells join labels with another character), or a label that every text carries (it tells
+    the texts apart no more than a constant, perhaps a fragment of a wrong split)."""
+    read = [row for row in sets if row is not None]
+    cells = [v for v in values if isinstance(v, str)]
+    if separator and cells and not any(separator in cell for cell in cells):
+        logger.warning("%s: no cell of column '%s' holds the label separator %r: every text has at most one "
+                       "label; if the labels are joined by another character, give that one", source, column, separator)  # fmt: skip
+    if len(read) >= 10:  # fewer texts may well share one label
+        everywhere = set.intersection(*(set(row) for row in read))
+        if everywhere:
+            logger.warning("%s: every text carries the label(s) %s: a label on every text tells nothing apart; "
+                           "check that the labels are split where they should be", source,
+                           quote_names(sorted(everywhere)))  # fmt: skip
 
 
 def _refuse_mixed(table: Table, column: str) -> None:
