@@ -180,6 +180,9 @@ def test_report_reads_a_multilabel_run(run, tmp_path):
     build_report(out.parent, output=tmp_path / "report.html")
     markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "Misclassified tail examples" in markdown and "missing column" not in markdown
+    # The summary shows the multi-label scores: samples-F1, not balanced accuracy (a single-label score).
+    summary = next(line for line in markdown.splitlines() if line.startswith("| Variant"))
+    assert "Samples-F1" in summary and "Balanced acc." not in summary
 
 
 def test_config_and_card_record_the_multilabel_losses_and_rule(run):

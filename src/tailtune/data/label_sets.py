@@ -88,7 +88,8 @@ def _warn_unlikely_sets(source: str, column: str, separator: str | None, values:
     cells = [v for v in values if isinstance(v, str)]
     if separator and cells and not any(separator in cell for cell in cells):
         logger.warning("%s: no cell of column '%s' holds the label separator %r: every text has at most one "
-                       "label; if the labels are joined by another character, give that one", source, column, separator)  # fmt: skip
+                       "label; if the labels are joined by another character, give that one", source, column,
+                       separator)  # fmt: skip
     if len(read) >= 10:  # fewer texts may well share one label
         everywhere = set.intersection(*(set(row) for row in read))
         if everywhere:

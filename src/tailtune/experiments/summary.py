@@ -28,6 +28,7 @@ import logging
 import math
 import warnings
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +41,15 @@ from tailtune.runs.rundir import SUMMARY_CSV, SUMMARY_JSON, find_failures
 
 logger = logging.getLogger(__name__)
 
-#: The metrics aggregated over seeds, in display order.
+#: The metrics aggregated over seeds, in display order; :data:`MULTILABEL_METRICS` where every run is multi-label
+#: (balanced accuracy is a single-label score; samples-F1 scores each text's label set).
 METRICS: tuple[str, ...] = ("macro_f1", "micro_f1", "balanced_accuracy", "tail_f1")
+MULTILABEL_METRICS: tuple[str, ...] = ("macro_f1", "micro_f1", "samples_f1", "tail_f1")
 METRIC_TITLES: dict[str, str] = {
     "macro_f1": "Macro-F1",
     "micro_f1": "Micro-F1",
     "balanced_accuracy": "Balanced acc.",
+    "samples_f1": "Samples-F1",
     "tail_f1": "Tail F1",
 }
 #: Two macro-F1 scores closer than this count as a tie (they come from identical predictions).
@@ -146,7 +150,7 @@ def summarize(runs: list[RunRecord], *, baseline: str = "vanilla") -> dict:
     Returns:
         ``{"baseline", "metrics", "tests", "rows"}``. Each row holds ``variant``, ``strategy``, ``ratio``,
         ``n_seeds``, ``seeds``, ``<metric>_mean`` / ``<metric>_std`` / ``<metric>_n_seeds`` (the seeds that
-        measured it) for each metric in :data:`METRICS`, ``per_class_f1_mean`` / ``per_class_f1_std`` /
+        measured it) for each metric of ``metrics`` (:func:`metrics_of`), ``per_class_f1_mean`` / ``per_class_f1_std`` /
         ``per_class_f1_n_seeds`` (class name to value, in label order), and the
         baseline comparison ``n_pairs``, ``wins``, ``losses``, ``ties`` (per seed, on macro-F1),
         ``mean_diff`` (strategy minus baseline), ``p_ttest`` (paired t-test, the primary test) and
@@ -166,6 +170,7 @@ def summarize(runs: list[RunRecord], *, baseline: str = "vanilla") -> dict:
         groups[(run.variant, run.strategy)].append(run)
     check_poolable(runs)
 
+    metrics = metrics_of(runs)
     rows: list[dict[str, Any]] = []
     for variant in variant_order(runs):
         strategies = strategy_order({s for v, s in groups if v == variant}, baseline)
@@ -179,7 +184,7 @@ def summarize(runs: list[RunRecord], *, baseline: str = "vanilla") -> dict:
                 "n_seeds": len(members),
                 "seeds": [r.seed for r in members],
             }
-            for metric in METRICS:
+            for metric in metrics:
                 values = [_float_or_none(r.metrics.get(metric)) for r in members]
                 row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_n_seeds"] = _mean_std(values)
             row["per_class_f1_mean"], row["per_class_f1_std"], row["per_class_f1_n_seeds"] = _per_class(members)
@@ -193,7 +198,12 @@ def summarize(runs: list[RunRecord], *, baseline: str = "vanilla") -> dict:
                 if seeds:
                     row.update(compare_paired([scores[s] for s in seeds], [baseline_scores[s] for s in seeds]))
             rows.append(row)
-    return {"baseline": baseline, "metrics": list(METRICS), "tests": TESTS_NOTE, "rows": rows}
+    return {"baseline": baseline, "metrics": list(metrics), "tests": TESTS_NOTE, "rows": rows}
+
+
+def metrics_of(runs: list[RunRecord]) -> tuple[str, ...]:
+    """The metrics a summary of ``runs`` shows: :data:`MULTILABEL_METRICS` where every run is multi-label."""
+    return MULTILABEL_METRICS if runs and all(run.task == "multi-label" for run in runs) else METRICS
 
 
 def _per_class(
@@ -215,17 +225,18 @@ def _per_class(
     return means, stds, counts
 
 
-def csv_columns() -> list[str]:
-    """The columns of ``summary.csv``, in order."""
+def csv_columns(metrics: Sequence[str] = METRICS) -> list[str]:
+    """The columns of ``summary.csv`` showing ``metrics``, in order."""
     columns = ["variant", "strategy", "ratio", "n_seeds", "seeds"]
-    for metric in METRICS:
+    for metric in metrics:
         columns += [f"{metric}_mean", f"{metric}_std", f"{metric}_n_seeds"]
     return columns + ["baseline", *_COMPARISON_FIELDS]
 
 
 def _csv_text(summary: dict) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=csv_columns(), extrasaction="ignore", lineterminator="\n")
+    columns = csv_columns(summary.get("metrics", METRICS))
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in summary["rows"]:
         flat = {key: ("" if value is None else value) for key, value in row.items()}
@@ -312,14 +323,15 @@ def format_table(summary: dict) -> str:
         The table, followed by a note on the baseline comparison columns.
     """
     baseline = summary.get("baseline", "vanilla")
-    header = ["variant", "strategy", "seeds", *(METRIC_TITLES[m] for m in METRICS)]
+    metrics = summary.get("metrics", METRICS)
+    header = ["variant", "strategy", "seeds", *(METRIC_TITLES[m] for m in metrics)]
     header += [f"Δ macro-F1 vs {baseline}", "W/L/T", "p (t-test)", "p (Wilcoxon)"]
     body = [
         [
             row["variant"],
             row["strategy"],
             str(row["n_seeds"]),
-            *(fmt_over_seeds(row, m) for m in METRICS),
+            *(fmt_over_seeds(row, m) for m in metrics),
             fmt_diff(row["mean_diff"]),
             fmt_wlt(row),
             fmt_p(row["p_ttest"]),

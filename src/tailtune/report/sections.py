@@ -37,7 +37,8 @@ def summary_section(doc: Document, ctx: ReportContext) -> None:
     """The summary table (mean ± std over seeds, comparison with the baseline) and a line per variant."""
     baseline = ctx.baseline
     doc.section("Summary")
-    header = ["Variant", "Strategy", "Seeds", *(METRIC_TITLES[m] for m in METRICS)]
+    metrics = ctx.summary.get("metrics", METRICS)
+    header = ["Variant", "Strategy", "Seeds", *(METRIC_TITLES[m] for m in metrics)]
     header += [f"Δ vs {baseline}", "W/L/T", "p (t-test)", "p (Wilcoxon)"]
     best: dict[str, float] = {}
     for row in ctx.summary["rows"]:
@@ -47,7 +48,7 @@ def summary_section(doc: Document, ctx: ReportContext) -> None:
     for row in ctx.summary["rows"]:
         is_best = row["macro_f1_mean"] is not None and row["macro_f1_mean"] == best.get(row["variant"])
         cells = [Cell(row["variant"]), Cell(row["strategy"]), Cell(str(row["n_seeds"]), numeric=True)]
-        for metric in METRICS:
+        for metric in metrics:
             cells.append(Cell(fmt_over_seeds(row, metric), numeric=True, strong=metric == "macro_f1" and is_best))
         cells += [
             Cell(fmt_diff(row["mean_diff"]), numeric=True),
