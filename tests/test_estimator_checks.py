@@ -97,8 +97,12 @@ NOT_APPLICABLE = {
 
 
 def _as_texts(rows: Any) -> list[str]:
-    """Each numeric row as a text: one word of the vocabulary per value, picked by the value's bucket."""
-    rows = np.asarray(rows, dtype=float)
+    """Each numeric row as a text: one word of the vocabulary per value, picked by the value's bucket (texts stay
+    as they are: ``score`` predicts through ``predict``, as scikit-learn's classifiers do)."""
+    rows = np.asarray(rows)
+    if rows.dtype.kind in "OU":
+        return rows.tolist()
+    rows = rows.astype(float)
     return [" ".join(VOCABULARY[(int(np.floor(v * 4)) + 13 * j) % len(VOCABULARY)] for j, v in enumerate(row))
             for row in rows]  # fmt: skip
 

@@ -6,29 +6,29 @@ import dataclasses
 import logging
 import shutil
 import time
-import warnings
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import DataConversionWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 
 from tailtune.config import DEFAULT_STRATEGY, PREDICT_SETTINGS, PredictSettings, RunConfig, field_default
 from tailtune.data.builtin import resolve_model
 from tailtune.data.label_sets import is_label_list
 from tailtune.data.types import LabelMap, Splits
-from tailtune.data.values import dataset_from_values
+from tailtune.data.values import column_of, dataset_from_values
 from tailtune.errors import TailTuneError
 from tailtune.fileio import atomic_dir
 from tailtune.models.card import CARD_FILE, write_model_card
 from tailtune.models.family import family_of_folder
 from tailtune.models.saved import SAVED_MODEL, read_record
 from tailtune.models.transformer import check_max_length, load_saved_classifier, position_limit, save_classifier
+from tailtune.scoring import macro_f1_score
 from tailtune.strategies import SETTINGS, build_run_config
-from tailtune.task import DEFAULT_TASK, Task, get_task, task_of
+from tailtune.task import Task, get_task, task_of
 from tailtune.training.batching import encode
 from tailtune.training.cost import plan_fit
 from tailtune.training.fitting import FitContext, fit, resolve_max_length
@@ -183,11 +183,11 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         if labels is None:  # worded as scikit-learn words it, which its estimator checks look for
             raise TailTuneError("fit() requires y to be passed, but the target y is None: give one label per text")
         if _label_sets(labels):
-            train = dataset_from_values(_column(texts, "texts", "fit()"), labels, source="fit()")
+            train = dataset_from_values(column_of(texts, "texts", "fit()"), labels, source="fit()")
             kind = LabelMap.from_label_sets(train.labels).kind
         else:
-            values = _column(labels, "labels", "fit()")
-            train = dataset_from_values(_column(texts, "texts", "fit()"), values, source="fit()")
+            values = column_of(labels, "labels", "fit()")
+            train = dataset_from_values(column_of(texts, "texts", "fit()"), values, source="fit()")
             kind = _label_kind(values, "fit()")
         task = task_of(train)
         self.config_ = resolve_max_length(task.prepare(self._config()), train.texts)
@@ -228,27 +228,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         ``1``). Unlike scikit-learn's classifiers, whose ``score`` is accuracy: on long-tailed data accuracy
         rewards ignoring the tail. ``GridSearchCV`` and ``cross_val_score`` use it when given no ``scoring``.
         """
-        from sklearn.metrics import f1_score
-
         self._check_fitted()
-        if self.task.name != DEFAULT_TASK:  # label sets: macro-F1 over the labels true or predicted
-            texts = _column(texts, "texts", "score()")
-            if getattr(labels, "ndim", 1) == 2:  # an indicator matrix, its columns in classes_ order as predict gives
-                truth = np.asarray(labels)
-                if truth.shape != (len(texts), len(self.classes_)):
-                    raise TailTuneError(f"score(): y has shape {truth.shape}; give one row per text and one column per "
-                                        f"class of classes_ ({len(texts)} x {len(self.classes_)})")  # fmt: skip
-            else:
-                data = dataset_from_values(texts, labels, source="score()", allow_empty_texts=True)
-                truth = self.task.encode(self.label_map, data)
-            return float(f1_score(truth, self.predict(texts), average="macro", sample_weight=sample_weight,
-                                  zero_division=0))  # fmt: skip
-        values = _column(labels, "labels", "score()")
-        data = dataset_from_values(_column(texts, "texts", "score()"), values, source="score()", allow_empty_texts=True)
-        predicted = self.classes_[self._proba(data.texts, "score()").argmax(axis=1)]
-        # By name, as training compared them: an integer model scored on whole floats (1.0) still matches.
-        names = [str(label) for label in predicted]
-        return float(f1_score(data.labels, names, average="macro", sample_weight=sample_weight, zero_division=0))
+        return macro_f1_score(self, texts, labels, sample_weight)
 
     def save(self, path: str | Path) -> Path:
         """Save model, tokenizer and model card (``transformers.pipeline`` loads the folder).
@@ -361,7 +342,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
 
     def _proba(self, texts: Any, call: str) -> np.ndarray:
         self._check_fitted()
-        column = _column(texts, "texts", call)
+        column = column_of(texts, "texts", call)
         if not len(column):
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
         texts = dataset_from_values(column, None, source=call, allow_empty_texts=True).texts
@@ -408,35 +389,6 @@ def _typed(names: list[str], kind: str) -> np.ndarray:
     if kind == "boolean":
         return np.array([name == "True" for name in names])
     return np.array(names, dtype=object)
-
-
-def _column(values: Any, name: str, call: str) -> np.ndarray:
-    """``values`` as a 1-D object array, one per row; refuses what is not one column of values.
-
-    A column vector of labels (shape ``[n, 1]``) is raveled with scikit-learn's ``DataConversionWarning``.
-    """
-    if values is None:
-        raise TailTuneError(f"{call}: {name} is None; give a list with one value per row")
-    if isinstance(values, (str, bytes)):
-        # Iterated, a string would be taken for a list of one-character texts.
-        raise TailTuneError(f"{call}: {name} is a single string; give a list of them, e.g. [{values[:20]!r}]")
-    if isinstance(values, pd.DataFrame) and name == "texts":
-        columns = ", ".join(f"'{column}'" for column in values.columns)
-        raise TailTuneError(f"{call}: texts is a DataFrame (columns {columns}); pass its text column, e.g. df['text']")
-    sequence = hasattr(values, "__len__") and hasattr(values, "__getitem__")
-    array_like = sequence or hasattr(values, "__array__")
-    column = None if isinstance(values, (Mapping, Set)) or not array_like else np.asarray(values, dtype=object)
-    if column is None or column.ndim == 0:  # a generator, a set, a sparse matrix, a number
-        raise TailTuneError(f"{call}: {name} must be a list, tuple, 1-D NumPy array or pandas Series with one value "
-                            f"per row (got {type(values).__name__})")  # fmt: skip
-    if name == "labels" and column.ndim == 2 and column.shape[1] == 1:
-        warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape of y to "
-                      "(n_samples, ), for example using ravel().", DataConversionWarning, stacklevel=3)  # fmt: skip
-        column = column.ravel()
-    if column.ndim != 1:
-        raise TailTuneError(f"{call}: {name} has shape {column.shape}; give one value per row (a 1-D list)"
-                            + (", one label per text" if name == "labels" else ""))  # fmt: skip
-    return column
 
 
 def _label_sets(labels: Any) -> bool:

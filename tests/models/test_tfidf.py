@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import make_texts, run_cli, write_file
+from sklearn.metrics import f1_score
 
 from tailtune.classifier import TailTuner
 from tailtune.config import RunConfig, TfidfStage
@@ -105,6 +106,10 @@ def test_integer_labels_stay_integers(tmp_path, capsys):
     pipeline = joblib.load(tmp_path / "run" / "model" / PIPELINE_FILE)
     assert model.predict(texts).tolist() == pipeline.predict(texts).tolist()
     assert isinstance(pipeline.predict(texts[:1])[0], np.integer)
+    # score is macro-F1, as TailTuner's: integer labels given as whole floats match by name.
+    truth = [ids[label] for label in labels]
+    expected = f1_score([str(t) for t in truth], [str(p) for p in model.predict(texts)], average="macro")
+    assert model.score(texts, [float(t) for t in truth]) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("classifier", ["linear-svc", "logistic-regression"])

@@ -10,6 +10,7 @@ import joblib
 import numpy as np
 import pytest
 from conftest import LABEL_SETS, label_sets, run_cli
+from sklearn.metrics import f1_score
 
 from tailtune.classifier import TailTuner
 from tailtune.config import TfidfStage
@@ -109,6 +110,11 @@ def test_save_and_load_round_trip(model, noisy, tmp_path):
     assert loaded.thresholds == pytest.approx(model.thresholds)
     assert np.allclose(loaded.predict_proba(noisy.texts), model.predict_proba(noisy.texts))
     assert (loaded.predict(noisy.texts) == model.predict(noisy.texts)).all()
+    # score: macro-F1 over the labels true or predicted, from label lists or the indicator matrix alike.
+    truth = np.array([[name in row for name in loaded.classes_] for row in noisy.labels], dtype=int)
+    expected = f1_score(truth, loaded.predict(noisy.texts), average="macro", zero_division=0)
+    assert loaded.score(noisy.texts, truth) == pytest.approx(expected)
+    assert loaded.score(noisy.texts, [list(row) for row in noisy.labels]) == pytest.approx(expected)
     # Plain joblib: the pipeline predicts the same 0/1 matrix, columns in the record's label order.
     assert (joblib.load(tmp_path / "m" / PIPELINE_FILE).predict(noisy.texts) == model.predict(noisy.texts)).all()
     assert "macro-F1 not measured" in (tmp_path / "m" / "README.md").read_text()

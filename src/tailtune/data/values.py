@@ -21,13 +21,15 @@ from __future__ import annotations
 import logging
 import math
 import re
+import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import DataConversionWarning
 
 from tailtune.data.types import TextDataset, quote_names
 from tailtune.data.visible import is_empty_text, normal_label, shown
@@ -302,3 +304,33 @@ def rows_text(bad: list[int], lines: list[int] | None) -> str:
         word = "line" if len(bad) == 1 else "lines"
         desc += f" ({word} {', '.join(str(lines[i]) for i in shown)} of the file)"
     return f"{desc} {verb}"
+
+
+def column_of(values: Any, name: str, call: str) -> np.ndarray:
+    """``values`` (an estimator's ``texts`` or ``labels``, given to ``call``) as a 1-D object array, one per row;
+    refuses what is not one column of values.
+
+    A column vector of labels (shape ``[n, 1]``) is raveled with scikit-learn's ``DataConversionWarning``.
+    """
+    if values is None:
+        raise TailTuneError(f"{call}: {name} is None; give a list with one value per row")
+    if isinstance(values, (str, bytes)):
+        # Iterated, a string would be taken for a list of one-character texts.
+        raise TailTuneError(f"{call}: {name} is a single string; give a list of them, e.g. [{values[:20]!r}]")
+    if isinstance(values, pd.DataFrame) and name == "texts":
+        columns = ", ".join(f"'{column}'" for column in values.columns)
+        raise TailTuneError(f"{call}: texts is a DataFrame (columns {columns}); pass its text column, e.g. df['text']")
+    sequence = hasattr(values, "__len__") and hasattr(values, "__getitem__")
+    array_like = sequence or hasattr(values, "__array__")
+    column = None if isinstance(values, (Mapping, Set)) or not array_like else np.asarray(values, dtype=object)
+    if column is None or column.ndim == 0:  # a generator, a set, a sparse matrix, a number
+        raise TailTuneError(f"{call}: {name} must be a list, tuple, 1-D NumPy array or pandas Series with one value "
+                            f"per row (got {type(values).__name__})")  # fmt: skip
+    if name == "labels" and column.ndim == 2 and column.shape[1] == 1:
+        warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape of y to "
+                      "(n_samples, ), for example using ravel().", DataConversionWarning, stacklevel=3)  # fmt: skip
+        column = column.ravel()
+    if column.ndim != 1:
+        raise TailTuneError(f"{call}: {name} has shape {column.shape}; give one value per row (a 1-D list)"
+                            + (", one label per text" if name == "labels" else ""))  # fmt: skip
+    return column

@@ -149,6 +149,12 @@ class TfidfModel:
         """Predicted labels, of ``classes_``' type."""
         return self.classes_[self.predict_proba(texts).argmax(axis=1)]
 
+    def score(self, texts: Sequence[str], labels: Any, sample_weight: Any = None) -> float:
+        """Macro-F1 of the predictions for ``texts``, as :meth:`tailtune.TailTuner.score` (labels: one per text)."""
+        from tailtune.scoring import macro_f1_score
+
+        return macro_f1_score(self, texts, labels, sample_weight)
+
     def save(self, path: str | Path, *, scores: dict[str, Any] | None = None, **_: Any) -> None:
         """Write the model folder's files into the folder ``path``: the pipeline, the record and a card.
 

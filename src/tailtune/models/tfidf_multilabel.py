@@ -328,6 +328,14 @@ class TfidfMultiLabelModel:
         """The predicted label sets, a 0/1 indicator matrix ``[n, K]`` in the order of ``classes_``."""
         return self.task.decide(self.predict_proba(texts))
 
+    def score(self, texts: Sequence[str], labels: Any, sample_weight: Any = None) -> float:
+        """Macro-F1 of the predictions for ``texts`` over the labels true or predicted, as
+        :meth:`tailtune.TailTuner.score` (labels: a list of labels per text, or a 0/1 indicator matrix in the order
+        of ``classes_``)."""
+        from tailtune.scoring import macro_f1_score
+
+        return macro_f1_score(self, texts, labels, sample_weight)
+
     def save(self, path: str | Path, *, scores: dict[str, Any] | None = None, **_: Any) -> None:
         """Write the model folder (as :meth:`~tailtune.models.tfidf.TfidfModel.save`; the record also holds the
         task and the thresholds)."""

@@ -1,0 +1,47 @@
+"""The estimators' ``score``: macro-F1 of a model's predictions against the labels given, for :class:`TailTuner`
+and the TF-IDF models that ``TailTuner.load`` gives alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tailtune.data.values import column_of, dataset_from_values
+from tailtune.errors import TailTuneError
+from tailtune.task import DEFAULT_TASK
+
+
+def macro_f1_score(model: Any, texts: Sequence[str], labels: Any, sample_weight: Any = None) -> float:
+    """``f1_score(labels, model.predict(texts), average="macro")`` over the classes present in ``labels`` or in the
+    predictions (the labels true or predicted, for label sets).
+
+    Args:
+        model: A fitted model with ``task``, ``label_map``, ``classes_`` and ``predict``.
+        texts: One string per example.
+        labels: One label per text (compared by name after the normalisation of training: ``1.0`` is ``1``); for a
+            multi-label model a list of labels per text, or a 0/1 indicator matrix with one column per class of
+            ``classes_``, as ``predict`` gives.
+        sample_weight: Weights per text, as scikit-learn's ``f1_score`` takes them.
+    """
+    from sklearn.metrics import f1_score
+
+    texts = column_of(texts, "texts", "score()")
+    if model.task.name != DEFAULT_TASK:
+        if getattr(labels, "ndim", 1) == 2:  # an indicator matrix, its columns in classes_ order as predict gives
+            truth = np.asarray(labels)
+            if truth.shape != (len(texts), len(model.classes_)):
+                raise TailTuneError(f"score(): y has shape {truth.shape}; give one row per text and one column per "
+                                    f"class of classes_ ({len(texts)} x {len(model.classes_)})")  # fmt: skip
+        else:
+            data = dataset_from_values(texts, labels, source="score()", allow_empty_texts=True)
+            truth = model.task.encode(model.label_map, data)
+        predicted = model.predict(texts)
+    else:
+        data = dataset_from_values(texts, column_of(labels, "labels", "score()"), source="score()",
+                                   allow_empty_texts=True)  # fmt: skip
+        truth = data.labels
+        # By name, as training compared them: an integer model scored on whole floats (1.0) still matches.
+        predicted = [str(label) for label in model.predict(data.texts)]
+    return float(f1_score(truth, predicted, average="macro", sample_weight=sample_weight, zero_division=0))
