@@ -249,7 +249,7 @@ def test_per_stage_overrides():
 def test_shorter_override_list_leaves_later_stages():
     """An override list shorter than the strategy changes only the first stages."""
     stages = resolve("two-stage", [{"epochs": 4}])
-    assert [s.epochs for s in stages] == [4, 3]
+    assert [s.epochs for s in stages] == [4, 1]
     assert stages[1] == get_strategy("two-stage")[1]
 
 

@@ -85,7 +85,7 @@ def test_estimate_adds_up_the_plan(fake_probe):
     plan = _plan(config, train)
     stage1, stage2 = plan.estimate.stages
     assert (stage1["steps_per_epoch"], stage1["epochs"], stage1["steps"]) == (7, 20, 140)  # min_steps 200, at most 20
-    assert (stage2["epochs"], stage2["steps"]) == (10, 70)  # min_steps 100 raises 3 epochs to 15, at most 10
+    assert (stage2["epochs"], stage2["steps"]) == (10, 70)  # min_steps 100 raises the epochs to 15, at most 10
     assert stage1["cached"] and not stage2["cached"]
     assert stage1["seconds"] == pytest.approx(140 * 0.05) and stage2["seconds"] == pytest.approx(70 * 1.0)
     one_pass = 20 * 10 * FakeProbe.PREDICT  # 20 validation texts of 10 tokens

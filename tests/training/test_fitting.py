@@ -9,6 +9,7 @@ from tailtune.config import RunConfig
 from tailtune.errors import TailTuneError
 from tailtune.strategies import build_run_config
 from tailtune.training.fitting import REFIT_BELOW_MEDIAN_CLASS, refit_decision
+from tailtune.training.loop import stage_epochs
 
 
 def test_refit_auto_where_the_median_class_is_small():
@@ -40,10 +41,12 @@ def test_refit_setting_refuses_other_values(value):
         RunConfig(model="m", stages=[{"name": "s"}], refit=value)
 
 
-def test_full_fine_tuning_plans_three_epochs_and_paper_budgets_one():
-    """On large data the step budget is spent within an epoch; three are planned so that validation decides
-    whether the second and third pay (the best epoch is kept, early stopping may end the stage after the budget)."""
+def test_full_fine_tuning_plans_one_epoch_and_its_step_budget():
+    """Full fine-tuning plans one epoch, raised on small data until it spends its step budget (the paper's
+    budgets: one epoch, no step minimum)."""
     full = [s for s in build_run_config("m", "two-stage").stages if s.trainable == "all"]
-    assert [s.epochs for s in full] == [3]
+    assert [(s.epochs, s.min_steps) for s in full] == [(1, 100)]
     assert [s.epochs for s in build_run_config("m", "two-stage-paper").stages] == [1, 1]
-    assert [s.epochs for s in build_run_config("m", "vanilla").stages] == [3]
+    assert [s.epochs for s in build_run_config("m", "vanilla").stages] == [1]
+    assert stage_epochs(full[0], batches_per_epoch=20, accumulation=1) == 5  # 100 steps over epochs of 20
+    assert stage_epochs(full[0], batches_per_epoch=300, accumulation=1) == 1
