@@ -310,7 +310,10 @@ class MultiLabel:
         chosen = choose_thresholds(probabilities, targets)
         offsets = -logit(np.asarray(chosen.thresholds))
         after = _label_set_score("macro_f1", targets, probabilities, thresholds=np.asarray(chosen.thresholds))
-        return Calibration("label-thresholds", 0.0, offsets.tolist(), before, after)
+        one = float(chosen.global_threshold)
+        one_macro_f1 = _label_set_score("macro_f1", targets, probabilities, thresholds=one)
+        one_threshold = {"threshold": round(one, 6), "validation_macro_f1": one_macro_f1}
+        return Calibration("label-thresholds", 0.0, offsets.tolist(), before, after, one_threshold)
 
 
 #: The multi-label loss a stage trains with where its loss is one of single-label data: plain cross-entropy is

@@ -45,6 +45,8 @@ def test_the_run_records_the_multilabel_task_and_its_metrics(run):
     for key in ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss", "per_class"):
         assert key in metrics
     assert metrics["calibration"]["method"] == "label-thresholds"
+    assert 0 < metrics["calibration"]["one_threshold"]["threshold"] < 1
+    assert "with one threshold" in (out / "model" / "README.md").read_text()
     saved = json.loads((out / "model" / "config.json").read_text())
     assert saved["problem_type"] == "multi_label_classification"
     assert saved["tailtune_task"] == "multi-label"

@@ -179,3 +179,22 @@ def test_ties_go_to_the_prior_tau():
     assert prior_tau_for("ce", "inverse", "random") == 0.5
     assert prior_tau_for("focal", "none", "sqrt") == 0.5
     assert prior_tau_for("ce", "none", "class-balanced") == 0.0
+
+
+def test_label_thresholds_record_what_one_threshold_gives():
+    """Two labels whose positives and negatives part at different logits: one threshold for both loses one of them,
+    each label's own threshold separates both, and the record says so in validation macro-F1."""
+    from tailtune.task import get_task
+
+    rng = np.random.default_rng(0)
+    targets = np.zeros((80, 2), dtype=np.int64)
+    targets[:20, 0] = targets[40:60, 1] = 1
+    logits = np.where(targets == 1, np.array([3.0, -1.0]), np.array([1.0, -3.0])) + rng.normal(0, 0.1, (80, 2))
+    rule = get_task("multi-label").choose_rule("logit-adjust", logits, targets, [20, 20], prior_tau=0.0)
+    record = rule.to_dict()
+    one = record["one_threshold"]
+    decided = (1 / (1 + np.exp(-logits)) > one["threshold"]).astype(int)
+    assert one["validation_macro_f1"] == pytest.approx(f1_score(targets, decided, average="macro"))
+    assert record["validation_macro_f1_after"] == pytest.approx(1.0)
+    assert one["validation_macro_f1"] < 0.9
+    assert "one_threshold" not in Calibration("none", 0.0, [0.0, 0.0]).to_dict()

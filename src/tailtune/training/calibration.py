@@ -43,6 +43,9 @@ class Calibration:
         class_offsets: Per-class bias changes that ``class-bias`` tuned (zeros otherwise).
         validation_before: Validation macro-F1 of the plain argmax.
         validation_after: Validation macro-F1 with the rule.
+        one_threshold: Label sets only: the one threshold for every label that validation chose (its best
+            micro-F1, which the per-label thresholds shrink toward) and the validation macro-F1 it alone gives, to
+            weigh the per-label rule against; None otherwise.
     """
 
     method: str
@@ -50,19 +53,21 @@ class Calibration:
     class_offsets: list[float]
     validation_before: float | None = None
     validation_after: float | None = None
+    one_threshold: dict[str, float] | None = None
 
     def offsets(self, class_counts: Sequence[int]) -> np.ndarray:
         """The bias offsets for a model trained on ``class_counts`` (a refit model has its own prior)."""
         return -self.tau * log_prior(class_counts) + np.asarray(self.class_offsets, dtype=np.float64)
 
     def to_dict(self) -> dict:
-        return {
+        record = {
             "method": self.method,
             "tau": self.tau,
             "class_offsets": [round(x, 6) for x in self.class_offsets],
             "validation_macro_f1_before": self.validation_before,
             "validation_macro_f1_after": self.validation_after,
         }
+        return record if self.one_threshold is None else {**record, "one_threshold": self.one_threshold}
 
 
 def _macro_f1(y_true: np.ndarray, logits: np.ndarray) -> float:
