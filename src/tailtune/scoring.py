@@ -24,6 +24,9 @@ def macro_f1_score(model: Any, texts: Sequence[str], labels: Any, sample_weight:
             multi-label model a list of labels per text, or a 0/1 indicator matrix with one column per class of
             ``classes_``, as ``predict`` gives.
         sample_weight: Weights per text, as scikit-learn's ``f1_score`` takes them.
+
+    Returns:
+        The macro-F1; for label sets with no label true or predicted on any text, nan (``metrics.json`` says null).
     """
     from sklearn.metrics import f1_score
 
@@ -37,7 +40,14 @@ def macro_f1_score(model: Any, texts: Sequence[str], labels: Any, sample_weight:
         else:
             data = dataset_from_values(texts, labels, source="score()", allow_empty_texts=True)
             truth = model.task.encode(model.label_map, data)
-        predicted = model.predict(texts)
+        predicted = np.asarray(model.predict(texts))
+        # Over the labels true or predicted, as metrics.json's macro_f1: scikit-learn's plain macro average of
+        # indicator matrices also counts every label absent from both as 0 (macro_f1_all_labels).
+        measured = np.flatnonzero((np.asarray(truth).sum(axis=0) + predicted.sum(axis=0)) > 0)
+        if not len(measured):  # no label true or predicted anywhere: nothing to score, as macro_f1 is None
+            return float("nan")
+        return float(f1_score(truth, predicted, labels=measured, average="macro", sample_weight=sample_weight,
+                              zero_division=0))  # fmt: skip
     else:
         data = dataset_from_values(texts, column_of(labels, "labels", "score()"), source="score()",
                                    allow_empty_texts=True)  # fmt: skip

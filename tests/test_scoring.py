@@ -1,0 +1,47 @@
+"""The estimators' score: macro-F1 over the labels true or predicted, as metrics.json's macro_f1."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from tailtune.data.types import LabelMap
+from tailtune.multilabel_metrics import compute_multilabel_metrics
+from tailtune.scoring import macro_f1_score
+from tailtune.task import Task, get_task
+
+TEXTS = ["a", "b", "c", "d"]
+#: Three labels; the third is neither true nor predicted for any of these texts.
+TRUTH = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 1, 0]])
+PREDICTED = np.array([[1, 0, 0], [1, 1, 0], [1, 1, 0], [0, 0, 0]])
+
+
+@dataclass
+class FixedModel:
+    """A fitted multi-label model in all that score reads, predicting ``PREDICTED``."""
+
+    task: Task = field(default_factory=lambda: get_task("multi-label"))
+    label_map: LabelMap = field(default_factory=lambda: LabelMap.from_label_sets([("x", "y", "z")]))
+    classes_: np.ndarray = field(default_factory=lambda: np.array(["x", "y", "z"]))
+
+    def predict(self, texts):
+        return PREDICTED[: len(texts)]
+
+
+def test_a_label_neither_true_nor_predicted_is_not_scored():
+    measured = f1_score(TRUTH, PREDICTED, labels=[0, 1], average="macro")
+    assert macro_f1_score(FixedModel(), TEXTS, TRUTH) == pytest.approx(measured)
+    assert macro_f1_score(FixedModel(), TEXTS, [["x"], ["y"], ["x", "y"], ["y"]]) == pytest.approx(measured)
+    metrics = compute_multilabel_metrics(TRUTH, PREDICTED, label_names=["x", "y", "z"], train_counts=[5, 5, 5])
+    assert metrics["macro_f1"] == pytest.approx(measured)
+    assert measured > f1_score(TRUTH, PREDICTED, average="macro", zero_division=0)  # the all-labels average
+
+
+def test_nothing_true_or_predicted_has_no_score():
+    empty = np.zeros((1, 3), dtype=int)
+    model = FixedModel()
+    model.predict = lambda texts: empty
+    assert np.isnan(macro_f1_score(model, ["a"], empty))
