@@ -99,6 +99,13 @@ def test_predict_refuses_what_it_cannot_write_before_loading_the_model(predict_m
     assert code == 2 and "already has column(s) 'score', 'prob_tech', which predict writes" in err
     assert not (tmp_path / "p.csv").exists() and not (tmp_path / "p.txt").exists()
 
+    # The input file as --output: refused before anything is read, the input left as it was.
+    before = source.read_bytes()
+    code, _, err = run_cli(capsys, "predict", "--model", predict_model, "--input", source, "--output", source)
+    assert code == 2 and err.strip() == (f"tailtune: error: --output {source} is the --input file; write the "
+                                         "predictions to another file (predict never replaces its input)")  # fmt: skip
+    assert source.read_bytes() == before
+
 
 def test_predict_counts_texts_of_invisible_characters_as_empty(predict_model, tmp_path, capsys, caplog):
     """A text of zero-width characters, BOMs, soft hyphens and spaces shows nothing: predict counts it among the

@@ -501,6 +501,12 @@ def test_run_directory_names_its_model(trained_at_8, tmp_path, capsys):
     texts.write_text("text\nmatch goal\n")
     code, _, err = run_cli(capsys, "predict", "--model", run, "--input", texts, "--output", tmp_path / "out.csv")
     assert (code, err) == (2, f"tailtune: error: {message}\n")
+    # A TF-IDF run's model folder holds no config.json; the run is named as such all the same.
+    shutil.rmtree(run / "model")
+    (run / "model").mkdir()
+    (run / "model" / "pipeline.joblib").write_bytes(b"")
+    with pytest.raises(TailTuneError, match=f"^{message}$"):
+        TailTuner.load(run)
 
 
 def test_builtin_encoder_is_not_a_saved_classifier():

@@ -164,9 +164,17 @@ def test_an_empty_label_separator_is_refused_not_ignored(splits, tmp_path, capsy
     from conftest import run_cli
 
     train = _write_csv(tmp_path / "train.csv", splits.train)
-    code, _, err = run_cli(capsys, "train", "--train", train, "--strategy", "tfidf", "--output", tmp_path / "run",
-                           "--label-separator", "")  # fmt: skip
-    assert code != 0 and "--label-separator must not be empty" in err and "Traceback" not in err
+    # predict joins its label sets with it: an empty one is refused there too, not taken for the default.
+    commands = [
+        ("train", "--train", train, "--strategy", "tfidf", "--output", tmp_path / "run"),
+        ("predict", "--model", tmp_path / "model", "--input", train, "--output", tmp_path / "p.csv"),
+    ]
+    for argv in commands:
+        with pytest.raises(SystemExit) as refused:  # argparse refuses it, as any bad flag value
+            run_cli(capsys, *argv, "--label-separator", "")
+        err = capsys.readouterr().err
+        assert refused.value.code == 2 and "--label-separator: must not be empty" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "p.csv").exists()
     config = tmp_path / "run.yaml"
     config.write_text(f"train: {train}\nstrategy: tfidf\noutput: {tmp_path / 'run'}\nlabel_separator: ''\n")
     code, _, err = run_cli(capsys, "train", "--config", config)

@@ -38,7 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     make.add_argument("--test-per-class", type=int, help="hold out a balanced test set of N per class first")
     make.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     make.add_argument("--format", help="output format (.csv, .tsv, .jsonl, .parquet); default: the input's")
-    add_data_columns(make)
+    add_data_columns(
+        make,
+        separator_help="the string that joins labels in the label cells of a multi-label CSV/TSV, "
+        "named to have such data refused plainly: an imbalanced split needs one label a text",
+    )
     add_quiet_option(make)
     make.set_defaults(func=cmd_make_imbalanced)
 

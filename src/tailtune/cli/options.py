@@ -84,29 +84,38 @@ def add_quiet_option(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def add_data_columns(parser: argparse.ArgumentParser, *, defaults: bool = True) -> None:
-    """Add ``--text-column`` and ``--label-column``; without ``defaults`` a column not given reads as None (for
-    ``train``, whose ``--config`` file may name it)."""
+#: What ``--label-separator`` does where a command reads label cells.
+SEPARATOR_HELP = ("multi-label data in CSV/TSV: split each label cell on this string, e.g. '|' (a cell 'grain|wheat' "
+                  "holds two labels; an empty cell none); columns holding lists (JSON lines, Parquet) are multi-label "
+                  "without it")  # fmt: skip
+
+
+def label_separator(value: str) -> str:
+    """``--label-separator``'s type: any string but the empty one (which would split nothing)."""
+    if not value:
+        raise argparse.ArgumentTypeError("must not be empty; give the string between labels, such as '|'")
+    return value
+
+
+def add_data_columns(parser: argparse.ArgumentParser, *, defaults: bool = True,
+                     separator_help: str = SEPARATOR_HELP) -> None:  # fmt: skip
+    """Add ``--text-column``, ``--label-column`` and ``--label-separator`` (its help as the command uses it);
+    without ``defaults`` a column not given reads as None (for ``train``, whose ``--config`` file may name it)."""
     parser.add_argument("--text-column", help=f"name of the text column (default {TEXT_COLUMN})")
     parser.add_argument("--label-column", help=f"name of the label column (default {LABEL_COLUMN})")
-    parser.add_argument(
-        "--label-separator", metavar="CHAR",
-        help="multi-label data in CSV/TSV: split each label cell on this string, e.g. '|' (a cell 'grain|wheat' "
-        "holds two labels; an empty cell none); columns holding lists (JSON lines, Parquet) are multi-label "
-        "without it",
-    )  # fmt: skip
+    parser.add_argument("--label-separator", metavar="CHAR", type=label_separator, help=separator_help)
     if defaults:
         parser.set_defaults(text_column=TEXT_COLUMN, label_column=LABEL_COLUMN)
 
 
-def add_predict_options(parser: argparse.ArgumentParser) -> None:
+def add_predict_options(parser: argparse.ArgumentParser, *, separator_help: str = SEPARATOR_HELP) -> None:
     """Add the options of the commands that run a saved model (``evaluate``, ``predict``)."""
     add_setting(parser, "max_length", config=PredictSettings)
     add_setting(parser, "long_texts", config=PredictSettings, choices=PREDICT_LONG_TEXTS)  # "auto" is the default
     add_setting(parser, "eval_batch_size", config=PredictSettings, flag="--batch-size")
     add_setting(parser, "mixed_precision", config=PredictSettings)
     parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoint code")
-    add_data_columns(parser)
+    add_data_columns(parser, separator_help=separator_help)
     add_quiet_option(parser)
 
 

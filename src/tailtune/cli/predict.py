@@ -50,7 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"also write each class's probability, in columns named {PROB_PREFIX}<label> (in the model's class "
         "order)",
     )  # fmt: skip
-    add_predict_options(predict)
+    add_predict_options(
+        predict,
+        separator_help="multi-label models: the string that joins each text's predicted "
+        "labels in .csv/.tsv output (default '|'); in CSV/TSV input, label cells are split on it",
+    )
     predict.set_defaults(func=cmd_predict)
 
 
@@ -67,6 +71,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     to_stdout = args.output == STDOUT
     if not to_stdout:
         check_table_target(args.output)  # before the model loads and predicts, not after
+        if Path(args.input).is_file() and Path(args.output).resolve() == Path(args.input).resolve():
+            raise TailTuneError(f"--output {args.output} is the --input file; write the predictions to another file "
+                                "(predict never replaces its input)")  # fmt: skip
     tuner = TailTuner.load(args.model, trust_remote_code=args.trust_remote_code, **predict_settings(args))
     data = load_data(args.input, text_column=args.text_column, require_labels=False, allow_empty_texts=True,
                      label_separator=args.label_separator)  # fmt: skip

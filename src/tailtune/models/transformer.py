@@ -112,7 +112,7 @@ def check_model_folder(path: Path) -> None:
     if not (path / "config.json").is_file():
         raise TailTuneError(f"{path}: no model here (expected config.json and model.safetensors)")
     if not any(path.glob("*.safetensors")) and not (path / "model.safetensors.index.json").is_file():
-        if (path / MODEL_DIR / "config.json").is_file():  # a run directory: its config.json is the run's
+        if (path / MODEL_DIR).is_dir():  # a run directory (of any family): its config.json is the run's
             raise TailTuneError(f"{path}: this is a run directory; its model is {path / MODEL_DIR}")
         hint = " (found a pickle checkpoint: re-save it with safetensors)" if any(path.glob("*.bin")) else ""
         raise TailTuneError(f"{path}: no *.safetensors weights{hint}; tailtune loads safetensors only")
