@@ -114,6 +114,8 @@ def test_check_label_sets_refuses_what_cannot_be_trained():
         check_label_sets(Splits(TextDataset(["x"], None, "train")))
     with pytest.raises(TailTuneError, match="^train: only the label 'a'; a multi-label classifier needs at least two"):
         check_label_sets(Splits(_sets([("a",), ()], "train")))
+    with pytest.raises(TailTuneError, match=r"train a single-label classifier on two \(label each text 'a' or"):
+        check_label_sets(Splits(_sets([("a",), ()], "train")))
     with pytest.raises(TailTuneError, match="^train: no label on any text; a multi-label classifier needs at least"):
         check_label_sets(Splits(_sets([(), ()], "train")))
     with pytest.raises(TailTuneError, match="^train: the labels are one name a text, not label sets; store them as "):

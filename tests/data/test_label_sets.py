@@ -188,6 +188,14 @@ def test_a_label_on_every_text_is_warned_of(tmp_path, caplog):
     assert "every text carries" not in caplog.text and "no cell of column" in caplog.text
 
 
+def test_no_misreading_is_warned_of_where_no_text_has_a_label(tmp_path, caplog):
+    """Empty cells only hold no separator because they hold nothing: no warning (training refuses such data)."""
+    with caplog.at_level(logging.WARNING):
+        read = read_dataset(write_file(tmp_path / "d.csv", "text,label\na,\nb,\n"), label_separator="|")
+    assert read.labels == [(), ()]
+    assert caplog.text == ""
+
+
 # ----------------------------------------------------------------------------------------------- writing
 
 

@@ -332,6 +332,18 @@ def test_csv_empty_labels_name_rows_and_lines(tmp_path):
     )
 
 
+def test_empty_labels_beside_joined_ones_name_the_separator(tmp_path):
+    """Empty cells beside cells that join names: label sets read without their separator, most likely."""
+    path = write_file(tmp_path / "d.csv", "text,label\na,grain|wheat\nb,\nc,corn|oat\n")
+    with pytest.raises(TailTuneError) as err:
+        read_dataset(path)
+    assert str(err.value) == (
+        f"{path}: data row 2 (line 3 of the file) has an empty label; fill it in or remove "
+        "the row; if a text may carry several labels or none, give '|' as label_separator"
+    )
+    assert err.value.setting == "label_separator"
+
+
 def test_csv_short_row_is_refused(tmp_path):
     path = write_file(tmp_path / "d.csv", "text,label\na,x\nb\n")
     with pytest.raises(

@@ -85,7 +85,7 @@ def _warn_unlikely_sets(source: str, column: str, separator: str | None, values:
     label: perhaps the cells join labels with another character), or a label that every text carries (it tells
     the texts apart no more than a constant, perhaps a fragment of a wrong split)."""
     read = [row for row in sets if row is not None]
-    cells = [v for v in values if isinstance(v, str)]
+    cells = [v for v in values if isinstance(v, str) and v.strip()]  # no cell with a label: refused after this
     if separator and cells and not any(separator in cell for cell in cells):
         logger.warning("%s: no cell of column '%s' holds the label separator %r: every text has at most one "
                        "label; if the labels are joined by another character, give that one", source, column,

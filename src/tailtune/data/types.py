@@ -246,8 +246,13 @@ def check_label_sets(splits: Splits) -> LabelMap:
         )
     label_map = LabelMap.from_label_sets(train.labels)  # type: ignore[arg-type]
     if len(label_map) < 2:
-        found = f"only the label {label_map.labels[0]!r}" if label_map.labels else "no label on any text"
-        raise TailTuneError(f"{train.source}: {found}; a multi-label classifier needs at least two labels")
+        if not label_map.labels:
+            raise TailTuneError(f"{train.source}: no label on any text; a multi-label classifier needs at least two "
+                                "labels (is the label column the right one?)")  # fmt: skip
+        raise TailTuneError(f"{train.source}: only the label {label_map.labels[0]!r}; a multi-label classifier needs "
+                            "at least two labels: for one label that a text has or has not, train a single-label "
+                            f"classifier on two (label each text {label_map.labels[0]!r} or another name, such as "
+                            "'other')")  # fmt: skip
     for part in (splits.eval, splits.test):
         if part is not None and part.labels is not None:
             label_map.encode_sets(part.labels, source=part.source)  # type: ignore[arg-type]

@@ -150,7 +150,7 @@ def to_dataset(
     The labels are label sets when the label column holds lists or ``label_separator`` is given
     (:mod:`tailtune.data.label_sets`), else one name per text.
     """
-    from tailtune.data.label_sets import is_label_list, label_sets, refuse_joined_labels
+    from tailtune.data.label_sets import JOINERS, is_label_list, label_sets, refuse_joined_labels
 
     src = table.source
     found = quote_names(list(table.columns)) or "none"
@@ -181,8 +181,14 @@ def to_dataset(
             if not sets:  # joined labels first: with the separator named, an empty cell is a text with no label
                 refuse_joined_labels(table, label_column, values)
             fix = "write [] for a text with no label, or remove the row" if sets else "fill it in or remove the row"
+            # Cells that join names beside empty ones: most likely label sets, some of them empty, read without the
+            # separator; name it (last, so that the command line names its flag).
+            joiner = None if sets else next((j for j in JOINERS if any(isinstance(v, str) and j in v for v in values)),
+                                            None)  # fmt: skip
+            if joiner:
+                fix += f"; if a text may carry several labels or none, give '{joiner}' as label_separator"
             raise TailTuneError(f"{src}: {_describe_rows(table, bad)} {'no label list' if sets else 'an empty label'}; "
-                                f"{fix}")  # fmt: skip
+                                f"{fix}", setting="label_separator" if joiner else None)  # fmt: skip
         else:
             logger.warning("%s: %d rows have no label; reading the texts without labels", src, len(bad))
     return TextDataset(texts, labels, src)
