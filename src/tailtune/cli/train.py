@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            description="Fine-tune a pretrained model with a strategy and write a run directory "
                            "(config.json, history.jsonl, model/, predictions.csv, metrics.json). --strategy tfidf "
                            "trains the classic baseline instead, a TF-IDF + linear model: no --model, and of the run "
-                           "settings only --seed and --report-to.")  # fmt: skip
+                           "settings only --seed, --report-to and --time-budget.")  # fmt: skip
     # --train, --output and --model may come from --config, so argparse cannot require them: the help says so.
     train.add_argument("--train", help="training data: .csv/.tsv/.jsonl/.parquet, a save_to_disk folder, "
                        f"a hub data set such as glue/sst2:train, or builtin:bbc-news {_REQUIRED}")  # fmt: skip
