@@ -130,6 +130,7 @@ def test_missing_required_options(tiny_model, tiny_data, tmp_path, capsys):
     """train without --model, --train or --output names the missing option."""
     code, _, err = run_cli(capsys, "train", "--train", tiny_data["train"], "--output", tmp_path / "r")
     assert code == 2 and err.strip().startswith("tailtune: error: --model is required (a local model folder")
+    assert err.strip().endswith("or --strategy tfidf, which takes none")
     code, _, err = run_cli(capsys, "train", "--model", tiny_model, "--output", tmp_path / "r")
     assert code == 2 and err.startswith("tailtune: error: --train is required")
     code, _, err = run_cli(capsys, "train", "--model", tiny_model, "--train", tiny_data["train"])

@@ -62,7 +62,8 @@ def run_config_from_args(args: argparse.Namespace, file_config: dict[str, Any]) 
     if not family.uses_model:
         return config
     if not model:
-        raise TailTuneError("--model is required (a local model folder, a hub id or builtin:minilm)")
+        raise TailTuneError("--model is required (a local model folder, a hub id or builtin:minilm), or "
+                            "--strategy tfidf, which takes none")  # fmt: skip
     return config.replace(model=resolve_model(str(model)))
 
 
