@@ -275,7 +275,7 @@ class MultiLabel:
     def prepare(self, config: RunConfig) -> RunConfig:
         from tailtune.config import StageConfig
 
-        stages = []
+        stages, balanced = [], False
         # Unigrams: on development splits of Reuters-21578's training data they scored above 1-2 grams (macro-F1
         # 0.629 against 0.612, mean of two splits) in a quarter of the time (benchmarks/README.md).
         for stage in _with_tfidf_terms(config, ngram_max=1).stages:
@@ -283,7 +283,8 @@ class MultiLabel:
                 if stage.sampler != "random":
                     raise TailTuneError(f"stage {stage.name!r}: sampler {stage.sampler!r} draws texts by their one "
                                         "class; texts with several labels train with sampler 'random'")  # fmt: skip
-                name, params = multilabel_loss_of(stage)
+                name, params = multilabel_loss_of(stage, after_balanced=balanced)
+                balanced = balanced or name == "db"
                 # The balancing a multi-label loss needs is its own (class-balanced terms, rebalancing weights).
                 stage = stage.replace(loss=name, loss_params=params, weights="none")
             stages.append(stage)
@@ -355,12 +356,21 @@ def _trained_stages(config: RunConfig) -> list[StageConfig]:
     return [stage for stage in config.stages if isinstance(stage, StageConfig)]
 
 
-def multilabel_loss_of(stage: StageConfig) -> tuple[str, dict[str, Any]]:
-    """The multi-label loss (name, parameters) a stage trains with on multi-label data."""
+def multilabel_loss_of(stage: StageConfig, *, after_balanced: bool = False) -> tuple[str, dict[str, Any]]:
+    """The multi-label loss (name, parameters) a stage trains with on multi-label data.
+
+    ``after_balanced``: an earlier stage trained with the distribution-balanced loss. Plain cross-entropy after it
+    (the two-stage method's second stage) keeps that loss instead of binary cross-entropy: on Reuters-21578's 90
+    topics one epoch of BCE undid what the first stage had learnt of the rare ones (validation macro-F1 0.562 after
+    the first stage, 0.158 after the second, 0.416 with per-label thresholds; with ``db`` 0.666 and 0.662:
+    ``benchmarks/README.md``). ``bce`` named for the stage still trains BCE.
+    """
     from tailtune.training.multilabel_losses import MULTILABEL_LOSSES
 
     if stage.loss in MULTILABEL_LOSSES and stage.loss != "focal":
         return stage.loss, dict(stage.loss_params)
+    if after_balanced and stage.loss == "ce" and stage.weights == "none":
+        return "db", {}
     name = SINGLE_TO_MULTILABEL[stage.loss]
     if name == "bce" and stage.weights != "none":
         return "cb", {}

@@ -102,6 +102,15 @@ def test_single_label_losses_map_onto_multilabel_ones():
     assert multilabel_loss_of(StageConfig(name="s", loss="ce")) == ("bce", {})
     assert multilabel_loss_of(StageConfig(name="s", loss="ce", weights="effective")) == ("cb", {})
     assert multilabel_loss_of(StageConfig(name="s", loss="asl")) == ("asl", {})
+    # After a distribution-balanced stage, plain cross-entropy keeps that loss; a named bce stays bce.
+    assert multilabel_loss_of(StageConfig(name="s", loss="ce"), after_balanced=True) == ("db", {})
+    assert multilabel_loss_of(StageConfig(name="s", loss="bce"), after_balanced=True) == ("bce", {})
+    losses = {name: [stage.loss for stage in task.prepare(build_run_config("tiny", name)).stages]
+              for name in ("two-stage", "vanilla", "lp-ft", "drw", "reweight")}  # fmt: skip
+    assert losses == {"two-stage": ["db", "db"], "vanilla": ["bce"], "lp-ft": ["bce", "bce"], "drw": ["bce", "db"],
+                      "reweight": ["db"]}  # fmt: skip
+    named = build_run_config("tiny", "two-stage", settings={"loss": ["ldam", "bce"]})
+    assert [stage.loss for stage in task.prepare(named).stages] == ["db", "bce"]
     loss = task.loss(StageConfig(name="s", loss="ldam"), [5, 2, 1], 8)
     assert np.isfinite(float(loss(torch.zeros(2, 3), torch.tensor([[1.0, 0, 0], [0, 1, 1]]))))
     crt = build_run_config("tiny", "crt")
