@@ -188,6 +188,17 @@ def test_a_label_on_every_text_is_warned_of(tmp_path, caplog):
     assert "every text carries" not in caplog.text and "no cell of column" in caplog.text
 
 
+def test_labels_joined_by_another_character_than_the_separator_are_refused(tmp_path):
+    """Cells joined by '|' read with ' ': 'acq|earn' beside 'acq' and 'earn' would be a class of its own."""
+    path = write_file(tmp_path / "d.csv", "text,label\na,acq|earn\nb,acq\nc,earn grain\n")
+    with pytest.raises(TailTuneError) as err:
+        read_dataset(path, label_separator=" ")
+    assert str(err.value) == (f"{path}: data row 1 (line 2 of the file) has the label 'acq|earn' in column 'label', "
+                              "which joins 'acq', 'earn', labels of other rows, with '|' rather than the separator "
+                              "' '; give '|' as label_separator")  # fmt: skip
+    assert read_dataset(path, label_separator="|").labels == [("acq", "earn"), ("acq",), ("earn grain",)]
+
+
 def test_no_misreading_is_warned_of_where_no_text_has_a_label(tmp_path, caplog):
     """Empty cells only hold no separator because they hold nothing: no warning (training refuses such data)."""
     with caplog.at_level(logging.WARNING):

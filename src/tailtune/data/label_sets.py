@@ -75,8 +75,28 @@ def label_sets(table: Table, column: str, separator: str | None) -> list[tuple[s
                 spellings.setdefault(name, Counter())[_whole_number(raw.strip())] += 1  # type: ignore[union-attr]
         out.append(tuple(sorted(names)))
     _warn_merged_spellings(table.source, spellings)
+    if separator is not None:
+        _refuse_other_joiners(table, column, separator, out)
     _warn_unlikely_sets(table.source, column, separator, values, out)
     return out
+
+
+def _refuse_other_joiners(table: Table, column: str, separator: str, sets: Sequence[tuple[str, ...] | None]) -> None:
+    """Refuse a label, split on ``separator``, that still joins labels of other rows with another of
+    :data:`JOINERS` (``acq|earn`` beside ``acq`` and ``earn``, read with ``' '``): the wrong separator was named,
+    and each such cell would train a class of its own."""
+    whole = {name for row in sets if row for name in row}
+    for i, row in enumerate(sets):
+        for name in row or ():
+            for joiner in (j for j in JOINERS if j != separator and j in name):
+                parts = [p for p in (_whole_number(normal_label(x)) for x in name.split(joiner)) if p]
+                if parts and all(part in whole for part in parts):
+                    raise TailTuneError(
+                        f"{table.source}: {_describe_rows(table, [i])} the label {shown(name)} in column '{column}', "
+                        f"which joins {quote_names(parts)}, labels of other rows, with '{joiner}' rather than the "
+                        f"separator {separator!r}; give '{joiner}' as label_separator",
+                        setting="label_separator",
+                    )
 
 
 def _warn_unlikely_sets(source: str, column: str, separator: str | None, values: Sequence[Any],
