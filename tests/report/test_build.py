@@ -72,6 +72,18 @@ def test_report_refuses_to_pool_unrelated_runs(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # nothing written
 
 
+def test_a_baseline_no_run_used_is_refused_and_a_missing_default_one_said(tmp_path, capsys):
+    from conftest import run_cli
+
+    write_run(tmp_path / "run", strategy="two-stage")
+    code, _, err = run_cli(capsys, "report", tmp_path, "--baseline", "foo")
+    assert code == 2 and err == (f"tailtune: error: --baseline 'foo' is no strategy of the runs under {tmp_path}; give "
+                                 "one of: two-stage\n")  # fmt: skip
+    assert not (tmp_path / "report.html").exists()
+    page = build_report(tmp_path)[0].read_text(encoding="utf-8")
+    assert "baseline: none (vanilla not run)" in page
+
+
 def test_report_compares_with_the_experiments_recorded_baseline(tmp_path):
     """Without --baseline the report compares with the baseline compare recorded in summary.json, else vanilla."""
     from tailtune.report.build import _recorded_baseline

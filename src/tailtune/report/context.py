@@ -52,7 +52,7 @@ class ReportContext:
         return (
             f"{count(len(self.runs), 'complete run')}{skipped} · {count(len(self.variants), 'variant')} · "
             f"strategies: {', '.join(self.strategies)} · seeds: {', '.join(map(str, seeds))} · "
-            f"baseline: {self.baseline}"
+            f"baseline: {self.baseline if self.baseline in self.strategies else f'none ({self.baseline} not run)'}"
         )
 
     def strategies_of(self, variant: str) -> list[str]:
