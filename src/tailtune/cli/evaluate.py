@@ -10,7 +10,14 @@ from tailtune.cli.options import add_predict_options, predict_settings
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` subcommand."""
-    evaluate = sub.add_parser("evaluate", help="score a saved model on labelled data")
+    evaluate = sub.add_parser(
+        "evaluate", help="score a saved model on labelled data",
+        description="Score a saved model (RUN/model of any strategy) on labelled data as a run scores its test data: "
+        "the overall scores, head/medium/tail F1 and one row per class, the most frequent in training first (past 20 "
+        "classes the weakest and the rarest); labels are matched to the model's by name, after the same "
+        "normalisation as training. Label sets (a list column, or --label-separator in CSV/TSV) for a multi-label "
+        "model. --output also writes every score as JSON.",
+    )  # fmt: skip
     evaluate.add_argument("--model", required=True, help="a saved model folder (e.g. RUN/model)")
     evaluate.add_argument(
         "--data",

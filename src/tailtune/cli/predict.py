@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     predict = sub.add_parser(
         "predict", help="label texts with a saved model",
         description="Write every row of --input with all its columns, in their order, followed by 'predicted' "
-        "(the label) and 'score' (its probability); a multi-label model writes 'predicted' only, the label set of "
+        "(the label) and 'score' (its probability; for a TF-IDF model with a linear SVM, a softmax of its margins, no "
+        "probability); a multi-label model writes 'predicted' only, the label set of "
         "each text (a JSON list in .jsonl/.parquet, names joined by --label-separator, default '|', in .csv/.tsv); "
         "with --probabilities, also one 'prob_<label>' column per class. Empty texts are predicted too (with a "
         "warning). An input column of one of those names is refused: rename it.",
