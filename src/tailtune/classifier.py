@@ -21,10 +21,10 @@ from tailtune.data.label_sets import is_label_list
 from tailtune.data.types import LabelMap, Splits
 from tailtune.data.values import column_of, dataset_from_values
 from tailtune.errors import TailTuneError
-from tailtune.fileio import atomic_dir
+from tailtune.fileio import FolderKind, atomic_dir
 from tailtune.models.card import CARD_FILE, write_model_card
-from tailtune.models.family import family_of_folder
-from tailtune.models.saved import SAVED_MODEL, read_record
+from tailtune.models.family import family_of, family_of_folder
+from tailtune.models.saved import SAVED_MODEL, is_saved_model, read_record
 from tailtune.models.transformer import check_max_length, load_saved_classifier, position_limit, save_classifier
 from tailtune.scoring import macro_f1_score
 from tailtune.strategies import SETTINGS, build_run_config
@@ -56,12 +56,25 @@ def _given(value: Any) -> bool:
 _PREDICT_SETTINGS = tuple(sorted(PREDICT_SETTINGS))
 
 
+def _is_any_saved_model(path: Path) -> bool:
+    from tailtune.models.tfidf import is_tfidf_model
+
+    return is_saved_model(path) or is_tfidf_model(path)
+
+
+#: The folders :meth:`TailTuner.save` replaces: a model of either family saved before.
+_ANY_SAVED_MODEL = FolderKind(SAVED_MODEL.name, SAVED_MODEL.noun, SAVED_MODEL.elsewhere, _is_any_saved_model)
+
+
 class TailTunerNotFitted(TailTuneError, NotFittedError):
     """Prediction or saving before ``fit()`` or ``load()``: a TailTuneError and scikit-learn's NotFittedError."""
 
 
 class TailTuner(ClassifierMixin, BaseEstimator):
     """Fine-tune a pretrained transformer classifier on long-tailed data, as a scikit-learn estimator.
+
+    ``strategy="tfidf"`` (and no ``model``) fits the classic baseline instead, as ``tailtune train --strategy
+    tfidf`` does: TF-IDF features and a linear model, for label sets one per label with its threshold.
 
     Every setting is a constructor parameter, so ``get_params``/``set_params``, ``clone``,
     ``GridSearchCV`` and ``cross_val_score`` see all of them. A setting left at ``default`` takes the
@@ -86,7 +99,9 @@ class TailTuner(ClassifierMixin, BaseEstimator):
     Attributes:
         classes_: The labels in class-id order, a NumPy array of the training labels' kind: integers (int64),
             booleans, or strings (object); :meth:`predict` returns values from it.
-        model_, tokenizer_: The trained model and its tokenizer.
+        model_, tokenizer_: The trained model and its tokenizer (a fine-tuned strategy).
+        classic_: The fitted TF-IDF model (:class:`~tailtune.models.tfidf.TfidfModel`, or its multi-label
+            counterpart), for ``strategy="tfidf"``.
         config_: The resolved run config (None after :meth:`load`).
         decisions_: What validation chose: the split, each stage's best epoch, the refit and the decision rule;
             and ``cost``: the plan, its estimated and actual seconds, and the time budget's decision.
@@ -152,11 +167,9 @@ class TailTuner(ClassifierMixin, BaseEstimator):
 
     def _config(self) -> RunConfig:
         config = build_run_config(None, self.strategy, settings=self.settings(), stages=self.stages)
-        if config.classic:
-            raise TailTuneError(
-                f"TailTuner fine-tunes transformers; for strategy {self.strategy!r} use "
-                "tailtune.models.tfidf.make_pipeline(), a scikit-learn pipeline (TF-IDF + linear model)"
-            )
+        if config.classic:  # no transformer: a model or a fine-tuning setting given is refused, naming it
+            family_of(config).refuse_unused(self.strategy, [*(["model"] if self.model else []), *self.settings()])
+            return config
         if not self.model:
             raise TailTuneError("TailTuner needs a model: a local model folder, a hub id or builtin:minilm")
         return config.replace(model=resolve_model(self.model))
@@ -190,7 +203,10 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             train = dataset_from_values(column_of(texts, "texts", "fit()"), values, source="fit()")
             kind = _label_kind(values, "fit()")
         task = task_of(train)
-        self.config_ = resolve_max_length(task.prepare(self._config()), train.texts)
+        config = task.prepare(self._config())
+        if config.classic:
+            return self._fit_classic(config, train, kind)
+        self.config_ = resolve_max_length(config, train.texts)
         label_map = task.label_map(Splits(train))
         self.accelerator_ = make_accelerator(self.config_)
         # The same method as `tailtune train`: a held-out split, the best epochs, a refit and the decision rule.
@@ -203,6 +219,19 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         self.decisions_ = fitted.decisions().to_dict()
         cost = plan.record()  # None without a time budget: nothing was probed
         self.decisions_["cost"] = cost and {**cost, "actual_s": round(time.perf_counter() - started, 2)}
+        self.classes_ = _typed(label_map.labels, kind)
+        return self
+
+    def _fit_classic(self, config: RunConfig, train: Any, kind: str) -> TailTuner:
+        """:meth:`fit` for a TF-IDF strategy: the model ``tailtune train --strategy tfidf`` fits (for label sets, one
+        linear model per label with its threshold), held in ``classic_``."""
+        started = time.perf_counter()
+        splits = Splits(train)
+        label_map = task_of(train).label_map(splits)
+        result = family_of(config).start(config, splits, label_map, show_progress=self.show_progress).fit(splits)
+        self.classic_, self.config_, self.stages_ = result.classifier, result.config, result.stages
+        self.decisions_ = result.decisions.to_dict()
+        self.decisions_["cost"] = {**result.decisions.cost, "actual_s": round(time.perf_counter() - started, 2)}
         self.classes_ = _typed(label_map.labels, kind)
         return self
 
@@ -238,7 +267,11 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         refused (a :class:`~tailtune.errors.TailTuneError`) and left as it was.
         """
         self._check_fitted()
-        with atomic_dir(path, SAVED_MODEL) as tmp:
+        if hasattr(self, "classic_"):
+            with atomic_dir(path, _ANY_SAVED_MODEL) as tmp:
+                self.classic_.save(tmp)
+            return Path(path)
+        with atomic_dir(path, _ANY_SAVED_MODEL) as tmp:
             save_classifier(self.model_, self.tokenizer_, tmp)
             if self.config_ is not None:
                 counts = [self.train_counts[name] for name in self.label_map.labels]
@@ -291,19 +324,26 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         return LabelMap([str(label) for label in self.classes_])
 
-    #: Its scores are a softmax over the classifier's logits.
-    calibrated = True
+    @property
+    def calibrated(self) -> bool:
+        """Whether the scores are probabilities: a softmax (sigmoids, for label sets) over the classifier's logits;
+        a TF-IDF linear SVM's are not."""
+        return self.classic_.calibrated if hasattr(self, "classic_") else True
 
     @property
     def task(self) -> Task:
         """What the model's labels are (:mod:`tailtune.task`), as recorded with it."""
         self._check_fitted()
+        if hasattr(self, "classic_"):
+            return self.classic_.task
         return get_task(read_record(self.model_.config).task)
 
     @property
     def train_counts(self) -> dict[str, int]:
         """Training examples per label name of the data the model trained on, as recorded with it."""
         self._check_fitted()
+        if hasattr(self, "classic_"):
+            return dict(self.classic_.train_counts)
         return dict(read_record(self.model_.config).train_counts or {})
 
     def _max_length(self) -> int:
@@ -315,11 +355,11 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         return int(trained) if trained else min(512, position_limit(self.model_.config, self.tokenizer_) or 512)
 
     @property
-    def reading(self) -> str:
+    def reading(self) -> str | None:
         """How the fitted or loaded model reads a text longer than its ``max_length``: ``chunks`` (whole, in windows)
-        or ``truncate`` (its first ``max_length`` tokens)."""
+        or ``truncate`` (its first ``max_length`` tokens); None for a TF-IDF model, which reads every text whole."""
         self._check_fitted()
-        return self._long_texts()
+        return None if hasattr(self, "classic_") else self._long_texts()
 
     def _long_texts(self) -> str:
         if self.config_ is not None:
@@ -337,7 +377,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         return field_default(RunConfig, "eval_batch_size")
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
+        if not hasattr(self, "model_") and not hasattr(self, "classic_"):
             raise TailTunerNotFitted("this TailTuner is not fitted yet: call fit() or TailTuner.load() first")
 
     def _proba(self, texts: Any, call: str) -> np.ndarray:
@@ -346,6 +386,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         if not len(column):
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
         texts = dataset_from_values(column, None, source=call, allow_empty_texts=True).texts
+        if hasattr(self, "classic_"):
+            return self.classic_.predict_proba(texts)
         encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length(), long_texts=self._long_texts())
         logits = predict_logits(self.model_, encoded, self._accelerator(), batch_size=self._eval_batch_size(),
                                 inference_only=True)  # fmt: skip
