@@ -261,24 +261,24 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         return macro_f1_score(self, texts, labels, sample_weight)
 
     def save(self, path: str | Path) -> Path:
-        """Save model, tokenizer and model card (``transformers.pipeline`` loads the folder).
+        """Save model, tokenizer and model card (``transformers.pipeline`` loads the folder); for
+        ``strategy="tfidf"`` the folder ``tailtune train`` writes (``joblib.load`` its ``pipeline.joblib``).
 
         The folder is replaced whole, so it must be new, empty, or a model saved before; any other folder is
         refused (a :class:`~tailtune.errors.TailTuneError`) and left as it was.
         """
         self._check_fitted()
-        if hasattr(self, "classic_"):
-            with atomic_dir(path, _ANY_SAVED_MODEL) as tmp:
-                self.classic_.save(tmp)
-            return Path(path)
         with atomic_dir(path, _ANY_SAVED_MODEL) as tmp:
-            save_classifier(self.model_, self.tokenizer_, tmp)
-            if self.config_ is not None:
-                counts = [self.train_counts[name] for name in self.label_map.labels]
-                write_model_card(tmp, self.config_, self.label_map.labels, counts, self.decisions_,
-                                 data_source="fit()")  # fmt: skip
-            elif (Path(self.model) / CARD_FILE).is_file():  # loaded: keep the card it came with
-                shutil.copyfile(Path(self.model) / CARD_FILE, tmp / CARD_FILE)
+            if hasattr(self, "classic_"):  # the TF-IDF model's own folder: pipeline, record and card
+                self.classic_.save(tmp)
+            else:
+                save_classifier(self.model_, self.tokenizer_, tmp)
+                if self.config_ is not None:
+                    counts = [self.train_counts[name] for name in self.label_map.labels]
+                    write_model_card(tmp, self.config_, self.label_map.labels, counts, self.decisions_,
+                                     data_source="fit()")  # fmt: skip
+                elif (Path(self.model) / CARD_FILE).is_file():  # loaded: keep the card it came with
+                    shutil.copyfile(Path(self.model) / CARD_FILE, tmp / CARD_FILE)
         return Path(path)
 
     @classmethod
