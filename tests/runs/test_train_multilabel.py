@@ -46,6 +46,7 @@ def test_the_run_records_the_multilabel_task_and_its_metrics(run):
         assert key in metrics
     assert metrics["calibration"]["method"] == "label-thresholds"
     assert 0 < metrics["calibration"]["one_threshold"]["threshold"] < 1
+    assert metrics["calibration"]["one_threshold"]["kept"] in ("per-label thresholds", "one threshold", "0.5")
     assert "with one threshold" in (out / "model" / "README.md").read_text()
     saved = json.loads((out / "model" / "config.json").read_text())
     assert saved["problem_type"] == "multi_label_classification"
@@ -205,13 +206,13 @@ def test_report_reads_a_multilabel_run(run, tmp_path):
 
 
 def test_config_and_card_record_the_multilabel_losses_and_rule(run):
-    """config.json holds the losses that ran (the balancing one in stage 1, BCE in stage 2), and the model card
-    shows how plain transformers reads the label sets."""
+    """config.json holds the losses that ran (the balancing one in stage 1, kept by stage 2's cross-entropy), and
+    the model card shows how plain transformers reads the label sets."""
     out, _ = run
     stages = json.loads((out / "config.json").read_text())["run"]["stages"]
-    assert [(stage["loss"], stage["weights"]) for stage in stages] == [("db", "none"), ("bce", "none")]
+    assert [(stage["loss"], stage["weights"]) for stage in stages] == [("db", "none"), ("db", "none")]
     card = (out / "model" / "README.md").read_text(encoding="utf-8")
-    assert 'function_to_apply="sigmoid"' in card and "one threshold per label" in card
+    assert 'function_to_apply="sigmoid"' in card and "one per label where they beat one threshold" in card
     assert "samples-F1" in card and "balanced accuracy" not in card
 
 

@@ -198,3 +198,18 @@ def test_label_thresholds_record_what_one_threshold_gives():
     assert record["validation_macro_f1_after"] == pytest.approx(1.0)
     assert one["validation_macro_f1"] < 0.9
     assert "one_threshold" not in Calibration("none", 0.0, [0.0, 0.0]).to_dict()
+    assert one["kept"] == "per-label thresholds"
+
+
+def test_label_thresholds_are_kept_only_where_validation_says_they_pay():
+    """Logits already right at 0.5 for every label: thresholds can do no better on validation, so 0.5 is kept (zero
+    offsets) rather than thresholds that only move with noise."""
+    from tailtune.task import get_task
+
+    targets = np.zeros((60, 3), dtype=np.int64)
+    targets[:20, 0] = targets[20:40, 1] = targets[40:42, 2] = 1
+    logits = np.where(targets == 1, 2.0, -2.0)
+    rule = get_task("multi-label").choose_rule("logit-adjust", logits, targets, [20, 20, 2], prior_tau=0.0)
+    record = rule.to_dict()
+    assert record["one_threshold"]["kept"] == "0.5" and record["class_offsets"] == [0.0, 0.0, 0.0]
+    assert record["validation_macro_f1_after"] == record["validation_macro_f1_before"] == pytest.approx(1.0)

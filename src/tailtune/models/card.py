@@ -193,14 +193,15 @@ def _training_section(config: RunConfig, metrics: dict[str, Any] | None, saved: 
         lines.append(f"The final model was then retrained on all the training data for {epochs} epochs per stage.")
     calibration = (metrics or {}).get("calibration")
     if calibration and calibration["method"] == "label-thresholds":
-        lines.append("Decision rule: one threshold per label, chosen on validation (a label with too few validation "
-                     "texts leans on one threshold for all), folded into the classifier's bias so that a label is "
-                     "predicted where sigmoid(logit) > 0.5.")  # fmt: skip
+        lines.append("Decision rule: thresholds chosen on validation (one per label where they beat one threshold "
+                     "for all and 0.5 there; a label with too few validation texts leans on the one for all), folded "
+                     "into the classifier's bias so that a label is predicted where sigmoid(logit) > 0.5.")  # fmt: skip
         one = calibration.get("one_threshold")
         if one and calibration.get("validation_macro_f1_after") is not None:
-            lines.append(f"Validation macro-F1 with them: {_fmt(calibration['validation_macro_f1_after'])}; "
-                         f"with one threshold ({one['threshold']:.3g}) for every label: "
-                         f"{_fmt(one['validation_macro_f1'])}.")  # fmt: skip
+            lines.append(f"Validation macro-F1 with the rule kept ({one.get('kept', 'per-label thresholds')}): "
+                         f"{_fmt(calibration['validation_macro_f1_after'])}; with one threshold "
+                         f"({one['threshold']:.3g}) for every label: {_fmt(one['validation_macro_f1'])}; at 0.5: "
+                         f"{_fmt(calibration.get('validation_macro_f1_before'))}.")  # fmt: skip
     elif calibration:
         lines.append(f"Decision rule: {calibration['method']} (tau {calibration.get('tau')}), chosen on "
                      "validation and folded into the classifier's bias.")  # fmt: skip
