@@ -194,11 +194,6 @@ def test_prediction_refuses_transformer_settings(tfidf_run, tiny_data, tmp_path,
     assert not (tmp_path / "p.csv").exists()
 
 
-def test_tailtuner_names_the_pipeline_to_use():
-    with pytest.raises(TailTuneError, match=r"tailtune\.models\.tfidf\.make_pipeline"):
-        TailTuner(strategy="tfidf").fit(["a b", "c d"], ["x", "y"])
-
-
 def test_unreadable_model_folder_is_one_line(tfidf_run, tmp_path):
     broken = tmp_path / "model"
     broken.mkdir()
