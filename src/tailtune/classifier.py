@@ -204,10 +204,10 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             kind = _label_kind(values, "fit()")
         task = task_of(train)
         config = task.prepare(self._config())
-        if config.classic:
-            return self._fit_classic(config, train, kind)
-        self.config_ = resolve_max_length(config, train.texts)
         label_map = task.label_map(Splits(train))
+        if config.classic:
+            return self._fit_classic(config, train, label_map, kind, started=started)
+        self.config_ = resolve_max_length(config, train.texts)
         self.accelerator_ = make_accelerator(self.config_)
         # The same method as `tailtune train`: a held-out split, the best epochs, a refit and the decision rule.
         ctx = FitContext.of(self.config_, train, label_map, self.accelerator_, show_progress=self.show_progress)
@@ -222,12 +222,11 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         self.classes_ = _typed(label_map.labels, kind)
         return self
 
-    def _fit_classic(self, config: RunConfig, train: Any, kind: str) -> TailTuner:
+    def _fit_classic(self, config: RunConfig, train: Any, label_map: LabelMap, kind: str, *,
+                     started: float) -> TailTuner:  # fmt: skip
         """:meth:`fit` for a TF-IDF strategy: the model ``tailtune train --strategy tfidf`` fits (for label sets, one
         linear model per label with its threshold), held in ``classic_``."""
-        started = time.perf_counter()
         splits = Splits(train)
-        label_map = task_of(train).label_map(splits)
         result = family_of(config).start(config, splits, label_map, show_progress=self.show_progress).fit(splits)
         self.classic_, self.config_, self.stages_ = result.classifier, result.config, result.stages
         self.decisions_ = result.decisions.to_dict()

@@ -77,6 +77,7 @@ def test_decisions_record_the_thresholds(noisy):
     rule = result.decisions.to_dict()["calibration"]
     assert rule["method"] == "label-thresholds" and rule["chosen_on"].startswith("out-of-fold scores")
     assert list(rule["thresholds"]) == label_map.labels
+    assert rule["kept"] in ("per-label thresholds", "one threshold", "0.5")
     thresholds = dict(zip(label_map.labels, result.classifier.thresholds, strict=True))
     assert rule["thresholds"] == pytest.approx(thresholds, abs=1e-5)
     assert 0 < rule["global_threshold"] < 1 and rule["folds"] == 5

@@ -81,7 +81,8 @@ def task_rule(margins: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, dic
     pooled = task.choose_rule("label-thresholds", margins.reshape(-1, 1), targets.reshape(-1, 1), [], prior_tau=0.0)
     how = {"rule": "the multi-label task's (tailtune.task.MultiLabel.choose_rule, as for fine-tuned models): each "
            "label's best-F1 threshold shrunk toward the global best-micro-F1 threshold in margin space; a label too "
-           "rare to choose on takes the global one",
+           "rare to choose on takes the global one; kept only where they beat that one threshold and 0.5 out of fold",
+           "kept": (chosen.one_threshold or {}).get("kept"),
            "global_threshold": round(float(task.scores(-np.asarray(pooled.class_offsets))[0]), 6)}  # fmt: skip
     return task.scores(-np.asarray(chosen.class_offsets)), how
 

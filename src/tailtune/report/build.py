@@ -67,12 +67,11 @@ def build_report(
         logger.warning("Skipped %d incomplete run(s) under %s", len(incomplete), root_path)
     if not runs:
         raise no_runs_error(root_path)
-    strategies = sorted({run.strategy for run in runs})
-    if baseline is not None and baseline not in strategies:  # a recorded or default one may be absent: said inside
-        raise TailTuneError(f"baseline {baseline!r} is no strategy of the runs under {root_path}; give one of: "
-                            f"{', '.join(strategies)}", setting="baseline")  # fmt: skip
-    html_path, md_path, files_dir = _output_paths(root_path, output)
     ctx = ReportContext(runs, baseline or _recorded_baseline(root_path))
+    if baseline is not None and baseline not in ctx.strategies:  # a recorded or default one may be absent: said inside
+        raise TailTuneError(f"baseline {baseline!r} is no strategy of the runs under {root_path}; give one of: "
+                            f"{', '.join(ctx.strategies)}", setting="baseline")  # fmt: skip
+    html_path, md_path, files_dir = _output_paths(root_path, output)
     doc = Document(files_dir=files_dir.name)
     for section in SECTIONS:
         section(doc, ctx)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,8 +45,8 @@ class Calibration:
         validation_before: Validation macro-F1 of the plain argmax.
         validation_after: Validation macro-F1 with the rule.
         one_threshold: Label sets only: the one threshold for every label that validation chose (its best
-            micro-F1, which the per-label thresholds shrink toward) and the validation macro-F1 it alone gives, to
-            weigh the per-label rule against; None otherwise.
+            micro-F1, which the per-label thresholds shrink toward), the validation macro-F1 it alone gives, and
+            which rule was ``kept`` (per-label thresholds, that one threshold, or 0.5); None otherwise.
     """
 
     method: str
@@ -53,7 +54,7 @@ class Calibration:
     class_offsets: list[float]
     validation_before: float | None = None
     validation_after: float | None = None
-    one_threshold: dict[str, float] | None = None
+    one_threshold: dict[str, Any] | None = None
 
     def offsets(self, class_counts: Sequence[int]) -> np.ndarray:
         """The bias offsets for a model trained on ``class_counts`` (a refit model has its own prior)."""
