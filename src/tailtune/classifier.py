@@ -185,7 +185,9 @@ class TailTuner(ClassifierMixin, BaseEstimator):
                 (shape ``[n, 1]``) is raveled with scikit-learn's ``DataConversionWarning``. Several labels per
                 text (multi-label) as scikit-learn's multi-label estimators take them: a 0/1 indicator matrix
                 ``[n, K]`` (``classes_`` is then ``0 .. K-1``) or one list of label names per text (an empty
-                list: no label); :meth:`predict` then gives a 0/1 indicator matrix in ``classes_`` order.
+                list: no label; a plain list of 0/1 lists is read as names, with a warning: pass
+                ``np.asarray(y)`` for an indicator matrix); :meth:`predict` then gives a 0/1 indicator matrix in
+                ``classes_`` order.
 
         Raises:
             TailTuneError: Input that is not one text and one label per row (a lone string, a table, None,

@@ -170,10 +170,18 @@ def test_indicator_matrices_in_every_form_give_the_same_label_sets():
     assert dataset_from_values(["x", "y", "z"], dense.tolist(), source="fit()", label_names=names).labels == want
 
 
-def test_a_list_of_lists_is_label_sets_unless_an_indicator_is_asked_for():
+def test_a_list_of_lists_is_label_sets_unless_an_indicator_is_asked_for(caplog):
     rows = [[0, 1], [1, 1]]
-    assert dataset_from_values(["x", "y"], rows, source="fit()").labels == [("0", "1"), ("1",)]
-    assert dataset_from_values(["x", "y"], rows, source="fit()", indicator=True).labels == [("1",), ("0", "1")]
+    with caplog.at_level(logging.WARNING):
+        assert dataset_from_values(["x", "y"], rows, source="fit()").labels == [("0", "1"), ("1",)]
+    # scikit-learn would read these rows as an indicator matrix: the reading is said, with the way to the other.
+    assert "lists of 0s and 1s of one length, read as label names" in caplog.text and "np.asarray(y)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert dataset_from_values(["x", "y"], rows, source="fit()", indicator=True).labels == [("1",), ("0", "1")]
+        dataset_from_values(["x", "y"], [[0, 1], [1]], source="fit()")  # rows of two lengths: label sets only
+        dataset_from_values(["x", "y"], [["a", "b"], ["b", "a"]], source="fit()")
+    assert caplog.text == ""
     names = np.array([["a", "b"], ["c", "d"]])
     assert dataset_from_values(["x", "y"], names, source="fit()", indicator=False).labels == [("a", "b"), ("c", "d")]
 

@@ -114,6 +114,7 @@ def _label_values(labels: Any, source: str, *, label_names: Sequence[Any] | None
     from tailtune.data.label_sets import indicator_sets
 
     two_d = getattr(labels, "ndim", 1) == 2
+    reading_given = indicator is not None
     if indicator is None:
         indicator = two_d or label_names is not None
     if indicator:
@@ -126,7 +127,20 @@ def _label_values(labels: Any, source: str, *, label_names: Sequence[Any] | None
                             "indicator=False", setting="label_names")  # fmt: skip
     if two_d:
         return [tuple(row) for row in (labels.toarray() if hasattr(labels, "toarray") else np.asarray(labels))]
-    return _as_list(labels, "labels", source)
+    values = _as_list(labels, "labels", source)
+    if not reading_given and _looks_like_indicator_rows(values):
+        # scikit-learn reads such a list as an indicator matrix; here its rows are label sets, so say so.
+        logger.warning("%s: the labels are lists of 0s and 1s of one length, read as label names ('0', '1'); for an "
+                       "indicator matrix (one column per label) pass np.asarray(y)", source)  # fmt: skip
+    return values
+
+
+def _looks_like_indicator_rows(values: Sequence[Any]) -> bool:
+    """Whether every row is a list of the integers 0 and 1 only, all of one length above one."""
+    rows = [row for row in values if isinstance(row, (list, tuple))]
+    if len(rows) != len(values) or not rows or len({len(row) for row in rows}) != 1 or len(rows[0]) < 2:
+        return False
+    return all(type(item) in (int, np.int64) and item in (0, 1) for row in rows for item in row)
 
 
 def _as_list(values: Sequence[Any], name: str, source: str) -> list[Any]:
