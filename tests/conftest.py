@@ -141,8 +141,12 @@ def build_tiny_model_dir(path: Path, model_type: str = "bert", dropout: float = 
         BertConfig,
         DebertaV2Config,
         DistilBertConfig,
+        ElectraConfig,
+        ModernBertConfig,
+        MPNetConfig,
         PreTrainedTokenizerFast,
         RobertaConfig,
+        XLNetConfig,
     )
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -176,6 +180,29 @@ def build_tiny_model_dir(path: Path, model_type: str = "bert", dropout: float = 
             max_position_embeddings=80,
             **size,
         ),  # fmt: skip
+        # Listed, with embeddings narrower than the layers (a projection sits between them).
+        "electra": lambda: ElectraConfig(**common, embedding_size=16),
+        # Not listed: their layouts are discovered.
+        "mpnet": lambda: MPNetConfig(**common),
+        "modernbert": lambda: ModernBertConfig(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            max_position_embeddings=80,
+            attention_dropout=dropout,
+            mlp_dropout=dropout,
+            embedding_dropout=dropout,
+            classifier_dropout=dropout,
+            global_attn_every_n_layers=1,
+            bos_token_id=2,
+            eos_token_id=3,
+            cls_token_id=2,
+            sep_token_id=3,
+            **size,
+        ),  # fmt: skip
+        # Its layers read hidden states as [tokens, batch, hidden]: no cache.
+        "xlnet": lambda: XLNetConfig(d_model=32, n_layer=2, n_head=4, d_inner=64, dropout=dropout, **size),
     }
     torch.manual_seed(0)
     model = AutoModel.from_config(configs[model_type]())

@@ -18,7 +18,7 @@ from tailtune.models.scopes import final_linear, get_layout, get_module, set_tra
 from tailtune.models.transformer import MLP_HIDDEN, load_classifier, load_saved_classifier, save_classifier
 
 LABELS = ["money", "sport", "tech"]
-LAYOUT_TYPES = ("bert", "roberta", "deberta-v2", "distilbert")
+LAYOUT_TYPES = ("bert", "roberta", "deberta-v2", "distilbert", "electra", "mpnet", "modernbert")
 
 # Parameter-name prefixes each scope trains, per architecture (2 encoder layers: 0 and 1).
 SCOPES = {
@@ -46,6 +46,22 @@ SCOPES = {
             "distilbert.transformer.layer.1.",
             "distilbert.transformer.layer.0.",
         ),
+    },
+    "electra": {
+        "head": ("classifier.",),
+        "top1": ("classifier.", "electra.encoder.layer.1."),
+        "top2": ("classifier.", "electra.encoder.layer.1.", "electra.encoder.layer.0."),
+    },
+    # Discovered from the structure: the head is every top-level module but the base model.
+    "mpnet": {
+        "head": ("classifier.",),
+        "top1": ("classifier.", "mpnet.encoder.layer.1."),
+        "top2": ("classifier.", "mpnet.encoder.layer.1.", "mpnet.encoder.layer.0."),
+    },
+    "modernbert": {
+        "head": ("head.", "classifier."),
+        "top1": ("head.", "classifier.", "model.layers.1."),
+        "top2": ("head.", "classifier.", "model.layers.1.", "model.layers.0."),
     },
 }
 

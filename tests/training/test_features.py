@@ -108,16 +108,21 @@ def test_cache_holds_what_enters_the_first_trainable_module(tiny_model_no_dropou
 
 
 def test_replay_restores_the_model(tiny_model, train_data):
-    """After a replay block the real embeddings and layers are back in place."""
+    """Replay leaves the embeddings alone, passes the frozen layers through while it lasts, and afterwards the real
+    layers are back with no hook left on them."""
     model, data = _encoded(tiny_model, train_data)
     embeddings, layers = model.bert.embeddings, list(model.bert.encoder.layer)
     cache = build_cache(model, data, "top1", batch_size=8, device=torch.device("cpu"), show_progress=False)
     with replay(model, cache) as stand_in:
-        assert model.bert.embeddings is stand_in
+        assert model.bert.embeddings is embeddings
         assert model.bert.encoder.layer[0] is not layers[0]
         assert model.bert.encoder.layer[1] is layers[1]
-    assert model.bert.embeddings is embeddings
+        assert layers[1]._forward_pre_hooks
+        with stand_in.suspended():
+            assert list(model.bert.encoder.layer) == layers and not layers[1]._forward_pre_hooks
+        assert layers[1]._forward_pre_hooks
     assert list(model.bert.encoder.layer) == layers
+    assert not any(layer._forward_pre_hooks or layer._forward_hooks for layer in layers)
     assert not any("current" in n for n, _ in model.named_parameters())
 
 
@@ -270,4 +275,30 @@ def test_deberta_uncached_stage_trains(deberta_dirs, train_data):
     """The uncached path works for DeBERTa-v2 (so the cache is the only part that fails above)."""
     stage = StageConfig(name="stage1", trainable="top1", lr=1e-3, epochs=1, **LDAM)
     _, _, stages = _fit(deberta_dirs["relative"], train_data, [stage], feature_cache=False)
+    assert [(s.cached, s.steps) for s in stages] == [(False, 6)]
+
+
+@pytest.mark.parametrize("model_type", ["electra", "mpnet", "modernbert"])
+@pytest.mark.parametrize("scope", ["top1", "head"])
+def test_cached_stage_matches_uncached_beyond_bert(tmp_path_factory, train_data, model_type, scope):
+    """ELECTRA (a projection between embeddings and layers) and layouts read from the model's structure (MPNet,
+    ModernBERT, whose encoder asks its layers for attributes) train on the cache as without it."""
+    folder = build_tiny_model_dir(tmp_path_factory.mktemp(model_type) / model_type, model_type, dropout=0.0)
+    stage = StageConfig(name="stage1", trainable=scope, lr=1e-3, epochs=1, **LDAM)
+    cached, _, stages = _fit(folder, train_data, [stage], feature_cache=True)
+    plain, _, _ = _fit(folder, train_data, [stage], feature_cache=False)
+    assert stages[0].cached
+    a, b = _params(cached), _params(plain)
+    assert max((a[n] - b[n]).abs().max().item() for n in a) < 1e-5
+    start = _initial(folder, train_data[1].labels)
+    assert max((a[n] - start[n]).abs().max().item() for n in a) > 1e-3
+
+
+def test_layers_reading_tokens_first_train_uncached(tmp_path_factory, train_data):
+    """XLNet's layers take [tokens, batch, hidden]: its top layers have a layout but train without a cache."""
+    folder = build_tiny_model_dir(tmp_path_factory.mktemp("xlnet") / "xlnet", "xlnet", dropout=0.0)
+    model, _ = load_classifier(str(folder), train_data[1].labels)
+    assert [cacheable(model, s) for s in ("head", "top1", "all")] == [False, False, False]
+    stage = StageConfig(name="stage1", trainable="top1", lr=1e-3, epochs=1, **LDAM)
+    _, _, stages = _fit(folder, train_data, [stage], feature_cache=True)
     assert [(s.cached, s.steps) for s in stages] == [(False, 6)]

@@ -2,9 +2,14 @@
 
 A *scope* names what a stage trains: ``head`` (the classification head), ``top<k>`` (the head, the pooler
 where the architecture has one, and the top k encoder layers) or ``all``. A *layout* says where an
-architecture keeps its embeddings, encoder layers, pooler and head. Together they decide which parameters
-train (:func:`set_trainable`) and whether a stage may train on cached features of the frozen bottom
+architecture keeps its encoder layers, pooler and head. Together they decide which parameters train
+(:func:`set_trainable`) and whether a stage may train on cached features of the frozen bottom
 (:func:`cacheable`).
+
+The architectures in :data:`LAYOUTS` were read one by one. Any other encoder is read from its structure
+(:func:`discover_layout`): one stack of as many identical layers as its config states, a head made of the
+classification model's other modules, ending in a biased Linear with one output per label. Models built
+otherwise (layers that share weights, a head without a bias) keep scope ``all`` only.
 
 This module imports torch only where a model is at hand, so that validating a scope (every stage config does)
 stays cheap for the commands that only read runs.
@@ -44,17 +49,26 @@ def scope_top_k(scope: str) -> int | None:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where one architecture keeps its parts (dotted attribute paths from the classification model)."""
+    """Where one architecture keeps its parts (dotted attribute paths from the classification model).
 
-    embeddings: str
+    Attributes:
+        layers: The stack of encoder layers, bottom first.
+        pooler: The pooler a ``top<k>`` scope trains with the head, where the architecture has one.
+        head: The modules a ``head`` scope trains.
+        final: The last Linear(hidden -> K), which the ``mlp`` head replaces and the decision rule is folded into.
+        first_token_head: Whether the head reads only the first token's final hidden state, so that a ``head``
+            cache keeps that token alone (known for the listed architectures; not assumed for discovered ones).
+    """
+
     layers: str
     pooler: str | None
     head: tuple[str, ...]
-    final: str  # the last Linear(hidden -> K), which the ``mlp`` head replaces
+    final: str
+    first_token_head: bool = True
 
 
 def _layout(base: str, pooler: str | None, head: tuple[str, ...], final: str) -> Layout:
-    return Layout(f"{base}.embeddings", f"{base}.encoder.layer", pooler, head, final)
+    return Layout(f"{base}.encoder.layer", pooler, head, final)
 
 
 LAYOUTS: dict[str, Layout] = {
@@ -63,29 +77,65 @@ LAYOUTS: dict[str, Layout] = {
     "xlm-roberta": _layout("roberta", None, ("classifier",), "classifier.out_proj"),
     "electra": _layout("electra", None, ("classifier",), "classifier.out_proj"),
     "deberta-v2": _layout("deberta", "pooler", ("classifier",), "classifier"),
-    "distilbert": Layout(
-        "distilbert.embeddings",
-        "distilbert.transformer.layer",
-        None,
-        ("pre_classifier", "classifier"),
-        "classifier",
-    ),
+    "distilbert": Layout("distilbert.transformer.layer", None, ("pre_classifier", "classifier"), "classifier"),
 }
+
+_DEPTH_KEYS = ("num_hidden_layers", "n_layer", "num_layers")
+
+
+def discover_layout(model: nn.Module) -> Layout | None:
+    """The layout of an architecture :data:`LAYOUTS` does not list, read from the model's structure.
+
+    The encoder layers are the one ``ModuleList`` inside the base model holding as many modules of one class as
+    the config's depth; the head is every other top-level module with parameters; the final layer is the head's
+    last biased Linear with one output per label. None where any of them is not found unambiguously.
+    """
+    from torch import nn
+
+    prefix = getattr(model, "base_model_prefix", "")
+    base = getattr(model, prefix, None) if prefix else None
+    config = getattr(model, "config", None)
+    depth = next((getattr(config, key) for key in _DEPTH_KEYS if isinstance(getattr(config, key, None), int)), 0)
+    if not isinstance(base, nn.Module) or depth < 1:
+        return None
+    stacks = [name for name, module in base.named_modules()
+              if isinstance(module, nn.ModuleList) and len(module) == depth
+              and len(set(map(type, module))) == 1]  # fmt: skip
+    head = tuple(name for name, child in model.named_children()
+                 if child is not base and next(child.parameters(), None) is not None)  # fmt: skip
+    if len(stacks) != 1 or not head:
+        return None
+    finals = [f"{name}.{inner}" if inner else name
+              for name in head for inner, module in get_module(model, name).named_modules()
+              if isinstance(module, nn.Linear) and module.out_features == config.num_labels]  # fmt: skip
+    if not finals or get_module(model, finals[-1]).bias is None:
+        return None
+    final = finals[-1]
+    parent, _, position = final.rpartition(".")
+    container = get_module(model, parent) if parent else None
+    if isinstance(container, nn.Sequential) and position == str(len(container) - 1):
+        final = parent  # the last Linear of an mlp head: the Sequential is what use_mlp_head swapped in
+    pooler = getattr(base, "pooler", None)
+    has_pooler = isinstance(pooler, nn.Module) and next(pooler.parameters(), None) is not None
+    return Layout(f"{prefix}.{stacks[0]}", f"{prefix}.pooler" if has_pooler else None, head, final,
+                  first_token_head=False)  # fmt: skip
 
 
 def get_layout(model: nn.Module) -> Layout:
-    """The layout of a classification model.
+    """The layout of a classification model: listed in :data:`LAYOUTS`, else :func:`discover_layout`.
 
     Raises:
-        TailTuneError: The architecture has no known layout (the message lists the supported ones).
+        TailTuneError: Neither knows the architecture (the message lists the listed ones).
     """
     model_type = getattr(getattr(model, "config", None), "model_type", None)
-    if model_type not in LAYOUTS:
+    layout = LAYOUTS.get(model_type) or discover_layout(model)
+    if layout is None:
         raise TailTuneError(
             f"model type {model_type!r} has no known layout for head/top-k scopes or the mlp head; "
-            f"supported: {', '.join(sorted(LAYOUTS))} (scope 'all' with the linear head works with any model)"
+            f"supported: {', '.join(sorted(LAYOUTS))} and encoders with one stack of layers and a biased output "
+            "layer (scope 'all' with the linear head works with any model)"
         )
-    return LAYOUTS[model_type]
+    return layout
 
 
 def get_module(model: nn.Module, path: str) -> nn.Module:
@@ -147,14 +197,39 @@ def cacheable(model: nn.Module, scope: str) -> bool:
     layout = get_layout(model)
     # DeBERTa's optional convolution mixes the embeddings into layer 0's output; replaying past it is unsafe.
     encoder = get_module(model, layout.layers.rpartition(".")[0])
-    return getattr(encoder, "conv", None) is None
+    if getattr(encoder, "conv", None) is not None:
+        return False
+    return layout.first_token_head or _layers_read_batch_first(model, layout)
+
+
+def _layers_read_batch_first(model: nn.Module, layout: Layout) -> bool:
+    """Whether the layers take ``[batch, tokens, hidden]`` hidden states, the shape a cache stores (XLNet's are
+    ``[tokens, batch, hidden]``); observed on one tiny forward pass."""
+    import torch
+
+    shapes: list[tuple[int, ...]] = []
+
+    def record(module, args, kwargs):
+        hidden = args[0] if args else kwargs.get("hidden_states")
+        shapes.append(tuple(hidden.shape) if isinstance(hidden, torch.Tensor) else ())
+
+    layer = get_module(model, layout.layers)[0]
+    hook = layer.register_forward_pre_hook(record, with_kwargs=True)
+    device = next(model.parameters()).device
+    try:
+        with torch.inference_mode():
+            model(input_ids=torch.ones(2, 3, dtype=torch.long, device=device),
+                  attention_mask=torch.ones(2, 3, dtype=torch.long, device=device))  # fmt: skip
+    finally:
+        hook.remove()
+    return bool(shapes) and shapes[0][:2] == (2, 3)
 
 
 def final_linear(model: nn.Module) -> nn.Linear:
     """The layer that produces the logits (the last Linear of an mlp head).
 
-    Architectures without a known layout are searched for their one biased Linear layer with one output per
-    label.
+    Architectures without a listed or discovered layout are searched for their one biased Linear layer with one
+    output per label.
 
     Raises:
         TailTuneError: No such layer is found (the decision rule cannot be folded into the model).
@@ -162,8 +237,9 @@ def final_linear(model: nn.Module) -> nn.Linear:
     from torch import nn
 
     model_type = getattr(getattr(model, "config", None), "model_type", None)
-    if model_type in LAYOUTS:
-        final = get_module(model, LAYOUTS[model_type].final)
+    layout = LAYOUTS.get(model_type) or discover_layout(model)
+    if layout is not None:
+        final = get_module(model, layout.final)
         return final[-1] if isinstance(final, nn.Sequential) else final
     n_labels = getattr(model.config, "num_labels", None)
     outputs = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == n_labels]

@@ -8,9 +8,11 @@ cache runs the frozen bottom once under ``inference_mode`` and keeps what enters
 - ``head``: the final hidden state of the first token, which is all a ``[CLS]`` pooler or head reads (all
   tokens' final hidden states where the head reads their mean: see :mod:`tailtune.models.pooling`).
 
-While a stage trains on the cache, :func:`replay` swaps the embeddings for a module that returns the cached
-batch and the frozen layers for pass-throughs, so the model's own forward (masks, remaining layers, pooler,
-head) runs unchanged for every supported architecture; the stand-in turns each batch into the model's inputs.
+While a stage trains on the cache, :func:`replay` swaps the frozen layers for pass-throughs and hands the
+cached batch to the first trainable layer in place of its input (to the layers' output for ``head``), so the
+model's own forward (embeddings, masks, remaining layers, pooler, head) runs unchanged for every supported
+architecture, whatever sits between its embeddings and its first layer; the stand-in turns each batch into the
+model's inputs.
 Caches shared on disk between runs are named by :func:`cache_key`.
 
 Frozen layers run in eval mode here (no dropout), whereas the uncached path runs them in train mode as
@@ -33,7 +35,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from tailtune.models.scopes import encoder_layers, get_layout, get_module, scope_top_k, set_module
+from tailtune.models.scopes import encoder_layers, get_layout, scope_top_k
 from tailtune.training.batching import BatchPlan, Encoded
 
 logger = logging.getLogger(__name__)
@@ -111,7 +113,7 @@ def build_cache(
     layers = encoder_layers(model)
     k = scope_top_k(scope)
     first = len(layers) - k
-    first_token_only = k == 0 and pooling_of(model) != "mean"
+    first_token_only = k == 0 and pooling_of(model) != "mean" and get_layout(model).first_token_head
     if cache_dir is not None and key is not None:
         stored = _load(Path(cache_dir), key, first, first_token_only)
         if stored is not None:
@@ -128,10 +130,15 @@ def build_cache(
     values: np.ndarray | None = None
 
     def grab_layer_input(module, args, kwargs):
-        hidden = args[0] if args else kwargs["hidden_states"]
-        captured.append(hidden.detach().float().cpu())
+        captured.append(_hidden_of(args, kwargs).detach().float().cpu())
 
-    hook = layers[first].register_forward_pre_hook(grab_layer_input, with_kwargs=True) if k > 0 else None
+    def grab_last_output(module, args, output):
+        captured.append(_hidden_of((output,) if torch.is_tensor(output) else output, {}).detach().float().cpu())
+
+    if k > 0:
+        hook = layers[first].register_forward_pre_hook(grab_layer_input, with_kwargs=True)
+    else:
+        hook = layers[-1].register_forward_hook(grab_last_output)
     was_training = model.training
     model.eval()
     plan = BatchPlan(lengths, batch_size, shuffle=False, group_by_length=True)
@@ -139,15 +146,10 @@ def build_cache(
         with torch.inference_mode(), autocast or contextlib.nullcontext():
             for indices in tqdm(plan, desc="caching frozen features", disable=not show_progress, leave=False):
                 batch = data.collate(indices)
-                out = model(
-                    input_ids=batch["input_ids"].to(device),
-                    attention_mask=batch["attention_mask"].to(device),
-                    output_hidden_states=k == 0,
-                )
-                if k == 0:
-                    last = out.hidden_states[-1]
-                    captured.append((last[:, :1] if first_token_only else last).detach().float().cpu())
+                model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
                 block = captured.pop().numpy()
+                if first_token_only:
+                    block = block[:, :1]
                 if values is None:
                     values = _allocate((int(offsets[-1]), block.shape[-1]), store)
                 for row, i in enumerate(indices):
@@ -158,8 +160,7 @@ def build_cache(
             Path(values.filename).unlink(missing_ok=True)  # a half-written staging file
         raise
     finally:
-        if hook is not None:
-            hook.remove()
+        hook.remove()
         model.train(was_training)
     if values is None:  # no examples
         values = np.zeros((0, model.config.hidden_size), dtype=np.float32)
@@ -169,17 +170,30 @@ def build_cache(
     return cache
 
 
-class _Replay(nn.Module):
-    """Stands in for the embeddings: returns the cached hidden states of the current batch."""
+def _hidden_of(args: tuple, kwargs: dict) -> torch.Tensor:
+    """The hidden states among a layer's positional or keyword arguments (or its output tuple)."""
+    return args[0] if args else kwargs["hidden_states"]
+
+
+class _Replay:
+    """Hands each batch's cached hidden states to the model in place of what its frozen bottom would compute."""
 
     def __init__(self, cache: FeatureCache) -> None:
-        super().__init__()
         self.cache = cache
         self.current: torch.Tensor | None = None
         self._swap: Callable[[bool], None] | None = None
 
-    def forward(self, *args, **kwargs) -> torch.Tensor:
-        return self.current
+    def into_layer_input(self, module, args, kwargs):
+        """Forward pre-hook of the first trainable layer: its hidden states become the cached batch."""
+        if args:
+            return (self.current, *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": self.current}
+
+    def into_layers_output(self, module, args, output):
+        """Forward hook of the last layer (for a ``head`` cache): its hidden states become the cached batch."""
+        if torch.is_tensor(output):
+            return self.current
+        return (self.current, *output[1:])
 
     def inputs(self, batch: dict[str, torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``(input_ids, attention_mask)`` to run the model on for ``batch``; loads its cached hidden states.
@@ -217,11 +231,22 @@ class _Whole:
 
 
 class _PassThrough(nn.Module):
-    """Stands in for a frozen encoder layer: hands its input on unchanged, in the layer's output format."""
+    """Stands in for a frozen encoder layer: hands its input on unchanged, in the layer's output format.
 
-    def __init__(self, tuple_output: int) -> None:
+    Other attributes read from the layer (ModernBERT's encoder asks each layer its ``attention_type``) come from
+    the layer it stands in for, which is held outside the module tree so that its weights are not counted twice.
+    """
+
+    def __init__(self, tuple_output: int, layer: nn.Module) -> None:
         super().__init__()
         self.tuple_output = tuple_output
+        self.__dict__["_layer"] = layer
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.__dict__["_layer"], name)
 
     def forward(self, hidden_states, *args, **kwargs):
         if self.tuple_output:
@@ -264,17 +289,24 @@ def replay(model: nn.Module, cache: FeatureCache | None) -> Iterator[_Replay | _
     if cache is None:
         yield _Whole()
         return
-    layout = get_layout(model)
     layers = encoder_layers(model)
     arity = _layer_output_arity(model, layers[0])
     stand_in = _Replay(cache)
-    embeddings = get_module(model, layout.embeddings)
-    frozen = {i: (layers[i], _PassThrough(arity)) for i in range(cache.first_trainable_layer)}
+    first = cache.first_trainable_layer
+    frozen = {i: (layers[i], _PassThrough(arity, layers[i])) for i in range(first)}
+    hooks: list[torch.utils.hooks.RemovableHandle] = []
 
     def swap(replaying: bool) -> None:
-        set_module(model, layout.embeddings, stand_in if replaying else embeddings)
         for i, (original, pass_through) in frozen.items():
             layers[i] = pass_through if replaying else original
+        while hooks:
+            hooks.pop().remove()
+        if not replaying:
+            return
+        if first < len(layers):
+            hooks.append(layers[first].register_forward_pre_hook(stand_in.into_layer_input, with_kwargs=True))
+        else:  # a head cache: every layer passes through and the last one hands on the cached output
+            hooks.append(layers[-1].register_forward_hook(stand_in.into_layers_output))
 
     stand_in._swap = swap
     swap(True)
