@@ -697,6 +697,30 @@ def test_label_spellings_that_print_alike_are_one_class_with_a_warning(tmp_path,
     ]
 
 
+def test_labels_differing_only_in_case_or_width_stay_apart_with_a_warning(tmp_path, caplog):
+    rows = ["grain", "Grain", "grain", "GRAIN", "crude", "\uff43\uff52\uff55\uff44\uff45", "ship"]
+    path = write_file(tmp_path / "d.csv", "text,label\n" + "".join(f"t{i},{y}\n" for i, y in enumerate(rows)))
+    with caplog.at_level("WARNING", logger="tailtune"):
+        ds = read_dataset(path)
+    assert ds.labels == rows
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"{path}: labels 'grain' on 2 texts, 'GRAIN' on 1 text, 'Grain' on 1 text differ only in letter case or "
+        "character width; read as 3 classes (if they are one, write them one way)",
+        f"{path}: labels 'crude' on 1 text, '\uff43\uff52\uff55\uff44\uff45' on 1 text differ only in letter case or "
+        "character width; read as 2 classes (if they are one, write them one way)",
+    ]
+
+
+def test_case_variants_inside_label_sets_are_warned_of(tmp_path, caplog):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "a", "labels": ["Grain", "wheat"]}\n{"text": "b", "labels": ["grain"]}\n')
+    with caplog.at_level("WARNING", logger="tailtune"):
+        ds = read_dataset(path, label_column="labels")
+    assert ds.labels == [("Grain", "wheat"), ("grain",)]
+    assert "labels 'Grain' on 1 text, 'grain' on 1 text differ only in letter case" in caplog.text
+
+
 def test_labels_in_one_form_are_read_without_a_warning(tmp_path, caplog):
     # Surrounding spaces and whole-number decimals were always one label: nothing to warn of.
     path = write_file(tmp_path / "d.csv", "text,label\na,ciné\nb, ciné \nc,1\nd,1.0\n")

@@ -3,7 +3,9 @@ every source (each file format, the hub, the Python API) goes through.
 
 - Labels: a string label is put in the one form labels are compared in (:func:`~tailtune.data.visible.normal_label`:
   invisible characters such as zero-width spaces removed, Unicode NFC, surrounding whitespace stripped); two
-  spellings of one source that meet in that form are one class, with a warning naming both. A whole-number float
+  spellings of one source that meet in that form are one class, with a warning naming both. Labels that differ
+  only in letter case or character width (``Grain`` and ``grain``, ``ｃｒｕｄｅ`` and ``crude``) stay apart, since
+  case can carry meaning (gene names, tickers), with a warning naming them and their counts. A whole-number float
   (``1.0``) and a string that is a plain decimal literal with an all-zero fraction (``"1.0"``, ``"-3.00"``)
   both become the integer name ``"1"``, ``"-3"``; other strings stay as written (``"1e3"``, ``"2.50"``,
   ``"007"``, ``"NA"``); booleans become ``"True"``/``"False"``. A missing label (empty, null, NaN, or nothing
@@ -21,9 +23,10 @@ from __future__ import annotations
 import logging
 import math
 import re
+import unicodedata
 import warnings
 from collections import Counter
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,6 +190,7 @@ def to_dataset(
         sets = label_separator is not None or any(map(is_label_list, table.columns[label_column]))
         values = label_sets(table, label_column, label_separator) if sets else _label_names(table, label_column)
         bad = [i for i, v in enumerate(values) if v is None or v == ""]
+        _warn_case_variants(src, (name for v in values if v for name in ((v,) if isinstance(v, str) else v)))
         if not bad:
             labels = values
             if not sets:
@@ -274,6 +278,22 @@ def _warn_merged_spellings(source: str, spellings: dict[str, Counter[str]]) -> N
     if len(merged) > _MAX_ROWS_SHOWN:
         logger.warning("%s: %d more labels are written several ways that print alike; each read as one class",
                        source, len(merged) - _MAX_ROWS_SHOWN)  # fmt: skip
+
+
+def _warn_case_variants(source: str, names: Iterable[str]) -> None:
+    """Warn of labels that differ only in letter case or character width: two classes that are likely one."""
+    counts = Counter(names)
+    groups: dict[str, list[str]] = {}
+    for name in counts:
+        groups.setdefault(unicodedata.normalize("NFKC", name).casefold(), []).append(name)
+    variants = [sorted(group, key=lambda name: (-counts[name], name)) for group in groups.values() if len(group) > 1]
+    for group in variants[:_MAX_ROWS_SHOWN]:
+        ways = ", ".join(f"{shown(name)} on {counts[name]} text{'s' if counts[name] > 1 else ''}" for name in group)
+        logger.warning("%s: labels %s differ only in letter case or character width; read as %d classes (if they "
+                       "are one, write them one way)", source, ways, len(group))  # fmt: skip
+    if len(variants) > _MAX_ROWS_SHOWN:
+        logger.warning("%s: %d more groups of labels differ only in letter case or character width; each label "
+                       "read as its own class", source, len(variants) - _MAX_ROWS_SHOWN)  # fmt: skip
 
 
 def _written_name(value: Any) -> str | None:
