@@ -14,7 +14,7 @@ from conftest import build_tiny_model_dir, make_texts, run_cli
 from torch import nn
 
 from tailtune.errors import TailTuneError
-from tailtune.models.scopes import final_linear, get_layout, get_module, set_trainable
+from tailtune.models.scopes import check_model_takes, final_linear, get_layout, get_module, set_trainable
 from tailtune.models.transformer import MLP_HIDDEN, load_classifier, load_saved_classifier, save_classifier
 
 LABELS = ["money", "sport", "tech"]
@@ -352,6 +352,37 @@ def test_unknown_layout_error(gpt2_dir):
         assert "supported: bert, deberta-v2, distilbert, electra, roberta, xlm-roberta" in message
     with pytest.raises(TailTuneError, match="model type 'gpt2' has no known layout"):
         load_classifier(str(gpt2_dir), LABELS, head="mlp")
+
+
+def test_a_model_that_cannot_take_the_plan_is_told_every_setting_it_needs(gpt2_dir, model_dirs):
+    """GPT-2 (no biased output layer) needs both trainable 'all' and calibrate 'none': one message names both, as
+    settings and as flags; a model that takes the plan passes."""
+    model, _ = load_classifier(str(gpt2_dir), LABELS)
+    with pytest.raises(TailTuneError) as info:
+        check_model_takes(model, ["top1", "all"], "logit-adjust")
+    assert str(info.value) == (
+        "model type 'gpt2' has no layout tailtune can read for training only its top and no biased output layer to "
+        "fold the decision rule into: train it with trainable 'all' and calibrate 'none' (on the command line "
+        "--trainable all --calibrate none)"
+    )
+    with pytest.raises(TailTuneError, match=r"output layer .*: train it with calibrate 'none' \(on the command line "
+                                            r"--calibrate none\)$"):  # fmt: skip
+        check_model_takes(model, ["all"], "logit-adjust")
+    check_model_takes(model, ["all", "all"], "none")
+    bert, _ = load_classifier(str(model_dirs["bert"]), LABELS)
+    check_model_takes(bert, ["top1", "all"], "logit-adjust")
+
+
+def test_a_saved_classifier_without_an_output_bias_loads(gpt2_dir, tmp_path):
+    """A model trained with trainable 'all' and calibrate 'none' on GPT-2 (whose head has no bias) is used as saved."""
+    model, tokenizer = load_classifier(str(gpt2_dir), LABELS)
+    with torch.no_grad():
+        model.score.weight.mul_(3.0)  # any change: the head is no longer as initialised
+    before = _logits(model, tokenizer)
+    save_classifier(model, tokenizer, tmp_path / "saved")
+    loaded, loaded_tokenizer, labels = load_saved_classifier(tmp_path / "saved")
+    assert labels == LABELS
+    torch.testing.assert_close(_logits(loaded, loaded_tokenizer), before, rtol=0, atol=1e-6)
 
 
 def test_folder_without_model(tmp_path, model_dirs):

@@ -133,9 +133,39 @@ def get_layout(model: nn.Module) -> Layout:
         raise TailTuneError(
             f"model type {model_type!r} has no known layout for head/top-k scopes or the mlp head; "
             f"supported: {', '.join(sorted(LAYOUTS))} and encoders with one stack of layers and a biased output "
-            "layer (scope 'all' with the linear head works with any model)"
+            "layer; train all of it with the linear head (trainable 'all', on the command line --trainable all)"
         )
     return layout
+
+
+def check_model_takes(model: nn.Module, scopes: list[str], calibrate: str) -> None:
+    """Fail before any training where a model cannot take a plan, naming at once every setting it needs.
+
+    Args:
+        model: The classification model.
+        scopes: The trainable scope of each stage.
+        calibrate: The run's decision rule (anything but ``none`` is folded into the output layer's bias).
+
+    Raises:
+        TailTuneError: A stage trains less than the whole model of an architecture without a layout, or the
+            decision rule has no biased output layer to go into.
+    """
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    problems, fixes = [], []
+    if any(scope != "all" for scope in scopes) and LAYOUTS.get(model_type) is None and discover_layout(model) is None:
+        problems.append("no layout tailtune can read for training only its top")
+        fixes.append(("trainable", "all"))
+    if calibrate != "none":
+        try:
+            final_linear(model)
+        except TailTuneError:
+            problems.append("no biased output layer to fold the decision rule into")
+            fixes.append(("calibrate", "none"))
+    if problems:
+        settings = " and ".join(f"{name} {value!r}" for name, value in fixes)
+        flags = " ".join(f"--{name} {value}" for name, value in fixes)
+        raise TailTuneError(f"model type {model_type!r} has {' and '.join(problems)}: train it with {settings} "
+                            f"(on the command line {flags})")  # fmt: skip
 
 
 def get_module(model: nn.Module, path: str) -> nn.Module:
@@ -216,12 +246,15 @@ def _layers_read_batch_first(model: nn.Module, layout: Layout) -> bool:
     layer = get_module(model, layout.layers)[0]
     hook = layer.register_forward_pre_hook(record, with_kwargs=True)
     device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()  # no dropout: the probe draws nothing from the random state a run is seeded with
     try:
         with torch.inference_mode():
             model(input_ids=torch.ones(2, 3, dtype=torch.long, device=device),
                   attention_mask=torch.ones(2, 3, dtype=torch.long, device=device))  # fmt: skip
     finally:
         hook.remove()
+        model.train(was_training)
     return bool(shapes) and shapes[0][:2] == (2, 3)
 
 

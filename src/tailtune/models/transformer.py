@@ -256,7 +256,10 @@ def load_saved_classifier(path: str | Path, *, trust_remote_code: bool = False):
     if missing:
         raise TailTuneError(f"{name}: config.json says {_architecture(config)} but the weights hold no trained "
                             f"classification head ({', '.join(missing)} missing); {untrained}")  # fmt: skip
-    bias = _output_layer(model, str(path)).bias
+    try:
+        bias = final_linear(model).bias
+    except TailTuneError:
+        bias = None  # no biased output layer (GPT-2's has no bias): nothing tells a head saved as initialised
     if bias is not None and not bias.detach().any():
         # transformers initialises a new head's bias to exactly zero, and no optimiser step leaves it there: a
         # head saved as initialised (e.g. from_pretrained(encoder, num_labels=K).save_pretrained) is random.

@@ -37,7 +37,7 @@ from tailtune.data.types import LabelMap, Splits, TextDataset
 from tailtune.models.family import Decisions
 from tailtune.models.lengths import choose_max_length, length_sample
 from tailtune.models.saved import write_fit_record
-from tailtune.models.scopes import final_linear
+from tailtune.models.scopes import check_model_takes
 from tailtune.models.transformer import check_max_length, load_classifier, position_limit
 from tailtune.task import Task, get_task, task_of
 from tailtune.training.batching import Encoded, encode, token_lengths
@@ -324,8 +324,7 @@ def train_model(
     )  # fmt: skip
     ctx = dataclasses.replace(ctx, config=fit_max_length(config, model.config, tokenizer))
     config = ctx.config
-    if config.calibrate != "none":
-        final_linear(model)  # fail now, not after training, where the rule cannot be folded in
+    check_model_takes(model, [stage.trainable for stage in config.stages], config.calibrate)  # fail now, not later
     model.config.problem_type = ctx.task.problem_type  # what plain transformers scores the logits with
     encoded = encode(tokenizer, train.texts, ctx.task.encode(label_map, train), max_length=config.max_length)
     history = HookList(hooks)

@@ -26,7 +26,7 @@ import torch
 from tailtune.config import RunConfig, StageConfig
 from tailtune.data.types import TextDataset
 from tailtune.errors import TailTuneError
-from tailtune.models.scopes import cacheable, set_trainable, trainable_modules
+from tailtune.models.scopes import cacheable, check_model_takes, set_trainable, trainable_modules
 from tailtune.task import Task, get_task
 from tailtune.training.batching import Encoded, encode, token_lengths
 from tailtune.training.loop import _adamw
@@ -98,6 +98,7 @@ class Probe:
             config.model, labels, head=config.head, pooling=config.pooling,
             trust_remote_code=config.trust_remote_code, attention_dropout=config.attention_dropout,
         )  # fmt: skip
+        check_model_takes(self.model, [stage.trainable for stage in config.stages], config.calibrate)
         self.model.to(accelerator.device)
         self.load_s = time.perf_counter() - started
         keep = sample_indices(len(train), SAMPLE_TEXTS)
