@@ -79,6 +79,20 @@ def test_predict_to_standard_output(predict_model, tmp_path, capsys, monkeypatch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 
+def test_predict_writes_a_label_column_as_read_without_checking_it(predict_model, tmp_path, capsys, caplog):
+    """Labels in the input are not predict's business: a column of them that training would refuse (joined names
+    of another separator, an empty cell, case variants) is written back as read, with no error and no warning."""
+    source = tmp_path / "in.csv"
+    source.write_text("text,label\nmatch goal,sport|money\nbank shares,\nchip phone,Tech\nmatch team,tech\n")
+    out = tmp_path / "p.csv"
+    code, _, err = run_cli(capsys, "predict", "--model", predict_model, "--input", source, "--output", out,
+                           "--label-separator", ";")  # fmt: skip
+    assert code == 0, err
+    frame = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert frame["label"].tolist() == ["sport|money", "", "Tech", "tech"]
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
 def test_predict_refuses_what_it_cannot_write_before_loading_the_model(predict_model, tmp_path, capsys):
     """An unknown --output extension is refused before the model loads (a model that is not there is not even
     looked at); an input column named like an output column is refused, naming it, and nothing is written."""

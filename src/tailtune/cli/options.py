@@ -97,25 +97,26 @@ def label_separator(value: str) -> str:
     return value
 
 
-def add_data_columns(parser: argparse.ArgumentParser, *, defaults: bool = True,
-                     separator_help: str = SEPARATOR_HELP) -> None:  # fmt: skip
-    """Add ``--text-column``, ``--label-column`` and ``--label-separator`` (its help as the command uses it);
+def add_data_columns(parser: argparse.ArgumentParser, *, defaults: bool = True, separator_help: str = SEPARATOR_HELP,
+                     label_help: str = f"name of the label column (default {LABEL_COLUMN})") -> None:  # fmt: skip
+    """Add ``--text-column``, ``--label-column`` and ``--label-separator`` (their help as the command uses them);
     without ``defaults`` a column not given reads as None (for ``train``, whose ``--config`` file may name it)."""
     parser.add_argument("--text-column", help=f"name of the text column (default {TEXT_COLUMN})")
-    parser.add_argument("--label-column", help=f"name of the label column (default {LABEL_COLUMN})")
+    parser.add_argument("--label-column", help=label_help)
     parser.add_argument("--label-separator", metavar="CHAR", type=label_separator, help=separator_help)
     if defaults:
         parser.set_defaults(text_column=TEXT_COLUMN, label_column=LABEL_COLUMN)
 
 
-def add_predict_options(parser: argparse.ArgumentParser, *, separator_help: str = SEPARATOR_HELP) -> None:
-    """Add the options of the commands that run a saved model (``evaluate``, ``predict``)."""
+def add_predict_options(parser: argparse.ArgumentParser, **column_help: str) -> None:
+    """Add the options of the commands that run a saved model (``evaluate``, ``predict``); ``column_help`` words
+    the column options as the command uses them (see :func:`add_data_columns`)."""
     add_setting(parser, "max_length", config=PredictSettings)
     add_setting(parser, "long_texts", config=PredictSettings, choices=PREDICT_LONG_TEXTS)  # "auto" is the default
     add_setting(parser, "eval_batch_size", config=PredictSettings, flag="--batch-size")
     add_setting(parser, "mixed_precision", config=PredictSettings)
     parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoint code")
-    add_data_columns(parser, separator_help=separator_help)
+    add_data_columns(parser, **column_help)
     add_quiet_option(parser)
 
 

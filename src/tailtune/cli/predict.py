@@ -53,8 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     add_predict_options(
         predict,
-        separator_help="multi-label models: the string that joins each text's predicted "
-        "labels in .csv/.tsv output (default '|'); in CSV/TSV input, label cells are split on it",
+        separator_help="multi-label models: the string that joins each text's predicted labels (and the items of "
+        "an input column of lists) in .csv/.tsv output (default '|')",
+        label_help="name of the label column of built-in data in the output (default label); a file's columns are "
+        "written as read, its labels neither read nor checked",
     )
     predict.set_defaults(func=cmd_predict)
 
@@ -76,8 +78,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise TailTuneError(f"--output {args.output} is the --input file; write the predictions to another file "
                                 "(predict never replaces its input)")  # fmt: skip
     tuner = TailTuner.load(args.model, trust_remote_code=args.trust_remote_code, **predict_settings(args))
-    data = load_data(args.input, text_column=args.text_column, require_labels=False, allow_empty_texts=True,
-                     label_separator=args.label_separator)  # fmt: skip
+    # A file's columns pass through as read, so its labels are not read (nor checked); built-in data keeps its own.
+    label_column = args.label_column if args.input.startswith("builtin:") else None
+    data = load_data(args.input, text_column=args.text_column, label_column=label_column, require_labels=False,
+                     allow_empty_texts=True, label_separator=args.label_separator)  # fmt: skip
     columns = _input_columns(data, args.text_column, args.label_column)
     prob_names = [f"{PROB_PREFIX}{label}" for label in tuner.classes_] if args.probabilities else []
     written = ["predicted", "score"] if tuner.task.name == "single-label" else ["predicted"]

@@ -139,7 +139,7 @@ def load_data(
     spec: str,
     *,
     text_column: str = "text",
-    label_column: str = "label",
+    label_column: str | None = "label",
     require_labels: bool = True,
     allow_empty_texts: bool = False,
     label_separator: str | None = None,

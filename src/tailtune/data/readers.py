@@ -47,7 +47,7 @@ def read_dataset(
     spec: str | Path,
     *,
     text_column: str = "text",
-    label_column: str = "label",
+    label_column: str | None = "label",
     require_labels: bool = True,
     allow_empty_texts: bool = False,
     label_separator: str | None = None,
@@ -65,7 +65,8 @@ def read_dataset(
             and a network connection). A ``DatasetDict`` with no split given uses ``train`` if present,
             else its only split.
         text_column: Column holding the text.
-        label_column: Column holding the label.
+        label_column: Column holding the label; None reads no labels (a column of that name stays in ``columns``
+            as read, unchecked).
         require_labels: If False, the label column may be missing (``labels`` is then ``None``); if it is
             present, labels are read when every row has one and dropped with a warning otherwise.
         allow_empty_texts: Accept empty and whitespace-only texts (for prediction, where every row gets an

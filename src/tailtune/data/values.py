@@ -157,7 +157,7 @@ def to_dataset(
     table: Table,
     *,
     text_column: str,
-    label_column: str,
+    label_column: str | None,
     require_labels: bool,
     allow_empty_texts: bool = False,
     label_separator: str | None = None,
