@@ -81,3 +81,42 @@ def test_label_arrays_per_text_read_as_label_sets():
 
     assert _label_sets(pd.Series([np.array(["grain", "wheat"]), np.array([], dtype=object)]))
     assert _label_sets([{"grain"}, ("earn",)]) and not _label_sets(["grain", "earn"])
+
+
+def test_an_indicator_column_no_text_marks_keeps_its_place(tiny_model, tmp_path):
+    """As scikit-learn's one-vs-rest classifiers: a column of zeros is no model's label, yet stays among classes_,
+    predicted 0 everywhere, so predict, score and cross_val_predict keep the width of y; the saved model holds the
+    labels it learned."""
+    y = MultiLabelBinarizer(classes=["money", "sport", "tech"]).fit_transform(SETS_OF_TEXTS)
+    with_empty = np.hstack([np.zeros((len(y), 1), dtype=int), y])
+    tuner = _tuner(tiny_model).fit(DATA.texts, with_empty)
+    assert list(tuner.classes_) == [0, 1, 2, 3]
+    predicted, probabilities = tuner.predict(DATA.texts), tuner.predict_proba(DATA.texts)
+    assert predicted.shape == with_empty.shape and not predicted[:, 0].any() and not probabilities[:, 0].any()
+    plain = _tuner(tiny_model).fit(DATA.texts, y)
+    np.testing.assert_array_equal(predicted[:, 1:], plain.predict(DATA.texts))
+    assert tuner.score(DATA.texts, with_empty) == pytest.approx(plain.score(DATA.texts, y))
+    assert list(TailTuner.load(tuner.save(tmp_path / "model")).classes_) == [1, 2, 3]
+
+
+def test_an_indicator_frame_keeps_its_column_order():
+    """A DataFrame's columns, in their order, are classes_; predict's columns line up with them (tfidf)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(MultiLabelBinarizer(classes=["tech", "money", "sport"]).fit_transform(SETS_OF_TEXTS),
+                         columns=["tech", "money", "sport"])  # fmt: skip
+    tuner = TailTuner(strategy="tfidf", show_progress=False).fit(DATA.texts, frame)
+    assert list(tuner.classes_) == ["tech", "money", "sport"]
+    lists = TailTuner(strategy="tfidf", show_progress=False).fit(DATA.texts, SETS_OF_TEXTS)
+    np.testing.assert_array_equal(tuner.predict(DATA.texts), lists.predict(DATA.texts)[:, [2, 0, 1]])
+
+
+def test_cross_val_predict_over_folds_that_lack_a_rare_label():
+    """A label on two texts is absent from the training part of some folds: every fold still predicts every column."""
+    y = MultiLabelBinarizer(classes=["money", "sport", "tech"]).fit_transform(SETS_OF_TEXTS)
+    rare = np.zeros((len(y), 1), dtype=int)
+    rare[[0, 1]] = 1
+    y = np.hstack([y, rare])
+    predicted = cross_val_predict(TailTuner(strategy="tfidf", show_progress=False), np.array(DATA.texts, dtype=object),
+                                  y, cv=KFold(3))  # fmt: skip
+    assert predicted.shape == y.shape

@@ -17,7 +17,7 @@ from sklearn.exceptions import NotFittedError
 
 from tailtune.config import DEFAULT_STRATEGY, PREDICT_SETTINGS, PredictSettings, RunConfig, field_default
 from tailtune.data.builtin import resolve_model
-from tailtune.data.label_sets import is_label_list
+from tailtune.data.label_sets import indicator_columns, is_label_list
 from tailtune.data.types import LabelMap, Splits
 from tailtune.data.values import column_of, dataset_from_values
 from tailtune.errors import TailTuneError
@@ -184,7 +184,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
                 booleans; ``classes_`` and :meth:`predict` give them back in that type. A column vector
                 (shape ``[n, 1]``) is raveled with scikit-learn's ``DataConversionWarning``. Several labels per
                 text (multi-label) as scikit-learn's multi-label estimators take them: a 0/1 indicator matrix
-                ``[n, K]`` (``classes_`` is then ``0 .. K-1``) or one list of label names per text (an empty
+                ``[n, K]`` (``classes_`` is then ``0 .. K-1``, or a DataFrame's columns in their order; a column
+                that marks no text keeps its place and is predicted 0) or one list of label names per text (an empty
                 list: no label; a plain list of 0/1 lists is read as names, with a warning: pass
                 ``np.asarray(y)`` for an indicator matrix); :meth:`predict` then gives a 0/1 indicator matrix in
                 ``classes_`` order.
@@ -197,9 +198,11 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         started = time.perf_counter()
         if labels is None:  # worded as scikit-learn words it, which its estimator checks look for
             raise TailTuneError("fit() requires y to be passed, but the target y is None: give one label per text")
+        columns = None  # an indicator matrix's label names, in the order of its columns
         if _label_sets(labels):
             train = dataset_from_values(column_of(texts, "texts", "fit()"), labels, source="fit()")
             kind = LabelMap.from_label_sets(train.labels).kind
+            columns = indicator_columns(labels, source="fit()")
         else:
             values = column_of(labels, "labels", "fit()")
             train = dataset_from_values(column_of(texts, "texts", "fit()"), values, source="fit()")
@@ -207,8 +210,9 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         task = task_of(train)
         config = task.prepare(self._config())
         label_map = task.label_map(Splits(train))
+        self._set_classes(label_map, kind, columns)
         if config.classic:
-            return self._fit_classic(config, train, label_map, kind, started=started)
+            return self._fit_classic(config, train, label_map, started=started)
         self.config_ = resolve_max_length(config, train.texts)
         self.accelerator_ = make_accelerator(self.config_)
         # The same method as `tailtune train`: a held-out split, the best epochs, a refit and the decision rule.
@@ -221,11 +225,18 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         self.decisions_ = fitted.decisions().to_dict()
         cost = plan.record()  # None without a time budget: nothing was probed
         self.decisions_["cost"] = cost and {**cost, "actual_s": round(time.perf_counter() - started, 2)}
-        self.classes_ = _typed(label_map.labels, kind)
         return self
 
-    def _fit_classic(self, config: RunConfig, train: Any, label_map: LabelMap, kind: str, *,
-                     started: float) -> TailTuner:  # fmt: skip
+    def _set_classes(self, label_map: LabelMap, kind: str, columns: list[str] | None) -> None:
+        """``classes_``: the labels learned, or an indicator matrix's columns in their order. A column that marks no
+        text is learned by no model; it keeps its place in the output, always 0, as scikit-learn's one-vs-rest
+        classifiers keep it (so that ``cross_val_predict`` stacks folds that lack a rare label)."""
+        outputs = columns or label_map.labels
+        self.classes_ = _typed(outputs, kind)
+        learned = {name: k for k, name in enumerate(label_map.labels)}
+        self.output_columns_ = None if outputs == label_map.labels else np.array([learned.get(n, -1) for n in outputs])
+
+    def _fit_classic(self, config: RunConfig, train: Any, label_map: LabelMap, *, started: float) -> TailTuner:
         """:meth:`fit` for a TF-IDF strategy: the model ``tailtune train --strategy tfidf`` fits (for label sets, one
         linear model per label with its threshold), held in ``classic_``."""
         splits = Splits(train)
@@ -233,7 +244,6 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         self.classic_, self.config_, self.stages_ = result.classifier, result.config, result.stages
         self.decisions_ = result.decisions.to_dict()
         self.decisions_["cost"] = {**result.decisions.cost, "actual_s": round(time.perf_counter() - started, 2)}
-        self.classes_ = _typed(label_map.labels, kind)
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -275,9 +285,10 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             else:
                 save_classifier(self.model_, self.tokenizer_, tmp)
                 if self.config_ is not None:
-                    counts = [self.train_counts[name] for name in self.label_map.labels]
-                    write_model_card(tmp, self.config_, self.label_map.labels, counts, self.decisions_,
-                                     data_source="fit()")  # fmt: skip
+                    learned = self.model_.config.id2label
+                    labels = [learned[k] for k in sorted(learned)]
+                    counts = [self.train_counts[name] for name in labels]
+                    write_model_card(tmp, self.config_, labels, counts, self.decisions_, data_source="fit()")
                 elif (Path(self.model) / CARD_FILE).is_file():  # loaded: keep the card it came with
                     shutil.copyfile(Path(self.model) / CARD_FILE, tmp / CARD_FILE)
         return Path(path)
@@ -388,11 +399,19 @@ class TailTuner(ClassifierMixin, BaseEstimator):
             return np.zeros((0, len(self.classes_)), dtype=np.float32)
         texts = dataset_from_values(column, None, source=call, allow_empty_texts=True).texts
         if hasattr(self, "classic_"):
-            return self.classic_.predict_proba(texts)
-        encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length(), long_texts=self._long_texts())
-        logits = predict_logits(self.model_, encoded, self._accelerator(), batch_size=self._eval_batch_size(),
-                                inference_only=True)  # fmt: skip
-        return self.task.scores(logits)
+            scores = self.classic_.predict_proba(texts)
+        else:
+            encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length(),
+                             long_texts=self._long_texts())  # fmt: skip
+            logits = predict_logits(self.model_, encoded, self._accelerator(), batch_size=self._eval_batch_size(),
+                                    inference_only=True)  # fmt: skip
+            scores = self.task.scores(logits)
+        where = getattr(self, "output_columns_", None)
+        if where is None:
+            return scores
+        out = np.zeros((len(scores), len(where)), dtype=scores.dtype)  # a label no text marked: never predicted
+        out[:, where >= 0] = scores[:, where[where >= 0]]
+        return out
 
     def _accelerator(self) -> Accelerator:
         """The Accelerator to predict with; made again on first use after unpickling, which drops it."""

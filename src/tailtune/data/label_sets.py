@@ -252,6 +252,16 @@ def indicator_sets(matrix: Any, label_names: Sequence[Any] | None, *, source: st
     return [tuple(sorted(names[j] for j in np.flatnonzero(row))) for row in marked]
 
 
+def indicator_columns(labels: Any, *, source: str) -> list[str] | None:
+    """The label name of each column of ``labels`` where it is a 2-D indicator matrix (a DataFrame's column names,
+    else ``"0"`` .. ``"K-1"``), as :func:`indicator_sets` reads them; None for labels of any other shape."""
+    shape = getattr(labels, "shape", None)
+    if shape is None or len(shape) != 2:
+        return None
+    names = list(labels.columns) if hasattr(labels, "columns") and hasattr(labels, "to_numpy") else None
+    return _column_names(names, shape[1], source)
+
+
 def _column_names(label_names: Sequence[Any] | None, width: int, source: str) -> list[str]:
     if label_names is None:
         return [str(j) for j in range(width)]
