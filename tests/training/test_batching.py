@@ -111,6 +111,36 @@ def test_collate_pads_to_longest():
     assert "labels" not in Encoded(data.ids, data.offsets, None, 0).collate([0])
 
 
+def test_collate_pads_on_the_left_where_the_tokenizer_does():
+    """A tokenizer that pads on the left (XLNet's) gets left-padded batches: each row ends with its own last token."""
+    data = Encoded.from_rows([[2, 10, 3], [2, 11, 12, 13, 3], [2, 3]], labels=None, pad_id=7)
+    data.pad_left = True
+    batch = data.collate([2, 0, 1])
+    assert batch["input_ids"].tolist() == [[7, 7, 7, 2, 3], [7, 7, 2, 10, 3], [2, 11, 12, 13, 3]]
+    assert batch["attention_mask"].tolist() == [[0, 0, 0, 1, 1], [0, 0, 1, 1, 1], [1, 1, 1, 1, 1]]
+
+
+def test_xlnet_predicts_each_text_alike_in_any_batch(tmp_path):
+    """XLNet's head reads the last position: with its tokenizer's left padding a text's prediction does not depend on
+    the texts batched with it (right padding made the last position a pad for the shorter ones)."""
+    import json
+
+    from conftest import build_tiny_model_dir
+
+    from tailtune.classifier import TailTuner
+
+    folder = build_tiny_model_dir(tmp_path / "xlnet", "xlnet", dropout=0.0)
+    settings = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**settings, "padding_side": "left"}))
+    texts = ["match goal", "bank shares profit market price rose", "chip phone", "team win match goal"] * 3
+    labels = ["sport", "money", "tech", "sport"] * 3
+    tuner = TailTuner(str(folder), "vanilla", epochs=1, min_steps=0, max_length=16, eval_fraction=0,
+                      calibrate="none", show_progress=False).fit(texts, labels)  # fmt: skip
+    together = tuner.predict_proba(texts[:4])
+    alone = np.vstack([tuner.predict_proba([text]) for text in texts[:4]])
+    np.testing.assert_allclose(together, alone, rtol=0, atol=1e-5)
+
+
 def test_encode_truncates_without_padding(tiny_model):
     """encode tokenises every text once, truncating to max_length (special tokens included), unpadded."""
     from transformers import AutoTokenizer

@@ -47,6 +47,8 @@ class Encoded:
         pad_id: The tokenizer's padding id.
         owners: The text each row reads (int64, non-decreasing, every text at least once); None: row ``i`` is
             text ``i``.
+        pad_left: Pad a batch's shorter rows on the left, as the tokenizer does (XLNet's head reads the last
+            position, which must be a text's own last token).
     """
 
     ids: np.ndarray
@@ -54,6 +56,7 @@ class Encoded:
     labels: np.ndarray | None
     pad_id: int
     owners: np.ndarray | None = None
+    pad_left: bool = False
 
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[int]], labels: np.ndarray | None, pad_id: int) -> Encoded:
@@ -97,14 +100,16 @@ class Encoded:
         return digest.hexdigest()[:16]
 
     def collate(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
-        """Pad the given examples to their longest one."""
+        """Pad the given examples to their longest one (on the side the tokenizer pads)."""
         rows = np.asarray(indices, dtype=np.int64)
         starts = self.offsets[rows]
         lengths = self.offsets[rows + 1] - starts
-        columns = np.arange(int(lengths.max()))
-        real = columns < lengths[:, None]
+        width = int(lengths.max())
+        columns = np.arange(width)
+        first = (width - lengths if self.pad_left else np.zeros_like(lengths))[:, None]  # where a row's tokens start
+        real = (columns >= first) & (columns < first + lengths[:, None])
         ids = np.full(real.shape, self.pad_id, dtype=np.int64)
-        ids[real] = self.ids[(starts[:, None] + columns)[real]]
+        ids[real] = self.ids[(starts[:, None] + columns - first)[real]]
         batch = {
             "input_ids": torch.from_numpy(ids),
             "attention_mask": torch.from_numpy(real.astype(np.int64)),
@@ -157,7 +162,8 @@ def encode(
         pieces.append(np.fromiter(itertools.chain.from_iterable(rows), dtype=dtype, count=int(lengths[-1].sum())))
     offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]) if lengths else np.zeros(1, np.int64)
     ids = np.concatenate(pieces) if pieces else np.zeros(0, dtype)
-    encoded = Encoded(ids, offsets.astype(np.int64), labels, pad_id)
+    pad_left = getattr(tokenizer, "padding_side", "right") == "left"
+    encoded = Encoded(ids, offsets.astype(np.int64), labels, pad_id, pad_left=pad_left)
     if windows is not None:
         encoded.owners = np.concatenate(owners) if owners else np.zeros(0, np.int64)
         windows.log(len(texts))

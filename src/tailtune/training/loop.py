@@ -260,7 +260,7 @@ def _run_stage(loop: _Loop, model, params, data: Encoded, stage: StageConfig, in
     scheduler = get_linear_schedule_with_warmup(optimizer, round(stage.warmup_ratio * total_steps), total_steps)
 
     cache, cache_seconds = None, 0.0
-    if config.feature_cache and cacheable(model, stage.trainable):
+    if config.feature_cache and not data.pad_left and cacheable(model, stage.trainable):  # caches pad on the right
         start = time.perf_counter()
         cache = _build_stage_cache(loop, model, data, stage, shared_key)
         cache_seconds = time.perf_counter() - start

@@ -124,7 +124,7 @@ class Probe:
 
     def cacheable(self, trainable: str) -> bool:
         """Whether a stage of this scope trains on cached features in this run."""
-        return self.config.feature_cache and cacheable(self.model, trainable)
+        return self.config.feature_cache and not self.sample.pad_left and cacheable(self.model, trainable)
 
     def step(self, trainable: str, batch_size: int, max_length: int, widths: Sequence[int]) -> StepCost:
         """The cost of a step of this kind, timed once per kind on batches as wide as ``widths`` at ``max_length``
