@@ -151,6 +151,10 @@ def test_evaluate_reads_label_sets_and_prints_multilabel_scores(run, splits, tmp
                                  "--label-separator", "|")  # fmt: skip
     assert code == 0, err
     assert f"micro-F1 {metrics['micro_f1']:.4f}" in printed and "samples-F1" in printed
+    # A multi-label model reads cells joined by '|', as predict writes them, without being told.
+    code, again, err = run_cli(capsys, "evaluate", "--model", out / "model", "--data", source)
+    assert code == 0, err
+    assert again == printed
 
 
 def test_train_on_a_csv_of_joined_labels(tiny_model, splits, tmp_path, capsys):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from tailtune.cli.common import metrics_table
-from tailtune.cli.options import add_predict_options, predict_settings
+from tailtune.cli.options import SEPARATOR_HELP, add_predict_options, predict_settings
+from tailtune.task import LABEL_SET_SEPARATOR
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,8 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Score a saved model (RUN/model of any strategy) on labelled data as a run scores its test data: "
         "the overall scores, head/medium/tail F1 and one row per class, the most frequent in training first (past 20 "
         "classes the weakest and the rarest); labels are matched to the model's by name, after the same "
-        "normalisation as training. Label sets (a list column, or --label-separator in CSV/TSV) for a multi-label "
-        "model. --output also writes every score as JSON.",
+        "normalisation as training. Label sets (a list column, or CSV/TSV cells split on --label-separator, "
+        "default '|') for a multi-label model. --output also writes every score as JSON.",
     )  # fmt: skip
     evaluate.add_argument("--model", required=True, help="a saved model folder (e.g. RUN/model)")
     evaluate.add_argument(
@@ -25,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="labelled data (.csv/.tsv/.jsonl/.parquet, a save_to_disk folder, a hub data set, or builtin:bbc-news)",
     )
     evaluate.add_argument("--output", help="also write the metrics as JSON here")
-    add_predict_options(evaluate)
+    add_predict_options(evaluate, separator_help=SEPARATOR_HELP + f" (default for a multi-label model: "
+                        f"'{LABEL_SET_SEPARATOR}', as predict joins its label sets)")  # fmt: skip
     evaluate.set_defaults(func=cmd_evaluate)
 
 
@@ -39,8 +41,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.output:
         check_file_target(args.output)  # before the model loads and predicts, not after
     classifier = TailTuner.load(args.model, trust_remote_code=args.trust_remote_code, **predict_settings(args))
+    # A multi-label model reads CSV label cells as predict writes them, joined by '|', unless told otherwise.
+    multi_label = classifier.task.name != "single-label"
+    separator = args.label_separator or (LABEL_SET_SEPARATOR if multi_label else None)
     data = load_data(args.data, text_column=args.text_column, label_column=args.label_column,
-                     label_separator=args.label_separator)  # fmt: skip
+                     label_separator=separator)  # fmt: skip
     metrics, _ = evaluate(classifier, data)  # scored as the run scored its test data
     metrics["split"] = data.source
     if classifier.reading is not None:
