@@ -721,6 +721,26 @@ def test_case_variants_inside_label_sets_are_warned_of(tmp_path, caplog):
     assert "labels 'Grain' on 1 text, 'grain' on 1 text differ only in letter case" in caplog.text
 
 
+def test_labels_that_are_lists_written_as_text_are_warned_of(tmp_path, caplog):
+    """A column of lists saved with DataFrame.to_csv reads as one label per cell, with a warning naming a row; a
+    few bracketed names among plain ones are no such column."""
+    path = write_file(tmp_path / "d.csv", "text,label\na,\"['grain', 'wheat']\"\nb,['grain']\nc,[]\nd,ship\n")
+    with caplog.at_level("WARNING", logger="tailtune"):
+        ds = read_dataset(path)
+    assert ds.labels == ["['grain', 'wheat']", "['grain']", "[]", "ship"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"{path}: 3 labels in column 'label' are lists written as text (data row 1 (line 2 of the file) has "
+        "'['grain', 'wheat']'); each is read as one label. For several labels a text, store lists (JSON lines, "
+        "Parquet) or join the names with a separator and give it as label_separator"
+    ]
+    caplog.clear()
+    few = write_file(tmp_path / "few.csv", "text,label\na,[unknown]\nb,ship\nc,grain\n")
+    with caplog.at_level("WARNING", logger="tailtune"):
+        read_dataset(few)
+    assert not caplog.records
+
+
 def test_labels_in_one_form_are_read_without_a_warning(tmp_path, caplog):
     # Surrounding spaces and whole-number decimals were always one label: nothing to warn of.
     path = write_file(tmp_path / "d.csv", "text,label\na,ciné\nb, ciné \nc,1\nd,1.0\n")

@@ -191,6 +191,8 @@ def to_dataset(
         values = label_sets(table, label_column, label_separator) if sets else _label_names(table, label_column)
         bad = [i for i, v in enumerate(values) if v is None or v == ""]
         _warn_case_variants(src, (name for v in values if v for name in ((v,) if isinstance(v, str) else v)))
+        if not sets:
+            _warn_list_literals(table, label_column, values)
         if not bad:
             labels = values
             if not sets:
@@ -278,6 +280,19 @@ def _warn_merged_spellings(source: str, spellings: dict[str, Counter[str]]) -> N
     if len(merged) > _MAX_ROWS_SHOWN:
         logger.warning("%s: %d more labels are written several ways that print alike; each read as one class",
                        source, len(merged) - _MAX_ROWS_SHOWN)  # fmt: skip
+
+
+def _warn_list_literals(table: Table, column: str, names: Sequence[str | None]) -> None:
+    """Warn where most labels are lists written as text (``["grain", "wheat"]``, as ``DataFrame.to_csv`` writes a
+    column of lists): each is read as one label named by the whole text."""
+    listed = [i for i, name in enumerate(names) if name and name.startswith("[") and name.endswith("]")]
+    if not listed or 2 * len(listed) < sum(1 for name in names if name):
+        return
+    first = listed[0]
+    logger.warning("%s: %d labels in column '%s' are lists written as text (%s %s); each is read as one label. For "
+                   "several labels a text, store lists (JSON lines, Parquet) or join the names with a separator and "
+                   "give it as label_separator", table.source, len(listed), column, _describe_rows(table, [first]),
+                   shown(names[first]))  # fmt: skip
 
 
 def _warn_case_variants(source: str, names: Iterable[str]) -> None:
