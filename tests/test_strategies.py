@@ -57,15 +57,16 @@ def test_two_stage_paper_matches_the_authors():
 
 def test_default_budgets_are_in_steps():
     """The default strategies differ from the paper only in budgets: larger rates, a step minimum and, for full
-    fine-tuning, one epoch on large data (more on small data, to spend its step budget)."""
+    fine-tuning, one epoch on large data (more on small data, to spend its step budget; three on label sets)."""
     paper, default = get_strategy("two-stage-paper"), get_strategy("two-stage")
-    budget = ("lr", "min_steps", "max_epochs", "epochs")
+    budget = ("lr", "min_steps", "max_epochs", "epochs", "label_set_epochs")
     for p, d in zip(paper, default, strict=True):
         assert {k: v for k, v in p.to_dict().items() if k not in budget} == {
             k: v for k, v in d.to_dict().items() if k not in budget
         }
     assert [s.lr for s in default] == [1e-3, 1e-4]
     assert all(s.min_steps and s.min_steps >= 100 for s in default)
+    assert [s.label_set_epochs for s in default] == [None, 3]
     (probe,) = get_strategy("probe")
     assert (probe.trainable, probe.loss, probe.weights) == ("head", "ce", "inverse")
 
@@ -132,5 +133,5 @@ def test_describe_strategies_lists_each():
     assert n_stage_lines == sum(len(build()) for _, build in STRATEGIES.values())
     assert "  1. stage1: trainable=top1, loss=ldam(max_margin=0.5, scale=1.0), weights=effective, lr=0.0001" in text
     assert "  2. stage2: trainable=all, loss=ce, lr=1e-05, epochs=1" in text
-    assert "  2. stage2: trainable=all, loss=ce, lr=0.0001, epochs=1, min_steps=100" in text
+    assert "  2. stage2: trainable=all, loss=ce, lr=0.0001, epochs=1 (3 on label sets), min_steps=100" in text
     assert "sampler=class-balanced" in text

@@ -83,6 +83,8 @@ class StageConfig:
         min_steps: Raise ``epochs`` until the stage makes at least this many optimiser steps (at most
             ``max_epochs``); None or 0 keeps ``epochs`` as given. A budget in steps suits small and large data alike.
         max_epochs: The most epochs ``min_steps`` may raise the stage to.
+        label_set_epochs: ``epochs`` on label sets (multi-label data), where the strategy plans otherwise there
+            (the multi-label task applies it); None keeps ``epochs``. Giving ``epochs`` clears it.
         stop_after: End the stage after this many epochs (a fraction ends within an epoch), while the
             learning-rate schedule spans all of them (a refit stops where selection chose); None runs every epoch.
         batch_size: Per-device batch size of this stage; None uses the run's.
@@ -106,6 +108,9 @@ class StageConfig:
     min_steps: int | None = setting(None, "raise epochs until a stage makes N optimiser steps (0: epochs as given)",
                                     at_least=0, null="keep epochs as given")  # fmt: skip
     max_epochs: int = setting(20, "the most epochs min_steps may raise a stage to", at_least=1)
+    label_set_epochs: int | None = setting(None, "epochs of the stage on label sets (multi-label data), where they "
+                                           "differ; epochs given for the stage replace them", at_least=1,
+                                           null="as on one label a text")  # fmt: skip
     stop_after: float | None = setting(None, "end a stage after this many epochs", above=0, null="run every epoch")
     batch_size: int | None = setting(None, "batch size per stage", at_least=1, null="use the run's", noun="batch size")
     warmup_ratio: float = setting(0.0, "share of a stage's steps with linear warm-up", at_least=0, below=1)

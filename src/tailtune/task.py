@@ -286,7 +286,8 @@ class MultiLabel:
                 name, params = multilabel_loss_of(stage, after_balanced=balanced)
                 balanced = balanced or name == "db"
                 # The balancing a multi-label loss needs is its own (class-balanced terms, rebalancing weights).
-                stage = stage.replace(loss=name, loss_params=params, weights="none")
+                stage = stage.replace(loss=name, loss_params=params, weights="none",
+                                      epochs=stage.label_set_epochs or stage.epochs)  # fmt: skip
             stages.append(stage)
         return config.replace(stages=stages)
 

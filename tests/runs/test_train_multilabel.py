@@ -94,6 +94,19 @@ def test_multilabel_losses_are_refused_on_single_label_data(tiny_model, tmp_path
         train_run(config, Splits(train=data), tmp_path / "run", show_progress=False)
 
 
+def test_the_second_stage_plans_three_epochs_on_label_sets_unless_epochs_are_given():
+    """Two-stage's full stage trains three epochs on label sets and one on single labels; epochs given (on the
+    command line, in a config's stages) hold for both."""
+    plan = build_run_config("tiny", "two-stage")
+    assert [s.epochs for s in get_task("multi-label").prepare(plan).stages] == [1, 3]
+    assert [s.epochs for s in get_task("single-label").prepare(plan).stages] == [1, 1]
+    given = build_run_config("tiny", "two-stage", settings={"epochs": 1})
+    assert [s.epochs for s in get_task("multi-label").prepare(given).stages] == [1, 1]
+    in_stages = build_run_config("tiny", "two-stage", stages=[{}, {"epochs": 2}])
+    assert [s.epochs for s in get_task("multi-label").prepare(in_stages).stages] == [1, 2]
+    assert [s.epochs for s in get_task("multi-label").prepare(build_run_config("tiny", "vanilla")).stages] == [1]
+
+
 def test_single_label_losses_map_onto_multilabel_ones():
     from tailtune.config import StageConfig
     from tailtune.task import multilabel_loss_of
