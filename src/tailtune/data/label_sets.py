@@ -214,8 +214,8 @@ def indicator_sets(matrix: Any, label_names: Sequence[Any] | None, *, source: st
         TailTuneError: For rows of another width, values other than 0 and 1, or label names that are empty or
             name one label twice.
     """
-    if label_names is None and hasattr(matrix, "columns") and hasattr(matrix, "to_numpy"):
-        label_names = list(matrix.columns)
+    if label_names is None:
+        label_names = _frame_columns(matrix)
     if hasattr(matrix, "toarray"):
         matrix = matrix.toarray()
     elif hasattr(matrix, "to_numpy"):
@@ -258,8 +258,12 @@ def indicator_columns(labels: Any, *, source: str) -> list[str] | None:
     shape = getattr(labels, "shape", None)
     if shape is None or len(shape) != 2:
         return None
-    names = list(labels.columns) if hasattr(labels, "columns") and hasattr(labels, "to_numpy") else None
-    return _column_names(names, shape[1], source)
+    return _column_names(_frame_columns(labels), shape[1], source)
+
+
+def _frame_columns(matrix: Any) -> list[Any] | None:
+    """A DataFrame's column names (the labels of its columns); None for any other matrix."""
+    return list(matrix.columns) if hasattr(matrix, "columns") and hasattr(matrix, "to_numpy") else None
 
 
 def _column_names(label_names: Sequence[Any] | None, width: int, source: str) -> list[str]:

@@ -121,14 +121,24 @@ def discover_layout(model: nn.Module) -> Layout | None:
                   first_token_head=False)  # fmt: skip
 
 
+def _model_type(model: nn.Module) -> str | None:
+    return getattr(getattr(model, "config", None), "model_type", None)
+
+
+def find_layout(model: nn.Module) -> Layout | None:
+    """The layout of a classification model: listed in :data:`LAYOUTS`, else :func:`discover_layout`; None where
+    neither knows it."""
+    return LAYOUTS.get(_model_type(model)) or discover_layout(model)
+
+
 def get_layout(model: nn.Module) -> Layout:
-    """The layout of a classification model: listed in :data:`LAYOUTS`, else :func:`discover_layout`.
+    """The layout of a classification model (:func:`find_layout`).
 
     Raises:
         TailTuneError: Neither knows the architecture (the message lists the listed ones).
     """
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    layout = LAYOUTS.get(model_type) or discover_layout(model)
+    model_type = _model_type(model)
+    layout = find_layout(model)
     if layout is None:
         raise TailTuneError(
             f"model type {model_type!r} has no known layout for head/top-k scopes or the mlp head; "
@@ -150,9 +160,9 @@ def check_model_takes(model: nn.Module, scopes: list[str], calibrate: str) -> No
         TailTuneError: A stage trains less than the whole model of an architecture without a layout, or the
             decision rule has no biased output layer to go into.
     """
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    model_type = _model_type(model)
     problems, fixes = [], []
-    if any(scope != "all" for scope in scopes) and LAYOUTS.get(model_type) is None and discover_layout(model) is None:
+    if any(scope != "all" for scope in scopes) and find_layout(model) is None:
         problems.append("no layout tailtune can read for training only its top")
         fixes.append(("trainable", "all"))
     if calibrate != "none":
@@ -229,33 +239,48 @@ def cacheable(model: nn.Module, scope: str) -> bool:
     encoder = get_module(model, layout.layers.rpartition(".")[0])
     if getattr(encoder, "conv", None) is not None:
         return False
-    return layout.first_token_head or _layers_read_batch_first(model, layout)
+    # The listed architectures were read one by one (all batch first); a discovered one is observed.
+    return layout in LAYOUTS.values() or _layers_read_batch_first(model)
 
 
-def _layers_read_batch_first(model: nn.Module, layout: Layout) -> bool:
+def _layers_read_batch_first(model: nn.Module) -> bool:
     """Whether the layers take ``[batch, tokens, hidden]`` hidden states, the shape a cache stores (XLNet's are
-    ``[tokens, batch, hidden]``); observed on one tiny forward pass."""
-    import torch
-
-    shapes: list[tuple[int, ...]] = []
-
-    def record(module, args, kwargs):
-        hidden = args[0] if args else kwargs.get("hidden_states")
-        shapes.append(tuple(hidden.shape) if isinstance(hidden, torch.Tensor) else ())
-
-    layer = get_module(model, layout.layers)[0]
-    hook = layer.register_forward_pre_hook(record, with_kwargs=True)
-    device = next(model.parameters()).device
+    ``[tokens, batch, hidden]``)."""
     was_training = model.training
     model.eval()  # no dropout: the probe draws nothing from the random state a run is seeded with
     try:
-        with torch.inference_mode():
-            model(input_ids=torch.ones(2, 3, dtype=torch.long, device=device),
-                  attention_mask=torch.ones(2, 3, dtype=torch.long, device=device))  # fmt: skip
+        shape, _ = first_layer_call(model)
     finally:
-        hook.remove()
         model.train(was_training)
-    return bool(shapes) and shapes[0][:2] == (2, 3)
+    return shape[:2] == (1, 2)
+
+
+def first_layer_call(model: nn.Module) -> tuple[tuple[int, ...], int]:
+    """How the first encoder layer is called, observed on one forward pass of the whole model over one text of two
+    tokens (so that the layer gets exactly the arguments its architecture passes): the shape of the hidden states
+    it takes (``()`` where none is found), and 0 if it returns a tensor, else the length of the tuple it returns."""
+    import torch
+
+    seen: dict[str, object] = {}
+
+    def take(module, args, kwargs):
+        hidden = args[0] if args else kwargs.get("hidden_states")
+        seen["shape"] = tuple(hidden.shape) if isinstance(hidden, torch.Tensor) else ()
+
+    def give(module, args, output):
+        seen["arity"] = len(output) if isinstance(output, tuple) else 0
+
+    layer = encoder_layers(model)[0]
+    hooks = [layer.register_forward_pre_hook(take, with_kwargs=True), layer.register_forward_hook(give)]
+    device = next(model.parameters()).device
+    try:
+        with torch.inference_mode():
+            model(input_ids=torch.ones(1, 2, dtype=torch.long, device=device),
+                  attention_mask=torch.ones(1, 2, device=device))  # fmt: skip
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen["shape"], seen["arity"]  # type: ignore[return-value]
 
 
 def final_linear(model: nn.Module) -> nn.Linear:
@@ -269,8 +294,8 @@ def final_linear(model: nn.Module) -> nn.Linear:
     """
     from torch import nn
 
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    layout = LAYOUTS.get(model_type) or discover_layout(model)
+    model_type = _model_type(model)
+    layout = find_layout(model)
     if layout is not None:
         final = get_module(model, layout.final)
         return final[-1] if isinstance(final, nn.Sequential) else final

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from tailtune.models.scopes import encoder_layers, get_layout, scope_top_k
+from tailtune.models.scopes import cacheable, encoder_layers, first_layer_call, get_layout, scope_top_k
 from tailtune.training.batching import BatchPlan, Encoded
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,12 @@ class FeatureCache:
         for row, (start, end) in enumerate(spans):
             out[row, : end - start] = self.values[start:end]
         return torch.from_numpy(out).to(device=device, dtype=dtype)
+
+
+def trains_on_cache(feature_cache: bool, model: nn.Module, data: Encoded, scope: str) -> bool:
+    """Whether a stage of this scope trains on cached features: caching is on, the scope trains less than the whole
+    model (:func:`~tailtune.models.scopes.cacheable`), and batches pad on the right, as a cache stores them."""
+    return feature_cache and not data.pad_left and cacheable(model, scope)
 
 
 def cache_key(model: str, data: Encoded, scope: str, max_length: int, *, pooling: str = "cls") -> str:
@@ -254,30 +260,6 @@ class _PassThrough(nn.Module):
         return hidden_states
 
 
-def _layer_output_arity(model: nn.Module, layer: nn.Module) -> int:
-    """0 if a layer returns a tensor, else the length of the tuple it returns.
-
-    Observed on one tiny forward pass of the whole model, so the layer gets exactly the arguments its
-    architecture passes (masks, relative positions, ...).
-    """
-    seen: list[int] = []
-
-    def record(module, args, output):
-        seen.append(len(output) if isinstance(output, tuple) else 0)
-
-    hook = layer.register_forward_hook(record)
-    device = next(model.parameters()).device
-    try:
-        with torch.inference_mode():
-            model(
-                input_ids=torch.ones(1, 2, dtype=torch.long, device=device),
-                attention_mask=torch.ones(1, 2, device=device),
-            )
-    finally:
-        hook.remove()
-    return seen[0]
-
-
 @contextlib.contextmanager
 def replay(model: nn.Module, cache: FeatureCache | None) -> Iterator[_Replay | _Whole]:
     """Swap the frozen bottom for the cache for the duration of the block.
@@ -290,7 +272,7 @@ def replay(model: nn.Module, cache: FeatureCache | None) -> Iterator[_Replay | _
         yield _Whole()
         return
     layers = encoder_layers(model)
-    arity = _layer_output_arity(model, layers[0])
+    _, arity = first_layer_call(model)
     stand_in = _Replay(cache)
     first = cache.first_trainable_layer
     frozen = {i: (layers[i], _PassThrough(arity, layers[i])) for i in range(first)}

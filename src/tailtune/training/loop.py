@@ -31,10 +31,10 @@ from transformers import get_linear_schedule_with_warmup
 
 from tailtune.config import PredictSettings, RunConfig, StageConfig
 from tailtune.errors import TailTuneError, TrainingDiverged
-from tailtune.models.scopes import cacheable, set_trainable
+from tailtune.models.scopes import set_trainable
 from tailtune.task import Task, get_task
 from tailtune.training.batching import BatchPlan, Encoded
-from tailtune.training.features import build_cache, cache_key, pooling_of, replay
+from tailtune.training.features import build_cache, cache_key, pooling_of, replay, trains_on_cache
 from tailtune.training.losses import build_loss
 from tailtune.training.precision import auto_precision
 from tailtune.training.weights import class_weights
@@ -260,7 +260,7 @@ def _run_stage(loop: _Loop, model, params, data: Encoded, stage: StageConfig, in
     scheduler = get_linear_schedule_with_warmup(optimizer, round(stage.warmup_ratio * total_steps), total_steps)
 
     cache, cache_seconds = None, 0.0
-    if config.feature_cache and not data.pad_left and cacheable(model, stage.trainable):  # caches pad on the right
+    if trains_on_cache(config.feature_cache, model, data, stage.trainable):
         start = time.perf_counter()
         cache = _build_stage_cache(loop, model, data, stage, shared_key)
         cache_seconds = time.perf_counter() - start

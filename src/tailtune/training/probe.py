@@ -26,9 +26,10 @@ import torch
 from tailtune.config import RunConfig, StageConfig
 from tailtune.data.types import TextDataset
 from tailtune.errors import TailTuneError
-from tailtune.models.scopes import cacheable, check_model_takes, set_trainable, trainable_modules
+from tailtune.models.scopes import check_model_takes, set_trainable, trainable_modules
 from tailtune.task import Task, get_task
 from tailtune.training.batching import Encoded, encode, token_lengths
+from tailtune.training.features import trains_on_cache
 from tailtune.training.loop import _adamw
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ class Probe:
 
     def cacheable(self, trainable: str) -> bool:
         """Whether a stage of this scope trains on cached features in this run."""
-        return self.config.feature_cache and not self.sample.pad_left and cacheable(self.model, trainable)
+        return trains_on_cache(self.config.feature_cache, self.model, self.sample, trainable)
 
     def step(self, trainable: str, batch_size: int, max_length: int, widths: Sequence[int]) -> StepCost:
         """The cost of a step of this kind, timed once per kind on batches as wide as ``widths`` at ``max_length``
