@@ -74,7 +74,8 @@ def test_resolve_pooling(tmp_path):
     """auto becomes mean only for a supported model type whose folder says mean; cls and mean pass through."""
     folder = str(_sentence_transformers_folder(tmp_path, MEAN))
     assert resolve_pooling("auto", folder, "bert") == "mean"
-    assert resolve_pooling("auto", folder, "roberta") == "cls"
+    assert resolve_pooling("auto", folder, "mpnet") == "mean"
+    assert resolve_pooling("auto", folder, "distilbert") == "cls"
     assert resolve_pooling("auto", str(tmp_path / "elsewhere"), "bert") == "cls"
     assert resolve_pooling("cls", folder, "bert") == "cls"
     assert resolve_pooling("mean", "any", "bert") == "mean"
@@ -82,8 +83,8 @@ def test_resolve_pooling(tmp_path):
 
 def test_resolve_pooling_mean_unsupported_type():
     """Mean pooling asked for an architecture without support raises, naming the setting."""
-    with pytest.raises(TailTuneError, match="roberta") as info:
-        resolve_pooling("mean", "any", "roberta")
+    with pytest.raises(TailTuneError, match="distilbert") as info:
+        resolve_pooling("mean", "any", "distilbert")
     assert info.value.setting == "pooling"
 
 
@@ -308,9 +309,38 @@ def test_mlp_head_with_mean_pooling_raises(tiny_model_no_dropout):
 
 
 def test_mean_pooling_unsupported_architecture(tmp_path):
-    """load_classifier with pooling='mean' on a roberta checkpoint raises before loading weights."""
+    """load_classifier with pooling='mean' on a DistilBERT checkpoint raises before loading weights."""
     from conftest import build_tiny_model_dir
 
-    folder = build_tiny_model_dir(tmp_path / "roberta", "roberta")
+    folder = build_tiny_model_dir(tmp_path / "distilbert", "distilbert")
     with pytest.raises(TailTuneError, match="pooling"):
         load_classifier(str(folder), LABELS, pooling="mean")
+
+
+@pytest.mark.parametrize("model_type", ["roberta", "mpnet"])
+def test_mean_pooling_head_modules(tmp_path, model_type):
+    """RoBERTa's and MPNet's head modules read the first token; a sentence-transformers folder of either gets mean
+    pooling under auto, its logits ignore padding and differ from the first token's, and plain transformers
+    (trust_remote_code) gives the same logits from the saved folder."""
+    from conftest import build_tiny_model_dir
+    from transformers import AutoModelForSequenceClassification
+
+    folder = build_tiny_model_dir(tmp_path / model_type, model_type, dropout=0.0)
+    _sentence_transformers_folder(folder, MEAN)
+    torch.manual_seed(0)
+    model, tokenizer = load_classifier(str(folder), LABELS, pooling="auto")
+    model.eval()
+    assert model.config.tailtune_pooling == "mean"
+    assert "classifier.out_proj.weight" in dict(model.named_parameters())  # the stock head module, kept
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    base = _logits(model, batch["input_ids"], batch["attention_mask"])
+    ids, mask = _pad(batch, 7)
+    torch.testing.assert_close(_logits(model, ids, mask), base, rtol=0, atol=1e-5)
+    first, _ = load_classifier(str(folder), LABELS, pooling="cls")
+    first.eval().classifier.load_state_dict(model.classifier.state_dict())
+    assert not torch.allclose(_logits(first, batch["input_ids"], batch["attention_mask"]), base, atol=1e-3)
+
+    save_classifier(model, tokenizer, tmp_path / "saved")
+    loaded = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "saved"), trust_remote_code=True)
+    assert type(loaded).__module__ != "tailtune.models.pooling"  # the folder's own code
+    torch.testing.assert_close(_logits(loaded.eval(), batch["input_ids"], batch["attention_mask"]), base)

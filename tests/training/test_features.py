@@ -43,9 +43,9 @@ def _params(model) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
-def _initial(model_dir, labels, seed=3):
+def _initial(model_dir, labels, seed=3, **load):
     set_seed(seed)  # as fit does, so the fresh head matches
-    model, _ = load_classifier(str(model_dir), labels)
+    model, _ = load_classifier(str(model_dir), labels, **load)
     return _params(model)
 
 
@@ -291,6 +291,22 @@ def test_cached_stage_matches_uncached_beyond_bert(tmp_path_factory, train_data,
     a, b = _params(cached), _params(plain)
     assert max((a[n] - b[n]).abs().max().item() for n in a) < 1e-5
     start = _initial(folder, train_data[1].labels)
+    assert max((a[n] - start[n]).abs().max().item() for n in a) > 1e-3
+
+
+@pytest.mark.parametrize("model_type", ["roberta", "mpnet"])
+@pytest.mark.parametrize("scope", ["top1", "head"])
+def test_mean_pooling_head_modules_train_on_the_cache(tmp_path_factory, train_data, model_type, scope):
+    """A head module that reads the first token (RoBERTa, MPNet), handed the token mean, trains on the cache (every
+    token's state kept) as without it."""
+    folder = build_tiny_model_dir(tmp_path_factory.mktemp(model_type) / model_type, model_type, dropout=0.0)
+    stage = StageConfig(name="stage1", trainable=scope, lr=1e-3, epochs=1, **LDAM)
+    cached, _, stages = _fit(folder, train_data, [stage], feature_cache=True, pooling="mean")
+    plain, _, _ = _fit(folder, train_data, [stage], feature_cache=False, pooling="mean")
+    assert stages[0].cached and cached.config.tailtune_pooling == "mean"
+    a, b = _params(cached), _params(plain)
+    assert max((a[n] - b[n]).abs().max().item() for n in a) < 1e-5
+    start = _initial(folder, train_data[1].labels, pooling="mean")
     assert max((a[n] - start[n]).abs().max().item() for n in a) > 1e-3
 
 

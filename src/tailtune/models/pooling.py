@@ -24,8 +24,10 @@ from tailtune.models.saved import FolderCode, own_config
 
 logger = logging.getLogger(__name__)
 
-# Architectures whose classification model has ``dropout`` and ``classifier`` on top of ``base_model``.
-MEAN_POOLING_TYPES = ("bert",)
+# Architectures whose classification model puts ``classifier`` on top of ``base_model``: BERT's is a linear layer
+# after ``dropout``; the others' is a head module that reads the first token of ``[batch, tokens, hidden]``, which
+# is handed the mean there. The sentence-transformers checkpoints people fine-tune are of these types.
+MEAN_POOLING_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "mpnet")
 CODE_FILE = "tailtune_pooling.py"
 
 
@@ -59,7 +61,14 @@ def resolve_pooling(pooling: str, name_or_path: str, model_type: str | None) -> 
     if pooling not in POOLINGS:
         raise TailTuneError(f"pooling: unknown {pooling!r}; valid: {', '.join(POOLINGS)}", setting="pooling")
     if pooling == "auto":
-        return "mean" if model_type in MEAN_POOLING_TYPES and detect_pooling(name_or_path) == "mean" else "cls"
+        if detect_pooling(name_or_path) != "mean":
+            return "cls"
+        if model_type in MEAN_POOLING_TYPES:
+            return "mean"
+        logger.info("%s was trained to be read by the mean of its tokens, which tailtune offers for model types %s, "
+                    "not %r: its head reads the stock pooled output", name_or_path, ", ".join(MEAN_POOLING_TYPES),
+                    model_type)  # fmt: skip
+        return "cls"
     if pooling == "mean" and model_type not in MEAN_POOLING_TYPES:
         raise TailTuneError(
             f"pooling: 'mean' supports model types {', '.join(MEAN_POOLING_TYPES)}, not {model_type!r}; "
@@ -88,10 +97,14 @@ class {name}({base}):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
         kwargs.pop("return_dict", None)
-        outputs = self.base_model(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, **kwargs
-        )
-        logits = self.classifier(self.dropout(mean_pool(outputs.last_hidden_state, attention_mask)))
+        if token_type_ids is not None:  # not every architecture takes them (MPNet does not)
+            kwargs["token_type_ids"] = token_type_ids
+        outputs = self.base_model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        pooled = mean_pool(outputs.last_hidden_state, attention_mask)
+        if isinstance(self.classifier, nn.Linear):  # BERT: dropout, then the output layer
+            logits = self.classifier(self.dropout(pooled))
+        else:  # a head that reads the first token of [batch, tokens, hidden] (RoBERTa, MPNet) reads the mean
+            logits = self.classifier(pooled.unsqueeze(1))
         loss = None if labels is None else nn.functional.cross_entropy(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 '''
