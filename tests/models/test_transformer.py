@@ -584,3 +584,15 @@ def test_fresh_head_of_another_type_says_so(model_dirs, tmp_path, caplog):
         load_classifier(str(tmp_path / "saved"), ["a", "b"])
     assert caplog.messages == ["initialising a fresh linear classification head with 2 labels (the checkpoint's head "
                                "is mlp and for the labels money, sport, tech)"]  # fmt: skip
+
+
+def test_loading_keeps_transformers_weight_table_quiet(model_dirs, caplog):
+    """A fresh head is expected: transformers' table of missing weights is not shown; tailtune's one line is, and
+    the library's own logging level is as it was."""
+    report = logging.getLogger("transformers.modeling_utils")
+    before = report.level
+    with caplog.at_level(logging.INFO):
+        load_classifier(str(model_dirs["bert"]), ["a", "b"])
+    assert not [r for r in caplog.records if "LOAD REPORT" in r.getMessage()]
+    assert any("fresh linear classification head" in r.getMessage() for r in caplog.records)
+    assert report.level == before

@@ -8,9 +8,11 @@ it is what the ``head`` / ``top<k>`` scopes and the feature cache need.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -191,34 +193,48 @@ def load_classifier(
         # weights; mixed precision autocasts the compute instead.
         "dtype": torch.float32,
     }
-    try:
-        if pooling == "mean":
-            from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
+    with _without_load_report():
+        try:
+            if pooling == "mean":
+                from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
 
-            base = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[type(source_config)]
-            model = mean_pooling_class(base).from_pretrained(name_or_path, **kwargs)
-        elif saved.head == "mlp" and keep_head:
-            model = _load_mlp_classifier(name_or_path, **kwargs)
-        else:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                name_or_path, trust_remote_code=trust_remote_code, **kwargs
-            )  # a saved mlp head has other parameter names: a linear head or a new mlp starts fresh
-            if head == "mlp":
-                use_mlp_head(model, len(labels))
-        if keep_head:
-            _reorder_head(model, trained_labels, labels, name_or_path)
-        elif trained_labels is not None and len(trained_labels) == len(labels) and saved.head == head == "linear":
-            _fresh_output_layer(model, name_or_path)  # same shape, so transformers kept the checkpoint's rows
-        write_record(model.config, pooling=pooling, head=head)
-        for key in dropout_keys:  # the layers were built with the override; the config keeps the checkpoint's
-            setattr(model.config, key, getattr(source_config, key))
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, config=source_config, use_fast=True,
-                                                  trust_remote_code=trust_remote_code)  # fmt: skip
-    except TailTuneError:
-        raise  # already one line naming what to do (TailTuneError is a ValueError too)
-    except (OSError, ValueError) as exc:
-        raise TailTuneError(f"{name_or_path}: cannot load the model ({first_line(exc)})") from None
+                base = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING[type(source_config)]
+                model = mean_pooling_class(base).from_pretrained(name_or_path, **kwargs)
+            elif saved.head == "mlp" and keep_head:
+                model = _load_mlp_classifier(name_or_path, **kwargs)
+            else:
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    name_or_path, trust_remote_code=trust_remote_code, **kwargs
+                )  # a saved mlp head has other parameter names: a linear head or a new mlp starts fresh
+                if head == "mlp":
+                    use_mlp_head(model, len(labels))
+            if keep_head:
+                _reorder_head(model, trained_labels, labels, name_or_path)
+            elif trained_labels is not None and len(trained_labels) == len(labels) and saved.head == head == "linear":
+                _fresh_output_layer(model, name_or_path)  # same shape, so transformers kept the checkpoint's rows
+            write_record(model.config, pooling=pooling, head=head)
+            for key in dropout_keys:  # the layers were built with the override; the config keeps the checkpoint's
+                setattr(model.config, key, getattr(source_config, key))
+            tokenizer = AutoTokenizer.from_pretrained(name_or_path, config=source_config, use_fast=True,
+                                                      trust_remote_code=trust_remote_code)  # fmt: skip
+        except TailTuneError:
+            raise  # already one line naming what to do (TailTuneError is a ValueError too)
+        except (OSError, ValueError) as exc:
+            raise TailTuneError(f"{name_or_path}: cannot load the model ({first_line(exc)})") from None
     return model, tokenizer
+
+
+@contextlib.contextmanager
+def _without_load_report() -> Iterator[None]:
+    """Keep transformers' table of missing and unexpected weights off the screen while a model loads: a fresh head
+    is expected here, and tailtune logs it in one line (the command line silences transformers altogether)."""
+    report = logging.getLogger("transformers.modeling_utils")
+    level = report.level
+    report.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        report.setLevel(level)
 
 
 def load_saved_classifier(path: str | Path, *, trust_remote_code: bool = False):
