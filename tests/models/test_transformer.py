@@ -596,3 +596,37 @@ def test_loading_keeps_transformers_weight_table_quiet(model_dirs, caplog):
     assert not [r for r in caplog.records if "LOAD REPORT" in r.getMessage()]
     assert any("fresh linear classification head" in r.getMessage() for r in caplog.records)
     assert report.level == before
+
+
+def test_checkpoint_with_only_a_sentencepiece_tokenizer_loads(tmp_path):
+    """DeBERTa-v3 checkpoints ship their tokenizer as spm.model alone (no tokenizer.json): it loads, and the saved
+    classifier carries a tokenizer that splits texts the same way."""
+    import sentencepiece
+    from transformers import AutoModel, DebertaV2Config
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(["match goal team win", "bank shares profit price market growth"] * 30))
+    sentencepiece.SentencePieceTrainer.train(
+        input=str(corpus), model_prefix=str(tmp_path / "spm"), vocab_size=40, hard_vocab_limit=False,
+        pad_id=0, unk_id=3, bos_id=1, eos_id=2, user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"], minloglevel=2,
+    )  # fmt: skip
+    folder = tmp_path / "deberta-v3"
+    config = DebertaV2Config(vocab_size=48, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                             intermediate_size=64, pooler_hidden_size=32, max_position_embeddings=80,
+                             relative_attention=True, position_buckets=256, pos_att_type=["p2c", "c2p"],
+                             position_biased_input=False, pad_token_id=0)  # fmt: skip
+    torch.manual_seed(0)
+    AutoModel.from_config(config).save_pretrained(str(folder))
+    shutil.copy(tmp_path / "spm.model", folder / "spm.model")
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "DebertaV2Tokenizer", "bos_token": "[CLS]", "eos_token": "[SEP]", "cls_token": "[CLS]",
+        "sep_token": "[SEP]", "pad_token": "[PAD]", "unk_token": "[UNK]", "mask_token": "[MASK]",
+    }))  # fmt: skip
+    model, tokenizer = load_classifier(str(folder), LABELS)
+    ids = tokenizer(["match goal"])["input_ids"][0]
+    assert len(ids) > 3 and ids[0] == tokenizer.cls_token_id
+    with torch.no_grad():
+        final_linear(model).bias.add_(0.1)  # as if trained: an untouched head is refused on loading
+    save_classifier(model, tokenizer, tmp_path / "saved")
+    _, again, labels = load_saved_classifier(tmp_path / "saved")
+    assert labels == LABELS and again(["match goal"])["input_ids"][0] == ids
