@@ -378,12 +378,13 @@ def test_sklearn_tags_declare_string_input():
 # ------------------------------------------------------------------------------------------------ pickling
 
 
-@pytest.fixture(scope="module")
-def fitted_fp32(tiny_model) -> TailTuner:
-    """Trained (two stages, so an optimiser and a scheduler went through accelerate), in fp32 everywhere."""
+@pytest.fixture(scope="module", params=["cls", "mean"])
+def fitted_fp32(tiny_model, request) -> TailTuner:
+    """Trained (two stages, so an optimiser and a scheduler went through accelerate), in fp32 everywhere; reading
+    the [CLS] pooler, and the token mean (a model class tailtune makes, as for sentence-transformers checkpoints)."""
     texts, labels = make_texts({"sport": 6, "tech": 6}, seed=4)
     tuner = TailTuner(tiny_model, "two-stage", epochs=1, max_length=16, batch_size=4, min_steps=0, eval_fraction=0,
-                      mixed_precision="no", show_progress=False)  # fmt: skip
+                      mixed_precision="no", show_progress=False, pooling=request.param)  # fmt: skip
     return tuner.fit(texts, [1 if label == "sport" else 0 for label in labels])
 
 

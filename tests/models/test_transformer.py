@@ -407,6 +407,12 @@ def test_folder_without_model(tmp_path, model_dirs):
     shutil.copy(model_dirs["bert"] / "config.json", config_only / "config.json")
     with pytest.raises(TailTuneError, match=r"config-only: no \*.safetensors weights; tailtune loads safetensors"):
         load_classifier(str(config_only), LABELS)
+    untokenized = tmp_path / "no-tokenizer"
+    untokenized.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(model_dirs["bert"] / name, untokenized / name)
+    with pytest.raises(TailTuneError, match=r"no-tokenizer: no tokenizer \(tokenizer.json, vocab.txt"):
+        load_classifier(str(untokenized), LABELS)
 
 
 # ------------------------------------------------------------------------------- token limits of saved models
@@ -586,16 +592,15 @@ def test_fresh_head_of_another_type_says_so(model_dirs, tmp_path, caplog):
                                "is mlp and for the labels money, sport, tech)"]  # fmt: skip
 
 
-def test_loading_keeps_transformers_weight_table_quiet(model_dirs, caplog):
+def test_loading_keeps_transformers_weight_table_quiet(model_dirs, caplog, capfd):
     """A fresh head is expected: transformers' table of missing weights is not shown; tailtune's one line is, and
-    the library's own logging level is as it was."""
-    report = logging.getLogger("transformers.modeling_utils")
-    before = report.level
+    the filter that hides the table is gone afterwards."""
     with caplog.at_level(logging.INFO):
         load_classifier(str(model_dirs["bert"]), ["a", "b"])
-    assert not [r for r in caplog.records if "LOAD REPORT" in r.getMessage()]
+    printed = capfd.readouterr().err + "".join(r.getMessage() for r in caplog.records if r.name.startswith("transf"))
+    assert "LOAD REPORT" not in printed and "[transformers]" not in printed
     assert any("fresh linear classification head" in r.getMessage() for r in caplog.records)
-    assert report.level == before
+    assert not logging.getLogger("transformers.modeling_utils").filters
 
 
 def test_checkpoint_with_only_a_sentencepiece_tokenizer_loads(tmp_path):

@@ -121,20 +121,43 @@ exec(_POOL_SOURCE, _pool_namespace)  # mean_pool here comes from the very text t
 mean_pool = _pool_namespace["mean_pool"]
 
 
+_CLASS_PREFIX = "TailTuneMeanPooling"
+
+
 def _class_name(base: str) -> str:
-    return f"TailTuneMeanPooling{base}"
+    return f"{_CLASS_PREFIX}{base}"
 
 
 def mean_pooling_class(base: type) -> type:
-    """A subclass of ``base`` (e.g. ``BertForSequenceClassification``) whose head reads the token mean."""
+    """A subclass of ``base`` (e.g. ``BertForSequenceClassification``) whose head reads the token mean.
+
+    One class per base, an attribute of this module by its name, so that a model of it pickles (a fitted
+    :class:`~tailtune.TailTuner` holds one) and unpickles in a new process (see :func:`__getattr__`).
+    """
     from transformers.modeling_outputs import SequenceClassifierOutput
 
-    config = base.config_class
-    namespace = {"__name__": __name__, base.__name__: base, config.__name__: config, "nn": nn,
-                 "mean_pool": mean_pool, "SequenceClassifierOutput": SequenceClassifierOutput}  # fmt: skip
     name = _class_name(base.__name__)
-    exec(_CLASS_SOURCE.format(base=base.__name__, name=name, config=config.__name__), namespace)
-    return namespace[name]
+    if name not in _classes:
+        config = base.config_class
+        namespace = {"__name__": __name__, base.__name__: base, config.__name__: config, "nn": nn,
+                     "mean_pool": mean_pool, "SequenceClassifierOutput": SequenceClassifierOutput}  # fmt: skip
+        exec(_CLASS_SOURCE.format(base=base.__name__, name=name, config=config.__name__), namespace)
+        _classes[name] = namespace[name]
+    return _classes[name]
+
+
+_classes: dict[str, type] = {}
+
+
+def __getattr__(name: str) -> type:
+    """The mean-pooling class ``TailTuneMeanPooling<Base>`` of a transformers class ``<Base>``, made on first use
+    (as unpickling a model asks for it by name)."""
+    import transformers
+
+    base = getattr(transformers, name[len(_CLASS_PREFIX) :], None) if name.startswith(_CLASS_PREFIX) else None
+    if not isinstance(base, type):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return mean_pooling_class(base)
 
 
 def pooling_code(model: nn.Module) -> FolderCode:

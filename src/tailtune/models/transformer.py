@@ -110,7 +110,7 @@ def check_max_length(max_length: int, model_config, tokenizer) -> None:
 
 
 def check_model_folder(path: Path) -> None:
-    """Raise a clear error unless a local folder holds a safetensors model."""
+    """Raise a clear error unless a local folder holds a safetensors model and its tokenizer."""
     if not (path / "config.json").is_file():
         raise TailTuneError(f"{path}: no model here (expected config.json and model.safetensors)")
     if not any(path.glob("*.safetensors")) and not (path / "model.safetensors.index.json").is_file():
@@ -118,6 +118,22 @@ def check_model_folder(path: Path) -> None:
             raise TailTuneError(f"{path}: this is a run directory; its model is {path / MODEL_DIR}")
         hint = " (found a pickle checkpoint: re-save it with safetensors)" if any(path.glob("*.bin")) else ""
         raise TailTuneError(f"{path}: no *.safetensors weights{hint}; tailtune loads safetensors only")
+    if not any((path / name).is_file() for name in _VOCABULARY_FILES) and not any(path.glob("*.model")):
+        # transformers would make a tokenizer of a handful of special tokens: every word unknown, nothing learned.
+        raise TailTuneError(f"{path}: no tokenizer (tokenizer.json, vocab.txt, vocab.json or a SentencePiece "
+                            "*.model); save the tokenizer into the folder (tokenizer.save_pretrained)")  # fmt: skip
+
+
+#: Files of which a checkpoint's tokenizer holds at least one (a SentencePiece ``*.model`` besides).
+_VOCABULARY_FILES = ("tokenizer.json", "vocab.txt", "vocab.json")
+
+
+def names_local_folder(name: str) -> bool:
+    """Whether ``--model`` names a folder on this machine rather than a hub id: it exists, starts with ``.``, ``/``
+    or ``~``, or its first folder is here (``models/bert-tiny`` beside a ``models`` folder), so that a mistyped
+    path is reported missing at once instead of being tried, and retried, on the hub."""
+    path = Path(name).expanduser()
+    return path.exists() or name.startswith((".", "/", "~")) or (len(path.parts) > 1 and Path(path.parts[0]).is_dir())
 
 
 def load_classifier(
@@ -152,7 +168,7 @@ def load_classifier(
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     local = Path(name_or_path).expanduser()
-    if local.exists() or name_or_path.startswith((".", "/", "~")):
+    if names_local_folder(name_or_path):
         if not local.is_dir():
             raise TailTuneError(f"{name_or_path}: model folder not found")
         check_model_folder(local)
@@ -166,7 +182,8 @@ def load_classifier(
     except TailTuneError:
         raise
     except (OSError, ValueError) as exc:
-        raise TailTuneError(f"{name_or_path}: cannot load a model config ({first_line(exc)})") from None
+        where = "" if local.is_dir() else "no such local folder, and "
+        raise TailTuneError(f"{name_or_path}: {where}cannot load a model config ({first_line(exc)})") from None
     saved = read_record(source_config)
     if pooling == "auto" and saved.pooling:
         pooling = saved.pooling  # a tailtune checkpoint keeps the pooling it was trained with
@@ -227,14 +244,18 @@ def load_classifier(
 @contextlib.contextmanager
 def _without_load_report() -> Iterator[None]:
     """Keep transformers' table of missing and unexpected weights off the screen while a model loads: a fresh head
-    is expected here, and tailtune logs it in one line (the command line silences transformers altogether)."""
+    is expected here, and tailtune logs it in one line (the command line silences transformers altogether). A
+    filter, not a level: transformers checks more on loading where its level is above warnings."""
+
+    def not_a_report(record: logging.LogRecord) -> bool:
+        return "LOAD REPORT" not in record.getMessage()
+
     report = logging.getLogger("transformers.modeling_utils")
-    level = report.level
-    report.setLevel(max(level, logging.ERROR))
+    report.addFilter(not_a_report)
     try:
         yield
     finally:
-        report.setLevel(level)
+        report.removeFilter(not_a_report)
 
 
 def load_saved_classifier(path: str | Path, *, trust_remote_code: bool = False):
