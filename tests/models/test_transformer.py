@@ -635,3 +635,16 @@ def test_checkpoint_with_only_a_sentencepiece_tokenizer_loads(tmp_path):
     save_classifier(model, tokenizer, tmp_path / "saved")
     _, again, labels = load_saved_classifier(tmp_path / "saved")
     assert labels == LABELS and again(["match goal"])["input_ids"][0] == ids
+
+
+def test_a_missing_folder_under_a_local_folder_is_not_looked_up_on_the_hub(tmp_path, monkeypatch):
+    """models/nope beside a models folder names a local folder: reported missing, not tried (and retried) as a hub
+    id; a name whose first part is no folder here may be a hub id."""
+    from tailtune.models.transformer import names_local_folder
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    with pytest.raises(TailTuneError, match=r"^models/nope: model folder not found$"):
+        load_classifier("models/nope", LABELS)
+    assert names_local_folder("models/nope") and names_local_folder("./x") and names_local_folder("~/x")
+    assert not names_local_folder("org/model-name")
