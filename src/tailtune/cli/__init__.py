@@ -95,7 +95,7 @@ def run() -> None:
 def _quiet_libraries(quiet: bool) -> None:
     """Silence what libraries print on their own; with ``quiet``, every progress bar too.
 
-    transformers' load reports, warnings and bars (and huggingface_hub's download bars) are off in every
+    transformers' load reports, warnings and bars (and huggingface_hub's bars and warnings) are off in every
     command: tailtune logs what matters. ``-q`` also turns off the bars of ``datasets`` (hub downloads, split
     generation); tailtune's own bars follow the commands' ``show_progress``.
 
@@ -105,6 +105,9 @@ def _quiet_libraries(quiet: bool) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ["TRANSFORMERS_VERBOSITY"] = "error"
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # transformers' bars follow huggingface_hub's
+    os.environ["HF_HUB_VERBOSITY"] = "error"  # its retries' warnings; the error that ends them is tailtune's line
+    if "huggingface_hub.utils.logging" in sys.modules:  # read the variable on import: this one did already
+        sys.modules["huggingface_hub.utils.logging"].set_verbosity_error()
     if "transformers" in sys.modules:
         sys.modules["transformers"].utils.logging.set_verbosity_error()
         sys.modules["transformers"].utils.logging.disable_progress_bar()  # huggingface_hub's bars too
