@@ -184,3 +184,16 @@ def test_cli_model_keeps_integer_labels_and_honours_the_umask(tiny_model, tmp_pa
     assert predicted.dtype.kind == "i" and set(predicted.tolist()) <= {10, 20, 30}
     modes = {p.name: p.stat().st_mode & 0o777 for p in (run / "model").iterdir()}
     assert set(modes.values()) == {0o664}, modes
+
+
+def test_saved_model_groups_classes_by_the_runs_training_counts(tiny_model, tiny_data, tmp_path, capsys):
+    """Without a refit the model trained on what validation left, but its record holds the run's training counts,
+    as config.json and train's tables do, so that evaluate groups the classes as train did."""
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "--model", tiny_model, "--train", tiny_data["train"], "--output", out,
+                           "--epochs", "1", "--max-length", "16", "--no-refit", "-q")  # fmt: skip
+    assert code == 0, err
+    assert json.loads((out / "metrics.json").read_text())["validation_split"]["source"] == "carved"
+    recorded = json.loads((out / "model" / "config.json").read_text())["tailtune_train_counts"]
+    assert recorded == json.loads((out / "config.json").read_text())["train_counts"] == {"money": 4, "sport": 40,
+                                                                                       "tech": 12}  # fmt: skip

@@ -145,8 +145,9 @@ class Fitted:
             why (:func:`choose_long_texts`); None where the setting was given.
         refit: Whether the final model was retrained on all the training data, and why (:func:`refit_decision`).
         refit_epochs: The epochs per stage of the refit on all the training data; None without a refit.
-        task, label_kind, train_counts: What the final model's labels are, their type, and its training examples
-            per label name (:class:`~tailtune.models.family.Decisions`).
+        task, label_kind, train_counts: What the final model's labels are, their type, and the run's training
+            examples per label name, a carved validation split included (:class:`~tailtune.models.family.Decisions`):
+            the counts ``train`` groups classes by, so that ``evaluate`` of the saved model groups them alike.
     """
 
     model: Any
@@ -246,7 +247,7 @@ def fit(ctx: FitContext, splits: Splits, *, hooks: Sequence[StageHooks] = (), pl
             fitted.model, fitted.tokenizer, counts = final.model, final.tokenizer, final.train_counts
     if fitted.calibration is not None:
         fold_into_bias(fitted.model, fitted.calibration.offsets(counts))
-    fitted.train_counts = dict(zip(ctx.label_map.labels, counts, strict=True))
+    fitted.train_counts = dict(zip(ctx.label_map.labels, ctx.train_counts, strict=True))
     write_fit_record(fitted.model.config, fitted.decisions())  # the one place a fitted model's record is written
     return fitted
 
