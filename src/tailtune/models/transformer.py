@@ -245,7 +245,7 @@ def load_classifier(
 def _without_load_report() -> Iterator[None]:
     """Keep transformers' table of missing and unexpected weights off the screen while a model loads: a fresh head
     is expected here, and tailtune logs it in one line (the command line silences transformers altogether). A
-    filter, not a level: transformers checks more on loading where its level is above warnings."""
+    filter rather than a higher level: above warnings, transformers prints a list of layers "not sharded"."""
 
     def not_a_report(record: logging.LogRecord) -> bool:
         return "LOAD REPORT" not in record.getMessage()
