@@ -378,33 +378,47 @@ def test_sklearn_tags_declare_string_input():
 # ------------------------------------------------------------------------------------------------ pickling
 
 
-@pytest.fixture(scope="module", params=["cls", "mean"])
-def fitted_fp32(tiny_model, request) -> TailTuner:
-    """Trained (two stages, so an optimiser and a scheduler went through accelerate), in fp32 everywhere; reading
-    the [CLS] pooler, and the token mean (a model class tailtune makes, as for sentence-transformers checkpoints)."""
+def _fitted_fp32(model: str, pooling: str) -> TailTuner:
     texts, labels = make_texts({"sport": 6, "tech": 6}, seed=4)
-    tuner = TailTuner(tiny_model, "two-stage", epochs=1, max_length=16, batch_size=4, min_steps=0, eval_fraction=0,
-                      mixed_precision="no", show_progress=False, pooling=request.param)  # fmt: skip
+    tuner = TailTuner(model, "two-stage", epochs=1, max_length=16, batch_size=4, min_steps=0, eval_fraction=0,
+                      mixed_precision="no", show_progress=False, pooling=pooling)  # fmt: skip
     return tuner.fit(texts, [1 if label == "sport" else 0 for label in labels])
 
 
-def test_pickle_and_joblib_round_trip(fitted_fp32, test_texts, tmp_path):
-    """A fitted estimator pickles (before and after predicting) and the copy predicts the same."""
-    copy = pickle.loads(pickle.dumps(fitted_fp32))
-    np.testing.assert_allclose(copy.predict_proba(test_texts), fitted_fp32.predict_proba(test_texts), atol=1e-6)
-    joblib.dump(fitted_fp32, tmp_path / "clf.joblib")  # after a prediction, too
+@pytest.fixture(scope="module")
+def fitted_fp32(tiny_model) -> TailTuner:
+    """Trained (two stages, so an optimiser and a scheduler went through accelerate), in fp32 everywhere."""
+    return _fitted_fp32(tiny_model, "cls")
+
+
+@pytest.fixture(scope="module")
+def fitted_fp32_mean(tiny_model) -> TailTuner:
+    """As :func:`fitted_fp32`, reading the token mean: a model class tailtune makes (sentence-transformers
+    checkpoints)."""
+    return _fitted_fp32(tiny_model, "mean")
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_pickle_and_joblib_round_trip(pooling, test_texts, tmp_path, request):
+    """A fitted estimator pickles (before and after predicting) and the copy predicts the same, with the stock
+    [CLS] head and with mean pooling."""
+    fitted = request.getfixturevalue("fitted_fp32" if pooling == "cls" else "fitted_fp32_mean")
+    copy = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_allclose(copy.predict_proba(test_texts), fitted.predict_proba(test_texts), atol=1e-6)
+    joblib.dump(fitted, tmp_path / "clf.joblib")  # after a prediction, too
     loaded = joblib.load(tmp_path / "clf.joblib")
-    np.testing.assert_array_equal(loaded.predict(test_texts), fitted_fp32.predict(test_texts))
-    assert loaded.classes_.dtype == np.int64 and loaded.get_params() == fitted_fp32.get_params()
+    np.testing.assert_array_equal(loaded.predict(test_texts), fitted.predict(test_texts))
+    assert loaded.classes_.dtype == np.int64 and loaded.get_params() == fitted.get_params()
     # A TailTuner.load()ed one makes its Accelerator from the prediction settings it was loaded with.
-    reloaded = pickle.loads(pickle.dumps(TailTuner.load(fitted_fp32.save(tmp_path / "clf"), mixed_precision="no")))
-    np.testing.assert_allclose(reloaded.predict_proba(test_texts), fitted_fp32.predict_proba(test_texts), atol=1e-6)
+    reloaded = pickle.loads(pickle.dumps(TailTuner.load(fitted.save(tmp_path / "clf"), mixed_precision="no")))
+    np.testing.assert_allclose(reloaded.predict_proba(test_texts), fitted.predict_proba(test_texts), atol=1e-6)
 
 
-def test_pickle_predicts_in_a_fresh_process(fitted_fp32, test_texts, tmp_path):
-    """Loaded where accelerate has no state yet, the estimator makes its Accelerator again and predicts."""
-    fitted_fp32.predict(test_texts)
-    joblib.dump(fitted_fp32, tmp_path / "clf.joblib")
+def test_pickle_predicts_in_a_fresh_process(fitted_fp32_mean, test_texts, tmp_path):
+    """Loaded where accelerate has no state yet, the estimator makes its Accelerator again and predicts; its
+    mean-pooling model class, made by tailtune, is found again by name."""
+    fitted_fp32_mean.predict(test_texts)
+    joblib.dump(fitted_fp32_mean, tmp_path / "clf.joblib")
     code = ("import joblib, json, sys; clf = joblib.load(sys.argv[1]); "
             "print(json.dumps(clf.predict_proba(json.loads(sys.argv[2])).tolist()))")  # fmt: skip
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -412,7 +426,7 @@ def test_pickle_predicts_in_a_fresh_process(fitted_fp32, test_texts, tmp_path):
                           capture_output=True, text=True, env=env, timeout=600, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     probs = np.array(json.loads(done.stdout.strip().splitlines()[-1]))
-    np.testing.assert_allclose(probs, fitted_fp32.predict_proba(test_texts), atol=1e-6)
+    np.testing.assert_allclose(probs, fitted_fp32_mean.predict_proba(test_texts), atol=1e-6)
 
 
 def test_cross_val_predict_probabilities(tiny_model):
