@@ -136,6 +136,18 @@ def names_local_folder(name: str) -> bool:
     return path.exists() or name.startswith((".", "/", "~")) or (len(path.parts) > 1 and Path(path.parts[0]).is_dir())
 
 
+def model_at_hand(name: str) -> bool:
+    """Whether ``--model`` can be read before it is loaded: False for a local folder that is missing (loading it
+    says so), True for a hub id; a local folder without weights or tokenizer is refused here
+    (:func:`check_model_folder`), before its tokenizer is asked for anything."""
+    path = Path(name).expanduser()
+    if names_local_folder(name):
+        if not path.is_dir():
+            return False
+        check_model_folder(path)
+    return True
+
+
 def load_classifier(
     name_or_path: str,
     labels: list[str],

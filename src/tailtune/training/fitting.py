@@ -25,7 +25,6 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,13 +38,7 @@ from tailtune.models.family import Decisions
 from tailtune.models.lengths import choose_max_length, length_sample
 from tailtune.models.saved import write_fit_record
 from tailtune.models.scopes import check_model_takes
-from tailtune.models.transformer import (
-    check_max_length,
-    check_model_folder,
-    load_classifier,
-    names_local_folder,
-    position_limit,
-)
+from tailtune.models.transformer import check_max_length, load_classifier, model_at_hand, position_limit
 from tailtune.task import Task, get_task, task_of
 from tailtune.training.batching import Encoded, encode, token_lengths
 from tailtune.training.calibration import Calibration, fold_into_bias, prior_tau_for
@@ -427,10 +420,8 @@ def resolve_max_length(config: RunConfig, texts: Sequence[str] | None = None) ->
     from transformers import AutoTokenizer, PretrainedConfig
 
     source = os.path.expanduser(config.model)
-    if names_local_folder(config.model):
-        if not os.path.isdir(source):  # loading the model says so
-            return config if config.max_length is not None else config.replace(max_length=DEFAULT_MAX_LENGTH)
-        check_model_folder(Path(source))  # a folder without weights or tokenizer: refused before its lengths are read
+    if not model_at_hand(config.model):  # a missing local folder: loading the model says so
+        return config if config.max_length is not None else config.replace(max_length=DEFAULT_MAX_LENGTH)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=config.trust_remote_code)
         config_dict, _ = PretrainedConfig.get_config_dict(source)  # the file as it is, whatever its model type
