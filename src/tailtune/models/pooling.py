@@ -122,6 +122,7 @@ mean_pool = _pool_namespace["mean_pool"]
 
 
 _CLASS_PREFIX = "TailTuneMeanPooling"
+_classes: dict[str, type] = {}  # one mean-pooling class per base class name (mean_pooling_class)
 
 
 def _class_name(base: str) -> str:
@@ -144,9 +145,6 @@ def mean_pooling_class(base: type) -> type:
         exec(_CLASS_SOURCE.format(base=base.__name__, name=name, config=config.__name__), namespace)
         _classes[name] = namespace[name]
     return _classes[name]
-
-
-_classes: dict[str, type] = {}
 
 
 def __getattr__(name: str) -> type:

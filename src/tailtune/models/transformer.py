@@ -180,10 +180,9 @@ def load_classifier(
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     local = Path(name_or_path).expanduser()
-    if names_local_folder(name_or_path):
-        if not local.is_dir():
-            raise TailTuneError(f"{name_or_path}: model folder not found")
-        check_model_folder(local)
+    if not model_at_hand(name_or_path):
+        raise TailTuneError(f"{name_or_path}: model folder not found")
+    if local.is_dir():
         name_or_path = str(local)
     try:
         config_dict = read_config(name_or_path)
