@@ -648,3 +648,20 @@ def test_a_missing_folder_under_a_local_folder_is_not_looked_up_on_the_hub(tmp_p
         load_classifier("models/nope", LABELS)
     assert names_local_folder("models/nope") and names_local_folder("./x") and names_local_folder("~/x")
     assert not names_local_folder("org/model-name")
+
+
+def test_loading_and_saving_show_no_per_tensor_bars(model_dirs, tmp_path, capfd):
+    """transformers' "Loading weights" and "Writing model shards" bars stay off the screen while tailtune loads a
+    local folder or saves (the Python API with show_progress=False printed them); its bar setting is put back."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.enable_progress_bar()
+    capfd.readouterr()
+    model, tokenizer = load_classifier(str(model_dirs["bert"]), ["a", "b"])
+    with torch.no_grad():
+        model.classifier.bias.fill_(0.1)  # a trained head, as load_saved_classifier wants
+    save_classifier(model, tokenizer, tmp_path / "saved")
+    load_saved_classifier(tmp_path / "saved")
+    printed = capfd.readouterr().err
+    assert "Loading weights" not in printed and "Writing model shards" not in printed
+    assert transformers_logging.is_progress_bar_enabled()

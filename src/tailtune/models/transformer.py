@@ -8,11 +8,9 @@ it is what the ``head`` / ``top<k>`` scopes and the feature cache need.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -22,6 +20,7 @@ from tailtune.data.builtin import resolve_model
 from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import current_umask
 from tailtune.models.pooling import mean_pooling_class, pooling_code, resolve_pooling
+from tailtune.models.quiet import quiet_transformers
 from tailtune.models.saved import (
     MODEL_DIR,
     FolderCode,
@@ -221,7 +220,7 @@ def load_classifier(
         # weights; mixed precision autocasts the compute instead.
         "dtype": torch.float32,
     }
-    with _without_load_report():
+    with quiet_transformers(bars=local.is_dir()):
         try:
             if pooling == "mean":
                 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
@@ -250,23 +249,6 @@ def load_classifier(
         except (OSError, ValueError) as exc:
             raise TailTuneError(f"{name_or_path}: cannot load the model ({first_line(exc)})") from None
     return model, tokenizer
-
-
-@contextlib.contextmanager
-def _without_load_report() -> Iterator[None]:
-    """Keep transformers' table of missing and unexpected weights off the screen while a model loads: a fresh head
-    is expected here, and tailtune logs it in one line (the command line silences transformers altogether). A
-    filter rather than a higher level: above warnings, transformers prints a list of layers "not sharded"."""
-
-    def not_a_report(record: logging.LogRecord) -> bool:
-        return "LOAD REPORT" not in record.getMessage()
-
-    report = logging.getLogger("transformers.modeling_utils")
-    report.addFilter(not_a_report)
-    try:
-        yield
-    finally:
-        report.removeFilter(not_a_report)
 
 
 def load_saved_classifier(path: str | Path, *, trust_remote_code: bool = False):
@@ -469,7 +451,8 @@ def save_classifier(model: nn.Module, tokenizer, path: str | Path) -> None:
         # texts as tailtune does; the record keeps the tokenizer's own limit (0: none), which later runs may use.
         write_record(model.config, tokenizer_max_length=tokenizer_limit(model.config, tokenizer) or 0)
         tokenizer.model_max_length = saved.max_length
-    model.save_pretrained(str(path), safe_serialization=True)
+    with quiet_transformers():
+        model.save_pretrained(str(path), safe_serialization=True)
     try:
         tokenizer.save_pretrained(str(path))
     finally:
