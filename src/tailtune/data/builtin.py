@@ -12,10 +12,11 @@ import functools
 import importlib.util
 import logging
 from pathlib import Path
+from typing import Any
 
 from tailtune.data.imbalance import dedupe_indices
 from tailtune.data.readers import read_dataset
-from tailtune.data.types import TextDataset
+from tailtune.data.types import Splits, TextDataset
 from tailtune.errors import TailTuneError
 
 logger = logging.getLogger(__name__)
@@ -160,3 +161,18 @@ def load_data(
         raise TailTuneError(f"unknown built-in data {spec!r}; valid: {', '.join(BUILTIN_DATA)}")
     return read_dataset(spec, text_column=text_column, label_column=label_column, require_labels=require_labels,
                         allow_empty_texts=allow_empty_texts, label_separator=label_separator)  # fmt: skip
+
+
+def load_splits(train: str, eval: str | None = None, test: str | None = None, **columns: Any) -> Splits:
+    """The training data and the optional eval and test data, each read as :func:`load_data` reads it (``columns``:
+    its column and separator options). One file named twice (the training data given as test data too) is read
+    once, so that what reading it warns of is said once."""
+    read: dict[str, TextDataset] = {}
+
+    def one(spec: str) -> TextDataset:
+        key = str(Path(spec).resolve()) if Path(spec).is_file() else spec
+        if key not in read:
+            read[key] = load_data(spec, **columns)
+        return read[key]
+
+    return Splits(train=one(train), eval=one(eval) if eval else None, test=one(test) if test else None)
