@@ -54,6 +54,23 @@ def test_yaml_unknown_key(tiny_model, tmp_path, capsys):
     assert err.startswith("tailtune: error: --config: unknown key(s) learning_rate; valid: ")
 
 
+@pytest.mark.parametrize(("line", "message"), [
+    ("label_separator: 1", "label_separator must be a string, got 1"),
+    ("text_column: [text]", "text_column must be a string, got ['text']"),
+    ("train: [a.csv]", "train must be a string, got ['a.csv']"),
+    ("strategy: [tfidf]", "strategy must be a string, got ['tfidf']"),
+    ("output: 7", "output must be a string, got 7"),
+    ("overwrite: 'yes'", "overwrite must be true or false, got 'yes'"),
+])  # fmt: skip
+def test_yaml_value_of_the_wrong_type(tmp_path, capsys, line, message):
+    """A file, column, separator or strategy key holding a list or a number is a one-line error, not a traceback."""
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(f"{line}\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "train", "--config", config_file, "--strategy", "tfidf", "--train", "x.csv",
+                           "--output", str(tmp_path / "run"))  # fmt: skip
+    assert code == 2 and err == f"tailtune: error: --config: {message}\n"
+
+
 # name -> (files to write, extra argv, fragment the error line must hold)
 BAD_INPUTS = {
     "missing file": ({}, ["--train", "{tmp}/nope.csv"], "nope.csv: file not found"),

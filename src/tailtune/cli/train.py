@@ -53,6 +53,7 @@ def run_config_from_args(args: argparse.Namespace, file_config: dict[str, Any]) 
     unknown = sorted(set(file_config) - allowed)
     if unknown:
         raise TailTuneError(f"--config: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}")
+    _check_file_types(file_config)
     merged = {k: v for k, v in file_config.items() if k not in _TRAIN_FILE_KEYS}
     merged.update({k: getattr(args, k) for k in ("model", "strategy", *SETTINGS) if getattr(args, k, None) is not None})
     model, strategy = merged.pop("model", None), merged.pop("strategy", DEFAULT_STRATEGY)
@@ -65,6 +66,17 @@ def run_config_from_args(args: argparse.Namespace, file_config: dict[str, Any]) 
         raise TailTuneError("--model is required (a local model folder, a hub id or builtin:minilm), or "
                             "--strategy tfidf, which takes none")  # fmt: skip
     return config.replace(model=resolve_model(str(model)))
+
+
+def _check_file_types(file_config: dict[str, Any]) -> None:
+    """The --config keys that name a file, folder, column or strategy hold text, and ``overwrite`` true or false
+    (the run settings are checked by the library's one validation)."""
+    for key in ("model", "strategy", *_TRAIN_FILE_KEYS):
+        value = file_config.get(key)
+        wanted = bool if key == "overwrite" else str
+        if value is not None and not isinstance(value, wanted):
+            kind = "true or false" if wanted is bool else "a string"
+            raise TailTuneError(f"--config: {key} must be {kind}, got {value!r}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -166,7 +166,8 @@ def load_data(
 def load_splits(train: str, eval: str | None = None, test: str | None = None, **columns: Any) -> Splits:
     """The training data and the optional eval and test data, each read as :func:`load_data` reads it (``columns``:
     its column and separator options). One file named twice (the training data given as test data too) is read
-    once, so that what reading it warns of is said once."""
+    once, so that what reading it warns of is said once, with a warning that it scores the model on its training
+    data."""
     read: dict[str, TextDataset] = {}
 
     def one(spec: str) -> TextDataset:
@@ -175,4 +176,9 @@ def load_splits(train: str, eval: str | None = None, test: str | None = None, **
             read[key] = load_data(spec, **columns)
         return read[key]
 
-    return Splits(train=one(train), eval=one(eval) if eval else None, test=one(test) if test else None)
+    splits = Splits(train=one(train), eval=one(eval) if eval else None, test=one(test) if test else None)
+    for role, data in (("validation", splits.eval), ("test", splits.test)):
+        if data is splits.train:
+            logger.warning("%s: the %s data is the training data; its scores show how well the model fits texts it "
+                           "trained on, not how it does on new ones", train, role)  # fmt: skip
+    return splits
