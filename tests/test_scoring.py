@@ -9,6 +9,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from tailtune.data.types import LabelMap
+from tailtune.errors import TailTuneError
 from tailtune.multilabel_metrics import compute_multilabel_metrics
 from tailtune.scoring import macro_f1_score
 from tailtune.task import Task, get_task
@@ -45,3 +46,26 @@ def test_nothing_true_or_predicted_has_no_score():
     model = FixedModel()
     model.predict = lambda texts: empty
     assert np.isnan(macro_f1_score(model, ["a"], empty))
+
+
+def test_a_label_never_seen_in_training_is_scored_as_missed():
+    """As an unseen single label is: a column the model never predicts, so a cross-validation fold holding a label
+    that only it has still scores (it raised)."""
+    truth = np.column_stack([TRUTH, [1, 0, 0, 0]])
+    measured = f1_score(truth, np.column_stack([PREDICTED, np.zeros(4, int)]), labels=[0, 1, 3], average="macro")
+    given = [["x", "new"], ["y"], ["x", "y"], ["y"]]
+    assert macro_f1_score(FixedModel(), TEXTS, given) == pytest.approx(measured)
+    assert measured < macro_f1_score(FixedModel(), TEXTS, TRUTH)
+
+
+@pytest.mark.parametrize("wrong", [np.where(TRUTH == 1, 2, 0), np.where(TRUTH == 1, np.nan, 0), TRUTH * 0.7,
+                                   TRUTH.astype(str)])  # fmt: skip
+def test_an_indicator_matrix_is_checked_as_fit_checks_it(wrong):
+    """Values other than 0 and 1 are refused in one line naming the row (a 2 scored 1.0, a nan scored nan)."""
+    with pytest.raises(TailTuneError, match=r"score\(\): row 1 of the indicator labels holds"):
+        macro_f1_score(FixedModel(), TEXTS, wrong)
+    import scipy.sparse
+
+    assert macro_f1_score(FixedModel(), TEXTS, scipy.sparse.csr_matrix(TRUTH)) == macro_f1_score(
+        FixedModel(), TEXTS, TRUTH.astype(bool)
+    )

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from tailtune.data.label_sets import indicator_sets
+from tailtune.data.types import LabelMap
 from tailtune.data.values import column_of, dataset_from_values
 from tailtune.errors import TailTuneError
 from tailtune.task import DEFAULT_TASK
@@ -33,17 +35,27 @@ def macro_f1_score(model: Any, texts: Sequence[str], labels: Any, sample_weight:
     texts = column_of(texts, "texts", "score()")
     if model.task.name != DEFAULT_TASK:
         if getattr(labels, "ndim", 1) == 2:  # an indicator matrix, its columns in classes_ order as predict gives
-            truth = np.asarray(labels)
-            if truth.shape != (len(texts), len(model.classes_)):
-                raise TailTuneError(f"score(): y has shape {truth.shape}; give one row per text and one column per "
+            shape = tuple(labels.shape)
+            if shape != (len(texts), len(model.classes_)):
+                raise TailTuneError(f"score(): y has shape {shape}; give one row per text and one column per "
                                     f"class of classes_ ({len(texts)} x {len(model.classes_)})")  # fmt: skip
+            # Read as fit() reads one: only 0 and 1 (or booleans), so a 2 or a nan is refused, not scored.
+            rows = indicator_sets(labels, [str(j) for j in range(shape[1])], source="score()")
+            truth = np.zeros(shape, dtype=np.int64)
+            for i, row in enumerate(rows):
+                truth[i, [int(j) for j in row]] = 1
         else:
             data = dataset_from_values(texts, labels, source="score()", allow_empty_texts=True)
-            truth = model.task.encode(model.label_map, data)
+            # A label never seen in training is one the model cannot predict: scored as missed on every text it is
+            # on (as an unseen single label is), not refused, so cross_val_score can score a fold holding one.
+            unseen = sorted({name for row in data.labels for name in row} - set(model.label_map.labels))
+            truth = model.task.encode(LabelMap([*model.label_map.labels, *unseen]), data)
         predicted = np.asarray(model.predict(texts))
+        truth = np.asarray(truth)
+        predicted = np.pad(predicted, ((0, 0), (0, truth.shape[1] - predicted.shape[1])))  # the unseen labels' columns
         # Over the labels true or predicted, as metrics.json's macro_f1: scikit-learn's plain macro average of
         # indicator matrices also counts every label absent from both as 0 (macro_f1_all_labels).
-        measured = np.flatnonzero((np.asarray(truth).sum(axis=0) + predicted.sum(axis=0)) > 0)
+        measured = np.flatnonzero((truth.sum(axis=0) + predicted.sum(axis=0)) > 0)
         if not len(measured):  # no label true or predicted anywhere: nothing to score, as macro_f1 is None
             return float("nan")
         return float(f1_score(truth, predicted, labels=measured, average="macro", sample_weight=sample_weight,
