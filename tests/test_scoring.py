@@ -69,3 +69,19 @@ def test_an_indicator_matrix_is_checked_as_fit_checks_it(wrong):
     assert macro_f1_score(FixedModel(), TEXTS, scipy.sparse.csr_matrix(TRUTH)) == macro_f1_score(
         FixedModel(), TEXTS, TRUTH.astype(bool)
     )
+
+
+def test_a_label_holding_the_joining_separator_is_warned_of_in_the_predictions_table(caplog):
+    """The predictions table joins a text's labels with '|': a label holding '|' makes its cells ambiguous."""
+    from tailtune.data.types import TextDataset
+
+    label_map = LabelMap.from_label_sets([("a|b", "ship")])
+    data = TextDataset(["x", "y"], [("a|b", "ship"), ("ship",)], "t.jsonl")
+    scores = np.array([[0.9, 0.9], [0.1, 0.9]])
+    _, table = get_task("multi-label").evaluate(label_map, data, scores, train_counts=[1, 2])
+    assert table["label"].tolist() == ["a|b|ship", "ship"]
+    assert "the label 'a|b' holds '|', which joins a text's labels in the predictions table" in caplog.text
+    caplog.clear()
+    get_task("multi-label").evaluate(LabelMap.from_label_sets([("a", "b")]), TextDataset(["x"], [("a",)], "t.jsonl"),
+                                     np.array([[0.9, 0.1]]), train_counts=[1, 1])  # fmt: skip
+    assert not caplog.text
