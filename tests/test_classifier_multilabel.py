@@ -77,10 +77,10 @@ def test_label_arrays_per_text_read_as_label_sets():
     """A Series of arrays (as a Parquet list column reads) is one label set per text, as lists are."""
     import pandas as pd
 
-    from tailtune.classifier import _label_sets
+    from tailtune.data.given import are_label_sets
 
-    assert _label_sets(pd.Series([np.array(["grain", "wheat"]), np.array([], dtype=object)]))
-    assert _label_sets([{"grain"}, ("earn",)]) and not _label_sets(["grain", "earn"])
+    assert are_label_sets(pd.Series([np.array(["grain", "wheat"]), np.array([], dtype=object)]))
+    assert are_label_sets([{"grain"}, ("earn",)]) and not are_label_sets(["grain", "earn"])
 
 
 def test_an_indicator_column_no_text_marks_keeps_its_place(tiny_model, tmp_path):
@@ -120,3 +120,15 @@ def test_cross_val_predict_over_folds_that_lack_a_rare_label():
     predicted = cross_val_predict(TailTuner(strategy="tfidf", show_progress=False), np.array(DATA.texts, dtype=object),
                                   y, cv=KFold(3))  # fmt: skip
     assert predicted.shape == y.shape
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    ([[1, "money"], ["sport"]], "data row 1 has 1, an integer, data row 1 has 'money', a string"),
+    ([["money"], [1.5]], "data row 2 has the label 1.5, not a whole number"),
+])  # fmt: skip
+def test_lists_of_labels_of_several_kinds_or_not_whole_are_refused(rows, message):
+    """Names inside lists are checked as one label a text is (both were read as names: '1', '1.5')."""
+    from tailtune.errors import TailTuneError
+
+    with pytest.raises(TailTuneError, match=message):
+        TailTuner(strategy="tfidf").fit(["a b", "c d"], rows)

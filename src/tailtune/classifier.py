@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
 from tailtune.config import DEFAULT_STRATEGY, PREDICT_SETTINGS, PredictSettings, RunConfig, field_default
 from tailtune.data.builtin import resolve_model
-from tailtune.data.label_sets import indicator_columns, is_label_list
+from tailtune.data.given import are_label_sets, check_listed_kinds, label_kind
+from tailtune.data.label_sets import indicator_columns
 from tailtune.data.types import LabelMap, Splits
 from tailtune.data.values import column_of, dataset_from_values
 from tailtune.errors import TailTuneError
@@ -199,14 +199,16 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         if labels is None:  # worded as scikit-learn words it, which its estimator checks look for
             raise TailTuneError("fit() requires y to be passed, but the target y is None: give one label per text")
         columns = None  # an indicator matrix's label names, in the order of its columns
-        if _label_sets(labels):
+        if are_label_sets(labels):
             train = dataset_from_values(column_of(texts, "texts", "fit()"), labels, source="fit()")
             kind = LabelMap.from_label_sets(train.labels).kind
             columns = indicator_columns(labels, source="fit()")
+            if columns is None:  # lists of names: each checked as one label a text is
+                check_listed_kinds(labels, "fit()")
         else:
             values = column_of(labels, "labels", "fit()")
             train = dataset_from_values(column_of(texts, "texts", "fit()"), values, source="fit()")
-            kind = _label_kind(values, "fit()")
+            kind = label_kind(values, "fit()")
         task = task_of(train)
         config = task.prepare(self._config())
         label_map = task.label_map(Splits(train))
@@ -451,48 +453,3 @@ def _typed(names: list[str], kind: str) -> np.ndarray:
     if kind == "boolean":
         return np.array([name == "True" for name in names])
     return np.array(names, dtype=object)
-
-
-def _label_sets(labels: Any) -> bool:
-    """Whether ``labels`` hold several labels per text: a 0/1 matrix of more than one column, or one list (tuple,
-    set) of names per text. A column vector ``[n, 1]`` is one label per text."""
-    shape = getattr(labels, "shape", None)
-    if shape is not None and len(shape) == 2:
-        return shape[1] > 1
-    if not isinstance(labels, (list, tuple, np.ndarray, pd.Series)) or not len(labels):
-        return False
-    return all(map(is_label_list, labels))
-
-
-def _label_kind(labels: np.ndarray, call: str) -> str:
-    """``integer``, ``boolean`` or ``string``: the one kind of every label (whole floats are integers).
-
-    Raises:
-        TailTuneError: For labels of several kinds (``"a"`` and ``1`` would both be names), or a number that is
-            not whole (a regression target, not classes).
-    """
-    kinds: dict[str, int] = {}
-    for row, value in enumerate(labels):
-        if isinstance(value, (bool, np.bool_)):
-            kind = "boolean"
-        elif isinstance(value, (int, float, np.integer, np.floating)):
-            kind = "integer"
-            if not float(value).is_integer():
-                raise TailTuneError(
-                    f"{call}: data row {row + 1} has the label {value}, not a whole number; a classifier needs "
-                    "class labels (strings or integers), not continuous values"
-                )
-        else:
-            kind = "string"
-        kinds.setdefault(kind, row)
-    if len(kinds) > 1:
-        article = {"integer": "an", "boolean": "a", "string": "a"}
-        shown = ", ".join(f"data row {row + 1} has {_shown(labels[row])}, {article[kind]} {kind}"
-                          for kind, row in kinds.items())  # fmt: skip
-        raise TailTuneError(f"{call}: labels of several kinds ({shown}); give them all as strings or all as integers")
-    return next(iter(kinds))
-
-
-def _shown(value: Any) -> str:
-    """A label as a message quotes it: strings in quotes, numbers plain (no ``np.int64(...)``)."""
-    return repr(str(value)) if isinstance(value, str) else str(value)
