@@ -250,3 +250,15 @@ def test_reuters90_reads_as_90_labels_with_the_recorded_counts():
     assert sum(not row for row in train.labels) == sum(not row for row in test.labels) == 0
     assert np.mean([len(row) for row in train.labels]) == pytest.approx(1.23, abs=0.005)
     assert label_map.encode_sets(test.labels, source=test.source).sum() == sum(map(len, test.labels))
+
+
+def test_an_unseen_label_that_differs_only_in_case_is_named_beside_its_near_twin():
+    """'Money' against a model trained on 'money' says so (it said only "never seen in training")."""
+    from tailtune.data.types import LabelMap
+    from tailtune.errors import TailTuneError
+
+    label_map = LabelMap.from_labels(["money", "sport"])
+    with pytest.raises(TailTuneError, match=r"\('Money' is the model's 'money' in another letter case or width\)$"):
+        label_map.encode(["Money", "sport"], source="t.csv")
+    with pytest.raises(TailTuneError, match=r"retrain with them$"):
+        label_map.encode(["weather"], source="t.csv")

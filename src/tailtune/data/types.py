@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -134,9 +135,13 @@ class LabelMap:
         mapping = self._lookup(source)
         unknown = sorted({v for v in values if v not in mapping and normal_label(v) not in mapping})
         if unknown:
+            folded = {_folded(name): name for name in self.labels}
+            near = [f"{shown(name)} is the model's {shown(folded[_folded(name)])} in another letter case or width"
+                    for name in unknown if _folded(name) in folded]  # fmt: skip
             raise TailTuneError(
                 f"{source}: label(s) {quote_names(unknown)} never seen in training; the model knows "
                 f"{quote_names(self.labels)} - relabel those rows or retrain with them"
+                + (f" ({'; '.join(near[:3])})" if near else "")
             )
         ids = (mapping[v] if v in mapping else mapping[normal_label(v)] for v in values)
         return np.fromiter(ids, dtype=np.int64, count=len(values))
@@ -275,3 +280,8 @@ def quote_names(values: Iterable[Any], limit: int = 20) -> str:
     values = list(values)
     text = ", ".join(f"'{v}'" for v in values[:limit])
     return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def _folded(name: str) -> str:
+    """A label name as a case- and width-blind comparison sees it (``Grain``, ``ｇｒａｉｎ`` and ``grain`` alike)."""
+    return unicodedata.normalize("NFKC", name).casefold()
