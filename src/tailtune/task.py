@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from tailtune.data.visible import shown
 from tailtune.errors import TailTuneError
 
 if TYPE_CHECKING:
@@ -251,6 +250,8 @@ class MultiLabel:
         names = label_map.labels
         joined = [name for name in names if LABEL_SET_SEPARATOR in name]
         if joined:
+            from tailtune.data.visible import shown  # here: the data package imports pandas, which --help must not
+
             logger.warning("the label %s holds %r, which joins a text's labels in the predictions table "
                            "(predictions.csv), so its cells cannot be split back into labels (rename the label to read "
                            "them; the metrics and the model are not affected, and predict writes lists to JSON lines "
