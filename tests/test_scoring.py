@@ -56,6 +56,8 @@ def test_a_label_never_seen_in_training_is_scored_as_missed():
     given = [["x", "new"], ["y"], ["x", "y"], ["y"]]
     assert macro_f1_score(FixedModel(), TEXTS, given) == pytest.approx(measured)
     assert measured < macro_f1_score(FixedModel(), TEXTS, TRUTH)
+    with pytest.raises(TailTuneError, match="score\\(\\): labels of several kinds"):  # as fit() refuses them
+        macro_f1_score(FixedModel(), TEXTS, [["x", 1], ["y"], ["x"], ["y"]])
 
 
 @pytest.mark.parametrize("wrong", [np.where(TRUTH == 1, 2, 0), np.where(TRUTH == 1, np.nan, 0), TRUTH * 0.7,
@@ -71,17 +73,38 @@ def test_an_indicator_matrix_is_checked_as_fit_checks_it(wrong):
     )
 
 
-def test_a_label_holding_the_joining_separator_is_warned_of_in_the_predictions_table(caplog):
-    """The predictions table joins a text's labels with '|': a label holding '|' makes its cells ambiguous."""
+def test_a_label_holding_the_joining_separator_is_warned_of_once_where_predictions_are_written(tmp_path, caplog):
+    """The predictions table joins a text's labels with '|': a label holding '|' makes its cells ambiguous, which
+    writing predictions.csv says once (not on every evaluation)."""
     from tailtune.data.types import TextDataset
+    from tailtune.runs.rundir import write_predictions
 
     label_map = LabelMap.from_label_sets([("a|b", "ship")])
     data = TextDataset(["x", "y"], [("a|b", "ship"), ("ship",)], "t.jsonl")
     scores = np.array([[0.9, 0.9], [0.1, 0.9]])
     _, table = get_task("multi-label").evaluate(label_map, data, scores, train_counts=[1, 2])
-    assert table["label"].tolist() == ["a|b|ship", "ship"]
-    assert "the label 'a|b' holds '|', which joins a text's labels in the predictions table" in caplog.text
+    assert table["label"].tolist() == ["a|b|ship", "ship"] and not caplog.text
+    for run in ("one", "two"):
+        (tmp_path / run).mkdir()
+        write_predictions(tmp_path / run, table)
+    assert caplog.text.count("the label 'a|b' holds '|', which joins a text's labels in its cells") == 1
     caplog.clear()
-    get_task("multi-label").evaluate(LabelMap.from_label_sets([("a", "b")]), TextDataset(["x"], [("a",)], "t.jsonl"),
-                                     np.array([[0.9, 0.1]]), train_counts=[1, 1])  # fmt: skip
+    _, plain = get_task("multi-label").evaluate(LabelMap.from_label_sets([("a", "b")]), TextDataset(["x"], [("a",)],
+                                                "t.jsonl"), np.array([[0.9, 0.1]]), train_counts=[1, 1])  # fmt: skip
+    write_predictions(tmp_path / "one", plain)
     assert not caplog.text
+
+
+def test_an_indicator_dataframe_is_read_by_its_column_names():
+    """Columns in another order are lined up with classes_ by name (they were read by position: a wrong score);
+    names that are not the classes are refused; a bad value names its label, not its column number."""
+    import pandas as pd
+
+    frame = pd.DataFrame(TRUTH, columns=["x", "y", "z"])
+    expected = macro_f1_score(FixedModel(), TEXTS, TRUTH)
+    assert macro_f1_score(FixedModel(), TEXTS, frame[["z", "x", "y"]]) == expected
+    assert macro_f1_score(FixedModel(), TEXTS, pd.DataFrame(TRUTH)) == expected  # default columns: by position
+    with pytest.raises(TailTuneError, match=r"score\(\): y's columns are not the model's classes \('w' differ\)"):
+        macro_f1_score(FixedModel(), TEXTS, frame.rename(columns={"z": "w"}))
+    with pytest.raises(TailTuneError, match="row 1 of the indicator labels holds 2 for label 'x'"):
+        macro_f1_score(FixedModel(), TEXTS, frame.replace({1: 2}))

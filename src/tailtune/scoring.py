@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from tailtune.data.label_sets import indicator_sets
-from tailtune.data.types import LabelMap
+from tailtune.data.given import check_listed_kinds
+from tailtune.data.label_sets import indicator_columns, indicator_sets
+from tailtune.data.types import LabelMap, quote_names
 from tailtune.data.values import column_of, dataset_from_values
 from tailtune.errors import TailTuneError
 from tailtune.task import DEFAULT_TASK
@@ -39,13 +40,16 @@ def macro_f1_score(model: Any, texts: Sequence[str], labels: Any, sample_weight:
             if shape != (len(texts), len(model.classes_)):
                 raise TailTuneError(f"score(): y has shape {shape}; give one row per text and one column per "
                                     f"class of classes_ ({len(texts)} x {len(model.classes_)})")  # fmt: skip
+            classes = [str(name) for name in model.classes_]
+            labels = _in_class_order(labels, classes)
             # Read as fit() reads one: only 0 and 1 (or booleans), so a 2 or a nan is refused, not scored.
-            rows = indicator_sets(labels, [str(j) for j in range(shape[1])], source="score()")
+            column = {name: j for j, name in enumerate(classes)}
             truth = np.zeros(shape, dtype=np.int64)
-            for i, row in enumerate(rows):
-                truth[i, [int(j) for j in row]] = 1
+            for i, row in enumerate(indicator_sets(labels, classes, source="score()")):
+                truth[i, [column[name] for name in row]] = 1
         else:
             data = dataset_from_values(texts, labels, source="score()", allow_empty_texts=True)
+            check_listed_kinds(labels, "score()")  # as fit() checks them
             # A label never seen in training is one the model cannot predict: scored as missed on every text it is
             # on (as an unseen single label is), not refused, so cross_val_score can score a fold holding one.
             unseen = sorted({name for row in data.labels for name in row} - set(model.label_map.labels))
@@ -67,3 +71,20 @@ def macro_f1_score(model: Any, texts: Sequence[str], labels: Any, sample_weight:
         # By name, as training compared them: an integer model scored on whole floats (1.0) still matches.
         predicted = [str(label) for label in model.predict(data.texts)]
     return float(f1_score(truth, predicted, average="macro", sample_weight=sample_weight, zero_division=0))
+
+
+def _in_class_order(matrix: Any, classes: list[str]) -> Any:
+    """A DataFrame indicator matrix with its columns in the order of ``classes`` (``classes_``), matched by name as
+    fit() named them; a matrix without names (or a DataFrame with the default columns 0 .. K-1) as it is.
+
+    Raises:
+        TailTuneError: For a DataFrame whose column names are not the classes.
+    """
+    columns = indicator_columns(matrix, source="score()") if hasattr(matrix, "columns") else None
+    if columns is None or columns == classes or columns == [str(j) for j in range(len(classes))]:
+        return matrix
+    if sorted(columns) != sorted(classes):
+        unknown = sorted(set(columns) - set(classes)) or sorted(set(classes) - set(columns))
+        raise TailTuneError(f"score(): y's columns are not the model's classes ({quote_names(unknown[:3])} differ); "
+                            "name them as classes_ does, or give a matrix whose columns follow classes_")  # fmt: skip
+    return matrix.iloc[:, [columns.index(name) for name in classes]]

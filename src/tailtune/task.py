@@ -10,7 +10,6 @@ per text, none included: sigmoid scores, each label decided on its own) are the 
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,8 +29,6 @@ if TYPE_CHECKING:
 
 #: The task a run and a model are recorded with when none is named.
 DEFAULT_TASK = "single-label"
-
-logger = logging.getLogger(__name__)
 
 
 class Task(Protocol):
@@ -248,20 +245,13 @@ class MultiLabel:
         # One name for the per-class rows, whatever the task: the tables, the report and the card read them.
         metrics["per_class"], metrics["absent_classes"] = metrics.pop("per_label"), metrics.pop("absent_labels")
         names = label_map.labels
-        joined = [name for name in names if LABEL_SET_SEPARATOR in name]
-        if joined:
-            from tailtune.data.visible import shown  # here: the data package imports pandas, which --help must not
-
-            logger.warning("the label %s holds %r, which joins a text's labels in the predictions table "
-                           "(predictions.csv), so its cells cannot be split back into labels (rename the label to read "
-                           "them; the metrics and the model are not affected, and predict writes lists to JSON lines "
-                           "and Parquet)", shown(joined[0]),
-                           LABEL_SET_SEPARATOR)  # fmt: skip
         predictions = pd.DataFrame({
             "text": list(dataset.texts),
             "label": [LABEL_SET_SEPARATOR.join(row) for row in label_sets_of(dataset)],
             "predicted": [LABEL_SET_SEPARATOR.join(names[i] for i in np.flatnonzero(row)) for row in predicted],
         })  # fmt: skip
+        # Names that hold the joining separator make those cells ambiguous: said where the table is written.
+        predictions.attrs["joined_by"] = (LABEL_SET_SEPARATOR, [name for name in names if LABEL_SET_SEPARATOR in name])
         return metrics, predictions
 
     def predicted_columns(self, scores: np.ndarray, classes: Sequence[Any], *,

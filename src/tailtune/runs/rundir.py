@@ -41,6 +41,8 @@ from tailtune.fileio import (
 from tailtune.models.saved import MODEL_DIR, SAVED_MODEL
 
 logger = logging.getLogger(__name__)
+#: The (separator, label) pairs a predictions table has warned of in this process.
+_WARNED_JOINED: set[tuple[str, str]] = set()
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -239,8 +241,16 @@ def append_history(run_dir: str | Path, entry: dict[str, Any]) -> None:
 
 
 def write_predictions(run_dir: str | Path, frame: pd.DataFrame) -> Path:
-    """Write ``predictions.csv`` (columns ``text``, ``label``, ``predicted``, ``score``) atomically."""
+    """Write ``predictions.csv`` (columns ``text``, ``label``, ``predicted``, ``score``) atomically, warning once
+    of a label that holds the separator its label-set cells are joined by (``frame.attrs["joined_by"]``)."""
     path = Path(run_dir) / PREDICTIONS_FILE
+    separator, joined = frame.attrs.get("joined_by", (None, []))
+    if joined and (separator, joined[0]) not in _WARNED_JOINED:  # once a process: tune writes one per trial
+        _WARNED_JOINED.add((separator, joined[0]))
+        logger.warning("%s: the label %r holds %r, which joins a text's labels in its cells, so they cannot be split "
+                       "back into labels (rename the label to read them; the metrics and the model are not "
+                       "affected, and predict writes lists to JSON lines and Parquet)", path, joined[0],
+                       separator)  # fmt: skip
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
     return path
