@@ -269,6 +269,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         predictions; labels are compared by name after the same normalisation as in :meth:`fit` (``1.0`` is
         ``1``). Unlike scikit-learn's classifiers, whose ``score`` is accuracy: on long-tailed data accuracy
         rewards ignoring the tail. ``GridSearchCV`` and ``cross_val_score`` use it when given no ``scoring``.
+        For label sets, an indicator DataFrame's columns are matched to ``classes_`` by name, and a label never
+        seen in training counts as missed (as an unseen single label does).
         """
         self._check_fitted()
         return macro_f1_score(self, texts, labels, sample_weight)
