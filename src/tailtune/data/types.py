@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from tailtune.data.visible import normal_label, shown
+from tailtune.data.visible import folded_label, normal_label, shown
 from tailtune.errors import TailTuneError
 
 logger = logging.getLogger(__name__)
@@ -135,9 +134,9 @@ class LabelMap:
         mapping = self._lookup(source)
         unknown = sorted({v for v in values if v not in mapping and normal_label(v) not in mapping})
         if unknown:
-            folded = {_folded(name): name for name in self.labels}
-            near = [f"{shown(name)} is the model's {shown(folded[_folded(name)])} in another letter case or width"
-                    for name in unknown if _folded(name) in folded]  # fmt: skip
+            folded = {folded_label(name): name for name in self.labels}
+            near = [f"{shown(name)} is the model's {shown(folded[folded_label(name)])} in another letter case or width"
+                    for name in unknown if folded_label(name) in folded]  # fmt: skip
             raise TailTuneError(
                 f"{source}: label(s) {quote_names(unknown)} never seen in training; the model knows "
                 f"{quote_names(self.labels)} - relabel those rows or retrain with them"
@@ -280,8 +279,3 @@ def quote_names(values: Iterable[Any], limit: int = 20) -> str:
     values = list(values)
     text = ", ".join(f"'{v}'" for v in values[:limit])
     return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
-
-
-def _folded(name: str) -> str:
-    """A label name as a case- and width-blind comparison sees it (``Grain``, ``ｇｒａｉｎ`` and ``grain`` alike)."""
-    return unicodedata.normalize("NFKC", name).casefold()

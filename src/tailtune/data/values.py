@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence, Set
@@ -35,7 +34,7 @@ import pandas as pd
 from sklearn.exceptions import DataConversionWarning
 
 from tailtune.data.types import TextDataset, quote_names
-from tailtune.data.visible import is_empty_text, normal_label, shown
+from tailtune.data.visible import folded_label, is_empty_text, normal_label, shown
 from tailtune.errors import TailTuneError
 
 logger = logging.getLogger(__name__)
@@ -300,7 +299,7 @@ def _warn_case_variants(source: str, names: Iterable[str]) -> None:
     counts = Counter(names)
     groups: dict[str, list[str]] = {}
     for name in counts:
-        groups.setdefault(unicodedata.normalize("NFKC", name).casefold(), []).append(name)
+        groups.setdefault(folded_label(name), []).append(name)
     variants = [sorted(group, key=lambda name: (-counts[name], name)) for group in groups.values() if len(group) > 1]
     for group in variants[:_MAX_ROWS_SHOWN]:
         ways = ", ".join(f"{shown(name)} on {counts[name]} text{'s' if counts[name] > 1 else ''}" for name in group)

@@ -57,6 +57,12 @@ def normal_label(name: str) -> str:
     return unicodedata.normalize("NFC", kept).strip()
 
 
+def folded_label(name: str) -> str:
+    """A label name as a case- and width-blind comparison sees it (``Grain``, ``ｇｒａｉｎ`` and ``grain`` alike): how
+    labels that likely mean one class are found, though they stay apart."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
 def shown(name: str) -> str:
     """A label spelling quoted so that two spellings that print alike read apart in a message.
 
