@@ -110,4 +110,4 @@ def test_load_splits_reads_a_file_named_twice_once(tmp_path, monkeypatch, caplog
     splits = builtin.load_splits(str(path), eval=str(other), test="./data.csv")
     assert splits.test is splits.train and splits.eval.texts == ["d"]
     assert sum("differ only in letter case" in message for message in caplog.messages) == 1
-    assert f"{path}: the test data is the training data" in caplog.text and "validation data is" not in caplog.text
+    assert "data.csv: the test data is the training data" in caplog.text and "validation data is" not in caplog.text

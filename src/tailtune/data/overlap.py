@@ -1,0 +1,48 @@
+"""Held-out texts that are training texts too: their scores show what the model remembers, not how it does on new
+texts.
+
+A validation or test file that is a copy of the training file (under another name), or that shares many texts with
+it (splits made twice, a file appended to both), makes every score look better than it is and nothing else fails.
+Texts are compared with their whitespace collapsed, letter case kept. A few shared texts are common in public
+benchmarks (R8 and Reuters-21578 repeat about one test article in 500 in training): below
+:data:`NOTABLE_SHARE` of the held-out texts they are logged at INFO level only, above it they are a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tailtune.data.types import Splits, TextDataset
+
+logger = logging.getLogger(__name__)
+
+#: The share of held-out texts found in training above which the overlap is warned of.
+NOTABLE_SHARE = 0.01
+
+
+def _key(text: str) -> str:
+    return " ".join(text.split())
+
+
+def training_texts_in(train: TextDataset, held_out: TextDataset) -> int:
+    """How many of ``held_out``'s texts (each occurrence counted) are texts of ``train`` too."""
+    seen = {_key(text) for text in train.texts}
+    return sum(_key(text) in seen for text in held_out.texts)
+
+
+def warn_of_training_texts(splits: Splits) -> None:
+    """Warn where the validation or test data is the training data, or shares a notable part of its texts."""
+    for role, data in (("validation", splits.eval), ("test", splits.test)):
+        if data is None or not data.texts:
+            continue
+        shared = len(data.texts) if data is splits.train else training_texts_in(splits.train, data)
+        if shared == len(data.texts):
+            what = "is the training data" if data is splits.train else "holds only texts of the training data"
+            logger.warning("%s: the %s data %s; its scores show how well the model fits texts it trained on, not "
+                           "how it does on new ones", data.source, role, what)  # fmt: skip
+        elif shared:
+            share = shared / len(data.texts)
+            level = logging.WARNING if share >= NOTABLE_SHARE else logging.INFO
+            logger.log(level, "%s: %d of the %d %s texts (%.1f%%) are training texts too (%s); scores on them show "
+                       "what the model remembers", data.source, shared, len(data.texts), role, 100 * share,
+                       splits.train.source)  # fmt: skip
