@@ -77,3 +77,29 @@ def test_long_class_names_end_in_an_ellipsis_not_a_cut():
     assert any(line.startswith(names[0] + " ") for line in lines)
     assert any(line.startswith(names[1] + " ") for line in lines)
     assert any(line.startswith("x" * (NAME_WIDTH - 1) + "… ") for line in lines)
+
+
+def test_long_names_that_would_print_alike_lose_their_middle_or_are_written_whole():
+    """Cut at NAME_WIDTH, two names sharing their first 40 characters would print as one: they lose their middle
+    instead; two that share both ends are written whole (the column widens); a lone long name still ends in '…'."""
+    from tailtune.cli.common import NAME_WIDTH
+
+    prefix = "Clinical pharmacology section, adults: "  # 39 characters
+    names = [prefix + "absorption of the drug", prefix + "distribution of the drug", "y" * 45 + "1" + "y" * 45,
+             "y" * 45 + "2" + "y" * 45, "z" * 60]  # fmt: skip
+    metrics = {**compute_metrics([0, 1, 2, 3, 4], [0, 1, 2, 3, 4], label_names=names, train_counts=[5, 4, 3, 2, 1]),
+               "split": "test"}  # fmt: skip
+    cells = [line[: line.index("  ")].rstrip() for line in metrics_table(metrics).splitlines()[2:]]
+    assert len(set(cells)) == len(names)
+    assert cells[0] == prefix[:20] + "…" + "orption of the drug" and cells[1].endswith("…ibution of the drug")
+    assert len(cells[0]) == NAME_WIDTH
+    assert cells[2:4] == names[2:4]
+    assert cells[4] == "z" * (NAME_WIDTH - 1) + "…"
+
+
+def test_names_holding_line_breaks_or_tabs_stay_on_their_row():
+    names = ["line\nbreak", "tab\there", "no-break\u00a0space"]
+    metrics = {**compute_metrics([0, 1, 2], [0, 1, 2], label_names=names, train_counts=[3, 2, 1]), "split": "test"}
+    lines = metrics_table(metrics).splitlines()
+    assert len(lines) == 2 + len(names)
+    assert [line.split()[0] for line in lines[2:]] == ["line\\nbreak", "tab\\there", "no-break\\u00a0space"]

@@ -4,6 +4,7 @@ one-line error and the exit status of an interruption."""
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from tailtune.errors import TailTuneError
@@ -39,14 +40,15 @@ def metrics_table(metrics: dict[str, Any], *, full_scores: str | None = None) ->
     """
     # Here, not at the top: --help must answer without the libraries the metrics import (sklearn, pandas).
     from tailtune.classtable import class_rows, group_lines, lowest_f1, metrics_confusions, name_list, rarest
+    from tailtune.data.visible import printed_label
     from tailtune.task import get_task
 
     lines = [f"{metrics['split']}: {get_task(metrics.get('task')).summary(metrics)}"]
     rows = class_rows(metrics)
     if len(rows) <= FULL_TABLE_CLASSES:
-        width = _name_width(rows)
+        cells, width = _name_cells(rows)
         lines.append(f"{'class':<{width}} {_SCORES_HEADER}")
-        lines += [f"{_name_cell(row.name, width)} {_row_scores(row)}" for row in rows]
+        lines += [f"{cells[row.name]:<{width}} {_row_scores(row)}" for row in rows]
     else:
         scored = [row for row in rows if row.f1 is not None]  # the rarest the split can say something about
         shown = [
@@ -58,17 +60,18 @@ def metrics_table(metrics: dict[str, Any], *, full_scores: str | None = None) ->
         lines += group_lines(metrics, rows)
         lines.append(f"the {SHOWN_CLASSES} lowest-F1 and {SHOWN_CLASSES} rarest scored of {len(rows)} classes, most "
                      f"frequent in training first (every class {where}):")  # fmt: skip
-        width = _name_width(shown)
+        cells, width = _name_cells(shown)
         lines.append(f"{'class':<{width}} {'group':<6} {_SCORES_HEADER}")
-        lines += [f"{_name_cell(row.name, width)} {row.group:<6} {_row_scores(row)}" for row in shown]
+        lines += [f"{cells[row.name]:<{width}} {row.group:<6} {_row_scores(row)}" for row in shown]
         confusions = metrics_confusions(metrics, SHOWN_CLASSES)
         if confusions:
             lines.append("most frequent confusions (true -> predicted: count of the true class's examples):")
-            lines += [f"  {confusion}" for confusion in confusions]
+            lines += [f"  {confusion.text(printed_label)}" for confusion in confusions]
     absent = metrics.get("absent_classes") or []
     if absent:
+        names = name_list([printed_label(name) for name in absent], 2 * SHOWN_CLASSES)
         lines.append(f"{len(absent)} class(es) with no example here and no prediction are not scored and not in "
-                     f"the macro averages: {name_list(absent, 2 * SHOWN_CLASSES)}")  # fmt: skip
+                     f"the macro averages: {names}")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -76,12 +79,30 @@ def metrics_table(metrics: dict[str, Any], *, full_scores: str | None = None) ->
 NAME_WIDTH = 40
 
 
-def _name_width(rows: list[ClassRow]) -> int:
-    return min(NAME_WIDTH, max([len("class"), 24, *(len(row.name) for row in rows)]))
+def _name_cells(rows: list[ClassRow]) -> tuple[dict[str, str], int]:
+    """Each row's class name as its table cell, and the column's width.
 
+    A name is one line (:func:`~tailtune.data.visible.printed_label`). One longer than :data:`NAME_WIDTH` ends in an
+    ellipsis or, where that would print like another's (``Clinical pharmacology: absorpti…`` twice), loses its
+    middle instead; names that still print alike are written whole.
+    """
+    from tailtune.data.visible import printed_label
 
-def _name_cell(name: str, width: int) -> str:
-    return f"{name if len(name) <= width else name[: width - 1] + '…':<{width}}"
+    printed = {row.name: printed_label(row.name) for row in rows}
+    width = min(NAME_WIDTH, max([len("class"), 24, *map(len, printed.values())]))
+
+    def end_cut(text: str) -> str:
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    def middle_cut(text: str) -> str:
+        kept = width - 1
+        return text if len(text) <= width else text[: kept - kept // 2] + "…" + text[len(text) - kept // 2 :]
+
+    cells = {name: end_cut(text) for name, text in printed.items()}
+    for cut in (middle_cut, str):
+        alike = Counter(cells.values())
+        cells.update({name: cut(printed[name]) for name, cell in cells.items() if alike[cell] > 1})
+    return cells, max(width, *map(len, cells.values()))
 
 
 def _row_scores(row: ClassRow) -> str:

@@ -72,6 +72,16 @@ def shown(name: str) -> str:
     return "'" + "".join(_shown_char(char) for char in name) + "'"
 
 
+_CONTROL_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def printed_label(name: str) -> str:
+    """A label name as one line of a console table: characters that would break the line or print as a blank
+    other than a space (newline, tab, other controls, no-break and other spaces) written as escapes
+    (``\\n``, ``\\u00a0``), the rest as it is."""
+    return "".join(char if char.isprintable() else _CONTROL_ESCAPES.get(char) or _escape(char) for char in name)
+
+
 def _shown_char(char: str) -> str:
     plain = (
         char.isprintable()
@@ -81,8 +91,10 @@ def _shown_char(char: str) -> str:
         and not _conjoining_jamo(char)
         and unicodedata.normalize("NFC", char) == char
     )
-    if plain:
-        return char
+    return char if plain else _escape(char)
+
+
+def _escape(char: str) -> str:
     return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
 
 
