@@ -732,7 +732,7 @@ def test_labels_that_are_lists_written_as_text_are_warned_of(tmp_path, caplog):
     assert warnings == [
         f"{path}: 3 labels in column 'label' are lists written as text (data row 1 (line 2 of the file) has "
         "'['grain', 'wheat']'); each is read as one label. For several labels a text, store lists (JSON lines, "
-        "Parquet) or join the names with a separator and give it as label_separator"
+        "Parquet) or join the names with a separator and give it as label_separator (--label-separator)"
     ]
     caplog.clear()
     few = write_file(tmp_path / "few.csv", "text,label\na,[unknown]\nb,ship\nc,grain\n")
