@@ -103,3 +103,17 @@ def test_names_holding_line_breaks_or_tabs_stay_on_their_row():
     lines = metrics_table(metrics).splitlines()
     assert len(lines) == 2 + len(names)
     assert [line.split()[0] for line in lines[2:]] == ["line\\nbreak", "tab\\there", "no-break\\u00a0space"]
+
+
+def test_wide_names_keep_the_columns_in_line():
+    """Chinese names take two terminal columns a character: every row ends in the same column, and a long wide name
+    is cut by columns, not characters."""
+    from tailtune.cli.common import NAME_WIDTH
+    from tailtune.data.visible import terminal_columns
+
+    names = ["体育", "sport", "经济" * 30]
+    metrics = {**compute_metrics([0, 1, 2], [0, 1, 2], label_names=names, train_counts=[3, 2, 1]), "split": "test"}
+    rows = metrics_table(metrics).splitlines()[1:]
+    assert len({terminal_columns(row) for row in rows}) == 1, rows  # the scores are right-aligned: one end column
+    cell = rows[3][: rows[3].index("…") + 1]
+    assert NAME_WIDTH - 1 <= terminal_columns(cell) <= NAME_WIDTH and cell.startswith("经济经济")

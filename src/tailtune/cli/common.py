@@ -48,7 +48,7 @@ def metrics_table(metrics: dict[str, Any], *, full_scores: str | None = None) ->
     if len(rows) <= FULL_TABLE_CLASSES:
         cells, width = _name_cells(rows)
         lines.append(f"{'class':<{width}} {_SCORES_HEADER}")
-        lines += [f"{cells[row.name]:<{width}} {_row_scores(row)}" for row in rows]
+        lines += [f"{cells[row.name]} {_row_scores(row)}" for row in rows]
     else:
         scored = [row for row in rows if row.f1 is not None]  # the rarest the split can say something about
         shown = [
@@ -62,7 +62,7 @@ def metrics_table(metrics: dict[str, Any], *, full_scores: str | None = None) ->
                      f"frequent in training first (every class {where}):")  # fmt: skip
         cells, width = _name_cells(shown)
         lines.append(f"{'class':<{width}} {'group':<6} {_SCORES_HEADER}")
-        lines += [f"{cells[row.name]:<{width}} {row.group:<6} {_row_scores(row)}" for row in shown]
+        lines += [f"{cells[row.name]} {row.group:<6} {_row_scores(row)}" for row in shown]
         confusions = metrics_confusions(metrics, SHOWN_CLASSES)
         if confusions:
             lines.append("most frequent confusions (true -> predicted: count of the true class's examples):")
@@ -80,29 +80,41 @@ NAME_WIDTH = 40
 
 
 def _name_cells(rows: list[ClassRow]) -> tuple[dict[str, str], int]:
-    """Each row's class name as its table cell, and the column's width.
+    """Each row's class name as its table cell, padded to the column's width in terminal columns, and the width.
 
-    A name is one line (:func:`~tailtune.data.visible.printed_label`). One longer than :data:`NAME_WIDTH` ends in an
-    ellipsis or, where that would print like another's (``Clinical pharmacology: absorpti…`` twice), loses its
-    middle instead; names that still print alike are written whole.
+    A name is one line (:func:`~tailtune.data.visible.printed_label`); a wide character (Chinese, Japanese, Korean)
+    takes two columns. One wider than :data:`NAME_WIDTH` ends in an ellipsis or, where that would print like
+    another's (``Clinical pharmacology: absorpti…`` twice), loses its middle instead; names that still print alike
+    are written whole.
     """
-    from tailtune.data.visible import printed_label
+    from tailtune.data.visible import printed_label, terminal_columns
 
     printed = {row.name: printed_label(row.name) for row in rows}
-    width = min(NAME_WIDTH, max([len("class"), 24, *map(len, printed.values())]))
+    width = min(NAME_WIDTH, max([len("class"), 24, *map(terminal_columns, printed.values())]))
+
+    def first(text: str, columns: int) -> str:  # the longest start of text that fits in columns
+        kept = ""
+        for char in text:
+            if terminal_columns(kept + char) > columns:
+                break
+            kept += char
+        return kept
 
     def end_cut(text: str) -> str:
-        return text if len(text) <= width else text[: width - 1] + "…"
+        return text if terminal_columns(text) <= width else first(text, width - 1) + "…"
 
     def middle_cut(text: str) -> str:
-        kept = width - 1
-        return text if len(text) <= width else text[: kept - kept // 2] + "…" + text[len(text) - kept // 2 :]
+        if terminal_columns(text) <= width:
+            return text
+        tail = first(text[::-1], (width - 1) // 2)[::-1]
+        return first(text, width - 1 - terminal_columns(tail)) + "…" + tail
 
     cells = {name: end_cut(text) for name, text in printed.items()}
     for cut in (middle_cut, str):
         alike = Counter(cells.values())
         cells.update({name: cut(printed[name]) for name, cell in cells.items() if alike[cell] > 1})
-    return cells, max(width, *map(len, cells.values()))
+    width = max(width, *map(terminal_columns, cells.values()))
+    return {name: cell + " " * (width - terminal_columns(cell)) for name, cell in cells.items()}, width
 
 
 def _row_scores(row: ClassRow) -> str:

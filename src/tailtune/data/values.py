@@ -290,8 +290,8 @@ def _warn_list_literals(table: Table, column: str, names: Sequence[str | None]) 
     first = listed[0]
     logger.warning("%s: %d labels in column '%s' are lists written as text (%s %s); each is read as one label. For "
                    "several labels a text, store lists (JSON lines, Parquet) or join the names with a separator and "
-                   "give it as label_separator (--label-separator)", table.source, len(listed), column, _describe_rows(table, [first]),
-                   shown(names[first]))  # fmt: skip
+                   "give it as label_separator (--label-separator)", table.source, len(listed), column,
+                   _describe_rows(table, [first]), shown(names[first]))  # fmt: skip
 
 
 def _warn_case_variants(source: str, names: Iterable[str]) -> None:

@@ -82,6 +82,19 @@ def printed_label(name: str) -> str:
     return "".join(char if char.isprintable() else _CONTROL_ESCAPES.get(char) or _escape(char) for char in name)
 
 
+def terminal_columns(text: str) -> int:
+    """How many columns ``text`` takes in a terminal: two for a wide character (Chinese, Japanese, Korean, full-width
+    forms), none for a combining mark or an invisible one, one for the rest."""
+    return sum(
+        2
+        if unicodedata.east_asian_width(char) in "WF"
+        else 0
+        if unicodedata.combining(char) or is_invisible(char)
+        else 1
+        for char in text
+    )
+
+
 def _shown_char(char: str) -> str:
     plain = (
         char.isprintable()
