@@ -339,9 +339,16 @@ def test_bad_counts_are_refused(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["ntr-focal", "db", "cb-ntr"])
-def test_a_label_on_every_text_is_refused_by_ntr(name: str) -> None:
-    with pytest.raises(TailTuneError, match="label 1 is carried by all 20 training texts"):
-        build_multilabel_loss(name, label_counts=[10, 20, 1], num_texts=20)
+def test_a_label_on_every_text_takes_the_prior_of_all_but_half_a_text(name: str) -> None:
+    """log(1/p - 1) is -inf at p = 1: such a label's NTR bias is kappa * log(0.5 / 19.5), the others' as before."""
+    loss = build_multilabel_loss(name, label_counts=[10, 20, 1], num_texts=20)
+    kappa = loss.kappa
+    expected = [kappa * math.log(20 / 10 - 1), kappa * math.log(0.5 / 19.5), kappa * math.log(20 / 1 - 1)]
+    assert loss.nu.tolist() == pytest.approx(expected, rel=1e-6)
+    logits = torch.tensor([[3.0, 5.0, -2.0], [-1.0, 4.0, 0.5]], requires_grad=True)
+    value = loss(logits, torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]))
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
 
 
 def test_unknown_names_and_parameters() -> None:

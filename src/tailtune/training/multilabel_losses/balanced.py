@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import torch
 
-from tailtune.errors import TailTuneError
 from tailtune.training.multilabel_losses.base import (
     MultiLabelLoss,
     _negative_term,
@@ -37,7 +36,8 @@ class NTRFocalLoss(MultiLabelLoss):
     and of Huang et al.'s text setting.
 
     Args:
-        label_counts: Training texts carrying each label; each must be below ``num_texts``.
+        label_counts: Training texts carrying each label, at most ``num_texts`` (a label on every text takes the
+            prior ``(N - 1/2) / N``, where the formula's bias would be infinite).
         num_texts: Number of training texts ``N``.
         kappa: Scale of the prior bias, ``>= 0``.
         lam: ``lambda``, the scale of the negatives' logits, ``> 0``.
@@ -56,15 +56,9 @@ class NTRFocalLoss(MultiLabelLoss):
         self.kappa = _param(self.name, "kappa", kappa, minimum=0)
         self.lam = _param(self.name, "lam", lam, above=0)
         self.gamma = _param(self.name, "gamma", gamma, minimum=0)
-        everywhere = (self._counts >= self.num_texts).nonzero()
-        if len(everywhere):
-            label = int(everywhere[0])
-            # log(1/p - 1) is -inf when a label is on every text: no negative to tolerate, no finite bias.
-            raise TailTuneError(
-                f"label {label} is carried by all {self.num_texts} training texts; negative-tolerant "
-                f"regularisation (loss {self.name!r}) needs at least one training text without each label"
-            )
-        prior = self._counts / self.num_texts
+        # log(1/p - 1) is -inf for a label on every text (the readers warn of one): it is given the prior of
+        # N - 1/2 texts, as if half a text lacked it, so that its bias stays finite and the others' are unchanged.
+        prior = self._counts.clamp(max=self.num_texts - 0.5) / self.num_texts
         self.register_buffer("nu", (self.kappa * torch.log(1.0 / prior - 1.0)).to(torch.float32))
 
     def _ntr_terms(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -94,7 +88,7 @@ class DistributionBalancedLoss(NTRFocalLoss):
     setting, after Wu et al.
 
     Args:
-        label_counts: Training texts carrying each label; each must be below ``num_texts``.
+        label_counts: Training texts carrying each label, at most ``num_texts`` (see :class:`NTRFocalLoss`).
         num_texts: Number of training texts ``N``.
         alpha: Smoothing floor, ``>= 0``.
         beta: Smoothing steepness, ``>= 0``; 0 makes ``r_hat`` the constant ``alpha + 1/2``.
@@ -140,7 +134,7 @@ class ClassBalancedNTRLoss(NTRFocalLoss):
     ``beta = 0.9999``, ``kappa = 0.05``, ``lambda = 2``, ``gamma = 2``.
 
     Args:
-        label_counts: Training texts carrying each label; each must be below ``num_texts``.
+        label_counts: Training texts carrying each label, at most ``num_texts`` (see :class:`NTRFocalLoss`).
         num_texts: Number of training texts ``N``.
         beta: Effective-number hyperparameter, in ``[0, 1)``.
         kappa: Scale of the NTR prior bias, ``>= 0``.
