@@ -310,6 +310,32 @@ def test_head_saved_as_initialised_is_refused(model_dirs, tmp_path):
             load(folder)
 
 
+def test_a_multi_label_checkpoint_trained_elsewhere_predicts_label_sets(model_dirs, tmp_path):
+    """A classifier plain transformers trained with problem_type multi_label_classification is read as one: each
+    label where sigmoid(logit) > 0.5, as transformers' own pipeline with function_to_apply='sigmoid' does."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from tailtune.classifier import TailTuner
+
+    folder = tmp_path / "multi-label"
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(model_dirs["bert"]), num_labels=3, problem_type="multi_label_classification",
+        id2label={0: "grain", 1: "wheat", 2: "ship"}, label2id={"grain": 0, "wheat": 1, "ship": 2},
+    )  # fmt: skip
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([2.0, 0.5, -3.0]))  # every text: grain and wheat, never ship
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(str(model_dirs["bert"])).save_pretrained(folder)
+    tuner = TailTuner.load(str(folder))
+    assert tuner.task.name == "multi-label" and list(tuner.classes_) == ["grain", "wheat", "ship"]
+    assert tuner.predict(["a text", "another"]).tolist() == [[1, 1, 0], [1, 1, 0]]
+    expected = 1 / (1 + np.exp(-np.array([2.0, 0.5, -3.0])))
+    assert tuner.predict_proba(["a text"])[0] == pytest.approx(expected, abs=1e-6)
+
+
 def test_saving_keeps_a_checkpoints_own_code_map(tmp_path):
     """Re-saving drops an auto_map into tailtune's old modeling file, but keeps one into a checkpoint's own code."""
     from tailtune.models.saved import mark_folder, needs_own_classes

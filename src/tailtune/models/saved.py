@@ -57,8 +57,9 @@ class SavedRecord:
         train_counts: Training examples per label name.
         calibration: The decision rule folded into the bias (:meth:`tailtune.training.calibration.Calibration.to_dict`).
         base_model_type: The architecture's own model type (``bert``) when the folder declares tailtune's own.
-        task: What its labels are (:mod:`tailtune.task`); None where not recorded (models saved before tasks were
-            named, all single-label).
+        task: What its labels are (:mod:`tailtune.task`); for a checkpoint tailtune did not train, ``multi-label``
+            where its config's ``problem_type`` says ``multi_label_classification``, else None (one label a text,
+            as models saved before tasks were named).
     """
 
     pooling: str | None = None
@@ -124,6 +125,8 @@ def read_record(config: Any) -> SavedRecord:
     values = {name: get(PREFIX + name) for name in FIELDS}
     if values["label_kind"] is None and get(PREFIX + "integer_labels"):
         values["label_kind"] = "integer"
+    if values["task"] is None and get("problem_type") == "multi_label_classification":
+        values["task"] = "multi-label"  # a checkpoint trained elsewhere for label sets: sigmoid(logit) > 0.5 each
     return SavedRecord(**{name: value for name, value in values.items() if value is not None})
 
 
