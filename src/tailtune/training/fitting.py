@@ -45,6 +45,7 @@ from tailtune.training.calibration import Calibration, fold_into_bias, prior_tau
 from tailtune.training.cost import RunPlan, plan_fit
 from tailtune.training.loop import HookList, StageHooks, StageReport, predict_logits, train_stages
 from tailtune.training.selection import EpochSelector, Score, StageChoice, carve_validation, refit_config
+from tailtune.training.unknown_tokens import warn_of_unreadable_texts
 
 if TYPE_CHECKING:
     import torch
@@ -78,10 +79,8 @@ class FitContext:
     label_kind: str | None = None
 
     @classmethod
-    def of(
-        cls, config: RunConfig, train: TextDataset, label_map: LabelMap, accelerator: Accelerator, *,
-        show_progress: bool = True,
-    ) -> FitContext:  # fmt: skip
+    def of(cls, config: RunConfig, train: TextDataset, label_map: LabelMap, accelerator: Accelerator, *,
+           show_progress: bool = True) -> FitContext:  # fmt: skip
         """The context of a run on the training data ``train``."""
         return cls(config, label_map, accelerator, label_map.counts(train), show_progress, task_of(train))
 
@@ -328,6 +327,7 @@ def train_model(
     check_model_takes(model, [stage.trainable for stage in config.stages], config.calibrate)  # fail now, not later
     model.config.problem_type = ctx.task.problem_type  # what plain transformers scores the logits with
     encoded = encode(tokenizer, train.texts, ctx.task.encode(label_map, train), max_length=config.max_length)
+    warn_of_unreadable_texts(tokenizer, encoded, train.source)
     history = HookList(hooks)
     selector = None
     listeners: list[StageHooks] = []
