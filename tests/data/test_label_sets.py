@@ -257,8 +257,11 @@ def test_an_unseen_label_that_differs_only_in_case_is_named_beside_its_near_twin
     from tailtune.data.types import LabelMap
     from tailtune.errors import TailTuneError
 
-    label_map = LabelMap.from_labels(["money", "sport"])
-    with pytest.raises(TailTuneError, match=r"\('Money' is the model's 'money' in another letter case or width\)$"):
+    label_map = LabelMap.from_labels(["money", "sport", "Sport"])
+    with pytest.raises(TailTuneError, match=r"\('Money' is the model's 'money' in another letter case, width or "
+                                            r"spacing\)$"):  # fmt: skip
         label_map.encode(["Money", "sport"], source="t.csv")
+    with pytest.raises(TailTuneError, match=r"\('SPORT' is the model's 'Sport' or 'sport' in another letter case"):
+        label_map.encode(["SPORT"], source="t.csv")
     with pytest.raises(TailTuneError, match=r"retrain with them$"):
         label_map.encode(["weather"], source="t.csv")

@@ -697,18 +697,22 @@ def test_label_spellings_that_print_alike_are_one_class_with_a_warning(tmp_path,
     ]
 
 
-def test_labels_differing_only_in_case_or_width_stay_apart_with_a_warning(tmp_path, caplog):
-    rows = ["grain", "Grain", "grain", "GRAIN", "crude", "\uff43\uff52\uff55\uff44\uff45", "ship"]
+def test_labels_differing_only_in_case_width_or_spacing_stay_apart_with_a_warning(tmp_path, caplog):
+    rows = ["grain", "Grain", "grain", "GRAIN", "crude", "\uff43\uff52\uff55\uff44\uff45", "ship", "money fx",
+            '"money\tfx"', "money  fx", "money\u00a0fx"]  # fmt: skip
     path = write_file(tmp_path / "d.csv", "text,label\n" + "".join(f"t{i},{y}\n" for i, y in enumerate(rows)))
     with caplog.at_level("WARNING", logger="tailtune"):
         ds = read_dataset(path)
-    assert ds.labels == rows
+    assert ds.labels == [*rows[:8], "money\tfx", *rows[9:]]
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings == [
-        f"{path}: labels 'grain' on 2 texts, 'GRAIN' on 1 text, 'Grain' on 1 text differ only in letter case or "
-        "character width; read as 3 classes (if they are one, write them one way)",
-        f"{path}: labels 'crude' on 1 text, '\uff43\uff52\uff55\uff44\uff45' on 1 text differ only in letter case or "
-        "character width; read as 2 classes (if they are one, write them one way)",
+        f"{path}: labels 'grain' on 2 texts, 'GRAIN' on 1 text, 'Grain' on 1 text differ only in letter case, "
+        "character width or white space; read as 3 classes (if they are one, write them one way)",
+        f"{path}: labels 'crude' on 1 text, '\uff43\uff52\uff55\uff44\uff45' on 1 text differ only in letter case, "
+        "character width or white space; read as 2 classes (if they are one, write them one way)",
+        f"{path}: labels 'money\\u0009fx' on 1 text, 'money  fx' on 1 text, 'money fx' on 1 text, 'money\\u00a0fx' on "
+        "1 text differ only in letter case, character width or white space; read as 4 classes (if they are one, "
+        "write them one way)",
     ]
 
 

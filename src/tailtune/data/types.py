@@ -134,9 +134,11 @@ class LabelMap:
         mapping = self._lookup(source)
         unknown = sorted({v for v in values if v not in mapping and normal_label(v) not in mapping})
         if unknown:
-            folded = {folded_label(name): name for name in self.labels}
-            near = [f"{shown(name)} is the model's {shown(folded[folded_label(name)])} in another letter case or width"
-                    for name in unknown if folded_label(name) in folded]  # fmt: skip
+            folded: dict[str, list[str]] = {}
+            for known in self.labels:
+                folded.setdefault(folded_label(known), []).append(known)
+            near = [f"{shown(name)} is the model's {' or '.join(map(shown, folded[folded_label(name)]))} in another "
+                    "letter case, width or spacing" for name in unknown if folded_label(name) in folded]  # fmt: skip
             raise TailTuneError(
                 f"{source}: label(s) {quote_names(unknown)} never seen in training; the model knows "
                 f"{quote_names(self.labels)} - relabel those rows or retrain with them"

@@ -4,8 +4,9 @@ every source (each file format, the hub, the Python API) goes through.
 - Labels: a string label is put in the one form labels are compared in (:func:`~tailtune.data.visible.normal_label`:
   invisible characters such as zero-width spaces removed, Unicode NFC, surrounding whitespace stripped); two
   spellings of one source that meet in that form are one class, with a warning naming both. Labels that differ
-  only in letter case or character width (``Grain`` and ``grain``, ``ｃｒｕｄｅ`` and ``crude``) stay apart, since
-  case can carry meaning (gene names, tickers), with a warning naming them and their counts. A whole-number float
+  only in letter case, character width or the white space inside them (``Grain`` and ``grain``, ``ｃｒｕｄｅ`` and
+  ``crude``, ``money fx`` written with a tab or two spaces) stay apart, since case can carry meaning (gene names,
+  tickers), with a warning naming them and their counts. A whole-number float
   (``1.0``) and a string that is a plain decimal literal with an all-zero fraction (``"1.0"``, ``"-3.00"``)
   both become the integer name ``"1"``, ``"-3"``; other strings stay as written (``"1e3"``, ``"2.50"``,
   ``"007"``, ``"NA"``); booleans become ``"True"``/``"False"``. A missing label (empty, null, NaN, or nothing
@@ -295,7 +296,8 @@ def _warn_list_literals(table: Table, column: str, names: Sequence[str | None]) 
 
 
 def _warn_case_variants(source: str, names: Iterable[str]) -> None:
-    """Warn of labels that differ only in letter case or character width: two classes that are likely one."""
+    """Warn of labels that differ only in letter case, character width or white space: two classes that are likely
+    one."""
     counts = Counter(names)
     groups: dict[str, list[str]] = {}
     for name in counts:
@@ -303,11 +305,11 @@ def _warn_case_variants(source: str, names: Iterable[str]) -> None:
     variants = [sorted(group, key=lambda name: (-counts[name], name)) for group in groups.values() if len(group) > 1]
     for group in variants[:_MAX_ROWS_SHOWN]:
         ways = ", ".join(f"{shown(name)} on {counts[name]} text{'s' if counts[name] > 1 else ''}" for name in group)
-        logger.warning("%s: labels %s differ only in letter case or character width; read as %d classes (if they "
-                       "are one, write them one way)", source, ways, len(group))  # fmt: skip
+        logger.warning("%s: labels %s differ only in letter case, character width or white space; read as %d classes "
+                       "(if they are one, write them one way)", source, ways, len(group))  # fmt: skip
     if len(variants) > _MAX_ROWS_SHOWN:
-        logger.warning("%s: %d more groups of labels differ only in letter case or character width; each label "
-                       "read as its own class", source, len(variants) - _MAX_ROWS_SHOWN)  # fmt: skip
+        logger.warning("%s: %d more groups of labels differ only in letter case, character width or white space; "
+                       "each label read as its own class", source, len(variants) - _MAX_ROWS_SHOWN)  # fmt: skip
 
 
 def _written_name(value: Any) -> str | None:

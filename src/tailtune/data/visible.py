@@ -58,9 +58,10 @@ def normal_label(name: str) -> str:
 
 
 def folded_label(name: str) -> str:
-    """A label name as a case- and width-blind comparison sees it (``Grain``, ``ｇｒａｉｎ`` and ``grain`` alike): how
-    labels that likely mean one class are found, though they stay apart."""
-    return unicodedata.normalize("NFKC", name).casefold()
+    """A label name as a case-, width- and spacing-blind comparison sees it (``Grain``, ``ｇｒａｉｎ`` and ``grain``
+    alike; ``money  fx``, ``money<tab>fx`` and ``money fx`` alike): how labels that likely mean one class are found,
+    though they stay apart."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def shown(name: str) -> str:
