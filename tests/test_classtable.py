@@ -78,3 +78,26 @@ def test_lowest_f1_ties_put_the_frequent_class_first():
     names = ["big", "mid", "rare"]
     metrics = compute_metrics([0, 1, 2, 0], [1, 0, 0, 0], label_names=names, train_counts=[50, 20, 2])
     assert [row.name for row in lowest_f1(class_rows(metrics), 2)] == ["mid", "rare"]
+
+
+def test_short_names_stay_apart_and_on_one_line():
+    """Cut at 12 columns, two names that start alike lose their middle instead of their end; a line break is written
+    escaped; a lone long name ends in an ellipsis; a wide character counts two columns."""
+    from tailtune.classtable import short_names
+
+    names = ["pharmacology absorption", "pharmacology distribution", "ship\nline", "x" * 20, "经济" * 10]
+    assert short_names(names, 12) == {
+        "pharmacology absorption": "pharma…ption",
+        "pharmacology distribution": "pharma…ution",
+        "ship\nline": "ship\\nline",
+        "x" * 20: "x" * 11 + "…",
+        "经济" * 10: "经济经济经…",
+    }
+
+
+def test_label_names_in_markdown_keep_what_tells_them_apart():
+    from tailtune.markdown import escape_label_md, escape_md
+
+    assert escape_label_md("money  fx") == "money &nbsp;fx" != escape_label_md("money fx")
+    assert escape_label_md("money\tfx") == "money\\\\tfx" and escape_label_md("a|b") == "a\\|b"
+    assert escape_md("a text\nof  two lines") == "a text of two lines"  # texts: white space collapsed

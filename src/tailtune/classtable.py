@@ -8,6 +8,7 @@ here, once; each of them only lays it out.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -172,6 +173,42 @@ def name_list(names: Sequence[str], limit: int) -> str:
     """``a, b, c`` or, past ``limit`` names, ``a, b, c and 7 more``."""
     shown = ", ".join(names[:limit])
     return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
+
+
+def short_names(names: Sequence[str], width: int) -> dict[str, str]:
+    """Each class name as one line of at most ``width`` terminal columns where that keeps it apart from the others.
+
+    A name is first written as one line (:func:`~tailtune.data.visible.printed_label`: a line break or tab escaped); a
+    wide character (Chinese, Japanese, Korean) takes two columns. One wider than ``width`` ends in an ellipsis or,
+    where that would print like another's (``Clinical pharmacology: absorpti…`` twice), loses its middle instead;
+    names that still print alike are written whole.
+    """
+    from tailtune.data.visible import printed_label, terminal_columns
+
+    printed = {name: printed_label(name) for name in names}
+
+    def first(text: str, columns: int) -> str:  # the longest start of text that fits in columns
+        kept = ""
+        for char in text:
+            if terminal_columns(kept + char) > columns:
+                break
+            kept += char
+        return kept
+
+    def end_cut(text: str) -> str:
+        return text if terminal_columns(text) <= width else first(text, width - 1) + "…"
+
+    def middle_cut(text: str) -> str:
+        if terminal_columns(text) <= width:
+            return text
+        tail = first(text[::-1], (width - 1) // 2)[::-1]
+        return first(text, width - 1 - terminal_columns(tail)) + "…" + tail
+
+    shorts = {name: end_cut(text) for name, text in printed.items()}
+    for cut in (middle_cut, str):
+        alike = Counter(shorts.values())
+        shorts.update({name: cut(printed[name]) for name, short in shorts.items() if alike[short] > 1})
+    return shorts
 
 
 def fmt_score(value: float | None, digits: int = 4, missing: str = "-") -> str:

@@ -14,3 +14,13 @@ def escape_md(text: object) -> str:
     Entities (rather than backslashes) for ``<`` keep raw HTML out even of renderers that ignore escapes.
     """
     return _MD_SPECIAL.sub(r"\\\1", html.escape(" ".join(str(text).split()), quote=False))
+
+
+def escape_label_md(name: object) -> str:
+    """Escape a label name for Markdown so that two names stay apart as they do in the console: a line break or tab
+    is written escaped (:func:`~tailtune.data.visible.printed_label`) and a run of spaces keeps its length (where
+    :func:`escape_md` collapses white space, as a text's lines should be)."""
+    from tailtune.data.visible import printed_label
+
+    escaped = _MD_SPECIAL.sub(r"\\\1", html.escape(printed_label(str(name)), quote=False))
+    return re.sub(r"(?<= ) ", "&nbsp;", escaped)

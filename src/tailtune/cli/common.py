@@ -4,7 +4,6 @@ one-line error and the exit status of an interruption."""
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from tailtune.errors import TailTuneError
@@ -80,40 +79,13 @@ NAME_WIDTH = 40
 
 
 def _name_cells(rows: list[ClassRow]) -> tuple[dict[str, str], int]:
-    """Each row's class name as its table cell, padded to the column's width in terminal columns, and the width.
+    """Each row's class name as its table cell (:func:`~tailtune.classtable.short_names`, at most
+    :data:`NAME_WIDTH` terminal columns where that keeps names apart), padded to the column's width, and the width."""
+    from tailtune.classtable import short_names
+    from tailtune.data.visible import terminal_columns
 
-    A name is one line (:func:`~tailtune.data.visible.printed_label`); a wide character (Chinese, Japanese, Korean)
-    takes two columns. One wider than :data:`NAME_WIDTH` ends in an ellipsis or, where that would print like
-    another's (``Clinical pharmacology: absorpti…`` twice), loses its middle instead; names that still print alike
-    are written whole.
-    """
-    from tailtune.data.visible import printed_label, terminal_columns
-
-    printed = {row.name: printed_label(row.name) for row in rows}
-    width = min(NAME_WIDTH, max([len("class"), 24, *map(terminal_columns, printed.values())]))
-
-    def first(text: str, columns: int) -> str:  # the longest start of text that fits in columns
-        kept = ""
-        for char in text:
-            if terminal_columns(kept + char) > columns:
-                break
-            kept += char
-        return kept
-
-    def end_cut(text: str) -> str:
-        return text if terminal_columns(text) <= width else first(text, width - 1) + "…"
-
-    def middle_cut(text: str) -> str:
-        if terminal_columns(text) <= width:
-            return text
-        tail = first(text[::-1], (width - 1) // 2)[::-1]
-        return first(text, width - 1 - terminal_columns(tail)) + "…" + tail
-
-    cells = {name: end_cut(text) for name, text in printed.items()}
-    for cut in (middle_cut, str):
-        alike = Counter(cells.values())
-        cells.update({name: cut(printed[name]) for name, cell in cells.items() if alike[cell] > 1})
-    width = max(width, *map(terminal_columns, cells.values()))
+    cells = short_names([row.name for row in rows], NAME_WIDTH)
+    width = max(24, *map(terminal_columns, cells.values()))
     return {name: cell + " " * (width - terminal_columns(cell)) for name, cell in cells.items()}, width
 
 

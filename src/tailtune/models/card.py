@@ -23,7 +23,7 @@ from tailtune.classtable import (
     rarest_line,
 )
 from tailtune.config import RunConfig
-from tailtune.markdown import escape_md
+from tailtune.markdown import escape_label_md, escape_md
 from tailtune.metrics import GROUPS
 from tailtune.models.lengths import MAX_WINDOWS
 from tailtune.models.saved import SavedRecord, code_file, read_record
@@ -161,7 +161,7 @@ def _data_section(labels: list[str], counts: list[int], source: str | None, *, m
         spans = group_spans((group, n) for _, group, n in ordered)
         lines += ["; ".join(f"{group}: {span}" for group, span in spans.items()) + ".", ""]
         folded = f"Training examples of all {len(labels)} classes, from the most frequent to the rarest"
-    rows = [f"| {escape_md(name)} | {group} | {n} |" for name, group, n in ordered]
+    rows = [f"| {escape_label_md(name)} | {group} | {n} |" for name, group, n in ordered]
     return lines + _table("| class | group | training examples |", "| --- | --- | ---: |", rows, folded) + [""]
 
 
@@ -217,23 +217,23 @@ def _results_section(metrics: dict[str, Any], headline: tuple[tuple[str, str], .
     absent = metrics.get("absent_classes") or []
     if absent:
         lines += [f"Classes with no example in these data and no prediction are not scored and not in the averages: "
-                  f"{', '.join(escape_md(name) for name in absent)}.", ""]  # fmt: skip
+                  f"{', '.join(escape_label_md(name) for name in absent)}.", ""]  # fmt: skip
     rows = class_rows(metrics)
     folded = None
     if len(rows) > FOLD_CLASSES:
-        lines += [f"{_sentence(rarest_line(rows, NAMED_CLASSES, escape_md))}.",
-                  "", f"{_sentence(lowest_line(rows, NAMED_CLASSES, escape_md))}.", ""]  # fmt: skip
+        lines += [f"{_sentence(rarest_line(rows, NAMED_CLASSES, escape_label_md))}.",
+                  "", f"{_sentence(lowest_line(rows, NAMED_CLASSES, escape_label_md))}.", ""]  # fmt: skip
         folded = f"Per class: all {len(rows)} classes, from the most frequent in training to the rarest"
     confusions = metrics_confusions(metrics, NAMED_CLASSES)
     if confusions:
         lines += ["Most frequent confusions (true -> predicted: count of the true class's examples):", ""]
-        lines += [f"- {confusion.text(escape_md)}" for confusion in confusions] + [""]
+        lines += [f"- {confusion.text(escape_label_md)}" for confusion in confusions] + [""]
     if folded is None:
         lines += ["Per class, from the most frequent in training to the rarest:", ""]
     table = []
     for row in rows:
         scores = " | ".join(_fmt(value, missing="-") for value in (row.precision, row.recall, row.f1))
-        table.append(f"| {escape_md(row.name)} | {row.group} | {row.train_count} | {scores} | {row.support} |")
+        table.append(f"| {escape_label_md(row.name)} | {row.group} | {row.train_count} | {scores} | {row.support} |")
     header = "| class | group | training examples | precision | recall | F1 | support |"
     return lines + _table(header, "| --- | --- | ---: | ---: | ---: | ---: | ---: |", table, folded) + [""]
 
@@ -288,12 +288,12 @@ def _limits_section(labels: list[str], counts: list[int], max_length: int, long_
     few = [(name, n) for name, _, n in _ordered(labels, counts) if n < FEW_EXAMPLES]
     lines = ["## Limits", ""]
     if len(few) > 2 * NAMED_CLASSES:
-        named = ", ".join(f"{escape_md(name)} ({n})" for name, n in rarest(few, 2 * NAMED_CLASSES))
+        named = ", ".join(f"{escape_label_md(name)} ({n})" for name, n in rarest(few, 2 * NAMED_CLASSES))
         lines.append(f"{len(few)} classes have fewer than {FEW_EXAMPLES} training examples (all in the table above); "
                      f"the rarest: {named}. Their scores rest on few examples and will vary with new data more than "
                      "the others'.")  # fmt: skip
     elif few:
-        named = ", ".join(f"{escape_md(name)} ({n})" for name, n in few)
+        named = ", ".join(f"{escape_label_md(name)} ({n})" for name, n in few)
         lines.append(f"Classes with fewer than {FEW_EXAMPLES} training examples: {named}. Their scores rest on "
                      "few examples and will vary with new data more than the others'.")  # fmt: skip
     else:

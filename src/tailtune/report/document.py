@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tailtune import __version__
-from tailtune.markdown import escape_md
+from tailtune.data.visible import printed_label
+from tailtune.markdown import escape_label_md, escape_md
 
 _CSS = """
 :root { color-scheme: light; }
@@ -78,6 +79,17 @@ class Cell:
     numeric: bool = False
     strong: bool = False
     wide: bool = False
+    label: bool = False  # a label name: kept apart from names that differ only in white space (escape_label_md)
+
+    def html(self) -> str:
+        """The cell's text as HTML."""
+        if not self.label:
+            return _escape_html(self.text)
+        return re.sub(r"(?<= ) ", "&nbsp;", _escape_html(printed_label(self.text)))
+
+    def markdown(self) -> str:
+        """The cell's text as Markdown."""
+        return escape_label_md(self.text) if self.label else escape_md(self.text)
 
 
 @dataclass
@@ -136,7 +148,7 @@ class Document:
             for cell in row:
                 # Short names stay on one line; long texts and paths may wrap.
                 css = "num" if cell.numeric else "text" if cell.wide else "nw" if len(cell.text) <= 24 else ""
-                content = f"<strong>{_escape_html(cell.text)}</strong>" if cell.strong else _escape_html(cell.text)
+                content = f"<strong>{cell.html()}</strong>" if cell.strong else cell.html()
                 tds.append(f'<td class="{css}">{content}</td>' if css else f"<td>{content}</td>")
             body.append("<tr>" + "".join(tds) + "</tr>")
         self.html_parts.append(
@@ -145,9 +157,7 @@ class Document:
         md = ["| " + " | ".join(escape_md(h) for h in header) + " |"]
         md.append("|" + "|".join("---:" if numeric[i] else "---" for i in range(len(header))) + "|")
         for row in cells:
-            md.append(
-                "| " + " | ".join(f"**{escape_md(c.text)}**" if c.strong else escape_md(c.text) for c in row) + " |"
-            )
+            md.append("| " + " | ".join(f"**{c.markdown()}**" if c.strong else c.markdown() for c in row) + " |")
         self.md_parts.append("\n".join(md) + "\n")
 
     def figure(self, name: str, png: bytes, alt: str, caption: str) -> None:

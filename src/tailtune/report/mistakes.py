@@ -194,8 +194,8 @@ def examples_section(doc: Document, ctx: ReportContext) -> None:
                 rows.append(
                     [
                         Cell(f"{strategy} (seed {run.seed})"),
-                        Cell(example["label"]),
-                        Cell(example["predicted"]),
+                        Cell(example["label"], label=True),
+                        Cell(example["predicted"], label=True),
                         Cell("-" if score != score else f"{score:.2f}", numeric=True),
                         Cell(_truncate(example["text"]), wide=True),
                     ]

@@ -18,6 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator, ScalarFormatter
 
+from tailtune.classtable import short_names
+from tailtune.data.visible import printed_label
+
 DPI = 110
 _PALETTE = [
     "#3b6fb6",
@@ -65,11 +68,11 @@ def plain(text: object, limit: int = 28) -> str:
     A character no installed font has (CJK or emoji on a machine without such fonts) is written as its code
     point, ``<U+4E2D>``, instead of an empty box: labels stay distinct, and the report's tables name them.
     """
-    value = str(text)
+    value = printed_label(str(text))  # one line: a line break or tab inside a label is drawn escaped
     if len(value) > limit:
         value = value[: limit - 1] + "…"
     covered = _fonts()[1]
-    value = "".join(c if ord(c) in covered or c.isspace() else f"<U+{ord(c):04X}>" for c in value)
+    value = "".join(c if ord(c) in covered or c == " " else f"<U+{ord(c):04X}>" for c in value)
     # A "$" would start mathtext, which can fail to parse on arbitrary labels.
     return value.replace("$", r"\$")
 
@@ -142,7 +145,7 @@ def class_distribution(panels: list[tuple[str, list[str], list[int], dict[str, s
         if len(labels) <= 40:
             ax.set_xticks(
                 x,
-                [plain(name, 18) for name in labels],
+                [plain(short, len(short)) for short in short_names(labels, 18).values()],
                 rotation=45 if len(labels) > 4 else 0,
                 ha="right" if len(labels) > 4 else "center",
             )
@@ -303,7 +306,7 @@ def confusion_matrices(labels: list[str], shares: dict[str, np.ndarray], titles:
                         color="white" if value > 0.6 else _TEXT,
                     )
         if n <= 30:
-            short = [plain(name, 14) for name in labels]
+            short = [plain(name, len(name)) for name in short_names(labels, 14).values()]
             size = 8 if n <= 12 else 6
             ax.set_xticks(
                 range(n),

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from tailtune.classtable import rarest
+from tailtune.data.visible import printed_label
 from tailtune.experiments.summary import (
     METRIC_TITLES,
     METRICS,
@@ -174,7 +175,7 @@ def per_class_section(doc: Document, ctx: ReportContext) -> None:
         doc.open_details(f"Per-class F1 table: {variant} ({len(counts)} classes, most frequent in training first)")
         rows = []
         for name, group in ordered:
-            cells = [Cell(name), Cell(group), Cell(str(counts[name]), numeric=True),
+            cells = [Cell(name, label=True), Cell(group), Cell(str(counts[name]), numeric=True),
                      Cell(fmt_value(support.get(name)), numeric=True)]  # fmt: skip
             for strategy in strategies:
                 cells.append(Cell(fmt_over_seeds(ctx.rows[(variant, strategy)], "per_class_f1", name), numeric=True))
@@ -190,7 +191,7 @@ def _rarest_lines(ctx: ReportContext, variant: str, ordered: list[tuple[str, str
     lines = []
     for name, _ in rarest(ordered, LISTED):
         scores = ", ".join(f"{s} {fmt_over_seeds(ctx.rows[(variant, s)], 'per_class_f1', name)}" for s in strategies)
-        lines.append(f"{name} ({counts[name]} train): {scores}")
+        lines.append(f"{printed_label(name)} ({counts[name]} train): {scores}")
     return lines
 
 
