@@ -48,13 +48,18 @@ def test_nothing_true_or_predicted_has_no_score():
     assert np.isnan(macro_f1_score(model, ["a"], empty))
 
 
-def test_a_label_never_seen_in_training_is_scored_as_missed():
+def test_a_label_never_seen_in_training_is_scored_as_missed(caplog):
     """As an unseen single label is: a column the model never predicts, so a cross-validation fold holding a label
-    that only it has still scores (it raised)."""
+    that only it has still scores (it raised); said with a warning naming it."""
     truth = np.column_stack([TRUTH, [1, 0, 0, 0]])
     measured = f1_score(truth, np.column_stack([PREDICTED, np.zeros(4, int)]), labels=[0, 1, 3], average="macro")
-    given = [["x", "new"], ["y"], ["x", "y"], ["y"]]
-    assert macro_f1_score(FixedModel(), TEXTS, given) == pytest.approx(measured)
+    given = [["x", "new"], ["Y"], ["x", "Y"], ["Y"]]
+    assert macro_f1_score(FixedModel(), TEXTS, [["x", "new"], ["y"], ["x", "y"], ["y"]]) == pytest.approx(measured)
+    assert "score(): label(s) 'new' never seen in training are scored as missed on every text" in caplog.text
+    caplog.clear()
+    macro_f1_score(FixedModel(), TEXTS, given)
+    assert caplog.messages == ["score(): label(s) 'Y', 'new' never seen in training are scored as missed on every "
+                               "text ('Y' is the model's 'y' in another letter case, width or spacing)"]  # fmt: skip
     assert measured < macro_f1_score(FixedModel(), TEXTS, TRUTH)
     with pytest.raises(TailTuneError, match="score\\(\\): labels of several kinds"):  # as fit() refuses them
         macro_f1_score(FixedModel(), TEXTS, [["x", 1], ["y"], ["x"], ["y"]])
@@ -108,3 +113,21 @@ def test_an_indicator_dataframe_is_read_by_its_column_names():
         macro_f1_score(FixedModel(), TEXTS, frame.rename(columns={"z": "w"}))
     with pytest.raises(TailTuneError, match="row 1 of the indicator labels holds 2 for label 'x'"):
         macro_f1_score(FixedModel(), TEXTS, frame.replace({1: 2}))
+
+
+def test_single_labels_the_model_never_saw_are_warned_of(caplog):
+    """Every label upper-cased scored 0.0 and said nothing; the warning names them and the model's spelling."""
+
+    @dataclass
+    class OneLabel:
+        task: Task = field(default_factory=lambda: get_task(None))
+        label_map: LabelMap = field(default_factory=lambda: LabelMap.from_labels(["earn", "acq"]))
+
+        def predict(self, texts):
+            return np.array(["earn", "acq"] * (len(texts) // 2))
+
+    assert macro_f1_score(OneLabel(), TEXTS, ["earn", "acq", "earn", "acq"]) == 1.0 and not caplog.records
+    assert macro_f1_score(OneLabel(), TEXTS, ["EARN", "ACQ", "EARN", "ACQ"]) == 0.0
+    assert caplog.messages == ["score(): label(s) 'ACQ', 'EARN' never seen in training are scored as missed on every "
+                               "text ('ACQ' is the model's 'acq' in another letter case, width or spacing; 'EARN' is "
+                               "the model's 'earn' in another letter case, width or spacing)"]  # fmt: skip

@@ -3,6 +3,7 @@ and the TF-IDF models that ``TailTuner.load`` gives alike."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,10 +11,12 @@ import numpy as np
 
 from tailtune.data.given import check_listed_kinds
 from tailtune.data.label_sets import indicator_columns, indicator_sets
-from tailtune.data.types import LabelMap, quote_names
+from tailtune.data.types import LabelMap, near_twins, quote_names
 from tailtune.data.values import column_of, dataset_from_values
 from tailtune.errors import TailTuneError
 from tailtune.task import DEFAULT_TASK
+
+logger = logging.getLogger(__name__)
 
 
 def macro_f1_score(model: Any, texts: Sequence[str], labels: Any, sample_weight: Any = None) -> float:
@@ -53,6 +56,7 @@ def macro_f1_score(model: Any, texts: Sequence[str], labels: Any, sample_weight:
             # A label never seen in training is one the model cannot predict: scored as missed on every text it is
             # on (as an unseen single label is), not refused, so cross_val_score can score a fold holding one.
             unseen = sorted({name for row in data.labels for name in row} - set(model.label_map.labels))
+            _warn_of_unseen(unseen, model.label_map.labels)
             truth = model.task.encode(LabelMap([*model.label_map.labels, *unseen]), data)
         predicted = np.asarray(model.predict(texts))
         truth = np.asarray(truth)
@@ -68,9 +72,19 @@ def macro_f1_score(model: Any, texts: Sequence[str], labels: Any, sample_weight:
         data = dataset_from_values(texts, column_of(labels, "labels", "score()"), source="score()",
                                    allow_empty_texts=True)  # fmt: skip
         truth = data.labels
+        _warn_of_unseen(sorted(set(truth) - set(model.label_map.labels)), model.label_map.labels)
         # By name, as training compared them: an integer model scored on whole floats (1.0) still matches.
         predicted = [str(label) for label in model.predict(data.texts)]
     return float(f1_score(truth, predicted, average="macro", sample_weight=sample_weight, zero_division=0))
+
+
+def _warn_of_unseen(unseen: list[str], known: list[str]) -> None:
+    """Say which labels the model never saw in training (it cannot predict them: they score as missed), naming the
+    model's label where one differs only in letter case, width or spacing."""
+    if unseen:
+        near = near_twins(unseen, known)
+        logger.warning("score(): label(s) %s never seen in training are scored as missed on every text%s",
+                       quote_names(unseen), f" ({'; '.join(near[:3])})" if near else "")  # fmt: skip
 
 
 def _in_class_order(matrix: Any, classes: list[str]) -> Any:

@@ -23,6 +23,17 @@ logger = logging.getLogger(__name__)
 _INT_LITERAL = re.compile(r"[+-]?\d+")
 
 
+def near_twins(unknown: Sequence[str], known: Sequence[str]) -> list[str]:
+    """For each name of ``unknown`` that a name of ``known`` differs from only in letter case, width or spacing
+    (:func:`~tailtune.data.visible.folded_label`), a phrase naming them: ``'Money' is the model's 'money' in another
+    letter case, width or spacing``."""
+    folded: dict[str, list[str]] = {}
+    for name in known:
+        folded.setdefault(folded_label(name), []).append(name)
+    return [f"{shown(name)} is the model's {' or '.join(map(shown, folded[folded_label(name)]))} in another letter "
+            "case, width or spacing" for name in unknown if folded_label(name) in folded]  # fmt: skip
+
+
 @dataclass
 class TextDataset:
     """Texts with their label names.
@@ -134,11 +145,7 @@ class LabelMap:
         mapping = self._lookup(source)
         unknown = sorted({v for v in values if v not in mapping and normal_label(v) not in mapping})
         if unknown:
-            folded: dict[str, list[str]] = {}
-            for known in self.labels:
-                folded.setdefault(folded_label(known), []).append(known)
-            near = [f"{shown(name)} is the model's {' or '.join(map(shown, folded[folded_label(name)]))} in another "
-                    "letter case, width or spacing" for name in unknown if folded_label(name) in folded]  # fmt: skip
+            near = near_twins(unknown, self.labels)
             raise TailTuneError(
                 f"{source}: label(s) {quote_names(unknown)} never seen in training; the model knows "
                 f"{quote_names(self.labels)} - relabel those rows or retrain with them"
