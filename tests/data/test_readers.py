@@ -802,3 +802,17 @@ def test_a_one_column_file_is_read_when_its_header_holds_no_other_separator(tmp_
     assert read_dataset(path, require_labels=False).texts == ["first; second", "third\ta tab"]
     path = write_file(tmp_path / "d.tsv", "text\na, b; c\n")
     assert read_dataset(path, require_labels=False).texts == ["a, b; c"]
+
+
+def test_labels_that_look_like_measurements_are_warned_of(tmp_path, caplog):
+    """Numbers with a fraction, most distinct: a regression target; codes that repeat (ICD-9 250.01) are classes."""
+    values = [f"{0.137 * i:.3f}" for i in range(12)]
+    path = write_file(tmp_path / "m.csv", "text,label\n" + "".join(f"t{i},{v}\n" for i, v in enumerate(values)))
+    codes = write_file(tmp_path / "c.csv", "text,label\n" + "".join(f"t{i},{['250.01', '401.9'][i % 2]}\n"
+                                                                      for i in range(12)))  # fmt: skip
+    with caplog.at_level("WARNING", logger="tailtune"):
+        assert read_dataset(path).labels == ["0", *values[1:]]
+        read_dataset(codes)
+    assert caplog.messages == [f"{path}: the labels in column 'label' are numbers, 12 distinct among 12 texts (such "
+                               "as '0.137'): a classifier learns one class per value; if they are measurements, this is "
+                               "a regression task, not one tailtune trains"]  # fmt: skip

@@ -193,6 +193,7 @@ def to_dataset(
         _warn_case_variants(src, (name for v in values if v for name in ((v,) if isinstance(v, str) else v)))
         if not sets:
             _warn_list_literals(table, label_column, values)
+            _warn_measurements(table, label_column, values)
         if not bad:
             labels = values
             if not sets:
@@ -293,6 +294,29 @@ def _warn_list_literals(table: Table, column: str, names: Sequence[str | None]) 
                    "several labels a text, store lists (JSON lines, Parquet) or join the names with a separator and "
                    "give it as label_separator (--label-separator)", table.source, len(listed), column,
                    _describe_rows(table, [first]), shown(names[first]))  # fmt: skip
+
+
+def _warn_measurements(table: Table, column: str, names: Sequence[str | None]) -> None:
+    """Warn where the labels look like measurements, not classes: numbers with a fraction, most of them distinct
+    (a regression target read as hundreds of classes of one text each). Codes such as ``250.01`` repeat, and pass."""
+    given = [name for name in names if name]
+    numbers = [name for name in given if _is_number(name)]
+    if len(given) < 10 or len(numbers) < len(given) or not any("." in name for name in numbers):
+        return
+    distinct = len(set(given))
+    if 2 * distinct > len(given):
+        logger.warning("%s: the labels in column '%s' are numbers, %d distinct among %d texts (such as %s): a "
+                       "classifier learns one class per value; if they are measurements, this is a regression "
+                       "task, not one tailtune trains", table.source, column, distinct, len(given),
+                       shown(next(name for name in numbers if "." in name)))  # fmt: skip
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _warn_case_variants(source: str, names: Iterable[str]) -> None:
