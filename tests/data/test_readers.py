@@ -814,5 +814,5 @@ def test_labels_that_look_like_measurements_are_warned_of(tmp_path, caplog):
         assert read_dataset(path).labels == ["0", *values[1:]]
         read_dataset(codes)
     assert caplog.messages == [f"{path}: the labels in column 'label' are numbers, 12 distinct among 12 texts (such "
-                               "as '0.137'): a classifier learns one class per value; if they are measurements, this is "
-                               "a regression task, not one tailtune trains"]  # fmt: skip
+                               "as '0.137'): a classifier learns one class per value; if they are measurements, this "
+                               "is a regression task, not one tailtune trains"]  # fmt: skip
