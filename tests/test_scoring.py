@@ -89,10 +89,11 @@ def test_a_label_holding_the_joining_separator_is_warned_of_once_where_predictio
     scores = np.array([[0.9, 0.9], [0.1, 0.9]])
     _, table = get_task("multi-label").evaluate(label_map, data, scores, train_counts=[1, 2])
     assert table["label"].tolist() == ["a|b|ship", "ship"] and not caplog.text
-    for run in ("one", "two"):
+    for run in (".one.partial", "two"):  # a run is written in its staging folder, then moved into place
         (tmp_path / run).mkdir()
         write_predictions(tmp_path / run, table)
     assert caplog.text.count("the label 'a|b' holds '|', which joins a text's labels in its cells") == 1
+    assert caplog.messages[0].startswith(f"{tmp_path / 'one' / 'predictions.csv'}: the label")
     caplog.clear()
     _, plain = get_task("multi-label").evaluate(LabelMap.from_label_sets([("a", "b")]), TextDataset(["x"], [("a",)],
                                                 "t.jsonl"), np.array([[0.9, 0.1]]), train_counts=[1, 1])  # fmt: skip

@@ -127,6 +127,14 @@ def staging_dir(run_dir: str | Path) -> Path:
     return run_dir.parent / f".{run_dir.name}.partial"
 
 
+def _once_in_place(path: Path) -> Path:
+    """Where a file written into a run's staging folder will be once the run is moved into place."""
+    folder = path.parent
+    if folder.name.startswith(".") and folder.name.endswith(".partial"):
+        return folder.parent / folder.name[1 : -len(".partial")] / path.name
+    return path
+
+
 def _aside_dir(run_dir: Path) -> Path:
     return run_dir.parent / f".{run_dir.name}.old"
 
@@ -249,7 +257,7 @@ def write_predictions(run_dir: str | Path, frame: pd.DataFrame) -> Path:
         _WARNED_JOINED.add((separator, joined[0]))
         logger.warning("%s: the label %r holds %r, which joins a text's labels in its cells, so they cannot be split "
                        "back into labels (rename the label to read them; the metrics and the model are not "
-                       "affected, and predict writes lists to JSON lines and Parquet)", path, joined[0],
+                       "affected, and predict writes lists to JSON lines and Parquet)", _once_in_place(path), joined[0],
                        separator)  # fmt: skip
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
