@@ -254,8 +254,9 @@ def fit(stage: TfidfStage, train: TextDataset, label_map: LabelMap, *, seed: int
         vectors = pipeline.named_steps["tfidf"].fit_transform(train.texts)
         pipeline.named_steps["classifier"].fit(vectors, typed)
     except ValueError as exc:
-        raise TailTuneError(f"{train.source}: the TF-IDF stage cannot be fitted ({first_line(exc)}); lower min_df "
-                            "or give texts with words") from None  # fmt: skip
+        raise TailTuneError(f"{train.source}: the TF-IDF stage cannot be fitted ({first_line(exc)}); lower min_df, "
+                            "or, for texts of few words (emoji, symbols, codes), set analyzer: char in the stage"
+                            ) from None  # fmt: skip
     warn_few_shared_terms(vectors, stage, train.source)
     counts = dict(zip(label_map.labels, label_map.counts(train), strict=True))
     return TfidfModel(pipeline, label_map.labels, counts, stage)

@@ -187,8 +187,9 @@ def fit_label_sets(stage: TfidfStage, train: TextDataset, label_map: LabelMap, *
     try:
         vectors = vectorizer.fit_transform(train.texts)
     except ValueError as exc:
-        raise TailTuneError(f"{train.source}: the TF-IDF stage cannot be fitted ({first_line(exc)}); lower min_df "
-                            "or give texts with words") from None  # fmt: skip
+        raise TailTuneError(f"{train.source}: the TF-IDF stage cannot be fitted ({first_line(exc)}); lower min_df, "
+                            "or, for texts of few words (emoji, symbols, codes), set analyzer: char in the stage"
+                            ) from None  # fmt: skip
     warn_few_shared_terms(vectors, stage, train.source)
     weight = settings.class_weight
     started = time.perf_counter()
