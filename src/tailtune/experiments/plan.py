@@ -18,6 +18,7 @@ from tailtune.errors import TailTuneError
 from tailtune.experiments.checks import in_context
 from tailtune.experiments.spec import Experiment, PlannedRun, load_experiment
 from tailtune.experiments.variants import counts_text, prepare_data
+from tailtune.models.fingerprint import model_changed, model_fingerprint
 from tailtune.runs.records import config_differences, load_run
 from tailtune.runs.rundir import NOT_LEARNED, is_complete
 from tailtune.strategies import describe_stage
@@ -53,7 +54,7 @@ def prepare_compare(
 
     Raises:
         TailTuneError: For a bad config or data, or a complete run whose settings differ from the config's or that
-            was trained on other data (:func:`_check_data`).
+            was trained on other data (:func:`_check_data`) or from other weights (:func:`_check_model`).
     """
     experiment = load_experiment(config_path, output=output)
     with in_context(str(config_path)):
@@ -62,6 +63,8 @@ def prepare_compare(
         lengths: dict[tuple[str, str, bool], int] = {}  # read from each variant's training texts once
         fingerprints: dict[str, dict[str, str | None]] = {}  # each variant's, once
         predating: list[Path] = []
+        unweighed: list[Path] = []  # complete runs from a pretrained model that recorded no fingerprint of it
+        model: str | None = None  # the model's fingerprint, taken once where a complete run needs it
         for item in plan:
             if is_complete(item.directory):
                 name = item.variant.name
@@ -73,9 +76,17 @@ def prepare_compare(
                 config = task_of(splits[name].train).prepare(experiment.run_config(item.strategy, item.seed))
                 config = _with_length(config, name, splits[name].train.texts, lengths)
                 _check_complete(item, config, tuned=bool(experiment.tune))
+                if not config.classic:  # a TF-IDF run starts from no pretrained model
+                    model = model or model_fingerprint(experiment.model)
+                    if not _check_model(item, experiment, model):
+                        unweighed.append(item.directory)
         if predating:
             logger.warning("%d complete run(s) predate data fingerprints (e.g. %s): counted as they are, but whether "
                            "their data changed since cannot be checked", len(predating), predating[0])  # fmt: skip
+        if unweighed:
+            logger.warning("%d complete run(s) predate model fingerprints (e.g. %s): counted as they are, but whether "
+                           "the weights in %s changed since they trained cannot be checked", len(unweighed),
+                           unweighed[0], experiment.model)  # fmt: skip
     return PreparedExperiment(experiment, splits, plan)
 
 
@@ -97,6 +108,23 @@ def _check_data(item: PlannedRun, splits: Splits, current: dict[str, str | None]
         raise TailTuneError(f"{item.directory} is a complete run trained on other data: {what}; use another --output, "
                             f"or delete {variant_dir} to start this variant afresh")  # fmt: skip
     return True
+
+
+def _check_model(item: PlannedRun, experiment: Experiment, current: str | None) -> bool:
+    """Refuse to count a complete run trained from other weights than the experiment's model now holds.
+
+    The model is compared by content (:mod:`tailtune.models.fingerprint`): weights saved again under the same path,
+    even with the same sizes and file times, are another model, and its runs are no seeds of one setup with new ones.
+
+    Returns:
+        Whether the run's model could be checked: False for a run written before tailtune fingerprinted models.
+    """
+    changed = model_changed(load_run(item.directory).config.get("model_fingerprint"), current)
+    if changed:
+        raise TailTuneError(f"{item.directory} is a complete run trained from another model: the weights or "
+                            f"config.json now in {experiment.model} differ from those it trained from; use another "
+                            f"--output, or delete {experiment.output} to start afresh")  # fmt: skip
+    return changed is not None or current == experiment.model  # a hub id is checked by name, with the settings
 
 
 def _check_complete(item: PlannedRun, config: RunConfig, *, tuned: bool = False) -> None:

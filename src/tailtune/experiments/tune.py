@@ -14,7 +14,8 @@ does, a refit included where ``refit`` decides one) into ``OUT/best/``, a comple
 ``OUT/trials.csv`` and ``OUT/best.json`` (with ``kept_because``) describe the search.
 
 A study records what its trials were scored on: the content fingerprints of the training and validation data
-(:mod:`tailtune.data.fingerprint`), the strategies, the seed and every run setting that changes results. A
+(:mod:`tailtune.data.fingerprint`) and of the pretrained model (:mod:`tailtune.models.fingerprint`: weights saved
+again under the same path are another model), the strategies, the seed and every run setting that changes results. A
 resumed search refuses to go on where any of them changed (trials scored on other data or settings are not
 comparable with new ones), unless asked to start afresh (``fresh``). A study started before tailtune recorded
 them is resumed with a logged warning: what its trials were scored on cannot be checked.
@@ -44,6 +45,7 @@ from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import atomic_path, write_json, writing
 from tailtune.metrics import present_macro_f1_of
 from tailtune.models.family import family_of
+from tailtune.models.fingerprint import model_changed, model_fingerprint
 from tailtune.runs.records import config_differences
 from tailtune.runs.rundir import (
     BEST_DIR,
@@ -199,7 +201,8 @@ def tune(
 
     Raises:
         TailTuneError: Bad arguments, or a study to resume that was started on other training or validation data,
-            with other strategies, another seed or another setting that changes results (unless ``fresh``).
+            from other weights or ``config.json`` under the model's path, with other strategies, another seed or
+            another setting that changes results (unless ``fresh``).
     """
     import optuna
 
@@ -243,8 +246,8 @@ def tune(
     storage = storage or f"sqlite:///{out / STUDY_FILE}"
     if fresh:
         _start_afresh(optuna, storage, out, final_dir=None if final is None else final.directory)
-    record = {"data": split_fingerprints(splits, ("train", "eval")), "strategies": strategies, "seed": seed,
-              "settings": _recorded_settings(base)}  # fmt: skip
+    record = {"data": split_fingerprints(splits, ("train", "eval")), "model_fingerprint": model_fingerprint(model),
+              "strategies": strategies, "seed": seed, "settings": _recorded_settings(base)}  # fmt: skip
     with writing(out):  # the study's database: a full disk is one line naming the folder
         study = _open_study(optuna, storage, out, record, splits, restart)
     # The first trial is the default strategy as it is (else the first searched strategy's defaults).
@@ -406,7 +409,7 @@ def _start_afresh(optuna, storage: str, out: Path, *, final_dir: str | Path | No
 
 def _open_study(optuna, storage: str, out: Path, record: dict[str, Any], splits: Splits, restart: str):
     """Create or resume the study; a resumed one must have been started on the same training and validation data,
-    strategies, seed and settings (``record``), else it is refused, its last words ``restart``."""
+    model content, strategies, seed and settings (``record``), else it is refused, its last words ``restart``."""
     try:
         study = optuna.create_study(
             study_name=STUDY_NAME, storage=storage, load_if_exists=True, direction="maximize",
@@ -422,6 +425,13 @@ def _open_study(optuna, storage: str, out: Path, record: dict[str, Any], splits:
     if changed is None and study.trials:
         logger.warning("%s before tailtune recorded its data: whether its %d trial(s) were scored on the same data "
                        "cannot be checked", started, len(study.trials))  # fmt: skip
+    model = record["settings"].get("model")
+    if model_changed(study.user_attrs.get("model_fingerprint"), record["model_fingerprint"]):
+        raise TailTuneError(f"{started} from another model: the weights or config.json now in {model} differ from "
+                            f"those its trials were trained from; {restart}")  # fmt: skip
+    if "model_fingerprint" not in study.user_attrs and study.trials and record["model_fingerprint"] != model:
+        logger.warning("%s before tailtune recorded its model's content: whether its %d trial(s) were trained from the "
+                       "weights now in %s cannot be checked", started, len(study.trials), model)  # fmt: skip
     for name in ("strategies", "seed"):
         if name in study.user_attrs and study.user_attrs[name] != record[name]:
             raise TailTuneError(f"{started} with {name} {study.user_attrs[name]}; give the same {name}, or {restart}",

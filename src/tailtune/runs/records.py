@@ -66,6 +66,9 @@ class ConfigRecord:
         fingerprints: The splits' content fingerprints (:func:`tailtune.data.fingerprint.split_fingerprints`),
             which tell a file edited under the same path apart; None where not recorded (left out of the file, as
             by runs written before tailtune recorded them).
+        model_fingerprint: The pretrained model's content fingerprint
+            (:func:`tailtune.models.fingerprint.model_fingerprint`), which tells weights saved again under the same
+            path apart; None for a run that starts from no pretrained model, or written before tailtune recorded it.
         variant: The data variant's name (experiments); None for none.
         variant_info: The variant's parameters (e.g. its imbalance ratio).
         versions: Versions of Python and the libraries that shape results.
@@ -80,6 +83,7 @@ class ConfigRecord:
     train_counts: dict[str, int]
     data: dict[str, str | None]
     fingerprints: dict[str, Any] | None = None
+    model_fingerprint: str | None = None
     variant: str | None = None
     variant_info: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
@@ -91,10 +95,11 @@ class ConfigRecord:
         """The ``config.json`` object, its keys in the order runs have always written them."""
         record = {"tailtune_version": self.tailtune_version, "created": self.created, "versions": self.versions,
                   "run": self.run, "task": self.task, "labels": self.labels, "train_counts": self.train_counts,
-                  "data": self.data, "fingerprints": self.fingerprints, "variant": self.variant,
-                  "variant_info": self.variant_info}  # fmt: skip
-        if self.fingerprints is None:
-            del record["fingerprints"]
+                  "data": self.data, "fingerprints": self.fingerprints, "model_fingerprint": self.model_fingerprint,
+                  "variant": self.variant, "variant_info": self.variant_info}  # fmt: skip
+        for key in ("fingerprints", "model_fingerprint"):
+            if record[key] is None:
+                del record[key]
         return {**record, **self.environment}
 
     @classmethod

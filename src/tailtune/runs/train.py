@@ -23,6 +23,7 @@ from tailtune.data.fingerprint import split_fingerprints
 from tailtune.data.types import LabelMap, Splits, TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.models.family import Trained, evaluate, family_of
+from tailtune.models.fingerprint import model_fingerprint
 from tailtune.runs import rundir
 from tailtune.runs.records import ConfigRecord
 from tailtune.runs.tracking import RunTracker, check_tracker, open_tracker
@@ -113,7 +114,9 @@ def train_run(
         with tracker or contextlib.nullcontext():
             history = HistoryWriter(Path(out), tracker, main=main)
             if main:
-                _record(settings, task, label_map, splits, variant, variant_info, session.environment()).write(out)
+                model = model_fingerprint(config.model) if family.uses_model else None
+                _record(settings, task, label_map, splits, variant, variant_info, session.environment(),
+                        model).write(out)  # fmt: skip
                 rundir.reset_history(out)
             session.wait()
             result = session.fit(splits, hooks=[history, *hooks])
@@ -152,9 +155,10 @@ def _scores(classifier: Trained, splits: Splits, target: TextDataset | None, out
 
 
 def _record(run: dict[str, Any], task: Task, label_map: LabelMap, splits: Splits, variant: str | None,
-            variant_info: dict[str, Any] | None, environment: dict[str, Any]) -> ConfigRecord:  # fmt: skip
+            variant_info: dict[str, Any] | None, environment: dict[str, Any], model: str | None = None
+            ) -> ConfigRecord:  # fmt: skip
     """What the run's ``config.json`` holds: settings, the task, labels, training counts, data and its
-    fingerprints, variant, versions and where it trains."""
+    fingerprints, the pretrained model's fingerprint (``model``), variant, versions and where it trains."""
     return ConfigRecord(
         run=run,
         task=task.name,
@@ -163,6 +167,7 @@ def _record(run: dict[str, Any], task: Task, label_map: LabelMap, splits: Splits
         data={name: (part.source if part is not None else None)
               for name, part in (("train", splits.train), ("eval", splits.eval), ("test", splits.test))},
         fingerprints=split_fingerprints(splits),  # by content: tells a file edited under the same path apart
+        model_fingerprint=model,  # likewise weights saved again under the same path
         variant=variant,
         variant_info=variant_info or {},
         versions=library_versions(),

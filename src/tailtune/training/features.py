@@ -35,6 +35,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from tailtune.models.fingerprint import model_fingerprint
 from tailtune.models.scopes import cacheable, encoder_layers, first_layer_call, get_layout, scope_top_k
 from tailtune.training.batching import BatchPlan, Encoded
 
@@ -77,17 +78,15 @@ def cache_key(model: str, data: Encoded, scope: str, max_length: int, *, pooling
     """Key of a cache shared between runs: the pretrained weights, token ids, max length, scope and pooling.
 
     Args:
-        model: The pretrained model's folder or hub id; a local folder is identified by its path and the size and
-            time of its weight files, so that weights saved again under the same path get other caches.
+        model: The pretrained model's folder or hub id; a local folder is identified by the content of its weights
+            and ``config.json`` (:func:`~tailtune.models.fingerprint.model_fingerprint`), so that other weights
+            saved under the same path get other caches, even where their files' sizes and times are the same.
         data: The encoded training data.
         scope: The stage's trainable scope (``top<k>`` or ``head``).
         max_length: The token budget the data was encoded with.
         pooling: What the head reads: a mean-pooling head caches every token, a ``[CLS]`` head one.
     """
-    path = Path(model)
-    if path.is_dir():
-        stamps = sorted((f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in path.glob("*.safetensors"))
-        model = f"{path.resolve()}|{stamps}"
+    model = model_fingerprint(model) or ""
     if pooling != "cls":
         scope = f"{scope}|{pooling}"
     raw = f"{model}|{data.fingerprint()}|{max_length}|{scope}"
