@@ -13,8 +13,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from tailtune.data.held_out import warn_of_held_out
 from tailtune.data.imbalance import dedupe_indices
-from tailtune.data.overlap import warn_of_training_texts
 from tailtune.data.readers import read_dataset
 from tailtune.data.types import Splits, TextDataset
 from tailtune.errors import TailTuneError
@@ -165,7 +165,7 @@ def load_splits(train: str, eval: str | None = None, test: str | None = None, **
     """The training data and the optional eval and test data, each read as :func:`load_data` reads it (``columns``:
     its column and separator options). One file named twice (the training data given as test data too) is read
     once, so that what reading it warns of is said once; held-out data that is, or shares texts with, the training
-    data is warned of (:mod:`tailtune.data.overlap`)."""
+    data is warned of (:mod:`tailtune.data.held_out`)."""
     read: dict[str, TextDataset] = {}
 
     def one(spec: str) -> TextDataset:
@@ -175,5 +175,5 @@ def load_splits(train: str, eval: str | None = None, test: str | None = None, **
         return read[key]
 
     splits = Splits(train=one(train), eval=one(eval) if eval else None, test=one(test) if test else None)
-    warn_of_training_texts(splits)
+    warn_of_held_out(splits)
     return splits

@@ -18,8 +18,8 @@ import numpy as np
 
 from tailtune.data.builtin import load_data
 from tailtune.data.fingerprint import changed_roles, fingerprint
+from tailtune.data.held_out import warn_of_held_out
 from tailtune.data.imbalance import ImbalancedSplit, class_counts, holdout_then_long_tail
-from tailtune.data.overlap import warn_of_training_texts
 from tailtune.data.readers import read_dataset
 from tailtune.data.split_folder import write_imbalanced
 from tailtune.data.types import Splits, TextDataset
@@ -66,7 +66,7 @@ def prepare_data(experiment: Experiment, *, write: bool = True) -> dict[str, Spl
                     else load(files[role], variant.text_column, variant.label_column, variant.label_separator)
                     for role in ("train", "eval", "test")
                 ))  # fmt: skip
-                warn_of_training_texts(splits)
+                warn_of_held_out(splits)
             else:
                 splits = _made_splits(experiment.output / variant.name / DATA_DIR, variant.make, load, write=write)
             task_of(splits.train).label_map(splits)  # labels every split agrees on, before anything trains

@@ -1,18 +1,22 @@
-"""Held-out texts that are training texts too: their scores show what the model remembers, not how it does on new
-texts.
+"""What held-out data says of itself: texts that are training texts too, classes a validation file lacks.
 
-A validation or test file that is a copy of the training file (under another name), or that shares many texts with
+Held-out texts that are training texts too score what the model remembers, not how it does on new texts. A
+validation or test file that is a copy of the training file (under another name), or that shares many texts with
 it (splits made twice, a file appended to both), makes every score look better than it is and nothing else fails.
 Texts are compared with their whitespace collapsed, letter case kept. A few shared texts are common in public
 benchmarks (R8 and Reuters-21578 repeat about one test article in 500 in training): below
 :data:`NOTABLE_SHARE` of the held-out texts they are logged at INFO level only, above it they are a warning.
+
+A validation file (``--eval``) without an example of some training classes lets epoch selection and the decision
+rule see only the others: for one label a text, that is warned of, naming them. (Label sets are not: a rare label
+missing from validation is the rule there, and the decision rule leans on one threshold for it.)
 """
 
 from __future__ import annotations
 
 import logging
 
-from tailtune.data.types import Splits, TextDataset
+from tailtune.data.types import Splits, TextDataset, quote_names
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +34,14 @@ def training_texts_in(train: TextDataset, held_out: TextDataset) -> int:
     return sum(_key(text) in seen for text in held_out.texts)
 
 
-def warn_of_training_texts(splits: Splits) -> None:
-    """Warn where the validation or test data is the training data, or shares a notable part of its texts."""
+def warn_of_held_out(splits: Splits) -> None:
+    """Warn where the validation or test data is the training data or shares a notable part of its texts, and where
+    validation data of one label a text lacks training classes."""
+    _warn_of_training_texts(splits)
+    _warn_of_missing_classes(splits)
+
+
+def _warn_of_training_texts(splits: Splits) -> None:
     for role, data in (("validation", splits.eval), ("test", splits.test)):
         if data is None or not data.texts:
             continue
@@ -46,3 +56,14 @@ def warn_of_training_texts(splits: Splits) -> None:
             logger.log(level, "%s: %d of the %d %s texts (%.1f%%) are training texts too (%s); scores on them show "
                        "what the model remembers", data.source, shared, len(data.texts), role, 100 * share,
                        splits.train.source)  # fmt: skip
+
+
+def _warn_of_missing_classes(splits: Splits) -> None:
+    train, validation = splits.train, splits.eval
+    if validation is None or validation.labels is None or train.labels is None or train.multi_label:
+        return
+    missing = sorted(set(train.labels) - set(validation.labels))
+    if missing:
+        logger.warning("%s: the validation data holds no example of %d of the %d training classes (%s): epoch "
+                       "selection and the decision rule for the tail see only the others", validation.source,
+                       len(missing), len(set(train.labels)), quote_names(missing, limit=5))  # fmt: skip
