@@ -197,6 +197,9 @@ def test_labels_joined_by_another_character_than_the_separator_are_refused(tmp_p
                               "which joins 'acq', 'earn', labels of other rows, with '|' rather than the separator "
                               "' '; give '|' as label_separator")  # fmt: skip
     assert read_dataset(path, label_separator="|").labels == [("acq", "earn"), ("acq",), ("earn grain",)]
+    # A name that only ends in another joiner joins nothing: '0|' beside '0' reads back as written.
+    ends = write_file(tmp_path / "e.csv", "text,label\na,0;0|\nb,0\n")
+    assert read_dataset(ends, label_separator=";").labels == [("0", "0|"), ("0",)]
 
 
 def test_no_misreading_is_warned_of_where_no_text_has_a_label(tmp_path, caplog):

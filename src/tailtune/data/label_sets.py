@@ -90,7 +90,8 @@ def _refuse_other_joiners(table: Table, column: str, separator: str, sets: Seque
         for name in row or ():
             for joiner in (j for j in JOINERS if j != separator and j in name):
                 parts = [p for p in (_whole_number(normal_label(x)) for x in name.split(joiner)) if p]
-                if parts and all(part in whole for part in parts):
+                # Two names or more: '0|' beside '0' is a name ending in the joiner, not labels joined by it.
+                if len(parts) > 1 and all(part in whole for part in parts):
                     raise TailTuneError(
                         f"{table.source}: {_describe_rows(table, [i])} the label {shown(name)} in column '{column}', "
                         f"which joins {quote_names(parts)}, labels of other rows, with '{joiner}' rather than the "
