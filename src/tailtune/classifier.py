@@ -33,6 +33,7 @@ from tailtune.training.batching import encode
 from tailtune.training.cost import plan_fit
 from tailtune.training.fitting import FitContext, fit, resolve_max_length
 from tailtune.training.loop import make_accelerator, predict_logits
+from tailtune.training.unknown_tokens import UNKNOWN_SHARE, unknown_shares
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -261,6 +262,19 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         multi-label model a 0/1 indicator matrix ``[n, K]``, columns in the order of ``classes_``."""
         decided = self.task.decide(self._proba(texts, "predict()"))
         return decided if decided.ndim == 2 else self.classes_[decided]
+
+    def unread(self, texts: Sequence[str]) -> np.ndarray:
+        """Which texts the model reads as (almost) nothing, so that they all get the prediction of no input: for a
+        fine-tuned model, those whose tokens are mostly the tokenizer's unknown token (a script its vocabulary does
+        not cover); for ``tfidf``, those holding no term of its vocabulary."""
+        self._check_fitted()
+        texts = dataset_from_values(column_of(texts, "texts", "unread()"), None, source="unread()",
+                                    allow_empty_texts=True).texts  # fmt: skip
+        if hasattr(self, "classic_"):
+            return self.classic_.unread(texts)
+        encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length())
+        shares = unknown_shares(self.tokenizer_, encoded)
+        return np.zeros(len(texts), bool) if shares is None else shares >= UNKNOWN_SHARE
 
     def score(self, texts: Sequence[str], labels: Sequence[Any], sample_weight: Any = None) -> float:
         """Macro-F1 of the predictions for ``texts``: ``f1_score(labels, predict(texts), average="macro")``.

@@ -135,6 +135,35 @@ def test_predict_counts_texts_of_invisible_characters_as_empty(predict_model, tm
     assert warnings == [f"{source}: 4 empty text(s) (no visible character); predicted like the others, from no words"]
 
 
+def test_predict_counts_texts_the_model_reads_as_next_to_nothing(predict_model, tmp_path, capsys, caplog):
+    """Words the tiny model's vocabulary lacks are its unknown token: such texts all look alike to it. Empty texts
+    are counted on their own."""
+    from tailtune.classifier import TailTuner
+
+    texts = ["match goal team", "zzz qqq", "", "goal zzz qqq xxx", "bank shares"]
+    assert TailTuner.load(str(predict_model)).unread(texts).tolist() == [False, True, False, True, False]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    code, _, err = run_cli(capsys, "predict", "--model", predict_model, "--input", source, "--output",
+                           tmp_path / "p.csv", "-q")  # fmt: skip
+    assert code == 0, err
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings[1] == (f"{source}: the model reads 2 of 5 text(s) as next to nothing (no word it knows, or a "
+                           "script its vocabulary does not cover): they get much the same prediction, whatever they "
+                           "say")  # fmt: skip
+
+
+def test_a_tfidf_model_reads_texts_without_its_terms_as_nothing():
+    from tailtune.classifier import TailTuner
+
+    texts, labels = make_texts({"sport": 10, "tech": 10}, seed=1)
+    tuner = TailTuner(strategy="tfidf", show_progress=False).fit(texts, labels)
+    assert tuner.unread(["goal team", "经济市场", "hello there"]).tolist() == [False, True, True]
+    sets = [[label] for label in labels[1:]] + [["sport", "tech"]]
+    label_sets = TailTuner(strategy="tfidf", show_progress=False).fit(texts, sets)
+    assert label_sets.unread(["goal team", "经济市场"]).tolist() == [False, True]
+
+
 def _topic_csv(path: Path, seed: int, spell) -> Path:
     """Topic texts labelled 'ciné', 'football' and 'money', each label written as ``spell(label, row)`` says."""
     texts, topics = make_texts({"sport": 12, "tech": 12, "money": 12}, seed=seed)

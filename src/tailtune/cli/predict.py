@@ -63,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Write the input's rows with the predicted label, its probability and, if asked, every class's."""
+    import numpy as np
     import pandas as pd
 
     from tailtune.classifier import TailTuner
@@ -87,10 +88,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     written = ["predicted", "score"] if tuner.task.name == "single-label" else ["predicted"]
     _refuse_clashes(columns, [*written, *prob_names], data.source)  # before predicting, not after
 
-    empty = sum(1 for text in data.texts if is_empty_text(text))
-    if empty:
+    empty = [is_empty_text(text) for text in data.texts]
+    if any(empty):
         logger.warning("%s: %d empty text(s) (no visible character); predicted like the others, from no words",
-                       data.source, empty)  # fmt: skip
+                       data.source, sum(empty))  # fmt: skip
+    unread = int((tuner.unread(data.texts) & ~np.asarray(empty, bool)).sum())
+    if unread:
+        logger.warning("%s: the model reads %d of %d text(s) as next to nothing (no word it knows, or a script its "
+                       "vocabulary does not cover): they get much the same prediction, whatever they say",
+                       data.source, unread, len(data.texts))  # fmt: skip
     probs = tuner.predict_proba(data.texts).astype("float64")  # rounded float32 would print as 0.3502329885959625
     # Input values stay as read (object columns): "007" stays "007" and an id column with a gap stays integers.
     frame = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()})

@@ -36,7 +36,7 @@ from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import write_atomic, write_json
 from tailtune.metrics import softmax
 from tailtune.models.family import Decisions, FitResult
-from tailtune.models.tfidf_terms import analyzer_decision, make_vectorizer
+from tailtune.models.tfidf_terms import analyzer_decision, make_vectorizer, without_terms
 from tailtune.models.tfidf_terms import choose_analyzer as choose_analyzer  # where it was first documented
 from tailtune.task import SingleLabel, Task, get_task
 
@@ -148,6 +148,10 @@ class TfidfModel:
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """Predicted labels, of ``classes_``' type."""
         return self.classes_[self.predict_proba(texts).argmax(axis=1)]
+
+    def unread(self, texts: Sequence[str]) -> np.ndarray:
+        """Which texts the model reads as nothing: no term of its vocabulary (one prediction for them all)."""
+        return without_terms(self.pipeline, list(texts))
 
     def score(self, texts: Sequence[str], labels: Any, sample_weight: Any = None) -> float:
         """Macro-F1 of the predictions for ``texts``, as :meth:`tailtune.TailTuner.score` (labels: one per text)."""

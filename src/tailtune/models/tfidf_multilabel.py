@@ -45,6 +45,7 @@ from tailtune.config import TfidfStage
 from tailtune.data.types import LabelMap, TextDataset
 from tailtune.data.values import dataset_from_values
 from tailtune.errors import TailTuneError, first_line
+from tailtune.models.tfidf_terms import without_terms
 from tailtune.task import MultiLabel, Task
 
 if TYPE_CHECKING:
@@ -329,6 +330,10 @@ class TfidfMultiLabelModel:
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """The predicted label sets, a 0/1 indicator matrix ``[n, K]`` in the order of ``classes_``."""
         return self.task.decide(self.predict_proba(texts))
+
+    def unread(self, texts: Sequence[str]) -> np.ndarray:
+        """Which texts the model reads as nothing: no term of its vocabulary (one prediction for them all)."""
+        return without_terms(self.pipeline, list(texts))
 
     def score(self, texts: Sequence[str], labels: Any, sample_weight: Any = None) -> float:
         """Macro-F1 of the predictions for ``texts`` over the labels true or predicted, as

@@ -76,3 +76,11 @@ def make_vectorizer(stage: TfidfStage, texts: Sequence[str] | None = None) -> An
         return TfidfVectorizer(analyzer="char_wb", ngram_range=TFIDF_CHAR_NGRAMS, **tf)
     # A stage no task has prepared (tailtune.task.Task.prepare decides ngram_max) reads one label a text's 1-2 grams.
     return TfidfVectorizer(ngram_range=(1, stage.ngram_max or 2), **tf)
+
+
+def without_terms(pipeline: Any, texts: Sequence[str]) -> Any:
+    """Which ``texts`` hold no term of the fitted pipeline's vocabulary (its first step, the vectoriser): each is
+    one all-zero vector, scored by the classifier's intercepts alone."""
+    import numpy as np
+
+    return np.asarray(pipeline[0].transform(texts).getnnz(axis=1) == 0)
