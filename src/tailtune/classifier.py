@@ -268,8 +268,10 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         fine-tuned model, those whose tokens are mostly the tokenizer's unknown token (a script its vocabulary does
         not cover); for ``tfidf``, those holding no term of its vocabulary."""
         self._check_fitted()
-        texts = dataset_from_values(column_of(texts, "texts", "unread()"), None, source="unread()",
-                                    allow_empty_texts=True).texts  # fmt: skip
+        column = column_of(texts, "texts", "unread()")
+        if not len(column):
+            return np.zeros(0, dtype=bool)
+        texts = dataset_from_values(column, None, source="unread()", allow_empty_texts=True).texts
         if hasattr(self, "classic_"):
             return self.classic_.unread(texts)
         encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length())

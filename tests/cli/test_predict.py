@@ -159,6 +159,7 @@ def test_a_tfidf_model_reads_texts_without_its_terms_as_nothing():
     texts, labels = make_texts({"sport": 10, "tech": 10}, seed=1)
     tuner = TailTuner(strategy="tfidf", show_progress=False).fit(texts, labels)
     assert tuner.unread(["goal team", "经济市场", "hello there"]).tolist() == [False, True, True]
+    assert tuner.unread([]).tolist() == [] == tuner.classic_.unread([]).tolist()
     sets = [[label] for label in labels[1:]] + [["sport", "tech"]]
     label_sets = TailTuner(strategy="tfidf", show_progress=False).fit(texts, sets)
     assert label_sets.unread(["goal team", "经济市场"]).tolist() == [False, True]

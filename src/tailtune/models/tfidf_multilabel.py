@@ -333,7 +333,8 @@ class TfidfMultiLabelModel:
 
     def unread(self, texts: Sequence[str]) -> np.ndarray:
         """Which texts the model reads as nothing: no term of its vocabulary (one prediction for them all)."""
-        return without_terms(self.pipeline, list(texts))
+        texts = dataset_from_values(texts, None, source="unread()", allow_empty_texts=True).texts if len(texts) else []
+        return without_terms(self.pipeline, texts)
 
     def score(self, texts: Sequence[str], labels: Any, sample_weight: Any = None) -> float:
         """Macro-F1 of the predictions for ``texts`` over the labels true or predicted, as

@@ -83,4 +83,6 @@ def without_terms(pipeline: Any, texts: Sequence[str]) -> Any:
     one all-zero vector, scored by the classifier's intercepts alone."""
     import numpy as np
 
+    if not len(texts):
+        return np.zeros(0, dtype=bool)
     return np.asarray(pipeline[0].transform(texts).getnnz(axis=1) == 0)
