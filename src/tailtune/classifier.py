@@ -274,8 +274,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         texts = dataset_from_values(column, None, source="unread()", allow_empty_texts=True).texts
         if hasattr(self, "classic_"):
             return self.classic_.unread(texts)
-        encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length())
-        shares = unknown_shares(self.tokenizer_, encoded)
+        encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length(), long_texts=self._long_texts())
+        shares = unknown_shares(self.tokenizer_, encoded)  # as prediction reads them
         return np.zeros(len(texts), bool) if shares is None else shares >= UNKNOWN_SHARE
 
     def score(self, texts: Sequence[str], labels: Sequence[Any], sample_weight: Any = None) -> float:

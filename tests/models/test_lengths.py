@@ -319,7 +319,8 @@ def test_predict_and_evaluate_read_long_texts_whole(trained, tmp_path, capsys, e
     assert run_cli(capsys, "predict", "--model", trained, "--input", tmp_path / "in.csv", "--output",
                    tmp_path / "cut.csv", "--long-texts", "truncate", "--mixed-precision", "no")[0] == 0  # fmt: skip
     assert run_cli(capsys, "evaluate", "--model", trained, "--data", tmp_path / "in.csv")[0] == 0
-    assert encodings == ["chunks", "truncate", "chunks"]
+    # predict reads its texts twice, as it predicts them: to say which it reads as next to nothing, then to predict.
+    assert encodings == ["chunks", "chunks", "truncate", "truncate", "chunks"]
     written = pd.read_csv(tmp_path / "out.csv")
     expected = TailTuner.load(trained, mixed_precision="no").predict_proba(texts)
     np.testing.assert_allclose(written[[c for c in written.columns if c.startswith("prob_")]], expected, atol=1e-6)

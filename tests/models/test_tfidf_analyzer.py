@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -100,8 +101,13 @@ def test_text_with_spaces_keeps_the_word_vectorizer(tiny_data, tmp_path):
 
     texts = read_dataset(tiny_data["train"]).texts
     assert choose_analyzer(texts)[0] == "word"
-    built = make_pipeline(TfidfStage(), texts=texts).named_steps["tfidf"].get_params()
-    assert built == TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True).get_params()
+    built = make_pipeline(TfidfStage(), texts=texts).named_steps["tfidf"]
+    plain = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+    terms = ("tokenizer", "token_pattern")  # word_terms: scikit-learn's words where no letter runs unspaced
+    assert {k: v for k, v in built.get_params().items() if k not in terms} == {
+        k: v for k, v in plain.get_params().items() if k not in terms
+    }
+    assert built.fit(texts).vocabulary_ == plain.fit(texts).vocabulary_
     assert make_pipeline(TfidfStage(ngram_max=3, analyzer="word")).named_steps["tfidf"].ngram_range == (1, 3)
 
 
@@ -130,9 +136,26 @@ def test_a_given_analyzer_is_kept_and_a_bad_one_refused():
         TfidfStage(analyzer="chars")
 
 
+def test_chinese_texts_among_english_ones_share_terms(tmp_path):
+    """Fewer than half the texts run their words together, so words are read; Chinese letters are terms of their
+    own among them (a whole run was one word: a Chinese text shared no term with another)."""
+    from conftest import make_texts
+
+    from tailtune.classifier import TailTuner
+
+    english, topics = make_texts({"sport": 150, "tech": 100, "money": 60}, seed=1)
+    chinese, labels = make_unspaced_texts("zh", {0: 60, 1: 40, 2: 30, 3: 20}, seed=0)
+    tuner = TailTuner(strategy="tfidf", show_progress=False).fit(english + chinese, topics + labels)
+    assert tuner.classic_.stage.analyzer == "word"
+    test, truth = make_unspaced_texts("zh", dict.fromkeys(range(4), 20), seed=1)
+    assert (tuner.predict(test) == np.array(truth)).mean() > 0.8
+
+
 def test_a_vocabulary_of_one_term_per_text_is_a_warning_that_quiet_shows(tmp_path):
-    """Words asked for on Chinese: each text is one term of its own; the command warns on stderr, -q or not."""
-    train, test = write_unspaced(tmp_path, "zh")
+    """Texts of one code each: no term is shared; the command warns on stderr, -q or not."""
+    rows = "".join(f"ref{i:05d}x,{'ab'[i % 2]}\n" for i in range(237))
+    train = write_file(tmp_path / "codes.csv", "text,label\n" + rows)
+    test = write_file(tmp_path / "codes-test.csv", "text,label\nref99999x,a\nref99998x,b\n")
     config = write_file(tmp_path / "word.yaml", yaml.safe_dump({"strategy": "tfidf", "stages": [{"analyzer": "word"}]}))
     result = subprocess.run([sys.executable, "-m", "tailtune", "train", "--config", str(config), "--train", str(train),
                              "--test", str(test), "--output", str(tmp_path / "run"), "-q"], capture_output=True,

@@ -30,6 +30,14 @@ def test_shares_count_a_texts_own_tokens(tokenizer):
     assert unknown_shares(tokenizer, encoded).tolist() == [0.5, 0.0, 1.0, 0.0]
 
 
+def test_a_text_read_in_windows_is_counted_once_over_all_of_them(tokenizer):
+    """Windows of 8 tokens: the first text (20 words, 15 unknown) spans three windows, and is one share."""
+    texts = [" ".join(["goal"] * 5 + ["zzz"] * 15), "goal team"]
+    encoded = encode(tokenizer, texts, None, max_length=8, long_texts="chunks")
+    assert len(encoded.offsets) - 1 > len(texts)
+    assert unknown_shares(tokenizer, encoded).tolist() == [0.75, 0.0]
+
+
 def test_a_notable_share_of_unreadable_texts_warns_once(tokenizer, caplog):
     texts = [THAI] * 2 + ["goal team win"] * 18  # a tenth
     encoded = encode(tokenizer, texts, None, max_length=16)

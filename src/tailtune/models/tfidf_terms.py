@@ -16,6 +16,9 @@ _UNSPACED = (
     "\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"
 )
 _UNSPACED_RUN = re.compile(f"[{_UNSPACED}]+")
+_UNSPACED_LETTER = re.compile(f"[{_UNSPACED}]")
+#: scikit-learn's default token pattern (two or more word characters), after each letter of such a script.
+_WORD_TERM = re.compile(f"[{_UNSPACED}]|\\b\\w\\w+\\b")
 _OTHER_WORDS = re.compile(f"[^\\W\\d_{_UNSPACED}]+")
 #: Letters of such a script whose runs (between spaces, punctuation, digits and other letters) average more than
 #: this many are words written together: text segmented with spaces averages under 2 (Chinese words have 1 or 2
@@ -35,6 +38,14 @@ def runs_words_together(text: str) -> bool:
         return False
     letters = sum(map(len, runs))
     return letters > RUN_LETTERS * len(runs) and letters >= len(_OTHER_WORDS.findall(text))
+
+
+def word_terms(text: str) -> list[str]:
+    """The word terms of ``text``: its words of two or more word characters, as scikit-learn's default token
+    pattern finds them, and each letter of a script written without spaces on its own (where the pattern would read
+    a whole run of them, often a clause, as one word), so that word 1-2 grams read those letters' 1-2 grams. Text
+    without such letters gives scikit-learn's own terms."""
+    return _WORD_TERM.findall(_UNSPACED_LETTER.sub(r" \g<0> ", text))
 
 
 def choose_analyzer(texts: Sequence[str]) -> tuple[str, str]:
@@ -75,7 +86,8 @@ def make_vectorizer(stage: TfidfStage, texts: Sequence[str] | None = None) -> An
         # Within words (char_wb): an n-gram never spans the space between two words of other scripts in the text.
         return TfidfVectorizer(analyzer="char_wb", ngram_range=TFIDF_CHAR_NGRAMS, **tf)
     # A stage no task has prepared (tailtune.task.Task.prepare decides ngram_max) reads one label a text's 1-2 grams.
-    return TfidfVectorizer(ngram_range=(1, stage.ngram_max or 2), **tf)
+    # word_terms: texts of Chinese, Japanese or Thai among others written with spaces still share terms.
+    return TfidfVectorizer(ngram_range=(1, stage.ngram_max or 2), tokenizer=word_terms, token_pattern=None, **tf)
 
 
 def without_terms(pipeline: Any, texts: Sequence[str]) -> Any:

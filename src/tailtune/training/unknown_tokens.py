@@ -27,15 +27,18 @@ _said: set[tuple[str, str]] = set()  # (source, tokenizer): a refit encodes the 
 
 
 def unknown_shares(tokenizer: Any, encoded: Encoded) -> np.ndarray | None:
-    """Each row's share of unknown tokens among its own (special tokens aside; 0 for a row of none), or None for a
-    tokenizer without an unknown token (byte-level ones read every character)."""
+    """Each text's share of unknown tokens among its own (special tokens aside; over all its windows where it was
+    encoded in windows; 0 for a text of none), or None for a tokenizer without an unknown token (byte-level ones
+    read every character)."""
     unk = tokenizer.unk_token_id
     if unk is None:
         return None
     own = ~np.isin(encoded.ids, [i for i in tokenizer.all_special_ids if i != unk])
     rows = np.repeat(np.arange(len(encoded.offsets) - 1), np.diff(encoded.offsets))
-    tokens = np.bincount(rows, weights=own, minlength=len(encoded.offsets) - 1)
-    unknown = np.bincount(rows, weights=own & (encoded.ids == unk), minlength=len(tokens))
+    texts = rows if encoded.owners is None else encoded.owners[rows]
+    count = len(encoded.offsets) - 1 if encoded.owners is None else int(encoded.owners.max(initial=-1)) + 1
+    tokens = np.bincount(texts, weights=own, minlength=count)
+    unknown = np.bincount(texts, weights=own & (encoded.ids == unk), minlength=count)
     return np.divide(unknown, tokens, out=np.zeros_like(unknown), where=tokens > 0)
 
 
