@@ -171,7 +171,8 @@ class TfidfStage:
             data in a quarter of the time (``benchmarks/README.md``).
         min_df: A term is kept when it occurs in at least this many training texts.
         sublinear_tf: Term frequency as ``1 + log(tf)``.
-        analyzer: The terms: ``word`` n-grams (1 to ``ngram_max`` words), ``char`` n-grams (of
+        analyzer: The terms: ``word`` n-grams (1 to ``ngram_max`` words; each letter of a script written without
+            spaces is a word of its own: :func:`tailtune.models.tfidf_terms.word_terms`), ``char`` n-grams (of
             :data:`TFIDF_CHAR_NGRAMS` characters, within words: scikit-learn's ``char_wb``, for scripts written
             without spaces between words), or ``auto``: characters where most training texts are in such a
             script, else words (:func:`tailtune.models.tfidf.choose_analyzer`; the run records the choice).
