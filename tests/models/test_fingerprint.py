@@ -27,6 +27,10 @@ def test_a_folder_is_fingerprinted_by_content_not_path(tiny_model, tmp_path):
     before = model_fingerprint(copy)
     config.write_text(config.read_text() + "\n")
     assert model_fingerprint(copy) != before  # config.json enters too
+    tokenizer = copy / "tokenizer_config.json"
+    before = model_fingerprint(copy)
+    tokenizer.write_text(tokenizer.read_text().replace("{", '{"do_lower_case": false, ', 1))
+    assert model_fingerprint(copy) != before  # and the tokenizer's files: the same texts read as other tokens
 
 
 def test_pytorch_weights_count_where_no_safetensors_are(tmp_path):
@@ -52,7 +56,7 @@ def test_each_file_is_hashed_once_while_unchanged(tiny_model, tmp_path, monkeypa
     fingerprints._hash_file.cache_clear()
     model_fingerprint(copy)
     hashed = fingerprints._hash_file.cache_info().misses
-    assert hashed == 2  # config.json and model.safetensors
+    assert hashed == 4  # config.json, the tokenizer's tokenizer.json and tokenizer_config.json, model.safetensors
     model_fingerprint(copy)
     assert fingerprints._hash_file.cache_info().misses == hashed
     reweigh(copy)

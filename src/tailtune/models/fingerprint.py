@@ -2,8 +2,8 @@
 experiment compare, so that work done from other weights saved under the same path is never taken for work done
 from these.
 
-A local model folder is fingerprinted by the bytes of its ``config.json`` and of its weight files (its
-``*.safetensors`` files, else its ``*.bin`` files, as ``from_pretrained`` loads them): neither the folder's path
+A local model folder is fingerprinted by the bytes of its ``config.json``, its tokenizer files and its weight files
+(its ``*.safetensors`` files, else its ``*.bin`` files, as ``from_pretrained`` loads them): neither the folder's path
 nor its files' times enter it, so a copy elsewhere fingerprints alike, while weights saved again in the same second
 or copied with their times kept (``cp -p``, tar, rsync) do not. A hub id is fingerprinted by the id itself: the
 hub is not asked which weights it names.
@@ -33,12 +33,25 @@ def weight_files(folder: str | Path) -> list[Path]:
     return []
 
 
+#: The files a tokenizer is saved in (transformers' names: fast, WordPiece, BPE and SentencePiece tokenizers).
+_TOKENIZER_FILES = ("tokenizer*.json", "special_tokens_map.json", "added_tokens.json", "vocab.*", "merges.txt",
+                    "*.model", "*.tiktoken")  # fmt: skip
+
+
+def tokenizer_files(folder: str | Path) -> list[Path]:
+    """The tokenizer files of a saved model folder, by name: a vocabulary or a setting such as ``do_lower_case``
+    edited in place reads the same texts as other tokens."""
+    found = {path for pattern in _TOKENIZER_FILES for path in Path(folder).glob(pattern) if path.is_file()}
+    return sorted(found)
+
+
 def model_fingerprint(model: str | os.PathLike[str] | None) -> str | None:
     """The content fingerprint of a pretrained model: ``"sha256:<hex>"`` for a local folder, else the hub id as
     given (None for no model).
 
-    A folder's digest covers ``config.json`` and the weight files (:func:`weight_files`), each entering with its
-    name and its own SHA-256, so no two different sets of files share it by concatenation. Each file is read once
+    A folder's digest covers ``config.json``, the tokenizer files (:func:`tokenizer_files`) and the weight files
+    (:func:`weight_files`), each entering with its name and its own SHA-256, so no two different sets of files share
+    it by concatenation. Each file is read once
     a process while it stays the same file (see :func:`_file_digest`), so fingerprinting a model again is cheap.
     """
     if model is None:
@@ -48,7 +61,7 @@ def model_fingerprint(model: str | os.PathLike[str] | None) -> str | None:
         return str(model)
     config = folder / "config.json"
     digest = hashlib.sha256(b"tailtune model\n")
-    for path in ([config] if config.is_file() else []) + weight_files(folder):
+    for path in ([config] if config.is_file() else []) + tokenizer_files(folder) + weight_files(folder):
         name = path.name.encode("utf-8", "surrogateescape")
         digest.update(len(name).to_bytes(8, "little") + name)
         digest.update(_file_digest(path))
