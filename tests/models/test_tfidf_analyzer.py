@@ -122,6 +122,7 @@ def test_text_with_spaces_keeps_the_word_vectorizer(tiny_data, tmp_path):
         ),  # Korean puts spaces between words
         (["股市大涨", "Apple 发布了新的 iPhone 手机", "the match was won"], "char"),  # two of three run together
         (["股市大涨", "the match was won", "shares rose sharply"], "word"),  # one of three: not most
+        (["😀🎉", "😡💢 !", "the match"], "char"),  # two of three hold no word: words would find no term
     ],
 )
 def test_the_rule_counts_texts_that_run_their_words_together(texts, analyzer):

@@ -53,7 +53,8 @@ def choose_analyzer(texts: Sequence[str]) -> tuple[str, str]:
 
     ``char`` where more than half of them are written without spaces between words (:func:`runs_words_together`):
     there a word n-gram is a whole clause or text, seen once, and a new text shares none with the training texts;
-    else ``word``, the n-grams of text whose words are separated by spaces.
+    ``char`` too where more than half hold no word at all (emoji, symbols: :func:`word_terms` finds nothing); else
+    ``word``, the n-grams of text whose words are separated by spaces.
 
     Returns:
         ``word`` or ``char``, and the reason (how many texts run their words together).
@@ -63,6 +64,9 @@ def choose_analyzer(texts: Sequence[str]) -> tuple[str, str]:
                "Chinese, Japanese or Thai are)")  # fmt: skip
     if 2 * together > len(texts):
         return "char", counted
+    wordless = sum(not word_terms(text) for text in texts)
+    if 2 * wordless > len(texts):
+        return "char", f"auto: {wordless} of {len(texts)} training texts hold no word (emoji, symbols, codes)"
     return "word", f"{counted}; character n-grams are read where more than half are"
 
 
