@@ -49,5 +49,5 @@ def test_validation_data_without_some_classes_names_them(caplog):
     with caplog.at_level(logging.WARNING):
         warn_of_held_out(Splits(train, eval=given, test=TextDataset(["g"], ["tech"], "test.csv")))
     assert caplog.messages == ["eval.csv: the validation data holds no example of 2 of the 3 training classes "
-                               "('money', 'tech'): epoch selection and the decision rule for the tail see only the "
-                               "others"]  # fmt: skip
+                               "('money', 'tech'): what is chosen on it (epochs, the decision rule, a search's trials) "
+                               "sees only the others"]  # fmt: skip

@@ -64,6 +64,7 @@ def _warn_of_missing_classes(splits: Splits) -> None:
         return
     missing = sorted(set(train.labels) - set(validation.labels))
     if missing:
-        logger.warning("%s: the validation data holds no example of %d of the %d training classes (%s): epoch "
-                       "selection and the decision rule for the tail see only the others", validation.source,
-                       len(missing), len(set(train.labels)), quote_names(missing, limit=5))  # fmt: skip
+        named = quote_names(missing, limit=5)
+        logger.warning("%s: the validation data holds no example of %d of the %d training classes (%s): what "
+                       "is chosen on it (epochs, the decision rule, a search's trials) sees only the others",
+                       validation.source, len(missing), len(set(train.labels)), named)  # fmt: skip

@@ -286,5 +286,5 @@ def _check_one_shape(splits: Splits) -> None:
 
 def quote_names(values: Iterable[Any], limit: int = 20) -> str:
     values = list(values)
-    text = ", ".join(f"'{v}'" for v in values[:limit])
+    text = ", ".join(shown(str(v)) for v in values[:limit])  # escaped: names that print alike read apart
     return text + (f" and {len(values) - limit} more" if len(values) > limit else "")

@@ -73,14 +73,15 @@ def shown(name: str) -> str:
     return "'" + "".join(_shown_char(char) for char in name) + "'"
 
 
-_CONTROL_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+_CONTROL_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\"}
 
 
 def printed_label(name: str) -> str:
     """A label name as one line of a console table: characters that would break the line or print as a blank
     other than a space (newline, tab, other controls, no-break and other spaces) written as escapes
-    (``\\n``, ``\\u00a0``), the rest as it is."""
-    return "".join(char if char.isprintable() else _CONTROL_ESCAPES.get(char) or _escape(char) for char in name)
+    (``\\n``, ``\\u00a0``), a backslash doubled (a written ``\\n`` stays apart from a line break), the rest as it
+    is."""
+    return "".join(_CONTROL_ESCAPES.get(char) or (char if char.isprintable() else _escape(char)) for char in name)
 
 
 def terminal_columns(text: str) -> int:
@@ -105,6 +106,8 @@ def _shown_char(char: str) -> str:
         and not _conjoining_jamo(char)
         and unicodedata.normalize("NFC", char) == char
     )
+    if char == "\\":
+        return "\\\\"  # doubled: a written '\\u200b' stays apart from a zero-width space
     return char if plain else _escape(char)
 
 

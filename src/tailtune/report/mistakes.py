@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from tailtune.classtable import top_confusions
+from tailtune.data.visible import printed_label
 from tailtune.errors import TailTuneError
 from tailtune.report import plots
 from tailtune.report.context import CONFUSION_CLASSES, LISTED, ReportContext, count
@@ -200,7 +201,7 @@ def examples_section(doc: Document, ctx: ReportContext) -> None:
                         Cell(_truncate(example["text"]), wide=True),
                     ]
                 )
-        doc.paragraph(f"Tail classes: {', '.join(tail)}.", note=True)
+        doc.paragraph(f"Tail classes: {', '.join(map(printed_label, tail))}.", note=True)
         if rows:
             doc.table(["Strategy", "True label", "Predicted", "Score", "Text"], rows)
         if clean:
