@@ -101,3 +101,12 @@ def test_label_names_in_markdown_keep_what_tells_them_apart():
     assert escape_label_md("money  fx") == "money &nbsp;fx" != escape_label_md("money fx")
     assert escape_label_md("money\tfx") == "money\\\\tfx" and escape_label_md("a|b") == "a\\|b"
     assert escape_md("a text\nof  two lines") == "a text of two lines"  # texts: white space collapsed
+
+
+def test_a_written_escape_stays_apart_from_the_character_it_names():
+    from tailtune.classtable import short_names
+    from tailtune.data.types import quote_names
+
+    assert short_names(["line\nbreak", "line\\nbreak"], 40) == {"line\nbreak": "line\\nbreak",
+                                                               "line\\nbreak": "line\\\\nbreak"}  # fmt: skip
+    assert quote_names(["money fx", "money\u00a0fx"]) == "'money fx', 'money\\u00a0fx'"
