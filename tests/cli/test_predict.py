@@ -136,12 +136,12 @@ def test_predict_counts_texts_of_invisible_characters_as_empty(predict_model, tm
 
 
 def test_predict_counts_texts_the_model_reads_as_next_to_nothing(predict_model, tmp_path, capsys, caplog):
-    """Words the tiny model's vocabulary lacks are its unknown token: such texts all look alike to it. Empty texts
-    are counted on their own."""
+    """Words the tiny model's vocabulary lacks are its unknown token: such texts all look alike to it, as an empty one
+    does. predict counts empty texts on their own."""
     from tailtune.classifier import TailTuner
 
     texts = ["match goal team", "zzz qqq", "", "goal zzz qqq xxx", "bank shares"]
-    assert TailTuner.load(str(predict_model)).unread(texts).tolist() == [False, True, False, True, False]
+    assert TailTuner.load(str(predict_model)).unread(texts).tolist() == [False, True, True, True, False]
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
     code, _, err = run_cli(capsys, "predict", "--model", predict_model, "--input", source, "--output",

@@ -25,9 +25,10 @@ def _nothing_said_yet(monkeypatch):
 
 
 def test_shares_count_a_texts_own_tokens(tokenizer):
-    """[CLS] and [SEP] are not the text's: 'goal' and 'zzz' is half unknown, 'goal team' none, '' none."""
+    """[CLS] and [SEP] are not the text's: 'goal' and 'zzz' is half unknown, 'goal team' none; '' has no token of
+    its own and is read as nothing, as an unknown one is."""
     encoded = encode(tokenizer, ["goal zzz", "goal team", THAI, ""], None, max_length=16)
-    assert unknown_shares(tokenizer, encoded).tolist() == [0.5, 0.0, 1.0, 0.0]
+    assert unknown_shares(tokenizer, encoded).tolist() == [0.5, 0.0, 1.0, 1.0]
 
 
 def test_a_text_read_in_windows_is_counted_once_over_all_of_them(tokenizer):

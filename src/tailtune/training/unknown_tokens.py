@@ -28,8 +28,8 @@ _said: set[tuple[str, str]] = set()  # (source, tokenizer): a refit encodes the 
 
 def unknown_shares(tokenizer: Any, encoded: Encoded) -> np.ndarray | None:
     """Each text's share of unknown tokens among its own (special tokens aside; over all its windows where it was
-    encoded in windows; 0 for a text of none), or None for a tokenizer without an unknown token (byte-level ones
-    read every character)."""
+    encoded in windows; 1 for a text of none, which the model reads as nothing too), or None for a tokenizer without
+    an unknown token (byte-level ones read every character)."""
     unk = tokenizer.unk_token_id
     if unk is None:
         return None
@@ -39,7 +39,7 @@ def unknown_shares(tokenizer: Any, encoded: Encoded) -> np.ndarray | None:
     count = len(encoded.offsets) - 1 if encoded.owners is None else int(encoded.owners.max(initial=-1)) + 1
     tokens = np.bincount(texts, weights=own, minlength=count)
     unknown = np.bincount(texts, weights=own & (encoded.ids == unk), minlength=count)
-    return np.divide(unknown, tokens, out=np.zeros_like(unknown), where=tokens > 0)
+    return np.divide(unknown, tokens, out=np.ones_like(unknown), where=tokens > 0)
 
 
 def warn_of_unreadable_texts(tokenizer: Any, encoded: Encoded, source: str) -> None:
