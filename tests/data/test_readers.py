@@ -810,9 +810,15 @@ def test_labels_that_look_like_measurements_are_warned_of(tmp_path, caplog):
     path = write_file(tmp_path / "m.csv", "text,label\n" + "".join(f"t{i},{v}\n" for i, v in enumerate(values)))
     codes = write_file(tmp_path / "c.csv", "text,label\n" + "".join(f"t{i},{['250.01', '401.9'][i % 2]}\n"
                                                                       for i in range(12)))  # fmt: skip
+    with_placeholder = write_file(tmp_path / "p.csv", "text,label\n" + "".join(
+        f"t{i},{'unknown' if i == 5 else v}\n" for i, v in enumerate(values)))  # fmt: skip
     with caplog.at_level("WARNING", logger="tailtune"):
         assert read_dataset(path).labels == ["0", *values[1:]]
         read_dataset(codes)
-    assert caplog.messages == [f"{path}: the labels in column 'label' are numbers, 12 distinct among 12 texts (such "
-                               "as '0.137'): a classifier learns one class per value; if they are measurements, this "
-                               "is a regression task, not one tailtune trains"]  # fmt: skip
+        read_dataset(with_placeholder)
+    tail = ("(such as '0.137'): a classifier learns one class per value; if they are measurements, this is a "
+            "regression task, not one tailtune trains")  # fmt: skip
+    assert caplog.messages == [
+        f"{path}: 12 of the 12 labels in column 'label' are numbers, 12 distinct {tail}",
+        f"{tmp_path / 'p.csv'}: 11 of the 12 labels in column 'label' are numbers, 11 distinct {tail}",
+    ]

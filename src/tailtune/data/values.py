@@ -297,17 +297,18 @@ def _warn_list_literals(table: Table, column: str, names: Sequence[str | None]) 
 
 
 def _warn_measurements(table: Table, column: str, names: Sequence[str | None]) -> None:
-    """Warn where the labels look like measurements, not classes: numbers with a fraction, most of them distinct
-    (a regression target read as hundreds of classes of one text each). Codes such as ``250.01`` repeat, and pass."""
+    """Warn where the labels look like measurements, not classes: numbers with a fraction (nine in ten at least: a
+    placeholder such as ``unknown`` may stand in for the rest), most of them distinct (a regression target read as
+    hundreds of classes of one text each). Codes such as ``250.01`` repeat, and pass."""
     given = [name for name in names if name]
     numbers = [name for name in given if _is_number(name)]
-    if len(given) < 10 or len(numbers) < len(given) or not any("." in name for name in numbers):
+    if len(given) < 10 or 10 * len(numbers) < 9 * len(given) or not any("." in name for name in numbers):
         return
-    distinct = len(set(given))
-    if 2 * distinct > len(given):
-        logger.warning("%s: the labels in column '%s' are numbers, %d distinct among %d texts (such as %s): a "
-                       "classifier learns one class per value; if they are measurements, this is a regression "
-                       "task, not one tailtune trains", table.source, column, distinct, len(given),
+    distinct = len(set(numbers))
+    if 2 * distinct > len(numbers):
+        logger.warning("%s: %d of the %d labels in column '%s' are numbers, %d distinct (such as %s): a classifier "
+                       "learns one class per value; if they are measurements, this is a regression task, not one "
+                       "tailtune trains", table.source, len(numbers), len(given), column, distinct,
                        shown(next(name for name in numbers if "." in name)))  # fmt: skip
 
 
