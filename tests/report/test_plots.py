@@ -30,3 +30,13 @@ def test_non_latin_labels_draw_without_missing_glyphs(tmp_path):
             assert drawn == label
     if ord("新") not in covered:
         assert plain("新闻") == "<U+65B0><U+95FB>"
+
+
+def test_class_names_on_an_axis_are_escaped_once():
+    """A line break inside a label is drawn as '\\n'; a written backslash-n as '\\\\n' (the two stay apart), neither
+    escaped a second time on its way to matplotlib."""
+    from tailtune.classtable import short_names
+    from tailtune.report.plots import plain
+
+    drawn = [plain(short, len(short)) for short in short_names(["a\nb", "a\\nb"], 14).values()]
+    assert drawn == ["a\\nb", "a\\\\nb"]

@@ -19,7 +19,6 @@ from matplotlib.text import Text
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator, ScalarFormatter
 
 from tailtune.classtable import short_names
-from tailtune.data.visible import printed_label
 
 DPI = 110
 _PALETTE = [
@@ -68,10 +67,12 @@ def plain(text: object, limit: int = 28) -> str:
     A character no installed font has (CJK or emoji on a machine without such fonts) is written as its code
     point, ``<U+4E2D>``, instead of an empty box: labels stay distinct, and the report's tables name them.
     """
-    value = printed_label(str(text))  # one line: a line break or tab inside a label is drawn escaped
+    value = str(text)
     if len(value) > limit:
         value = value[: limit - 1] + "…"
     covered = _fonts()[1]
+    # Class names come as classtable.short_names writes them (escaped, one line): printed again, a doubled
+    # backslash would double once more. Any other white space is drawn as its code point, on the one line.
     value = "".join(c if ord(c) in covered or c == " " else f"<U+{ord(c):04X}>" for c in value)
     # A "$" would start mathtext, which can fail to parse on arbitrary labels.
     return value.replace("$", r"\$")
