@@ -22,5 +22,10 @@ def escape_label_md(name: object) -> str:
     :func:`escape_md` collapses white space, as a text's lines should be)."""
     from tailtune.data.visible import printed_label
 
-    escaped = _MD_SPECIAL.sub(r"\\\1", html.escape(printed_label(str(name)), quote=False))
+    return keep_spaces(_MD_SPECIAL.sub(r"\\\1", html.escape(printed_label(str(name)), quote=False)))
+
+
+def keep_spaces(escaped: str) -> str:
+    """Escaped text (Markdown or HTML) whose runs of spaces keep their length when rendered: each space after the
+    first of a run written ``&nbsp;``."""
     return re.sub(r"(?<= ) ", "&nbsp;", escaped)

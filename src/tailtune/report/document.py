@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tailtune import __version__
 from tailtune.data.visible import printed_label
-from tailtune.markdown import escape_label_md, escape_md
+from tailtune.markdown import escape_label_md, escape_md, keep_spaces
 
 _CSS = """
 :root { color-scheme: light; }
@@ -85,7 +85,7 @@ class Cell:
         """The cell's text as HTML."""
         if not self.label:
             return _escape_html(self.text)
-        return re.sub(r"(?<= ) ", "&nbsp;", _escape_html(printed_label(self.text)))
+        return keep_spaces(_escape_html(printed_label(self.text)))
 
     def markdown(self) -> str:
         """The cell's text as Markdown."""
