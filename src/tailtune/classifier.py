@@ -29,7 +29,7 @@ from tailtune.models.transformer import check_max_length, load_saved_classifier,
 from tailtune.scoring import macro_f1_score
 from tailtune.strategies import SETTINGS, build_run_config
 from tailtune.task import Task, get_task, task_of
-from tailtune.training.batching import encode
+from tailtune.training.batching import Encoded, encode
 from tailtune.training.cost import plan_fit
 from tailtune.training.fitting import FitContext, fit, resolve_max_length
 from tailtune.training.loop import make_accelerator, predict_logits
@@ -274,8 +274,7 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         texts = dataset_from_values(column, None, source="unread()", allow_empty_texts=True).texts
         if hasattr(self, "classic_"):
             return self.classic_.unread(texts)
-        encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length(), long_texts=self._long_texts())
-        shares = unknown_shares(self.tokenizer_, encoded)  # as prediction reads them
+        shares = unknown_shares(self.tokenizer_, self._encode(texts))  # read as prediction reads them
         return np.zeros(len(texts), bool) if shares is None else shares >= UNKNOWN_SHARE
 
     def score(self, texts: Sequence[str], labels: Sequence[Any], sample_weight: Any = None) -> float:
@@ -421,10 +420,8 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         if hasattr(self, "classic_"):
             scores = self.classic_.predict_proba(texts)
         else:
-            encoded = encode(self.tokenizer_, texts, None, max_length=self._max_length(),
-                             long_texts=self._long_texts())  # fmt: skip
-            logits = predict_logits(self.model_, encoded, self._accelerator(), batch_size=self._eval_batch_size(),
-                                    inference_only=True)  # fmt: skip
+            logits = predict_logits(self.model_, self._encode(texts), self._accelerator(),
+                                    batch_size=self._eval_batch_size(), inference_only=True)  # fmt: skip
             scores = self.task.scores(logits)
         where = getattr(self, "output_columns_", None)
         if where is None:
@@ -432,6 +429,10 @@ class TailTuner(ClassifierMixin, BaseEstimator):
         out = np.zeros((len(scores), len(where)), dtype=scores.dtype)  # a label no text marked: never predicted
         out[:, where >= 0] = scores[:, where[where >= 0]]
         return out
+
+    def _encode(self, texts: list[str]) -> Encoded:
+        """The texts as prediction reads them: at the model's length, long ones as :meth:`_long_texts` says."""
+        return encode(self.tokenizer_, texts, None, max_length=self._max_length(), long_texts=self._long_texts())
 
     def _accelerator(self) -> Accelerator:
         """The Accelerator to predict with; made again on first use after unpickling, which drops it."""
