@@ -11,10 +11,12 @@ on the same texts. Wall seconds of each phase come from the run's stage records.
 
 Development split only: ``--dev-fraction`` of ``train.jsonl`` held out (``--dev-seed``; a label with no text
 left in the rest is dropped from the held-out sets, as in ``benchmarks/multilabel.py --dev``); ``test.jsonl`` is
-not read.
+not read. Or any training file with a development file of its own (``--train``, ``--dev``: one label a text or
+label sets, as ``tailtune train`` reads them).
 
     python benchmarks/refit_pair.py --data ../shared/data/real/reuters90 --seed 1 \
         --json benchmarks/results/refit_pair_reuters90_dev0_seed1.json
+    python benchmarks/refit_pair.py --train runs/bbcdev1/train.csv --dev runs/bbcdev1/test.csv --seed 1
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from multilabel import DATA, METRICS, dev_split, machine, read
 import tailtune.training.family as transformer_family
 import tailtune.training.fitting as fitting
 from tailtune.data.builtin import resolve_model
+from tailtune.data.readers import read_dataset
 from tailtune.data.types import Splits
 from tailtune.models.family import evaluate
 from tailtune.models.saved import FIELDS, PREFIX
@@ -78,14 +81,21 @@ class SelectionModel:
         transformer_family.TransformerClassifier = build_both
 
 
+#: The figures of one label a text (``metrics.json`` keys).
+SINGLE_LABEL_METRICS = ("accuracy", "macro_f1", "tail_f1", "head_f1")
+
+
 def scores(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {key: None if metrics.get(key) is None else round(metrics[key], 4) for key in METRICS}
+    keys = METRICS if "samples_f1" in metrics else SINGLE_LABEL_METRICS
+    return {key: None if metrics.get(key) is None else round(metrics[key], 4) for key in keys}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA, help="folder of train.jsonl (label sets in `labels`)")
     parser.add_argument("--seed", type=int, default=1, help="training seed")
+    parser.add_argument("--train", type=Path, help="a training file instead of --data (with --dev)")
+    parser.add_argument("--dev", type=Path, help="the development file scored instead of a held-out share of --data")
     parser.add_argument("--dev-fraction", type=float, default=0.2, help="share of train.jsonl held out")
     parser.add_argument("--dev-seed", type=int, default=0, help="seed of the development split")
     parser.add_argument("--out", type=Path, default=Path("runs/refit-pair"), help="the run directory")
@@ -94,9 +104,15 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="read only the first LIMIT training texts (a quick check)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON", help="run settings, e.g. max_length=32")
     args = parser.parse_args()
-    train = read(args.data / "train.jsonl")
-    train = train if args.limit is None else train.subset(list(range(args.limit)))
-    rest, dev = dev_split(train, args.dev_fraction, args.dev_seed)
+    if (args.train is None) != (args.dev is None):
+        parser.error("--train and --dev go together")
+    if args.train is not None:
+        rest, dev = read_dataset(args.train), read_dataset(args.dev)
+        rest = rest if args.limit is None else rest.subset(list(range(args.limit)))
+    else:
+        train = read(args.data / "train.jsonl")
+        train = train if args.limit is None else train.subset(list(range(args.limit)))
+        rest, dev = dev_split(train, args.dev_fraction, args.dev_seed)
     settings = {"seed": args.seed, **{key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)}}
     config = build_run_config(resolve_model(args.model), "two-stage", settings=settings)
     selection = SelectionModel()
@@ -111,7 +127,8 @@ def main() -> None:
         phases[phase] = round(phases.get(phase, 0.0) + (stage.get("seconds") or 0.0), 1)
     record = {
         **machine(), "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "data": str(args.data), "dev_seed": args.dev_seed, "seed": args.seed, "train_texts": len(rest),
+        "data": str(args.train or args.data), "dev": str(args.dev) if args.dev else None,
+        "dev_seed": None if args.dev else args.dev_seed, "seed": args.seed, "train_texts": len(rest),
         "dev_texts": len(dev), "wall_s": round(time.perf_counter() - started, 1), "stage_seconds": phases,
         "refit_epochs": refit.get("refit_epochs"), "calibration": (refit.get("calibration") or {}).get("method"),
         "selection": scores(evaluate(selection.classifier, dev)[0]), "refit": scores(refit),

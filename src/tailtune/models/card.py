@@ -55,13 +55,10 @@ def _multi_label(saved: SavedRecord) -> bool:
 
 def base_model_id(model: str) -> str | None:
     """The hub id of the model a run started from, when it has one (the embedded MiniLM has)."""
-    from tailtune.data.builtin import minilm_path
+    from tailtune.data.builtin import BUILTIN_MODELS, model_spec
 
-    try:
-        if Path(model).resolve() == Path(minilm_path()).resolve():
-            return MINILM_HUB_ID
-    except Exception:  # noqa: BLE001 -- without the demo extra there is no embedded model to match
-        pass
+    if model_spec(model) == BUILTIN_MODELS[0]:
+        return MINILM_HUB_ID
     looks_like_hub_id = model.count("/") <= 1 and not model.startswith((".", "/", "~")) and not Path(model).exists()
     return model if looks_like_hub_id else None
 

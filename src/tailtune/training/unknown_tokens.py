@@ -45,8 +45,10 @@ def unknown_shares(tokenizer: Any, encoded: Encoded) -> np.ndarray | None:
 def warn_of_unreadable_texts(tokenizer: Any, encoded: Encoded, source: str) -> None:
     """Warn, once per data source and tokenizer, where :data:`NOTABLE_TEXTS` or more of the training texts are
     mostly unknown tokens."""
+    from tailtune.data.builtin import model_spec
+
     shares = unknown_shares(tokenizer, encoded)
-    name = str(getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__)
+    name = model_spec(str(getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__))
     if shares is None or not len(shares) or (source, name) in _said:
         return
     unreadable = int((shares >= UNKNOWN_SHARE).sum())
