@@ -812,13 +812,18 @@ def test_labels_that_look_like_measurements_are_warned_of(tmp_path, caplog):
                                                                       for i in range(12)))  # fmt: skip
     with_placeholder = write_file(tmp_path / "p.csv", "text,label\n" + "".join(
         f"t{i},{'unknown' if i == 5 else v}\n" for i, v in enumerate(values)))  # fmt: skip
+    prices = write_file(tmp_path / "w.csv", "text,label\n" + "".join(f"t{i},{100 + 7 * i}\n" for i in range(60)))
+    digits = write_file(tmp_path / "d.csv", "text,label\n" + "".join(f"t{i},{i}\n" for i in range(10)))
     with caplog.at_level("WARNING", logger="tailtune"):
         assert read_dataset(path).labels == ["0", *values[1:]]
         read_dataset(codes)
         read_dataset(with_placeholder)
+        read_dataset(digits)  # ten classes of one text each: too few to call measurements
+        read_dataset(prices)
     tail = ("(such as '0.137'): a classifier learns one class per value; if they are measurements, this is a "
             "regression task, not one tailtune trains")  # fmt: skip
     assert caplog.messages == [
         f"{path}: 12 of the 12 labels in column 'label' are numbers, 12 distinct {tail}",
         f"{tmp_path / 'p.csv'}: 11 of the 12 labels in column 'label' are numbers, 11 distinct {tail}",
+        f"{prices}: 60 of the 60 labels in column 'label' are numbers, 60 distinct {tail.replace('0.137', '100')}",
     ]

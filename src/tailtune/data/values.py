@@ -296,20 +296,28 @@ def _warn_list_literals(table: Table, column: str, names: Sequence[str | None]) 
                    _describe_rows(table, [first]), shown(names[first]))  # fmt: skip
 
 
+#: Whole-number labels, most of them distinct, are warned of as measurements from this many labels on.
+WHOLE_NUMBER_ROWS = 50
+
+
 def _warn_measurements(table: Table, column: str, names: Sequence[str | None]) -> None:
-    """Warn where the labels look like measurements, not classes: numbers with a fraction (nine in ten at least: a
-    placeholder such as ``unknown`` may stand in for the rest), most of them distinct (a regression target read as
-    hundreds of classes of one text each). Codes such as ``250.01`` repeat, and pass."""
+    """Warn where the labels look like measurements, not classes: numbers (nine in ten at least: a placeholder such
+    as ``unknown`` may stand in for the rest), most of them distinct (a regression target read as hundreds of classes
+    of one text each). Codes such as ``250.01`` repeat, and pass. Whole numbers are warned of from
+    :data:`WHOLE_NUMBER_ROWS` labels on (ten texts labelled 0 to 9 once each are classes too)."""
     given = [name for name in names if name]
     numbers = [name for name in given if _is_number(name)]
-    if len(given) < 10 or 10 * len(numbers) < 9 * len(given) or not any("." in name for name in numbers):
+    if len(given) < 10 or 10 * len(numbers) < 9 * len(given):
+        return
+    if not any("." in name for name in numbers) and len(given) < WHOLE_NUMBER_ROWS:
         return
     distinct = len(set(numbers))
     if 2 * distinct > len(numbers):
+        example = next((name for name in numbers if "." in name), numbers[0])
         logger.warning("%s: %d of the %d labels in column '%s' are numbers, %d distinct (such as %s): a classifier "
                        "learns one class per value; if they are measurements, this is a regression task, not one "
                        "tailtune trains", table.source, len(numbers), len(given), column, distinct,
-                       shown(next(name for name in numbers if "." in name)))  # fmt: skip
+                       shown(example))  # fmt: skip
 
 
 def _is_number(text: str) -> bool:
