@@ -16,7 +16,7 @@ from tailtune.data.types import TextDataset
 from tailtune.strategies import STRATEGIES, describe_strategies
 
 
-def test_train_evaluate_predict(tiny_model, tiny_data, tmp_path, capsys):
+def test_train_evaluate_predict(tiny_model, tiny_data, tmp_path, capsys, caplog):
     """train writes a complete run; evaluate scores RUN/model alike; predict adds predicted and score to the input."""
     run = tmp_path / "run"
     code, out, err = run_cli(
@@ -48,6 +48,16 @@ def test_train_evaluate_predict(tiny_model, tiny_data, tmp_path, capsys):
     }  # fmt: skip
     assert out.splitlines()[0].startswith(f"{tiny_data['test']}: macro-F1 {metrics['macro_f1']:.4f}")
     assert out.rstrip().endswith(f"metrics written to {scores}")
+    assert "the data the model's run" not in caplog.text
+
+    copy = tmp_path / "copy.csv"  # the training file under another name: the same content
+    copy.write_bytes(Path(tiny_data["train"]).read_bytes())
+    code, _, err = run_cli(capsys, "evaluate", "--model", run / "model", "--data", copy)
+    assert code == 0, err
+    assert (
+        f"{copy}: this is the data the model's run trained on ({tiny_data['train']}); its scores show how well "
+        "the model fits texts it has seen, not how it does on new ones"
+    ) in caplog.messages
 
     preds = tmp_path / "out" / "preds.csv"
     code, out, err = run_cli(capsys, "predict", "--model", run / "model", "--input", tiny_data["test"], "--output",

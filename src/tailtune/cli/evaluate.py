@@ -35,8 +35,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Print the metrics table and optionally write the metrics as JSON."""
     from tailtune.classifier import TailTuner
     from tailtune.data.builtin import load_data
+    from tailtune.data.held_out import warn_of_run_data
     from tailtune.fileio import check_file_target, write_json
     from tailtune.models.family import evaluate
+    from tailtune.runs.records import data_of_model
 
     if args.output:
         check_file_target(args.output)  # before the model loads and predicts, not after
@@ -46,6 +48,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     separator = args.label_separator or (LABEL_SET_SEPARATOR if multi_label else None)
     data = load_data(args.data, text_column=args.text_column, label_column=args.label_column,
                      label_separator=separator)  # fmt: skip
+    warn_of_run_data(data, data_of_model(args.model))
     metrics, _ = evaluate(classifier, data)  # scored as the run scored its test data
     metrics["split"] = data.source
     if classifier.reading is not None:

@@ -7,6 +7,10 @@ Texts are compared with their whitespace collapsed, letter case kept. A few shar
 benchmarks (R8 and Reuters-21578 repeat about one test article in 500 in training): below
 :data:`NOTABLE_SHARE` of the held-out texts they are logged at INFO level only, above it they are a warning.
 
+Scoring a saved model, the data is compared with what its run trained and selected on (:func:`warn_of_run_data`):
+a model's own training file scores what it remembers, and its validation file what its epochs and decision rule
+were chosen on.
+
 A validation file (``--eval``) without an example of some training classes lets epoch selection and the decision
 rule see only the others: for one label a text, that is warned of, naming them. (Label sets are not: a rare label
 missing from validation is the rule there, and the decision rule leans on one threshold for it.)
@@ -15,7 +19,9 @@ missing from validation is the rule there, and the decision rule leans on one th
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from tailtune.data.fingerprint import fingerprint
 from tailtune.data.types import Splits, TextDataset, quote_names
 
 logger = logging.getLogger(__name__)
@@ -68,3 +74,22 @@ def _warn_of_missing_classes(splits: Splits) -> None:
         logger.warning("%s: the validation data holds no example of %d of the %d training classes (%s): what "
                        "is chosen on it (epochs, the decision rule, a search's trials) sees only the others",
                        validation.source, len(missing), len(set(train.labels)), named)  # fmt: skip
+
+
+def warn_of_run_data(data: TextDataset, run_data: dict[str, Any] | None) -> None:
+    """Warn where ``data``, scored by a saved model, is the data its run trained or selected on.
+
+    Args:
+        data: The labelled data the model is scored on.
+        run_data: What the run recorded (:func:`tailtune.runs.records.data_of_model`); None: nothing to compare.
+    """
+    if not run_data:
+        return
+    found = fingerprint(data)
+    roles = {"train": "trained on", "eval": "chose its epochs and decision rule on"}
+    for role, what in roles.items():
+        if found is not None and run_data["fingerprints"].get(role) == found:
+            logger.warning("%s: this is the data the model's run %s (%s); its scores show how well the model fits "
+                           "texts it has seen, not how it does on new ones", data.source, what,
+                           run_data["data"].get(role) or role)  # fmt: skip
+            return

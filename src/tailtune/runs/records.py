@@ -270,6 +270,24 @@ def load_run(path: str | Path) -> RunRecord:
     )
 
 
+def data_of_model(model_dir: str | Path) -> dict[str, Any] | None:
+    """What the run that saved ``model_dir`` (``RUN/model``) trained and selected on: its ``config.json``'s
+    ``data`` (paths by role) and ``fingerprints`` (content, by role); None for a model outside a run directory or
+    a run written before data was fingerprinted."""
+    path = Path(model_dir)
+    config = path.parent / CONFIG_FILE
+    if path.name != MODEL_DIR or not config.is_file() or not is_run_config(config):
+        return None
+    try:
+        record = read_json(config)
+    except TailTuneError:
+        return None
+    fingerprints = record.get("fingerprints")
+    if not isinstance(fingerprints, dict):
+        return None
+    return {"data": record.get("data") or {}, "fingerprints": fingerprints}
+
+
 def scan_runs(root: str | Path) -> tuple[list[RunRecord], list[Path]]:
     """Walk ``root`` for run directories.
 
