@@ -130,6 +130,14 @@ def test_huang_groups_cut_at_8_and_35_training_documents():
     assert groups == {"head": [5, 6], "medium": [3, 4], "tail": [0, 1, 2]}
 
 
+def test_no_groups_where_no_training_counts_are_known():
+    """A checkpoint trained elsewhere records no counts (all 0): no group is made up from the label order."""
+    empty = {"head": [], "medium": [], "tail": []}
+    assert huang_groups([0, 0, 0]) == empty and frequency_groups([0, 0, 0]) == empty
+    m = metrics_of(np.eye(3, dtype=int), np.eye(3, dtype=int), [0, 0, 0])
+    assert m["tail_f1"] is None and m["huang_tail_f1"] is None and m["head_f1"] is None
+
+
 def test_groups_by_thirds_are_those_of_single_label_metrics():
     counts = [2877, 1650, 538, 30, 9, 8, 1, 1, 1]
     m = metrics_of(np.eye(9, dtype=int), np.eye(9, dtype=int), counts)

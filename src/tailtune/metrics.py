@@ -39,7 +39,8 @@ def frequency_groups(train_counts: Sequence[int]) -> dict[str, list[int]]:
     the last ``floor((K + 1) / 3)``, medium the rest. The groups are as equal in size as possible; when K is
     not a multiple of 3 the first extra class goes to head and the second to tail. So K = 4 gives 2/1/1,
     K = 5 gives 2/1/2, K = 2 gives head 1, medium 0, tail 1, and K = 1 puts the single class in head.
-    Classes with equal counts can fall on either side of a cut.
+    Classes with equal counts can fall on either side of a cut. Where every count is 0 (not known: a checkpoint
+    trained elsewhere records none) every group is empty, so that no group F1 is measured on a made-up order.
 
     Args:
         train_counts: Training examples per class, indexed by class id.
@@ -55,6 +56,8 @@ def frequency_groups(train_counts: Sequence[int]) -> dict[str, list[int]]:
     k = len(train_counts)
     if k == 0:
         raise TailTuneError("class counts are empty: the training data must contain at least one class")
+    if not any(train_counts):  # counts not known (a checkpoint trained elsewhere records none): no groups
+        return {name: [] for name in GROUPS}
     order = head_to_tail(train_counts)
     n_head = math.ceil(k / 3)
     n_tail = (k + 1) // 3

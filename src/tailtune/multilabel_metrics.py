@@ -27,7 +27,8 @@ def huang_groups(train_counts: Sequence[int]) -> dict[str, list[int]]:
 
     Rule: tail holds the labels with at most :data:`HUANG_TAIL_MAX` (8) training documents, head those with at
     least :data:`HUANG_HEAD_MIN` (35), medium the rest (9 to 34). Unlike :func:`tailtune.metrics.frequency_groups`
-    (thirds of the labels), the cuts are fixed counts, so a group can be empty.
+    (thirds of the labels), the cuts are fixed counts, so a group can be empty; where every count is 0 (not
+    known), every group is.
 
     Args:
         train_counts: Training documents per label, indexed by label id.
@@ -36,6 +37,8 @@ def huang_groups(train_counts: Sequence[int]) -> dict[str, list[int]]:
         ``{"head": [...], "medium": [...], "tail": [...]}``, each a list of label ids in ascending order.
     """
     counts = list(train_counts)
+    if not any(counts):  # counts not known (a checkpoint trained elsewhere records none): no groups
+        return {"head": [], "medium": [], "tail": []}
     return {
         "head": [c for c, n in enumerate(counts) if n >= HUANG_HEAD_MIN],
         "medium": [c for c, n in enumerate(counts) if HUANG_TAIL_MAX < n < HUANG_HEAD_MIN],

@@ -117,3 +117,20 @@ def test_wide_names_keep_the_columns_in_line():
     assert len({terminal_columns(row) for row in rows}) == 1, rows  # the scores are right-aligned: one end column
     cell = rows[3][: rows[3].index("…") + 1]
     assert NAME_WIDTH - 1 <= terminal_columns(cell) <= NAME_WIDTH and cell.startswith("经济经济")
+
+
+@pytest.mark.parametrize("k", [3, FULL_TABLE_CLASSES + 10])
+def test_a_model_without_training_counts_says_so_and_makes_up_no_groups(k):
+    """A checkpoint trained elsewhere records no training counts: no groups, no rarest rows, '-' for its counts."""
+    names = [f"c{i}" for i in range(k)]
+    y = list(range(k))
+    metrics = {**compute_metrics(y, y[1:] + y[:1], label_names=names, train_counts=[0] * k), "split": "test"}
+    lines = metrics_table(metrics).splitlines()
+    assert lines[0].endswith("tail F1 not measured")
+    assert lines[1] == ("the model records no training counts (a checkpoint trained elsewhere): classes in its own "
+                        "order, no head/medium/tail groups")  # fmt: skip
+    header = next(line for line in lines if line.startswith("class"))
+    assert "group" not in header
+    rows = [line.split() for line in lines if line.startswith("c") and line != header]
+    assert rows and all(row[1] == "-" for row in rows)
+    assert not any(line.startswith(("head F1", "tail F1")) or "rarest" in line for line in lines)

@@ -44,24 +44,29 @@ def metrics_table(metrics: dict[str, Any], *, full_scores: str | None = None) ->
 
     lines = [f"{metrics['split']}: {get_task(metrics.get('task')).summary(metrics)}"]
     rows = class_rows(metrics)
+    counted = any(row.train_count for row in rows)
+    if not counted:
+        lines.append("the model records no training counts (a checkpoint trained elsewhere): classes in its own "
+                     "order, no head/medium/tail groups")  # fmt: skip
     if len(rows) <= FULL_TABLE_CLASSES:
         cells, width = _name_cells(rows)
         lines.append(f"{'class':<{width}} {_SCORES_HEADER}")
         lines += [f"{cells[row.name]} {_row_scores(row)}" for row in rows]
     else:
         scored = [row for row in rows if row.f1 is not None]  # the rarest the split can say something about
-        shown = [
-            row
-            for row in rows
-            if row.name in {r.name for r in [*lowest_f1(rows, SHOWN_CLASSES), *rarest(scored, SHOWN_CLASSES)]}
-        ]
+        rare = rarest(scored, SHOWN_CLASSES) if counted else []
+        shown = [row for row in rows if row.name in {r.name for r in [*lowest_f1(rows, SHOWN_CLASSES), *rare]}]
         where = f"in {full_scores}" if full_scores else "with --output, in the file it writes"
-        lines += group_lines(metrics, rows)
-        lines.append(f"the {SHOWN_CLASSES} lowest-F1 and {SHOWN_CLASSES} rarest scored of {len(rows)} classes, most "
-                     f"frequent in training first (every class {where}):")  # fmt: skip
+        if counted:
+            lines += group_lines(metrics, rows)
+            lines.append(f"the {SHOWN_CLASSES} lowest-F1 and {SHOWN_CLASSES} rarest scored of {len(rows)} classes, "
+                         f"most frequent in training first (every class {where}):")  # fmt: skip
+        else:
+            lines.append(f"the {SHOWN_CLASSES} lowest-F1 of {len(rows)} classes (every class {where}):")
         cells, width = _name_cells(shown)
-        lines.append(f"{'class':<{width}} {'group':<6} {_SCORES_HEADER}")
-        lines += [f"{cells[row.name]} {row.group:<6} {_row_scores(row)}" for row in shown]
+        group = (lambda name: f"{name:<6} ") if counted else (lambda name: "")  # no groups without counts
+        lines.append(f"{'class':<{width}} {group('group')}{_SCORES_HEADER}")
+        lines += [f"{cells[row.name]} {group(row.group)}{_row_scores(row)}" for row in shown]
         confusions = metrics_confusions(metrics, SHOWN_CLASSES)
         if confusions:
             lines.append("most frequent confusions (true -> predicted: count of the true class's examples):")
@@ -92,7 +97,8 @@ def _name_cells(rows: list[ClassRow]) -> tuple[dict[str, str], int]:
 def _row_scores(row: ClassRow) -> str:
     from tailtune.classtable import fmt_score
 
-    return (f"{row.train_count:>7} {row.support:>8} {fmt_score(row.precision, 3):>9} {fmt_score(row.recall, 3):>7} "
+    train = row.train_count or "-"  # 0: not recorded (every class the model knows had a training example)
+    return (f"{train:>7} {row.support:>8} {fmt_score(row.precision, 3):>9} {fmt_score(row.recall, 3):>7} "
             f"{fmt_score(row.f1, 3):>7}")  # fmt: skip
 
 
