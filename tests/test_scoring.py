@@ -132,3 +132,25 @@ def test_single_labels_the_model_never_saw_are_warned_of(caplog):
     assert caplog.messages == ["score(): label(s) 'ACQ', 'EARN' never seen in training are scored as missed on every "
                                "text ('ACQ' is the model's 'acq' in another letter case, width or spacing; 'EARN' is "
                                "the model's 'earn' in another letter case, width or spacing)"]  # fmt: skip
+
+
+def test_class_ids_mean_the_classes_of_a_checkpoint_saved_without_names(caplog):
+    """transformers names such classes LABEL_0, LABEL_1, ...: data labelled 0, 1, ... is scored against them (it
+    scored 0.0, every label unseen), and encoding for evaluate says how it read them."""
+
+    @dataclass
+    class Unnamed:
+        task: Task = field(default_factory=lambda: get_task(None))
+        label_map: LabelMap = field(default_factory=lambda: LabelMap(["LABEL_0", "LABEL_1"]))
+
+        def predict(self, texts):
+            return np.array(["LABEL_0", "LABEL_1"] * (len(texts) // 2))
+
+    assert macro_f1_score(Unnamed(), TEXTS, [0, 1, 0, 1]) == 1.0 and not caplog.records
+    with caplog.at_level("INFO", logger="tailtune"):
+        assert Unnamed().label_map.encode(["1", "0", "LABEL_1"], source="d.csv").tolist() == [1, 0, 1]
+    assert caplog.messages == ["d.csv: labels 0, 1 read as the model's LABEL_0, LABEL_1 (the names transformers gives "
+                               "classes saved without names)"]  # fmt: skip
+    with pytest.raises(TailTuneError, match="label.s. '2' never seen in training"):
+        Unnamed().label_map.encode(["2"], source="d.csv")
+    assert LabelMap(["LABEL_1", "LABEL_0"]).known_as(["0"]) == ["0"]  # not transformers' own order: names only

@@ -151,8 +151,23 @@ class LabelMap:
                 f"{quote_names(self.labels)} - relabel those rows or retrain with them"
                 + (f" ({'; '.join(near[:3])})" if near else "")
             )
+        read_as_ids = sorted(set(values) & set(self._placeholder_ids()), key=int)
+        if read_as_ids:
+            logger.info(
+                "%s: labels %s read as the model's %s (the names transformers gives classes saved without names)",
+                source,
+                ", ".join(read_as_ids),
+                ", ".join(f"LABEL_{i}" for i in read_as_ids),
+            )
         ids = (mapping[v] if v in mapping else mapping[normal_label(v)] for v in values)
         return np.fromiter(ids, dtype=np.int64, count=len(values))
+
+    def known_as(self, values: Iterable[str]) -> list[str]:
+        """Each name as the map spells it where it matches one as :meth:`encode` matches names (its normal form, or a
+        class id for transformers' ``LABEL_<id>``); a name the map does not know, as it is."""
+        mapping = self._lookup("labels")
+        known = ((v, mapping.get(v, mapping.get(normal_label(v)))) for v in values)
+        return [v if i is None else self.labels[i] for v, i in known]
 
     def encode_sets(self, rows: Sequence[Iterable[str]], *, source: str) -> np.ndarray:
         """Turn label sets into a 0/1 indicator matrix: shape ``(len(rows), len(self))``, float32, a 1 where the
@@ -188,7 +203,15 @@ class LabelMap:
                     "form, while data is read as %s now: retrain the model to make them one class",
                     source, len(names), ", ".join(map(shown, names)), shown(name),
                 )  # fmt: skip
-        return {**{name: mapping[names[0]] for name, names in normal.items() if len(names) == 1}, **mapping}
+        normal_names = {name: mapping[names[0]] for name, names in normal.items() if len(names) == 1}
+        return {**self._placeholder_ids(), **normal_names, **mapping}
+
+    def _placeholder_ids(self) -> dict[str, int]:
+        """``{"0": 0, "1": 1, ...}`` where the classes are named as transformers names those of a checkpoint saved
+        without names (``LABEL_0``, ``LABEL_1``, ...): data labelled with class ids means them."""
+        if self.labels != [f"LABEL_{i}" for i in range(len(self.labels))]:
+            return {}
+        return {str(i): i for i in range(len(self.labels))}
 
     def counts(self, dataset: TextDataset) -> list[int]:
         """Examples per class of a labelled dataset, in class-id order (a class it lacks counts 0); for a
