@@ -34,6 +34,11 @@ def near_twins(unknown: Sequence[str], known: Sequence[str]) -> list[str]:
             "case, width or spacing" for name in unknown if folded_label(name) in folded]  # fmt: skip
 
 
+def placeholder_labels(k: int) -> list[str]:
+    """The names transformers gives the ``k`` classes of a config saved without names: ``LABEL_0`` ... ."""
+    return [f"LABEL_{i}" for i in range(k)]
+
+
 @dataclass
 class TextDataset:
     """Texts with their label names.
@@ -209,7 +214,7 @@ class LabelMap:
     def _placeholder_ids(self) -> dict[str, int]:
         """``{"0": 0, "1": 1, ...}`` where the classes are named as transformers names those of a checkpoint saved
         without names (``LABEL_0``, ``LABEL_1``, ...): data labelled with class ids means them."""
-        if self.labels != [f"LABEL_{i}" for i in range(len(self.labels))]:
+        if self.labels != placeholder_labels(len(self.labels)):
             return {}
         return {str(i): i for i in range(len(self.labels))}
 

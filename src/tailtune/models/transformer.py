@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from tailtune.data.builtin import resolve_model
+from tailtune.data.types import placeholder_labels
 from tailtune.errors import TailTuneError, first_line
 from tailtune.fileio import current_umask
 from tailtune.models.pooling import mean_pooling_class, pooling_code, resolve_pooling
@@ -275,7 +276,7 @@ def load_saved_classifier(path: str | Path, *, trust_remote_code: bool = False):
     id2label = config.get("id2label") or {}
     labels = [id2label[k] for k in sorted(id2label, key=int)]
     untrained = f"train a classifier from it first (tailtune train --model {name} ...) and use that one"
-    if not labels or (not _is_classifier(config) and labels == [f"LABEL_{i}" for i in range(len(labels))]):
+    if not labels or (not _is_classifier(config) and labels == placeholder_labels(len(labels))):
         named = f"the default labels {', '.join(labels)}" if labels else "no labels (id2label)"
         raise TailTuneError(f"{name}: a {_architecture(config)} with {named}, not a trained classifier; {untrained}")
     saved = read_record(config)
