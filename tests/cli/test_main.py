@@ -56,7 +56,7 @@ def test_train_evaluate_predict(tiny_model, tiny_data, tmp_path, capsys, caplog)
     assert code == 0, err
     assert (
         f"{copy}: this is the data the model's run trained on ({tiny_data['train']}); its scores show how well "
-        "the model fits texts it has seen, not how it does on new ones"
+        "the model fits texts it has seen, not how the model does on new texts"
     ) in caplog.messages
 
     preds = tmp_path / "out" / "preds.csv"

@@ -86,10 +86,12 @@ def warn_of_run_data(data: TextDataset, run_data: dict[str, Any] | None) -> None
     if not run_data:
         return
     found = fingerprint(data)
-    roles = {"train": "trained on", "eval": "chose its epochs and decision rule on"}
-    for role, what in roles.items():
-        if found is not None and run_data["fingerprints"].get(role) == found:
-            logger.warning("%s: this is the data the model's run %s (%s); its scores show how well the model fits "
-                           "texts it has seen, not how it does on new ones", data.source, what,
-                           run_data["data"].get(role) or role)  # fmt: skip
+    roles = {
+        "train": ("trained on", "how well the model fits texts it has seen"),
+        "eval": ("chose its epochs and decision rule on", "the texts those choices were made to score well"),
+    }
+    for role, (what, shows) in roles.items():
+        if run_data["fingerprints"].get(role) == found:
+            logger.warning("%s: this is the data the model's run %s (%s); its scores show %s, not how the model does "
+                           "on new texts", data.source, what, run_data["data"].get(role) or role, shows)  # fmt: skip
             return
