@@ -146,11 +146,13 @@ def test_class_ids_mean_the_classes_of_a_checkpoint_saved_without_names(caplog):
         def predict(self, texts):
             return np.array(["LABEL_0", "LABEL_1"] * (len(texts) // 2))
 
-    assert macro_f1_score(Unnamed(), TEXTS, [0, 1, 0, 1]) == 1.0 and not caplog.records
     with caplog.at_level("INFO", logger="tailtune"):
+        assert macro_f1_score(Unnamed(), TEXTS, [0, 1, 0, 1]) == 1.0
         assert Unnamed().label_map.encode(["1", "0", "LABEL_1"], source="d.csv").tolist() == [1, 0, 1]
-    assert caplog.messages == ["d.csv: labels 0, 1 read as the model's LABEL_0, LABEL_1 (the names transformers gives "
-                               "classes saved without names)"]  # fmt: skip
+    said = "labels 0, 1 read as the model's LABEL_0, LABEL_1 (the names transformers gives classes saved without names)"
+    assert caplog.messages == [f"score(): {said}", f"d.csv: {said}"]
     with pytest.raises(TailTuneError, match="label.s. '2' never seen in training"):
         Unnamed().label_map.encode(["2"], source="d.csv")
-    assert LabelMap(["LABEL_1", "LABEL_0"]).known_as(["0"]) == ["0"]  # not transformers' own order: names only
+    assert LabelMap(["LABEL_1", "LABEL_0"]).known_as(["0"], source="s") == [
+        "0"
+    ]  # not transformers' own order: names only

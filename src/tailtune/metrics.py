@@ -99,9 +99,9 @@ def compute_metrics(
         ``balanced_accuracy``, ``n_examples``, ``head_f1``, ``medium_f1``, ``tail_f1`` (macro F1 over the
         group's measured classes; None, "not measured", when the group has none), ``groups`` (group name ->
         class names), ``absent_classes`` (names of the classes neither true nor predicted, in class-id
-        order), ``per_class`` (class name -> ``precision``, ``recall``, ``f1``, ``support``, ``train_count``,
-        in class-id order) and ``confusion_matrix`` (``labels``: class names; ``matrix``: counts with true
-        classes as rows and predicted classes as columns).
+        order), ``per_class`` (class name -> ``precision``, ``recall``, ``f1``, ``support``, ``train_count``:
+        None where every count is 0, not known; in class-id order) and ``confusion_matrix`` (``labels``: class
+        names; ``matrix``: counts with true classes as rows and predicted classes as columns).
 
     Raises:
         TailTuneError: If there are no examples.
@@ -157,7 +157,7 @@ def compute_metrics(
                 "recall": score(recall, c),
                 "f1": score(f1, c),
                 "support": int(support[c]),
-                "train_count": int(train_counts[c]),
+                "train_count": int(train_counts[c]) if any(train_counts) else None,  # None: not known
             }
             for c in labels
         },

@@ -195,7 +195,7 @@ def compute_multilabel_metrics(
                 "f1": score(f1, c),
                 "support": int(support[c]),
                 "predicted": int(predicted[c]),
-                "train_count": int(train_counts[c]),
+                "train_count": int(train_counts[c]) if any(train_counts) else None,  # None: not known
             }
             for c in range(k)
         },

@@ -55,7 +55,8 @@ def macro_f1_score(model: Any, texts: Sequence[str], labels: Any, sample_weight:
             check_listed_kinds(labels, "score()")  # as fit() checks them
             # A label never seen in training is one the model cannot predict: scored as missed on every text it is
             # on (as an unseen single label is), not refused, so cross_val_score can score a fold holding one.
-            data.labels = [tuple(model.label_map.known_as(row)) for row in data.labels]
+            names = iter(model.label_map.known_as([name for row in data.labels for name in row], source="score()"))
+            data.labels = [tuple(next(names) for _ in row) for row in data.labels]
             unseen = sorted({name for row in data.labels for name in row} - set(model.label_map.labels))
             _warn_of_unseen(unseen, model.label_map.labels)
             truth = model.task.encode(LabelMap([*model.label_map.labels, *unseen]), data)
@@ -72,7 +73,7 @@ def macro_f1_score(model: Any, texts: Sequence[str], labels: Any, sample_weight:
     else:
         data = dataset_from_values(texts, column_of(labels, "labels", "score()"), source="score()",
                                    allow_empty_texts=True)  # fmt: skip
-        truth = model.label_map.known_as(data.labels)
+        truth = model.label_map.known_as(data.labels, source="score()")
         _warn_of_unseen(sorted(set(truth) - set(model.label_map.labels)), model.label_map.labels)
         # By name, as training compared them: an integer model scored on whole floats (1.0) still matches.
         predicted = [str(label) for label in model.predict(data.texts)]

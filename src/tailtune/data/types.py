@@ -156,21 +156,15 @@ class LabelMap:
                 f"{quote_names(self.labels)} - relabel those rows or retrain with them"
                 + (f" ({'; '.join(near[:3])})" if near else "")
             )
-        read_as_ids = sorted(set(values) & set(self._placeholder_ids()), key=int)
-        if read_as_ids:
-            logger.info(
-                "%s: labels %s read as the model's %s (the names transformers gives classes saved without names)",
-                source,
-                ", ".join(read_as_ids),
-                ", ".join(f"LABEL_{i}" for i in read_as_ids),
-            )
+        self._say_ids_read_as_names(values, source)
         ids = (mapping[v] if v in mapping else mapping[normal_label(v)] for v in values)
         return np.fromiter(ids, dtype=np.int64, count=len(values))
 
-    def known_as(self, values: Iterable[str]) -> list[str]:
+    def known_as(self, values: Sequence[str], *, source: str) -> list[str]:
         """Each name as the map spells it where it matches one as :meth:`encode` matches names (its normal form, or a
         class id for transformers' ``LABEL_<id>``); a name the map does not know, as it is."""
-        mapping = self._lookup("labels")
+        mapping = self._lookup(source)
+        self._say_ids_read_as_names(values, source)
         known = ((v, mapping.get(v, mapping.get(normal_label(v)))) for v in values)
         return [v if i is None else self.labels[i] for v, i in known]
 
@@ -210,6 +204,12 @@ class LabelMap:
                 )  # fmt: skip
         normal_names = {name: mapping[names[0]] for name, names in normal.items() if len(names) == 1}
         return {**self._placeholder_ids(), **normal_names, **mapping}
+
+    def _say_ids_read_as_names(self, values: Iterable[str], source: str) -> None:
+        ids = sorted(set(values) & set(self._placeholder_ids()), key=int)
+        if ids:
+            logger.info("%s: labels %s read as the model's %s (the names transformers gives classes saved without "
+                        "names)", source, ", ".join(ids), ", ".join(f"LABEL_{i}" for i in ids))  # fmt: skip
 
     def _placeholder_ids(self) -> dict[str, int]:
         """``{"0": 0, "1": 1, ...}`` where the classes are named as transformers names those of a checkpoint saved
