@@ -56,7 +56,7 @@ def test_minilm_two_stage_run(minilm_run):
     out, metrics = minilm_run
     assert is_complete(out)
     assert sorted(p.name for p in out.iterdir()) == [
-        "config.json", "history.jsonl", "metrics.json", "model", "predictions.csv",
+        "config.json", "history.jsonl", "metrics.json", "model", "predictions.csv", "train_texts.npy",
     ]  # fmt: skip
     assert metrics["split"] == "test" and metrics["n_examples"] == 5 * TEST_PER_TOPIC
     assert list(metrics["per_class"]) == TOPICS

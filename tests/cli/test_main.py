@@ -58,6 +58,11 @@ def test_train_evaluate_predict(tiny_model, tiny_data, tmp_path, capsys, caplog)
         f"{copy}: this is the data the model's run trained on ({tiny_data['train']}); its scores show how well "
         "the model fits texts it has seen, not how the model does on new texts"
     ) in caplog.messages
+    caplog.clear()
+    shuffled = tmp_path / "shuffled.csv"  # the training rows in another order: texts the run kept digests of
+    pd.read_csv(tiny_data["train"]).iloc[::-1].to_csv(shuffled, index=False)
+    assert run_cli(capsys, "evaluate", "--model", run / "model", "--data", shuffled)[0] == 0
+    assert f"{shuffled}: 56 of its 56 texts (100.0%) are texts the model's run trained on" in caplog.text
 
     preds = tmp_path / "out" / "preds.csv"
     code, out, err = run_cli(capsys, "predict", "--model", run / "model", "--input", tiny_data["test"], "--output",

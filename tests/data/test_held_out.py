@@ -3,7 +3,9 @@ data without some classes is said so."""
 
 import logging
 
-from tailtune.data.held_out import training_texts_in, warn_of_held_out
+import numpy as np
+
+from tailtune.data.held_out import training_texts_in, warn_of_held_out, warn_of_run_data
 from tailtune.data.types import Splits, TextDataset
 
 
@@ -51,3 +53,33 @@ def test_validation_data_without_some_classes_names_them(caplog):
     assert caplog.messages == ["eval.csv: the validation data holds no example of 2 of the 3 training classes "
                                "('money', 'tech'): what is chosen on it (epochs, the decision rule, a search's trials) "
                                "sees only the others"]  # fmt: skip
+
+
+def _run_data(train, *, eval_data=None, selected_on_eval=True):
+    from tailtune.data.fingerprint import fingerprint
+    from tailtune.data.held_out import text_keys
+
+    return {"data": {"train": train.source, "eval": eval_data and eval_data.source},
+            "fingerprints": {"train": fingerprint(train), "eval": fingerprint(eval_data)},
+            "selected_on_eval": selected_on_eval, "train_texts": np.unique(text_keys(train.texts))}  # fmt: skip
+
+
+def test_a_saved_model_scored_on_what_its_run_trained_or_chose_on_is_said_so(caplog):
+    """By content: the training rows exactly, then shuffled or in part (texts compared as held-out texts are); the
+    run's eval file only where the run chose something on it (a tfidf run chooses nothing)."""
+    train = _data([f"text {i}" for i in range(300)], "train.csv")
+    val = _data(["held one", "held two"], "val.csv")
+    with caplog.at_level(logging.INFO):
+        warn_of_run_data(_data(train.texts, "copy.csv"), _run_data(train))
+        warn_of_run_data(_data(train.texts[::-1][:100], "part.csv"), _run_data(train))
+        warn_of_run_data(_data(["text  1", *(f"new {i}" for i in range(199))], "new.csv"), _run_data(train))
+        warn_of_run_data(val, _run_data(train, eval_data=val))
+        warn_of_run_data(val, _run_data(train, eval_data=val, selected_on_eval=False))
+        warn_of_run_data(_data(["brand new"], "fresh.csv"), _run_data(train))
+        warn_of_run_data(_data(train.texts, "copy.csv"), None)  # a model outside a run: nothing to compare
+    assert [(r.levelno, r.getMessage().split(";")[0]) for r in caplog.records] == [
+        (logging.WARNING, "copy.csv: this is the data the model's run trained on (train.csv)"),
+        (logging.WARNING, "part.csv: 100 of its 100 texts (100.0%) are texts the model's run trained on"),
+        (logging.INFO, "new.csv: 1 of its 200 texts (0.5%) are texts the model's run trained on"),
+        (logging.WARNING, "val.csv: this is the data the model's run chose its epochs and decision rule on (val.csv)"),
+    ]

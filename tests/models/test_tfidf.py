@@ -37,7 +37,7 @@ def tfidf_run(tiny_data, tmp_path_factory) -> Path:
 def test_train_writes_a_run_directory(tfidf_run):
     """The run holds the files of any run, records only the settings it uses, and its model folder the pipeline."""
     assert sorted(p.name for p in tfidf_run.iterdir()) == ["config.json", "history.jsonl", "metrics.json", "model",
-                                                           "predictions.csv"]  # fmt: skip
+                                                           "predictions.csv", "train_texts.npy"]  # fmt: skip
     assert sorted(p.name for p in (tfidf_run / "model").iterdir()) == ["README.md", PIPELINE_FILE, RECORD_FILE]
     run = load_run(tfidf_run)
     assert run.strategy == "tfidf" and run.seed == 3

@@ -18,8 +18,12 @@ missing from validation is the rule there, and the decision rule leans on one th
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from tailtune.data.fingerprint import fingerprint
 from tailtune.data.types import Splits, TextDataset, quote_names
@@ -32,6 +36,13 @@ NOTABLE_SHARE = 0.01
 
 def _key(text: str) -> str:
     return " ".join(text.split())
+
+
+def text_keys(texts: Sequence[str]) -> np.ndarray:
+    """A 64-bit digest of each text as held-out texts are compared (whitespace collapsed), in order: what a run
+    keeps of its training texts so that a later ``evaluate`` can tell them apart from new ones."""
+    digests = (hashlib.blake2b(_key(text).encode("utf-8", "surrogatepass"), digest_size=8).digest() for text in texts)
+    return np.frombuffer(b"".join(digests), dtype="<u8") if texts else np.zeros(0, dtype="<u8")
 
 
 def training_texts_in(train: TextDataset, held_out: TextDataset) -> int:
@@ -77,7 +88,8 @@ def _warn_of_missing_classes(splits: Splits) -> None:
 
 
 def warn_of_run_data(data: TextDataset, run_data: dict[str, Any] | None) -> None:
-    """Warn where ``data``, scored by a saved model, is the data its run trained or selected on.
+    """Warn where ``data``, scored by a saved model, is (by content) the data its run trained on or chose its epochs
+    and decision rule on, or shares a notable part of its texts with the training data.
 
     Args:
         data: The labelled data the model is scored on.
@@ -91,7 +103,14 @@ def warn_of_run_data(data: TextDataset, run_data: dict[str, Any] | None) -> None
         "eval": ("chose its epochs and decision rule on", "the texts those choices were made to score well"),
     }
     for role, (what, shows) in roles.items():
-        if run_data["fingerprints"].get(role) == found:
+        if run_data["fingerprints"].get(role) == found and (role == "train" or run_data["selected_on_eval"]):
             logger.warning("%s: this is the data the model's run %s (%s); its scores show %s, not how the model does "
                            "on new texts", data.source, what, run_data["data"].get(role) or role, shows)  # fmt: skip
             return
+    trained = run_data.get("train_texts")
+    shared = 0 if trained is None or not data.texts else int(np.isin(text_keys(data.texts), trained).sum())
+    if shared:
+        share = shared / len(data.texts)
+        level = logging.WARNING if share >= NOTABLE_SHARE else logging.INFO
+        logger.log(level, "%s: %d of its %d texts (%.1f%%) are texts the model's run trained on; scores on them show "
+                   "what the model remembers", data.source, shared, len(data.texts), 100 * share)  # fmt: skip

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from tailtune import __version__
@@ -30,6 +31,7 @@ from tailtune.runs.rundir import (
     METRICS_FILE,
     NOT_LEARNED,
     PREDICTIONS_FILE,
+    TRAIN_TEXTS_FILE,
     is_run_config,
     read_json,
     tuning_dir,
@@ -271,21 +273,28 @@ def load_run(path: str | Path) -> RunRecord:
 
 
 def data_of_model(model_dir: str | Path) -> dict[str, Any] | None:
-    """What the run that saved ``model_dir`` (``RUN/model``) trained and selected on: its ``config.json``'s
-    ``data`` (paths by role) and ``fingerprints`` (content, by role); None for a model outside a run directory or
-    a run written before data was fingerprinted."""
+    """What the run that saved ``model_dir`` (``RUN/model``) trained and selected on: its ``config.json``'s ``data``
+    (paths by role) and ``fingerprints`` (content, by role), whether it chose anything on given eval data
+    (``selected_on_eval``: epochs or a decision rule), and the digests of its training texts (``train_texts``,
+    :func:`tailtune.data.held_out.text_keys`; None where not recorded). None for a model outside a run directory
+    or a run written before data was fingerprinted."""
     path = Path(model_dir)
-    config = path.parent / CONFIG_FILE
-    if path.name != MODEL_DIR or not config.is_file() or not is_run_config(config):
+    run = path.parent
+    if path.name != MODEL_DIR or not (run / CONFIG_FILE).is_file() or not is_run_config(run / CONFIG_FILE):
         return None
     try:
-        record = read_json(config)
-    except TailTuneError:
+        record = read_json(run / CONFIG_FILE)
+        metrics = read_json(run / METRICS_FILE) if (run / METRICS_FILE).is_file() else {}
+        texts = np.load(run / TRAIN_TEXTS_FILE) if (run / TRAIN_TEXTS_FILE).is_file() else None
+    except (TailTuneError, OSError, ValueError):
         return None
     fingerprints = record.get("fingerprints")
     if not isinstance(fingerprints, dict):
         return None
-    return {"data": record.get("data") or {}, "fingerprints": fingerprints}
+    given = (metrics.get("validation_split") or {}).get("source") == "given"
+    chose = bool(metrics.get("selection") or metrics.get("calibration"))
+    return {"data": record.get("data") or {}, "fingerprints": fingerprints, "selected_on_eval": given and chose,
+            "train_texts": texts}  # fmt: skip
 
 
 def scan_runs(root: str | Path) -> tuple[list[RunRecord], list[Path]]:

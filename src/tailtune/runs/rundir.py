@@ -48,6 +48,7 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"
 HISTORY_FILE = "history.jsonl"
+TRAIN_TEXTS_FILE = "train_texts.npy"  # a 64-bit digest of each training text: evaluate tells them from new ones
 FAILED_FILE = "failed.json"  # a run that stopped with an error (e.g. diverged); it has no metrics.json
 DEFAULT_VARIANT = "default"
 # A tuning folder (``tailtune tune``, or an experiment's run's :func:`tuning_dir`).

@@ -17,9 +17,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tailtune import __version__
 from tailtune.config import RunConfig
 from tailtune.data.fingerprint import split_fingerprints
+from tailtune.data.held_out import text_keys
 from tailtune.data.types import LabelMap, Splits, TextDataset
 from tailtune.errors import TailTuneError
 from tailtune.models.family import Trained, evaluate, family_of
@@ -117,6 +120,7 @@ def train_run(
                 model = model_fingerprint(config.model) if family.uses_model else None
                 _record(settings, task, label_map, splits, variant, variant_info, session.environment(),
                         model).write(out)  # fmt: skip
+                np.save(Path(out) / rundir.TRAIN_TEXTS_FILE, np.unique(text_keys(splits.train.texts)))
                 rundir.reset_history(out)
             session.wait()
             result = session.fit(splits, hooks=[history, *hooks])
