@@ -53,10 +53,10 @@ def macro_f1_score(model: Any, texts: Sequence[str], labels: Any, sample_weight:
         else:
             data = dataset_from_values(texts, labels, source="score()", allow_empty_texts=True)
             check_listed_kinds(labels, "score()")  # as fit() checks them
+            names = iter(model.label_map.known_as([name for row in data.labels for name in row], source="score()"))
+            data.labels = [tuple(next(names) for _ in row) for row in data.labels]  # as the model spells them
             # A label never seen in training is one the model cannot predict: scored as missed on every text it is
             # on (as an unseen single label is), not refused, so cross_val_score can score a fold holding one.
-            names = iter(model.label_map.known_as([name for row in data.labels for name in row], source="score()"))
-            data.labels = [tuple(next(names) for _ in row) for row in data.labels]
             unseen = sorted({name for row in data.labels for name in row} - set(model.label_map.labels))
             _warn_of_unseen(unseen, model.label_map.labels)
             truth = model.task.encode(LabelMap([*model.label_map.labels, *unseen]), data)
