@@ -57,10 +57,11 @@ def run_dir(tiny_model, splits, tmp_path_factory) -> tuple[Path, dict]:
 
 
 def test_run_directory_files(run_dir):
-    """A complete run holds config.json, history.jsonl, predictions.csv, model/ and metrics.json, nothing else."""
+    """A complete run holds config.json, history.jsonl, predictions.csv, model/, metrics.json and the digests of its
+    training texts, nothing else."""
     out, _ = run_dir
     assert sorted(p.name for p in out.iterdir()) == [
-        "config.json", "history.jsonl", "metrics.json", "model", "predictions.csv",
+        "config.json", "history.jsonl", "metrics.json", "model", "predictions.csv", "train_texts.npy",
     ]  # fmt: skip
     assert is_complete(out)
     assert (out / "model" / "model.safetensors").is_file()
@@ -228,6 +229,7 @@ def test_run_without_eval_or_test(tiny_model, splits, tmp_path):
         "history.jsonl",
         "metrics.json",
         "model",
+        "train_texts.npy",
     ]
 
 
