@@ -336,3 +336,15 @@ def _splits(tiny_data):
     from tailtune.data.readers import read_dataset
 
     return Splits(read_dataset(tiny_data["train"]), test=read_dataset(tiny_data["test"]))
+
+
+def test_the_plan_says_where_the_step_budget_sets_the_epochs():
+    """With --epochs 1, a stage of small data runs 8 epochs for its step budget: the plan line says why."""
+    from tailtune.cli.cost import _stage_text
+
+    stage = {"name": "stage1", "trainable": "top1", "cached": True, "epochs": 8, "steps_per_epoch": 25,
+             "batch_size": 16, "seconds": 50.0, "validation_s": 2.0, "min_steps": 200}  # fmt: skip
+    assert _stage_text(stage) == ("stage1 (top1, on cached features): 8 epoch(s) x 25 steps (its budget of at least "
+                                  "200 steps), batch 16, about 52 s")  # fmt: skip
+    assert _stage_text({**stage, "epochs": 1, "min_steps": None}) == (
+        "stage1 (top1, on cached features): 1 epoch(s) x 25 steps, batch 16, about 52 s")  # fmt: skip

@@ -56,8 +56,9 @@ def _transformer_plan(plan: dict[str, Any], compact: bool) -> list[str] | str:
 def _stage_text(stage: dict[str, Any]) -> str:
     where = ", on cached features" if stage["cached"] else ""
     seconds = stage["seconds"] + stage.get("validation_s", 0.0)
+    budget = f" (its budget of at least {stage['min_steps']} steps)" if stage.get("min_steps") else ""
     return (f"{stage['name']} ({stage['trainable']}{where}): {stage['epochs']} epoch(s) x {stage['steps_per_epoch']} "
-            f"steps, batch {stage['batch_size']}, about {format_duration(seconds)}")  # fmt: skip
+            f"steps{budget}, batch {stage['batch_size']}, about {format_duration(seconds)}")  # fmt: skip
 
 
 def budget_line(budget: dict[str, Any]) -> str:

@@ -147,7 +147,9 @@ class Estimator:
             epochs = stage_epochs(stage, len(widths), config.gradient_accumulation_steps)
         plan = {"name": stage.name, "trainable": stage.trainable, "batch_size": batch_size, "epochs": epochs,
                 "steps_per_epoch": per_epoch, "steps": per_epoch * epochs, "cached": False, "seconds": 0.0,
-                "cache_s": 0.0, "step_s": 0.0, "validation_s": 0.0}  # fmt: skip
+                "cache_s": 0.0, "step_s": 0.0, "validation_s": 0.0,
+                # the step budget, where it (not the epochs asked for) sets the epochs: small data
+                "min_steps": stage.min_steps if epochs > stage.epochs and stage.min_steps else None}  # fmt: skip
         if not epochs or not texts:
             return plan
         median, widest = (int(np.median(widths)), int(np.max(widths))) if len(widths) else (1, 1)
