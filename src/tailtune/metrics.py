@@ -128,6 +128,7 @@ def compute_metrics(
     )
     measured = (support > 0) | (np.bincount(pred, minlength=k) > 0)
     groups = frequency_groups(train_counts)
+    counted = any(train_counts)  # all 0: not known (a checkpoint trained elsewhere records none)
 
     def group_f1(ids: list[int]) -> float | None:
         scored = [c for c in ids if measured[c]]
@@ -157,7 +158,7 @@ def compute_metrics(
                 "recall": score(recall, c),
                 "f1": score(f1, c),
                 "support": int(support[c]),
-                "train_count": int(train_counts[c]) if any(train_counts) else None,  # None: not known
+                "train_count": int(train_counts[c]) if counted else None,
             }
             for c in labels
         },

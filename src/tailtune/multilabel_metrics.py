@@ -167,6 +167,7 @@ def compute_multilabel_metrics(
         return {group: [label_names[c] for c in groups[group]] for group in GROUPS}
 
     thirds, huang = frequency_groups(train_counts), huang_groups(train_counts)
+    counted = any(train_counts)  # all 0: not known (a checkpoint trained elsewhere records none)
     loss = None
     if probabilities is not None:
         probs = _probabilities(probabilities, true.shape)
@@ -195,7 +196,7 @@ def compute_multilabel_metrics(
                 "f1": score(f1, c),
                 "support": int(support[c]),
                 "predicted": int(predicted[c]),
-                "train_count": int(train_counts[c]) if any(train_counts) else None,  # None: not known
+                "train_count": int(train_counts[c]) if counted else None,
             }
             for c in range(k)
         },
